@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Broker implementation; see broker.h.
+ *
+ * Start-up order matters: the connector is subscribed before the process
+ * table is seeded from /proc, so that no process can slip between the two
+ * (events about processes the seed already saw are reconciled by start time).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "broker.h"
+#include "common/linux-compat.h"
+#include "dispatcher.h"
+#include "log.h"
+#include "policy.h"
+#include "procfs.h"
+#include "proctable.h"
+#include "sink-socket.h"
+#include "source-cnproc.h"
+
+#ifndef PROCNOTIFY_VERSION
+#define PROCNOTIFY_VERSION "0.0.0"
+#endif
+
+#define OVERRUN_MIN_INTERVAL_NS (100 * 1000 * 1000ull)
+#define RESYNC_MIN_INTERVAL_NS (1000 * 1000 * 1000ull)
+
+typedef struct KernelFeatures {
+        bool connector_filter;
+        bool pidfd;
+        bool pidfd_info;
+        bool peer_pidfd;
+} KernelFeatures;
+
+struct Broker {
+        sd_event *event;
+        Config *config;
+        char *config_path;
+
+        ProcReader reader;
+        ProcTable *table;
+        Dispatcher *dispatcher;
+        Cnproc *cnproc;
+        SinkSocket *sink_socket;
+        sd_bus *bus;
+        Policy policy;
+        SinkContext sink_ctx;
+        KernelFeatures features;
+
+        sd_event_source *sig_term, *sig_int, *sig_hup;
+        sd_event_source *pending_timer, *overrun_timer, *resync_timer, *post;
+
+        char boot_id[40];
+        char instance_id[40];
+        uint64_t started_ns;
+
+        /* Wall-clock offset of CLOCK_MONOTONIC, refreshed every second. */
+        uint64_t realtime_offset_ns;
+        uint64_t offset_checked_ns;
+
+        uint64_t lost_unreported;  /* kernel loss not yet in an overrun event */
+        uint64_t last_overrun_ns;
+        uint64_t last_resync_ns;
+        uint64_t overrun_events;
+        uint64_t armed_pending_ns;
+};
+
+static uint64_t clock_ns(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* --- publishing --- */
+
+static void broker_emit(PnEvent *ev, void *userdata) {
+        Broker *b = userdata;
+
+        if (ev->ts_ns - b->offset_checked_ns > 1000000000u || ev->ts_ns < b->offset_checked_ns) {
+                b->realtime_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+                b->offset_checked_ns = ev->ts_ns;
+        }
+        ev->time_ns = ev->ts_ns + b->realtime_offset_ns;
+        dispatcher_emit(b->dispatcher, ev);
+}
+
+static void broker_emit_overrun(Broker *b) {
+        PnEvent ev = {
+                .type = PN_EVENT_OVERRUN,
+                .ts_ns = clock_ns(CLOCK_MONOTONIC),
+                .overrun = { .lost = b->lost_unreported, .where = PN_OVERRUN_KERNEL },
+        };
+        if (b->lost_unreported == 0)
+                return;
+        log_warning("Kernel dropped %llu connector messages; reported to clients, resyncing from /proc.",
+                    (unsigned long long) b->lost_unreported);
+        b->lost_unreported = 0;
+        b->last_overrun_ns = ev.ts_ns;
+        b->overrun_events++;
+        broker_emit(&ev, b);
+}
+
+static void broker_arm(Broker *b, sd_event_source *s, uint64_t at_ns) {
+        (void) sd_event_source_set_time(s, at_ns / 1000);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+/* --- sources --- */
+
+static void broker_on_kernel_event(void *userdata, PnEvent *ev) {
+        Broker *b = userdata;
+        proctable_handle(b->table, ev, ev->ts_ns, broker_emit, b);
+}
+
+static void broker_on_kernel_loss(void *userdata, uint64_t lost) {
+        Broker *b = userdata;
+        uint64_t now = clock_ns(CLOCK_MONOTONIC);
+        int enabled = SD_EVENT_OFF;
+
+        b->lost_unreported += lost;
+        /* Coalesce: at most one overrun event per interval, the first at once. */
+        if (now - b->last_overrun_ns >= OVERRUN_MIN_INTERVAL_NS)
+                broker_emit_overrun(b);
+        else {
+                sd_event_source_get_enabled(b->overrun_timer, &enabled);
+                if (enabled == SD_EVENT_OFF)
+                        broker_arm(b, b->overrun_timer, b->last_overrun_ns + OVERRUN_MIN_INTERVAL_NS);
+        }
+        sd_event_source_get_enabled(b->resync_timer, &enabled);
+        if (enabled == SD_EVENT_OFF)
+                broker_arm(b, b->resync_timer, MAX(now, b->last_resync_ns + RESYNC_MIN_INTERVAL_NS));
+}
+
+static int broker_on_overrun_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) s;
+        (void) usec;
+        broker_emit_overrun(userdata);
+        return 0;
+}
+
+static int broker_on_resync_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Broker *b = userdata;
+        uint64_t start = clock_ns(CLOCK_MONOTONIC);
+        int r;
+
+        (void) s;
+        (void) usec;
+        r = proctable_resync(b->table, start, broker_emit, b);
+        b->last_resync_ns = clock_ns(CLOCK_MONOTONIC);
+        if (r < 0)
+                log_warning_errno(r, "Failed to resync the process table from /proc, ignoring: %m");
+        else
+                log_info("Resynced the process table from /proc: %llu processes in %.1f ms.",
+                         (unsigned long long) proctable_get_stats(b->table)->entries,
+                         (double) (b->last_resync_ns - start) / 1e6);
+        return 0;
+}
+
+static int broker_on_pending_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Broker *b = userdata;
+        (void) s;
+        (void) usec;
+        b->armed_pending_ns = 0;
+        proctable_run_pending(b->table, clock_ns(CLOCK_MONOTONIC), broker_emit, b);
+        return 0;
+}
+
+/* After every loop iteration that did something: arm the timer for the
+ * process table's deferred work, if it has any that is earlier. */
+static int broker_on_post(sd_event_source *s, void *userdata) {
+        Broker *b = userdata;
+        uint64_t d = proctable_next_deadline(b->table);
+
+        (void) s;
+        if (d && (b->armed_pending_ns == 0 || d < b->armed_pending_ns)) {
+                b->armed_pending_ns = d;
+                broker_arm(b, b->pending_timer, d);
+        }
+        return 0;
+}
+
+/* --- status --- */
+
+static void broker_write_status(void *userdata, JsonBuf *j) {
+        Broker *b = userdata;
+        const CnprocStats *cs = cnproc_get_stats(b->cnproc);
+        const ProcTableStats *ts = proctable_get_stats(b->table);
+        const DispatcherStats *ds = dispatcher_get_stats(b->dispatcher);
+
+        jsonbuf_field_str(j, "version", PROCNOTIFY_VERSION);
+        jsonbuf_field_str(j, "instance_id", b->instance_id);
+        jsonbuf_field_uint(j, "uptime_ns", clock_ns(CLOCK_MONOTONIC) - b->started_ns);
+        jsonbuf_field_uint(j, "seq", dispatcher_last_seq(b->dispatcher));
+        jsonbuf_begin_object_field(j, "kernel_features");
+        jsonbuf_field_bool(j, "connector_filter", b->features.connector_filter);
+        jsonbuf_field_bool(j, "pidfd", b->features.pidfd);
+        jsonbuf_field_bool(j, "pidfd_info", b->features.pidfd_info);
+        jsonbuf_field_bool(j, "peer_pidfd", b->features.peer_pidfd);
+        jsonbuf_end_object(j);
+        jsonbuf_begin_object_field(j, "connector");
+        jsonbuf_field_uint(j, "received", cs->received);
+        jsonbuf_field_uint(j, "lost", cs->lost);
+        jsonbuf_field_uint(j, "enobufs", cs->enobufs);
+        jsonbuf_field_uint(j, "resets", cs->resets);
+        jsonbuf_field_uint(j, "malformed", cs->malformed);
+        jsonbuf_field_uint(j, "receive_buffer", cs->receive_buffer);
+        jsonbuf_field_uint(j, "overrun_events", b->overrun_events);
+        jsonbuf_end_object(j);
+        jsonbuf_begin_object_field(j, "process_table");
+        jsonbuf_field_uint(j, "entries", ts->entries);
+        jsonbuf_field_uint(j, "resyncs", ts->resyncs);
+        jsonbuf_field_uint(j, "inferred_exits", ts->inferred_exits);
+        jsonbuf_field_uint(j, "adoptions", ts->adoptions);
+        jsonbuf_field_uint(j, "full", ts->full);
+        jsonbuf_end_object(j);
+        jsonbuf_begin_object_field(j, "events");
+        for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
+                jsonbuf_field_uint(j, pn_event_type_to_string(t), ds->events[t]);
+        jsonbuf_end_object(j);
+}
+
+static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
+        Broker *b = userdata;
+        return proctable_is_descendant(b->table, tgid, ancestor);
+}
+
+/* --- set-up --- */
+
+static void broker_probe_features(Broker *b) {
+        int fd = pn_pidfd_open(getpid(), 0);
+        int sp[2];
+
+        b->features.connector_filter = cnproc_get_stats(b->cnproc)->filter;
+        b->features.pidfd = fd >= 0;
+        if (fd >= 0) {
+                struct pidfd_info info = { .mask = PIDFD_INFO_PID };
+                b->features.pidfd_info = ioctl(fd, PIDFD_GET_INFO, &info) == 0;
+                close(fd);
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+                int pfd = -1;
+                socklen_t len = sizeof(pfd);
+                b->features.peer_pidfd = getsockopt(sp[0], SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) == 0;
+                if (pfd >= 0)
+                        close(pfd);
+                close(sp[0]);
+                close(sp[1]);
+        }
+}
+
+static gid_t broker_lookup_group(const char *name) {
+        struct group *g;
+        if (!name || !*name)
+                return (gid_t) -1;
+        g = getgrnam(name);
+        if (!g) {
+                log_info("Group \"%s\" does not exist: only root sees every process.", name);
+                return (gid_t) -1;
+        }
+        return g->gr_gid;
+}
+
+static void broker_apply_config(Broker *b) {
+        Config *c = b->config;
+        SinkSocketOptions so = {
+                .max_clients = c->max_clients,
+                .max_clients_per_uid = c->max_clients_per_uid,
+                .max_subscriptions = c->max_subscriptions,
+                .queue_bytes = c->client_queue_bytes,
+        };
+
+        log_set_max_level(c->log_level);
+        policy_init(&b->policy, broker_lookup_group(c->group));
+        if (b->sink_socket)
+                sink_socket_set_options(b->sink_socket, &so);
+}
+
+static int broker_reload(Broker *b) {
+        Config *c = NULL;
+        char err[512];
+        int r;
+
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) (clock_ns(CLOCK_MONOTONIC) / 1000));
+        r = config_new(&c);
+        if (r >= 0 && b->config_path)
+                r = config_load_file(c, b->config_path, streq(b->config_path, CONFIG_DEFAULT_PATH), err,
+                                     sizeof(err));
+        if (r < 0) {
+                log_error("Failed to reload %s: %s; keeping the running configuration.",
+                          b->config_path, r == -ENOMEM ? "out of memory" : err);
+                config_free(c);
+        } else {
+                /* Flags given at start keep overriding the file. */
+                free(c->socket_path);
+                c->socket_path = strdup(b->config->socket_path);
+                free(c->dbus);
+                c->dbus = strdup(b->config->dbus);
+                if (c->kernel_events != b->config->kernel_events)
+                        log_warning("Connector Events= changes take effect at restart.");
+                if (c->receive_buffer != b->config->receive_buffer) {
+                        r = cnproc_set_receive_buffer(b->cnproc, c->receive_buffer);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to set the connector receive buffer, ignoring: %m");
+                }
+                config_free(b->config);
+                b->config = c;
+                broker_apply_config(b);
+                log_info("Reloaded configuration%s%s.", b->config_path ? " from " : "",
+                         b->config_path ? b->config_path : "");
+        }
+        (void) sd_notify(false, "READY=1");
+        return 0;
+}
+
+static int broker_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Broker *b = userdata;
+        (void) s;
+        if (si->ssi_signo == SIGHUP)
+                return broker_reload(b);
+        log_info("Received SIG%s, shutting down.", si->ssi_signo == SIGTERM ? "TERM" : "INT");
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(b->event, 0);
+}
+
+static void read_boot_id(char buf[static 40]) {
+        FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+        buf[0] = 0;
+        if (f) {
+                if (fgets(buf, 40, f))
+                        buf[strcspn(buf, "\n")] = 0;
+                fclose(f);
+        }
+}
+
+static void make_instance_id(char buf[static 40]) {
+        uint8_t raw[16] = { 0 };
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw)) {
+                uint64_t t = clock_ns(CLOCK_REALTIME) ^ (uint64_t) getpid();
+                memcpy(raw, &t, sizeof(t));
+        }
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+}
+
+static int add_timer(Broker *b, sd_event_source **ret, sd_event_time_handler_t cb, const char *name) {
+        int r = sd_event_add_time(b->event, ret, CLOCK_MONOTONIC, 0, 0, cb, b);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(*ret, name);
+        return sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
+}
+
+/* The listening socket passed by systemd (procnotifyd.socket), or -1. */
+static int broker_activation_fd(void) {
+        int n = sd_listen_fds(true);
+        for (int i = 0; i < n; i++)
+                if (sd_is_socket_unix(SD_LISTEN_FDS_START + i, SOCK_STREAM, 1, NULL, 0) > 0)
+                        return SD_LISTEN_FDS_START + i;
+        return -1;
+}
+
+static void broker_connect_bus(Broker *b) {
+        const char *how = b->config->dbus;
+        int r;
+
+        if (streq(how, "none"))
+                return;
+        if (streq(how, "system"))
+                r = sd_bus_open_system(&b->bus);
+        else {
+                r = sd_bus_new(&b->bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(b->bus, how);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(b->bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(b->bus);
+        }
+        if (r < 0) {
+                log_notice("No D-Bus at %s (%s): serving the JSON socket only.",
+                           streq(how, "system") ? "the system bus" : how, strerror(-r));
+                b->bus = sd_bus_flush_close_unref(b->bus);
+                return;
+        }
+        log_notice("Connected to D-Bus; the D-Bus interface is not served by this version yet.");
+        b->bus = sd_bus_flush_close_unref(b->bus);
+}
+
+int broker_new(Broker **ret, Config *config, const char *config_path) {
+        Broker *b = calloc(1, sizeof(*b));
+        sigset_t mask;
+        int r;
+
+        if (!b) {
+                config_free(config);
+                return log_error_errno(ENOMEM, "Out of memory.");
+        }
+        b->config = config;
+        b->config_path = config_path ? strdup(config_path) : NULL;
+        b->started_ns = clock_ns(CLOCK_MONOTONIC);
+        read_boot_id(b->boot_id);
+        make_instance_id(b->instance_id);
+        broker_apply_config(b);
+
+        r = sd_event_default(&b->event);
+        if (r < 0)
+                goto fail_log;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(b->event, &b->sig_term, SIGTERM, broker_on_signal, b)) < 0 ||
+            (r = sd_event_add_signal(b->event, &b->sig_int, SIGINT, broker_on_signal, b)) < 0 ||
+            (r = sd_event_add_signal(b->event, &b->sig_hup, SIGHUP, broker_on_signal, b)) < 0)
+                goto fail_log;
+        if ((r = add_timer(b, &b->pending_timer, broker_on_pending_timer, "proctable-pending")) < 0 ||
+            (r = add_timer(b, &b->overrun_timer, broker_on_overrun_timer, "overrun-coalesce")) < 0 ||
+            (r = add_timer(b, &b->resync_timer, broker_on_resync_timer, "proctable-resync")) < 0)
+                goto fail_log;
+        r = sd_event_add_post(b->event, &b->post, broker_on_post, b);
+        if (r < 0)
+                goto fail_log;
+
+        r = dispatcher_new(&b->dispatcher);
+        if (r < 0)
+                goto fail_log;
+        r = procfs_reader_init(&b->reader, NULL);
+        if (r < 0) {
+                log_error_errno(r, "Failed to open /proc: %m");
+                goto fail;
+        }
+        r = proctable_new(&b->table, &b->reader, b->config->max_processes);
+        if (r < 0)
+                goto fail_log;
+
+        CnprocOptions co = {
+                .receive_buffer = b->config->receive_buffer,
+                .kernel_events = b->config->kernel_events,
+        };
+        CnprocCallbacks cb = { .on_event = broker_on_kernel_event, .on_loss = broker_on_kernel_loss };
+        r = cnproc_new(&b->cnproc, b->event, &co, &cb, b);
+        if (r < 0) {
+                log_error_errno(r, "Failed to subscribe to the proc connector%s: %m",
+                                r == -EPERM ? " (needs CAP_NET_ADMIN before Linux 6.6; run as root)" : "");
+                goto fail;
+        }
+        const CnprocStats *cs = cnproc_get_stats(b->cnproc);
+        log_info("Subscribed to the proc connector (%s, receive buffer %llu KiB).",
+                 cs->filter ? "kernel event filter available" : "no kernel event filter: all events",
+                 (unsigned long long) cs->receive_buffer / 1024);
+        if (cs->receive_buffer < b->config->receive_buffer)
+                log_warning("The connector receive buffer is smaller than configured (no CAP_NET_ADMIN?).");
+
+        r = proctable_resync(b->table, clock_ns(CLOCK_MONOTONIC), broker_emit, b);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the process table from /proc: %m");
+                goto fail;
+        }
+        b->last_resync_ns = clock_ns(CLOCK_MONOTONIC);
+        broker_probe_features(b);
+
+        b->sink_ctx = (SinkContext){
+                .policy = &b->policy,
+                .filter = { .is_descendant = broker_is_descendant, .userdata = b },
+                .dispatcher = b->dispatcher,
+                .version = PROCNOTIFY_VERSION,
+                .boot_id = b->boot_id,
+                .instance_id = b->instance_id,
+                .write_status = broker_write_status,
+                .userdata = b,
+        };
+        SinkSocketOptions so = {
+                .max_clients = b->config->max_clients,
+                .max_clients_per_uid = b->config->max_clients_per_uid,
+                .max_subscriptions = b->config->max_subscriptions,
+                .queue_bytes = b->config->client_queue_bytes,
+        };
+        int afd = broker_activation_fd();
+        r = sink_socket_new(&b->sink_socket, b->event, &b->sink_ctx, &so, b->config->socket_path, afd);
+        if (r < 0) {
+                log_error_errno(r, "Failed to listen on %s: %m%s", b->config->socket_path,
+                                r == -EADDRINUSE ? " (another procnotifyd is serving it)" : "");
+                goto fail;
+        }
+        log_info("Serving JSON protocol v1 on %s%s; %llu processes known.",
+                 afd >= 0 ? "the socket systemd passed" : b->config->socket_path,
+                 afd >= 0 ? "" : "", (unsigned long long) proctable_get_stats(b->table)->entries);
+
+        broker_connect_bus(b);
+        *ret = b;
+        return 0;
+
+fail_log:
+        log_error_errno(r, "Failed to set up the event loop: %m");
+fail:
+        broker_free(b);
+        return r;
+}
+
+Broker *broker_free(Broker *b) {
+        if (!b)
+                return NULL;
+        sink_socket_free(b->sink_socket);
+        cnproc_free(b->cnproc);
+        proctable_free(b->table);
+        procfs_reader_done(&b->reader);
+        dispatcher_free(b->dispatcher);
+        sd_bus_flush_close_unref(b->bus);
+        sd_event_source_disable_unref(b->sig_term);
+        sd_event_source_disable_unref(b->sig_int);
+        sd_event_source_disable_unref(b->sig_hup);
+        sd_event_source_disable_unref(b->pending_timer);
+        sd_event_source_disable_unref(b->overrun_timer);
+        sd_event_source_disable_unref(b->resync_timer);
+        sd_event_source_disable_unref(b->post);
+        sd_event_unref(b->event);
+        config_free(b->config);
+        free(b->config_path);
+        free(b);
+        return NULL;
+}
+
+int broker_run(Broker *b) {
+        int r;
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s", b->config->socket_path);
+        r = sd_event_loop(b->event);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %m");
+                return EXIT_FAILURE;
+        }
+        return r;
+}

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Config implementation; see config.h. */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "common/linux-compat.h"
+#include "common/macro.h"
+#include "config.h"
+
+int config_new(Config **ret) {
+        Config *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->socket_path = strdup(CONFIG_DEFAULT_SOCKET);
+        c->dbus = strdup("system");
+        c->group = strdup("procnotify");
+        if (!c->socket_path || !c->dbus || !c->group) {
+                config_free(c);
+                return -ENOMEM;
+        }
+        c->receive_buffer = 32u << 20;
+        c->max_clients = 1024;
+        c->max_clients_per_uid = 64;
+        c->max_subscriptions = 64;
+        c->client_queue_bytes = 1u << 20;
+        c->max_processes = 1u << 22;
+        c->log_level = LOG_INFO;
+        *ret = c;
+        return 0;
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->socket_path);
+        free(c->dbus);
+        free(c->group);
+        free(c);
+        return NULL;
+}
+
+int config_parse_size(const char *s, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        if (!s || !*s || *s == '-')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s)
+                return -EINVAL;
+        unsigned shift = 0;
+        switch (*end) {
+        case 0: break;
+        case 'K': case 'k': shift = 10; end++; break;
+        case 'M': case 'm': shift = 20; end++; break;
+        case 'G': case 'g': shift = 30; end++; break;
+        default: return -EINVAL;
+        }
+        if (*end || (shift && v > (UINT64_MAX >> shift)))
+                return -EINVAL;
+        *ret = (uint64_t) v << shift;
+        return 0;
+}
+
+static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        uint64_t v;
+        if (config_parse_size(s, &v) < 0 || v < min || v > max)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int parse_events(const char *s, uint32_t *ret) {
+        static const struct {
+                const char *name;
+                uint32_t bit;
+        } names[] = {
+                { "fork", PROC_EVENT_FORK },       { "exec", PROC_EVENT_EXEC },
+                { "uid", PROC_EVENT_UID },         { "gid", PROC_EVENT_GID },
+                { "sid", PROC_EVENT_SID },         { "ptrace", PROC_EVENT_PTRACE },
+                { "comm", PROC_EVENT_COMM },       { "predump", PROC_EVENT_COREDUMP },
+                { "exit", PROC_EVENT_EXIT },
+        };
+        uint32_t mask = 0;
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, " ,", &save); w; w = strtok_r(NULL, " ,", &save)) {
+                size_t i;
+                if (streq(w, "all")) {
+                        mask = PROC_EVENT_ALL;
+                        continue;
+                }
+                for (i = 0; i < ELEMENTSOF(names); i++)
+                        if (streq(w, names[i].name))
+                                break;
+                if (i == ELEMENTSOF(names))
+                        return -EINVAL;
+                mask |= names[i].bit;
+        }
+        if (!mask)
+                return -EINVAL;
+        /* The process table always needs these to stay exact. */
+        mask |= PROC_EVENT_FORK | PROC_EVENT_EXEC | PROC_EVENT_EXIT | PROC_EVENT_UID;
+        *ret = mask == PROC_EVENT_ALL ? 0 : mask;
+        return 0;
+}
+
+static int set_string(char **slot, const char *v) {
+        char *s = strdup(v);
+        if (!s)
+                return -ENOMEM;
+        free(*slot);
+        *slot = s;
+        return 0;
+}
+
+typedef struct ParseCtx {
+        Config *c;
+        char error[256]; /* the first error; inih supplies its line number */
+} ParseCtx;
+
+/* libinih as packaged calls handlers without a line number, and keeps going
+ * after an error: keep the first message, ini_parse_string() returns its line. */
+static int on_value(void *userdata, const char *section, const char *key, const char *value) {
+        ParseCtx *p = userdata;
+        Config *c = p->c;
+        int r = -ENOENT;
+
+        if (strcasecmp(section, "Broker") == 0) {
+                if (streq(key, "Socket")) {
+                        r = value[0] == '/' ? set_string(&c->socket_path, value) : -EINVAL;
+                } else if (streq(key, "DBus")) {
+                        r = set_string(&c->dbus, value);
+                } else if (streq(key, "LogLevel")) {
+                        static const char *const levels[] = { "emerg", "alert", "crit", "err",
+                                                              "warning", "notice", "info", "debug" };
+                        r = -EINVAL;
+                        for (int i = 0; i < 8; i++)
+                                if (streq(value, levels[i])) {
+                                        c->log_level = i;
+                                        r = 0;
+                                }
+                }
+        } else if (strcasecmp(section, "Connector") == 0) {
+                if (streq(key, "ReceiveBuffer"))
+                        r = config_parse_size(value, &c->receive_buffer);
+                else if (streq(key, "Events"))
+                        r = parse_events(value, &c->kernel_events);
+        } else if (strcasecmp(section, "Limits") == 0) {
+                if (streq(key, "MaxClients"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_clients);
+                else if (streq(key, "MaxClientsPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_clients_per_uid);
+                else if (streq(key, "MaxSubscriptions"))
+                        r = parse_unsigned(value, 1, 4096, &c->max_subscriptions);
+                else if (streq(key, "ClientQueue")) {
+                        r = config_parse_size(value, &c->client_queue_bytes);
+                        if (r == 0 && c->client_queue_bytes < 4096)
+                                r = -EINVAL;
+                } else if (streq(key, "MaxProcesses"))
+                        r = config_parse_size(value, &c->max_processes);
+        } else if (strcasecmp(section, "Policy") == 0) {
+                if (streq(key, "Group"))
+                        r = set_string(&c->group, value);
+        } else {
+                if (!p->error[0])
+                        snprintf(p->error, sizeof(p->error), "unknown section [%.64s]", section);
+                return 0;
+        }
+        if (r < 0 && !p->error[0]) {
+                if (r == -ENOENT)
+                        snprintf(p->error, sizeof(p->error), "unknown key \"%.64s\" in [%.64s]", key,
+                                 section);
+                else
+                        snprintf(p->error, sizeof(p->error), "invalid value \"%.64s\" for %.64s=",
+                                 value, key);
+        }
+        return r == 0;
+}
+
+int config_parse_string(Config *c, const char *text, char *error, size_t error_size) {
+        ParseCtx p = { .c = c };
+        int r;
+
+        r = ini_parse_string(text, on_value, &p);
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                return -ENOMEM;
+        snprintf(error, error_size, "line %d: %s", r, p.error[0] ? p.error : "syntax error");
+        return -EINVAL;
+}
+
+int config_load_file(Config *c, const char *path, bool optional, char *error, size_t error_size) {
+        FILE *f = fopen(path, "re");
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!f) {
+                r = -errno;
+                if (optional && r == -ENOENT)
+                        return 0;
+                snprintf(error, error_size, "cannot open: %s", strerror(-r));
+                return r;
+        }
+        /* Config files are small; refuse anything absurd. */
+        text = malloc(1 << 20);
+        if (!text) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        len = fread(text, 1, (1 << 20) - 1, f);
+        text[len] = 0;
+        fclose(f);
+        r = config_parse_string(c, text, error, error_size);
+        free(text);
+        return r;
+}

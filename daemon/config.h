@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Config: procnotifyd's settings, from defaults, the INI file
+ * (/etc/procnotify/procnotify.conf, parsed with libinih) and command-line
+ * flags, in that order. Parsing is pure (config_parse_string) so that it can
+ * be unit-tested and fuzzed; config_load_file() only reads the file.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/procnotify/procnotify.conf"
+#define CONFIG_DEFAULT_SOCKET "/run/procnotify/events.sock"
+
+typedef struct Config {
+        char *socket_path;
+        char *dbus;                 /* "system", "none" or a bus address */
+        uint64_t receive_buffer;    /* connector socket, bytes */
+        uint32_t kernel_events;     /* PROC_EVENT_* mask; 0 = all */
+        unsigned max_clients;
+        unsigned max_clients_per_uid;
+        unsigned max_subscriptions; /* per client */
+        uint64_t client_queue_bytes;
+        uint64_t max_processes;     /* process table entries */
+        char *group;                /* members see every event */
+        int log_level;              /* syslog level */
+} Config;
+
+int config_new(Config **ret);  /* defaults */
+Config *config_free(Config *c);
+
+/* Parse INI text into c. On a bad line returns -EINVAL and a message naming
+ * the line in error (error_size bytes). */
+int config_parse_string(Config *c, const char *text, char *error, size_t error_size);
+/* Read and parse a file. A missing file is fine when optional. */
+int config_load_file(Config *c, const char *path, bool optional, char *error, size_t error_size);
+
+/* "32M", "64K", "1G", "4096" -> bytes. */
+int config_parse_size(const char *s, uint64_t *ret);

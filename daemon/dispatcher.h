@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Dispatcher: the single point every published event passes. It stamps the
+ * broker-wide sequence number and hands the event to every registered watch
+ * (the sinks), in registration order. Sinks register with
+ * dispatcher_watch_add() and never see the sources.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "procnotify/event.h"
+
+typedef struct Dispatcher Dispatcher;
+
+typedef void (*DispatcherWatchFn)(const PnEvent *ev, void *userdata);
+
+typedef struct DispatcherStats {
+        uint64_t events[_PN_EVENT_TYPE_MAX]; /* published, per type */
+} DispatcherStats;
+
+int dispatcher_new(Dispatcher **ret);
+Dispatcher *dispatcher_free(Dispatcher *d);
+
+/* Register fn; returns a positive watch id, or -ENOMEM. */
+int dispatcher_watch_add(Dispatcher *d, DispatcherWatchFn fn, void *userdata);
+void dispatcher_watch_remove(Dispatcher *d, int id);
+
+/* Assign ev->seq and deliver ev to every watch. */
+void dispatcher_emit(Dispatcher *d, PnEvent *ev);
+
+/* The seq of the last event emitted (0 before the first). */
+uint64_t dispatcher_last_seq(const Dispatcher *d);
+const DispatcherStats *dispatcher_get_stats(const Dispatcher *d);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Policy implementation; see policy.h. */
+#include <stdint.h>
+
+#include "policy.h"
+
+void policy_init(Policy *p, gid_t group) {
+        p->group = group;
+}
+
+void policy_peer_init(const Policy *p, PeerCreds *ret, uid_t uid, gid_t gid, pid_t pid,
+                      const gid_t *groups, size_t n_groups) {
+        bool member = p->group != (gid_t) -1 && gid == p->group;
+
+        for (size_t i = 0; !member && p->group != (gid_t) -1 && i < n_groups; i++)
+                member = groups[i] == p->group;
+        *ret = (PeerCreds){ .uid = uid, .gid = gid, .pid = pid, .privileged = uid == 0 || member };
+}
+
+bool policy_may_see(const PeerCreds *peer, const PnEvent *ev) {
+        if (peer->privileged || ev->type == PN_EVENT_OVERRUN)
+                return true;
+        /* A process whose owner is not known is nobody's to see. */
+        return ev->uid != UINT32_MAX && ev->uid == peer->uid;
+}

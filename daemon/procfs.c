@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* See procfs.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "procfs.h"
+
+typedef struct Procfs {
+        int dirfd;
+} Procfs;
+
+/* Read a whole small file below the proc dir into buf (NUL-terminated). */
+static ssize_t read_file_at(int dirfd, const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        size_t n = 0;
+
+        if (fd < 0)
+                return -errno;
+        while (n < size - 1) {
+                ssize_t k = read(fd, buf + n, size - 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = 0;
+        return (ssize_t) n;
+}
+
+static int gone(int r) {
+        /* A process that exited reads as ENOENT or ESRCH. */
+        return (r == -ENOENT || r == -ESRCH) ? -ESRCH : r;
+}
+
+int procfs_parse_stat(const char *buf, size_t len, ProcInfo *info) {
+        const char *open = memchr(buf, '(', len);
+        const char *close = NULL;
+        unsigned long long v;
+
+        /* comm may hold ')' and spaces: it ends at the last ')'. */
+        for (const char *p = buf + len; p > buf; p--)
+                if (p[-1] == ')') {
+                        close = p - 1;
+                        break;
+                }
+        if (!open || !close || close < open)
+                return -EINVAL;
+        size_t n = MIN((size_t) (close - open - 1), sizeof(info->comm) - 1);
+        memcpy(info->comm, open + 1, n);
+        info->comm[n] = 0;
+
+        /* Fields after comm, numbered from 3 (state) as in proc(5). */
+        const char *p = close + 1;
+        const char *end = buf + len;
+        for (int field = 3; field <= 22; field++) {
+                while (p < end && *p == ' ')
+                        p++;
+                if (p >= end)
+                        return -EINVAL;
+                if (field == 3) {
+                        info->state = *p;
+                } else if (field == 4 || field == 20 || field == 22) {
+                        char *e;
+                        errno = 0;
+                        v = strtoull(p, &e, 10);
+                        if (errno || e == p)
+                                return -EINVAL;
+                        if (field == 4)
+                                info->ppid = (pid_t) v;
+                        else if (field == 20)
+                                info->nthreads = (uint32_t) v;
+                        else
+                                info->start_time = v;
+                }
+                while (p < end && *p != ' ')
+                        p++;
+        }
+        return 0;
+}
+
+static int read_stat(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64], buf[1024];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/stat", pid);
+        n = read_file_at(dirfd, path, buf, sizeof(buf));
+        if (n < 0)
+                return gone((int) n);
+        return procfs_parse_stat(buf, (size_t) n, info);
+}
+
+static int parse_ids(const char *buf, const char *key, uint32_t *real, uint32_t *eff) {
+        const char *p = strstr(buf, key);
+        unsigned long r, e;
+        if (!p || sscanf(p + strlen(key), "%lu %lu", &r, &e) != 2)
+                return -EINVAL;
+        *real = (uint32_t) r;
+        *eff = (uint32_t) e;
+        return 0;
+}
+
+static int read_status(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64], buf[4096];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/status", pid);
+        n = read_file_at(dirfd, path, buf, sizeof(buf));
+        if (n < 0)
+                return gone((int) n);
+        if (parse_ids(buf, "\nUid:", &info->uid, &info->euid) < 0 ||
+            parse_ids(buf, "\nGid:", &info->gid, &info->egid) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+static int read_exe(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64], buf[4096];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/exe", pid);
+        n = readlinkat(dirfd, path, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return 0; /* kernel threads and exited mms have none: not an error */
+        buf[n] = 0;
+        info->exe = strdup(buf);
+        return info->exe ? 0 : -ENOMEM;
+}
+
+static int read_cmdline(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64], buf[PROCFS_CMDLINE_MAX + 1];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/cmdline", pid);
+        n = read_file_at(dirfd, path, buf, sizeof(buf));
+        if (n < 0)
+                return gone((int) n);
+        while (n > 0 && buf[n - 1] == 0)
+                n--;
+        if (n == 0)
+                return 0; /* kernel thread, or memory already gone */
+        for (ssize_t i = 0; i < n; i++)
+                if (buf[i] == 0)
+                        buf[i] = ' ';
+        buf[n] = 0;
+        info->cmdline = strdup(buf);
+        return info->cmdline ? 0 : -ENOMEM;
+}
+
+static int read_cgroup(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64], buf[4096];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/cgroup", pid);
+        n = read_file_at(dirfd, path, buf, sizeof(buf));
+        if (n < 0)
+                return gone((int) n);
+        /* The unified hierarchy's line is "0::/path"; prefer it, else systemd's v1 line. */
+        const char *p = strstr(buf, "0::");
+        if (p && (p == buf || p[-1] == '\n'))
+                p += 3;
+        else if ((p = strstr(buf, ":name=systemd:")))
+                p += strlen(":name=systemd:");
+        else
+                return 0;
+        size_t len = strcspn(p, "\n");
+        info->cgroup = strndup(p, len);
+        return info->cgroup ? 0 : -ENOMEM;
+}
+
+static int procfs_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *info) {
+        Procfs *fs = userdata;
+        char pid[16];
+        int r = 0;
+
+        snprintf(pid, sizeof(pid), "%d", (int) tgid);
+        if (what & PROC_READ_STAT)
+                r = read_stat(fs->dirfd, pid, info);
+        if (r >= 0 && (what & PROC_READ_STATUS))
+                r = read_status(fs->dirfd, pid, info);
+        if (r >= 0 && (what & PROC_READ_EXE))
+                r = read_exe(fs->dirfd, pid, info);
+        if (r >= 0 && (what & PROC_READ_CMDLINE))
+                r = read_cmdline(fs->dirfd, pid, info);
+        if (r >= 0 && (what & PROC_READ_CGROUP))
+                r = read_cgroup(fs->dirfd, pid, info);
+        if (r < 0)
+                proc_info_done(info);
+        return r;
+}
+
+static int procfs_list(void *userdata, int (*cb)(pid_t tgid, void *ctx), void *ctx) {
+        Procfs *fs = userdata;
+        int fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        while ((de = readdir(d))) {
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+                if (*end || pid <= 0)
+                        continue;
+                r = cb((pid_t) pid, ctx);
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        return r;
+}
+
+int procfs_reader_init(ProcReader *ret, const char *root) {
+        Procfs *fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return -ENOMEM;
+        fs->dirfd = open(root ? root : "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fs->dirfd < 0) {
+                int r = -errno;
+                free(fs);
+                return r;
+        }
+        *ret = (ProcReader){ .read = procfs_read, .list = procfs_list, .userdata = fs };
+        return 0;
+}
+
+void procfs_reader_done(ProcReader *r) {
+        Procfs *fs = r->userdata;
+        if (fs) {
+                safe_close(fs->dirfd);
+                free(fs);
+        }
+        r->userdata = NULL;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The ProcReader of the real system: reads /proc/PID/{stat,status,exe,
+ * cmdline,cgroup} with plain open/read (no stdio) through a held /proc
+ * directory fd. This is the only place the process table's knowledge
+ * touches the file system.
+ */
+#pragma once
+
+#include "proctable.h"
+
+#define PROCFS_CMDLINE_MAX 4096
+
+/* Open /proc (or root, for tests) and fill *ret; release with procfs_reader_done(). */
+int procfs_reader_init(ProcReader *ret, const char *root);
+void procfs_reader_done(ProcReader *r);
+
+/* Parse the contents of /proc/PID/stat into info (ppid, state, comm,
+ * nthreads, start_time). Pure; exported for tests and fuzzing. */
+int procfs_parse_stat(const char *buf, size_t len, ProcInfo *info);

@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ProcTable implementation; see proctable.h.
+ *
+ * Entries live in an open-addressing hash map keyed by tgid, and form the
+ * process tree through intrusive parent/child links so that a parent's exit
+ * finds its children without a scan. Strings that children inherit at fork
+ * (exe, cmdline, cgroup, unit) are shared by reference count: a fork costs
+ * no string copy.
+ *
+ * Deferred work (an adoption whose new parent is not settled yet, a leader
+ * exit whose thread count needs verifying, a vanished process waiting for its
+ * late exit event) is kept in a small list with deadlines that the broker
+ * drives from a timer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "proctable.h"
+
+struct RefStr {
+        unsigned ref;
+        char s[];
+};
+
+static RefStr *refstr_new(const char *s) {
+        size_t n;
+        RefStr *r;
+
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        r = malloc(sizeof(*r) + n + 1);
+        if (!r)
+                return NULL;
+        r->ref = 1;
+        memcpy(r->s, s, n + 1);
+        return r;
+}
+
+static RefStr *refstr_ref(RefStr *r) {
+        if (r)
+                r->ref++;
+        return r;
+}
+
+static RefStr *refstr_unref(RefStr *r) {
+        if (r && --r->ref == 0)
+                free(r);
+        return NULL;
+}
+
+static const char *refstr_get(const RefStr *r) {
+        return r ? r->s : NULL;
+}
+
+/* Replace *slot with a new string for s, unless it already says s. */
+static void refstr_set(RefStr **slot, const char *s) {
+        if (streq_ptr(refstr_get(*slot), s))
+                return;
+        refstr_unref(*slot);
+        *slot = refstr_new(s);
+}
+
+typedef enum PendingKind {
+        PENDING_ADOPT,  /* child whose parent exited: read its new parent */
+        PENDING_LEADER, /* leader exited with threads left: verify */
+        PENDING_GHOST,  /* not in /proc at resync: report unless its exit comes */
+} PendingKind;
+
+typedef struct Pending {
+        PendingKind kind;
+        pid_t tgid;
+        uint64_t start_time;
+        pid_t old_parent;
+        unsigned tries;
+        uint64_t deadline;
+} Pending;
+
+#define PENDING_MAX 65536
+
+struct ProcTable {
+        ProcReader reader;
+        size_t max_entries;
+        ProcEntry **slots;
+        size_t nslots; /* power of two */
+        size_t n;
+        Pending *pending;
+        size_t n_pending, cap_pending;
+        unsigned generation;
+        ProcTableStats stats;
+};
+
+/* Per-entry state private to this file, allocated with the public part. */
+typedef struct Entry {
+        ProcEntry pub;
+        int last_status;   /* wait status of the last thread exit seen */
+        bool leader_exited;
+        unsigned seen_gen; /* generation of the last resync that saw it */
+} Entry;
+
+void proc_info_done(ProcInfo *i) {
+        free(i->exe);
+        free(i->cmdline);
+        free(i->cgroup);
+        i->exe = i->cmdline = i->cgroup = NULL;
+}
+
+/* --- hash map --- */
+
+static size_t slot_of(const ProcTable *t, pid_t tgid) {
+        return ((uint32_t) tgid * 2654435761u) & (t->nslots - 1);
+}
+
+static Entry *map_find(const ProcTable *t, pid_t tgid) {
+        for (size_t i = slot_of(t, tgid);; i = (i + 1) & (t->nslots - 1)) {
+                ProcEntry *e = t->slots[i];
+                if (!e)
+                        return NULL;
+                if (e->tgid == tgid)
+                        return (Entry *) e;
+        }
+}
+
+static void map_put(ProcTable *t, ProcEntry *e) {
+        size_t i = slot_of(t, e->tgid);
+        while (t->slots[i])
+                i = (i + 1) & (t->nslots - 1);
+        t->slots[i] = e;
+        t->n++;
+}
+
+static int map_grow(ProcTable *t) {
+        size_t old_n = t->nslots;
+        ProcEntry **old = t->slots;
+        ProcEntry **slots = calloc(old_n * 2, sizeof(*slots));
+
+        if (!slots)
+                return -ENOMEM;
+        t->slots = slots;
+        t->nslots = old_n * 2;
+        t->n = 0;
+        for (size_t i = 0; i < old_n; i++)
+                if (old[i])
+                        map_put(t, old[i]);
+        free(old);
+        return 0;
+}
+
+static void map_remove(ProcTable *t, pid_t tgid) {
+        size_t mask = t->nslots - 1, i = slot_of(t, tgid);
+
+        while (t->slots[i] && t->slots[i]->tgid != tgid)
+                i = (i + 1) & mask;
+        if (!t->slots[i])
+                return;
+        t->slots[i] = NULL;
+        t->n--;
+        /* Backward-shift deletion keeps probe chains intact without tombstones. */
+        for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+                size_t home = slot_of(t, t->slots[j]->tgid);
+                /* Move j to i if its home is not cyclically within (i, j]. */
+                if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+                        t->slots[i] = t->slots[j];
+                        t->slots[j] = NULL;
+                        i = j;
+                }
+        }
+}
+
+/* --- tree --- */
+
+static void tree_unlink(ProcEntry *e) {
+        if (!e->parent)
+                return;
+        if (e->prev_sibling)
+                e->prev_sibling->next_sibling = e->next_sibling;
+        else
+                e->parent->first_child = e->next_sibling;
+        if (e->next_sibling)
+                e->next_sibling->prev_sibling = e->prev_sibling;
+        e->parent = e->next_sibling = e->prev_sibling = NULL;
+}
+
+static void tree_link(ProcEntry *e, ProcEntry *parent) {
+        tree_unlink(e);
+        if (!parent || parent == e)
+                return;
+        e->parent = parent;
+        e->next_sibling = parent->first_child;
+        if (parent->first_child)
+                parent->first_child->prev_sibling = e;
+        parent->first_child = e;
+}
+
+/* --- entries --- */
+
+static Entry *entry_new(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        Entry *e;
+
+        if (t->n >= t->max_entries) {
+                t->stats.full++;
+                return NULL;
+        }
+        if ((t->n + 1) * 2 > t->nslots && map_grow(t) < 0)
+                return NULL;
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return NULL;
+        e->pub.tgid = tgid;
+        e->pub.born_ns = now_ns;
+        e->pub.nthreads = 1;
+        e->pub.uid = e->pub.euid = e->pub.gid = e->pub.egid = UINT32_MAX;
+        e->seen_gen = t->generation;
+        map_put(t, &e->pub);
+        return e;
+}
+
+static void entry_free(ProcTable *t, Entry *e) {
+        ProcEntry *p = &e->pub;
+
+        tree_unlink(p);
+        while (p->first_child)
+                tree_unlink(p->first_child);
+        refstr_unref(p->exe);
+        refstr_unref(p->cmdline);
+        refstr_unref(p->cgroup);
+        refstr_unref(p->unit);
+        map_remove(t, p->tgid);
+        free(e);
+}
+
+static void entry_set_cgroup(ProcEntry *e, const char *cgroup) {
+        char buf[256];
+
+        if (streq_ptr(refstr_get(e->cgroup), cgroup))
+                return;
+        refstr_set(&e->cgroup, cgroup);
+        refstr_set(&e->unit, cgroup ? proctable_unit_from_cgroup(cgroup, buf, sizeof(buf)) : NULL);
+}
+
+/* Copy what was read into the entry. */
+static void entry_apply_info(ProcTable *t, Entry *e, const ProcInfo *info, unsigned what) {
+        ProcEntry *p = &e->pub;
+
+        if (what & PROC_READ_STAT) {
+                p->start_time = info->start_time;
+                memcpy(p->comm, info->comm, sizeof(p->comm));
+                if (p->ppid != info->ppid || (!p->parent && info->ppid > 0)) {
+                        p->ppid = info->ppid;
+                        Entry *parent = map_find(t, info->ppid);
+                        tree_link(p, parent ? &parent->pub : NULL);
+                }
+        }
+        if (what & PROC_READ_STATUS) {
+                p->uid = info->uid;
+                p->euid = info->euid;
+                p->gid = info->gid;
+                p->egid = info->egid;
+        }
+        if (what & PROC_READ_EXE)
+                refstr_set(&p->exe, info->exe);
+        if (what & PROC_READ_CMDLINE)
+                refstr_set(&p->cmdline, info->cmdline);
+        if ((what & PROC_READ_CGROUP) && info->cgroup)
+                entry_set_cgroup(p, info->cgroup);
+}
+
+/* Learn about a process the table has not seen yet, from the reader. */
+static Entry *entry_load(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+        Entry *e;
+
+        if (tgid <= 0 || t->reader.read(t->reader.userdata, tgid, PROC_READ_ALL, &info) < 0)
+                return NULL;
+        e = entry_new(t, tgid, now_ns);
+        if (!e)
+                return NULL;
+        entry_apply_info(t, e, &info, PROC_READ_ALL);
+        e->pub.nthreads = info.nthreads > 0 ? (int32_t) info.nthreads : 1;
+        return e;
+}
+
+static Entry *entry_find_or_load(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        Entry *e = map_find(t, tgid);
+        return e ? e : entry_load(t, tgid, now_ns);
+}
+
+void proctable_enrich(const ProcEntry *e, PnEvent *ev) {
+        ev->comm = e->comm[0] ? e->comm : NULL;
+        ev->exe = refstr_get(e->exe);
+        ev->cmdline = refstr_get(e->cmdline);
+        ev->cgroup = refstr_get(e->cgroup);
+        ev->unit = refstr_get(e->unit);
+        ev->uid = e->uid;
+        ev->ppid = e->ppid;
+}
+
+/* --- pending work --- */
+
+static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
+                        unsigned tries, uint64_t deadline) {
+        if (t->n_pending >= PENDING_MAX)
+                return;
+        if (t->n_pending == t->cap_pending) {
+                size_t cap = t->cap_pending ? t->cap_pending * 2 : 16;
+                Pending *p = realloc(t->pending, cap * sizeof(*p));
+                if (!p)
+                        return;
+                t->pending = p;
+                t->cap_pending = cap;
+        }
+        t->pending[t->n_pending++] = (Pending){
+                .kind = kind,
+                .tgid = e->tgid,
+                .start_time = e->start_time,
+                .old_parent = old_parent,
+                .tries = tries,
+                .deadline = deadline,
+        };
+}
+
+uint64_t proctable_next_deadline(const ProcTable *t) {
+        uint64_t d = 0;
+        for (size_t i = 0; i < t->n_pending; i++)
+                if (d == 0 || t->pending[i].deadline < d)
+                        d = t->pending[i].deadline;
+        return d;
+}
+
+/* --- events --- */
+
+static void emit_exit(ProcTable *t, Entry *e, int status, uint32_t sources, uint64_t ts_ns,
+                      ProcTableEmitFn emit, void *userdata) {
+        PnEvent ev = {
+                .type = PN_EVENT_EXIT,
+                .ts_ns = ts_ns,
+                .sources = sources,
+                .pid = e->pub.tgid,
+                .tgid = e->pub.tgid,
+        };
+        proctable_enrich(&e->pub, &ev);
+        if (status >= 0)
+                pn_event_set_exit_status(&ev, status);
+        else {
+                ev.exit.status = -1;
+                t->stats.inferred_exits++;
+        }
+        emit(&ev, userdata);
+}
+
+static void emit_adopt(ProcTable *t, ProcEntry *child, pid_t old_parent, pid_t new_parent,
+                       uint64_t ts_ns, uint32_t sources, ProcTableEmitFn emit, void *userdata) {
+        Entry *np = map_find(t, new_parent);
+        PnEvent ev = {
+                .type = PN_EVENT_ADOPT,
+                .ts_ns = ts_ns,
+                .sources = sources,
+                .pid = child->tgid,
+                .tgid = child->tgid,
+        };
+
+        child->ppid = new_parent;
+        tree_link(child, np ? &np->pub : NULL);
+        proctable_enrich(child, &ev);
+        ev.adopt.old_parent = old_parent;
+        ev.adopt.new_parent = new_parent;
+        t->stats.adoptions++;
+        emit(&ev, userdata);
+}
+
+/*
+ * Read the new parent of a child whose parent exited. The kernel re-parents
+ * before it sends the parent's exit event, but a thread-group parent can hand
+ * its children between threads first; if the child still names the old
+ * parent, try again shortly.
+ */
+static void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, unsigned tries,
+                            uint64_t now_ns, uint64_t ts_ns, ProcTableEmitFn emit, void *userdata) {
+        ProcInfo info = { 0 };
+        int r = t->reader.read(t->reader.userdata, child->tgid, PROC_READ_STAT, &info);
+        proc_info_done(&info);
+        if (r < 0)
+                return; /* gone too: its own exit event will tell */
+        if (child->start_time && info.start_time && info.start_time != child->start_time)
+                return; /* pid reused */
+        if (info.ppid == old_parent) {
+                if (tries + 1 < PROCTABLE_ADOPT_MAX_TRIES)
+                        pending_add(t, PENDING_ADOPT, child, old_parent, tries + 1,
+                                    now_ns + PROCTABLE_ADOPT_RETRY_NS);
+                return;
+        }
+        emit_adopt(t, child, old_parent, info.ppid, ts_ns, PN_SOURCE_CONNECTOR, emit, userdata);
+}
+
+/* The process of e ended: publish its exit, re-parent its children, drop it. */
+static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, uint64_t ts_ns,
+                          uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        pid_t tgid = e->pub.tgid;
+        size_t n = 0;
+
+        emit_exit(t, e, status, sources, ts_ns, emit, userdata);
+
+        for (ProcEntry *c = e->pub.first_child; c; c = c->next_sibling)
+                n++;
+        if (n > 0) {
+                pid_t *kids = calloc(n, sizeof(*kids));
+                size_t i = 0;
+                for (ProcEntry *c = e->pub.first_child; kids && c; c = c->next_sibling)
+                        kids[i++] = c->tgid;
+                entry_free(t, e);
+                for (i = 0; kids && i < n; i++) {
+                        Entry *c = map_find(t, kids[i]);
+                        if (c)
+                                settle_adoption(t, &c->pub, tgid, 0, now_ns, ts_ns, emit, userdata);
+                }
+                free(kids);
+        } else
+                entry_free(t, e);
+}
+
+static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                        void *userdata) {
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+        Entry *e, *parent;
+        int r;
+
+        if (ev->thread) {
+                e = map_find(t, ev->tgid);
+                if (e)
+                        e->pub.nthreads++;
+                else
+                        e = entry_load(t, ev->tgid, now_ns); /* counts the new thread already */
+                if (e)
+                        proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
+
+        parent = entry_find_or_load(t, ev->ppid, now_ns);
+        /* The start time identifies this process across a later resync;
+         * without a known parent, everything else comes from /proc too. */
+        r = t->reader.read(t->reader.userdata, ev->tgid, parent ? PROC_READ_STAT : PROC_READ_ALL, &info);
+
+        e = map_find(t, ev->tgid);
+        if (e && r == 0 && e->pub.start_time == info.start_time) {
+                /* Already learned from /proc (a resync ran before this event). */
+                proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
+        if (e)
+                /* The pid is reused: we lost the old process's exit. */
+                process_ended(t, e, -1, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
+        parent = map_find(t, ev->ppid); /* process_ended() may have changed the map */
+
+        e = entry_new(t, ev->tgid, now_ns);
+        if (!e) {
+                emit(ev, userdata);
+                return;
+        }
+        if (parent) {
+                /* fork() copies all of this; no need to ask /proc. */
+                ProcEntry *c = &e->pub, *p = &parent->pub;
+                memcpy(c->comm, p->comm, sizeof(c->comm));
+                c->exe = refstr_ref(p->exe);
+                c->cmdline = refstr_ref(p->cmdline);
+                c->cgroup = refstr_ref(p->cgroup);
+                c->unit = refstr_ref(p->unit);
+                c->uid = p->uid;
+                c->euid = p->euid;
+                c->gid = p->gid;
+                c->egid = p->egid;
+                tree_link(c, p);
+                c->ppid = ev->ppid;
+                if (r == 0)
+                        c->start_time = info.start_time;
+        } else if (r == 0)
+                entry_apply_info(t, e, &info, PROC_READ_ALL);
+        else
+                e->pub.ppid = ev->ppid;
+        proctable_enrich(&e->pub, ev);
+        emit(ev, userdata);
+}
+
+static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                        void *userdata) {
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+        Entry *e = map_find(t, ev->tgid);
+        const unsigned what = PROC_READ_STAT | PROC_READ_EXE | PROC_READ_CMDLINE | PROC_READ_CGROUP;
+
+        if (!e) {
+                e = entry_load(t, ev->tgid, now_ns);
+        } else if (t->reader.read(t->reader.userdata, ev->tgid, what, &info) == 0) {
+                entry_apply_info(t, e, &info, what);
+        } else {
+                /* Gone before we could look: nameless, rather than the old name. */
+                e->pub.comm[0] = 0;
+                refstr_set(&e->pub.exe, NULL);
+                refstr_set(&e->pub.cmdline, NULL);
+        }
+        if (e)
+                proctable_enrich(&e->pub, ev);
+        emit(ev, userdata);
+}
+
+static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                        void *userdata) {
+        Entry *e = map_find(t, ev->tgid);
+        int status = ev->exit.status;
+        bool leader = ev->pid == ev->tgid;
+
+        if (!e) {
+                /* Never knew it (it came and went during a loss, or before the
+                 * seed): report what the kernel told. */
+                if (leader) {
+                        pn_event_set_exit_status(ev, status);
+                        ev->thread = false;
+                        emit(ev, userdata);
+                }
+                return;
+        }
+
+        e->last_status = status;
+        e->pub.nthreads--;
+        if (leader)
+                e->leader_exited = true;
+
+        if (e->pub.nthreads <= 0 && e->leader_exited) {
+                process_ended(t, e, status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        if (e->pub.nthreads <= 0)
+                e->pub.nthreads = 1; /* the leader is still alive: we under-counted */
+        if (leader)
+                pending_add(t, PENDING_LEADER, &e->pub, 0, 0, now_ns + PROCTABLE_LEADER_CHECK_NS);
+
+        /* A thread ended, not the process: a thread event. */
+        proctable_enrich(&e->pub, ev);
+        pn_event_set_exit_status(ev, status);
+        ev->thread = true;
+        emit(ev, userdata);
+}
+
+void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                      void *userdata) {
+        Entry *e;
+
+        ev->sources |= PN_SOURCE_CONNECTOR;
+        switch (ev->type) {
+        case PN_EVENT_FORK:
+                handle_fork(t, ev, now_ns, emit, userdata);
+                return;
+        case PN_EVENT_EXEC:
+                handle_exec(t, ev, now_ns, emit, userdata);
+                return;
+        case PN_EVENT_EXIT:
+                handle_exit(t, ev, now_ns, emit, userdata);
+                return;
+        default:
+                break;
+        }
+
+        e = entry_find_or_load(t, ev->tgid, now_ns);
+        if (e) {
+                ProcEntry *p = &e->pub;
+                bool leader = ev->pid == ev->tgid;
+                switch (ev->type) {
+                case PN_EVENT_COMM:
+                        /* The event carries the new name; a thread's name is its own. */
+                        if (leader)
+                                memcpy(p->comm, ev->comm, sizeof(p->comm));
+                        break;
+                case PN_EVENT_UID:
+                        if (leader) {
+                                p->uid = ev->id.real;
+                                p->euid = ev->id.effective;
+                        }
+                        break;
+                case PN_EVENT_GID:
+                        if (leader) {
+                                p->gid = ev->id.real;
+                                p->egid = ev->id.effective;
+                        }
+                        break;
+                default:
+                        break;
+                }
+                const char *comm = ev->comm;
+                proctable_enrich(p, ev);
+                if (ev->type == PN_EVENT_COMM)
+                        ev->comm = comm;
+        }
+        emit(ev, userdata);
+}
+
+/* --- resync --- */
+
+typedef struct ResyncCtx {
+        ProcTable *t;
+        uint64_t now_ns;
+        ProcTableEmitFn emit;
+        void *userdata;
+} ResyncCtx;
+
+static int resync_one(pid_t tgid, void *userdata) {
+        ResyncCtx *c = userdata;
+        ProcTable *t = c->t;
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+        Entry *e;
+
+        if (t->reader.read(t->reader.userdata, tgid, PROC_READ_ALL, &info) < 0)
+                return 0; /* gone meanwhile */
+        e = map_find(t, tgid);
+        if (e && e->pub.start_time && info.start_time && e->pub.start_time != info.start_time) {
+                /* Same pid, another process: the one we knew ended unseen. */
+                process_ended(t, e, -1, PN_SOURCE_PROCFS, c->now_ns, c->now_ns, c->emit, c->userdata);
+                e = NULL;
+        }
+        if (!e) {
+                e = entry_new(t, tgid, c->now_ns);
+                if (!e)
+                        return 0;
+        }
+        entry_apply_info(t, e, &info, PROC_READ_ALL);
+        /* A zombie leader is counted in num_threads but is not alive. */
+        e->pub.nthreads = (int32_t) info.nthreads - (info.state == 'Z' ? 1 : 0);
+        if (e->pub.nthreads <= 0)
+                e->pub.nthreads = 1;
+        e->leader_exited = info.state == 'Z';
+        e->pub.vanished = false;
+        e->seen_gen = t->generation;
+        return 0;
+}
+
+int proctable_resync(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        ResyncCtx c = { t, now_ns, emit, userdata };
+        int r;
+
+        t->generation++;
+        r = t->reader.list(t->reader.userdata, resync_one, &c);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < t->nslots; i++) {
+                ProcEntry *p = t->slots[i];
+                Entry *e = (Entry *) p;
+                if (!p)
+                        continue;
+                /* Link entries whose parent was listed after them. */
+                if (!p->parent && p->ppid > 0) {
+                        Entry *parent = map_find(t, p->ppid);
+                        if (parent)
+                                tree_link(p, &parent->pub);
+                }
+                if (e->seen_gen != t->generation && !p->vanished) {
+                        p->vanished = true;
+                        pending_add(t, PENDING_GHOST, p, 0, 0, now_ns + PROCTABLE_GHOST_GRACE_NS);
+                }
+        }
+        t->stats.resyncs++;
+        return 0;
+}
+
+void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        size_t i = 0;
+
+        while (i < t->n_pending) {
+                Pending p = t->pending[i];
+                if (p.deadline > now_ns) {
+                        i++;
+                        continue;
+                }
+                t->pending[i] = t->pending[--t->n_pending];
+
+                Entry *e = map_find(t, p.tgid);
+                if (!e || (p.start_time && e->pub.start_time && p.start_time != e->pub.start_time))
+                        continue; /* already gone the normal way */
+                switch (p.kind) {
+                case PENDING_ADOPT:
+                        settle_adoption(t, &e->pub, p.old_parent, p.tries, now_ns, now_ns, emit, userdata);
+                        break;
+                case PENDING_GHOST:
+                        if (e->pub.vanished)
+                                process_ended(t, e, -1, PN_SOURCE_PROCFS, now_ns, now_ns, emit, userdata);
+                        break;
+                case PENDING_LEADER: {
+                        ProcInfo info = { 0 };
+                        int r = t->reader.read(t->reader.userdata, p.tgid, PROC_READ_STAT, &info);
+                        proc_info_done(&info);
+                        if (r == -ESRCH || (r == 0 && (info.state == 'Z' || info.state == 'X') &&
+                                            info.nthreads <= 1))
+                                /* All threads are gone but we missed some exits. */
+                                process_ended(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns, now_ns,
+                                              emit, userdata);
+                        else if (r == 0)
+                                e->pub.nthreads = MAX((int32_t) info.nthreads - 1, 1);
+                        break;
+                }
+                }
+        }
+}
+
+/* --- queries --- */
+
+const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid) {
+        Entry *e = map_find(t, tgid);
+        return e ? &e->pub : NULL;
+}
+
+bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
+        Entry *e = map_find(t, tgid);
+        /* Bounded walk: a corrupt loop must not hang the broker. */
+        for (unsigned depth = 0; e && e->pub.parent && depth < 4096; depth++) {
+                if (e->pub.parent->tgid == ancestor)
+                        return true;
+                e = (Entry *) e->pub.parent;
+        }
+        return false;
+}
+
+void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {
+        for (size_t i = 0; i < t->nslots; i++)
+                if (t->slots[i])
+                        cb(t->slots[i], ctx);
+}
+
+const ProcTableStats *proctable_get_stats(const ProcTable *t) {
+        ((ProcTable *) t)->stats.entries = t->n;
+        return &t->stats;
+}
+
+const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t size) {
+        static const char *const suffixes[] = { ".service", ".scope",  ".socket",    ".mount",
+                                                ".swap",    ".target", ".automount", ".timer",
+                                                ".path",    ".device" };
+        const char *p = cgroup;
+
+        while (p && *p) {
+                while (*p == '/')
+                        p++;
+                size_t n = strcspn(p, "/");
+                if (n == 0)
+                        break;
+                if (n >= 6 && strncmp(p + n - 6, ".slice", 6) == 0) {
+                        p += n;
+                        continue;
+                }
+                for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                        size_t s = strlen(suffixes[i]);
+                        if (n > s && n < size && strncmp(p + n - s, suffixes[i], s) == 0) {
+                                memcpy(buf, p, n);
+                                buf[n] = 0;
+                                return buf;
+                        }
+                }
+                return NULL; /* the first non-slice component is not a unit */
+        }
+        return NULL;
+}
+
+/* --- lifetime --- */
+
+int proctable_new(ProcTable **ret, const ProcReader *reader, size_t max_entries) {
+        ProcTable *t = calloc(1, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        t->reader = *reader;
+        t->max_entries = max_entries ? max_entries : SIZE_MAX;
+        t->nslots = 1024;
+        t->slots = calloc(t->nslots, sizeof(*t->slots));
+        if (!t->slots) {
+                free(t);
+                return -ENOMEM;
+        }
+        *ret = t;
+        return 0;
+}
+
+ProcTable *proctable_free(ProcTable *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->nslots; i++) {
+                ProcEntry *p = t->slots[i];
+                if (!p)
+                        continue;
+                refstr_unref(p->exe);
+                refstr_unref(p->cmdline);
+                refstr_unref(p->cgroup);
+                refstr_unref(p->unit);
+                free(p);
+        }
+        free(t->slots);
+        free(t->pending);
+        free(t);
+        return NULL;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ProcTable: the one place that knows processes. Seeded from /proc, updated
+ * by kernel events, it enriches every event (comm, exe, cmdline, uid, ppid,
+ * cgroup, unit), turns the connector's per-thread exits into one exit per
+ * process, infers adoption of orphans, and after a loss reconciles itself
+ * with /proc (resync), reporting processes that vanished unseen.
+ *
+ * Entries are keyed by tgid and identified by tgid + start time, so a reused
+ * pid is a new process. The table does no I/O of its own: everything it needs
+ * to know about a live process comes through a ProcReader (procfs.c in the
+ * daemon, a fake in unit tests).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "procnotify/event.h"
+
+enum {
+        PROC_READ_STAT = 1u << 0,    /* ppid, start_time, nthreads, state, comm */
+        PROC_READ_STATUS = 1u << 1,  /* uid, euid, gid, egid */
+        PROC_READ_EXE = 1u << 2,
+        PROC_READ_CMDLINE = 1u << 3,
+        PROC_READ_CGROUP = 1u << 4,
+        PROC_READ_ALL = (1u << 5) - 1,
+};
+
+typedef struct ProcInfo {
+        pid_t ppid;
+        uint64_t start_time;  /* clock ticks after boot (/proc/PID/stat field 22) */
+        uint32_t nthreads;
+        uint32_t uid, euid, gid, egid;
+        char state;           /* R, S, D, Z, X, T, t, … */
+        char comm[16];
+        char *exe;            /* owned, NULL if unreadable (kernel threads) */
+        char *cmdline;        /* owned; NUL separators turned into spaces */
+        char *cgroup;         /* owned; the unified-hierarchy path */
+} ProcInfo;
+
+void proc_info_done(ProcInfo *i);
+
+typedef struct ProcReader {
+        /* Fill *ret with the parts of process tgid named by what (PROC_READ_*).
+         * 0 on success, -ESRCH if the process is gone, another -errno else. */
+        int (*read)(void *userdata, pid_t tgid, unsigned what, ProcInfo *ret);
+        /* Call cb(tgid, ctx) for every live process; stop and return a
+         * negative value if cb does. */
+        int (*list)(void *userdata, int (*cb)(pid_t tgid, void *ctx), void *ctx);
+        void *userdata;
+} ProcReader;
+
+typedef struct RefStr RefStr;
+
+typedef struct ProcEntry {
+        pid_t tgid;
+        pid_t ppid;
+        uint64_t start_time;      /* 0: not known */
+        uint64_t born_ns;         /* when the table learned of it (CLOCK_MONOTONIC) */
+        uint32_t uid, euid, gid, egid;
+        int32_t nthreads;         /* live threads known */
+        char comm[16];            /* "" when not known */
+        RefStr *exe, *cmdline, *cgroup, *unit;
+        bool vanished;            /* not in /proc at the last resync */
+        struct ProcEntry *parent; /* NULL if the parent is not in the table */
+        struct ProcEntry *first_child, *next_sibling, *prev_sibling;
+} ProcEntry;
+
+typedef struct ProcTableStats {
+        uint64_t entries;
+        uint64_t resyncs;
+        uint64_t inferred_exits;  /* exits reported from a resync, status unknown */
+        uint64_t adoptions;
+        uint64_t full;            /* events that found the table full */
+} ProcTableStats;
+
+typedef struct ProcTable ProcTable;
+
+/* Called for every event the table publishes; ev and its strings are valid
+ * only during the call. The callee may set ev->seq. */
+typedef void (*ProcTableEmitFn)(PnEvent *ev, void *userdata);
+
+int proctable_new(ProcTable **ret, const ProcReader *reader, size_t max_entries);
+ProcTable *proctable_free(ProcTable *t);
+
+/*
+ * Apply one kernel event (as parsed from the connector: pids, type-specific
+ * fields, ts_ns) and publish what follows from it through emit: the event
+ * itself enriched, or nothing (a thread exit that does not end its process
+ * is published as a thread event), plus derived events (adopt).
+ */
+void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                      void *userdata);
+
+/*
+ * Reconcile with the reader's view of all processes. New processes are
+ * added silently; processes the table knew that are gone are marked and
+ * reported as exits (status unknown) by proctable_run_pending() after a grace
+ * period, unless their real exit event arrives first. Returns 0 or -errno.
+ */
+int proctable_resync(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+
+/* The CLOCK_MONOTONIC deadline of the earliest deferred work, 0 if none. */
+uint64_t proctable_next_deadline(const ProcTable *t);
+/* Run deferred work that is due: settle adoptions, verify leader exits,
+ * report vanished processes. */
+void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+
+const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid);
+/* Is tgid a (transitive) child of ancestor in the table's current tree? */
+bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor);
+/* Fill the enrichment fields of ev (comm, exe, …, uid, ppid) from entry e. */
+void proctable_enrich(const ProcEntry *e, PnEvent *ev);
+/* Call cb for every entry. */
+void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *ctx), void *ctx);
+const ProcTableStats *proctable_get_stats(const ProcTable *t);
+
+/* The systemd unit a cgroup path belongs to ("foo.service"), or NULL;
+ * writes into buf. Pure helper, exported for tests. */
+const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t size);
+
+/* Grace periods (ns) for deferred work. */
+#define PROCTABLE_ADOPT_RETRY_NS (1 * 1000 * 1000ull)
+#define PROCTABLE_ADOPT_MAX_TRIES 20
+#define PROCTABLE_LEADER_CHECK_NS (50 * 1000 * 1000ull)
+#define PROCTABLE_GHOST_GRACE_NS (200 * 1000 * 1000ull)

@@ -1,0 +1,701 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * SinkSocket implementation; see sink-socket.h.
+ *
+ * An event is formatted at most once (the first time a client wants it) and
+ * its line copied into each matching client's queue. Queues are flushed by a
+ * post source, i.e. once after each batch the loop dispatched: a burst of a
+ * thousand events costs each client one write, not a thousand.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "common/macro.h"
+#include "protocol/event-json.h"
+#include "protocol/reply.h"
+#include "protocol/request.h"
+#include "sink-socket.h"
+
+#define READ_CHUNK PN_MAX_LINE
+#define READS_PER_WAKEUP 16
+#define ACCEPTS_PER_WAKEUP 64
+#define OUT_KEEP_BYTES (64u << 10) /* keep an idle client's buffer up to this */
+#define MAX_PEER_GROUPS 256
+
+typedef struct Subscription {
+        uint64_t id;
+        Filter *filter;
+} Subscription;
+
+typedef struct Client Client;
+struct Client {
+        SinkSocket *sink;
+        Client *next, *prev;
+        Client *dirty_next;
+        bool dirty;
+        sd_event_source *io;
+        int fd;
+        PeerCreds creds;
+
+        char *in;           /* partial line carried between reads */
+        size_t in_len;
+        bool read_closed;   /* EOF from the peer, or we stopped reading for good */
+        bool closing;       /* disconnect once the queue is flushed */
+
+        char *out;
+        size_t out_off, out_len, out_cap;
+
+        Subscription *subs;
+        size_t n_subs;
+        uint64_t next_sub_id;
+
+        uint64_t lost, lost_first, lost_last;
+};
+
+struct SinkSocket {
+        sd_event *event;
+        sd_event_source *listen_io;
+        sd_event_source *post;
+        int listen_fd;
+        char *unlink_path;
+        SinkContext ctx;
+        SinkSocketOptions opt;
+        SinkSocketStats stats;
+        int watch_id;
+        Client *clients;
+        Client *dirty;
+        JsonBuf line;
+        JsonBuf reply;
+        char *scratch;
+};
+
+static void client_free(Client *c);
+static void client_update_events(Client *c);
+
+static size_t client_queued(const Client *c) {
+        return c->out_len - c->out_off;
+}
+
+static void client_mark_dirty(Client *c) {
+        if (c->dirty)
+                return;
+        c->dirty = true;
+        c->dirty_next = c->sink->dirty;
+        c->sink->dirty = c;
+}
+
+static int client_append(Client *c, const char *data, size_t n) {
+        if (c->out_len + n > c->out_cap && c->out_off > 0) {
+                memmove(c->out, c->out + c->out_off, client_queued(c));
+                c->out_len -= c->out_off;
+                c->out_off = 0;
+        }
+        if (c->out_len + n > c->out_cap) {
+                size_t cap = c->out_cap ? c->out_cap : 4096;
+                while (cap < c->out_len + n)
+                        cap *= 2;
+                char *p = realloc(c->out, cap);
+                if (!p)
+                        return -ENOMEM;
+                c->out = p;
+                c->out_cap = cap;
+        }
+        memcpy(c->out + c->out_len, data, n);
+        c->out_len += n;
+        client_mark_dirty(c);
+        return 0;
+}
+
+/* Queue the reply in s->reply (one complete line). */
+static void client_send_reply(Client *c) {
+        SinkSocket *s = c->sink;
+        if (!jsonbuf_failed(&s->reply))
+                (void) client_append(c, s->reply.data, s->reply.len);
+        jsonbuf_reset(&s->reply);
+}
+
+static void client_send_error(Client *c, const char *code, const char *message) {
+        reply_error(&c->sink->reply, code, message);
+        client_send_reply(c);
+}
+
+static uint64_t now_ns(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* Tell the client how many of its events were dropped, and which. */
+static void client_report_lost(Client *c) {
+        PnEvent ev = {
+                .type = PN_EVENT_OVERRUN,
+                .ts_ns = now_ns(CLOCK_MONOTONIC),
+                .time_ns = now_ns(CLOCK_REALTIME),
+                .overrun = {
+                        .lost = c->lost,
+                        .where = PN_OVERRUN_CLIENT,
+                        .first_seq = c->lost_first,
+                        .last_seq = c->lost_last,
+                },
+        };
+        event_json_format(&c->sink->reply, &ev);
+        client_send_reply(c);
+        c->lost = 0;
+}
+
+static bool client_matches(const Client *c, const PnEvent *ev, const FilterContext *fctx) {
+        for (size_t i = 0; i < c->n_subs; i++)
+                if (filter_match(c->subs[i].filter, ev, fctx))
+                        return true;
+        return false;
+}
+
+static void client_queue_event(Client *c, const char *line, size_t len, const PnEvent *ev) {
+        uint64_t cap = c->sink->opt.queue_bytes;
+        size_t queued = client_queued(c);
+
+        /* Once over the limit, wait until half the queue drained before
+         * taking events again, so that a slow reader gets one overrun report
+         * per episode and not one per event. */
+        if (c->lost > 0 && queued <= cap / 2) {
+                client_report_lost(c);
+                queued = client_queued(c);
+        }
+        /* Kernel overruns always get through: they are rare (the broker
+         * coalesces them) and they are the one thing a client must not miss. */
+        if (ev->type != PN_EVENT_OVERRUN && (c->lost > 0 || queued + len > cap)) {
+                if (c->lost == 0)
+                        c->lost_first = ev->seq;
+                c->lost++;
+                c->lost_last = ev->seq;
+                c->sink->stats.events_lost++;
+                return;
+        }
+        if (client_append(c, line, len) == 0)
+                c->sink->stats.events_queued++;
+}
+
+static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
+        SinkSocket *s = userdata;
+        bool formatted = false;
+
+        for (Client *c = s->clients; c; c = c->next) {
+                if (c->n_subs == 0 || c->closing)
+                        continue;
+                if (!policy_may_see(&c->creds, ev) || !client_matches(c, ev, &s->ctx.filter))
+                        continue;
+                if (!formatted) {
+                        jsonbuf_reset(&s->line);
+                        event_json_format(&s->line, ev);
+                        if (jsonbuf_failed(&s->line))
+                                return;
+                        formatted = true;
+                }
+                client_queue_event(c, s->line.data, s->line.len, ev);
+        }
+}
+
+/* Write what is queued. Returns false if the client was freed. */
+static bool client_flush(Client *c) {
+        for (;;) {
+                while (client_queued(c) > 0) {
+                        ssize_t n = send(c->fd, c->out + c->out_off, client_queued(c),
+                                         MSG_DONTWAIT | MSG_NOSIGNAL);
+                        if (n < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                if (errno == EAGAIN)
+                                        break;
+                                client_free(c); /* EPIPE, ECONNRESET: gone */
+                                return false;
+                        }
+                        c->out_off += (size_t) n;
+                }
+                if (client_queued(c) > 0)
+                        break;
+                c->out_off = c->out_len = 0;
+                if (c->out_cap > OUT_KEEP_BYTES) {
+                        /* Give memory back after a burst. */
+                        free(c->out);
+                        c->out = NULL;
+                        c->out_cap = 0;
+                }
+                if (c->lost == 0 || c->closing)
+                        break;
+                client_report_lost(c);
+        }
+        if (c->closing) {
+                /* Best effort: the error that made us close was flushed or
+                 * sits in the socket buffer; a peer that does not read loses it. */
+                client_free(c);
+                return false;
+        }
+        client_update_events(c);
+        return true;
+}
+
+static int sink_socket_on_post(sd_event_source *src, void *userdata) {
+        SinkSocket *s = userdata;
+        (void) src;
+        while (s->dirty) {
+                Client *c = s->dirty;
+                s->dirty = c->dirty_next;
+                c->dirty = false;
+                c->dirty_next = NULL;
+                client_flush(c);
+        }
+        return 0;
+}
+
+static void client_status(Client *c) {
+        SinkSocket *s = c->sink;
+        JsonBuf *b = &s->reply;
+
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "status");
+        if (s->ctx.write_status)
+                s->ctx.write_status(s->ctx.userdata, b);
+        jsonbuf_begin_object_field(b, "socket");
+        jsonbuf_field_uint(b, "clients", s->stats.clients);
+        jsonbuf_field_uint(b, "subscriptions", s->stats.subscriptions);
+        jsonbuf_field_uint(b, "accepted", s->stats.accepted);
+        jsonbuf_field_uint(b, "refused", s->stats.refused);
+        jsonbuf_field_uint(b, "events_queued", s->stats.events_queued);
+        jsonbuf_field_uint(b, "events_lost", s->stats.events_lost);
+        jsonbuf_field_uint(b, "bad_requests", s->stats.bad_requests);
+        jsonbuf_end_object(b);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+        client_send_reply(c);
+}
+
+static void client_handle_line(Client *c, const char *line, size_t len) {
+        SinkSocket *s = c->sink;
+        Request r;
+        ProtoError err;
+        int k;
+
+        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+                len--;
+        if (len == 0)
+                return; /* blank lines are allowed, e.g. as keep-alives */
+
+        k = request_parse(&r, line, len, &err);
+        if (k == -ENOMEM) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return;
+        }
+        if (k < 0) {
+                s->stats.bad_requests++;
+                client_send_error(c, err.code, err.message);
+                return;
+        }
+        switch (r.op) {
+        case REQUEST_SUBSCRIBE: {
+                if (c->n_subs >= s->opt.max_subscriptions) {
+                        char msg[96];
+                        snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                                 s->opt.max_subscriptions);
+                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                        break;
+                }
+                Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
+                if (!subs) {
+                        client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                        break;
+                }
+                c->subs = subs;
+                c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id,
+                                                       .filter = TAKE_PTR(r.subscribe.filter) };
+                s->stats.subscriptions++;
+                reply_subscribed(&s->reply, c->next_sub_id);
+                client_send_reply(c);
+                break;
+        }
+        case REQUEST_UNSUBSCRIBE: {
+                size_t i;
+                for (i = 0; i < c->n_subs; i++)
+                        if (c->subs[i].id == r.unsubscribe.id)
+                                break;
+                if (i == c->n_subs) {
+                        char msg[96];
+                        snprintf(msg, sizeof(msg), "no subscription %llu on this connection",
+                                 (unsigned long long) r.unsubscribe.id);
+                        client_send_error(c, PN_ERR_NOT_FOUND, msg);
+                        break;
+                }
+                filter_free(c->subs[i].filter);
+                c->subs[i] = c->subs[--c->n_subs];
+                s->stats.subscriptions--;
+                reply_unsubscribed(&s->reply, r.unsubscribe.id);
+                client_send_reply(c);
+                break;
+        }
+        case REQUEST_PING:
+                reply_pong(&s->reply, dispatcher_last_seq(s->ctx.dispatcher));
+                client_send_reply(c);
+                break;
+        case REQUEST_STATUS:
+                client_status(c);
+                break;
+        default:
+                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                break;
+        }
+        request_done(&r);
+}
+
+static void client_line_too_long(Client *c) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "line longer than %d bytes; closing the connection",
+                 PN_MAX_LINE - 1);
+        c->sink->stats.bad_requests++;
+        client_send_error(c, PN_ERR_LINE_TOO_LONG, msg);
+        c->closing = true;
+        c->read_closed = true;
+        free(c->in);
+        c->in = NULL;
+        c->in_len = 0;
+}
+
+/* Split data into lines; keep a trailing partial line. */
+static void client_consume(Client *c, const char *data, size_t n) {
+        while (n > 0 && !c->closing) {
+                const char *nl = memchr(data, '\n', n);
+                size_t take = nl ? (size_t) (nl - data) : n;
+
+                if (c->in_len + take >= PN_MAX_LINE) {
+                        client_line_too_long(c);
+                        return;
+                }
+                if (nl && c->in_len == 0) {
+                        client_handle_line(c, data, take); /* the common case: no copy */
+                } else {
+                        char *p = realloc(c->in, c->in_len + take + 1);
+                        if (!p) {
+                                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                                c->closing = true;
+                                return;
+                        }
+                        c->in = p;
+                        memcpy(c->in + c->in_len, data, take);
+                        c->in_len += take;
+                        if (nl) {
+                                client_handle_line(c, c->in, c->in_len);
+                                free(c->in);
+                                c->in = NULL;
+                                c->in_len = 0;
+                        }
+                }
+                if (!nl)
+                        return;
+                data = nl + 1;
+                n -= take + 1;
+        }
+}
+
+static void client_read(Client *c) {
+        SinkSocket *s = c->sink;
+
+        for (int i = 0; i < READS_PER_WAKEUP && !c->read_closed; i++) {
+                /* Back-pressure: a client that does not read its replies is
+                 * not read from until it does. */
+                if (client_queued(c) > s->opt.queue_bytes)
+                        break;
+                ssize_t n = recv(c->fd, s->scratch, READ_CHUNK, MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                c->read_closed = c->closing = true;
+                        break;
+                }
+                if (n == 0) {
+                        /* EOF: a last line without newline still counts. The
+                         * peer may only have shut down its writing side, so
+                         * keep sending it events. */
+                        if (c->in_len > 0) {
+                                client_handle_line(c, c->in, c->in_len);
+                                free(c->in);
+                                c->in = NULL;
+                                c->in_len = 0;
+                        }
+                        c->read_closed = true;
+                        break;
+                }
+                client_consume(c, s->scratch, (size_t) n);
+        }
+}
+
+static int client_on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Client *c = userdata;
+        (void) src;
+        (void) fd;
+
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                if (!c->read_closed)
+                        client_read(c);
+                /* Both directions closed: nothing left to deliver. */
+                if ((revents & (EPOLLHUP | EPOLLERR)) && (c->read_closed || (revents & EPOLLERR))) {
+                        client_free(c);
+                        return 0;
+                }
+        }
+        client_flush(c);
+        return 0;
+}
+
+static void client_update_events(Client *c) {
+        uint32_t events = 0;
+        if (!c->read_closed && client_queued(c) <= c->sink->opt.queue_bytes)
+                events |= EPOLLIN;
+        if (client_queued(c) > 0)
+                events |= EPOLLOUT;
+        (void) sd_event_source_set_io_events(c->io, events);
+}
+
+static void client_free(Client *c) {
+        SinkSocket *s;
+
+        if (!c)
+                return;
+        s = c->sink;
+        if (c->dirty) {
+                for (Client **p = &s->dirty; *p; p = &(*p)->dirty_next)
+                        if (*p == c) {
+                                *p = c->dirty_next;
+                                break;
+                        }
+        }
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->stats.clients--;
+        s->stats.subscriptions -= c->n_subs;
+        for (size_t i = 0; i < c->n_subs; i++)
+                filter_free(c->subs[i].filter);
+        free(c->subs);
+        sd_event_source_disable_unref(c->io);
+        safe_close(c->fd);
+        free(c->in);
+        free(c->out);
+        free(c);
+}
+
+static void refuse(SinkSocket *s, int fd, const char *message) {
+        JsonBuf b = JSONBUF_INIT;
+        reply_error(&b, PN_ERR_LIMIT_EXCEEDED, message);
+        if (!jsonbuf_failed(&b))
+                (void) send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        jsonbuf_deinit(&b);
+        close(fd);
+        s->stats.refused++;
+}
+
+static void sink_socket_accept_one(SinkSocket *s, int fd) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        gid_t groups[MAX_PEER_GROUPS];
+        socklen_t glen = sizeof(groups);
+        unsigned same_uid = 0;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *io = NULL;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                close(fd);
+                return;
+        }
+        /* More groups than we look at: the peer is judged by the first ones;
+         * membership is also checked against its primary group. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) < 0)
+                glen = 0;
+
+        if (s->stats.clients >= s->opt.max_clients) {
+                refuse(s, fd, "the broker serves no more clients (MaxClients)");
+                return;
+        }
+        for (Client *c = s->clients; c; c = c->next)
+                same_uid += c->creds.uid == cred.uid;
+        if (cred.uid != 0 && same_uid >= s->opt.max_clients_per_uid) {
+                refuse(s, fd, "too many connections for this user (MaxClientsPerUser)");
+                return;
+        }
+
+        Client *c = calloc(1, sizeof(*c));
+        if (!c) {
+                close(fd);
+                return;
+        }
+        c->sink = s;
+        c->fd = fd;
+        policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
+                         glen / sizeof(gid_t));
+        if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
+                close(fd);
+                free(c);
+                return;
+        }
+        (void) sd_event_source_set_description(io, "socket-client");
+        c->io = TAKE_PTR(io);
+        c->next = s->clients;
+        if (s->clients)
+                s->clients->prev = c;
+        s->clients = c;
+        s->stats.clients++;
+        s->stats.accepted++;
+
+        HelloInfo hello = {
+                .version = s->ctx.version,
+                .boot_id = s->ctx.boot_id,
+                .instance_id = s->ctx.instance_id,
+                .seq = dispatcher_last_seq(s->ctx.dispatcher),
+                .uid = cred.uid,
+                .pid = cred.pid,
+                .sees_all = c->creds.privileged,
+        };
+        reply_hello(&s->reply, &hello);
+        client_send_reply(c);
+}
+
+static int sink_socket_on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        SinkSocket *s = userdata;
+        (void) src;
+        (void) revents;
+        for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        break; /* EAGAIN; EMFILE: retried on the next wakeup */
+                }
+                sink_socket_accept_one(s, cfd);
+        }
+        return 0;
+}
+
+static int bind_path(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *dir = NULL;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
+                return -errno;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        /* A socket file left by a dead broker is removed; a live one is not. */
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                return -EADDRINUSE;
+        if (errno == ECONNREFUSED)
+                (void) unlink(path);
+        safe_close(fd);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        /* Anyone may connect: the policy, not the file mode, decides what
+         * each one sees. */
+        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+                int r = -errno;
+                unlink(path);
+                return r;
+        }
+        return TAKE_FD(fd);
+}
+
+int sink_socket_new(SinkSocket **ret, sd_event *e, const SinkContext *ctx,
+                    const SinkSocketOptions *o, const char *path, int listen_fd) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *lio = NULL, *post = NULL;
+        SinkSocket *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->ctx = *ctx;
+        s->opt = *o;
+        s->listen_fd = -1;
+        s->scratch = malloc(READ_CHUNK);
+        if (!s->scratch) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (listen_fd >= 0) {
+                s->listen_fd = listen_fd;
+                (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+        } else {
+                r = bind_path(path);
+                if (r < 0)
+                        goto fail;
+                s->listen_fd = r;
+                s->unlink_path = strdup(path);
+        }
+        r = sd_event_add_io(e, &lio, s->listen_fd, EPOLLIN, sink_socket_on_accept, s);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(lio, "socket-listen");
+        r = sd_event_add_post(e, &post, sink_socket_on_post, s);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(post, "socket-flush");
+        r = dispatcher_watch_add(ctx->dispatcher, sink_socket_on_event, s);
+        if (r < 0)
+                goto fail;
+        s->watch_id = r;
+        s->listen_io = TAKE_PTR(lio);
+        s->post = TAKE_PTR(post);
+        *ret = s;
+        return 0;
+fail:
+        sink_socket_free(s);
+        return r;
+}
+
+SinkSocket *sink_socket_free(SinkSocket *s) {
+        if (!s)
+                return NULL;
+        while (s->clients)
+                client_free(s->clients);
+        if (s->watch_id > 0)
+                dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
+        sd_event_source_disable_unref(s->listen_io);
+        sd_event_source_disable_unref(s->post);
+        safe_close(s->listen_fd);
+        if (s->unlink_path)
+                (void) unlink(s->unlink_path);
+        free(s->unlink_path);
+        jsonbuf_deinit(&s->line);
+        jsonbuf_deinit(&s->reply);
+        free(s->scratch);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o) {
+        s->opt = *o;
+}
+
+const SinkSocketStats *sink_socket_get_stats(SinkSocket *s) {
+        return &s->stats;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * SinkSocket: the JSON socket (protocol v1, protocol/PROTOCOL.md). Accepts
+ * clients on a Unix stream socket, identifies each by SO_PEERCRED and
+ * SO_PEERGROUPS, parses their requests, and writes the events their
+ * subscriptions and the policy let through.
+ *
+ * Nothing a client does can stall the loop or another client: sockets are
+ * non-blocking, output goes through a bounded queue per client that is
+ * flushed once per loop iteration, a client whose queue is full loses its own
+ * events and is told how many (an "overrun" with where "client") when it has
+ * room again, and a client that sends requests without reading replies is
+ * simply not read from until it does.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "sink-context.h"
+
+typedef struct SinkSocket SinkSocket;
+
+typedef struct SinkSocketOptions {
+        unsigned max_clients;
+        unsigned max_clients_per_uid;
+        unsigned max_subscriptions;
+        uint64_t queue_bytes;
+} SinkSocketOptions;
+
+typedef struct SinkSocketStats {
+        uint64_t clients;          /* connected now */
+        uint64_t subscriptions;    /* now */
+        uint64_t accepted;         /* ever */
+        uint64_t refused;          /* over a limit */
+        uint64_t events_queued;    /* lines queued to clients */
+        uint64_t events_lost;      /* lines dropped at full client queues */
+        uint64_t bad_requests;
+} SinkSocketStats;
+
+/*
+ * Serve on listen_fd if >= 0 (socket activation: not unlinked at exit),
+ * else bind path (creating its directory, refusing if a live broker already
+ * answers there). Registers with the dispatcher.
+ */
+int sink_socket_new(SinkSocket **ret, sd_event *e, const SinkContext *ctx,
+                    const SinkSocketOptions *o, const char *path, int listen_fd);
+SinkSocket *sink_socket_free(SinkSocket *s);
+
+/* Apply new limits (reload); existing clients keep their subscriptions. */
+void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o);
+const SinkSocketStats *sink_socket_get_stats(SinkSocket *s);

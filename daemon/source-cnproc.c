@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Cnproc implementation; see source-cnproc.h.
+ *
+ * Reading: recvmmsg(MSG_DONTWAIT) in batches from a level-triggered I/O
+ * source. DESIGN.md records that a listener *blocked* in recvmmsg() can stop
+ * receiving for good after an overflow: the kernel keeps a netlink socket
+ * "congested" until a receive finds its queue empty. A non-blocking read that
+ * ends in EAGAIN is exactly such a receive, so every drain here clears the
+ * state; a callback reads at most CNPROC_MAX_BATCHES batches and returns to
+ * the loop (so clients are served during a storm), and epoll calls it again
+ * while data is queued. The integration tests prove events flow after an
+ * overrun, and the watchdog re-creates the socket should it ever go silent
+ * while the kernel keeps dropping for it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+#include "common/linux-compat.h"
+#include "common/macro.h"
+#include "cnproc-msg.h"
+#include "source-cnproc.h"
+
+#define CNPROC_BATCH 64
+#define CNPROC_MSG_SIZE 256        /* a proc event datagram is 76 bytes */
+#define CNPROC_MAX_BATCHES 16      /* per callback: about 1000 events */
+#define CNPROC_WATCHDOG_USEC 100000
+#define CNPROC_ACK_TIMEOUT_MS 250
+
+struct Cnproc {
+        sd_event *event;
+        sd_event_source *io;
+        sd_event_source *watchdog;
+        struct nl_sock *sock;
+        int fd;
+        CnprocCallbacks cb;
+        void *userdata;
+        CnprocOptions options;
+        CnprocStats stats;
+
+        /* Loss accounting. */
+        bool gaps_valid;          /* filter is "all": a seq gap means a loss */
+        uint32_t *cpu_seq;        /* next expected seq per CPU, 0 = none yet */
+        bool *cpu_seen;
+        size_t n_cpus;
+        uint64_t gap_lost;        /* sum of seq gaps */
+        uint64_t drops_base;      /* SO_MEMINFO drops of earlier sockets */
+        uint64_t drops;           /* drops_base + current socket's drops */
+        uint64_t reported;        /* what on_loss was told so far */
+        uint64_t received_at_tick;
+        uint64_t drops_at_tick;
+
+        struct mmsghdr msgs[CNPROC_BATCH];
+        struct iovec iovs[CNPROC_BATCH];
+        char bufs[CNPROC_BATCH][CNPROC_MSG_SIZE];
+};
+
+static int cnproc_open(Cnproc *c);
+
+static uint64_t cnproc_read_drops(Cnproc *c) {
+        uint32_t mem[SK_MEMINFO_VARS] = { 0 };
+        socklen_t len = sizeof(mem);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+                return c->drops;
+        return c->drops_base + mem[SK_MEMINFO_DROPS];
+}
+
+/* Tell the broker about loss not reported yet. Gaps and drops count the same
+ * lost messages twice when both see them, so the larger of the two is the
+ * best estimate; gaps also catch messages the kernel could not allocate. */
+static void cnproc_report_loss(Cnproc *c) {
+        uint64_t total = MAX(c->gap_lost, c->drops);
+        if (total > c->reported) {
+                uint64_t lost = total - c->reported;
+                c->reported = total;
+                c->stats.lost += lost;
+                c->cb.on_loss(c->userdata, lost);
+        }
+}
+
+static void cnproc_track_seq(Cnproc *c, uint32_t cpu, uint32_t seq) {
+        if (cpu >= c->n_cpus) {
+                size_t n = MAX((size_t) cpu + 1, c->n_cpus * 2);
+                uint32_t *s = realloc(c->cpu_seq, n * sizeof(*s));
+                if (!s)
+                        return;
+                c->cpu_seq = s;
+                bool *seen = realloc(c->cpu_seen, n * sizeof(*seen));
+                if (!seen)
+                        return;
+                c->cpu_seen = seen;
+                memset(c->cpu_seq + c->n_cpus, 0, (n - c->n_cpus) * sizeof(*s));
+                memset(c->cpu_seen + c->n_cpus, 0, (n - c->n_cpus) * sizeof(*seen));
+                c->n_cpus = n;
+        }
+        if (c->cpu_seen[cpu]) {
+                uint32_t gap = seq - c->cpu_seq[cpu]; /* modulo 2^32 */
+                /* A "gap" of more than 2^31 is a counter that went backwards
+                 * (CPU hotplug, a reordering): resynchronise, do not count. */
+                if (gap > 0 && gap < (1u << 31))
+                        c->gap_lost += gap;
+        }
+        c->cpu_seen[cpu] = true;
+        c->cpu_seq[cpu] = seq + 1;
+}
+
+static void cnproc_handle(Cnproc *c, const void *buf, size_t len) {
+        CnprocMsg m;
+        int r = cnproc_msg_parse(buf, len, &m);
+
+        if (r < 0) {
+                c->stats.malformed++;
+                return;
+        }
+        if (r == CNPROC_MSG_OTHER)
+                return;
+        c->stats.received++;
+        if (c->gaps_valid && m.cpu != UINT32_MAX)
+                cnproc_track_seq(c, m.cpu, m.seq);
+        if (r == CNPROC_MSG_EVENT)
+                c->cb.on_event(c->userdata, &m.ev);
+}
+
+static void cnproc_arm_watchdog(Cnproc *c) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t now;
+
+        sd_event_source_get_enabled(c->watchdog, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(c->watchdog, now + CNPROC_WATCHDOG_USEC);
+        sd_event_source_set_enabled(c->watchdog, SD_EVENT_ONESHOT);
+}
+
+static int cnproc_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Cnproc *c = userdata;
+        bool loss = false;
+
+        (void) s;
+        (void) revents;
+        for (int batch = 0; batch < CNPROC_MAX_BATCHES; batch++) {
+                int n = recvmmsg(fd, c->msgs, CNPROC_BATCH, MSG_DONTWAIT, NULL);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == ENOBUFS) {
+                                c->stats.enobufs++;
+                                loss = true;
+                                continue;
+                        }
+                        break; /* EAGAIN: drained, and the congestion is cleared */
+                }
+                for (int i = 0; i < n; i++) {
+                        cnproc_handle(c, c->bufs[i], c->msgs[i].msg_len);
+                        c->msgs[i].msg_len = 0;
+                }
+                if (n < CNPROC_BATCH)
+                        break;
+        }
+        if (loss) {
+                c->drops = cnproc_read_drops(c);
+                cnproc_report_loss(c);
+        } else if (c->gap_lost > c->reported)
+                cnproc_report_loss(c);
+        cnproc_arm_watchdog(c);
+        return 0;
+}
+
+/*
+ * While events flow, check the kernel's drop counter every 100 ms: loss at
+ * the very end of a burst leaves no later event to reveal a gap. If the
+ * counter rose while nothing at all was received, the socket is stuck:
+ * re-create it. Goes quiet when the source is idle.
+ */
+static int cnproc_on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        Cnproc *c = userdata;
+        uint64_t drops;
+
+        (void) s;
+        (void) usec;
+        drops = cnproc_read_drops(c);
+        bool dropped = drops > c->drops_at_tick;
+        bool silent = c->stats.received == c->received_at_tick;
+        c->drops = drops;
+        cnproc_report_loss(c);
+
+        if (dropped && silent) {
+                c->stats.resets++;
+                c->drops_base = drops;
+                c->io = sd_event_source_disable_unref(c->io);
+                nl_socket_free(c->sock);
+                c->sock = NULL;
+                (void) cnproc_open(c);
+                c->drops = cnproc_read_drops(c);
+        }
+        c->drops_at_tick = c->drops;
+        c->received_at_tick = c->stats.received;
+        if (dropped || !silent)
+                cnproc_arm_watchdog(c);
+        return 0;
+}
+
+static int cnproc_send_mcast(Cnproc *c, uint32_t op, uint32_t events, uint32_t ack) {
+        char payload[64];
+        size_t len = cnproc_msg_build_mcast(payload, sizeof(payload), op, events, ack);
+        int r = nl_send_simple(c->sock, NLMSG_DONE, 0, payload, (int) len);
+        return r < 0 ? -EIO : 0;
+}
+
+/*
+ * Ask for a filtered subscription and wait for the kernel's ack: kernels
+ * before 6.6 ignore the longer request silently, so no ack means no filter.
+ * The ack itself passes only a filter of "all", so ask for all first and
+ * narrow afterwards.
+ */
+static bool cnproc_probe_filter(Cnproc *c) {
+        uint32_t cookie = (uint32_t) random() | 1u;
+        struct timespec start, now;
+        char buf[CNPROC_MSG_SIZE];
+
+        if (cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, PROC_EVENT_ALL, cookie) < 0)
+                return false;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+                if (elapsed >= CNPROC_ACK_TIMEOUT_MS)
+                        return false;
+                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                if (poll(&p, 1, (int) (CNPROC_ACK_TIMEOUT_MS - elapsed)) <= 0)
+                        continue;
+                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n <= 0)
+                        continue;
+                CnprocMsg m;
+                /* Events before the ack are dropped: the table is seeded after. */
+                if (cnproc_msg_parse(buf, (size_t) n, &m) == CNPROC_MSG_ACK && m.ack == cookie + 1)
+                        return m.ack_err == 0;
+        }
+}
+
+static int cnproc_apply_rcvbuf(Cnproc *c) {
+        int size = (int) MIN(c->options.receive_buffer, (uint64_t) INT32_MAX / 2);
+        socklen_t len = sizeof(size);
+
+        if (size > 0 && setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0 &&
+            setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+                return -errno;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0)
+                c->stats.receive_buffer = (uint64_t) size;
+        return 0;
+}
+
+static int cnproc_open(Cnproc *c) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *io = NULL;
+        uint32_t want = c->options.kernel_events ? c->options.kernel_events : PROC_EVENT_ALL;
+        int r;
+
+        c->sock = nl_socket_alloc();
+        if (!c->sock)
+                return -ENOMEM;
+        nl_socket_disable_seq_check(c->sock);
+        nl_socket_disable_auto_ack(c->sock);
+        nl_join_groups(c->sock, CN_IDX_PROC);
+        if (nl_connect(c->sock, NETLINK_CONNECTOR) < 0)
+                return -EPROTONOSUPPORT;
+        c->fd = nl_socket_get_fd(c->sock);
+        r = cnproc_apply_rcvbuf(c);
+        if (r < 0)
+                return r;
+
+        c->stats.filter = cnproc_probe_filter(c);
+        if (!c->stats.filter) {
+                /* Legacy subscription: everything. */
+                r = cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, 0, 0);
+                if (r < 0)
+                        return r;
+                want = PROC_EVENT_ALL;
+        } else if (want != PROC_EVENT_ALL) {
+                r = cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, want, 0);
+                if (r < 0)
+                        return r;
+        }
+        c->stats.kernel_events = want;
+        /* Sequence numbers count every event of every listener; with a
+         * narrower filter a gap is normal and only drops can tell loss. */
+        c->gaps_valid = want == PROC_EVENT_ALL;
+
+        nl_socket_set_nonblocking(c->sock);
+        r = sd_event_add_io(c->event, &io, c->fd, EPOLLIN, cnproc_on_io, c);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(io, "cnproc-io");
+        c->io = TAKE_PTR(io);
+        return 0;
+}
+
+int cnproc_new(Cnproc **ret, sd_event *e, const CnprocOptions *o, const CnprocCallbacks *cb,
+               void *userdata) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *wd = NULL;
+        Cnproc *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->event = sd_event_ref(e);
+        c->cb = *cb;
+        c->userdata = userdata;
+        c->options = *o;
+        c->fd = -1;
+        for (int i = 0; i < CNPROC_BATCH; i++) {
+                c->iovs[i] = (struct iovec){ .iov_base = c->bufs[i], .iov_len = CNPROC_MSG_SIZE };
+                c->msgs[i].msg_hdr.msg_iov = &c->iovs[i];
+                c->msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+
+        r = cnproc_open(c);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_time(e, &wd, CLOCK_MONOTONIC, 0, 10000, cnproc_on_watchdog, c);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(wd, "cnproc-watchdog");
+        sd_event_source_set_enabled(wd, SD_EVENT_OFF);
+        c->watchdog = TAKE_PTR(wd);
+        *ret = c;
+        return 0;
+fail:
+        cnproc_free(c);
+        return r;
+}
+
+Cnproc *cnproc_free(Cnproc *c) {
+        if (!c)
+                return NULL;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->watchdog);
+        if (c->sock)
+                nl_socket_free(c->sock);
+        sd_event_unref(c->event);
+        free(c->cpu_seq);
+        free(c->cpu_seen);
+        free(c);
+        return NULL;
+}
+
+int cnproc_set_receive_buffer(Cnproc *c, uint64_t bytes) {
+        c->options.receive_buffer = bytes;
+        return cnproc_apply_rcvbuf(c);
+}
+
+const CnprocStats *cnproc_get_stats(Cnproc *c) {
+        return &c->stats;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Names of event types and overrun places, and decoding of wait statuses:
+ * the small vocabulary that the JSON codec, the D-Bus sink and clients share.
+ */
+#include <string.h>
+#include <sys/wait.h>
+
+#include "procnotify/event.h"
+
+static const char *const event_type_names[_PN_EVENT_TYPE_MAX] = {
+        [PN_EVENT_FORK] = "fork",       [PN_EVENT_EXEC] = "exec",
+        [PN_EVENT_UID] = "uid",         [PN_EVENT_GID] = "gid",
+        [PN_EVENT_SID] = "sid",         [PN_EVENT_PTRACE] = "ptrace",
+        [PN_EVENT_COMM] = "comm",       [PN_EVENT_PREDUMP] = "predump",
+        [PN_EVENT_EXIT] = "exit",       [PN_EVENT_ADOPT] = "adopt",
+        [PN_EVENT_STOP] = "stop",       [PN_EVENT_CONTINUE] = "continue",
+        [PN_EVENT_OVERRUN] = "overrun",
+};
+
+static const char *const overrun_where_names[_PN_OVERRUN_WHERE_MAX] = {
+        [PN_OVERRUN_KERNEL] = "kernel",
+        [PN_OVERRUN_CLIENT] = "client",
+};
+
+const char *pn_event_type_to_string(PnEventType t) {
+        if (t < 0 || t >= _PN_EVENT_TYPE_MAX)
+                return NULL;
+        return event_type_names[t];
+}
+
+PnEventType pn_event_type_from_string(const char *s) {
+        if (!s)
+                return _PN_EVENT_TYPE_INVALID;
+        for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
+                if (strcmp(event_type_names[t], s) == 0)
+                        return (PnEventType) t;
+        return _PN_EVENT_TYPE_INVALID;
+}
+
+const char *pn_overrun_where_to_string(PnOverrunWhere w) {
+        if (w < 0 || w >= _PN_OVERRUN_WHERE_MAX)
+                return NULL;
+        return overrun_where_names[w];
+}
+
+PnOverrunWhere pn_overrun_where_from_string(const char *s) {
+        for (int w = 0; s && w < _PN_OVERRUN_WHERE_MAX; w++)
+                if (strcmp(overrun_where_names[w], s) == 0)
+                        return (PnOverrunWhere) w;
+        return _PN_OVERRUN_WHERE_MAX;
+}
+
+void pn_event_set_exit_status(PnEvent *ev, int status) {
+        ev->exit.status = status;
+        if (WIFSIGNALED(status)) {
+                ev->exit.signal = WTERMSIG(status);
+                ev->exit.exit_code = 128 + WTERMSIG(status);
+                ev->exit.core_dumped = WCOREDUMP(status);
+        } else {
+                ev->exit.signal = 0;
+                ev->exit.exit_code = WEXITSTATUS(status);
+                ev->exit.core_dumped = false;
+        }
+}

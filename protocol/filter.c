@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Filter parsing and matching; see filter.h. Matching is on the broker's hot
+ * path for every subscriber, so the cheap tests (event type, thread flag)
+ * come first and strings are compared only when a key asks for them.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/macro.h"
+#include "filter.h"
+
+static const char *const filter_key_names[_FILTER_KEY_MAX] = {
+        [FILTER_PID] = "pid",       [FILTER_TGID] = "tgid",
+        [FILTER_PPID] = "ppid",     [FILTER_UID] = "uid",
+        [FILTER_COMM] = "comm",     [FILTER_EXE] = "exe",
+        [FILTER_CGROUP] = "cgroup", [FILTER_UNIT] = "unit",
+        [FILTER_DESCENDANTS_OF] = "descendants_of",
+};
+
+static bool filter_key_is_numeric(FilterKey k) {
+        return k == FILTER_PID || k == FILTER_TGID || k == FILTER_PPID || k == FILTER_UID ||
+               k == FILTER_DESCENDANTS_OF;
+}
+
+const char *filter_key_to_string(FilterKey k) {
+        if (k < 0 || k >= _FILTER_KEY_MAX)
+                return NULL;
+        return filter_key_names[k];
+}
+
+Filter *filter_free(Filter *f) {
+        if (!f)
+                return NULL;
+        for (int k = 0; k < _FILTER_KEY_MAX; k++) {
+                FilterValues *v = &f->values[k];
+                free(v->nums);
+                for (size_t i = 0; v->strs && i < v->n; i++)
+                        free(v->strs[i]);
+                free(v->strs);
+                free(v->globs);
+        }
+        free(f);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free);
+
+_printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+static int parse_events(Filter *f, struct json_object *events, char *error, size_t size) {
+        if (!events) {
+                f->events = PN_EVENT_ALL_BITS;
+                return 0;
+        }
+        if (json_object_is_type(events, json_type_string) &&
+            strcmp(json_object_get_string(events), "all") == 0) {
+                f->events = PN_EVENT_ALL_BITS;
+                return 0;
+        }
+        if (!json_object_is_type(events, json_type_array))
+                return fail(error, size, "\"events\" must be an array of event names or \"all\"");
+        size_t n = json_object_array_length(events);
+        if (n == 0)
+                return fail(error, size, "\"events\" is empty: name at least one event type");
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *e = json_object_array_get_idx(events, i);
+                if (!json_object_is_type(e, json_type_string))
+                        return fail(error, size, "\"events\"[%zu] is not a string", i);
+                PnEventType t = pn_event_type_from_string(json_object_get_string(e));
+                if (t == _PN_EVENT_TYPE_INVALID)
+                        return fail(error, size, "unknown event type \"%.64s\"",
+                                    json_object_get_string(e));
+                f->events |= PN_EVENT_BIT(t);
+        }
+        return 0;
+}
+
+static bool has_glob(const char *s) {
+        return strpbrk(s, "*?[") != NULL;
+}
+
+static int parse_value(FilterKey k, FilterValues *v, struct json_object *o, char *error,
+                       size_t size) {
+        const char *key = filter_key_names[k];
+        if (filter_key_is_numeric(k)) {
+                if (!json_object_is_type(o, json_type_int))
+                        return fail(error, size, "match.%s: expected an integer", key);
+                int64_t n = json_object_get_int64(o);
+                int64_t max = k == FILTER_UID ? (int64_t) UINT32_MAX - 1 : (int64_t) INT32_MAX;
+                if (n < 0 || n > max || (k != FILTER_UID && k != FILTER_PPID && n == 0))
+                        return fail(error, size, "match.%s: %lld is out of range", key,
+                                    (long long) n);
+                v->nums[v->n++] = n;
+                return 0;
+        }
+        if (!json_object_is_type(o, json_type_string))
+                return fail(error, size, "match.%s: expected a string", key);
+        const char *s = json_object_get_string(o);
+        size_t len = (size_t) json_object_get_string_len(o);
+        if (len == 0 || len > FILTER_MAX_STRING || strlen(s) != len)
+                return fail(error, size, "match.%s: string must have 1 to %d bytes and no NUL",
+                            key, FILTER_MAX_STRING);
+        if (k == FILTER_CGROUP && s[0] != '/')
+                return fail(error, size, "match.cgroup: \"%.64s\" is not an absolute path", s);
+        char *copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        /* A cgroup prefix is compared by path components: drop a trailing '/'. */
+        if (k == FILTER_CGROUP && len > 1 && copy[len - 1] == '/')
+                copy[len - 1] = 0;
+        v->globs[v->n] = k != FILTER_CGROUP && has_glob(copy);
+        v->strs[v->n++] = copy;
+        return 0;
+}
+
+static int parse_key(FilterKey k, FilterValues *v, struct json_object *o, char *error,
+                     size_t size) {
+        bool array = json_object_is_type(o, json_type_array);
+        size_t n = array ? json_object_array_length(o) : 1;
+        const char *key = filter_key_names[k];
+
+        if (n == 0)
+                return fail(error, size, "match.%s: empty list", key);
+        if (n > FILTER_MAX_VALUES)
+                return fail(error, size, "match.%s: more than %d values", key, FILTER_MAX_VALUES);
+        if (filter_key_is_numeric(k)) {
+                v->nums = calloc(n, sizeof(*v->nums));
+                if (!v->nums)
+                        return -ENOMEM;
+        } else {
+                v->strs = calloc(n, sizeof(*v->strs));
+                v->globs = calloc(n, sizeof(*v->globs));
+                if (!v->strs || !v->globs)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = parse_value(k, v, array ? json_object_array_get_idx(o, i) : o, error, size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int filter_new_from_json(Filter **ret, struct json_object *events, struct json_object *threads,
+                         struct json_object *match, char *error, size_t size) {
+        _cleanup_(filter_freep) Filter *f = calloc(1, sizeof(*f));
+        int r;
+
+        if (!f)
+                return -ENOMEM;
+        r = parse_events(f, events, error, size);
+        if (r < 0)
+                return r;
+        if (threads) {
+                if (!json_object_is_type(threads, json_type_boolean))
+                        return fail(error, size, "\"threads\" must be true or false");
+                f->threads = json_object_get_boolean(threads);
+        }
+        if (match) {
+                if (!json_object_is_type(match, json_type_object))
+                        return fail(error, size, "\"match\" must be an object");
+                json_object_object_foreach(match, key, val) {
+                        FilterKey k;
+                        for (k = 0; k < _FILTER_KEY_MAX; k++)
+                                if (strcmp(filter_key_names[k], key) == 0)
+                                        break;
+                        if (k == _FILTER_KEY_MAX)
+                                return fail(error, size, "unknown match key \"%.64s\"", key);
+                        /* json-c keeps the last of duplicate keys; nothing to check. */
+                        r = parse_key(k, &f->values[k], val, error, size);
+                        if (r < 0)
+                                return r;
+                        f->keys |= 1u << k;
+                }
+        }
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+static bool match_num(const FilterValues *v, int64_t n) {
+        for (size_t i = 0; i < v->n; i++)
+                if (v->nums[i] == n)
+                        return true;
+        return false;
+}
+
+static bool match_str(const FilterValues *v, const char *s) {
+        if (!s)
+                return false;
+        for (size_t i = 0; i < v->n; i++) {
+                if (v->globs[i] ? fnmatch(v->strs[i], s, 0) == 0 : strcmp(v->strs[i], s) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static bool match_cgroup(const FilterValues *v, const char *cg) {
+        if (!cg)
+                return false;
+        for (size_t i = 0; i < v->n; i++) {
+                const char *p = v->strs[i];
+                size_t n = strlen(p);
+                if (n == 1 && p[0] == '/')
+                        return true;
+                if (strncmp(cg, p, n) == 0 && (cg[n] == 0 || cg[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+static bool match_descendant(const FilterValues *v, pid_t tgid, const FilterContext *ctx) {
+        for (size_t i = 0; i < v->n; i++) {
+                if (v->nums[i] == tgid)
+                        return true;
+                if (ctx && ctx->is_descendant &&
+                    ctx->is_descendant(ctx->userdata, tgid, (pid_t) v->nums[i]))
+                        return true;
+        }
+        return false;
+}
+
+bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx) {
+        if (ev->type == PN_EVENT_OVERRUN)
+                return true;
+        if (!(f->events & PN_EVENT_BIT(ev->type)))
+                return false;
+        if (ev->thread && !f->threads)
+                return false;
+        if (!f->keys)
+                return true;
+
+        const FilterValues *v = f->values;
+        if ((f->keys & (1u << FILTER_PID)) && !match_num(&v[FILTER_PID], ev->pid) &&
+            !match_num(&v[FILTER_PID], ev->tgid))
+                return false;
+        if ((f->keys & (1u << FILTER_TGID)) && !match_num(&v[FILTER_TGID], ev->tgid))
+                return false;
+        if ((f->keys & (1u << FILTER_PPID)) && !match_num(&v[FILTER_PPID], ev->ppid))
+                return false;
+        if ((f->keys & (1u << FILTER_UID)) &&
+            (ev->uid == UINT32_MAX || !match_num(&v[FILTER_UID], ev->uid)))
+                return false;
+        if ((f->keys & (1u << FILTER_COMM)) && !match_str(&v[FILTER_COMM], ev->comm))
+                return false;
+        if ((f->keys & (1u << FILTER_EXE)) && !match_str(&v[FILTER_EXE], ev->exe))
+                return false;
+        if ((f->keys & (1u << FILTER_UNIT)) && !match_str(&v[FILTER_UNIT], ev->unit))
+                return false;
+        if ((f->keys & (1u << FILTER_CGROUP)) && !match_cgroup(&v[FILTER_CGROUP], ev->cgroup))
+                return false;
+        if ((f->keys & (1u << FILTER_DESCENDANTS_OF)) &&
+            !match_descendant(&v[FILTER_DESCENDANTS_OF], ev->tgid, ctx))
+                return false;
+        return true;
+}

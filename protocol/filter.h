@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Filter: what a subscription asks for, as event types plus a match on the
+ * process. Keys are ANDed, the values of one key are ORed. A filter only ever
+ * narrows what the broker's policy already allows a subscriber to see.
+ *
+ * Pure: parsing from JSON and matching against a PnEvent; the only outside
+ * knowledge (is X a descendant of Y) comes through FilterContext.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "procnotify/event.h"
+
+struct json_object;
+
+#define FILTER_MAX_VALUES 64      /* values per match key */
+#define FILTER_MAX_STRING 4096    /* bytes per string value */
+
+typedef enum FilterKey {
+        FILTER_PID,            /* the process (pid or tgid) */
+        FILTER_TGID,
+        FILTER_PPID,
+        FILTER_UID,
+        FILTER_COMM,           /* exact, or shell glob if it has * ? [ */
+        FILTER_EXE,            /* exact, or shell glob */
+        FILTER_CGROUP,         /* the cgroup or any below it */
+        FILTER_UNIT,           /* exact, or shell glob */
+        FILTER_DESCENDANTS_OF, /* the process itself or any descendant */
+        _FILTER_KEY_MAX,
+} FilterKey;
+
+typedef struct FilterValues {
+        size_t n;
+        int64_t *nums;
+        char **strs;
+        bool *globs;
+} FilterValues;
+
+typedef struct Filter {
+        uint32_t events;  /* PN_EVENT_BIT() set */
+        bool threads;     /* also per-thread fork/exit/comm events */
+        uint32_t keys;    /* 1 << FilterKey for every key present */
+        FilterValues values[_FILTER_KEY_MAX];
+} Filter;
+
+typedef struct FilterContext {
+        /* true if tgid is ancestor or a descendant of it */
+        bool (*is_descendant)(void *userdata, pid_t tgid, pid_t ancestor);
+        void *userdata;
+} FilterContext;
+
+/*
+ * Parse a filter from the "events", "threads" and "match" members of a
+ * request (each may be NULL: all events, no threads, match everything).
+ * Returns 0 and a new filter, -EINVAL with a human-readable reason in
+ * error (of size error_size), or -ENOMEM.
+ */
+int filter_new_from_json(Filter **ret, struct json_object *events, struct json_object *threads,
+                         struct json_object *match, char *error, size_t error_size);
+Filter *filter_free(Filter *f);
+
+/* Does ev pass f? Overrun events always pass. */
+bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx);
+
+const char *filter_key_to_string(FilterKey k);

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * JsonBuf implementation; see jsonbuf.h. No locale, no printf on the hot
+ * path: integers are formatted by hand.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonbuf.h"
+
+void jsonbuf_init(JsonBuf *b) {
+        *b = JSONBUF_INIT;
+}
+
+void jsonbuf_deinit(JsonBuf *b) {
+        free(b->data);
+        *b = JSONBUF_INIT;
+}
+
+void jsonbuf_reset(JsonBuf *b) {
+        b->len = 0;
+        b->failed = false;
+        b->depth = 0;
+        b->need_comma[0] = false;
+}
+
+bool jsonbuf_reserve(JsonBuf *b, size_t n) {
+        if (b->failed)
+                return false;
+        if (b->cap - b->len > n)
+                return true;
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len <= n) {
+                if (cap > SIZE_MAX / 2) {
+                        b->failed = true;
+                        return false;
+                }
+                cap *= 2;
+        }
+        char *p = realloc(b->data, cap);
+        if (!p) {
+                b->failed = true;
+                return false;
+        }
+        b->data = p;
+        b->cap = cap;
+        return true;
+}
+
+void jsonbuf_append(JsonBuf *b, const char *s, size_t n) {
+        if (!jsonbuf_reserve(b, n))
+                return;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = 0;
+}
+
+void jsonbuf_append_char(JsonBuf *b, char c) {
+        if (!jsonbuf_reserve(b, 1))
+                return;
+        b->data[b->len++] = c;
+        b->data[b->len] = 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+        unsigned char c = s[0];
+        size_t len;
+        uint32_t cp;
+
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf) {
+                len = 2;
+                cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+                len = 3;
+                cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+                len = 4;
+                cp = c & 0x07;
+        } else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        /* Reject overlong forms, surrogates and values past U+10FFFF. */
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return len;
+}
+
+void jsonbuf_append_quoted(JsonBuf *b, const char *str, size_t n) {
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *s = (const unsigned char *) str;
+        size_t i = 0, run = 0;
+
+        /* Worst case every byte becomes \ufffd (6 bytes) plus quotes. */
+        if (!jsonbuf_reserve(b, n * 6 + 2))
+                return;
+        char *o = b->data + b->len;
+        *o++ = '"';
+        while (i < n) {
+                unsigned char c = s[i];
+                if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+                        run++;
+                        i++;
+                        continue;
+                }
+                memcpy(o, s + i - run, run);
+                o += run;
+                run = 0;
+                if (c >= 0x80) {
+                        size_t l = utf8_valid_len(s + i, n - i);
+                        if (l == 0) {
+                                memcpy(o, "\\ufffd", 6);
+                                o += 6;
+                                i++;
+                        } else {
+                                memcpy(o, s + i, l);
+                                o += l;
+                                i += l;
+                        }
+                        continue;
+                }
+                *o++ = '\\';
+                switch (c) {
+                case '"': *o++ = '"'; break;
+                case '\\': *o++ = '\\'; break;
+                case '\n': *o++ = 'n'; break;
+                case '\t': *o++ = 't'; break;
+                case '\r': *o++ = 'r'; break;
+                case '\b': *o++ = 'b'; break;
+                case '\f': *o++ = 'f'; break;
+                default:
+                        *o++ = 'u';
+                        *o++ = '0';
+                        *o++ = '0';
+                        *o++ = hex[c >> 4];
+                        *o++ = hex[c & 0xf];
+                }
+                i++;
+        }
+        memcpy(o, s + i - run, run);
+        o += run;
+        *o++ = '"';
+        b->len = (size_t) (o - b->data);
+        b->data[b->len] = 0;
+}
+
+static void jsonbuf_separator(JsonBuf *b) {
+        if (b->need_comma[b->depth])
+                jsonbuf_append_char(b, ',');
+        b->need_comma[b->depth] = true;
+}
+
+static void jsonbuf_key(JsonBuf *b, const char *key) {
+        jsonbuf_separator(b);
+        size_t n = strlen(key);
+        /* Keys are our own constants: plain ASCII, no escaping needed. */
+        if (!jsonbuf_reserve(b, n + 3))
+                return;
+        char *o = b->data + b->len;
+        *o++ = '"';
+        memcpy(o, key, n);
+        o += n;
+        *o++ = '"';
+        *o++ = ':';
+        b->len = (size_t) (o - b->data);
+        b->data[b->len] = 0;
+}
+
+static void jsonbuf_push(JsonBuf *b, char c) {
+        jsonbuf_append_char(b, c);
+        if (b->depth + 1 >= JSONBUF_MAX_DEPTH) {
+                b->failed = true;
+                return;
+        }
+        b->need_comma[++b->depth] = false;
+}
+
+static void jsonbuf_pop(JsonBuf *b, char c) {
+        jsonbuf_append_char(b, c);
+        if (b->depth > 0)
+                b->depth--;
+}
+
+void jsonbuf_begin_object(JsonBuf *b) {
+        if (b->depth > 0 || b->need_comma[0])
+                jsonbuf_separator(b);
+        jsonbuf_push(b, '{');
+}
+
+void jsonbuf_end_object(JsonBuf *b) {
+        jsonbuf_pop(b, '}');
+}
+
+void jsonbuf_begin_object_field(JsonBuf *b, const char *key) {
+        jsonbuf_key(b, key);
+        jsonbuf_push(b, '{');
+}
+
+void jsonbuf_begin_array_field(JsonBuf *b, const char *key) {
+        jsonbuf_key(b, key);
+        jsonbuf_push(b, '[');
+}
+
+void jsonbuf_end_array(JsonBuf *b) {
+        jsonbuf_pop(b, ']');
+}
+
+static void jsonbuf_append_u64(JsonBuf *b, uint64_t v) {
+        char tmp[24];
+        char *p = tmp + sizeof(tmp);
+        do {
+                *--p = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v);
+        jsonbuf_append(b, p, (size_t) (tmp + sizeof(tmp) - p));
+}
+
+void jsonbuf_field_str(JsonBuf *b, const char *key, const char *value) {
+        jsonbuf_key(b, key);
+        if (value)
+                jsonbuf_append_quoted(b, value, strlen(value));
+        else
+                jsonbuf_append(b, "null", 4);
+}
+
+void jsonbuf_field_int(JsonBuf *b, const char *key, int64_t value) {
+        jsonbuf_key(b, key);
+        if (value < 0) {
+                jsonbuf_append_char(b, '-');
+                jsonbuf_append_u64(b, (uint64_t) 0 - (uint64_t) value);
+        } else
+                jsonbuf_append_u64(b, (uint64_t) value);
+}
+
+void jsonbuf_field_uint(JsonBuf *b, const char *key, uint64_t value) {
+        jsonbuf_key(b, key);
+        jsonbuf_append_u64(b, value);
+}
+
+void jsonbuf_field_bool(JsonBuf *b, const char *key, bool value) {
+        jsonbuf_key(b, key);
+        if (value)
+                jsonbuf_append(b, "true", 4);
+        else
+                jsonbuf_append(b, "false", 5);
+}
+
+void jsonbuf_field_null(JsonBuf *b, const char *key) {
+        jsonbuf_key(b, key);
+        jsonbuf_append(b, "null", 4);
+}
+
+void jsonbuf_elem_str(JsonBuf *b, const char *value) {
+        jsonbuf_separator(b);
+        jsonbuf_append_quoted(b, value, strlen(value));
+}
+
+void jsonbuf_elem_uint(JsonBuf *b, uint64_t value) {
+        jsonbuf_separator(b);
+        jsonbuf_append_u64(b, value);
+}

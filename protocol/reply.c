@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Formatting of non-event replies; see reply.h. */
+#include "reply.h"
+
+void reply_hello(JsonBuf *b, const HelloInfo *info) {
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "hello");
+        jsonbuf_field_uint(b, "protocol", PN_PROTOCOL_VERSION);
+        jsonbuf_field_str(b, "version", info->version);
+        jsonbuf_field_str(b, "boot_id", info->boot_id);
+        jsonbuf_field_str(b, "instance_id", info->instance_id);
+        jsonbuf_field_uint(b, "seq", info->seq);
+        jsonbuf_field_uint(b, "uid", info->uid);
+        jsonbuf_field_int(b, "pid", info->pid);
+        jsonbuf_field_bool(b, "sees_all", info->sees_all);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+static void reply_with_id(JsonBuf *b, const char *type, uint64_t id) {
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", type);
+        jsonbuf_field_uint(b, "id", id);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+void reply_subscribed(JsonBuf *b, uint64_t id) {
+        reply_with_id(b, "subscribed", id);
+}
+
+void reply_unsubscribed(JsonBuf *b, uint64_t id) {
+        reply_with_id(b, "unsubscribed", id);
+}
+
+void reply_pong(JsonBuf *b, uint64_t seq) {
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "pong");
+        jsonbuf_field_uint(b, "seq", seq);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+void reply_error(JsonBuf *b, const char *code, const char *message) {
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "error");
+        jsonbuf_field_str(b, "code", code);
+        jsonbuf_field_str(b, "message", message);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Broker-to-client messages other than events: hello, subscribed,
+ * unsubscribed, pong and error (PROTOCOL.md). Each writes one line with its
+ * trailing newline. Pure.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "jsonbuf.h"
+#include "request.h"
+
+typedef struct HelloInfo {
+        const char *version;     /* broker version */
+        const char *boot_id;     /* /proc/sys/kernel/random/boot_id */
+        const char *instance_id; /* random per broker start: tells a restart */
+        uint64_t seq;            /* seq of the last event sent so far */
+        uint32_t uid;            /* the client's uid, as the kernel told the broker */
+        pid_t pid;               /* the client's pid, as the kernel told the broker */
+        bool sees_all;           /* whether policy shows this client every process */
+} HelloInfo;
+
+void reply_hello(JsonBuf *b, const HelloInfo *info);
+void reply_subscribed(JsonBuf *b, uint64_t id);
+void reply_unsubscribed(JsonBuf *b, uint64_t id);
+void reply_pong(JsonBuf *b, uint64_t seq);
+void reply_error(JsonBuf *b, const char *code, const char *message);

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Request parsing; see request.h. json-c does the JSON (strict mode, UTF-8
+ * validation, a depth limit); this file checks the shape of each op and
+ * rejects unknown members, so that a typo ("evnets") is an error and not a
+ * subscription to everything.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/macro.h"
+#include "request.h"
+
+typedef int (*RequestParseFn)(Request *r, ProtoError *err);
+
+_printf_(3, 4) static int fail(ProtoError *err, const char *code, const char *fmt, ...) {
+        va_list ap;
+        err->code = code;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+/* Every member of the request must be "op" or one of allowed (NULL-terminated). */
+static int check_members(struct json_object *root, const char *const *allowed, ProtoError *err) {
+        json_object_object_foreach(root, key, val) {
+                (void) val;
+                bool ok = streq(key, "op");
+                for (size_t i = 0; !ok && allowed[i]; i++)
+                        ok = streq(key, allowed[i]);
+                if (!ok)
+                        return fail(err, PN_ERR_INVALID_REQUEST, "unknown member \"%.64s\" in %s request",
+                                    key, json_object_get_string(json_object_object_get(root, "op")));
+        }
+        return 0;
+}
+
+static struct json_object *member(struct json_object *root, const char *key) {
+        struct json_object *v = NULL;
+        json_object_object_get_ex(root, key, &v);
+        return v;
+}
+
+static int parse_subscribe(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "events", "match", "threads", NULL };
+        char msg[sizeof(err->message)];
+        int k;
+
+        k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        k = filter_new_from_json(&r->subscribe.filter, member(r->root, "events"),
+                                 member(r->root, "threads"), member(r->root, "match"), msg,
+                                 sizeof(msg));
+        if (k == -EINVAL)
+                return fail(err, PN_ERR_INVALID_FILTER, "%s", msg);
+        return k;
+}
+
+static int parse_unsubscribe(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "id", NULL };
+        struct json_object *id;
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        id = member(r->root, "id");
+        if (!id || !json_object_is_type(id, json_type_int) || json_object_get_int64(id) <= 0)
+                return fail(err, PN_ERR_INVALID_REQUEST,
+                            "unsubscribe needs \"id\": the positive integer from \"subscribed\"");
+        r->unsubscribe.id = (uint64_t) json_object_get_int64(id);
+        return 0;
+}
+
+static int parse_no_args(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { NULL };
+        return check_members(r->root, allowed, err);
+}
+
+static const struct {
+        const char *name;
+        RequestParseFn parse;
+} ops[_REQUEST_OP_MAX] = {
+        [REQUEST_SUBSCRIBE] = { "subscribe", parse_subscribe },
+        [REQUEST_UNSUBSCRIBE] = { "unsubscribe", parse_unsubscribe },
+        [REQUEST_PING] = { "ping", parse_no_args },
+        [REQUEST_STATUS] = { "status", parse_no_args },
+};
+
+const char *request_op_to_string(RequestOp op) {
+        if (op < 0 || op >= _REQUEST_OP_MAX)
+                return NULL;
+        return ops[op].name;
+}
+
+void request_done(Request *r) {
+        if (r->op == REQUEST_SUBSCRIBE)
+                r->subscribe.filter = filter_free(r->subscribe.filter);
+        if (r->root)
+                json_object_put(r->root);
+        r->root = NULL;
+        r->op = _REQUEST_OP_INVALID;
+}
+
+int request_parse(Request *ret, const char *line, size_t len, ProtoError *err) {
+        struct json_tokener *tok;
+        struct json_object *op;
+        Request r = { .op = _REQUEST_OP_INVALID };
+        int k;
+
+        if (len >= PN_MAX_LINE)
+                return fail(err, PN_ERR_LINE_TOO_LONG, "line longer than %d bytes", PN_MAX_LINE - 1);
+        if (memchr(line, 0, len))
+                return fail(err, PN_ERR_INVALID_JSON, "line contains a NUL byte");
+
+        tok = json_tokener_new_ex(PN_MAX_JSON_DEPTH);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        r.root = json_tokener_parse_ex(tok, line, (int) len);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        size_t used = tok->char_offset;
+        json_tokener_free(tok);
+
+        if (jerr == json_tokener_continue) {
+                json_object_put(r.root);
+                return fail(err, PN_ERR_INVALID_JSON, "incomplete JSON: the line ended inside a value");
+        }
+        if (jerr != json_tokener_success) {
+                json_object_put(r.root);
+                return fail(err, PN_ERR_INVALID_JSON, "%s at byte %zu",
+                            json_tokener_error_desc(jerr), used);
+        }
+        /* Only whitespace may follow the value. */
+        for (size_t i = used; i < len; i++)
+                if (!strchr(" \t\r", line[i])) {
+                        json_object_put(r.root);
+                        return fail(err, PN_ERR_INVALID_JSON, "trailing data after the JSON value at byte %zu", i);
+                }
+        if (!json_object_is_type(r.root, json_type_object)) {
+                json_object_put(r.root);
+                return fail(err, PN_ERR_INVALID_REQUEST, "a request must be a JSON object");
+        }
+        if (!json_object_object_get_ex(r.root, "op", &op) ||
+            !json_object_is_type(op, json_type_string)) {
+                json_object_put(r.root);
+                return fail(err, PN_ERR_INVALID_REQUEST, "a request needs an \"op\" string member");
+        }
+        for (int i = 0; i < _REQUEST_OP_MAX; i++)
+                if (streq(ops[i].name, json_object_get_string(op))) {
+                        r.op = (RequestOp) i;
+                        break;
+                }
+        if (r.op == _REQUEST_OP_INVALID) {
+                fail(err, PN_ERR_UNKNOWN_OP, "unknown op \"%.64s\"", json_object_get_string(op));
+                json_object_put(r.root);
+                return -EINVAL;
+        }
+        k = ops[r.op].parse(&r, err);
+        if (k < 0) {
+                request_done(&r);
+                if (k == -ENOMEM)
+                        return k;
+                return -EINVAL;
+        }
+        *ret = r;
+        return 0;
+}
