@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# procnotify's developer entry point, for a fresh Debian 12 machine (as root):
+#
+#   ./dev.sh run [procnotifyd options]   build, then run the broker in the foreground
+#   ./dev.sh test [meson test options]   build, then run every test; ends with
+#                                        "N passed, N failed, N skipped"
+#   ./dev.sh bench                       build, then run the benchmarks (tests/bench)
+#
+# Each installs the Debian packages it needs first (apt-get), so nothing else
+# is needed. BUILD_DIR (default: build) and MESON_ARGS change the build.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+
+# Build and run: compiler, meson, and the libraries of the stack.
+PKGS_BUILD=(gcc meson ninja-build pkg-config libnl-3-dev libsystemd-dev libjson-c-dev
+            libinih-dev libcap-ng-dev libcmocka-dev)
+# Tests: Debian's python3 (the D-Bus bindings are for it), real clients and buses.
+PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd)
+# Benchmarks: the baseline tools and plotting.
+PKGS_BENCH=(forkstat gnuplot-nox valgrind)
+
+install_packages() {
+        local missing=()
+        for p in "$@"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+                        missing+=("$p")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+        if [ "$(id -u)" -ne 0 ]; then
+                echo "dev.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+                exit 1
+        fi
+        echo "dev.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+        if [ -f "$BUILD_DIR/build.ninja" ]; then
+                # shellcheck disable=SC2086
+                meson setup --reconfigure "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
+        else
+                # shellcheck disable=SC2086
+                meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
+        fi
+        meson compile -C "$BUILD_DIR"
+}
+
+# Count results from meson's machine-readable log: one JSON object a line.
+summary() {
+        /usr/bin/python3 - "$BUILD_DIR/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    elif r == "SKIP":
+        skipped += 1
+    else:
+        failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+run)
+        install_packages "${PKGS_BUILD[@]}"
+        build
+        exec "$BUILD_DIR/daemon/procnotifyd" "$@"
+        ;;
+test)
+        install_packages "${PKGS_BUILD[@]}" "${PKGS_TEST[@]}"
+        build
+        rc=0
+        meson test -C "$BUILD_DIR" --print-errorlogs "$@" || rc=$?
+        line=$(summary)
+        # As root (and in CI) a skipped test is a failure to investigate.
+        if [ "$rc" -eq 0 ] && [ "$(id -u)" -eq 0 ] && ! echo "$line" | grep -q " 0 skipped"; then
+                echo "dev.sh: tests were skipped although running as root: see the log above"
+                rc=1
+        fi
+        echo "$line"
+        exit "$rc"
+        ;;
+bench)
+        install_packages "${PKGS_BUILD[@]}" "${PKGS_TEST[@]}" "${PKGS_BENCH[@]}"
+        build
+        exec "$BUILD_DIR/tests/bench/run-benchmarks" "$@"
+        ;;
+*)
+        sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pn-child: the real processes the integration tests observe. One binary,
+ * one behaviour per command, so that tests start a small C program (fast,
+ * predictable events) instead of a shell.
+ *
+ *   pn-child exit CODE              exit with CODE
+ *   pn-child segv core|nocore       die of SIGSEGV, with RLIMIT_CORE unlimited or 0
+ *   pn-child threads N CODE         start N threads, let them end, exit CODE
+ *   pn-child thread-exit-group N CODE  N threads run; one of them calls exit(CODE)
+ *   pn-child thread-segv N          N threads run; one of them dies of SIGSEGV
+ *   pn-child comm-burst N           rename itself N times (N comm events)
+ *   pn-child wait-stdin CODE        block until stdin reaches EOF, then exit CODE
+ *   pn-child setuid UID CODE        become UID, then exit CODE
+ *   pn-child comm-burst N RATE      … at most RATE renames a second
+ *
+ * With --wait-stdin first, the command runs only once stdin reaches EOF: a
+ * test holds the child until the broker has reported its exec (and so read
+ * its name), then lets it go.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_barrier_t barrier;
+
+/* A real invalid access (not raise()). The address comes from a volatile
+ * global and the store is volatile, so the compiler can neither prove it is
+ * NULL (and turn it into a trap) nor drop it. */
+static volatile uintptr_t crash_address;
+static void crash(void) {
+        *(volatile int *) crash_address = 1;
+}
+static int exit_code;
+
+static void *thread_end(void *arg) {
+        (void) arg;
+        pthread_barrier_wait(&barrier);
+        return NULL;
+}
+
+static void *thread_exit_group(void *arg) {
+        pthread_barrier_wait(&barrier);
+        if ((long) arg == 0)
+                exit(exit_code); /* exit_group() from a non-leader thread */
+        for (;;)
+                pause();
+        return NULL;
+}
+
+static void *thread_segv(void *arg) {
+        pthread_barrier_wait(&barrier);
+        if ((long) arg == 0)
+                crash();
+        for (;;)
+                pause();
+        return NULL;
+}
+
+static int start_threads(long n, void *(*fn)(void *), pthread_t *ids) {
+        pthread_barrier_init(&barrier, NULL, (unsigned) n + 1);
+        for (long i = 0; i < n; i++)
+                if (pthread_create(&ids[i], NULL, fn, (void *) i) != 0)
+                        return -1;
+        return 0;
+}
+
+static void set_core(int on) {
+        struct rlimit rl = { on ? RLIM_INFINITY : 0, on ? RLIM_INFINITY : 0 };
+        if (setrlimit(RLIMIT_CORE, &rl) < 0)
+                perror("setrlimit");
+        /* Dumpable even after a setuid: the test decides. */
+        prctl(PR_SET_DUMPABLE, 1);
+}
+
+static int usage(void) {
+        fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|"
+                        "comm-burst|wait-stdin|setuid ...\n");
+        return 2;
+}
+
+int main(int argc, char **argv) {
+        pthread_t ids[256];
+
+        if (argc > 1 && strcmp(argv[1], "--wait-stdin") == 0) {
+                char buf[64];
+                while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
+                        ;
+                argv++;
+                argc--;
+        }
+        if (argc < 2)
+                return usage();
+        const char *cmd = argv[1];
+        long a = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+        long b = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
+        if (a < 0 || a > 255)
+                a = 0;
+
+        if (strcmp(cmd, "exit") == 0)
+                return (int) a;
+        if (strcmp(cmd, "segv") == 0) {
+                set_core(argc > 2 && strcmp(argv[2], "core") == 0);
+                crash();
+                return 1;
+        }
+        if (strcmp(cmd, "threads") == 0) {
+                if (start_threads(a, thread_end, ids) < 0)
+                        return 99;
+                pthread_barrier_wait(&barrier);
+                for (long i = 0; i < a; i++)
+                        pthread_join(ids[i], NULL);
+                return (int) b;
+        }
+        if (strcmp(cmd, "thread-exit-group") == 0) {
+                exit_code = (int) b;
+                if (start_threads(a, thread_exit_group, ids) < 0)
+                        return 99;
+                pthread_barrier_wait(&barrier);
+                for (;;)
+                        pause();
+        }
+        if (strcmp(cmd, "thread-segv") == 0) {
+                set_core(0);
+                if (start_threads(a, thread_segv, ids) < 0)
+                        return 99;
+                pthread_barrier_wait(&barrier);
+                for (;;)
+                        pause();
+        }
+        if (strcmp(cmd, "comm-burst") == 0) {
+                char name[16];
+                long n = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+                long rate = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
+                long per_ms = rate > 0 ? (rate + 999) / 1000 : 0;
+                struct timespec next;
+                clock_gettime(CLOCK_MONOTONIC, &next);
+                for (long i = 0; i < n; i++) {
+                        snprintf(name, sizeof(name), "burst-%ld", i % 100000);
+                        prctl(PR_SET_NAME, name);
+                        if (per_ms && (i + 1) % per_ms == 0) {
+                                /* Pace by absolute deadlines, 1 ms apart. */
+                                next.tv_nsec += 1000000;
+                                if (next.tv_nsec >= 1000000000) {
+                                        next.tv_nsec -= 1000000000;
+                                        next.tv_sec++;
+                                }
+                                clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+                        }
+                }
+                return 0;
+        }
+        if (strcmp(cmd, "wait-stdin") == 0) {
+                char buf[64];
+                while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
+                        ;
+                return (int) a;
+        }
+        if (strcmp(cmd, "setuid") == 0) {
+                long uid = argc > 2 ? strtol(argv[2], NULL, 10) : 65534;
+                if (setresuid((uid_t) uid, (uid_t) uid, (uid_t) uid) < 0) {
+                        perror("setresuid");
+                        return 99;
+                }
+                return (int) b;
+        }
+        return usage();
+}

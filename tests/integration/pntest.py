@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Harness for procnotify's integration tests.
+
+Everything here is real: the built procnotifyd on a private socket, the
+kernel's proc connector, real child processes (tests/helpers/pn-child) and
+plain socket clients speaking protocol v1. Waits are bounded and driven by
+what the broker says (READY=1 on NOTIFY_SOCKET, "subscribed", events), never
+by sleeping.
+
+Each test file maps test names to functions; meson runs one name per test:
+`python3 test_core.py exit_code`. Exit 0 passes, 1 fails, 77 skips.
+"""
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "procnotifyd")
+PN_CHILD = os.environ.get("PN_CHILD", "pn-child")
+REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Skip(Exception):
+    """The test cannot run here (says what is missing)."""
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG: a crashed test never leaves a broker behind.
+    _libc.prctl(1, signal.SIGKILL)
+
+
+class Broker:
+    """procnotifyd on a private socket with its own config file."""
+
+    def __init__(self, config="", args=(), env=None):
+        self.dir = tempfile.mkdtemp(prefix="pntest-")
+        os.chmod(self.dir, 0o755)  # unprivileged test clients connect too
+        self.socket_path = os.path.join(self.dir, "events.sock")
+        self.config_path = os.path.join(self.dir, "procnotify.conf")
+        self.log_path = os.path.join(self.dir, "broker.log")
+        with open(self.config_path, "w") as f:
+            f.write(config)
+        self.args = list(args)
+        self.env = env or {}
+        self.proc = None
+        self.notify = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        if exc[0] is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print("--- broker log ---\n" + self.log() + "--- end of broker log ---")
+
+    def start(self, timeout=15):
+        notify_path = os.path.join(self.dir, "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path, **self.env)
+        env.pop("JOURNAL_STREAM", None)
+        self.logf = open(self.log_path, "ab")
+        cmd = [PROCNOTIFYD, "--socket", self.socket_path, "--dbus=none",
+               "--config", self.config_path] + self.args
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=self.logf, env=env, preexec_fn=_die_with_parent)
+        self.wait_notify("READY=1", timeout)
+
+    def wait_notify(self, word, timeout=15):
+        """Wait for a sd_notify message containing word (e.g. READY=1)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail(f"broker did not send {word} within {timeout}s:\n{self.log()}")
+            r, _, _ = select.select([self.notify], [], [], min(left, 0.2))
+            if r:
+                msg = self.notify.recv(4096).decode()
+                if word in msg.split("\n"):
+                    return
+            elif self.proc.poll() is not None:
+                fail(f"broker exited with {self.proc.returncode} before {word}:\n{self.log()}")
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """SIGTERM and wait: returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            fail(f"broker did not exit within {timeout}s of SIGTERM")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.notify:
+            self.notify.close()
+            self.notify = None
+
+    def client(self, **kw):
+        return Client(self.socket_path, **kw)
+
+
+class Client:
+    """A protocol v1 client on a plain socket."""
+
+    def __init__(self, path, timeout=10, read_hello=True):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = b""
+        self.pending = []  # events read while waiting for a reply
+        self.eof = False
+        self.hello = self.read_reply(timeout) if read_hello else None
+        if self.hello is not None:
+            check(self.hello.get("type") == "hello", f"first line is not hello: {self.hello}")
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, obj):
+        self.send_raw((json.dumps(obj) + "\n").encode())
+
+    def read_line(self, timeout):
+        """The next line (bytes, without newline); None at EOF."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if self.eof:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail(f"no line from the broker within {timeout}s")
+            r, _, _ = select.select([self.sock], [], [], left)
+            if not r:
+                continue
+            try:
+                data = self.sock.recv(1 << 20)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.eof = True
+                if not self.buf:
+                    return None
+                line, self.buf = self.buf, b""
+                return line
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def read_message(self, timeout=10):
+        line = self.read_line(timeout)
+        if line is None:
+            return None
+        try:
+            return json.loads(line)
+        except ValueError:
+            fail(f"broker sent a line that is not JSON: {line[:200]!r}")
+
+    def read_reply(self, timeout=10):
+        """The next non-event message; events met on the way are kept."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.read_message(max(deadline - time.monotonic(), 0.001))
+            if m is None or m.get("type") in REPLY_TYPES:
+                return m
+            self.pending.append(m)
+
+    def request(self, obj, timeout=10):
+        self.send(obj)
+        return self.read_reply(timeout)
+
+    def subscribe(self, events=None, match=None, threads=None):
+        req = {"op": "subscribe"}
+        if events is not None:
+            req["events"] = events
+        if match is not None:
+            req["match"] = match
+        if threads is not None:
+            req["threads"] = threads
+        r = self.request(req)
+        check(r and r.get("type") == "subscribed", f"subscribe {req} failed: {r}")
+        return r["id"]
+
+    def next_event(self, timeout=10):
+        if self.pending:
+            return self.pending.pop(0)
+        while True:
+            m = self.read_message(timeout)
+            if m is None:
+                fail("broker closed the connection while an event was expected")
+            if m.get("type") not in REPLY_TYPES:
+                return m
+
+    def events_until(self, pred, timeout=10, what="the expected event"):
+        """Read events until pred(event) holds; return all read, the match last."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                tail = "\n".join(json.dumps(e) for e in seen[-10:])
+                fail(f"{what} did not arrive within {timeout}s; last events:\n{tail}")
+            try:
+                e = self.next_event(left)
+            except AssertionError:
+                tail = "\n".join(json.dumps(e) for e in seen[-10:])
+                fail(f"{what} did not arrive within {timeout}s; last events:\n{tail}")
+            seen.append(e)
+            if pred(e):
+                return seen
+
+
+def child(*args, cwd=None, hold=False):
+    """Start tests/helpers/pn-child with args (killed if the test dies).
+
+    With hold, the child blocks before doing anything until release(): a
+    process that exits within a millisecond may be gone before the broker
+    reads its name at exec (it then reports it nameless, by design), so
+    tests that check names hold the child until its exec was reported."""
+    pre = ["--wait-stdin"] if hold else []
+    return subprocess.Popen([PN_CHILD] + pre + [str(a) for a in args], cwd=cwd,
+                            stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+
+def release(p):
+    """Let a held child run its command."""
+    p.stdin.close()
+
+
+def exec_then_release(client, p, timeout=10):
+    """Wait until client saw p's exec, then release p. Returns the events read."""
+    seen = client.events_until(of_pid(p.pid, "exec"), timeout, what=f"exec of {p.pid}")
+    release(p)
+    return seen
+
+
+def of_pid(pid, *types):
+    """Predicate: an event of one of types about process pid."""
+    return lambda e: e.get("tgid") == pid and e.get("type") in types
+
+
+def run(tests):
+    """Entry point of a test file: run the test named on the command line."""
+    if len(sys.argv) != 2 or sys.argv[1] not in tests:
+        print(f"usage: {sys.argv[0]} {'|'.join(sorted(tests))}", file=sys.stderr)
+        sys.exit(2)
+    name = sys.argv[1]
+    try:
+        if os.geteuid() != 0:
+            raise Skip("needs root: the proc connector, core dumps and other users' processes")
+        tests[name]()
+    except Skip as e:
+        print(f"SKIP {name}: {e}")
+        sys.exit(77)
+    except Exception:
+        traceback.print_exc()
+        print(f"FAIL {name}")
+        sys.exit(1)
+    print(f"PASS {name}")
+    sys.exit(0)
