@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bench-json SOCKET N TIMEOUT_S: a procnotify JSON client subscribed to the
- * generator's comm events. It takes the receive time when a read returns
+ * bench-json SOCKET N TIMEOUT_S [REQUEST]: a procnotify JSON client subscribed
+ * to the generator's comm events (or with the subscribe REQUEST given, e.g.
+ * to everything, counting every line in the index-less slot 0). It takes the receive time when a read returns
  * and only looks for the name in each line, so that what is measured is the
  * broker, not a JSON parser.
  */
@@ -28,6 +29,11 @@ int main(int argc, char **argv) {
         if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || bench_record_init(&rec, n) < 0)
                 return 1;
         const char *req = "{\"op\":\"subscribe\",\"events\":[\"comm\"],\"match\":{\"comm\":\"" BENCH_PREFIX "*\"}}\n";
+        char custom[1024];
+        if (argc > 4) {
+                snprintf(custom, sizeof(custom), "%s\n", argv[4]);
+                req = custom;
+        }
         if (write(fd, req, strlen(req)) < 0)
                 return 1;
 
