@@ -69,11 +69,28 @@ class Broker:
         return self
 
     def __exit__(self, *exc):
-        self.kill()
+        try:
+            if exc[0] is None:
+                # A clean stop lets sanitizers report leaks; any report fails the test.
+                if self.proc and self.proc.poll() is None:
+                    self.stop()
+                self.check_log_clean()
+        except AssertionError:
+            print("--- broker log ---\n" + self.log() + "--- end of broker log ---")
+            raise
+        finally:
+            self.kill()
         if exc[0] is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print("--- broker log ---\n" + self.log() + "--- end of broker log ---")
+
+    def check_log_clean(self):
+        """Fail if the broker's log has a sanitizer report."""
+        log = self.log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
+            check(marker not in log, f"sanitizer report in the broker log ({marker})")
 
     def start(self, timeout=15):
         notify_path = os.path.join(self.dir, "notify.sock")

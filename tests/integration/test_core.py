@@ -311,7 +311,12 @@ def test_sigterm_removes_socket():
         c.subscribe()
         check(b.stop() == 0, f"exit code after SIGTERM: {b.proc.returncode}")
         check(not os.path.exists(b.socket_path), "socket left behind after SIGTERM")
-        check(c.read_line(5) is None, "client not disconnected at shutdown")
+        # Events queued before the stop may still come; then the end.
+        for _ in range(100000):
+            if c.read_line(5) is None:
+                break
+        else:
+            fail("client not disconnected at shutdown")
     finally:
         b.kill()
 
