@@ -21,6 +21,7 @@ static const char *const event_type_names[_PN_EVENT_TYPE_MAX] = {
 static const char *const overrun_where_names[_PN_OVERRUN_WHERE_MAX] = {
         [PN_OVERRUN_KERNEL] = "kernel",
         [PN_OVERRUN_CLIENT] = "client",
+        [PN_OVERRUN_RESTART] = "restart",
 };
 
 const char *pn_event_type_to_string(PnEventType t) {

@@ -41,6 +41,7 @@ typedef enum PnEventType {
 typedef enum PnOverrunWhere {
         PN_OVERRUN_KERNEL, /* the kernel dropped connector messages for the broker */
         PN_OVERRUN_CLIENT, /* this client's queue was full; its own events were dropped */
+        PN_OVERRUN_RESTART, /* the connection was lost and re-made (libprocnotify only) */
         _PN_OVERRUN_WHERE_MAX,
 } PnOverrunWhere;
 

@@ -94,6 +94,8 @@ class Broker:
 
     def start(self, timeout=15):
         notify_path = os.path.join(self.dir, "notify.sock")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)  # a restart of the same broker
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(notify_path)
         env = dict(os.environ, NOTIFY_SOCKET=notify_path, **self.env)
