@@ -123,13 +123,16 @@ int request_parse(Request *ret, const char *line, size_t len, ProtoError *err) {
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
         r.root = json_tokener_parse_ex(tok, line, (int) len);
         enum json_tokener_error jerr = json_tokener_get_error(tok);
-        size_t used = tok->char_offset;
+        size_t used = MIN((size_t) tok->char_offset, len);
+        if (jerr == json_tokener_continue) {
+                /* The line is all there is: tell the tokener the input ended
+                 * (a NUL), so that a value like a bare number can complete. */
+                r.root = json_tokener_parse_ex(tok, "", 1);
+                jerr = json_tokener_get_error(tok);
+                used = len;
+        }
         json_tokener_free(tok);
 
-        if (jerr == json_tokener_continue) {
-                json_object_put(r.root);
-                return fail(err, PN_ERR_INVALID_JSON, "incomplete JSON: the line ended inside a value");
-        }
         if (jerr != json_tokener_success) {
                 json_object_put(r.root);
                 return fail(err, PN_ERR_INVALID_JSON, "%s at byte %zu",

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Configuration parsing: defaults, every key, errors naming their line. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <cmocka.h>
+
+#include "common/linux-compat.h"
+#include "daemon/config.h"
+
+static void test_defaults(void **state) {
+        Config *c;
+        (void) state;
+        assert_int_equal(config_new(&c), 0);
+        assert_string_equal(c->socket_path, CONFIG_DEFAULT_SOCKET);
+        assert_string_equal(c->dbus, "system");
+        assert_string_equal(c->group, "procnotify");
+        assert_int_equal(c->receive_buffer, 32u << 20);
+        assert_int_equal(c->kernel_events, 0);
+        assert_int_equal(c->client_queue_bytes, 1u << 20);
+        assert_int_equal(c->log_level, LOG_INFO);
+        config_free(c);
+}
+
+static void test_every_key(void **state) {
+        Config *c;
+        char err[256];
+        (void) state;
+        assert_int_equal(config_new(&c), 0);
+        const char *text = "; comment\n"
+                           "[Broker]\nSocket=/run/x/y.sock\nDBus=none\nLogLevel=debug\n"
+                           "[Connector]\nReceiveBuffer=64M\nEvents=predump, comm\n"
+                           "[Limits]\nMaxClients=10\nMaxClientsPerUser=2\nMaxSubscriptions=3\n"
+                           "ClientQueue=64K\nMaxProcesses=1000\n"
+                           "[Policy]\nGroup=wheel\n";
+        assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
+        assert_string_equal(c->socket_path, "/run/x/y.sock");
+        assert_string_equal(c->dbus, "none");
+        assert_int_equal(c->log_level, LOG_DEBUG);
+        assert_int_equal(c->receive_buffer, 64u << 20);
+        /* The table's own needs are always added. */
+        assert_int_equal(c->kernel_events, PROC_EVENT_COREDUMP | PROC_EVENT_COMM | PROC_EVENT_FORK |
+                                                   PROC_EVENT_EXEC | PROC_EVENT_EXIT | PROC_EVENT_UID);
+        assert_int_equal(c->max_clients, 10);
+        assert_int_equal(c->max_clients_per_uid, 2);
+        assert_int_equal(c->max_subscriptions, 3);
+        assert_int_equal(c->client_queue_bytes, 64u << 10);
+        assert_int_equal(c->max_processes, 1000);
+        assert_string_equal(c->group, "wheel");
+        assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
+        assert_int_equal(c->kernel_events, 0);
+        config_free(c);
+}
+
+static void expect_bad(const char *text, const char *in_message) {
+        Config *c;
+        char err[256] = "";
+        assert_int_equal(config_new(&c), 0);
+        assert_int_equal(config_parse_string(c, text, err, sizeof(err)), -EINVAL);
+        if (!strstr(err, in_message)) {
+                print_error("\"%s\" lacks \"%s\"\n", err, in_message);
+                fail();
+        }
+        config_free(c);
+}
+
+static void test_errors_name_their_line(void **state) {
+        (void) state;
+        expect_bad("[Limits]\nMaxClients=lots\n", "line 2: invalid value \"lots\" for MaxClients=");
+        expect_bad("[Limits]\nMaxClients=0\n", "line 2");
+        expect_bad("[Limits]\n\nClientQueue=1K\n", "line 3");
+        expect_bad("[Broker]\nSocket=relative.sock\n", "Socket");
+        expect_bad("[Broker]\nLogLevel=chatty\n", "LogLevel");
+        expect_bad("[Connector]\nEvents=fork,bogus\n", "Events");
+        expect_bad("[Connector]\nReceiveBuffer=-1\n", "ReceiveBuffer");
+        expect_bad("[Broker]\nColour=blue\n", "unknown key \"Colour\" in [Broker]");
+        expect_bad("[Nope]\nx=y\n", "unknown section [Nope]");
+        expect_bad("x=y\n", "line 1");
+        expect_bad("[Broker\n", "line 1");
+}
+
+static void test_sizes(void **state) {
+        uint64_t v;
+        (void) state;
+        assert_int_equal(config_parse_size("4096", &v), 0);
+        assert_int_equal(v, 4096);
+        assert_int_equal(config_parse_size("32M", &v), 0);
+        assert_int_equal(v, 32u << 20);
+        assert_int_equal(config_parse_size("64k", &v), 0);
+        assert_int_equal(v, 64u << 10);
+        assert_int_equal(config_parse_size("1G", &v), 0);
+        assert_int_equal(v, 1u << 30);
+        assert_int_equal(config_parse_size("", &v), -EINVAL);
+        assert_int_equal(config_parse_size("12T", &v), -EINVAL);
+        assert_int_equal(config_parse_size("-5", &v), -EINVAL);
+        assert_int_equal(config_parse_size("5MB", &v), -EINVAL);
+        assert_int_equal(config_parse_size("99999999999999999999G", &v), -EINVAL);
+        assert_int_equal(config_parse_size("17179869184G", &v), -EINVAL); /* overflow */
+}
+
+static void test_missing_file(void **state) {
+        Config *c;
+        char err[256] = "";
+        (void) state;
+        assert_int_equal(config_new(&c), 0);
+        assert_int_equal(config_load_file(c, "/nonexistent/procnotify.conf", true, err, sizeof(err)), 0);
+        assert_int_equal(config_load_file(c, "/nonexistent/procnotify.conf", false, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, "cannot open"));
+        config_free(c);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_errors_name_their_line),
+                cmocka_unit_test(test_sizes),
+                cmocka_unit_test(test_missing_file),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Policy: who sees what. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "daemon/policy.h"
+
+static PnEvent ev_of(uint32_t uid) {
+        PnEvent ev = { .type = PN_EVENT_EXIT, .pid = 5, .tgid = 5, .uid = uid };
+        return ev;
+}
+
+static void test_root_and_group_see_all(void **state) {
+        Policy p;
+        PeerCreds c;
+        gid_t groups[] = { 10, 4242 };
+        PnEvent ev = ev_of(0);
+        (void) state;
+        policy_init(&p, 4242);
+        policy_peer_init(&p, &c, 0, 0, 1, NULL, 0);
+        assert_true(c.privileged);
+        assert_true(policy_may_see(&c, &ev));
+        policy_peer_init(&p, &c, 1000, 1000, 2, groups, 2); /* supplementary member */
+        assert_true(c.privileged);
+        assert_true(policy_may_see(&c, &ev));
+        policy_peer_init(&p, &c, 1000, 4242, 2, NULL, 0);   /* primary group */
+        assert_true(c.privileged);
+        policy_peer_init(&p, &c, 1000, 1000, 2, groups, 1); /* not a member */
+        assert_false(c.privileged);
+}
+
+static void test_others_see_their_own(void **state) {
+        Policy p;
+        PeerCreds c;
+        PnEvent own = ev_of(1000), root = ev_of(0), other = ev_of(1001), unknown = ev_of(UINT32_MAX);
+        PnEvent overrun = { .type = PN_EVENT_OVERRUN, .uid = 0 };
+        (void) state;
+        policy_init(&p, (gid_t) -1);
+        policy_peer_init(&p, &c, 1000, 1000, 2, NULL, 0);
+        assert_false(c.privileged);
+        assert_true(policy_may_see(&c, &own));
+        assert_false(policy_may_see(&c, &root));
+        assert_false(policy_may_see(&c, &other));
+        assert_false(policy_may_see(&c, &unknown));
+        assert_true(policy_may_see(&c, &overrun));
+}
+
+static void test_no_group_configured(void **state) {
+        Policy p;
+        PeerCreds c;
+        gid_t groups[] = { (gid_t) -1 };
+        (void) state;
+        policy_init(&p, (gid_t) -1);
+        /* A peer claiming group -1 is no member of "no group". */
+        policy_peer_init(&p, &c, 1000, (gid_t) -1, 2, groups, 1);
+        assert_false(c.privileged);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_root_and_group_see_all),
+                cmocka_unit_test(test_others_see_their_own),
+                cmocka_unit_test(test_no_group_configured),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ProcTable against a fake ProcReader: a process list the test controls,
+ * standing in for /proc (the real one is exercised by the integration
+ * tests). Checks enrichment, one exit per process, pid reuse, adoption and
+ * resync.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/proctable.h"
+
+/* --- the fake /proc --- */
+
+typedef struct FakeProc {
+        pid_t tgid, ppid;
+        uint64_t start_time;
+        uint32_t nthreads, uid;
+        char state;
+        const char *comm, *exe, *cmdline, *cgroup;
+        bool alive;
+} FakeProc;
+
+static FakeProc procs[64];
+static size_t n_procs;
+static unsigned reads, reads_beyond_stat;
+
+static FakeProc *fake(pid_t tgid) {
+        for (size_t i = 0; i < n_procs; i++)
+                if (procs[i].tgid == tgid)
+                        return &procs[i];
+        return NULL;
+}
+
+static FakeProc *fake_add(pid_t tgid, pid_t ppid, uint64_t start, const char *comm) {
+        FakeProc *p = fake(tgid);
+        if (!p)
+                p = &procs[n_procs++];
+        *p = (FakeProc){ .tgid = tgid, .ppid = ppid, .start_time = start, .nthreads = 1,
+                         .uid = 1000, .state = 'S', .comm = comm, .exe = "/usr/bin/prog",
+                         .cmdline = "prog --flag", .cgroup = "/system.slice/prog.service",
+                         .alive = true };
+        return p;
+}
+
+static int fake_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *ret) {
+        FakeProc *p = fake(tgid);
+        (void) userdata;
+        reads++;
+        if (what & ~PROC_READ_STAT)
+                reads_beyond_stat++;
+        if (!p || !p->alive)
+                return -ESRCH;
+        ret->ppid = p->ppid;
+        ret->start_time = p->start_time;
+        ret->nthreads = p->nthreads;
+        ret->state = p->state;
+        ret->uid = ret->euid = p->uid;
+        ret->gid = ret->egid = 100;
+        strncpy(ret->comm, p->comm, sizeof(ret->comm) - 1);
+        if (what & PROC_READ_EXE)
+                ret->exe = strdup(p->exe);
+        if (what & PROC_READ_CMDLINE)
+                ret->cmdline = strdup(p->cmdline);
+        if (what & PROC_READ_CGROUP)
+                ret->cgroup = strdup(p->cgroup);
+        return 0;
+}
+
+static int fake_list(void *userdata, int (*cb)(pid_t tgid, void *ctx), void *ctx) {
+        (void) userdata;
+        for (size_t i = 0; i < n_procs; i++)
+                if (procs[i].alive && cb(procs[i].tgid, ctx) < 0)
+                        return -EINTR;
+        return 0;
+}
+
+static const ProcReader reader = { .read = fake_read, .list = fake_list };
+
+/* --- what the table publishes --- */
+
+typedef struct Seen {
+        PnEvent ev;
+        char comm[16], exe[64];
+        bool comm_null, exe_null;
+} Seen;
+
+static Seen seen[64];
+static size_t n_seen;
+
+static void on_emit(PnEvent *ev, void *userdata) {
+        (void) userdata;
+        assert_true(n_seen < 64);
+        Seen *s = &seen[n_seen++];
+        s->ev = *ev;
+        s->comm_null = !ev->comm;
+        s->exe_null = !ev->exe;
+        if (ev->comm)
+                strncpy(s->comm, ev->comm, sizeof(s->comm) - 1);
+        if (ev->exe)
+                strncpy(s->exe, ev->exe, sizeof(s->exe) - 1);
+        s->ev.comm = s->ev.exe = s->ev.cmdline = s->ev.cgroup = s->ev.unit = NULL;
+}
+
+static ProcTable *setup_table(size_t max) {
+        ProcTable *t = NULL;
+        n_seen = 0;
+        reads = reads_beyond_stat = 0;
+        assert_int_equal(proctable_new(&t, &reader, max), 0);
+        assert_int_equal(proctable_resync(t, 1000, on_emit, NULL), 0);
+        assert_int_equal(n_seen, 0); /* seeding publishes nothing */
+        return t;
+}
+
+static void reset(void) {
+        n_procs = 0;
+        n_seen = 0;
+        memset(procs, 0, sizeof(procs));
+}
+
+static void handle(ProcTable *t, PnEvent ev) {
+        proctable_handle(t, &ev, ev.ts_ns ? ev.ts_ns : 2000, on_emit, NULL);
+}
+
+static PnEvent fork_ev(pid_t parent, pid_t pid, pid_t tgid) {
+        return (PnEvent){ .type = PN_EVENT_FORK, .pid = pid, .tgid = tgid, .ppid = parent,
+                          .fork.parent_pid = parent, .thread = pid != tgid, .uid = UINT32_MAX };
+}
+
+static PnEvent exit_ev(pid_t pid, pid_t tgid, int status) {
+        return (PnEvent){ .type = PN_EVENT_EXIT, .pid = pid, .tgid = tgid, .thread = pid != tgid,
+                          .exit.status = status, .uid = UINT32_MAX };
+}
+
+static PnEvent simple_ev(PnEventType type, pid_t pid, pid_t tgid) {
+        return (PnEvent){ .type = type, .pid = pid, .tgid = tgid, .uid = UINT32_MAX };
+}
+
+/* --- tests --- */
+
+static void test_seed_and_tree(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(100, 1, 10, "sshd");
+        fake_add(200, 100, 20, "bash");
+        ProcTable *t = setup_table(0);
+        const ProcEntry *e = proctable_find(t, 200);
+        assert_non_null(e);
+        assert_string_equal(e->comm, "bash");
+        assert_int_equal(e->ppid, 100);
+        assert_true(proctable_is_descendant(t, 200, 1));
+        assert_true(proctable_is_descendant(t, 200, 100));
+        assert_false(proctable_is_descendant(t, 100, 200));
+        assert_false(proctable_is_descendant(t, 200, 200));
+        assert_int_equal(proctable_get_stats(t)->entries, 3);
+        proctable_free(t);
+}
+
+static void test_fork_copies_parent(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(100, 1, 10, "daemon");
+        ProcTable *t = setup_table(0);
+        /* /proc would say something else: the table must not ask it. */
+        fake_add(300, 100, 30, "not-asked");
+        reads_beyond_stat = 0;
+        handle(t, fork_ev(100, 300, 300));
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_FORK);
+        assert_string_equal(seen[0].comm, "daemon");
+        assert_string_equal(seen[0].exe, "/usr/bin/prog");
+        assert_int_equal(seen[0].ev.ppid, 100);
+        assert_int_equal(seen[0].ev.uid, 1000);
+        assert_int_equal(reads_beyond_stat, 0);
+        assert_int_equal(proctable_find(t, 300)->start_time, 30);
+        assert_true(proctable_is_descendant(t, 300, 100));
+        proctable_free(t);
+}
+
+static void test_exec_rereads_or_is_nameless(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "sh");
+        ProcTable *t = setup_table(0);
+        FakeProc *p = fake(300);
+        p->comm = "newprog";
+        p->exe = "/usr/bin/newprog";
+        handle(t, simple_ev(PN_EVENT_EXEC, 300, 300));
+        assert_string_equal(seen[0].comm, "newprog");
+        assert_string_equal(seen[0].exe, "/usr/bin/newprog");
+        /* Gone before we could look: nameless, not the old name. */
+        p->alive = false;
+        handle(t, simple_ev(PN_EVENT_EXEC, 300, 300));
+        assert_true(seen[1].comm_null);
+        assert_true(seen[1].exe_null);
+        proctable_free(t);
+}
+
+static void test_threads_one_process_exit(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(400, 1, 40, "worker");
+        ProcTable *t = setup_table(0);
+        handle(t, fork_ev(400, 401, 400));
+        handle(t, fork_ev(400, 402, 400));
+        handle(t, exit_ev(401, 400, 0));
+        handle(t, exit_ev(402, 400, 0));
+        handle(t, exit_ev(400, 400, 5 << 8));
+        assert_int_equal(n_seen, 5);
+        for (int i = 0; i < 4; i++)
+                assert_true(seen[i].ev.thread);
+        assert_int_equal(seen[4].ev.type, PN_EVENT_EXIT);
+        assert_false(seen[4].ev.thread);
+        assert_int_equal(seen[4].ev.pid, 400);
+        assert_int_equal(seen[4].ev.exit.exit_code, 5);
+        assert_string_equal(seen[4].comm, "worker");
+        assert_null(proctable_find(t, 400));
+        proctable_free(t);
+}
+
+static void test_leader_exits_first(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(400, 1, 40, "worker");
+        ProcTable *t = setup_table(0);
+        handle(t, fork_ev(400, 401, 400));
+        handle(t, exit_ev(400, 400, 0));      /* pthread_exit in main */
+        assert_int_equal(n_seen, 2);
+        assert_true(seen[1].ev.thread);       /* not the process yet */
+        assert_non_null(proctable_find(t, 400));
+        handle(t, exit_ev(401, 400, SIGSEGV)); /* the group ends */
+        assert_int_equal(n_seen, 3);
+        assert_false(seen[2].ev.thread);
+        assert_int_equal(seen[2].ev.pid, 400);
+        assert_int_equal(seen[2].ev.exit.signal, SIGSEGV);
+        proctable_free(t);
+}
+
+static void test_missed_thread_exits_found_by_pending_check(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        FakeProc *p = fake_add(400, 1, 40, "worker");
+        p->nthreads = 3;
+        ProcTable *t = setup_table(0);
+        handle(t, exit_ev(400, 400, 7 << 8)); /* two thread exits were lost */
+        assert_int_equal(n_seen, 1);
+        assert_true(seen[0].ev.thread);
+        uint64_t d = proctable_next_deadline(t);
+        assert_true(d > 0);
+        p->state = 'Z';
+        p->nthreads = 1;
+        proctable_run_pending(t, d, on_emit, NULL);
+        assert_int_equal(n_seen, 2);
+        assert_false(seen[1].ev.thread);
+        assert_int_equal(seen[1].ev.exit.exit_code, 7);
+        proctable_free(t);
+}
+
+static void test_pid_reuse(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(200, 1, 20, "old");
+        ProcTable *t = setup_table(0);
+        /* 200's exit was lost; a new process got pid 200. */
+        fake_add(200, 1, 99, "new");
+        handle(t, fork_ev(1, 200, 200));
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[0].ev.exit.status, -1);  /* inferred */
+        assert_string_equal(seen[0].comm, "old");
+        assert_int_equal(seen[1].ev.type, PN_EVENT_FORK);
+        assert_int_equal(proctable_find(t, 200)->start_time, 99);
+        /* The same process seen by a resync and then its fork event: no exit. */
+        fake_add(250, 1, 50, "known");
+        assert_int_equal(proctable_resync(t, 3000, on_emit, NULL), 0);
+        n_seen = 0;
+        handle(t, fork_ev(1, 250, 250));
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_FORK);
+        proctable_free(t);
+}
+
+static void test_adoption(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(50, 1, 5, "subreaper");
+        fake_add(500, 50, 50, "parent");
+        fake_add(501, 500, 51, "kid");
+        fake_add(502, 500, 52, "kid2");
+        ProcTable *t = setup_table(0);
+        /* The kernel re-parented 501 before the exit event; 502 not yet. */
+        fake(501)->ppid = 50;
+        fake(500)->alive = false;
+        handle(t, exit_ev(500, 500, 0));
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[1].ev.type, PN_EVENT_ADOPT);
+        assert_int_equal(seen[1].ev.pid, 501);
+        assert_int_equal(seen[1].ev.adopt.old_parent, 500);
+        assert_int_equal(seen[1].ev.adopt.new_parent, 50);
+        assert_true(proctable_is_descendant(t, 501, 50));
+        /* 502 is settled a little later. */
+        uint64_t d = proctable_next_deadline(t);
+        assert_true(d > 0);
+        proctable_run_pending(t, d, on_emit, NULL);
+        assert_int_equal(n_seen, 2); /* still naming the dead parent: retried */
+        fake(502)->ppid = 1;
+        proctable_run_pending(t, proctable_next_deadline(t), on_emit, NULL);
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[2].ev.pid, 502);
+        assert_int_equal(seen[2].ev.adopt.new_parent, 1);
+        assert_int_equal(proctable_get_stats(t)->adoptions, 2);
+        assert_int_equal(proctable_next_deadline(t), 0);
+        proctable_free(t);
+}
+
+static void test_resync_ghosts(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(600, 1, 60, "ghost");
+        fake_add(601, 1, 61, "late-exit");
+        ProcTable *t = setup_table(0);
+        fake(600)->alive = false;
+        fake(601)->alive = false;
+        fake_add(602, 1, 62, "newcomer");
+        assert_int_equal(proctable_resync(t, 10000, on_emit, NULL), 0);
+        assert_int_equal(n_seen, 0);                 /* not before the grace period */
+        assert_non_null(proctable_find(t, 602));     /* new ones are added silently */
+        handle(t, exit_ev(601, 601, 3 << 8));        /* its real exit comes in time */
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.exit.exit_code, 3);
+        proctable_run_pending(t, 10000 + PROCTABLE_GHOST_GRACE_NS - 1, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        proctable_run_pending(t, 10000 + PROCTABLE_GHOST_GRACE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.pid, 600);
+        assert_int_equal(seen[1].ev.exit.status, -1);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_PROCFS);
+        assert_null(proctable_find(t, 600));
+        assert_int_equal(proctable_get_stats(t)->inferred_exits, 1);
+        proctable_free(t);
+}
+
+static void test_comm_and_uid_events(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(700, 1, 70, "before");
+        ProcTable *t = setup_table(0);
+        PnEvent ev = simple_ev(PN_EVENT_COMM, 701, 700); /* a thread renames itself */
+        ev.comm = "thread-name";
+        ev.thread = true;
+        handle(t, ev);
+        assert_string_equal(seen[0].comm, "thread-name");
+        assert_string_equal(proctable_find(t, 700)->comm, "before");
+        ev = simple_ev(PN_EVENT_COMM, 700, 700);
+        ev.comm = "after";
+        handle(t, ev);
+        assert_string_equal(proctable_find(t, 700)->comm, "after");
+        ev = simple_ev(PN_EVENT_UID, 700, 700);
+        ev.id.real = 0;
+        ev.id.effective = 0;
+        handle(t, ev);
+        assert_int_equal(seen[2].ev.uid, 0);
+        assert_int_equal(proctable_find(t, 700)->uid, 0);
+        proctable_free(t);
+}
+
+static void test_unknown_processes(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        ProcTable *t = setup_table(0);
+        handle(t, exit_ev(900, 900, 2 << 8)); /* never seen: still reported */
+        handle(t, exit_ev(902, 901, 0));      /* a thread of an unknown process: not */
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.exit.exit_code, 2);
+        proctable_free(t);
+}
+
+static void test_max_entries(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(2, 1, 2, "two");
+        ProcTable *t = setup_table(2);
+        fake_add(3, 1, 3, "three");
+        handle(t, fork_ev(1, 3, 3));
+        assert_int_equal(n_seen, 1); /* still published, just not enriched */
+        assert_null(proctable_find(t, 3));
+        assert_int_equal(proctable_get_stats(t)->full, 1);
+        proctable_free(t);
+}
+
+static void test_many_entries_and_removal(void **state) {
+        /* Exercise growth and backward-shift deletion of the hash map. */
+        ProcTable *t = NULL;
+        (void) state;
+        reset();
+        n_seen = 0;
+        assert_int_equal(proctable_new(&t, &reader, 0), 0);
+        for (pid_t p = 1; p <= 5000; p++) {
+                n_seen = 0;
+                handle(t, fork_ev(1, p * 7, p * 7));
+        }
+        for (pid_t p = 1; p <= 5000; p += 2) {
+                n_seen = 0;
+                handle(t, exit_ev(p * 7, p * 7, 0));
+        }
+        for (pid_t p = 1; p <= 5000; p++)
+                assert_int_equal(proctable_find(t, p * 7) != NULL, p % 2 == 0);
+        assert_int_equal(proctable_get_stats(t)->entries, 2500);
+        proctable_free(t);
+}
+
+static void test_unit_from_cgroup(void **state) {
+        char buf[256];
+        (void) state;
+        assert_string_equal(proctable_unit_from_cgroup("/system.slice/foo.service", buf, sizeof(buf)), "foo.service");
+        assert_string_equal(proctable_unit_from_cgroup("/system.slice/foo.service/sub", buf, sizeof(buf)), "foo.service");
+        assert_string_equal(proctable_unit_from_cgroup(
+                                    "/user.slice/user-1000.slice/user@1000.service/app.slice/x.service",
+                                    buf, sizeof(buf)), "user@1000.service");
+        assert_string_equal(proctable_unit_from_cgroup("/init.scope", buf, sizeof(buf)), "init.scope");
+        assert_null(proctable_unit_from_cgroup("/", buf, sizeof(buf)));
+        assert_null(proctable_unit_from_cgroup("/system.slice", buf, sizeof(buf)));
+        assert_null(proctable_unit_from_cgroup("/docker/abc", buf, sizeof(buf)));
+        assert_null(proctable_unit_from_cgroup(NULL, buf, sizeof(buf)));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_seed_and_tree),
+                cmocka_unit_test(test_fork_copies_parent),
+                cmocka_unit_test(test_exec_rereads_or_is_nameless),
+                cmocka_unit_test(test_threads_one_process_exit),
+                cmocka_unit_test(test_leader_exits_first),
+                cmocka_unit_test(test_missed_thread_exits_found_by_pending_check),
+                cmocka_unit_test(test_pid_reuse),
+                cmocka_unit_test(test_adoption),
+                cmocka_unit_test(test_resync_ghosts),
+                cmocka_unit_test(test_comm_and_uid_events),
+                cmocka_unit_test(test_unknown_processes),
+                cmocka_unit_test(test_max_entries),
+                cmocka_unit_test(test_many_entries_and_removal),
+                cmocka_unit_test(test_unit_from_cgroup),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Request parsing: every documented error code, and the valid ops. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protocol/request.h"
+
+static void expect_error(const char *line, size_t len, const char *code, const char *in_message) {
+        Request r;
+        ProtoError err = { 0 };
+        int k = request_parse(&r, line, len, &err);
+        if (k != -EINVAL || !err.code || strcmp(err.code, code) != 0) {
+                print_error("%.80s: expected %s, got %d %s (%s)\n", line, code, k,
+                            err.code ? err.code : "(none)", err.message);
+                fail();
+        }
+        assert_true(err.message[0] != 0);
+        if (in_message && !strstr(err.message, in_message)) {
+                print_error("message \"%s\" lacks \"%s\"\n", err.message, in_message);
+                fail();
+        }
+}
+
+#define EXPECT(line, code, msg) expect_error(line, strlen(line), code, msg)
+
+static void test_invalid_json(void **state) {
+        (void) state;
+        EXPECT("this is not json", PN_ERR_INVALID_JSON, NULL);
+        EXPECT("{\"op\":\"subscribe\",\"events\":[\"exit\"]", PN_ERR_INVALID_JSON, NULL);
+        EXPECT("{\"op\":\"ping\"} trailing", PN_ERR_INVALID_JSON, "byte 14");
+        EXPECT("{\"op\":\"ping\"}{}", PN_ERR_INVALID_JSON, NULL);
+        EXPECT("{\"op\":\"caf\xc3\"}", PN_ERR_INVALID_JSON, NULL);
+        EXPECT("{'op':'ping'}", PN_ERR_INVALID_JSON, NULL); /* strict: no single quotes */
+        EXPECT("", PN_ERR_INVALID_JSON, NULL);
+        expect_error("{\"op\":\"pi\0ng\"}", 14, PN_ERR_INVALID_JSON, "NUL");
+        char deep[64] = "";
+        for (int i = 0; i < 20; i++)
+                strcat(deep, "[");
+        for (int i = 0; i < 20; i++)
+                strcat(deep, "]");
+        EXPECT(deep, PN_ERR_INVALID_JSON, NULL);
+}
+
+static void test_invalid_request(void **state) {
+        (void) state;
+        EXPECT("[1,2,3]", PN_ERR_INVALID_REQUEST, "object");
+        EXPECT("42", PN_ERR_INVALID_REQUEST, "object");
+        EXPECT("{\"events\":[\"exit\"]}", PN_ERR_INVALID_REQUEST, "op");
+        EXPECT("{\"op\":7}", PN_ERR_INVALID_REQUEST, "op");
+        EXPECT("{\"op\":\"subscribe\",\"evnets\":[\"exit\"]}", PN_ERR_INVALID_REQUEST, "evnets");
+        EXPECT("{\"op\":\"ping\",\"x\":1}", PN_ERR_INVALID_REQUEST, "\"x\"");
+        EXPECT("{\"op\":\"unsubscribe\"}", PN_ERR_INVALID_REQUEST, "id");
+        EXPECT("{\"op\":\"unsubscribe\",\"id\":0}", PN_ERR_INVALID_REQUEST, "id");
+        EXPECT("{\"op\":\"unsubscribe\",\"id\":\"1\"}", PN_ERR_INVALID_REQUEST, "id");
+}
+
+static void test_unknown_op(void **state) {
+        (void) state;
+        EXPECT("{\"op\":\"nonsense\"}", PN_ERR_UNKNOWN_OP, "nonsense");
+        EXPECT("{\"op\":\"\"}", PN_ERR_UNKNOWN_OP, NULL);
+}
+
+static void test_invalid_filter(void **state) {
+        (void) state;
+        EXPECT("{\"op\":\"subscribe\",\"events\":[\"bogus\"]}", PN_ERR_INVALID_FILTER, "bogus");
+        EXPECT("{\"op\":\"subscribe\",\"events\":[]}", PN_ERR_INVALID_FILTER, "empty");
+        EXPECT("{\"op\":\"subscribe\",\"events\":\"exit\"}", PN_ERR_INVALID_FILTER, NULL);
+        EXPECT("{\"op\":\"subscribe\",\"events\":[1]}", PN_ERR_INVALID_FILTER, NULL);
+        EXPECT("{\"op\":\"subscribe\",\"match\":[]}", PN_ERR_INVALID_FILTER, "object");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"pid\":\"12\"}}", PN_ERR_INVALID_FILTER, "match.pid");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"pid\":-1}}", PN_ERR_INVALID_FILTER, "range");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"pid\":0}}", PN_ERR_INVALID_FILTER, "range");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"pid\":4294967296}}", PN_ERR_INVALID_FILTER, "range");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"uid\":-5}}", PN_ERR_INVALID_FILTER, "range");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"comm\":5}}", PN_ERR_INVALID_FILTER, "string");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"comm\":\"\"}}", PN_ERR_INVALID_FILTER, NULL);
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"cgroup\":\"system.slice\"}}", PN_ERR_INVALID_FILTER, "absolute");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"colour\":\"red\"}}", PN_ERR_INVALID_FILTER, "colour");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"pid\":[]}}", PN_ERR_INVALID_FILTER, "empty");
+        EXPECT("{\"op\":\"subscribe\",\"threads\":1}", PN_ERR_INVALID_FILTER, "threads");
+        char many[2048] = "{\"op\":\"subscribe\",\"match\":{\"pid\":[";
+        for (int i = 1; i <= FILTER_MAX_VALUES + 1; i++)
+                snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%d", i > 1 ? "," : "", i);
+        strcat(many, "]}}");
+        EXPECT(many, PN_ERR_INVALID_FILTER, "more than");
+}
+
+static void test_line_too_long(void **state) {
+        (void) state;
+        expect_error("{}", PN_MAX_LINE, PN_ERR_LINE_TOO_LONG, NULL);
+}
+
+static void test_valid_requests(void **state) {
+        Request r;
+        ProtoError err;
+        const char *sub = "{\"op\":\"subscribe\",\"events\":[\"predump\",\"exit\"],"
+                          "\"match\":{\"comm\":[\"bfdd\",\"zebra*\"],\"uid\":0},\"threads\":true}";
+        (void) state;
+        assert_int_equal(request_parse(&r, sub, strlen(sub), &err), 0);
+        assert_int_equal(r.op, REQUEST_SUBSCRIBE);
+        assert_non_null(r.subscribe.filter);
+        assert_int_equal(r.subscribe.filter->events,
+                         PN_EVENT_BIT(PN_EVENT_PREDUMP) | PN_EVENT_BIT(PN_EVENT_EXIT));
+        assert_true(r.subscribe.filter->threads);
+        assert_int_equal(r.subscribe.filter->values[FILTER_COMM].n, 2);
+        request_done(&r);
+
+        const char *all = "  {\"op\":\"subscribe\"}\t ";
+        assert_int_equal(request_parse(&r, all, strlen(all), &err), 0);
+        assert_int_equal(r.subscribe.filter->events, PN_EVENT_ALL_BITS);
+        assert_int_equal(r.subscribe.filter->keys, 0);
+        request_done(&r);
+
+        const char *unsub = "{\"op\":\"unsubscribe\",\"id\":12}";
+        assert_int_equal(request_parse(&r, unsub, strlen(unsub), &err), 0);
+        assert_int_equal(r.op, REQUEST_UNSUBSCRIBE);
+        assert_int_equal(r.unsubscribe.id, 12);
+        request_done(&r);
+
+        assert_int_equal(request_parse(&r, "{\"op\":\"ping\"}", 13, &err), 0);
+        assert_int_equal(r.op, REQUEST_PING);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, "{\"op\":\"status\"}", 15, &err), 0);
+        assert_int_equal(r.op, REQUEST_STATUS);
+        request_done(&r);
+        assert_string_equal(request_op_to_string(REQUEST_SUBSCRIBE), "subscribe");
+        assert_null(request_op_to_string(_REQUEST_OP_MAX));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_invalid_json),
+                cmocka_unit_test(test_invalid_request),
+                cmocka_unit_test(test_unknown_op),
+                cmocka_unit_test(test_invalid_filter),
+                cmocka_unit_test(test_line_too_long),
+                cmocka_unit_test(test_valid_requests),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
