@@ -125,6 +125,11 @@ static void broker_on_kernel_event(void *userdata, PnEvent *ev) {
         proctable_handle(b->table, ev, ev->ts_ns, broker_emit, b);
 }
 
+static void broker_on_kernel_batch_end(void *userdata) {
+        Broker *b = userdata;
+        dispatcher_flush(b->dispatcher);
+}
+
 static void broker_on_kernel_loss(void *userdata, uint64_t lost) {
         Broker *b = userdata;
         uint64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -452,7 +457,11 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .receive_buffer = b->config->receive_buffer,
                 .kernel_events = b->config->kernel_events,
         };
-        CnprocCallbacks cb = { .on_event = broker_on_kernel_event, .on_loss = broker_on_kernel_loss };
+        CnprocCallbacks cb = {
+                .on_event = broker_on_kernel_event,
+                .on_loss = broker_on_kernel_loss,
+                .on_batch_end = broker_on_kernel_batch_end,
+        };
         r = cnproc_new(&b->cnproc, b->event, &co, &cb, b);
         if (r < 0) {
                 log_error_errno(r, "Failed to subscribe to the proc connector%s: %m",

@@ -10,6 +10,7 @@
 typedef struct Watch {
         int id;
         DispatcherWatchFn fn;
+        DispatcherFlushFn flush;
         void *userdata;
 } Watch;
 
@@ -34,11 +35,11 @@ Dispatcher *dispatcher_free(Dispatcher *d) {
         return NULL;
 }
 
-int dispatcher_watch_add(Dispatcher *d, DispatcherWatchFn fn, void *userdata) {
+int dispatcher_watch_add(Dispatcher *d, DispatcherWatchFn fn, DispatcherFlushFn flush, void *userdata) {
         /* Sinks are few and fixed (socket, D-Bus, …): a small array suffices. */
         if (d->n_watches >= DISPATCHER_MAX_WATCHES)
                 return -ENOMEM;
-        d->watches[d->n_watches++] = (Watch){ .id = ++d->next_id, .fn = fn, .userdata = userdata };
+        d->watches[d->n_watches++] = (Watch){ .id = ++d->next_id, .fn = fn, .flush = flush, .userdata = userdata };
         return d->next_id;
 }
 
@@ -58,6 +59,12 @@ void dispatcher_emit(Dispatcher *d, PnEvent *ev) {
                 d->stats.events[ev->type]++;
         for (size_t i = 0; i < d->n_watches; i++)
                 d->watches[i].fn(ev, d->watches[i].userdata);
+}
+
+void dispatcher_flush(Dispatcher *d) {
+        for (size_t i = 0; i < d->n_watches; i++)
+                if (d->watches[i].flush)
+                        d->watches[i].flush(d->watches[i].userdata);
 }
 
 uint64_t dispatcher_last_seq(const Dispatcher *d) {

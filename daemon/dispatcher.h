@@ -14,6 +14,8 @@
 typedef struct Dispatcher Dispatcher;
 
 typedef void (*DispatcherWatchFn)(const PnEvent *ev, void *userdata);
+/* Called when a source finished a batch: the time to write out what was queued. */
+typedef void (*DispatcherFlushFn)(void *userdata);
 
 typedef struct DispatcherStats {
         uint64_t events[_PN_EVENT_TYPE_MAX]; /* published, per type */
@@ -22,12 +24,16 @@ typedef struct DispatcherStats {
 int dispatcher_new(Dispatcher **ret);
 Dispatcher *dispatcher_free(Dispatcher *d);
 
-/* Register fn; returns a positive watch id, or -ENOMEM. */
-int dispatcher_watch_add(Dispatcher *d, DispatcherWatchFn fn, void *userdata);
+/* Register fn (and flush, may be NULL); returns a positive watch id, or -ENOMEM. */
+int dispatcher_watch_add(Dispatcher *d, DispatcherWatchFn fn, DispatcherFlushFn flush, void *userdata);
 void dispatcher_watch_remove(Dispatcher *d, int id);
 
 /* Assign ev->seq and deliver ev to every watch. */
 void dispatcher_emit(Dispatcher *d, PnEvent *ev);
+
+/* A source finished a batch of events: let every watch write out now,
+ * rather than one loop iteration later (latency). */
+void dispatcher_flush(Dispatcher *d);
 
 /* The seq of the last event emitted (0 before the first). */
 uint64_t dispatcher_last_seq(const Dispatcher *d);

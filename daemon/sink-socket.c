@@ -3,9 +3,10 @@
  * SinkSocket implementation; see sink-socket.h.
  *
  * An event is formatted at most once (the first time a client wants it) and
- * its line copied into each matching client's queue. Queues are flushed by a
- * post source, i.e. once after each batch the loop dispatched: a burst of a
- * thousand events costs each client one write, not a thousand.
+ * its line copied into each matching client's queue. Queues are flushed when
+ * a source ends a batch (dispatcher_flush) and by a post source after any
+ * other loop iteration: a burst of a thousand events costs each client one
+ * write, not a thousand, and a lone event is written at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -242,9 +243,9 @@ static bool client_flush(Client *c) {
         return true;
 }
 
-static int sink_socket_on_post(sd_event_source *src, void *userdata) {
+/* Write out every client with queued output. */
+static void sink_socket_flush(void *userdata) {
         SinkSocket *s = userdata;
-        (void) src;
         while (s->dirty) {
                 Client *c = s->dirty;
                 s->dirty = c->dirty_next;
@@ -252,6 +253,12 @@ static int sink_socket_on_post(sd_event_source *src, void *userdata) {
                 c->dirty_next = NULL;
                 client_flush(c);
         }
+}
+
+/* After any loop iteration that queued something (replies, hello). */
+static int sink_socket_on_post(sd_event_source *src, void *userdata) {
+        (void) src;
+        sink_socket_flush(userdata);
         return 0;
 }
 
@@ -658,7 +665,7 @@ int sink_socket_new(SinkSocket **ret, sd_event *e, const SinkContext *ctx,
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_description(post, "socket-flush");
-        r = dispatcher_watch_add(ctx->dispatcher, sink_socket_on_event, s);
+        r = dispatcher_watch_add(ctx->dispatcher, sink_socket_on_event, sink_socket_flush, s);
         if (r < 0)
                 goto fail;
         s->watch_id = r;

@@ -166,6 +166,8 @@ static int cnproc_on_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         cnproc_handle(c, c->bufs[i], c->msgs[i].msg_len);
                         c->msgs[i].msg_len = 0;
                 }
+                if (c->cb.on_batch_end)
+                        c->cb.on_batch_end(c->userdata);
                 if (n < CNPROC_BATCH)
                         break;
         }

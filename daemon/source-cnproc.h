@@ -28,6 +28,8 @@ typedef struct CnprocCallbacks {
         void (*on_event)(void *userdata, PnEvent *ev);
         /* lost more events were lost since the last call. */
         void (*on_loss)(void *userdata, uint64_t lost);
+        /* A batch of events was handed over (may be NULL). */
+        void (*on_batch_end)(void *userdata);
 } CnprocCallbacks;
 
 typedef struct CnprocOptions {

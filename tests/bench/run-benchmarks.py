@@ -7,6 +7,8 @@ latency: a process renames itself N times at a steady rate (each rename is
 a kernel `comm` event); for each event, the time from just before the
 prctl() to its arrival at
   - raw:        a minimal proc connector listener (the floor),
+  - relay:      a naive one-hop relay (recv, format a line, write it to a
+                Unix socket): the floor plus the cost of any extra hop,
   - procnotify: a JSON client of procnotifyd (default configuration),
   - forkstat:   forkstat -c -l, read through a pipe (line-buffered),
 measured one after the other in one run, on the same machine.
@@ -108,6 +110,23 @@ def run_raw(n, rate, timeout):
     return stats("raw listener (floor)", sent, collect(rx, timeout + 5))
 
 
+def run_relay(n, rate, timeout):
+    d = tempfile.mkdtemp(prefix="pnbench-")
+    path = os.path.join(d, "relay.sock")
+    relay = subprocess.Popen([prog("bench-relay"), path], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_ready(relay)
+        rx = subprocess.Popen([prog("bench-json"), path, str(n), str(timeout)],
+                              stdout=subprocess.PIPE, text=True)
+        wait_ready(rx)
+        sent = generate(n, rate)
+        return stats("naive one-hop relay", sent, collect(rx, timeout + 5))
+    finally:
+        relay.kill()
+        relay.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def run_procnotify(n, rate, timeout):
     b = Broker()
     try:
@@ -144,14 +163,15 @@ def main():
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--rate", type=int, default=1000, help="events per second")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--only", default="raw,procnotify,forkstat")
+    ap.add_argument("--only", default="raw,relay,procnotify,forkstat")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run-benchmarks needs root (the proc connector)")
     os.makedirs(args.out, exist_ok=True)
     timeout = int(args.events / args.rate) + 30
 
-    runners = {"raw": run_raw, "procnotify": run_procnotify, "forkstat": run_forkstat}
+    runners = {"raw": run_raw, "relay": run_relay, "procnotify": run_procnotify,
+               "forkstat": run_forkstat}
     rows = []
     for name in args.only.split(","):
         print(f"latency: {name} ({args.events} events at {args.rate}/s) …", file=sys.stderr)
