@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "procfs.h"
 #include "proctable.h"
+#include "sink-dbus.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
 
@@ -37,13 +38,6 @@
 
 #define OVERRUN_MIN_INTERVAL_NS (100 * 1000 * 1000ull)
 #define RESYNC_MIN_INTERVAL_NS (1000 * 1000 * 1000ull)
-
-typedef struct KernelFeatures {
-        bool connector_filter;
-        bool pidfd;
-        bool pidfd_info;
-        bool peer_pidfd;
-} KernelFeatures;
 
 struct Broker {
         sd_event *event;
@@ -55,7 +49,8 @@ struct Broker {
         Dispatcher *dispatcher;
         Cnproc *cnproc;
         SinkSocket *sink_socket;
-        sd_bus *bus;
+        SinkDbus *sink_dbus;
+        sd_event_source *dbus_drop;
         Policy policy;
         SinkContext sink_ctx;
         KernelFeatures features;
@@ -76,6 +71,9 @@ struct Broker {
         uint64_t last_resync_ns;
         uint64_t overrun_events;
         uint64_t armed_pending_ns;
+        bool running;       /* the loop is about to run or runs */
+        bool dbus_pending;  /* the bus has not answered the name request yet */
+        bool notified;      /* READY=1 sent */
 };
 
 static uint64_t clock_ns(clockid_t clock) {
@@ -199,42 +197,43 @@ static int broker_on_post(sd_event_source *s, void *userdata) {
 
 /* --- status --- */
 
-static void broker_write_status(void *userdata, JsonBuf *j) {
+static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         Broker *b = userdata;
         const CnprocStats *cs = cnproc_get_stats(b->cnproc);
         const ProcTableStats *ts = proctable_get_stats(b->table);
         const DispatcherStats *ds = dispatcher_get_stats(b->dispatcher);
 
-        jsonbuf_field_str(j, "version", PROCNOTIFY_VERSION);
-        jsonbuf_field_str(j, "instance_id", b->instance_id);
-        jsonbuf_field_uint(j, "uptime_ns", clock_ns(CLOCK_MONOTONIC) - b->started_ns);
-        jsonbuf_field_uint(j, "seq", dispatcher_last_seq(b->dispatcher));
-        jsonbuf_begin_object_field(j, "kernel_features");
-        jsonbuf_field_bool(j, "connector_filter", b->features.connector_filter);
-        jsonbuf_field_bool(j, "pidfd", b->features.pidfd);
-        jsonbuf_field_bool(j, "pidfd_info", b->features.pidfd_info);
-        jsonbuf_field_bool(j, "peer_pidfd", b->features.peer_pidfd);
-        jsonbuf_end_object(j);
-        jsonbuf_begin_object_field(j, "connector");
-        jsonbuf_field_uint(j, "received", cs->received);
-        jsonbuf_field_uint(j, "lost", cs->lost);
-        jsonbuf_field_uint(j, "enobufs", cs->enobufs);
-        jsonbuf_field_uint(j, "resets", cs->resets);
-        jsonbuf_field_uint(j, "malformed", cs->malformed);
-        jsonbuf_field_uint(j, "receive_buffer", cs->receive_buffer);
-        jsonbuf_field_uint(j, "overrun_events", b->overrun_events);
-        jsonbuf_end_object(j);
-        jsonbuf_begin_object_field(j, "process_table");
-        jsonbuf_field_uint(j, "entries", ts->entries);
-        jsonbuf_field_uint(j, "resyncs", ts->resyncs);
-        jsonbuf_field_uint(j, "inferred_exits", ts->inferred_exits);
-        jsonbuf_field_uint(j, "adoptions", ts->adoptions);
-        jsonbuf_field_uint(j, "full", ts->full);
-        jsonbuf_end_object(j);
-        jsonbuf_begin_object_field(j, "events");
+        stats_str(v, "version", PROCNOTIFY_VERSION);
+        stats_str(v, "instance_id", b->instance_id);
+        stats_uint(v, "uptime_ns", clock_ns(CLOCK_MONOTONIC) - b->started_ns);
+        stats_uint(v, "seq", dispatcher_last_seq(b->dispatcher));
+        stats_section_begin(v, "kernel_features");
+        stats_kernel_features(v, &b->features);
+        stats_section_end(v);
+        stats_section_begin(v, "connector");
+        stats_uint(v, "received", cs->received);
+        stats_uint(v, "lost", cs->lost);
+        stats_uint(v, "enobufs", cs->enobufs);
+        stats_uint(v, "resets", cs->resets);
+        stats_uint(v, "malformed", cs->malformed);
+        stats_uint(v, "receive_buffer", cs->receive_buffer);
+        stats_uint(v, "overrun_events", b->overrun_events);
+        stats_section_end(v);
+        stats_section_begin(v, "process_table");
+        stats_uint(v, "entries", ts->entries);
+        stats_uint(v, "resyncs", ts->resyncs);
+        stats_uint(v, "inferred_exits", ts->inferred_exits);
+        stats_uint(v, "adoptions", ts->adoptions);
+        stats_uint(v, "full", ts->full);
+        stats_section_end(v);
+        stats_section_begin(v, "events");
         for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
-                jsonbuf_field_uint(j, pn_event_type_to_string(t), ds->events[t]);
-        jsonbuf_end_object(j);
+                stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
+        stats_section_end(v);
+        if (b->sink_socket)
+                sink_socket_visit_stats(b->sink_socket, v);
+        if (b->sink_dbus)
+                sink_dbus_visit_stats(b->sink_dbus, v);
 }
 
 static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
@@ -278,6 +277,16 @@ static gid_t broker_lookup_group(const char *name) {
         return g->gr_gid;
 }
 
+static SinkDbusOptions broker_dbus_options(const Config *c) {
+        return (SinkDbusOptions){
+                .max_peers = c->max_clients,
+                .max_peers_per_uid = c->max_clients_per_uid,
+                .max_subscriptions = c->max_subscriptions,
+                /* Signals waiting to be written to the bus, as the socket's queue. */
+                .max_queued = MAX(c->client_queue_bytes / 256, 1024),
+        };
+}
+
 static void broker_apply_config(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
@@ -291,6 +300,10 @@ static void broker_apply_config(Broker *b) {
         policy_init(&b->policy, broker_lookup_group(c->group));
         if (b->sink_socket)
                 sink_socket_set_options(b->sink_socket, &so);
+        if (b->sink_dbus) {
+                SinkDbusOptions dbo = broker_dbus_options(c);
+                sink_dbus_set_options(b->sink_dbus, &dbo);
+        }
 }
 
 static int broker_reload(Broker *b) {
@@ -378,31 +391,77 @@ static int broker_activation_fd(void) {
         return -1;
 }
 
+/* READY=1 once everything asked for serves: the socket, and the bus name
+ * unless the bus refused it (then the broker serves without). */
+static void broker_check_ready(Broker *b) {
+        if (b->notified || !b->running || b->dbus_pending)
+                return;
+        b->notified = true;
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s%s", b->config->socket_path,
+                          b->sink_dbus ? " and " DBUS_NAME : "");
+}
+
+static void broker_on_dbus_ready(void *userdata) {
+        Broker *b = userdata;
+        b->dbus_pending = false;
+        broker_check_ready(b);
+}
+
+static int broker_on_dbus_drop(sd_event_source *s, void *userdata) {
+        Broker *b = userdata;
+        (void) s;
+        b->sink_dbus = sink_dbus_free(b->sink_dbus);
+        b->dbus_drop = sd_event_source_disable_unref(b->dbus_drop);
+        return 0;
+}
+
+/* The sink lost its bus or name: say so once, and drop it outside its own
+ * callbacks. The JSON socket goes on. */
+static void broker_on_dbus_lost(void *userdata, const char *why) {
+        Broker *b = userdata;
+        if (b->dbus_drop)
+                return;
+        log_warning("D-Bus: %s; serving the JSON socket only.", why);
+        b->dbus_pending = false;
+        broker_check_ready(b);
+        if (sd_event_add_defer(b->event, &b->dbus_drop, broker_on_dbus_drop, b) < 0)
+                b->sink_dbus = NULL; /* leak rather than free in a bus callback */
+}
+
 static void broker_connect_bus(Broker *b) {
         const char *how = b->config->dbus;
+        sd_bus *bus = NULL;
         int r;
 
         if (streq(how, "none"))
                 return;
         if (streq(how, "system"))
-                r = sd_bus_open_system(&b->bus);
+                r = sd_bus_open_system(&bus);
         else {
-                r = sd_bus_new(&b->bus);
+                r = sd_bus_new(&bus);
                 if (r >= 0)
-                        r = sd_bus_set_address(b->bus, how);
+                        r = sd_bus_set_address(bus, how);
                 if (r >= 0)
-                        r = sd_bus_set_bus_client(b->bus, true);
+                        r = sd_bus_set_bus_client(bus, true);
                 if (r >= 0)
-                        r = sd_bus_start(b->bus);
+                        r = sd_bus_start(bus);
         }
         if (r < 0) {
                 log_notice("No D-Bus at %s (%s): serving the JSON socket only.",
                            streq(how, "system") ? "the system bus" : how, strerror(-r));
-                b->bus = sd_bus_flush_close_unref(b->bus);
+                sd_bus_flush_close_unref(bus);
                 return;
         }
-        log_notice("Connected to D-Bus; the D-Bus interface is not served by this version yet.");
-        b->bus = sd_bus_flush_close_unref(b->bus);
+        SinkDbusOptions o = broker_dbus_options(b->config);
+        SinkDbusCallbacks cb = { .on_ready = broker_on_dbus_ready, .on_lost = broker_on_dbus_lost };
+        r = sink_dbus_new(&b->sink_dbus, bus, b->event, &b->sink_ctx, &o, &cb, b);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to serve %s on D-Bus, serving the JSON socket only: %m",
+                                  DBUS_NAME);
+                return;
+        }
+        b->dbus_pending = true;
+        log_info("Serving %s on %s.", DBUS_NAME, streq(how, "system") ? "the system bus" : how);
 }
 
 int broker_new(Broker **ret, Config *config, const char *config_path) {
@@ -490,7 +549,8 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .version = PROCNOTIFY_VERSION,
                 .boot_id = b->boot_id,
                 .instance_id = b->instance_id,
-                .write_status = broker_write_status,
+                .features = &b->features,
+                .visit_stats = broker_visit_stats,
                 .userdata = b,
         };
         SinkSocketOptions so = {
@@ -525,11 +585,12 @@ Broker *broker_free(Broker *b) {
         if (!b)
                 return NULL;
         sink_socket_free(b->sink_socket);
+        sink_dbus_free(b->sink_dbus);
+        sd_event_source_disable_unref(b->dbus_drop);
         cnproc_free(b->cnproc);
         proctable_free(b->table);
         procfs_reader_done(&b->reader);
         dispatcher_free(b->dispatcher);
-        sd_bus_flush_close_unref(b->bus);
         sd_event_source_disable_unref(b->sig_term);
         sd_event_source_disable_unref(b->sig_int);
         sd_event_source_disable_unref(b->sig_hup);
@@ -547,7 +608,8 @@ Broker *broker_free(Broker *b) {
 int broker_run(Broker *b) {
         int r;
 
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s", b->config->socket_path);
+        b->running = true;
+        broker_check_ready(b);
         r = sd_event_loop(b->event);
         if (r < 0) {
                 log_error_errno(r, "Event loop failed: %m");

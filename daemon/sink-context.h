@@ -2,13 +2,14 @@
 /*
  * SinkContext: what every sink (JSON socket, D-Bus) needs from the broker,
  * without knowing the broker: the policy, the process tree for
- * descendants_of, identity for hello, statistics for status. The broker owns
+ * descendants_of, identity for hello, kernel features and statistics. The broker owns
  * it and outlives every sink.
  */
 #pragma once
 
 #include "dispatcher.h"
 #include "policy.h"
+#include "stats.h"
 #include "protocol/filter.h"
 #include "protocol/jsonbuf.h"
 
@@ -19,7 +20,8 @@ typedef struct SinkContext {
         const char *version;
         const char *boot_id;
         const char *instance_id;
-        /* Write the broker's statistics as fields of the current JSON object. */
-        void (*write_status)(void *userdata, JsonBuf *b);
+        const KernelFeatures *features;
+        /* Walk every statistic of the broker and all its sinks. */
+        void (*visit_stats)(void *userdata, const StatsVisitor *v);
         void *userdata;
 } SinkContext;

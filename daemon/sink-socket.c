@@ -262,26 +262,53 @@ static int sink_socket_on_post(sd_event_source *src, void *userdata) {
         return 0;
 }
 
+/* A StatsVisitor that writes JSON: sections become nested objects. */
+static void json_section_begin(void *userdata, const char *name) {
+        jsonbuf_begin_object_field(userdata, name);
+}
+static void json_section_end(void *userdata) {
+        jsonbuf_end_object(userdata);
+}
+static void json_uint(void *userdata, const char *key, uint64_t value) {
+        jsonbuf_field_uint(userdata, key, value);
+}
+static void json_bool(void *userdata, const char *key, bool value) {
+        jsonbuf_field_bool(userdata, key, value);
+}
+static void json_str(void *userdata, const char *key, const char *value) {
+        jsonbuf_field_str(userdata, key, value);
+}
+
 static void client_status(Client *c) {
         SinkSocket *s = c->sink;
         JsonBuf *b = &s->reply;
+        StatsVisitor v = {
+                .section_begin = json_section_begin,
+                .section_end = json_section_end,
+                .value_uint = json_uint,
+                .value_bool = json_bool,
+                .value_str = json_str,
+                .userdata = b,
+        };
 
         jsonbuf_begin_object(b);
         jsonbuf_field_str(b, "type", "status");
-        if (s->ctx.write_status)
-                s->ctx.write_status(s->ctx.userdata, b);
-        jsonbuf_begin_object_field(b, "socket");
-        jsonbuf_field_uint(b, "clients", s->stats.clients);
-        jsonbuf_field_uint(b, "subscriptions", s->stats.subscriptions);
-        jsonbuf_field_uint(b, "accepted", s->stats.accepted);
-        jsonbuf_field_uint(b, "refused", s->stats.refused);
-        jsonbuf_field_uint(b, "events_queued", s->stats.events_queued);
-        jsonbuf_field_uint(b, "events_lost", s->stats.events_lost);
-        jsonbuf_field_uint(b, "bad_requests", s->stats.bad_requests);
-        jsonbuf_end_object(b);
+        s->ctx.visit_stats(s->ctx.userdata, &v);
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
         client_send_reply(c);
+}
+
+void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
+        stats_section_begin(v, "socket");
+        stats_uint(v, "clients", s->stats.clients);
+        stats_uint(v, "subscriptions", s->stats.subscriptions);
+        stats_uint(v, "accepted", s->stats.accepted);
+        stats_uint(v, "refused", s->stats.refused);
+        stats_uint(v, "events_queued", s->stats.events_queued);
+        stats_uint(v, "events_lost", s->stats.events_lost);
+        stats_uint(v, "bad_requests", s->stats.bad_requests);
+        stats_section_end(v);
 }
 
 static void client_handle_line(Client *c, const char *line, size_t len) {

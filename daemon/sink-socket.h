@@ -51,3 +51,5 @@ SinkSocket *sink_socket_free(SinkSocket *s);
 /* Apply new limits (reload); existing clients keep their subscriptions. */
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o);
 const SinkSocketStats *sink_socket_get_stats(SinkSocket *s);
+/* Visit this sink's statistics as a "socket" section. */
+void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v);

@@ -24,6 +24,8 @@ import time
 import traceback
 
 PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "procnotifyd")
+DBUS_POLICY = os.environ.get("DBUS_POLICY", "")  # dbus/org.procnotify.Broker1.conf
+HERE = os.path.dirname(os.path.abspath(__file__))
 PN_CHILD = os.environ.get("PN_CHILD", "pn-child")
 REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error"}
 
@@ -51,7 +53,7 @@ def _die_with_parent():
 class Broker:
     """procnotifyd on a private socket with its own config file."""
 
-    def __init__(self, config="", args=(), env=None):
+    def __init__(self, config="", args=(), env=None, dbus=None):
         self.dir = tempfile.mkdtemp(prefix="pntest-")
         os.chmod(self.dir, 0o755)  # unprivileged test clients connect too
         self.socket_path = os.path.join(self.dir, "events.sock")
@@ -61,6 +63,7 @@ class Broker:
             f.write(config)
         self.args = list(args)
         self.env = env or {}
+        self.dbus = dbus  # a bus address, or None for --dbus=none
         self.proc = None
         self.notify = None
 
@@ -101,7 +104,7 @@ class Broker:
         env = dict(os.environ, NOTIFY_SOCKET=notify_path, **self.env)
         env.pop("JOURNAL_STREAM", None)
         self.logf = open(self.log_path, "ab")
-        cmd = [PROCNOTIFYD, "--socket", self.socket_path, "--dbus=none",
+        cmd = [PROCNOTIFYD, "--socket", self.socket_path, f"--dbus={self.dbus or 'none'}",
                "--config", self.config_path] + self.args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, env=env, preexec_fn=_die_with_parent)
@@ -151,6 +154,100 @@ class Broker:
 
     def client(self, **kw):
         return Client(self.socket_path, **kw)
+
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <!-- As Debian's system bus: closed by default, opened by service policies. -->
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
+  </policy>
+  <include>{policy}</include>
+</busconfig>
+"""
+
+
+class Bus:
+    """A private system-like bus: dbus-daemon or dbus-broker, with the
+    broker's policy file from dbus/ included."""
+
+    KINDS = ("dbus-daemon", "dbus-broker")
+
+    def __init__(self, kind):
+        check(kind in self.KINDS, f"unknown bus {kind}")
+        check(DBUS_POLICY and os.path.exists(DBUS_POLICY), "DBUS_POLICY is not set")
+        self.kind = kind
+        self.dir = tempfile.mkdtemp(prefix="pnbus-")
+        os.chmod(self.dir, 0o755)
+        self.socket_path = os.path.join(self.dir, "bus.sock")
+        self.address = f"unix:path={self.socket_path}"
+        self.config = os.path.join(self.dir, "bus.conf")
+        with open(self.config, "w") as f:
+            f.write(BUS_CONFIG.format(socket=self.socket_path, policy=DBUS_POLICY))
+        self.log_path = os.path.join(self.dir, "bus.log")
+        self.proc = None
+
+    def __enter__(self):
+        if not shutil.which(self.kind):
+            raise Skip(f"{self.kind} is not installed")
+        log = open(self.log_path, "wb")
+        if self.kind == "dbus-daemon":
+            self.proc = subprocess.Popen(["dbus-daemon", "--config-file", self.config, "--nofork",
+                                          "--print-address=1"], stdout=subprocess.PIPE,
+                                         stderr=log, preexec_fn=_die_with_parent)
+            r, _, _ = select.select([self.proc.stdout], [], [], 15)
+            check(r and self.proc.stdout.readline().strip(), f"dbus-daemon did not start:\n{self.log()}")
+        else:
+            notify_path = os.path.join(self.dir, "notify.sock")
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify.bind(notify_path)
+            self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "dbus-broker-run.py"),
+                                          self.socket_path, self.config],
+                                         stdout=log, stderr=log, preexec_fn=_die_with_parent,
+                                         env=dict(os.environ, NOTIFY_SOCKET=notify_path))
+            deadline = time.monotonic() + 15
+            ready = False
+            while not ready and time.monotonic() < deadline and self.proc.poll() is None:
+                r, _, _ = select.select([notify], [], [], 0.2)
+                ready = bool(r) and b"READY=1" in notify.recv(4096)
+            notify.close()
+            check(ready, f"dbus-broker did not get ready:\n{self.log()}")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if exc[0] is not None:
+            print(f"--- {self.kind} log ---\n" + self.log())
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
 
 
 class Client:

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What sink-dbus.c (delivery, peers, subscriptions) and sink-dbus-vtable.c
+ * (the bus-facing methods and properties) share. Not for other files.
+ */
+#pragma once
+
+#include "protocol/filter.h"
+#include "sink-dbus.h"
+
+typedef struct DbusPeer DbusPeer;
+
+typedef struct DbusSubscription {
+        DbusPeer *peer;
+        uint64_t id;      /* broker-wide, in the object path */
+        char *path;
+        Filter *filter;
+        char **events;    /* as given, for the Events property */
+        struct DbusSubscription *next;
+} DbusSubscription;
+
+/* One subscribing connection. */
+struct DbusPeer {
+        SinkDbus *sink;
+        char *name;        /* unique bus name */
+        PeerCreds creds;
+        sd_bus_track *track;
+        DbusSubscription *subs;
+        size_t n_subs;
+        uint64_t lost, lost_first, lost_last;
+        DbusPeer *next;
+};
+
+struct SinkDbus {
+        sd_bus *bus;
+        sd_event *event;
+        SinkContext ctx;
+        SinkDbusOptions opt;
+        SinkDbusStats stats;
+        int watch_id;
+        uint64_t next_sub_id;
+        DbusPeer *peers;
+        sd_bus_slot *slot_vtable, *slot_sub_vtable, *slot_enumerator, *slot_name,
+                *slot_disconnect;
+        SinkDbusCallbacks cb;
+        void *userdata;
+};
+
+extern const sd_bus_vtable sink_dbus_vtable[];
+extern const sd_bus_vtable sink_dbus_subscription_vtable[];
+
+int sink_dbus_subscription_find(sd_bus *bus, const char *path, const char *iface, void *userdata,
+                                void **found, sd_bus_error *error);
+int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *userdata,
+                                     char ***nodes, sd_bus_error *error);
+
+/* Find or create the peer for a caller with these credentials; -EUSERS
+ * when a limit forbids a new one. */
+int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret);
+void sink_dbus_subscription_free(DbusSubscription *sub);
+DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * org.procnotify.Broker1 and org.procnotify.Subscription1: the methods,
+ * properties and signals callers see (dbus/org.procnotify.Broker1.xml is the
+ * documented form of the same). Wrong argument types never get here: sd-bus
+ * checks the signatures and answers InvalidArgs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/macro.h"
+#include "protocol/request.h"
+#include "sink-dbus-internal.h"
+
+#define ERROR_INVALID_FILTER "org.procnotify.Broker1.Error.InvalidFilter"
+#define ERROR_ACCESS_DENIED "org.procnotify.Broker1.Error.AccessDenied"
+#define ERROR_LIMIT_EXCEEDED "org.procnotify.Broker1.Error.LimitExceeded"
+#define ERROR_NOT_FOUND "org.procnotify.Broker1.Error.NotFound"
+
+#define MAX_PEER_GROUPS 256
+
+static void json_object_putp(struct json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+
+/* --- a{sv} match -> the JSON the filter parser takes --- */
+
+static int read_int(sd_bus_message *m, char type, int64_t *ret) {
+        union {
+                uint8_t y;
+                int16_t n;
+                uint16_t q;
+                int32_t i;
+                uint32_t u;
+                int64_t x;
+                uint64_t t;
+        } v;
+        int r = sd_bus_message_read_basic(m, type, &v);
+        if (r <= 0)
+                return r < 0 ? r : -EINVAL;
+        switch (type) {
+        case 'y': *ret = v.y; break;
+        case 'n': *ret = v.n; break;
+        case 'q': *ret = v.q; break;
+        case 'i': *ret = v.i; break;
+        case 'u': *ret = v.u; break;
+        case 'x': *ret = v.x; break;
+        case 't': *ret = v.t > INT64_MAX ? -1 : (int64_t) v.t; break;
+        default: return -EINVAL;
+        }
+        return 0;
+}
+
+static bool is_int_type(char c) {
+        return c && strchr("ynqiuxt", c);
+}
+
+/* Read one variant of the match into a json value; NULL + message on error. */
+static struct json_object *read_variant(sd_bus_message *m, const char *key, char *error, size_t size) {
+        const char *contents;
+        char type;
+        struct json_object *v = NULL;
+        int64_t n;
+        int r;
+
+        if (sd_bus_message_peek_type(m, &type, &contents) <= 0 || type != 'v' ||
+            sd_bus_message_enter_container(m, 'v', contents) <= 0)
+                goto bad;
+        if (is_int_type(contents[0]) && !contents[1]) {
+                if (read_int(m, contents[0], &n) < 0)
+                        goto bad;
+                v = json_object_new_int64(n);
+        } else if (streq(contents, "s")) {
+                const char *s;
+                if (sd_bus_message_read(m, "s", &s) < 0)
+                        goto bad;
+                v = json_object_new_string(s);
+        } else if (streq(contents, "b")) {
+                int b;
+                if (sd_bus_message_read(m, "b", &b) < 0)
+                        goto bad;
+                v = json_object_new_boolean(b);
+        } else if (contents[0] == 'a' && (is_int_type(contents[1]) || contents[1] == 's') && !contents[2]) {
+                v = json_object_new_array();
+                r = sd_bus_message_enter_container(m, 'a', contents + 1);
+                while (r > 0 && !sd_bus_message_at_end(m, false)) {
+                        if (contents[1] == 's') {
+                                const char *s;
+                                r = sd_bus_message_read(m, "s", &s);
+                                if (r >= 0)
+                                        json_object_array_add(v, json_object_new_string(s));
+                        } else {
+                                r = read_int(m, contents[1], &n);
+                                if (r >= 0)
+                                        json_object_array_add(v, json_object_new_int64(n));
+                                r = r < 0 ? r : 1;
+                        }
+                }
+                if (r < 0 || sd_bus_message_exit_container(m) < 0) {
+                        json_object_put(v);
+                        goto bad;
+                }
+        } else {
+                snprintf(error, size, "match.%.64s: D-Bus type '%.16s' is not accepted (integers, "
+                         "strings, or arrays of them)", key, contents);
+                return NULL;
+        }
+        if (sd_bus_message_exit_container(m) < 0) {
+                json_object_put(v);
+                goto bad;
+        }
+        return v;
+bad:
+        snprintf(error, size, "match.%.64s: the value could not be read", key);
+        return NULL;
+}
+
+/* Build {"events":[…],"match":{…},"threads":b} from the call's arguments. */
+static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char *error, size_t size) {
+        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
+        struct json_object *events = json_object_new_array(), *match = json_object_new_object();
+        const char *ev;
+        int r;
+
+        json_object_object_add(req, "events", events);
+        json_object_object_add(req, "match", match);
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "s", &ev)) > 0)
+                json_object_array_add(events, json_object_new_string(ev));
+        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                struct json_object *v = read_variant(m, key, error, size);
+                if (!v)
+                        return -EINVAL;
+                /* "threads" is an option of the subscription, not a process key. */
+                json_object_object_add(streq(key, "threads") ? req : match, key, v);
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                return r;
+        *ret = TAKE_PTR(req);
+        return 0;
+}
+
+/* --- Subscribe: validate, ask the bus who is calling, then subscribe --- */
+
+typedef struct PendingSubscribe {
+        SinkDbus *sink;
+        sd_bus_message *call;
+        Filter *filter;
+        char **events;
+} PendingSubscribe;
+
+static void pending_free(PendingSubscribe *p) {
+        sd_bus_message_unref(p->call);
+        filter_free(p->filter);
+        for (size_t i = 0; p->events && p->events[i]; i++)
+                free(p->events[i]);
+        free(p->events);
+        free(p);
+}
+
+static void pending_destroy(void *userdata) {
+        pending_free(userdata);
+}
+
+static int read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret) {
+        uint32_t uid = UINT32_MAX, pid = 0;
+        gid_t groups[MAX_PEER_GROUPS];
+        size_t n_groups = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r > 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key;
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "UnixUserID"))
+                        r = sd_bus_message_read(reply, "v", "u", &uid);
+                else if (streq(key, "ProcessID"))
+                        r = sd_bus_message_read(reply, "v", "u", &pid);
+                else if (streq(key, "UnixGroupIDs")) {
+                        uint32_t g;
+                        r = sd_bus_message_enter_container(reply, 'v', "au");
+                        if (r > 0)
+                                r = sd_bus_message_enter_container(reply, 'a', "u");
+                        while (r > 0 && (r = sd_bus_message_read(reply, "u", &g)) > 0)
+                                if (n_groups < MAX_PEER_GROUPS)
+                                        groups[n_groups++] = g;
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0)
+                return r;
+        if (uid == UINT32_MAX)
+                return -EBADMSG; /* the bus did not tell: trust nobody */
+        /* The bus's group list is the caller's supplementary groups; with no
+         * list the peer is privileged only as root. */
+        policy_peer_init(policy, ret, uid, (gid_t) -1, (pid_t) pid, groups, n_groups);
+        return 0;
+}
+
+static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PendingSubscribe *p = userdata;
+        SinkDbus *s = p->sink;
+        PeerCreds creds;
+        DbusPeer *peer = NULL;
+        DbusSubscription *sub = NULL;
+        int r;
+
+        (void) ret_error;
+        if (sd_bus_message_is_method_error(reply, NULL) || read_creds(reply, s->ctx.policy, &creds) < 0)
+                return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
+                                                  "The bus did not tell who is calling.");
+        r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), &creds, &peer);
+        if (r == -EUSERS)
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
+                                                  "Too many subscribing connections (MaxClients, "
+                                                  "MaxClientsPerUser).");
+        if (r < 0)
+                return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
+        r = sink_dbus_subscription_add(peer, p->filter, p->events, &sub);
+        if (r == -EUSERS)
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
+                                                  "At most %u subscriptions per connection "
+                                                  "(MaxSubscriptions).", s->opt.max_subscriptions);
+        if (r < 0)
+                return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
+        p->filter = NULL; /* owned by the subscription now */
+        p->events = NULL;
+        return sd_bus_reply_method_return(p->call, "o", sub->path);
+}
+
+static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SinkDbus *s = userdata;
+        _cleanup_(json_object_putp) struct json_object *req = NULL;
+        struct json_object *events, *match, *threads = NULL;
+        char error[256] = "";
+        PendingSubscribe *p;
+        int r;
+
+        r = read_subscribe_args(m, &req, error, sizeof(error));
+        if (r == -EINVAL) {
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
+        if (r < 0)
+                return r;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->sink = s;
+        json_object_object_get_ex(req, "events", &events);
+        json_object_object_get_ex(req, "match", &match);
+        json_object_object_get_ex(req, "threads", &threads);
+        /* An empty events array means all events here (D-Bus has no null). */
+        r = filter_new_from_json(&p->filter, json_object_array_length(events) ? events : NULL,
+                                 threads, match, error, sizeof(error));
+        if (r < 0) {
+                pending_free(p);
+                if (r != -EINVAL)
+                        return r;
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
+        p->events = calloc(json_object_array_length(events) + 1, sizeof(char *));
+        for (size_t i = 0; p->events && i < json_object_array_length(events); i++)
+                p->events[i] = strdup(json_object_get_string(json_object_array_get_idx(events, i)));
+        p->call = sd_bus_message_ref(m);
+
+        /* Ask the bus, not the caller, who is calling. */
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        r = sd_bus_call_method_async(s->bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                     "org.freedesktop.DBus", "GetConnectionCredentials",
+                                     on_sender_creds, p, "s", sd_bus_message_get_sender(m));
+        if (r < 0) {
+                pending_free(p);
+                return r;
+        }
+        /* The slot lives until the reply (or the bus) goes; it frees p. */
+        sd_bus_slot_set_destroy_callback(slot, pending_destroy);
+        sd_bus_slot_set_floating(slot, 1);
+        return 1;
+}
+
+static DbusSubscription *own_subscription(SinkDbus *s, sd_bus_message *m, const char *path,
+                                          sd_bus_error *ret_error) {
+        DbusSubscription *sub = sink_dbus_subscription_by_path(s, path);
+        /* Only its owner can end a subscription (and tell it exists). */
+        if (!sub || !streq(sub->peer->name, sd_bus_message_get_sender(m))) {
+                sd_bus_error_setf(ret_error, ERROR_NOT_FOUND, "No subscription %s of this connection.", path);
+                return NULL;
+        }
+        return sub;
+}
+
+static int method_unsubscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SinkDbus *s = userdata;
+        const char *path;
+        int r = sd_bus_message_read(m, "o", &path);
+        if (r < 0)
+                return r;
+        DbusSubscription *sub = own_subscription(s, m, path, ret_error);
+        if (!sub) {
+                s->stats.bad_calls++;
+                return -ENOENT;
+        }
+        sink_dbus_subscription_free(sub);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_subscription_unsubscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        DbusSubscription *sub = userdata;
+        SinkDbus *s = sub->peer->sink;
+        if (!own_subscription(s, m, sub->path, ret_error))
+                return -ENOENT;
+        sink_dbus_subscription_free(sub);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+/* --- GetStatistics: the broker's figures as a{sv}, sections as a{sv} --- */
+
+typedef struct StatsMessage {
+        sd_bus_message *m;
+        int r;
+} StatsMessage;
+
+static void sm_section_begin(void *userdata, const char *name) {
+        StatsMessage *sm = userdata;
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_open_container(sm->m, 'e', "sv");
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_append(sm->m, "s", name);
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_open_container(sm->m, 'v', "a{sv}");
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_open_container(sm->m, 'a', "{sv}");
+}
+
+static void sm_section_end(void *userdata) {
+        StatsMessage *sm = userdata;
+        for (int i = 0; i < 3 && sm->r >= 0; i++)
+                sm->r = sd_bus_message_close_container(sm->m);
+}
+
+static void sm_uint(void *userdata, const char *key, uint64_t value) {
+        StatsMessage *sm = userdata;
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_append(sm->m, "{sv}", key, "t", value);
+}
+
+static void sm_bool(void *userdata, const char *key, bool value) {
+        StatsMessage *sm = userdata;
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_append(sm->m, "{sv}", key, "b", (int) value);
+}
+
+static void sm_str(void *userdata, const char *key, const char *value) {
+        StatsMessage *sm = userdata;
+        if (sm->r >= 0)
+                sm->r = sd_bus_message_append(sm->m, "{sv}", key, "s", value ? value : "");
+}
+
+static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SinkDbus *s = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        StatsMessage sm = { 0 };
+        StatsVisitor v = {
+                .section_begin = sm_section_begin,
+                .section_end = sm_section_end,
+                .value_uint = sm_uint,
+                .value_bool = sm_bool,
+                .value_str = sm_str,
+                .userdata = &sm,
+        };
+        (void) ret_error;
+
+        sm.r = sd_bus_message_new_method_return(m, &reply);
+        if (sm.r < 0)
+                return sm.r;
+        sm.m = reply;
+        sm.r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (sm.r >= 0)
+                s->ctx.visit_stats(s->ctx.userdata, &v);
+        if (sm.r >= 0)
+                sm.r = sd_bus_message_close_container(reply);
+        if (sm.r < 0)
+                return sm.r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* --- properties --- */
+
+static int property_version(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        SinkDbus *s = userdata;
+        (void) bus, (void) path, (void) iface, (void) prop, (void) error;
+        return sd_bus_message_append(reply, "s", s->ctx.version);
+}
+
+static int property_protocol_version(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        (void) bus, (void) path, (void) iface, (void) prop, (void) userdata, (void) error;
+        return sd_bus_message_append(reply, "u", (uint32_t) PN_PROTOCOL_VERSION);
+}
+
+static int property_kernel_features(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        SinkDbus *s = userdata;
+        const KernelFeatures *f = s->ctx.features;
+        (void) bus, (void) path, (void) iface, (void) prop, (void) error;
+        return sd_bus_message_append(reply, "a{sb}", 4, "connector_filter", (int) f->connector_filter,
+                                     "pidfd", (int) f->pidfd, "pidfd_info", (int) f->pidfd_info,
+                                     "peer_pidfd", (int) f->peer_pidfd);
+}
+
+static int property_sub_events(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        DbusSubscription *sub = userdata;
+        (void) bus, (void) path, (void) iface, (void) prop, (void) error;
+        return sd_bus_message_append_strv(reply, sub->events);
+}
+
+static int property_sub_owner(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        DbusSubscription *sub = userdata;
+        (void) bus, (void) path, (void) iface, (void) prop, (void) error;
+        return sd_bus_message_append(reply, "s", sub->peer->name);
+}
+
+/* The common head of every process event's signal, with JSON field names. */
+#define PROCESS_ARGS "ttiiiusssss"
+#define PROCESS_NAMES "seq\0ts_ns\0pid\0tgid\0ppid\0uid\0comm\0exe\0cmdline\0cgroup\0unit\0"
+
+const sd_bus_vtable sink_dbus_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ProtocolVersion", "u", property_protocol_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("KernelFeatures", "a{sb}", property_kernel_features, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_NAMES("Subscribe", "asa{sv}", SD_BUS_PARAM(events) SD_BUS_PARAM(match),
+                                 "o", SD_BUS_PARAM(subscription), method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Unsubscribe", "o", SD_BUS_PARAM(subscription), NULL,,
+                                 method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetStatistics", NULL,, "a{sv}", SD_BUS_PARAM(statistics),
+                                 method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("Forked", PROCESS_ARGS "ib", PROCESS_NAMES "parent_pid\0thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Exec", PROCESS_ARGS, PROCESS_NAMES, 0),
+        SD_BUS_SIGNAL_WITH_NAMES("UidChanged", PROCESS_ARGS "uub", PROCESS_NAMES "ruid\0euid\0thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("GidChanged", PROCESS_ARGS "uub", PROCESS_NAMES "rgid\0egid\0thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("SessionCreated", PROCESS_ARGS "i", PROCESS_NAMES "sid\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Ptrace", PROCESS_ARGS "iib", PROCESS_NAMES "tracer_pid\0tracer_tgid\0thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("CommChanged", PROCESS_ARGS "b", PROCESS_NAMES "thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Predump", PROCESS_ARGS "i", PROCESS_NAMES "signal\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Exited", PROCESS_ARGS "iibiasb",
+                                 PROCESS_NAMES "exit_code\0signal\0core_dumped\0status\0sources\0thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Adopted", PROCESS_ARGS "iias", PROCESS_NAMES "old_parent\0new_parent\0sources\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Stopped", PROCESS_ARGS "ias", PROCESS_NAMES "signal\0sources\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Continued", PROCESS_ARGS "as", PROCESS_NAMES "sources\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Overrun", "tttstt", "seq\0ts_ns\0lost\0where\0first_seq\0last_seq\0", 0),
+        SD_BUS_VTABLE_END,
+};
+
+const sd_bus_vtable sink_dbus_subscription_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Events", "as", property_sub_events, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Owner", "s", property_sub_owner, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD("Unsubscribe", NULL, NULL, method_subscription_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};

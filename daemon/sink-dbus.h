@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * SinkDbus: org.procnotify.Broker1 on a bus. Owns the bus connection (on the
+ * broker's sd-event loop), the name, /org/procnotify/Broker1 and one object
+ * per subscription. Events go out as typed signals sent unicast to each
+ * subscriber, filtered by the same policy and filter code as the JSON
+ * socket. A subscription dies with its owner's connection.
+ *
+ * Callers are identified by the credentials the bus reports for their
+ * connection (GetConnectionCredentials), asked asynchronously: nothing here
+ * blocks the loop.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "sink-context.h"
+
+#define DBUS_NAME "org.procnotify.Broker1"
+#define DBUS_PATH "/org/procnotify/Broker1"
+#define DBUS_INTERFACE "org.procnotify.Broker1"
+#define DBUS_SUBSCRIPTION_INTERFACE "org.procnotify.Subscription1"
+#define DBUS_SUBSCRIPTION_PREFIX "/org/procnotify/Broker1/subscription"
+
+typedef struct SinkDbus SinkDbus;
+
+typedef struct SinkDbusOptions {
+        unsigned max_peers;          /* subscribing connections in all */
+        unsigned max_peers_per_uid;  /* … of one non-root user */
+        unsigned max_subscriptions;  /* per connection */
+        uint64_t max_queued;         /* signals waiting in our write queue */
+} SinkDbusOptions;
+
+typedef struct SinkDbusStats {
+        uint64_t peers;              /* subscribing connections now */
+        uint64_t subscriptions;      /* now */
+        uint64_t signals_sent;
+        uint64_t signals_lost;       /* dropped: our write queue was full */
+        uint64_t bad_calls;
+} SinkDbusStats;
+
+/*
+ * Serve on an already connected bus (taken over). Requests the name
+ * asynchronously: on_ready is called once it is owned; on_lost (then the sink
+ * is useless and should be freed, outside this call) if the name cannot be
+ * had or the bus goes away.
+ */
+typedef struct SinkDbusCallbacks {
+        void (*on_ready)(void *userdata);
+        void (*on_lost)(void *userdata, const char *why);
+} SinkDbusCallbacks;
+
+int sink_dbus_new(SinkDbus **ret, sd_bus *bus, sd_event *e, const SinkContext *ctx,
+                  const SinkDbusOptions *o, const SinkDbusCallbacks *cb, void *userdata);
+SinkDbus *sink_dbus_free(SinkDbus *s);
+
+void sink_dbus_set_options(SinkDbus *s, const SinkDbusOptions *o);
+/* Visit this sink's statistics as a "dbus" section. */
+void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v);

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A D-Bus subscriber for tests, with Debian's python3-dbus and GLib.
+
+dbus-subscriber.py ADDRESS EVENTS MATCH_JSON
+  (EVENTS "-": do not subscribe, only listen; prints {"listening": NAME})
+  subscribes (EVENTS comma-separated, "" for all; MATCH_JSON a JSON object
+  whose integers are sent as int32 and lists as arrays), prints
+  {"subscribed": PATH}, then one JSON line per org.procnotify.Broker1 signal
+  it receives: {"member": NAME, "args": {name: value}}.
+Commands on stdin, one per line, each answered by a JSON line:
+  unsubscribe  -> {"unsubscribed": PATH}
+  stats        -> {"stats": GetStatistics()}
+  ping         -> {"pong": true} (a round trip to the broker)
+"""
+import json
+import sys
+
+import dbus
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+
+ARGS = {}  # signal name -> argument names, from the broker's introspection
+
+
+def plain(v):
+    if isinstance(v, (dbus.Array, list)):
+        return [plain(x) for x in v]
+    if isinstance(v, (dbus.Dictionary, dict)):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, dbus.Boolean):
+        return bool(v)
+    if isinstance(v, (dbus.String, dbus.ObjectPath)):
+        return str(v)
+    return int(v)
+
+
+def to_variant(v):
+    if isinstance(v, bool):
+        return dbus.Boolean(v)
+    if isinstance(v, int):
+        return dbus.Int32(v) if -2**31 <= v < 2**31 else dbus.Int64(v)
+    if isinstance(v, list):
+        if all(isinstance(x, str) for x in v):
+            return dbus.Array(v, signature="s")
+        return dbus.Array([dbus.Int32(x) for x in v], signature="i")
+    return dbus.String(v)
+
+
+def main():
+    DBusGMainLoop(set_as_default=True)
+    bus = dbus.bus.BusConnection(sys.argv[1])
+    obj = bus.get_object("org.procnotify.Broker1", "/org/procnotify/Broker1")
+    broker = dbus.Interface(obj, "org.procnotify.Broker1")
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(obj.Introspect(dbus_interface="org.freedesktop.DBus.Introspectable"))
+    for sig in root.iter("signal"):
+        ARGS[sig.get("name")] = [a.get("name") for a in sig.iter("arg")]
+
+    def out(obj_):
+        print(json.dumps(obj_), flush=True)
+
+    def on_signal(*args, **kw):
+        names = ARGS.get(kw["member"], [])
+        out({"member": kw["member"], "args": dict(zip(names, (plain(a) for a in args)))})
+
+    bus.add_signal_receiver(on_signal, dbus_interface="org.procnotify.Broker1",
+                            member_keyword="member")
+    path = None
+    if sys.argv[2] == "-":
+        out({"listening": bus.get_unique_name()})
+        return serve(bus, broker, path, out)
+    events = [e for e in sys.argv[2].split(",") if e]
+    match = dbus.Dictionary({k: to_variant(v) for k, v in json.loads(sys.argv[3]).items()},
+                            signature="sv")
+    try:
+        path = broker.Subscribe(dbus.Array(events, signature="s"), match)
+    except dbus.DBusException as e:
+        out({"error": e.get_dbus_name(), "message": e.get_dbus_message()})
+        return
+    out({"subscribed": str(path), "name": bus.get_unique_name()})
+    serve(bus, broker, path, out)
+
+
+def serve(bus, broker, path, out):
+    def on_stdin(fd, cond):
+        line = sys.stdin.readline()
+        if not line:
+            loop.quit()
+            return False
+        cmd = line.strip()
+        if cmd == "unsubscribe":
+            broker.Unsubscribe(path)
+            out({"unsubscribed": str(path)})
+        elif cmd == "stats":
+            out({"stats": plain(broker.GetStatistics())})
+        elif cmd == "ping":
+            broker.GetStatistics()
+            out({"pong": True})
+        return True
+
+    loop = GLib.MainLoop()
+    GLib.io_add_watch(sys.stdin.fileno(), GLib.IO_IN | GLib.IO_HUP, on_stdin)
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""org.procnotify.Broker1 on a real private bus, with real clients (busctl,
+gdbus, python3-dbus). Every test runs against dbus-daemon and dbus-broker:
+`test_dbus.py NAME@dbus-daemon`."""
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from pntest import Broker, Bus, HERE, check, child, fail, of_pid, run
+
+ME = os.getpid()
+SUBSCRIBER = os.path.join(HERE, "dbus-subscriber.py")
+CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
+XML = os.environ.get("DBUS_XML", "")
+NOBODY = 65534
+DEST = ["org.procnotify.Broker1", "/org/procnotify/Broker1"]
+
+
+class Proc:
+    """A helper process with JSON lines on stdout, read without buffering."""
+
+    def __init__(self, argv, **kw):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, **kw)
+        self.buf = b""
+
+    def line(self, timeout=15, what="a line"):
+        deadline = time.monotonic() + timeout
+        fd = self.p.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([fd], [], [], max(left, 0))
+            if not r:
+                fail(f"no {what} within {timeout}s")
+            data = os.read(fd, 65536)
+            if not data:
+                self.p.wait()
+                fail(f"{self.p.args[0]} exited before {what}: {self.p.stderr.read()!r}")
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+    def ready(self, timeout):
+        """Whether a line can be read within timeout."""
+        if b"\n" in self.buf:
+            return True
+        r, _, _ = select.select([self.p.stdout.fileno()], [], [], timeout)
+        return bool(r)
+
+    def json(self, timeout=15, what="a line"):
+        return json.loads(self.line(timeout, what))
+
+    def send(self, cmd):
+        self.p.stdin.write(cmd.encode() + b"\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+def subscriber(bus, events, match, **kw):
+    s = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, events, json.dumps(match)], **kw)
+    first = s.json(what="the subscription")
+    check("subscribed" in first or "listening" in first, f"subscriber: {first}")
+    s.first = first
+    return s
+
+
+def signal_of(s, member, pid, timeout=15):
+    """Read s's output until signal member about pid; return all read."""
+    seen = []
+    while True:
+        m = s.json(timeout, f"{member} for {pid}")
+        seen.append(m)
+        if m.get("member") == member and m["args"].get("tgid") == pid:
+            return seen
+
+
+def busctl(bus, *args, **kw):
+    return subprocess.run(["busctl", f"--address={bus.address}", *args], capture_output=True,
+                          text=True, timeout=30, **kw)
+
+
+def test_predump_then_exited(kind):
+    """A crashing child: the subscriber, and busctl monitor watching the bus,
+    see Predump then Exited, with pid, signal and core_dumped."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b, tempfile.TemporaryDirectory() as cwd:
+        sub = subscriber(bus, "predump,exit", {"ppid": ME})
+        mon = Proc(["busctl", f"--address={bus.address}", "monitor", "--json=short"])
+        try:
+            # The monitor is live once it shows a call we make (an early call
+            # may reach the bus before busctl became a monitor: call again).
+            deadline = time.monotonic() + 30
+            live = False
+            while not live:
+                check(time.monotonic() < deadline, "busctl monitor never showed our Ping")
+                check(busctl(bus, "call", *DEST, "org.freedesktop.DBus.Peer", "Ping").returncode == 0, "Ping failed")
+                while not live and mon.ready(0.5):
+                    live = json.loads(mon.line()).get("member") == "Ping"
+            p = child("segv", "core", cwd=cwd)
+            seen = signal_of(sub, "Exited", p.pid)
+            p.wait()
+            mine = [m for m in seen if m["args"].get("tgid") == p.pid]
+            check([m["member"] for m in mine] == ["Predump", "Exited"], f"subscriber got {mine}")
+            ex = mine[1]["args"]
+            check(ex["signal"] == 11 and ex["exit_code"] == 139 and ex["core_dumped"] is True
+                  and ex["pid"] == p.pid and ex["sources"] == ["connector"], f"Exited: {ex}")
+            check(mine[0]["args"]["seq"] < ex["seq"], "Predump after Exited")
+            # What went over the bus: unicast to the subscriber, in order.
+            members = []
+            while "Exited" not in members:
+                m = json.loads(mon.line(15, "Exited on the monitor"))
+                if m.get("interface") != "org.procnotify.Broker1" or m.get("type") != "signal":
+                    continue
+                check(m.get("destination") == sub.first["name"], f"not unicast: {m}")
+                if m["payload"]["data"][3] == p.pid:  # tgid
+                    members.append(m["member"])
+            check(members == ["Predump", "Exited"], f"monitor saw {members}")
+        finally:
+            mon.close()
+            sub.close()
+
+
+def test_match_only_matching(kind):
+    """A python3-dbus subscriber with a match gets only matching events."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        sub = subscriber(bus, "exit", {"uid": NOBODY, "ppid": ME})
+        try:
+            rootkid = child("exit", 1)
+            userkid = child("setuid", NOBODY, 2)
+            rootkid.wait()
+            userkid.wait()
+            seen = signal_of(sub, "Exited", userkid.pid)
+            sub.send("ping")
+            while True:
+                m = sub.json(what="pong")
+                if "pong" in m:
+                    break
+                seen.append(m)
+            check(all(m["args"]["uid"] == NOBODY for m in seen), f"non-matching events: {seen}")
+            check(seen[-1]["args"]["exit_code"] == 2, f"exit: {seen[-1]}")
+        finally:
+            sub.close()
+
+
+def test_unsubscribe_stops_delivery(kind):
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        watcher = b.client()
+        watcher.subscribe(events=["exit"], match={"ppid": ME})
+        sub = subscriber(bus, "exit", {"ppid": ME})
+        try:
+            p = child("exit", 3)
+            p.wait()
+            signal_of(sub, "Exited", p.pid)
+            sub.send("unsubscribe")
+            check("unsubscribed" in sub.json(what="unsubscribed"), "no unsubscribed")
+            q = child("exit", 4)
+            q.wait()
+            watcher.events_until(of_pid(q.pid, "exit"), what="the broker handling the exit")
+            sub.send("ping")
+            m = sub.json(what="pong")
+            check(m == {"pong": True}, f"a signal after Unsubscribe: {m}")
+        finally:
+            sub.close()
+
+
+def stats(bus):
+    r = busctl(bus, "call", "--json=short", *DEST, "org.procnotify.Broker1", "GetStatistics")
+    check(r.returncode == 0, f"GetStatistics: {r.stderr}")
+    data = json.loads(r.stdout)["data"][0]
+    return {k: v["data"] for k, v in data["dbus"]["data"].items()}
+
+
+def test_disconnect_leaves_nothing(kind):
+    """A subscriber that goes away without Unsubscribe leaves no subscription."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        sub = subscriber(bus, "exit", {})
+        sub2 = subscriber(bus, "", {"comm": "x"})
+        check(stats(bus)["subscriptions"] == 2, f"stats: {stats(bus)}")
+        sub.p.kill()
+        sub.p.wait()
+        sub2.p.send_signal(signal.SIGTERM)
+        sub2.p.wait()
+        deadline = time.monotonic() + 15
+        # The broker learns of it from NameOwnerChanged; nothing tells us when.
+        while stats(bus)["subscriptions"] != 0:
+            check(time.monotonic() < deadline, f"subscriptions left behind: {stats(bus)}")
+            time.sleep(0.05)
+        check(stats(bus)["peers"] == 0, f"peers left behind: {stats(bus)}")
+
+
+def test_unsubscribed_connection_gets_nothing(kind):
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        sub = subscriber(bus, "exit", {"ppid": ME})
+        quiet = subscriber(bus, "-", {})
+        try:
+            p = child("exit", 5)
+            p.wait()
+            signal_of(sub, "Exited", p.pid)
+            # Anything the broker sent quiet before would come before this reply.
+            quiet.send("ping")
+            m = quiet.json(what="pong")
+            check(m == {"pong": True}, f"an unsubscribed connection received {m}")
+        finally:
+            sub.close()
+            quiet.close()
+
+
+def dbus_call(bus, method, signature, *args):
+    """Call a Broker1 method with python3-dbus and an explicit signature;
+    return the D-Bus error name, or None on success."""
+    import dbus
+    conn = dbus.bus.BusConnection(bus.address)
+    try:
+        conn.call_blocking(DEST[0], DEST[1], "org.procnotify.Broker1", method, signature, args,
+                           timeout=30)
+        return None
+    except dbus.DBusException as e:
+        return e.get_dbus_name()
+    finally:
+        conn.close()
+
+
+def test_malformed_calls(kind):
+    """Documented errors; the broker keeps serving."""
+    import dbus
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        inv, filt = "org.freedesktop.DBus.Error.InvalidArgs", "org.procnotify.Broker1.Error.InvalidFilter"
+        cases = [
+            ("Subscribe", "s", ["exit"], inv),
+            ("Subscribe", "asa{sv}", [["bogus"], {}], filt),
+            ("Subscribe", "asa{sv}", [[], {"pid": dbus.String("12")}], filt),
+            ("Subscribe", "asa{sv}", [[], {"pid": dbus.Double(1.5)}], filt),
+            ("Subscribe", "asa{sv}", [[], {"pid": dbus.Int32(-3)}], filt),
+            ("Subscribe", "asa{sv}", [[], {"colour": dbus.String("red")}], filt),
+            ("Subscribe", "asa{sv}", [[], {"cgroup": dbus.String("relative")}], filt),
+            ("Subscribe", "asa{sv}", [[], {"threads": dbus.String("yes")}], filt),
+            ("Unsubscribe", "o", ["/org/procnotify/Broker1/subscription/999"],
+             "org.procnotify.Broker1.Error.NotFound"),
+            ("Unsubscribe", "", [], inv),
+            ("NoSuchMethod", "", [], "org.freedesktop.DBus.Error.UnknownMethod"),
+        ]
+        for method, sig, args, error in cases:
+            got = dbus_call(bus, method, sig, *args)
+            check(got == error, f"{method}({sig}) {args}: expected {error}, got {got}")
+        # gdbus too, with a message that says what is wrong.
+        r = subprocess.run(["gdbus", "call", "--address", bus.address, "--dest", DEST[0], "--object-path",
+                            DEST[1], "--method", "org.procnotify.Broker1.Subscribe", "['predumps']", "{}"],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "InvalidFilter" in r.stderr and "predumps" in r.stderr, f"gdbus: {r.stderr}")
+        check(stats(bus)["bad_calls"] >= 8, f"bad calls not counted: {stats(bus)}")
+        # Still serving, on both sides.
+        check(busctl(bus, "get-property", *DEST, "org.procnotify.Broker1", "Version").returncode == 0, "dead")
+        check(b.client().request({"op": "ping"})["type"] == "pong", "JSON socket disturbed")
+
+
+def members_of(root, iface):
+    out = set()
+    for node in root.iter("interface"):
+        if node.get("name") != iface:
+            continue
+        for m in node:
+            args = tuple((a.get("type"), a.get("name"), a.get("direction", "out" if m.tag == "method" else None))
+                         for a in m.iter("arg"))
+            out.add((m.tag, m.get("name"), args, m.get("type"), m.get("access")))
+    return out
+
+
+def test_introspection_matches_xml(kind):
+    """busctl introspect of the live service equals dbus/org.procnotify.Broker1.xml."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        r = busctl(bus, "introspect", "--xml-interface", *DEST)
+        check(r.returncode == 0, f"introspect: {r.stderr}")
+        live, doc = ET.fromstring(r.stdout), ET.parse(XML).getroot()
+        for iface in ("org.procnotify.Broker1",):
+            a, d = members_of(live, iface), members_of(doc, iface)
+            check(a and a == d, f"{iface}: live not in XML {sorted(a - d)}; XML not live {sorted(d - a)}")
+        sub = subscriber(bus, "exit", {})
+        try:
+            path = sub.first["subscribed"]
+            r = busctl(bus, "introspect", "--xml-interface", DEST[0], path)
+            a = members_of(ET.fromstring(r.stdout), "org.procnotify.Subscription1")
+            d = members_of(doc, "org.procnotify.Subscription1")
+            check(a and a == d, f"Subscription1: {sorted(a ^ d)}")
+            r = busctl(bus, "get-property", DEST[0], path, "org.procnotify.Subscription1", "Owner")
+            check(sub.first["name"] in r.stdout, f"Owner: {r.stdout}")
+        finally:
+            sub.close()
+
+
+def test_properties(kind):
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        r = busctl(bus, "get-property", "--json=short", *DEST, "org.procnotify.Broker1", "KernelFeatures")
+        f = json.loads(r.stdout)["data"]
+        check(f.get("connector_filter") is True and "pidfd_info" in f, f"KernelFeatures: {f}")
+        r = busctl(bus, "get-property", *DEST, "org.procnotify.Broker1", "ProtocolVersion")
+        check(r.stdout.strip() == "u 1", f"ProtocolVersion: {r.stdout}")
+
+
+def test_no_bus_keeps_serving(kind):
+    """A bus address where nothing listens: one clear line, the socket serves."""
+    with Broker(dbus="unix:path=/tmp/pntest-no-bus.sock") as b:
+        check(b.client().request({"op": "ping"})["type"] == "pong", "socket not served")
+        log = b.log()
+        check("No D-Bus at unix:path=/tmp/pntest-no-bus.sock" in log and "JSON socket only" in log, log)
+
+
+def test_ctl_over_dbus(kind):
+    """procnotifyctl --dbus: status and monitor over the bus."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        r = subprocess.run([CTL, f"--dbus={bus.address}", "status", "--json"], capture_output=True,
+                           text=True, timeout=30)
+        check(r.returncode == 0, f"status: {r.stderr}")
+        s = json.loads(r.stdout)
+        check(s["version"] and s["kernel_features"]["connector_filter"] is True and "dbus" in s, f"status: {s}")
+        m = Proc([CTL, f"--dbus={bus.address}", "monitor", "--json", "--events=exit", f"--ppid={ME}"])
+        try:
+            deadline = time.monotonic() + 15
+            while stats(bus)["subscriptions"] < 1:
+                check(time.monotonic() < deadline, "procnotifyctl did not subscribe")
+                time.sleep(0.05)
+            p = child("exit", 6)
+            p.wait()
+            ev = m.json(what="the exit")
+            check(ev["type"] == "exit" and ev["tgid"] == p.pid and ev["exit_code"] == 6, f"monitor: {ev}")
+        finally:
+            m.close()
+
+
+if __name__ == "__main__":
+    tests = {}
+    for name, fn in list(globals().items()):
+        if name.startswith("test_"):
+            for kind in Bus.KINDS:
+                tests[f"{name[5:]}@{kind}"] = (lambda fn=fn, kind=kind: fn(kind))
+    run(tests)
