@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * procnotifyctl: the command-line client of procnotifyd, built on
- * libprocnotify. Commands: monitor, wait, status.
+ * libprocnotify. Commands: monitor (a live table, or JSON lines), wait (the
+ * first matching event, for scripts and failover hooks), status.
+ *
+ * Options may come before or after the command; each command refuses those
+ * it has no use for, so that a misplaced filter is an error, not a silent
+ * "match everything". Filters become the "match" object of one subscription
+ * (PROTOCOL.md): the broker checks it, and its error is shown as it is.
  *
  * Exit status: 0 success, 1 `wait` timed out, 2 usage error, 3 the broker
- * could not be reached or refused the request (its error is printed).
+ * could not be reached, closed the connection or refused the request.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,61 +38,136 @@ enum {
         EXIT_BROKER = 3,
 };
 
+#define MAX_TIMEOUT_SEC 1e9 /* ~31 years: "forever" without overflowing ms */
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PnClient *, pn_client_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
+
+typedef enum Command {
+        COMMAND_NONE,
+        COMMAND_MONITOR,
+        COMMAND_WAIT,
+        COMMAND_STATUS,
+} Command;
+
 typedef enum Format {
+        FORMAT_DEFAULT, /* monitor: table; wait: json; status: pretty JSON */
         FORMAT_TABLE,
         FORMAT_JSON,
 } Format;
 
 typedef struct Options {
+        Command command;
         const char *socket;
-        char *events;               /* comma-separated, or NULL */
-        struct json_object *match;  /* match object being built */
+        char **events;              /* NULL-terminated, or NULL for all */
+        size_t n_events;
+        struct json_object *match;  /* built from the filter flags */
         bool threads;
+        bool has_filter;            /* any of the above given */
         Format format;
-        bool format_set;
-        bool reconnect;
         double timeout;             /* seconds; < 0: none */
+        bool reconnect;
+        bool help;
 } Options;
 
-static const char *program = "procnotifyctl";
+static const char *const program = "procnotifyctl";
 
-static void help(void) {
+static void options_done(Options *o) {
+        for (size_t i = 0; i < o->n_events; i++)
+                free(o->events[i]);
+        free(o->events);
+        json_object_put(o->match);
+}
+
+/* --- messages --- */
+
+static const char filters_help[] =
+        "Filters (each may be repeated; values of one filter are alternatives,\n"
+        "different filters must all match):\n"
+        "  -e, --events=LIST         event types, comma-separated: fork, exec, uid, gid,\n"
+        "                            sid, ptrace, comm, predump, exit, adopt, stop,\n"
+        "                            continue (default: all; overruns always come)\n"
+        "  -p, --pid=PID             the process (pid or thread group id)\n"
+        "      --tgid=PID            the process id\n"
+        "      --ppid=PID            the parent process id\n"
+        "      --uid=UID             the real user id\n"
+        "  -c, --comm=NAME           process name (shell glob)\n"
+        "      --exe=PATH            executable (shell glob)\n"
+        "  -u, --unit=UNIT           systemd unit (shell glob)\n"
+        "      --cgroup=PATH         cgroup, or any below it\n"
+        "  -d, --descendants-of=PID  the process and everything below it\n"
+        "      --threads             also per-thread events\n";
+
+static void help_global(void) {
         printf("Usage: %s [--socket=PATH] COMMAND [OPTIONS]\n"
                "\n"
-               "Commands:\n"
-               "  monitor             show events as they happen (a table, or --json lines)\n"
-               "  wait                wait for the first matching event, print it, exit 0\n"
-               "  status              show the broker's version, kernel features, statistics\n"
+               "Watch process lifecycle events from procnotifyd.\n"
                "\n"
-               "Filters (monitor, wait); each may be repeated, values of one are alternatives:\n"
-               "  -e, --events=LIST         event types, comma-separated: fork, exec, uid, gid,\n"
-               "                            sid, ptrace, comm, predump, exit, adopt, stop,\n"
-               "                            continue (default: all)\n"
-               "  -p, --pid=PID             the process\n"
-               "      --tgid=PID, --ppid=PID, --uid=UID\n"
-               "  -c, --comm=NAME           process name (shell glob)\n"
-               "      --exe=PATH            executable (shell glob)\n"
-               "  -u, --unit=UNIT           systemd unit (shell glob)\n"
-               "      --cgroup=PATH         cgroup, or any below it\n"
-               "  -d, --descendants-of=PID  the process and everything it forked\n"
-               "      --threads             also per-thread events\n"
+               "Commands:\n"
+               "  monitor   show events as they happen (a table, or --json lines)\n"
+               "  wait      wait for the first matching event, print it, exit 0\n"
+               "  status    show the broker's version, kernel features and statistics\n"
                "\n"
                "Options:\n"
-               "  -s, --socket=PATH   broker socket (default $PROCNOTIFY_SOCKET, or %s)\n"
-               "  -j, --json          print raw JSON lines (monitor, wait, status)\n"
-               "      --format=F      table or json\n"
-               "  -t, --timeout=SEC   wait: give up after SEC seconds (exit 1)\n"
-               "      --reconnect     monitor: reconnect when the broker restarts\n"
-               "  -h, --help          show this help\n"
+               "  -s, --socket=PATH   the broker's socket (default: $PROCNOTIFY_SOCKET, or\n"
+               "                      %s)\n"
+               "  -h, --help          show this help, or a command's: COMMAND --help\n"
                "      --version       show the version\n"
                "\n"
-               "Exit status: 0 success, 1 wait timed out, 2 usage error, 3 broker unreachable\n"
-               "or request refused. See procnotifyctl(1).\n",
+               "Exit status: 0 success, 1 wait timed out, 2 usage error, 3 the broker could\n"
+               "not be reached or refused the request. See procnotifyctl(1).\n",
                program, PN_CLIENT_DEFAULT_SOCKET);
+}
+
+static void help_monitor(void) {
+        printf("Usage: %s [--socket=PATH] monitor [FILTERS] [--json] [--reconnect]\n"
+               "\n"
+               "Show matching events as they happen, one line each, until interrupted:\n"
+               "a table of TIME EVENT PID PPID UID COMM INFO, or with --json the broker's\n"
+               "JSON line of each event. Lost events (overrun) are always shown.\n"
+               "\n"
+               "%s"
+               "\n"
+               "Options:\n"
+               "  -j, --json          print each event's JSON line\n"
+               "      --format=F      table (default) or json\n"
+               "      --reconnect     when the broker restarts, connect and subscribe again\n"
+               "                      (the gap is shown as an overrun \"restart\")\n",
+               program, filters_help);
+}
+
+static void help_wait(void) {
+        printf("Usage: %s [--socket=PATH] wait [FILTERS] [--timeout=SEC] [--format=F]\n"
+               "\n"
+               "Subscribe, wait for the first matching event, print it and exit 0; exit 1\n"
+               "if none came within the timeout. An overrun while waiting is a warning on\n"
+               "standard error (the event waited for may have been lost), and waiting goes\n"
+               "on.\n"
+               "\n"
+               "%s"
+               "\n"
+               "Options:\n"
+               "  -t, --timeout=SEC   give up after SEC seconds (fractions allowed)\n"
+               "  -j, --json          print the event's JSON line (the default)\n"
+               "      --format=F      json or table\n",
+               program, filters_help);
+}
+
+static void help_status(void) {
+        printf("Usage: %s [--socket=PATH] status [--json]\n"
+               "\n"
+               "Show the broker's status reply: version, instance, kernel features,\n"
+               "connector and process table statistics, events per type, clients.\n"
+               "\n"
+               "Options:\n"
+               "  -j, --json          print the reply as the broker sent it, on one line\n"
+               "      --format=F      table (indented JSON, the default) or json\n",
+               program);
 }
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         va_list ap;
+
         fprintf(stderr, "%s: ", program);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
@@ -94,272 +176,134 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         return EXIT_USAGE;
 }
 
+/* Say why a request failed: the broker's own code and message when it
+ * answered with an error, else the local error. */
 static int broker_error(PnClient *c, const char *what, int r) {
-        if (c && pn_client_get_error_code(c)[0])
-                fprintf(stderr, "%s: %s: the broker refused: %s: %s\n", program, what,
+        if (pn_client_get_error_code(c)[0])
+                fprintf(stderr, "%s: %s refused by procnotifyd: %s: %s\n", program, what,
                         pn_client_get_error_code(c), pn_client_get_error_message(c));
+        else if (r == -ECONNRESET)
+                fprintf(stderr, "%s: %s: procnotifyd closed the connection\n", program, what);
+        else if (r == -ETIMEDOUT)
+                fprintf(stderr, "%s: %s: procnotifyd did not answer\n", program, what);
         else
                 fprintf(stderr, "%s: %s: %s\n", program, what, strerror(-r));
         return EXIT_BROKER;
 }
 
-/* Append a value to match[key], as an array. */
+/* --- options --- */
+
+static int events_add(Options *o, const char *list) {
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        if (!*list || list[0] == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
+                return usage_error("--events needs a comma-separated list of event types, not \"%s\"",
+                                   list);
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                char **e = realloc(o->events, (o->n_events + 2) * sizeof(*e));
+                if (!e)
+                        return -ENOMEM;
+                o->events = e;
+                o->events[o->n_events] = strdup(w);
+                if (!o->events[o->n_events])
+                        return -ENOMEM;
+                o->events[++o->n_events] = NULL;
+        }
+        return 0;
+}
+
+/* Append value to the array match[key]. Takes value. */
 static int match_add(Options *o, const char *key, struct json_object *value) {
-        struct json_object *arr;
-        if (!json_object_object_get_ex(o->match, key, &arr)) {
-                arr = json_object_new_array();
-                json_object_object_add(o->match, key, arr);
+        struct json_object *a;
+
+        if (!value)
+                return -ENOMEM;
+        if (!json_object_object_get_ex(o->match, key, &a)) {
+                a = json_object_new_array();
+                if (!a || json_object_object_add(o->match, key, a) < 0) {
+                        json_object_put(a);
+                        json_object_put(value);
+                        return -ENOMEM;
+                }
         }
-        return json_object_array_add(arr, value);
+        if (json_object_array_add(a, value) < 0) {
+                json_object_put(value);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
-static int match_add_int(Options *o, const char *key, const char *value) {
+/* A pid or uid: a decimal number 0..UINT32_MAX. The broker checks the range
+ * each key allows. */
+static int match_add_number(Options *o, const char *flag, const char *key, const char *value) {
+        unsigned long long v;
         char *end;
+
         errno = 0;
-        long long v = strtoll(value, &end, 10);
-        if (errno || *end || end == value || v < 0)
-                return usage_error("--%s needs a non-negative number, not \"%s\"", key, value);
-        match_add(o, key, json_object_new_int64(v));
+        v = strtoull(value, &end, 10);
+        if (errno || end == value || *end || value[0] == '-' || v > UINT32_MAX)
+                return usage_error("--%s needs a non-negative number, not \"%s\"", flag, value);
+        return match_add(o, key, json_object_new_int64((int64_t) v));
+}
+
+static int match_add_string(Options *o, const char *flag, const char *key, const char *value) {
+        if (!*value)
+                return usage_error("--%s needs a value", flag);
+        return match_add(o, key, json_object_new_string(value));
+}
+
+static int parse_timeout(Options *o, const char *value) {
+        char *end;
+        double t;
+
+        errno = 0;
+        t = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(t) || t < 0)
+                return usage_error("--timeout needs a number of seconds, not \"%s\"", value);
+        o->timeout = MIN(t, MAX_TIMEOUT_SEC);
         return 0;
 }
 
-static int connect_broker(const Options *o, PnClient **ret) {
-        int r = pn_client_connect(ret, o->socket);
-        if (r < 0) {
-                const char *path = o->socket ? o->socket
-                                             : getenv("PROCNOTIFY_SOCKET") ? getenv("PROCNOTIFY_SOCKET")
-                                                                           : PN_CLIENT_DEFAULT_SOCKET;
-                fprintf(stderr, "%s: cannot reach procnotifyd at %s: %s\n", program, path,
-                        r == -ENOENT || r == -ECONNREFUSED ? "no broker is listening" : strerror(-r));
-                return EXIT_BROKER;
-        }
-        return 0;
-}
-
-static int subscribe(PnClient *c, const Options *o) {
-        char *events[64] = { NULL };
-        size_t n = 0;
-        char *copy = o->events ? strdup(o->events) : NULL, *save = NULL;
-        const char *match = json_object_object_length(o->match) > 0
-                                    ? json_object_to_json_string_ext(o->match, JSON_C_TO_STRING_PLAIN)
-                                    : NULL;
-        int r;
-
-        for (char *w = copy ? strtok_r(copy, ",", &save) : NULL; w && n < ELEMENTSOF(events) - 1;
-             w = strtok_r(NULL, ",", &save))
-                events[n++] = w;
-        r = pn_client_subscribe(c, o->events ? (const char *const *) events : NULL, match, o->threads, NULL);
-        free(copy);
-        if (r < 0)
-                return broker_error(c, "subscribe", r);
-        return 0;
-}
-
-static uint64_t realtime_offset_ns(void) {
-        struct timespec m, r;
-        clock_gettime(CLOCK_MONOTONIC, &m);
-        clock_gettime(CLOCK_REALTIME, &r);
-        return ((uint64_t) r.tv_sec * 1000000000u + (uint64_t) r.tv_nsec) -
-               ((uint64_t) m.tv_sec * 1000000000u + (uint64_t) m.tv_nsec);
-}
-
-static void print_header(void) {
-        printf("%-12s %-8s %7s %7s %6s %-16s %s\n", "TIME", "EVENT", "PID", "PPID", "UID", "COMM",
-               "INFO");
-}
-
-static void print_row(const PnEvent *ev, uint64_t offset) {
-        char time[16], info[512] = "", uid[16];
-        time_t sec = (time_t) ((ev->ts_ns + offset) / 1000000000u);
-        unsigned ms = (unsigned) ((ev->ts_ns + offset) / 1000000u % 1000u);
-        struct tm tm;
-
-        localtime_r(&sec, &tm);
-        snprintf(time, sizeof(time), "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-        if (ev->type == PN_EVENT_OVERRUN) {
-                printf("%-12s %-8s %s\n", time, "overrun",
-                       ev->overrun.where == PN_OVERRUN_RESTART
-                               ? "connection to the broker was re-made: events in between are unknown"
-                               : "");
-                if (ev->overrun.where != PN_OVERRUN_RESTART)
-                        printf("%-12s %-8s lost %llu events (%s)\n", "", "",
-                               (unsigned long long) ev->overrun.lost,
-                               pn_overrun_where_to_string(ev->overrun.where));
-                return;
-        }
-        switch (ev->type) {
-        case PN_EVENT_FORK:
-                snprintf(info, sizeof(info), "%sparent %d", ev->thread ? "thread, " : "", ev->ppid);
-                break;
-        case PN_EVENT_EXEC:
-                snprintf(info, sizeof(info), "%s", ev->cmdline ? ev->cmdline : ev->exe ? ev->exe : "?");
-                break;
-        case PN_EVENT_UID:
-        case PN_EVENT_GID:
-                snprintf(info, sizeof(info), "real %u effective %u", ev->id.real, ev->id.effective);
-                break;
-        case PN_EVENT_SID:
-                snprintf(info, sizeof(info), "session %d", ev->sid.sid);
-                break;
-        case PN_EVENT_PTRACE:
-                snprintf(info, sizeof(info), ev->ptrace.tracer_tgid ? "traced by %d" : "tracer detached",
-                         ev->ptrace.tracer_tgid);
-                break;
-        case PN_EVENT_PREDUMP:
-                snprintf(info, sizeof(info), "dying of a core-class signal");
-                break;
-        case PN_EVENT_EXIT:
-                if (ev->exit.status < 0)
-                        snprintf(info, sizeof(info), "exited (status unknown: inferred after a loss)");
-                else if (ev->exit.signal)
-                        snprintf(info, sizeof(info), "killed by signal %d (%s)%s", ev->exit.signal,
-                                 strsignal(ev->exit.signal), ev->exit.core_dumped ? ", core dumped" : "");
-                else
-                        snprintf(info, sizeof(info), "exit code %d", ev->exit.exit_code);
-                break;
-        case PN_EVENT_ADOPT:
-                snprintf(info, sizeof(info), "parent %d -> %d", ev->adopt.old_parent, ev->adopt.new_parent);
-                break;
-        case PN_EVENT_STOP:
-                snprintf(info, sizeof(info), "stopped by signal %d", ev->stop.signal);
-                break;
-        default:
-                break;
-        }
-        if (ev->uid == UINT32_MAX)
-                snprintf(uid, sizeof(uid), "?");
+static int parse_format(Options *o, const char *value) {
+        if (streq(value, "json"))
+                o->format = FORMAT_JSON;
+        else if (streq(value, "table"))
+                o->format = FORMAT_TABLE;
         else
-                snprintf(uid, sizeof(uid), "%u", ev->uid);
-        printf("%-12s %-8s %7d %7d %6s %-16s %s\n", time, pn_event_type_to_string(ev->type), ev->pid,
-               ev->ppid, uid, ev->comm ? ev->comm : "?", info);
+                return usage_error("--format is table or json, not \"%s\"", value);
+        return 0;
 }
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig) {
-        (void) sig;
-        stop_requested = 1;
+static int parse_command(Options *o, const char *word) {
+        if (o->command != COMMAND_NONE)
+                return usage_error("unexpected argument \"%s\"", word);
+        if (streq(word, "monitor"))
+                o->command = COMMAND_MONITOR;
+        else if (streq(word, "wait"))
+                o->command = COMMAND_WAIT;
+        else if (streq(word, "status"))
+                o->command = COMMAND_STATUS;
+        else
+                return usage_error("unknown command \"%s\"", word);
+        return 0;
 }
 
-static int cmd_monitor(const Options *o) {
-        PnClient *c = NULL;
-        PnEvent ev;
-        uint64_t offset = realtime_offset_ns();
-        int r = connect_broker(o, &c);
-
-        if (r)
-                return r;
-        pn_client_set_reconnect(c, o->reconnect);
-        r = subscribe(c, o);
-        if (r) {
-                pn_client_free(c);
-                return r;
-        }
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        signal(SIGINT, on_stop_signal);
-        signal(SIGTERM, on_stop_signal);
-        if (o->format == FORMAT_TABLE)
-                print_header();
-        while (!stop_requested) {
-                r = pn_client_next(c, &ev, 500);
-                if (r == 0)
-                        continue;
-                if (r < 0) {
-                        if (r == -EINTR)
-                                continue;
-                        pn_client_free(c);
-                        fprintf(stderr, "%s: the broker closed the connection%s\n", program,
-                                r == -ECONNRESET ? "" : ": error");
-                        return EXIT_BROKER;
-                }
-                if (o->format == FORMAT_JSON)
-                        printf("%s\n", pn_client_get_line(c));
-                else
-                        print_row(&ev, offset);
-        }
-        pn_client_free(c);
-        return EXIT_SUCCESS;
-}
-
-static int cmd_wait(const Options *o) {
-        PnClient *c = NULL;
-        PnEvent ev;
-        int64_t deadline_ms = -1;
-        struct timespec ts;
-        int r = connect_broker(o, &c);
-
-        if (r)
-                return r;
-        r = subscribe(c, o);
-        if (r) {
-                pn_client_free(c);
-                return r;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if (o->timeout >= 0)
-                deadline_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (int64_t) (o->timeout * 1000);
-        for (;;) {
-                int wait_ms = -1;
-                if (deadline_ms >= 0) {
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        int64_t left = deadline_ms - ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-                        wait_ms = left > 0 ? (int) left : 0;
-                }
-                r = pn_client_next(c, &ev, wait_ms);
-                if (r == 0) {
-                        pn_client_free(c);
-                        return EXIT_TIMEOUT;
-                }
-                if (r < 0) {
-                        pn_client_free(c);
-                        fprintf(stderr, "%s: the broker closed the connection\n", program);
-                        return EXIT_BROKER;
-                }
-                /* An overrun may hide the event waited for: say so, keep waiting. */
-                if (ev.type == PN_EVENT_OVERRUN) {
-                        fprintf(stderr, "%s: warning: %s\n", program, pn_client_get_line(c));
-                        continue;
-                }
-                break;
-        }
-        if (o->format == FORMAT_TABLE) {
-                print_header();
-                print_row(&ev, realtime_offset_ns());
-        } else
-                printf("%s\n", pn_client_get_line(c));
-        pn_client_free(c);
-        return EXIT_SUCCESS;
-}
-
-static int cmd_status(const Options *o) {
-        PnClient *c = NULL;
-        char *reply = NULL;
-        int r = connect_broker(o, &c);
-
-        if (r)
-                return r;
-        r = pn_client_request(c, "{\"op\":\"status\"}", &reply);
-        if (r < 0) {
-                r = broker_error(c, "status", r);
-                pn_client_free(c);
-                return r;
-        }
-        if (o->format == FORMAT_JSON)
-                printf("%s\n", reply);
-        else {
-                struct json_object *j = json_tokener_parse(reply);
-                printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-                                                                         JSON_C_TO_STRING_SPACED));
-                json_object_put(j);
-        }
-        free(reply);
-        pn_client_free(c);
-        return EXIT_SUCCESS;
-}
-
-int main(int argc, char **argv) {
-        enum { ARG_TGID = 0x100, ARG_PPID, ARG_UID, ARG_EXE, ARG_CGROUP, ARG_THREADS, ARG_FORMAT,
-               ARG_RECONNECT, ARG_VERSION };
+/* Returns 0 to go on, or the exit status: -1 stands for "exit 0 now". */
+static int parse_argv(Options *o, int argc, char **argv) {
+        enum {
+                ARG_TGID = 0x100,
+                ARG_PPID,
+                ARG_UID,
+                ARG_EXE,
+                ARG_CGROUP,
+                ARG_THREADS,
+                ARG_FORMAT,
+                ARG_RECONNECT,
+                ARG_VERSION,
+        };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "events", required_argument, NULL, 'e' },
@@ -381,77 +325,408 @@ int main(int argc, char **argv) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
-        Options o = { .timeout = -1, .match = json_object_new_object() };
-        const char *command = NULL;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "s:e:p:c:u:d:jt:h", options, NULL)) >= 0) {
-                r = 0;
+        opterr = 0; /* our own messages, with the program's name */
+        /* "-" returns non-options in order as argument 1: the command may
+         * stand anywhere, and options after it are still options. */
+        while ((c = getopt_long(argc, argv, "-:s:e:p:c:u:d:jt:h", options, NULL)) >= 0) {
                 switch (c) {
-                case 's': o.socket = optarg; break;
-                case 'e': {
-                        size_t n = (o.events ? strlen(o.events) + 1 : 0) + strlen(optarg) + 1;
-                        char *e = malloc(n);
-                        if (!e)
-                                return EXIT_FAILURE;
-                        snprintf(e, n, "%s%s%s", o.events ? o.events : "", o.events ? "," : "", optarg);
-                        free(o.events);
-                        o.events = e;
-                        break;
+                case 1: r = parse_command(o, optarg); break;
+                case 's': o->socket = optarg; r = 0; break;
+                case 'e': r = events_add(o, optarg); o->has_filter = true; break;
+                case 'p': r = match_add_number(o, "pid", "pid", optarg); break;
+                case ARG_TGID: r = match_add_number(o, "tgid", "tgid", optarg); break;
+                case ARG_PPID: r = match_add_number(o, "ppid", "ppid", optarg); break;
+                case ARG_UID: r = match_add_number(o, "uid", "uid", optarg); break;
+                case 'd': r = match_add_number(o, "descendants-of", "descendants_of", optarg); break;
+                case 'c': r = match_add_string(o, "comm", "comm", optarg); break;
+                case ARG_EXE: r = match_add_string(o, "exe", "exe", optarg); break;
+                case 'u': r = match_add_string(o, "unit", "unit", optarg); break;
+                case ARG_CGROUP: r = match_add_string(o, "cgroup", "cgroup", optarg); break;
+                case ARG_THREADS: o->threads = o->has_filter = true; r = 0; break;
+                case 'j': o->format = FORMAT_JSON; r = 0; break;
+                case ARG_FORMAT: r = parse_format(o, optarg); break;
+                case 't': r = parse_timeout(o, optarg); break;
+                case ARG_RECONNECT: o->reconnect = true; r = 0; break;
+                case 'h': o->help = true; r = 0; break;
+                case ARG_VERSION:
+                        printf("%s %s\n", program, PROCNOTIFY_VERSION);
+                        return -1;
+                case ':':
+                        return usage_error("option \"%s\" needs a value", argv[optind - 1]);
+                default:
+                        /* optopt names an unknown short option; for an
+                         * unknown long one it is 0 and optind is past it. */
+                        if (optopt > 0 && optopt < 0x100)
+                                return usage_error("unknown option \"-%c\"", optopt);
+                        return usage_error("unknown option \"%s\"", argv[optind - 1]);
                 }
-                case 'p': r = match_add_int(&o, "pid", optarg); break;
-                case ARG_TGID: r = match_add_int(&o, "tgid", optarg); break;
-                case ARG_PPID: r = match_add_int(&o, "ppid", optarg); break;
-                case ARG_UID: r = match_add_int(&o, "uid", optarg); break;
-                case 'd': r = match_add_int(&o, "descendants_of", optarg); break;
-                case 'c': match_add(&o, "comm", json_object_new_string(optarg)); break;
-                case ARG_EXE: match_add(&o, "exe", json_object_new_string(optarg)); break;
-                case 'u': match_add(&o, "unit", json_object_new_string(optarg)); break;
-                case ARG_CGROUP: match_add(&o, "cgroup", json_object_new_string(optarg)); break;
-                case ARG_THREADS: o.threads = true; break;
-                case 'j': o.format = FORMAT_JSON; o.format_set = true; break;
-                case ARG_FORMAT:
-                        if (streq(optarg, "json"))
-                                o.format = FORMAT_JSON;
-                        else if (streq(optarg, "table"))
-                                o.format = FORMAT_TABLE;
-                        else
-                                return usage_error("--format is table or json, not \"%s\"", optarg);
-                        o.format_set = true;
-                        break;
-                case 't': {
-                        char *end;
-                        o.timeout = strtod(optarg, &end);
-                        if (*end || end == optarg || o.timeout < 0)
-                                return usage_error("--timeout needs seconds, not \"%s\"", optarg);
-                        break;
-                }
-                case ARG_RECONNECT: o.reconnect = true; break;
-                case 'h': help(); return EXIT_SUCCESS;
-                case ARG_VERSION: printf("procnotifyctl %s\n", PROCNOTIFY_VERSION); return EXIT_SUCCESS;
-                default: return EXIT_USAGE;
+                if (r == -ENOMEM) {
+                        fprintf(stderr, "%s: out of memory\n", program);
+                        return EXIT_FAILURE;
                 }
                 if (r)
                         return r;
         }
-        if (optind >= argc)
-                return usage_error("a command is needed: monitor, wait or status");
-        command = argv[optind];
-        if (optind + 1 < argc)
-                return usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+        if (json_object_object_length(o->match) > 0)
+                o->has_filter = true;
 
-        if (streq(command, "monitor"))
-                r = cmd_monitor(&o);
-        else if (streq(command, "wait")) {
-                /* For scripts, the event as JSON is the useful default. */
-                if (!o.format_set)
-                        o.format = FORMAT_JSON;
-                r = cmd_wait(&o);
-        } else if (streq(command, "status"))
-                r = cmd_status(&o);
+        if (o->help) {
+                switch (o->command) {
+                case COMMAND_MONITOR: help_monitor(); break;
+                case COMMAND_WAIT: help_wait(); break;
+                case COMMAND_STATUS: help_status(); break;
+                default: help_global(); break;
+                }
+                return -1;
+        }
+        if (o->command == COMMAND_NONE)
+                return usage_error("a command is needed: monitor, wait or status");
+        if (o->command == COMMAND_STATUS && o->has_filter)
+                return usage_error("status takes no filters");
+        if (o->command != COMMAND_WAIT && o->timeout >= 0)
+                return usage_error("--timeout is an option of wait");
+        if (o->command != COMMAND_MONITOR && o->reconnect)
+                return usage_error("--reconnect is an option of monitor");
+        return 0;
+}
+
+/* --- the broker --- */
+
+static int connect_broker(const Options *o, PnClient **ret) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        int r;
+
+        r = pn_client_new(&c, o->socket);
+        if (r < 0) {
+                fprintf(stderr, "%s: cannot use socket %s: %s\n", program,
+                        o->socket ? o->socket : "from $PROCNOTIFY_SOCKET", strerror(-r));
+                return EXIT_BROKER;
+        }
+        r = pn_client_open(c);
+        if (r < 0) {
+                if (pn_client_get_error_code(c)[0])
+                        fprintf(stderr, "%s: procnotifyd at %s refused the connection: %s: %s\n",
+                                program, pn_client_get_path(c), pn_client_get_error_code(c),
+                                pn_client_get_error_message(c));
+                else
+                        fprintf(stderr, "%s: cannot reach procnotifyd at %s: %s\n", program,
+                                pn_client_get_path(c),
+                                r == -ENOENT || r == -ECONNREFUSED ? "no broker is listening"
+                                : r == -EPROTO                    ? "not a procnotify v1 socket"
+                                : r == -ETIMEDOUT                 ? "no answer within 5 s"
+                                                                  : strerror(-r));
+                return EXIT_BROKER;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static int subscribe(PnClient *c, const Options *o) {
+        const char *match = NULL;
+        int r;
+
+        if (json_object_object_length(o->match) > 0)
+                match = json_object_to_json_string_ext(o->match, JSON_C_TO_STRING_PLAIN);
+        r = pn_client_subscribe(c, (const char *const *) o->events, match, o->threads, NULL);
+        if (r < 0)
+                return broker_error(c, "subscribe", r);
+        return 0;
+}
+
+/* --- the table --- */
+
+/* Copy s for a terminal: a process chooses its own name and arguments, so
+ * control characters (C0, DEL, and C1 in UTF-8) become '?' rather than
+ * reach the terminal as escape sequences. */
+static const char *printable(char *buf, size_t size, const char *s) {
+        size_t n = 0;
+
+        if (!s)
+                s = "?";
+        for (const unsigned char *p = (const unsigned char *) s; *p && n + 1 < size; p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        buf[n++] = '?';
+                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+                        buf[n++] = '?';
+                        p++;
+                } else
+                        buf[n++] = (char) *p;
+        }
+        buf[n] = 0;
+        return buf;
+}
+
+/* "SIGSEGV", or the number for a signal without a name (real-time ones). */
+static const char *signal_name(int sig, char buf[static 16]) {
+        const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+        if (abbrev)
+                snprintf(buf, 16, "SIG%s", abbrev);
         else
-                r = usage_error("unknown command \"%s\"", command);
-        json_object_put(o.match);
-        free(o.events);
-        return r;
+                snprintf(buf, 16, "signal %d", sig);
+        return buf;
+}
+
+static void format_info(const PnEvent *ev, char *info, size_t size) {
+        char a[512], b[512], sig[16];
+
+        info[0] = 0;
+        switch (ev->type) {
+        case PN_EVENT_FORK:
+                if (ev->thread)
+                        snprintf(info, size, "new thread of %d", ev->tgid);
+                else if (ev->fork.parent_pid && ev->fork.parent_pid != ev->ppid)
+                        snprintf(info, size, "parent %d (thread %d)", ev->ppid, ev->fork.parent_pid);
+                else
+                        snprintf(info, size, "parent %d", ev->ppid);
+                break;
+        case PN_EVENT_EXEC:
+                if (ev->cmdline)
+                        snprintf(info, size, "%s [%s]", printable(a, sizeof(a), ev->exe),
+                                 printable(b, sizeof(b), ev->cmdline));
+                else
+                        snprintf(info, size, "%s", printable(a, sizeof(a), ev->exe));
+                break;
+        case PN_EVENT_UID:
+                snprintf(info, size, "ruid %u euid %u", ev->id.real, ev->id.effective);
+                break;
+        case PN_EVENT_GID:
+                snprintf(info, size, "rgid %u egid %u", ev->id.real, ev->id.effective);
+                break;
+        case PN_EVENT_SID:
+                snprintf(info, size, "new session %d", ev->sid.sid);
+                break;
+        case PN_EVENT_PTRACE:
+                if (ev->ptrace.tracer_tgid)
+                        snprintf(info, size, "traced by %d", ev->ptrace.tracer_tgid);
+                else
+                        snprintf(info, size, "tracer detached");
+                break;
+        case PN_EVENT_COMM:
+                snprintf(info, size, "renamed%s", ev->thread ? " (thread)" : "");
+                break;
+        case PN_EVENT_PREDUMP:
+                snprintf(info, size, "dying of a core-class signal; a core dump may follow");
+                break;
+        case PN_EVENT_EXIT:
+                if (ev->thread)
+                        snprintf(info, size, "thread of %d ended", ev->tgid);
+                else if (ev->exit.status < 0)
+                        snprintf(info, size, "status unknown (inferred after a loss)");
+                else if (ev->exit.signal)
+                        snprintf(info, size, "killed by signal %d (%s)%s", ev->exit.signal,
+                                 signal_name(ev->exit.signal, sig),
+                                 ev->exit.core_dumped ? ", core dumped" : "");
+                else
+                        snprintf(info, size, "exit code %d", ev->exit.exit_code);
+                break;
+        case PN_EVENT_ADOPT:
+                snprintf(info, size, "parent %d -> %d", ev->adopt.old_parent, ev->adopt.new_parent);
+                break;
+        case PN_EVENT_STOP:
+                snprintf(info, size, "stopped by %s", signal_name(ev->stop.signal, sig));
+                break;
+        case PN_EVENT_CONTINUE:
+                snprintf(info, size, "continued");
+                break;
+        case PN_EVENT_OVERRUN:
+                if (ev->overrun.where == PN_OVERRUN_RESTART)
+                        snprintf(info, size, "connection to the broker re-made: events in between unknown");
+                else if (ev->overrun.where == PN_OVERRUN_CLIENT)
+                        snprintf(info, size, "lost %llu events (this client's queue was full; seq %llu-%llu)",
+                                 (unsigned long long) ev->overrun.lost,
+                                 (unsigned long long) ev->overrun.first_seq,
+                                 (unsigned long long) ev->overrun.last_seq);
+                else
+                        snprintf(info, size, "lost %llu events (%s)", (unsigned long long) ev->overrun.lost,
+                                 ev->overrun.where == PN_OVERRUN_KERNEL ? "the kernel dropped them"
+                                                                        : "unknown place");
+                break;
+        default:
+                break;
+        }
+}
+
+static void print_header(void) {
+        printf("%-12s %-8s %7s %7s %6s %-16s %s\n", "TIME", "EVENT", "PID", "PPID", "UID", "COMM",
+               "INFO");
+}
+
+static void print_row(const PnEvent *ev) {
+        char time[16], info[1280], comm[64], pid[16], ppid[16], uid[16];
+        uint64_t ns = ev->time_ns;
+        struct tm tm;
+
+        if (ns == 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ns = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+        }
+        time_t sec = (time_t) (ns / 1000000000u);
+        localtime_r(&sec, &tm);
+        snprintf(time, sizeof(time), "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned) (ns / 1000000u % 1000u));
+        format_info(ev, info, sizeof(info));
+
+        if (ev->type == PN_EVENT_OVERRUN) {
+                printf("%-12s %-8s %7s %7s %6s %-16s %s\n", time, "overrun", "-", "-", "-", "-", info);
+                return;
+        }
+        snprintf(pid, sizeof(pid), "%d", ev->pid);
+        snprintf(ppid, sizeof(ppid), "%d", ev->ppid);
+        if (ev->uid == UINT32_MAX)
+                snprintf(uid, sizeof(uid), "?");
+        else
+                snprintf(uid, sizeof(uid), "%u", ev->uid);
+        printf("%-12s %-8s %7s %7s %6s %-16s %s\n", time, pn_event_type_to_string(ev->type), pid,
+               ev->ppid ? ppid : "?", uid, printable(comm, sizeof(comm), ev->comm), info);
+}
+
+/* --- commands --- */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+        stop_requested = sig;
+}
+
+/* SIGINT/SIGTERM end monitor cleanly (exit 0). No SA_RESTART: the wait in
+ * pn_client_next() returns -EINTR and the loop sees the flag at once. */
+static void install_stop_handlers(void) {
+        struct sigaction sa = { .sa_handler = on_stop_signal };
+        sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+}
+
+static int cmd_monitor(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        PnEvent ev;
+        int r;
+
+        r = connect_broker(o, &c);
+        if (r)
+                return r;
+        r = subscribe(c, o);
+        if (r)
+                return r;
+        pn_client_set_reconnect(c, o->reconnect);
+        install_stop_handlers();
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (o->format != FORMAT_JSON)
+                print_header();
+
+        while (!stop_requested) {
+                r = pn_client_next(c, &ev, -1);
+                if (r == -EINTR || r == 0)
+                        continue;
+                if (r < 0)
+                        return broker_error(c, "monitor", r);
+                if (o->format == FORMAT_JSON)
+                        printf("%s\n", pn_client_get_line(c));
+                else
+                        print_row(&ev);
+        }
+        return EXIT_SUCCESS;
+}
+
+static int cmd_wait(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        struct timespec ts;
+        int64_t deadline_ms = -1;
+        PnEvent ev;
+        int r;
+
+        r = connect_broker(o, &c);
+        if (r)
+                return r;
+        r = subscribe(c, o);
+        if (r)
+                return r;
+        /* The timeout counts from the moment the subscription is in place:
+         * that is when waiting starts. */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (o->timeout >= 0)
+                deadline_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+                              (int64_t) (o->timeout * 1000.0 + 0.5);
+        for (;;) {
+                int wait_ms = -1;
+                if (deadline_ms >= 0) {
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        int64_t left = deadline_ms - ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+                        wait_ms = (int) MAX(MIN(left, (int64_t) INT_MAX), (int64_t) 0);
+                }
+                r = pn_client_next(c, &ev, wait_ms);
+                if (r == 0)
+                        return EXIT_TIMEOUT;
+                if (r == -EINTR)
+                        continue;
+                if (r < 0)
+                        return broker_error(c, "wait", r);
+                if (ev.type != PN_EVENT_OVERRUN)
+                        break;
+                /* The event waited for may be among those lost: say so, and
+                 * keep waiting, since there is no telling. */
+                fprintf(stderr, "%s: warning: events were lost while waiting: %s\n", program,
+                        pn_client_get_line(c));
+        }
+        if (o->format == FORMAT_TABLE) {
+                print_header();
+                print_row(&ev);
+        } else
+                printf("%s\n", pn_client_get_line(c));
+        return EXIT_SUCCESS;
+}
+
+static int cmd_status(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        _cleanup_(json_object_putp) struct json_object *j = NULL;
+        _cleanup_free_ char *reply = NULL;
+        int r;
+
+        r = connect_broker(o, &c);
+        if (r)
+                return r;
+        r = pn_client_request(c, "{\"op\":\"status\"}", &reply);
+        if (r < 0)
+                return broker_error(c, "status", r);
+        if (o->format == FORMAT_JSON) {
+                printf("%s\n", reply);
+                return EXIT_SUCCESS;
+        }
+        j = json_tokener_parse(reply);
+        if (!j) {
+                fprintf(stderr, "%s: status: the broker's reply is not JSON\n", program);
+                return EXIT_BROKER;
+        }
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+                                                                 JSON_C_TO_STRING_SPACED |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+        return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(options_done) Options o = { .timeout = -1 };
+        int r;
+
+        o.match = json_object_new_object();
+        if (!o.match) {
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
+        r = parse_argv(&o, argc, argv);
+        if (r != 0)
+                return r < 0 ? EXIT_SUCCESS : r;
+
+        switch (o.command) {
+        case COMMAND_MONITOR:
+                return cmd_monitor(&o);
+        case COMMAND_WAIT:
+                return cmd_wait(&o);
+        case COMMAND_STATUS:
+                return cmd_status(&o);
+        default:
+                return EXIT_USAGE;
+        }
 }

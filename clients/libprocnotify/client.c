@@ -2,13 +2,25 @@
 /*
  * libprocnotify implementation; see include/procnotify/client.h.
  *
- * One buffer of input; complete lines are taken from it one at a time.
- * Replies are told from events by their "type". While a request waits for
- * its reply, events that arrive are parked in a FIFO and handed out first
- * by pn_client_next(), so no event is lost to a synchronous call.
+ * Input is one buffer of PN_CLIENT_MAX_LINE bytes, the protocol's own limit.
+ * Complete lines are taken from it in place and compacted only when a partial
+ * line is left, so an event is parsed where it was received and copied once,
+ * into the "last line" that pn_client_get_line() returns.
+ *
+ * Replies are told from events by their shape: every event has "ts_ns", no
+ * reply does (PROTOCOL.md). That holds for event types of newer brokers too,
+ * which a list of known type names would mistake for replies. While a request
+ * waits for its reply, events are parked in a FIFO and pn_client_next()
+ * returns them first. The FIFO is bounded; what does not fit is counted and
+ * reported as an overrun at its place in the stream, as the broker reports
+ * its own queue's losses: never dropped silently.
+ *
+ * Subscriptions are remembered with the request line that made them, under an
+ * id of the library's own, so that a reconnect can replay them while the ids
+ * the caller holds stay valid. The restart itself is a marker in the FIFO
+ * that becomes an overrun event with where "restart".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,27 +35,60 @@
 #include "common/macro.h"
 #include "procnotify/client.h"
 #include "protocol/event-json.h"
+#include "protocol/jsonbuf.h"
 #include "protocol/request.h"
+
+_Static_assert(PN_CLIENT_MAX_LINE == PN_MAX_LINE, "the public line limit is the protocol's");
 
 #define HELLO_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 10000
-#define MAX_REQUESTS 4096
+#define CONNECT_RETRY_MS 10          /* while the listen backlog is full */
+#define RECONNECT_DELAY_MIN_MS 100
+#define RECONNECT_DELAY_MAX_MS 2000
+#define PARK_MAX_BYTES (4u << 20)
+#define PARK_MAX_LINES 16384u
+#define MAX_SUBSCRIPTIONS 4096       /* the most [Limits] MaxSubscriptions= allows */
 
-typedef struct Line {
-        struct Line *next;
-        size_t len;
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
+
+typedef enum ParkedKind {
+        PARKED_LINE,     /* an event line received during a request */
+        PARKED_DROPPED,  /* events that did not fit: an overrun to report */
+        PARKED_RESTART,  /* the connection was re-made: an overrun to report */
+} ParkedKind;
+
+typedef struct Parked {
+        struct Parked *next;
+        ParkedKind kind;
+        uint64_t lost, first_seq, last_seq; /* PARKED_DROPPED */
+        size_t len;                         /* PARKED_LINE */
         char data[];
-} Line;
+} Parked;
+
+typedef struct Subscription {
+        uint64_t id;        /* the caller's, stable across reconnects */
+        uint64_t broker_id; /* the broker's, on the current connection */
+        char *request;      /* the request line, replayed after a reconnect */
+} Subscription;
 
 struct PnClient {
-        int fd;
         char *path;
-        char *buf;       /* received, not yet consumed */
-        size_t len;
-        Line *pending_head, *pending_tail;
-        char *line;                /* the last event's line */
-        struct json_object *event; /* the last event, parsed */
+        int fd;
+        unsigned connects;          /* successful opens */
 
+        char *in;                   /* PN_CLIENT_MAX_LINE bytes of input */
+        size_t in_start, in_len;    /* unread: in[in_start, in_start + in_len) */
+
+        Parked *parked_head, *parked_tail;
+        size_t n_parked, parked_bytes;
+        Parked *dropped;            /* the last drop marker queued, while queued */
+
+        struct json_tokener *tok;
+        char *line;                 /* the last event's line, PN_CLIENT_MAX_LINE bytes */
+        bool has_line;
+        struct json_object *event;  /* the last event; ret's strings point into it */
+
+        int protocol;
         char version[64], instance_id[64], boot_id[64];
         uint64_t hello_seq;
         bool sees_all;
@@ -51,11 +96,14 @@ struct PnClient {
         char error_code[64];
         char error_message[256];
 
-        char **requests;           /* subscriptions to replay on reconnect */
-        size_t n_requests;
+        Subscription *subs;
+        size_t n_subs;
+        uint64_t last_sub_id;
+
         bool reconnect;
         unsigned reconnects;
-        bool report_restart;       /* a restart overrun is due */
+        unsigned retry_delay_ms;
+        int64_t retry_at_ms;
 };
 
 static int64_t now_ms(void) {
@@ -64,109 +112,53 @@ static int64_t now_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int remaining(int64_t deadline) {
+static uint64_t now_ns(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* Milliseconds until deadline for poll(): -1 for no deadline, 0 once past. */
+static int ms_left(int64_t deadline) {
         if (deadline < 0)
                 return -1;
         int64_t left = deadline - now_ms();
         return left > 0 ? (int) MIN(left, (int64_t) INT32_MAX) : 0;
 }
 
-static void pending_push(PnClient *c, Line *l) {
-        l->next = NULL;
-        if (c->pending_tail)
-                c->pending_tail->next = l;
-        else
-                c->pending_head = l;
-        c->pending_tail = l;
+static int64_t deadline_after(int timeout_ms) {
+        return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 }
 
-static Line *pending_pop(PnClient *c) {
-        Line *l = c->pending_head;
-        if (l) {
-                c->pending_head = l->next;
-                if (!c->pending_head)
-                        c->pending_tail = NULL;
-        }
-        return l;
+static void copy_string(char *dst, size_t size, const char *src) {
+        snprintf(dst, size, "%s", src ? src : "");
 }
 
-/*
- * Take the next complete line, reading as needed until deadline (ms, -1
- * forever). Returns 1 and a malloc'd Line, 0 on timeout, -ECONNRESET at
- * EOF, -EMSGSIZE for a line longer than the protocol allows.
- */
-static int read_line(PnClient *c, int64_t deadline, Line **ret) {
-        for (;;) {
-                char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
-                if (nl) {
-                        size_t n = (size_t) (nl - c->buf);
-                        Line *l = malloc(sizeof(*l) + n + 1);
-                        if (!l)
-                                return -ENOMEM;
-                        memcpy(l->data, c->buf, n);
-                        l->data[n] = 0;
-                        l->len = n;
-                        c->len -= n + 1;
-                        memmove(c->buf, nl + 1, c->len);
-                        *ret = l;
-                        return 1;
-                }
-                if (c->len >= PN_MAX_LINE)
-                        return -EMSGSIZE;
-                struct pollfd p = { .fd = c->fd, .events = POLLIN };
-                int r = poll(&p, 1, remaining(deadline));
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0)
-                        return 0;
-                ssize_t k = recv(c->fd, c->buf + c->len, PN_MAX_LINE - c->len, MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                continue;
-                        return errno == ECONNRESET ? -ECONNRESET : -errno;
-                }
-                if (k == 0)
-                        return -ECONNRESET;
-                c->len += (size_t) k;
-        }
-}
-
-static struct json_object *parse_line(const Line *l) {
-        struct json_object *o = json_tokener_parse(l->data);
-        if (o && !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                return NULL;
-        }
-        return o;
-}
-
-static const char *get_type(struct json_object *o) {
-        struct json_object *t;
-        if (!json_object_object_get_ex(o, "type", &t))
-                return NULL;
-        return json_object_get_string(t);
-}
-
-static bool is_reply(const char *type) {
-        static const char *const replies[] = { "hello", "subscribed", "unsubscribed", "pong",
-                                               "status", "error" };
-        for (size_t i = 0; type && i < ELEMENTSOF(replies); i++)
-                if (streq(type, replies[i]))
-                        return true;
-        /* Replies of newer ops are the ones not naming an event type. */
-        return type && pn_event_type_from_string(type) == _PN_EVENT_TYPE_INVALID;
-}
-
-static void copy_str(char *dst, size_t size, struct json_object *o, const char *key) {
+static const char *get_string(struct json_object *o, const char *key) {
         struct json_object *v;
-        dst[0] = 0;
-        if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-                snprintf(dst, size, "%s", json_object_get_string(v));
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
 }
 
+static uint64_t get_uint(struct json_object *o, const char *key) {
+        struct json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return 0;
+        return json_object_get_uint64(v);
+}
+
+static void client_clear_error(PnClient *c) {
+        c->error_code[0] = 0;
+        c->error_message[0] = 0;
+}
+
+static void client_set_error(PnClient *c, const char *code, const char *message) {
+        copy_string(c->error_code, sizeof(c->error_code), code);
+        copy_string(c->error_message, sizeof(c->error_message), message);
+}
+
+/* The errno for a broker error code; the mapping is documented in client.h. */
 static int error_to_errno(const char *code) {
         if (streq(code, PN_ERR_LIMIT_EXCEEDED))
                 return -EUSERS;
@@ -174,144 +166,444 @@ static int error_to_errno(const char *code) {
                 return -EACCES;
         if (streq(code, PN_ERR_NOT_FOUND))
                 return -ENOENT;
-        if (streq(code, PN_ERR_INTERNAL))
-                return -ENOMEM;
         if (streq(code, PN_ERR_LINE_TOO_LONG))
                 return -EMSGSIZE;
+        if (streq(code, PN_ERR_INTERNAL))
+                return -ENOMEM;
         return -EINVAL;
 }
 
-static int send_all(PnClient *c, const char *data, size_t n) {
-        while (n > 0) {
-                ssize_t k = send(c->fd, data, n, MSG_NOSIGNAL);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                struct pollfd p = { .fd = c->fd, .events = POLLOUT };
-                                if (poll(&p, 1, REPLY_TIMEOUT_MS) <= 0)
-                                        return -ETIMEDOUT;
-                                continue;
-                        }
-                        return errno == EPIPE ? -ECONNRESET : -errno;
+/* The error a call gets when there is no connection. */
+static int client_not_connected(const PnClient *c) {
+        return c->connects > 0 ? -ECONNRESET : -ENOTCONN;
+}
+
+/* Drop the connection. Unread input goes too: the caller only gets here once
+ * every complete line was taken, and a partial one can never complete. */
+static void client_disconnect(PnClient *c) {
+        c->fd = safe_close(c->fd);
+        c->in_start = c->in_len = 0;
+}
+
+/* --- parked events --- */
+
+static void client_park_push(PnClient *c, Parked *p) {
+        p->next = NULL;
+        if (c->parked_tail)
+                c->parked_tail->next = p;
+        else
+                c->parked_head = p;
+        c->parked_tail = p;
+        c->n_parked++;
+        c->parked_bytes += p->len;
+}
+
+static Parked *client_park_pop(PnClient *c) {
+        Parked *p = c->parked_head;
+        if (!p)
+                return NULL;
+        c->parked_head = p->next;
+        if (!c->parked_head)
+                c->parked_tail = NULL;
+        c->n_parked--;
+        c->parked_bytes -= p->len;
+        if (p == c->dropped)
+                c->dropped = NULL;
+        return p;
+}
+
+static Parked *parked_new(ParkedKind kind, const char *data, size_t len) {
+        Parked *p = calloc(1, sizeof(*p) + len + 1);
+        if (!p)
+                return NULL;
+        p->kind = kind;
+        p->len = len;
+        if (len > 0)
+                memcpy(p->data, data, len);
+        return p;
+}
+
+/* Count an event that could not be parked into the drop marker at the tail
+ * of the queue, queuing a new marker if the tail is anything else: so each
+ * overrun stands where its losses happened. Only an allocation failure of
+ * the marker itself is an error: then the drop is unreported, and -ENOMEM
+ * says so. */
+static int client_park_drop(PnClient *c, uint64_t seq) {
+        if (!c->dropped || c->parked_tail != c->dropped) {
+                Parked *p = parked_new(PARKED_DROPPED, NULL, 0);
+                if (!p)
+                        return -ENOMEM;
+                client_park_push(c, p);
+                c->dropped = p;
+        }
+        c->dropped->lost++;
+        if (seq > 0 && (c->dropped->first_seq == 0 || seq < c->dropped->first_seq))
+                c->dropped->first_seq = seq;
+        if (seq > c->dropped->last_seq)
+                c->dropped->last_seq = seq;
+        return 0;
+}
+
+/* Keep an event line met while waiting for a reply. Overruns are always kept,
+ * whatever the bounds (the broker sends at most one every 100 ms): they are
+ * the one thing a client must never miss. */
+static int client_park_line(PnClient *c, struct json_object *o, const char *line, size_t len) {
+        bool overrun = o && streq_ptr(get_string(o, "type"), "overrun");
+
+        if (!overrun && (c->n_parked >= PARK_MAX_LINES || c->parked_bytes + len > PARK_MAX_BYTES))
+                return client_park_drop(c, o ? get_uint(o, "seq") : 0);
+        Parked *p = parked_new(PARKED_LINE, line, len);
+        if (!p)
+                return client_park_drop(c, o ? get_uint(o, "seq") : 0);
+        client_park_push(c, p);
+        return 0;
+}
+
+/* --- input --- */
+
+/*
+ * Take the next complete line out of the input, reading the socket until
+ * deadline (CLOCK_MONOTONIC ms, -1: none) if needed. Returns 1 with *ret
+ * pointing into the input buffer (NUL-terminated, without its newline, valid
+ * until the next read), 0 at the deadline, -EINTR if a signal interrupted the
+ * wait and interruptible is set, -ECONNRESET at the end of input and -EMSGSIZE
+ * for an over-long line (both close the connection), -ENOTCONN/-ECONNRESET
+ * when not connected.
+ */
+static int client_read_line(PnClient *c, int64_t deadline, bool interruptible, char **ret,
+                            size_t *ret_len) {
+        for (;;) {
+                char *start = c->in + c->in_start;
+                char *nl = c->in_len > 0 ? memchr(start, '\n', c->in_len) : NULL;
+                if (nl) {
+                        size_t n = (size_t) (nl - start);
+                        c->in_start += n + 1;
+                        c->in_len -= n + 1;
+                        if (c->in_len == 0)
+                                c->in_start = 0;
+                        if (n > 0 && start[n - 1] == '\r')
+                                n--;
+                        start[n] = 0;
+                        *ret = start;
+                        *ret_len = n;
+                        return 1;
                 }
-                data += k;
-                n -= (size_t) k;
+                if (c->fd < 0)
+                        return client_not_connected(c);
+                if (c->in_len >= PN_CLIENT_MAX_LINE) {
+                        client_disconnect(c);
+                        return -EMSGSIZE;
+                }
+                if (c->in_start > 0) {
+                        memmove(c->in, start, c->in_len);
+                        c->in_start = 0;
+                }
+
+                /* Read first, poll only when there is nothing: under load
+                 * that saves a system call per wakeup. */
+                ssize_t k = recv(c->fd, c->in + c->in_len, PN_CLIENT_MAX_LINE - c->in_len,
+                                 MSG_DONTWAIT);
+                if (k > 0) {
+                        c->in_len += (size_t) k;
+                        continue;
+                }
+                if (k == 0 || errno == ECONNRESET || errno == EPIPE) {
+                        client_disconnect(c);
+                        return -ECONNRESET;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN)
+                        return -errno;
+
+                int wait = ms_left(deadline);
+                if (wait == 0)
+                        return 0;
+                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                int r = poll(&p, 1, wait);
+                if (r < 0) {
+                        if (errno == EINTR && !interruptible)
+                                continue;
+                        return -errno;
+                }
+                if (r == 0)
+                        return 0;
+        }
+}
+
+/* Parse one line as a JSON object; NULL if it is not one. Lines are at most
+ * PN_CLIENT_MAX_LINE bytes, so their length fits json-c's int. */
+static struct json_object *client_parse(PnClient *c, const char *line, size_t len) {
+        struct json_object *o;
+
+        json_tokener_reset(c->tok);
+        o = json_tokener_parse_ex(c->tok, line, (int) len);
+        if (!o)
+                return NULL;
+        if (!json_object_is_type(o, json_type_object) || json_tokener_get_parse_end(c->tok) != len) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* Every event has "ts_ns" and no reply has (PROTOCOL.md). */
+static bool message_is_event(struct json_object *o) {
+        return json_object_object_get_ex(o, "ts_ns", NULL);
+}
+
+/* --- output --- */
+
+static int client_send_line(PnClient *c, const char *text, size_t n, int64_t deadline) {
+        _cleanup_free_ char *line = malloc(n + 1);
+        size_t done = 0;
+
+        if (!line)
+                return -ENOMEM;
+        /* One send for request and newline: a line is never split by us
+         * unless the socket buffer is full. */
+        memcpy(line, text, n);
+        line[n++] = '\n';
+        while (done < n) {
+                ssize_t k = send(c->fd, line + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (k >= 0) {
+                        done += (size_t) k;
+                        continue;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EPIPE || errno == ECONNRESET) {
+                        client_disconnect(c);
+                        return -ECONNRESET;
+                }
+                if (errno != EAGAIN)
+                        return -errno;
+                struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+                int wait = ms_left(deadline);
+                int r = wait == 0 ? 0 : poll(&p, 1, wait);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0) {
+                        /* Half a line sent: the stream cannot be resumed. */
+                        client_disconnect(c);
+                        return r == 0 ? -ETIMEDOUT : -errno;
+                }
         }
         return 0;
 }
 
-/* Send a request line and wait for its reply; park events met meanwhile. */
-static int transact(PnClient *c, const char *request, char **ret_reply) {
+/*
+ * Send one request line and wait for its reply, parking events met on the
+ * way. Returns 0 and, if wanted, the parsed reply (*ret_reply) and its text
+ * (*ret_text, malloc'd); a broker error as documented in client.h; or
+ * -ETIMEDOUT (the connection is closed: a late reply would be taken for the
+ * next request's), -ECONNRESET, -ENOTCONN, -ENOMEM.
+ */
+static int client_transact(PnClient *c, const char *request, struct json_object **ret_reply,
+                           char **ret_text) {
         int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
         size_t n = strlen(request);
         int r;
 
-        if (n == 0 || n >= PN_MAX_LINE || memchr(request, '\n', n))
+        client_clear_error(c);
+        if (c->fd < 0)
+                return client_not_connected(c);
+        if (n == 0 || n >= PN_CLIENT_MAX_LINE || memchr(request, '\n', n))
                 return -EINVAL;
-        r = send_all(c, request, n);
-        if (r == 0)
-                r = send_all(c, "\n", 1);
+        r = client_send_line(c, request, n, deadline);
         if (r < 0)
                 return r;
+
         for (;;) {
-                Line *l = NULL;
-                r = read_line(c, deadline, &l);
-                if (r <= 0)
-                        return r == 0 ? -ETIMEDOUT : r;
-                struct json_object *o = parse_line(l);
-                const char *type = o ? get_type(o) : NULL;
-                if (!type || !is_reply(type)) {
-                        json_object_put(o);
-                        pending_push(c, l); /* an event: keep it for pn_client_next() */
+                _cleanup_(json_object_putp) struct json_object *o = NULL;
+                char *line;
+                size_t len;
+
+                r = client_read_line(c, deadline, false, &line, &len);
+                if (r == 0) {
+                        client_disconnect(c);
+                        return -ETIMEDOUT;
+                }
+                if (r < 0)
+                        return r;
+                if (len == 0)
+                        continue;
+                o = client_parse(c, line, len);
+                if (!o || message_is_event(o)) {
+                        /* Not a reply. Garbage is parked too, to be skipped
+                         * by pn_client_next() like anything it cannot use. */
+                        r = client_park_line(c, o, line, len);
+                        if (r < 0)
+                                return r;
                         continue;
                 }
-                if (streq(type, "error")) {
-                        copy_str(c->error_code, sizeof(c->error_code), o, "code");
-                        copy_str(c->error_message, sizeof(c->error_message), o, "message");
-                        r = error_to_errno(c->error_code);
-                } else {
-                        r = 0;
-                        if (ret_reply) {
-                                *ret_reply = strdup(l->data);
-                                if (!*ret_reply)
-                                        r = -ENOMEM;
-                        }
+                const char *type = get_string(o, "type");
+                if (streq_ptr(type, "error")) {
+                        client_set_error(c, get_string(o, "code"), get_string(o, "message"));
+                        return error_to_errno(c->error_code);
                 }
-                json_object_put(o);
-                free(l);
-                return r;
+                if (ret_text) {
+                        *ret_text = strndup(line, len);
+                        if (!*ret_text)
+                                return -ENOMEM;
+                }
+                if (ret_reply)
+                        *ret_reply = TAKE_PTR(o);
+                return 0;
         }
 }
 
-static int client_open(PnClient *c) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        Line *l = NULL;
-        int r;
+/* --- connection --- */
 
-        if (strlen(c->path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, c->path);
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0)
+static int client_connect_socket(PnClient *c, int64_t deadline) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -1;
+
+        strcpy(sa.sun_path, c->path); /* length checked in pn_client_new() */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
                 return -errno;
-        if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                r = -errno;
-                c->fd = safe_close(c->fd);
-                return r;
+        for (;;) {
+                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                /* A non-blocking AF_UNIX connect fails with EAGAIN while the
+                 * listener's backlog is full: retry until the deadline. */
+                if (errno != EAGAIN)
+                        return -errno;
+                int wait = ms_left(deadline);
+                if (wait == 0)
+                        return -ETIMEDOUT;
+                (void) poll(NULL, 0, MIN(wait, CONNECT_RETRY_MS));
         }
-        c->len = 0;
-        r = read_line(c, now_ms() + HELLO_TIMEOUT_MS, &l);
-        if (r <= 0) {
-                c->fd = safe_close(c->fd);
-                return r == 0 ? -ETIMEDOUT : r;
-        }
-        struct json_object *o = parse_line(l), *v;
-        free(l);
-        const char *type = o ? get_type(o) : NULL;
-        if (!type || !(streq(type, "hello") || streq(type, "error"))) {
-                json_object_put(o);
-                c->fd = safe_close(c->fd);
-                return -EPROTO;
-        }
-        if (streq(type, "error")) {
-                /* Refused at once, e.g. too many connections. */
-                copy_str(c->error_code, sizeof(c->error_code), o, "code");
-                copy_str(c->error_message, sizeof(c->error_message), o, "message");
-                json_object_put(o);
-                c->fd = safe_close(c->fd);
-                return error_to_errno(c->error_code);
-        }
-        if (!json_object_object_get_ex(o, "protocol", &v) || json_object_get_int(v) != PN_PROTOCOL_VERSION) {
-                json_object_put(o);
-                c->fd = safe_close(c->fd);
-                return -EPROTO;
-        }
-        copy_str(c->version, sizeof(c->version), o, "version");
-        copy_str(c->instance_id, sizeof(c->instance_id), o, "instance_id");
-        copy_str(c->boot_id, sizeof(c->boot_id), o, "boot_id");
-        c->hello_seq = json_object_object_get_ex(o, "seq", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-        c->sees_all = json_object_object_get_ex(o, "sees_all", &v) && json_object_get_boolean(v);
-        json_object_put(o);
+        c->fd = TAKE_FD(fd);
+        c->in_start = c->in_len = 0;
         return 0;
 }
 
-int pn_client_connect(PnClient **ret, const char *path) {
-        PnClient *c = calloc(1, sizeof(*c));
+static int client_read_hello(PnClient *c, int64_t deadline) {
+        _cleanup_(json_object_putp) struct json_object *o = NULL;
+        struct json_object *v;
+        char *line;
+        size_t len;
         int r;
 
+        r = client_read_line(c, deadline, false, &line, &len);
+        if (r == 0)
+                return -ETIMEDOUT;
+        if (r < 0)
+                return r;
+        o = client_parse(c, line, len);
+        if (!o)
+                return -EPROTO;
+        const char *type = get_string(o, "type");
+        if (streq_ptr(type, "error")) {
+                /* Refused at once, e.g. too many connections. */
+                client_set_error(c, get_string(o, "code"), get_string(o, "message"));
+                return error_to_errno(c->error_code);
+        }
+        if (!streq_ptr(type, "hello") || !json_object_object_get_ex(o, "protocol", &v) ||
+            !json_object_is_type(v, json_type_int) || json_object_get_int(v) != PN_PROTOCOL_VERSION)
+                return -EPROTO;
+        c->protocol = PN_PROTOCOL_VERSION;
+        copy_string(c->version, sizeof(c->version), get_string(o, "version"));
+        copy_string(c->instance_id, sizeof(c->instance_id), get_string(o, "instance_id"));
+        copy_string(c->boot_id, sizeof(c->boot_id), get_string(o, "boot_id"));
+        c->hello_seq = get_uint(o, "seq");
+        c->sees_all = json_object_object_get_ex(o, "sees_all", &v) && json_object_get_boolean(v);
+        return 0;
+}
+
+/* Subscribe again to everything the caller still has, on a new connection. */
+static int client_replay(PnClient *c) {
+        for (size_t i = 0; i < c->n_subs; i++) {
+                _cleanup_(json_object_putp) struct json_object *reply = NULL;
+                int r = client_transact(c, c->subs[i].request, &reply, NULL);
+                if (r < 0)
+                        return r;
+                c->subs[i].broker_id = get_uint(reply, "id");
+        }
+        return 0;
+}
+
+int pn_client_new(PnClient **ret, const char *path) {
+        struct sockaddr_un sa;
+        PnClient *c;
+
+        if (!path || !*path)
+                path = getenv("PROCNOTIFY_SOCKET");
+        if (!path || !*path)
+                path = PN_CLIENT_DEFAULT_SOCKET;
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+
+        c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->fd = -1;
-        if (!path)
-                path = getenv("PROCNOTIFY_SOCKET");
-        c->path = strdup(path && *path ? path : PN_CLIENT_DEFAULT_SOCKET);
-        c->buf = malloc(PN_MAX_LINE);
-        if (!c->path || !c->buf) {
+        c->path = strdup(path);
+        c->in = malloc(PN_CLIENT_MAX_LINE);
+        c->line = malloc(PN_CLIENT_MAX_LINE);
+        c->tok = json_tokener_new_ex(PN_MAX_JSON_DEPTH);
+        if (!c->path || !c->in || !c->line || !c->tok) {
                 pn_client_free(c);
                 return -ENOMEM;
         }
-        r = client_open(c);
+        *ret = c;
+        return 0;
+}
+
+/* pn_client_open(); *ret_replay_failed tells whether it failed at replaying
+ * subscriptions, i.e. a broker is there but refused one. */
+static int client_open(PnClient *c, bool *ret_replay_failed) {
+        int64_t deadline = now_ms() + HELLO_TIMEOUT_MS;
+        int r;
+
+        *ret_replay_failed = false;
+        if (c->fd >= 0)
+                return -EISCONN;
+        client_clear_error(c);
+        r = client_connect_socket(c, deadline);
+        if (r < 0)
+                return r;
+        r = client_read_hello(c, deadline);
+        if (r < 0) {
+                client_disconnect(c);
+                return r;
+        }
+        if (c->connects++ > 0) {
+                /* A connection again: what happened in between is unknown. */
+                Parked *p = parked_new(PARKED_RESTART, NULL, 0);
+                if (!p) {
+                        client_disconnect(c);
+                        return -ENOMEM;
+                }
+                client_park_push(c, p);
+                r = client_replay(c);
+                if (r < 0) {
+                        client_disconnect(c);
+                        *ret_replay_failed = true;
+                        return r;
+                }
+                c->reconnects++;
+        }
+        return 0;
+}
+
+int pn_client_open(PnClient *c) {
+        bool replay_failed;
+        return client_open(c, &replay_failed);
+}
+
+int pn_client_connect(PnClient **ret, const char *path) {
+        PnClient *c = NULL;
+        int r;
+
+        r = pn_client_new(&c, path);
+        if (r < 0)
+                return r;
+        r = pn_client_open(c);
         if (r < 0) {
                 pn_client_free(c);
                 return r;
@@ -321,26 +613,38 @@ int pn_client_connect(PnClient **ret, const char *path) {
 }
 
 PnClient *pn_client_free(PnClient *c) {
-        Line *l;
+        Parked *p;
 
         if (!c)
                 return NULL;
         safe_close(c->fd);
-        while ((l = pending_pop(c)))
-                free(l);
-        for (size_t i = 0; i < c->n_requests; i++)
-                free(c->requests[i]);
-        free(c->requests);
+        while ((p = client_park_pop(c)))
+                free(p);
+        for (size_t i = 0; i < c->n_subs; i++)
+                free(c->subs[i].request);
+        free(c->subs);
         json_object_put(c->event);
+        if (c->tok)
+                json_tokener_free(c->tok);
         free(c->line);
-        free(c->buf);
+        free(c->in);
         free(c->path);
         free(c);
         return NULL;
 }
 
+/* --- getters --- */
+
+const char *pn_client_get_path(const PnClient *c) {
+        return c->path;
+}
+
 int pn_client_get_fd(const PnClient *c) {
         return c->fd;
+}
+
+int pn_client_get_protocol(const PnClient *c) {
+        return c->protocol;
 }
 
 const char *pn_client_get_version(const PnClient *c) {
@@ -372,7 +676,7 @@ const char *pn_client_get_error_message(const PnClient *c) {
 }
 
 const char *pn_client_get_line(const PnClient *c) {
-        return c->line;
+        return c->has_line ? c->line : NULL;
 }
 
 void pn_client_set_reconnect(PnClient *c, bool reconnect) {
@@ -383,174 +687,299 @@ unsigned pn_client_get_reconnects(const PnClient *c) {
         return c->reconnects;
 }
 
-/* Remember a request that set up state, to replay it after a reconnect. */
-static int remember(PnClient *c, const char *request) {
-        if (c->n_requests >= MAX_REQUESTS)
-                return -EUSERS;
-        char **p = realloc(c->requests, (c->n_requests + 1) * sizeof(*p));
-        if (!p)
+/* --- requests --- */
+
+static Subscription *client_find_subscription(PnClient *c, uint64_t id) {
+        for (size_t i = 0; i < c->n_subs; i++)
+                if (c->subs[i].id == id)
+                        return &c->subs[i];
+        return NULL;
+}
+
+static void client_forget_subscription(PnClient *c, Subscription *s) {
+        free(s->request);
+        *s = c->subs[--c->n_subs];
+}
+
+static int json_add(struct json_object *o, const char *key, struct json_object *v) {
+        if (!v || json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
                 return -ENOMEM;
-        c->requests = p;
-        c->requests[c->n_requests] = strdup(request);
-        if (!c->requests[c->n_requests])
-                return -ENOMEM;
-        c->n_requests++;
+        }
         return 0;
-}
-
-static bool is_stateful_request(const char *request) {
-        struct json_object *o = json_tokener_parse(request), *op;
-        bool r = o && json_object_object_get_ex(o, "op", &op) &&
-                 json_object_is_type(op, json_type_string) &&
-                 streq(json_object_get_string(op), "subscribe");
-        json_object_put(o);
-        return r;
-}
-
-int pn_client_request(PnClient *c, const char *request_json, char **ret_reply) {
-        int r = transact(c, request_json, ret_reply);
-        if (r == 0 && is_stateful_request(request_json))
-                (void) remember(c, request_json);
-        return r;
 }
 
 int pn_client_subscribe(PnClient *c, const char *const *events, const char *match_json,
                         bool threads, uint64_t *ret_id) {
-        struct json_object *req = json_object_new_object(), *ev = NULL, *match = NULL;
-        char *reply = NULL;
+        _cleanup_(json_object_putp) struct json_object *req = NULL, *reply = NULL;
+        _cleanup_free_ char *text = NULL;
         int r;
 
-        if (!req)
+        client_clear_error(c);
+        if (c->n_subs >= MAX_SUBSCRIPTIONS) {
+                client_set_error(c, PN_ERR_LIMIT_EXCEEDED, "too many subscriptions on this client");
+                return -EUSERS;
+        }
+        req = json_object_new_object();
+        if (!req || json_add(req, "op", json_object_new_string("subscribe")) < 0)
                 return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("subscribe"));
         if (events) {
-                ev = json_object_new_array();
-                for (size_t i = 0; events[i]; i++)
-                        json_object_array_add(ev, json_object_new_string(events[i]));
-                json_object_object_add(req, "events", ev);
+                struct json_object *a = json_object_new_array();
+                if (json_add(req, "events", a) < 0)
+                        return -ENOMEM;
+                for (size_t i = 0; events[i]; i++) {
+                        struct json_object *s = json_object_new_string(events[i]);
+                        if (!s || json_object_array_add(a, s) < 0) {
+                                json_object_put(s);
+                                return -ENOMEM;
+                        }
+                }
         }
         if (match_json) {
-                match = json_tokener_parse(match_json);
+                struct json_object *match = json_tokener_parse(match_json);
                 if (!match || !json_object_is_type(match, json_type_object)) {
                         json_object_put(match);
-                        json_object_put(req);
-                        snprintf(c->error_code, sizeof(c->error_code), "%s", PN_ERR_INVALID_FILTER);
-                        snprintf(c->error_message, sizeof(c->error_message),
-                                 "the match is not a JSON object");
+                        client_set_error(c, PN_ERR_INVALID_FILTER, "the match is not a JSON object");
                         return -EINVAL;
                 }
-                json_object_object_add(req, "match", match);
+                if (json_add(req, "match", match) < 0)
+                        return -ENOMEM;
         }
-        if (threads)
-                json_object_object_add(req, "threads", json_object_new_boolean(true));
+        if (threads && json_add(req, "threads", json_object_new_boolean(true)) < 0)
+                return -ENOMEM;
 
-        const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-        r = transact(c, text, &reply);
-        if (r == 0) {
-                (void) remember(c, text);
-                struct json_object *o = json_tokener_parse(reply), *id;
-                if (ret_id)
-                        *ret_id = o && json_object_object_get_ex(o, "id", &id)
-                                          ? (uint64_t) json_object_get_int64(id) : 0;
-                json_object_put(o);
-        }
-        free(reply);
-        json_object_put(req);
-        return r;
-}
+        /* Room for the subscription first: once the broker said yes it must
+         * be remembered, or a reconnect would silently lose it. */
+        Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
+        if (!subs)
+                return -ENOMEM;
+        c->subs = subs;
+        text = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+        if (!text)
+                return -ENOMEM;
 
-int pn_client_unsubscribe(PnClient *c, uint64_t id) {
-        char req[96];
-        snprintf(req, sizeof(req), "{\"op\":\"unsubscribe\",\"id\":%llu}", (unsigned long long) id);
-        return transact(c, req, NULL);
-}
-
-int pn_client_ping(PnClient *c, uint64_t *ret_seq) {
-        char *reply = NULL;
-        int r = transact(c, "{\"op\":\"ping\"}", &reply);
-        if (r == 0 && ret_seq) {
-                struct json_object *o = json_tokener_parse(reply), *v;
-                *ret_seq = o && json_object_object_get_ex(o, "seq", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-                json_object_put(o);
-        }
-        free(reply);
-        return r;
-}
-
-/* Re-connect (until deadline) and replay the subscriptions. */
-static int client_reconnect(PnClient *c, int64_t deadline) {
-        int delay = 100;
-        Line *l;
-
-        c->fd = safe_close(c->fd);
-        while ((l = pending_pop(c)))
-                free(l);
-        for (;;) {
-                int r = client_open(c);
-                if (r == 0)
-                        break;
-                int left = remaining(deadline);
-                if (left == 0)
-                        return -ECONNRESET;
-                struct timespec ts = { 0, (long) MIN(delay, left >= 0 ? left : delay) * 1000000L };
-                nanosleep(&ts, NULL);
-                delay = MIN(delay * 2, 2000);
-        }
-        for (size_t i = 0; i < c->n_requests; i++) {
-                int r = transact(c, c->requests[i], NULL);
-                if (r < 0)
-                        return r;
-        }
-        c->reconnects++;
-        c->report_restart = true;
+        r = client_transact(c, text, &reply, NULL);
+        if (r < 0)
+                return r;
+        c->subs[c->n_subs++] = (Subscription) {
+                .id = ++c->last_sub_id,
+                .broker_id = get_uint(reply, "id"),
+                .request = TAKE_PTR(text),
+        };
+        if (ret_id)
+                *ret_id = c->last_sub_id;
         return 0;
 }
 
-int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
-        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+int pn_client_unsubscribe(PnClient *c, uint64_t id) {
+        Subscription *s;
+        char req[96];
+        int r;
 
+        client_clear_error(c);
+        s = client_find_subscription(c, id);
+        if (!s) {
+                char message[64];
+                snprintf(message, sizeof(message), "no subscription %llu on this client",
+                         (unsigned long long) id);
+                client_set_error(c, PN_ERR_NOT_FOUND, message);
+                return -ENOENT;
+        }
+        if (c->fd < 0) {
+                /* The connection and its subscriptions are gone: forgetting
+                 * it is all there is to do, and keeps a reconnect from
+                 * replaying it. */
+                client_forget_subscription(c, s);
+                return 0;
+        }
+        snprintf(req, sizeof(req), "{\"op\":\"unsubscribe\",\"id\":%llu}",
+                 (unsigned long long) s->broker_id);
+        r = client_transact(c, req, NULL, NULL);
+        if (r == -ENOENT) {
+                /* The broker does not have it either: the end is the same. */
+                client_clear_error(c);
+                r = 0;
+        }
+        if (r < 0)
+                return r;
+        client_forget_subscription(c, s);
+        return 0;
+}
+
+int pn_client_ping(PnClient *c, uint64_t *ret_seq) {
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        int r;
+
+        r = client_transact(c, "{\"op\":\"ping\"}", &reply, NULL);
+        if (r < 0)
+                return r;
+        if (ret_seq)
+                *ret_seq = get_uint(reply, "seq");
+        return 0;
+}
+
+int pn_client_request(PnClient *c, const char *request_json, char **ret_reply) {
+        _cleanup_(json_object_putp) struct json_object *req = NULL;
+        const char *op;
+
+        client_clear_error(c);
+        req = json_tokener_parse(request_json);
+        if (!req || !json_object_is_type(req, json_type_object))
+                return -EINVAL;
+        op = get_string(req, "op");
+        if (streq_ptr(op, "subscribe") || streq_ptr(op, "unsubscribe"))
+                return -EINVAL;
+        return client_transact(c, request_json, NULL, ret_reply);
+}
+
+/* --- events --- */
+
+/* "2026-11-22T16:10:07.123456Z" (what the broker writes) to nanoseconds since
+ * the epoch; 0 for anything else. */
+static uint64_t parse_time(const char *s) {
+        struct tm tm = {};
+        unsigned usec = 0;
+        const char *p;
+        time_t t;
+
+        if (!s)
+                return 0;
+        p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p || *p++ != '.')
+                return 0;
+        for (int i = 0; i < 6; i++, p++) {
+                if (*p < '0' || *p > '9')
+                        return 0;
+                usec = usec * 10 + (unsigned) (*p - '0');
+        }
+        if (!streq(p, "Z"))
+                return 0;
+        t = timegm(&tm);
+        if (t < 0)
+                return 0;
+        return (uint64_t) t * 1000000000u + (uint64_t) usec * 1000u;
+}
+
+/* Make the event the caller gets from a line: it becomes the last line, and
+ * its object owns ret's strings. Returns 1, or 0 for a line that is not an
+ * event this library knows (skipped: newer brokers may send more). */
+static int client_deliver(PnClient *c, const char *line, size_t len, PnEvent *ret) {
+        struct json_object *o = client_parse(c, line, len);
+        PnEvent ev;
+
+        if (!o || !message_is_event(o) || event_json_parse(o, &ev) < 0) {
+                json_object_put(o);
+                return 0;
+        }
+        ev.time_ns = parse_time(get_string(o, "time"));
+        json_object_put(c->event);
+        c->event = o;
+        if (line != c->line)
+                memcpy(c->line, line, len);
+        c->line[len] = 0;
+        c->has_line = true;
+        *ret = ev;
+        return 1;
+}
+
+/* Turn a marker into the overrun event it stands for, with a line of its
+ * own in the protocol's form. */
+static int client_deliver_marker(PnClient *c, const Parked *p, PnEvent *ret) {
+        JsonBuf b = JSONBUF_INIT;
+        PnEvent ev = {
+                .type = PN_EVENT_OVERRUN,
+                .ts_ns = now_ns(CLOCK_MONOTONIC),
+                .time_ns = now_ns(CLOCK_REALTIME),
+        };
+        int r;
+
+        if (p->kind == PARKED_RESTART)
+                ev.overrun.where = PN_OVERRUN_RESTART;
+        else {
+                ev.overrun.where = PN_OVERRUN_CLIENT;
+                ev.overrun.lost = p->lost;
+                ev.overrun.first_seq = p->first_seq;
+                ev.overrun.last_seq = p->last_seq;
+        }
+        event_json_format(&b, &ev);
+        if (jsonbuf_failed(&b) || b.len < 1 || b.len > PN_CLIENT_MAX_LINE) {
+                jsonbuf_deinit(&b);
+                return -ENOMEM;
+        }
+        memcpy(c->line, b.data, b.len - 1); /* without the newline */
+        r = client_deliver(c, c->line, b.len - 1, ret);
+        jsonbuf_deinit(&b);
+        return r > 0 ? 1 : -ENOMEM;
+}
+
+/* Try to get the connection back, no later than deadline. Returns 1 when
+ * connected (subscriptions replayed), 0 at the deadline, or an error. */
+static int client_reconnect(PnClient *c, int64_t deadline) {
         for (;;) {
-                Line *l = NULL;
-                int r;
-
-                if (c->report_restart) {
-                        /* The gap between two broker instances (or two
-                         * connections) is not known: say so before going on. */
-                        c->report_restart = false;
-                        memset(ret, 0, sizeof(*ret));
-                        ret->type = PN_EVENT_OVERRUN;
-                        ret->overrun.where = PN_OVERRUN_RESTART;
-                        struct timespec ts;
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        ret->ts_ns = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-                        free(c->line);
-                        c->line = strdup("{\"type\":\"overrun\",\"lost\":0,\"where\":\"restart\"}");
-                        return 1;
-                }
-                l = pending_pop(c);
-                if (!l) {
-                        r = read_line(c, deadline, &l);
-                        if (r == -ECONNRESET && c->reconnect) {
-                                r = client_reconnect(c, deadline);
-                                if (r < 0)
-                                        return r;
-                                continue;
+                if (now_ms() >= c->retry_at_ms) {
+                        bool replay_failed;
+                        int r = client_open(c, &replay_failed);
+                        if (r == 0) {
+                                c->retry_delay_ms = 0;
+                                c->retry_at_ms = 0;
+                                return 1;
                         }
-                        if (r <= 0)
+                        c->retry_delay_ms = c->retry_delay_ms == 0
+                                                    ? RECONNECT_DELAY_MIN_MS
+                                                    : MIN(c->retry_delay_ms * 2, RECONNECT_DELAY_MAX_MS);
+                        c->retry_at_ms = now_ms() + c->retry_delay_ms;
+                        /* A broker that refused a replayed subscription is
+                         * worth telling the caller about; an absent one is
+                         * what reconnecting waits out. */
+                        if (replay_failed)
                                 return r;
                 }
-                struct json_object *o = parse_line(l);
-                if (!o || event_json_parse(o, ret) < 0) {
-                        /* Not an event (a stray reply, or garbage): skip it. */
-                        json_object_put(o);
-                        free(l);
+                int wait = ms_left(deadline);
+                if (wait == 0)
+                        return 0;
+                int64_t until_retry = c->retry_at_ms - now_ms();
+                if (until_retry > 0 && (wait < 0 || until_retry < wait))
+                        wait = (int) until_retry;
+                if (wait > 0 && poll(NULL, 0, wait) < 0)
+                        return -errno;
+        }
+}
+
+int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
+        int64_t deadline = deadline_after(timeout_ms);
+
+        for (;;) {
+                Parked *p = client_park_pop(c);
+                char *line;
+                size_t len;
+                int r;
+
+                if (p) {
+                        r = p->kind == PARKED_LINE ? client_deliver(c, p->data, p->len, ret)
+                                                   : client_deliver_marker(c, p, ret);
+                        free(p);
+                        if (r != 0)
+                                return r;
                         continue;
                 }
-                json_object_put(c->event);
-                c->event = o;
-                free(c->line);
-                c->line = strndup(l->data, l->len);
-                free(l);
-                return 1;
+
+                if (c->fd < 0) {
+                        if (!c->reconnect || c->connects == 0)
+                                return client_not_connected(c);
+                        r = client_reconnect(c, deadline);
+                        if (r <= 0)
+                                return r;
+                        continue; /* the restart marker is parked now */
+                }
+
+                r = client_read_line(c, deadline, true, &line, &len);
+                if (r > 0) {
+                        if (client_deliver(c, line, len, ret) > 0)
+                                return 1;
+                        continue;
+                }
+                if ((r == -ECONNRESET || r == -EMSGSIZE) && c->reconnect)
+                        continue;
+                return r;
         }
 }

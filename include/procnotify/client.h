@@ -1,20 +1,43 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libprocnotify: a client of procnotifyd's JSON socket (protocol v1,
- * PROTOCOL.md) for C programs.
+ * PROTOCOL.md) for C programs. pkg-config: libprocnotify.
  *
- *     PnClient *c;
+ *     PnClient *c = NULL;
  *     PnEvent ev;
- *     const char *events[] = { "predump", "exit", NULL };
- *     if (pn_client_connect(&c, NULL) < 0) …
- *     if (pn_client_subscribe(c, events, "{\"comm\":\"bfdd\"}", false, NULL) < 0) …
- *     while (pn_client_next(c, &ev, -1) > 0)
- *             if (ev.type == PN_EVENT_PREDUMP) failover();
- *     pn_client_free(c);
+ *     const char *const events[] = { "predump", "exit", NULL };
+ *     int r;
  *
- * The library never prints, logs or exits. Functions return 0 (or a
- * documented positive value) on success and a negative errno on failure.
- * A PnClient is not thread-safe: use one per thread, or lock around it.
+ *     r = pn_client_connect(&c, NULL);
+ *     if (r < 0) …
+ *     r = pn_client_subscribe(c, events, "{\"comm\":\"bfdd\"}", false, NULL);
+ *     if (r < 0) …  (pn_client_get_error_message(c) says why)
+ *     while ((r = pn_client_next(c, &ev, -1)) > 0)
+ *             if (ev.type == PN_EVENT_PREDUMP || ev.type == PN_EVENT_OVERRUN)
+ *                     failover();
+ *     c = pn_client_free(c);
+ *
+ * Contracts common to every function:
+ *   - a negative errno on failure, 0 (or a documented positive value) on
+ *     success; nothing is printed or logged, and nothing exits;
+ *   - every buffer is bounded: a line is at most PN_CLIENT_MAX_LINE bytes, and
+ *     events parked while a request waits for its reply are bounded too (see
+ *     pn_client_next());
+ *   - a PnClient is not thread-safe: use one per thread, or lock around it;
+ *   - the socket is non-blocking and close-on-exec, and writes never raise
+ *     SIGPIPE.
+ *
+ * Broker errors: when the broker answers a request with an "error" reply, the
+ * call returns
+ *     -EINVAL     invalid-filter, invalid-request, invalid-json, unknown-op,
+ *                 or a code this library does not know;
+ *     -EUSERS     limit-exceeded (too many subscriptions or connections);
+ *     -EACCES     access-denied;
+ *     -ENOENT     not-found (unsubscribe of an unknown id);
+ *     -EMSGSIZE   line-too-long (the broker then closes the connection);
+ *     -ENOMEM     internal (the broker ran out of memory);
+ * and pn_client_get_error_code()/pn_client_get_error_message() return what the
+ * broker said. Any other failure leaves both "".
  */
 #pragma once
 
@@ -29,90 +52,150 @@ extern "C" {
 
 typedef struct PnClient PnClient;
 
-/* The socket used when path is NULL and $PROCNOTIFY_SOCKET is not set. */
+/* The socket used when no path is given and $PROCNOTIFY_SOCKET is not set. */
 #define PN_CLIENT_DEFAULT_SOCKET "/run/procnotify/events.sock"
+/* The longest line of the protocol, newline included. */
+#define PN_CLIENT_MAX_LINE 65536
 
 /*
- * Connect to the broker at path (NULL: $PROCNOTIFY_SOCKET, else
- * PN_CLIENT_DEFAULT_SOCKET) and read its hello (waiting at most 5 s).
- * Returns 0, -ENOENT/-ECONNREFUSED when no broker listens, -ETIMEDOUT,
- * -EPROTO when the peer does not speak protocol v1, or another -errno.
+ * Allocate a client for the broker at path (NULL or "": $PROCNOTIFY_SOCKET if
+ * set and not empty, else PN_CLIENT_DEFAULT_SOCKET). No I/O: call
+ * pn_client_open() next. Returns 0, -ENAMETOOLONG if the path does not fit a
+ * socket address, or -ENOMEM.
  */
+int pn_client_new(PnClient **ret, const char *path);
+
+/*
+ * Connect and read the broker's hello, waiting at most 5 s in all. If this
+ * client was connected before, its subscriptions are then made again and an
+ * overrun with where PN_OVERRUN_RESTART is queued for pn_client_next() (see
+ * pn_client_set_reconnect(), which does this by itself). Returns 0, or:
+ *     -ENOENT, -ECONNREFUSED  no broker listens at the path;
+ *     -ETIMEDOUT              no hello within 5 s (backlog full, or a hung broker);
+ *     -EPROTO                 the peer does not speak protocol v1;
+ *     -EUSERS                 the broker refused the connection (MaxClients,
+ *                             MaxClientsPerUser): the error getters say which;
+ *     -EISCONN                already connected;
+ *     a broker error          a subscription was refused on the new connection;
+ *     another -errno.
+ * On failure the client stays valid (for the error getters, or another try).
+ */
+int pn_client_open(PnClient *c);
+
+/* pn_client_new() and pn_client_open() in one: on failure *ret is untouched
+ * and nothing is left allocated. */
 int pn_client_connect(PnClient **ret, const char *path);
 
 /* Close the connection and free everything. Accepts NULL; returns NULL. */
 PnClient *pn_client_free(PnClient *c);
 
-/* The socket's file descriptor, for the caller's own poll loop: readable
- * means pn_client_next(c, …, 0) may have an event. It changes after a
- * reconnect. */
-int pn_client_get_fd(const PnClient *c);
-
-/* What the broker said in its hello. Strings live as long as the client
- * (until a reconnect replaces them). */
-const char *pn_client_get_version(const PnClient *c);
-const char *pn_client_get_instance_id(const PnClient *c);
-const char *pn_client_get_boot_id(const PnClient *c);
-uint64_t pn_client_get_hello_seq(const PnClient *c);
-bool pn_client_get_sees_all(const PnClient *c);
+/* The socket path this client connects to; valid as long as the client. */
+const char *pn_client_get_path(const PnClient *c);
 
 /*
- * Subscribe to events (a NULL-terminated array of type names; NULL for all)
- * of processes matching match_json (the JSON text of a "match" object, see
- * PROTOCOL.md; NULL for all), with per-thread events if threads. Waits for
- * the broker's answer; events that arrive meanwhile are kept for
- * pn_client_next(). On success returns 0 and the subscription id in
- * *ret_id (may be NULL).
+ * The socket's file descriptor for the caller's own poll loop (POLLIN), or -1
+ * while not connected. It changes after a reconnect.
  *
- * When the broker refuses, returns -EINVAL (invalid-filter, invalid-request),
- * -EUSERS (limit-exceeded) or -EACCES (access-denied), and
- * pn_client_get_error_code()/..._message() say what the broker said.
- * -EINVAL too if match_json is not a JSON object.
+ * Readable means new input. But input may already be buffered, or parked by
+ * a request (subscribe, ping, …) that read events while waiting for its
+ * reply, without the descriptor being readable: before every poll(), call
+ * pn_client_next(c, &ev, 0) until it returns 0.
+ */
+int pn_client_get_fd(const PnClient *c);
+
+/* What the broker said in its hello. Strings live as long as the client (a
+ * reconnect replaces them); "" or 0 until connected. */
+int pn_client_get_protocol(const PnClient *c);
+const char *pn_client_get_version(const PnClient *c);
+const char *pn_client_get_instance_id(const PnClient *c); /* changes when the broker restarts */
+const char *pn_client_get_boot_id(const PnClient *c);
+uint64_t pn_client_get_hello_seq(const PnClient *c);      /* seq published before we connected */
+bool pn_client_get_sees_all(const PnClient *c);           /* policy shows us every process */
+
+/*
+ * Subscribe to events of the types named in events (a NULL-terminated array
+ * of names such as "exit"; NULL for all types) of the processes that match
+ * match_json (the JSON text of a "match" object, PROTOCOL.md; NULL for all),
+ * with per-thread events if threads. Waits (at most 10 s) for the broker's
+ * answer; events that arrive meanwhile are kept for pn_client_next().
+ *
+ * Returns 0 and, if ret_id is not NULL, an id for pn_client_unsubscribe().
+ * The id is the library's, stable across reconnects; it is not necessarily
+ * the broker's. On a refusal, the broker errors above (an unknown event type
+ * or a bad match is -EINVAL with code "invalid-filter"); -EINVAL also, with
+ * code "invalid-filter", if match_json is not a JSON object. -ETIMEDOUT if the
+ * broker did not answer (the connection is closed then: a late reply could
+ * not be told from the next one), -ECONNRESET if the connection is lost,
+ * -ENOTCONN if it was never made.
  */
 int pn_client_subscribe(PnClient *c, const char *const *events, const char *match_json,
                         bool threads, uint64_t *ret_id);
 
+/* End the subscription id. Returns 0, -ENOENT if this client has no such
+ * subscription, or an error as for pn_client_subscribe(). While the
+ * connection is lost it only forgets the subscription, and returns 0. */
 int pn_client_unsubscribe(PnClient *c, uint64_t id);
 
-/* Round trip: when it returns 0, every request sent before took effect.
- * *ret_seq (may be NULL) is the broker's last published seq. */
+/*
+ * Round trip with the broker. Since replies come in order, when it returns 0
+ * every request sent before has taken effect: a test may start the process
+ * it wants to see. *ret_seq (may be NULL) is the last seq the broker
+ * published. Errors as for pn_client_subscribe().
+ */
 int pn_client_ping(PnClient *c, uint64_t *ret_seq);
 
 /*
- * Send one request line (a JSON object text, without newline) and wait for
- * its reply. On success returns 0 and, if ret_reply is not NULL, the reply
- * line (malloc'd, the caller frees). An "error" reply returns a negative
- * errno as for pn_client_subscribe(). For ops this header has no wrapper
- * for (status, and those of newer brokers).
+ * Send one request (a JSON object text without newline, e.g.
+ * {"op":"status"}) and wait for its reply, for ops this header has no wrapper
+ * for. Returns 0 and, if ret_reply is not NULL, the reply line (malloc'd, the
+ * caller frees it), or an error as for pn_client_subscribe(). The ops
+ * "subscribe" and "unsubscribe" are refused (-EINVAL, no code): the library
+ * must see them to replay subscriptions after a reconnect; use the wrappers.
  */
 int pn_client_request(PnClient *c, const char *request_json, char **ret_reply);
 
 /*
- * The next event. Waits at most timeout_ms (0: do not wait, -1: forever).
- * Returns 1 with *ret filled (its strings stay valid until the next call),
- * 0 on timeout, -ECONNRESET when the broker closed the connection (unless
- * reconnecting is on), or another -errno.
+ * The next event, waiting at most timeout_ms (0: do not wait; -1: forever).
+ * Returns 1 with *ret filled; its strings, and pn_client_get_line(), stay
+ * valid until the next pn_client_next() or pn_client_free(). ret->time_ns is
+ * the event's "time". Returns 0 on timeout; -EINTR if a signal interrupted the
+ * wait; -ECONNRESET once the broker closed the connection and every event
+ * received before was returned (unless reconnecting is on); -ENOTCONN if the
+ * connection was never made; -EMSGSIZE if the broker sent a line longer than
+ * the protocol allows (the connection is closed); another -errno.
+ *
+ * Messages this library does not know (event types of a newer broker) are
+ * skipped. Overruns always come through, whatever the subscriptions: if
+ * more events arrived during one request than the library parks (4 MiB or
+ * 16384 events), the excess is dropped and reported as an overrun with where
+ * PN_OVERRUN_CLIENT, as the broker reports its own queue's losses.
  */
 int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms);
 
-/* The JSON line of the event pn_client_next() returned last (no newline). */
+/* The JSON line (no newline) of the event pn_client_next() returned last,
+ * or NULL if none. Synthesised overruns have a line of their own. */
 const char *pn_client_get_line(const PnClient *c);
 
 /*
- * Reconnect when the connection is lost: pn_client_next() then retries
- * (every 100 ms up to every 2 s) until the broker is back or its timeout
- * runs out, replays every subscription made with pn_client_subscribe() and
- * pn_client_request(), and returns an overrun event with where
- * PN_OVERRUN_RESTART (lost is 0: the count is not known) before the first
- * event of the new connection. Off by default.
+ * Reconnect when the connection is lost: pn_client_next() then tries again
+ * (at once, then after 100 ms, doubling up to 2 s, within its own timeout;
+ * it returns 0 while the broker is away; one attempt may take up to the 5 s
+ * of pn_client_open() if a broker accepts but does not answer), replays
+ * every subscription that is
+ * still active, and returns an overrun event with where PN_OVERRUN_RESTART
+ * before any event of the new connection: what happened in between is not
+ * known, so lost is 0 there and means "unknown". If the new broker refuses
+ * a subscription, pn_client_next() returns its error, closes the connection
+ * and tries again on the next call. Off by default; synchronous calls
+ * (subscribe, ping, …) never reconnect and return -ECONNRESET meanwhile.
  */
 void pn_client_set_reconnect(PnClient *c, bool reconnect);
 
 /* How many times the client reconnected. */
 unsigned pn_client_get_reconnects(const PnClient *c);
 
-/* The broker's last error reply: its stable code ("invalid-filter", …) and
- * message; "" if none. */
+/* The broker's error reply to the last request ("invalid-filter", …, and a
+ * message for humans), or "" if the last request got no error reply. */
 const char *pn_client_get_error_code(const PnClient *c);
 const char *pn_client_get_error_message(const PnClient *c);
 
