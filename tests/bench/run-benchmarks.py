@@ -10,6 +10,7 @@ prctl() to its arrival at
   - relay:      a naive one-hop relay (recv, format a line, write it to a
                 Unix socket): the floor plus the cost of any extra hop,
   - procnotify: a JSON client of procnotifyd (default configuration),
+  - D-Bus:      an sd-bus subscriber of procnotifyd on a private dbus-daemon,
   - forkstat:   forkstat -c -l, read through a pipe (line-buffered),
 measured one after the other in one run, on the same machine.
 
@@ -30,6 +31,43 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "@PROCNOTIFYD@")
+DBUS_POLICY = os.environ.get("DBUS_POLICY", "@DBUS_POLICY@")
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path={socket}</listen><auth>EXTERNAL</auth>
+  <policy context="default"><allow user="*"/><deny own="*"/><deny send_type="method_call"/>
+    <allow send_type="signal"/><allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/><allow receive_type="method_call"/>
+    <allow receive_type="method_return"/><allow receive_type="error"/><allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/></policy>
+  <include>{policy}</include>
+  <limit name="max_incoming_bytes">1000000000</limit>
+  <limit name="max_outgoing_bytes">1000000000</limit>
+  <limit name="max_connections_per_user">1000</limit>
+</busconfig>
+"""
+
+
+class DbusDaemon:
+    """A private system-like dbus-daemon with the broker's policy."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="pnbench-bus-")
+        self.socket = os.path.join(self.dir, "bus.sock")
+        self.address = f"unix:path={self.socket}"
+        conf = os.path.join(self.dir, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONFIG.format(socket=self.socket, policy=DBUS_POLICY))
+        self.proc = subprocess.Popen(["dbus-daemon", "--config-file", conf, "--nofork", "--print-address=1"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        r, _, _ = select.select([self.proc.stdout], [], [], 15)
+        if not r or not self.proc.stdout.readline().strip():
+            sys.exit("dbus-daemon did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def prog(name):
@@ -76,7 +114,7 @@ def stats(name, sent, received):
 
 
 class Broker:
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), dbus="none"):
         self.dir = tempfile.mkdtemp(prefix="pnbench-")
         self.socket = os.path.join(self.dir, "events.sock")
         notify = os.path.join(self.dir, "notify.sock")
@@ -84,7 +122,7 @@ class Broker:
         self.notify.bind(notify)
         env = dict(os.environ, NOTIFY_SOCKET=notify)
         self.log = open(os.path.join(self.dir, "broker.log"), "w")
-        self.proc = subprocess.Popen([PROCNOTIFYD, "--socket", self.socket, "--dbus=none",
+        self.proc = subprocess.Popen([PROCNOTIFYD, "--socket", self.socket, f"--dbus={dbus}",
                                       "--config", "/dev/null", *extra],
                                      stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 15
@@ -139,6 +177,51 @@ def run_procnotify(n, rate, timeout):
         b.stop()
 
 
+def run_dbus(n, rate, timeout):
+    bus = DbusDaemon()
+    b = Broker(dbus=bus.address)
+    try:
+        rx = subprocess.Popen([prog("bench-dbus"), bus.address, str(n), str(timeout)],
+                              stdout=subprocess.PIPE, text=True)
+        wait_ready(rx)
+        sent = generate(n, rate)
+        return stats("procnotify D-Bus", sent, collect(rx, timeout + 5))
+    finally:
+        b.stop()
+        bus.stop()
+
+
+def dbus_rate(n, subscribers, rates):
+    """The highest rate (of rates) at which every one of subscribers D-Bus
+    subscribers receives all n events; the broker's own counters must show
+    no kernel loss either."""
+    best = 0
+    rows = []
+    for rate in rates:
+        bus = DbusDaemon()
+        b = Broker(dbus=bus.address)
+        try:
+            rxs = [subprocess.Popen([prog("bench-dbus"), bus.address, str(n), str(int(n / rate) + 20)],
+                                    stdout=subprocess.PIPE, text=True) for _ in range(subscribers)]
+            for rx in rxs:
+                wait_ready(rx)
+            t0 = time.monotonic()
+            generate(n, rate)
+            gen_s = time.monotonic() - t0
+            got = [len(collect(rx, int(n / rate) + 30)) for rx in rxs]
+        finally:
+            b.stop()
+            bus.stop()
+        ok = min(got) == n
+        rows.append({"rate": rate, "achieved": round(n / gen_s), "min_received": min(got), "ok": ok})
+        print(f"  {subscribers} D-Bus subscribers at {rate}/s (generator reached {n / gen_s:.0f}/s): "
+              f"least received {min(got)} of {n}", file=sys.stderr)
+        if not ok:
+            break
+        best = rate
+    return best, rows
+
+
 def run_forkstat(n, rate, timeout):
     if not shutil.which("forkstat"):
         print("forkstat is not installed: skipping its baseline", file=sys.stderr)
@@ -163,7 +246,9 @@ def main():
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--rate", type=int, default=1000, help="events per second")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--only", default="raw,relay,procnotify,forkstat")
+    ap.add_argument("--only", default="raw,relay,procnotify,dbus,forkstat")
+    ap.add_argument("--dbus-rate", action="store_true",
+                    help="also find the rate 10 D-Bus subscribers sustain without loss")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run-benchmarks needs root (the proc connector)")
@@ -171,7 +256,7 @@ def main():
     timeout = int(args.events / args.rate) + 30
 
     runners = {"raw": run_raw, "relay": run_relay, "procnotify": run_procnotify,
-               "forkstat": run_forkstat}
+               "dbus": run_dbus, "forkstat": run_forkstat}
     rows = []
     for name in args.only.split(","):
         print(f"latency: {name} ({args.events} events at {args.rate}/s) …", file=sys.stderr)
@@ -194,6 +279,18 @@ def main():
         w.writeheader()
         w.writerows(rows)
     print(f"\nCSV: {path}")
+
+    if args.dbus_rate:
+        n = 20000
+        best, rate_rows = dbus_rate(n, 10, [2000, 5000, 10000, 20000, 40000, 80000])
+        print(f"\n10 D-Bus subscribers, {n} comm events each: no loss up to {best}/s "
+              f"(of the rates tried: {', '.join(str(r['rate']) for r in rate_rows)})")
+        path = os.path.join(args.out, "dbus-rate.csv")
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rate_rows[0].keys()))
+            w.writeheader()
+            w.writerows(rate_rows)
+        print(f"CSV: {path}")
 
 
 if __name__ == "__main__":
