@@ -110,9 +110,14 @@ def test_status():
 
 def test_monitor_table_and_json():
     with Broker() as b:
-        table = start_ctl(b, "monitor", "--events=exec,predump,exit", f"--ppid={ME}")
+        # The JSON monitor is our child too: it must have exec'd (and
+        # subscribed) before the table monitor subscribes, or its exec is
+        # the table's first row.
         js = start_ctl(b, "monitor", "--json", "--events=exit", f"--ppid={ME}")
+        table = None
         try:
+            wait_subscriptions(b, 1)
+            table = start_ctl(b, "monitor", "--events=exec,predump,exit", f"--ppid={ME}")
             wait_subscriptions(b, 2)
             check(read_line(table).split()[:2] == ["TIME", "EVENT"], "no table header")
             p = child("segv", "nocore", hold=True)
@@ -127,7 +132,8 @@ def test_monitor_table_and_json():
             ev = json.loads(read_line(js))
             check(ev["type"] == "exit" and ev["tgid"] == p.pid and ev["signal"] == 11, f"json: {ev}")
         finally:
-            table.kill()
+            if table:
+                table.kill()
             js.kill()
 
 
