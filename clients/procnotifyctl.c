@@ -26,7 +26,9 @@
 #include <json-c/json.h>
 
 #include "common/macro.h"
+#include "ctl-dbus.h"
 #include "procnotify/client.h"
+#include "protocol/event-json.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -67,6 +69,8 @@ typedef struct Options {
         Format format;
         double timeout;             /* seconds; < 0: none */
         bool reconnect;
+        bool dbus;                  /* org.procnotify.Broker1 instead of the socket */
+        const char *dbus_address;   /* NULL: the system bus */
         bool help;
 } Options;
 
@@ -132,7 +136,9 @@ static void help_monitor(void) {
                "  -j, --json          print each event's JSON line\n"
                "      --format=F      table (default) or json\n"
                "      --reconnect     when the broker restarts, connect and subscribe again\n"
-               "                      (the gap is shown as an overrun \"restart\")\n",
+               "                      (the gap is shown as an overrun \"restart\")\n"
+               "      --dbus[=ADDRESS]  subscribe over D-Bus (org.procnotify.Broker1 on the\n"
+               "                      system bus, or the bus at ADDRESS) instead of the socket\n",
                program, filters_help);
 }
 
@@ -161,7 +167,9 @@ static void help_status(void) {
                "\n"
                "Options:\n"
                "  -j, --json          print the reply as the broker sent it, on one line\n"
-               "      --format=F      table (indented JSON, the default) or json\n",
+               "      --format=F      table (indented JSON, the default) or json\n"
+               "      --dbus[=ADDRESS]  ask org.procnotify.Broker1 (GetStatistics) on the\n"
+               "                      system bus, or the bus at ADDRESS\n",
                program);
 }
 
@@ -302,6 +310,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_THREADS,
                 ARG_FORMAT,
                 ARG_RECONNECT,
+                ARG_DBUS,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -321,6 +330,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "format", required_argument, NULL, ARG_FORMAT },
                 { "timeout", required_argument, NULL, 't' },
                 { "reconnect", no_argument, NULL, ARG_RECONNECT },
+                { "dbus", optional_argument, NULL, ARG_DBUS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -349,6 +359,11 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case ARG_FORMAT: r = parse_format(o, optarg); break;
                 case 't': r = parse_timeout(o, optarg); break;
                 case ARG_RECONNECT: o->reconnect = true; r = 0; break;
+                case ARG_DBUS:
+                        o->dbus = true;
+                        o->dbus_address = optarg && *optarg ? optarg : NULL;
+                        r = 0;
+                        break;
                 case 'h': o->help = true; r = 0; break;
                 case ARG_VERSION:
                         printf("%s %s\n", program, PROCNOTIFY_VERSION);
@@ -389,6 +404,10 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 return usage_error("--timeout is an option of wait");
         if (o->command != COMMAND_MONITOR && o->reconnect)
                 return usage_error("--reconnect is an option of monitor");
+        if (o->command == COMMAND_WAIT && o->dbus)
+                return usage_error("--dbus is an option of monitor and status");
+        if (o->dbus && o->reconnect)
+                return usage_error("--reconnect is for the socket; D-Bus subscriptions end with the bus");
         return 0;
 }
 
@@ -600,11 +619,90 @@ static void install_stop_handlers(void) {
         (void) sigaction(SIGTERM, &sa, NULL);
 }
 
+static int dbus_open(const Options *o, CtlDbus **ret) {
+        int r = ctl_dbus_open(ret, o->dbus_address);
+        if (r < 0) {
+                fprintf(stderr, "%s: cannot connect to %s: %s\n", program,
+                        o->dbus_address ? o->dbus_address : "the system bus", strerror(-r));
+                return EXIT_BROKER;
+        }
+        return 0;
+}
+
+/* monitor over D-Bus: the signals are turned back into events, so the output
+ * is the same as over the socket (JSON lines in the protocol's form). */
+static int cmd_monitor_dbus(const Options *o) {
+        CtlDbus *d = NULL;
+        JsonBuf line = JSONBUF_INIT;
+        char error[512] = "";
+        PnEvent ev;
+        int r = dbus_open(o, &d);
+
+        if (r)
+                return r;
+        r = ctl_dbus_subscribe(d, o->events, json_object_object_length(o->match) ? o->match : NULL,
+                               o->threads, error, sizeof(error));
+        if (r < 0) {
+                fprintf(stderr, "%s: monitor: the broker refused: %s\n", program, error);
+                ctl_dbus_free(d);
+                return EXIT_BROKER;
+        }
+        install_stop_handlers();
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (o->format != FORMAT_JSON)
+                print_header();
+        r = EXIT_SUCCESS;
+        while (!stop_requested) {
+                int k = ctl_dbus_next(d, &ev, -1);
+                if (k == 0 || k == -EINTR)
+                        continue;
+                if (k < 0) {
+                        fprintf(stderr, "%s: monitor: the bus connection was lost\n", program);
+                        r = EXIT_BROKER;
+                        break;
+                }
+                if (o->format == FORMAT_JSON) {
+                        jsonbuf_reset(&line);
+                        event_json_format(&line, &ev);
+                        if (!jsonbuf_failed(&line))
+                                fputs(line.data, stdout);
+                } else
+                        print_row(&ev);
+        }
+        jsonbuf_deinit(&line);
+        ctl_dbus_free(d);
+        return r;
+}
+
+static int cmd_status_dbus(const Options *o) {
+        CtlDbus *d = NULL;
+        struct json_object *stats = NULL;
+        char error[512] = "";
+        int r = dbus_open(o, &d);
+
+        if (r)
+                return r;
+        r = ctl_dbus_statistics(d, &stats, error, sizeof(error));
+        ctl_dbus_free(d);
+        if (r < 0) {
+                fprintf(stderr, "%s: status: %s\n", program, error);
+                return EXIT_BROKER;
+        }
+        printf("%s\n", json_object_to_json_string_ext(stats, o->format == FORMAT_JSON
+                                                                  ? JSON_C_TO_STRING_PLAIN
+                                                                  : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(stats);
+        return EXIT_SUCCESS;
+}
+
 static int cmd_monitor(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
         PnEvent ev;
         int r;
 
+        if (o->dbus)
+                return cmd_monitor_dbus(o);
         r = connect_broker(o, &c);
         if (r)
                 return r;
@@ -685,6 +783,8 @@ static int cmd_status(const Options *o) {
         _cleanup_free_ char *reply = NULL;
         int r;
 
+        if (o->dbus)
+                return cmd_status_dbus(o);
         r = connect_broker(o, &c);
         if (r)
                 return r;

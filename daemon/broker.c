@@ -563,7 +563,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         r = sink_socket_new(&b->sink_socket, b->event, &b->sink_ctx, &so, b->config->socket_path, afd);
         if (r < 0) {
                 log_error_errno(r, "Failed to listen on %s: %m%s", b->config->socket_path,
-                                r == -EADDRINUSE ? " (another procnotifyd is serving it)" : "");
+                                r == -EADDRINUSE ? " (another procnotifyd is serving it)"
+                                : r == -EEXIST   ? " (a file that is not a socket is in the way)"
+                                                 : "");
                 goto fail;
         }
         log_info("Serving JSON protocol v1 on %s%s; %llu processes known.",

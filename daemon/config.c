@@ -221,7 +221,13 @@ int config_load_file(Config *c, const char *path, bool optional, char *error, si
         }
         len = fread(text, 1, (1 << 20) - 1, f);
         text[len] = 0;
+        bool more = fgetc(f) != EOF;
         fclose(f);
+        if (more) {
+                free(text);
+                snprintf(error, error_size, "larger than 1 MiB: not a configuration file");
+                return -EFBIG;
+        }
         r = config_parse_string(c, text, error, error_size);
         free(text);
         return r;

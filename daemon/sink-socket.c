@@ -635,11 +635,17 @@ static int bind_path(const char *path) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        /* A socket file left by a dead broker is removed; a live one is not. */
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                return -EADDRINUSE;
-        if (errno == ECONNREFUSED)
-                (void) unlink(path);
+        /* A socket file left by a dead broker is removed; a live one is not,
+         * and nothing that is not a socket ever is. */
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return -EEXIST;
+                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                        return -EADDRINUSE;
+                if (errno == ECONNREFUSED)
+                        (void) unlink(path);
+        }
         safe_close(fd);
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -149,6 +149,30 @@ void event_json_format(JsonBuf *b, const PnEvent *ev) {
 
 /* --- decoding (clients) --- */
 
+uint64_t event_json_parse_time(const char *s) {
+        struct tm tm = {};
+        unsigned usec = 0;
+        const char *p;
+        time_t t;
+
+        if (!s)
+                return 0;
+        p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p || *p++ != '.')
+                return 0;
+        for (int i = 0; i < 6; i++, p++) {
+                if (*p < '0' || *p > '9')
+                        return 0;
+                usec = usec * 10 + (unsigned) (*p - '0');
+        }
+        if (strcmp(p, "Z") != 0)
+                return 0;
+        t = timegm(&tm);
+        if (t < 0)
+                return 0;
+        return (uint64_t) t * 1000000000u + (uint64_t) usec * 1000u;
+}
+
 static int64_t get_int(struct json_object *o, const char *key, int64_t def) {
         struct json_object *v;
         if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
@@ -192,6 +216,7 @@ int event_json_parse(struct json_object *obj, PnEvent *ev) {
                 return -EBADMSG;
         ev->seq = get_uint(obj, "seq", 0);
         ev->ts_ns = get_uint(obj, "ts_ns", 0);
+        ev->time_ns = event_json_parse_time(get_str(obj, "time"));
         ev->sources = get_sources(obj);
 
         if (ev->type == PN_EVENT_OVERRUN) {

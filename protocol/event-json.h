@@ -20,5 +20,9 @@ void event_json_format(JsonBuf *b, const PnEvent *ev);
  */
 int event_json_parse(struct json_object *obj, PnEvent *ev);
 
+/* The inverse of event_json_format_time(): nanoseconds (microsecond
+ * precision), 0 if s is not of that form. */
+uint64_t event_json_parse_time(const char *s);
+
 /* Format a CLOCK_REALTIME nanosecond count as RFC 3339 UTC with microseconds. */
 void event_json_format_time(char buf[static 32], uint64_t time_ns);

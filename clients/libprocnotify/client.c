@@ -836,30 +836,6 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply) {
 
 /* "2026-11-22T16:10:07.123456Z" (what the broker writes) to nanoseconds since
  * the epoch; 0 for anything else. */
-static uint64_t parse_time(const char *s) {
-        struct tm tm = {};
-        unsigned usec = 0;
-        const char *p;
-        time_t t;
-
-        if (!s)
-                return 0;
-        p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!p || *p++ != '.')
-                return 0;
-        for (int i = 0; i < 6; i++, p++) {
-                if (*p < '0' || *p > '9')
-                        return 0;
-                usec = usec * 10 + (unsigned) (*p - '0');
-        }
-        if (!streq(p, "Z"))
-                return 0;
-        t = timegm(&tm);
-        if (t < 0)
-                return 0;
-        return (uint64_t) t * 1000000000u + (uint64_t) usec * 1000u;
-}
-
 /* Make the event the caller gets from a line: it becomes the last line, and
  * its object owns ret's strings. Returns 1, or 0 for a line that is not an
  * event this library knows (skipped: newer brokers may send more). */
@@ -871,7 +847,6 @@ static int client_deliver(PnClient *c, const char *line, size_t len, PnEvent *re
                 json_object_put(o);
                 return 0;
         }
-        ev.time_ns = parse_time(get_string(o, "time"));
         json_object_put(c->event);
         c->event = o;
         if (line != c->line)

@@ -56,6 +56,7 @@ static struct json_object *round_trip(const PnEvent *ev, PnEvent *back) {
         assert_int_equal(back->type, ev->type);
         assert_int_equal(back->seq, ev->seq);
         assert_int_equal(back->ts_ns, ev->ts_ns);
+        assert_int_equal(back->time_ns, ev->time_ns / 1000 * 1000); /* microseconds on the wire */
         return o;
 }
 
@@ -188,6 +189,10 @@ static void test_time_format(void **state) {
         assert_string_equal(buf, "2026-11-18T11:06:40.123456Z");
         event_json_format_time(buf, 1795000000999999999ull); /* same second, cached date */
         assert_string_equal(buf, "2026-11-18T11:06:40.999999Z");
+        assert_int_equal(event_json_parse_time(buf), 1795000000999999000ull);
+        assert_int_equal(event_json_parse_time("2026-11-18T11:06:40Z"), 0);
+        assert_int_equal(event_json_parse_time("garbage"), 0);
+        assert_int_equal(event_json_parse_time(NULL), 0);
 }
 
 static void test_exit_status_decoding(void **state) {
