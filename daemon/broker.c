@@ -28,6 +28,8 @@
 #include "policy.h"
 #include "procfs.h"
 #include "proctable.h"
+#include "protocol/reply.h"
+#include "reaper.h"
 #include "sink-dbus.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
@@ -48,6 +50,7 @@ struct Broker {
         ProcTable *table;
         Dispatcher *dispatcher;
         Cnproc *cnproc;
+        Reaper *reaper;
         SinkSocket *sink_socket;
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
@@ -239,6 +242,41 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
 static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
         Broker *b = userdata;
         return proctable_is_descendant(b->table, tgid, ancestor);
+}
+
+/* --- ops served by the broker (watch, run, …) --- */
+
+/* A request a sink forwards (see SinkControl): each op goes to the part of
+ * the broker that serves it, which writes the one reply line. */
+static void broker_on_control_request(void *userdata, const PeerCreds *peer, SinkOwner owner,
+                                      const Request *req, SinkControlReply *reply) {
+        Broker *b = userdata;
+        char msg[96];
+
+        (void) b;
+        (void) peer;
+        (void) owner;
+        switch (req->op) {
+        default:
+                snprintf(msg, sizeof(msg), "op \"%s\" is not served by this broker",
+                         request_op_to_string(req->op));
+                reply_error(reply->line, PN_ERR_UNKNOWN_OP, msg);
+                break;
+        }
+}
+
+/* A connection is gone: drop its watches and whatever else it held. */
+static void broker_on_control_release(void *userdata, SinkOwner owner) {
+        Broker *b = userdata;
+        (void) b;
+        (void) owner;
+}
+
+/* Wait statuses nobody registered for (orphans the broker adopted). */
+static void broker_on_orphan_status(pid_t pid, int status, void *userdata) {
+        (void) pid;
+        (void) status;
+        (void) userdata;
 }
 
 /* --- set-up --- */
@@ -500,6 +538,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         if (r < 0)
                 goto fail_log;
 
+        r = reaper_new(&b->reaper, b->event, broker_on_orphan_status, b);
+        if (r < 0)
+                goto fail_log;
         r = dispatcher_new(&b->dispatcher);
         if (r < 0)
                 goto fail_log;
@@ -550,6 +591,10 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .boot_id = b->boot_id,
                 .instance_id = b->instance_id,
                 .features = &b->features,
+                .control = {
+                        .request = broker_on_control_request,
+                        .release = broker_on_control_release,
+                },
                 .visit_stats = broker_visit_stats,
                 .userdata = b,
         };
@@ -590,6 +635,7 @@ Broker *broker_free(Broker *b) {
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
         cnproc_free(b->cnproc);
+        reaper_free(b->reaper);
         proctable_free(b->table);
         procfs_reader_done(&b->reader);
         dispatcher_free(b->dispatcher);

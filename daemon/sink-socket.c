@@ -33,6 +33,7 @@
 
 typedef struct Subscription {
         uint64_t id;
+        uint64_t tag;      /* nonzero: added by the broker for a watch (SinkControlReply) */
         Filter *filter;
 } Subscription;
 
@@ -45,6 +46,7 @@ struct Client {
         sd_event_source *io;
         int fd;
         PeerCreds creds;
+        SinkOwner owner;
 
         char *in;           /* partial line carried between reads */
         size_t in_len;
@@ -71,6 +73,7 @@ struct SinkSocket {
         SinkSocketOptions opt;
         SinkSocketStats stats;
         int watch_id;
+        uint64_t next_owner;
         Client *clients;
         Client *dirty;
         JsonBuf line;
@@ -311,6 +314,60 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_section_end(v);
 }
 
+static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
+        SinkSocket *s = c->sink;
+        Subscription *subs;
+
+        if (c->n_subs >= s->opt.max_subscriptions) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                         s->opt.max_subscriptions);
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return -ENOSPC;
+        }
+        subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
+        if (!subs) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return -ENOMEM;
+        }
+        c->subs = subs;
+        c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
+        s->stats.subscriptions++;
+        return 0;
+}
+
+static void client_remove_subscription(Client *c, size_t i) {
+        filter_free(c->subs[i].filter);
+        c->subs[i] = c->subs[--c->n_subs];
+        c->sink->stats.subscriptions--;
+}
+
+/* An op the broker serves (watch, run, …): it writes the reply, and may
+ * give this connection a subscription for what it asked for, or take one
+ * away. */
+static void client_forward(Client *c, const Request *r) {
+        SinkSocket *s = c->sink;
+        SinkControlReply reply = { .line = &s->reply,
+                                   .can_subscribe = c->n_subs < s->opt.max_subscriptions };
+
+        if (!s->ctx.control.request) {
+                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                return;
+        }
+        s->ctx.control.request(s->ctx.userdata, &c->creds, c->owner, r, &reply);
+        if (reply.unsubscribe_tag)
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == reply.unsubscribe_tag)
+                                client_remove_subscription(c, i);
+        /* Room was checked by the broker (can_subscribe); what fails here is memory. */
+        if (reply.subscribe && client_add_subscription(c, reply.subscribe, reply.tag) < 0) {
+                filter_free(reply.subscribe);
+                jsonbuf_reset(&s->reply);
+                return;
+        }
+        client_send_reply(c);
+}
+
 static void client_handle_line(Client *c, const char *line, size_t len) {
         SinkSocket *s = c->sink;
         Request r;
@@ -333,27 +390,13 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                 return;
         }
         switch (r.op) {
-        case REQUEST_SUBSCRIBE: {
-                if (c->n_subs >= s->opt.max_subscriptions) {
-                        char msg[96];
-                        snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
-                                 s->opt.max_subscriptions);
-                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+        case REQUEST_SUBSCRIBE:
+                if (client_add_subscription(c, r.subscribe.filter, 0) < 0)
                         break;
-                }
-                Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
-                if (!subs) {
-                        client_send_error(c, PN_ERR_INTERNAL, "out of memory");
-                        break;
-                }
-                c->subs = subs;
-                c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id,
-                                                       .filter = TAKE_PTR(r.subscribe.filter) };
-                s->stats.subscriptions++;
+                r.subscribe.filter = NULL;
                 reply_subscribed(&s->reply, c->next_sub_id);
                 client_send_reply(c);
                 break;
-        }
         case REQUEST_UNSUBSCRIBE: {
                 size_t i;
                 for (i = 0; i < c->n_subs; i++)
@@ -366,9 +409,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                         client_send_error(c, PN_ERR_NOT_FOUND, msg);
                         break;
                 }
-                filter_free(c->subs[i].filter);
-                c->subs[i] = c->subs[--c->n_subs];
-                s->stats.subscriptions--;
+                client_remove_subscription(c, i);
                 reply_unsubscribed(&s->reply, r.unsubscribe.id);
                 client_send_reply(c);
                 break;
@@ -381,7 +422,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                 client_status(c);
                 break;
         default:
-                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                client_forward(c, &r);
                 break;
         }
         request_done(&r);
@@ -515,6 +556,8 @@ static void client_free(Client *c) {
                 s->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        if (s->ctx.control.release)
+                s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
         s->stats.subscriptions -= c->n_subs;
         for (size_t i = 0; i < c->n_subs; i++)
@@ -572,6 +615,7 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         }
         c->sink = s;
         c->fd = fd;
+        c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
