@@ -6,6 +6,8 @@
  * subscription to everything.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +78,206 @@ static int parse_unsubscribe(Request *r, ProtoError *err) {
         return 0;
 }
 
+/* A string member value: UTF-8 was validated by the tokener; a NUL inside
+ * (\u0000) cannot be passed to exec and is refused. */
+static int get_string(struct json_object *v, const char *what, size_t max, const char **ret,
+                      ProtoError *err) {
+        size_t len;
+
+        if (!json_object_is_type(v, json_type_string))
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s must be a string", what);
+        len = (size_t) json_object_get_string_len(v);
+        if (strlen(json_object_get_string(v)) != len)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s contains a NUL character", what);
+        if (len > max)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s is longer than %zu bytes", what, max);
+        *ret = json_object_get_string(v);
+        return 0;
+}
+
+/* A JSON array of at most max strings into a NULL-terminated array. */
+static int get_string_array(struct json_object *v, const char *what, size_t max, const char ***ret,
+                            size_t *ret_n, size_t *total, ProtoError *err) {
+        char name[48];
+        const char **a;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return fail(err, PN_ERR_INVALID_REQUEST, "\"%s\" must be an array of strings", what);
+        n = json_object_array_length(v);
+        if (n > max)
+                return fail(err, PN_ERR_INVALID_REQUEST, "\"%s\" has %zu entries; at most %zu", what,
+                            n, max);
+        a = calloc(n + 1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                snprintf(name, sizeof(name), "\"%s\"[%zu]", what, i);
+                int k = get_string(json_object_array_get_idx(v, i), name, RUN_MAX_STRING, &a[i], err);
+                if (k < 0) {
+                        free(a);
+                        return k;
+                }
+                *total += strlen(a[i]) + 1;
+        }
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+bool request_run_name_is_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > RUN_MAX_NAME || s[0] == '.' || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-", s[i]))
+                        return false;
+        return true;
+}
+
+static bool env_name_is_valid(const char *s, size_t n) {
+        if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", s[i]))
+                        return false;
+        return true;
+}
+
+static int parse_run(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "argv", "name", "user", "env", "follow", NULL };
+        struct json_object *v;
+        size_t total = 0;
+        int k;
+
+        r->run.uid = -1;
+        k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        v = member(r->root, "argv");
+        if (!v)
+                return fail(err, PN_ERR_INVALID_REQUEST, "run needs \"argv\": the command and its arguments");
+        k = get_string_array(v, "argv", RUN_MAX_ARGS, &r->run.argv, &r->run.n_argv, &total, err);
+        if (k < 0)
+                return k;
+        if (r->run.n_argv == 0)
+                return fail(err, PN_ERR_INVALID_REQUEST, "\"argv\" is empty: it needs at least the command");
+        if (r->run.argv[0][0] == 0)
+                return fail(err, PN_ERR_INVALID_REQUEST, "\"argv\"[0] (the command) is empty");
+        v = member(r->root, "env");
+        if (v) {
+                k = get_string_array(v, "env", RUN_MAX_ENV, &r->run.env, &r->run.n_env, &total, err);
+                if (k < 0)
+                        return k;
+                for (size_t i = 0; i < r->run.n_env; i++) {
+                        const char *eq = strchr(r->run.env[i], '=');
+                        if (!eq || !env_name_is_valid(r->run.env[i], (size_t) (eq - r->run.env[i])))
+                                return fail(err, PN_ERR_INVALID_REQUEST,
+                                            "\"env\"[%zu] is not NAME=value with NAME of letters, "
+                                            "digits and _", i);
+                }
+        }
+        if (total > RUN_MAX_TOTAL)
+                return fail(err, PN_ERR_INVALID_REQUEST,
+                            "\"argv\" and \"env\" together are %zu bytes; at most %d", total,
+                            RUN_MAX_TOTAL);
+        v = member(r->root, "name");
+        if (v) {
+                k = get_string(v, "\"name\"", RUN_MAX_NAME, &r->run.name, err);
+                if (k < 0)
+                        return k;
+                if (!request_run_name_is_valid(r->run.name))
+                        return fail(err, PN_ERR_INVALID_REQUEST,
+                                    "\"name\" must be 1-%d of A-Z a-z 0-9 _ . @ -, not starting with . or -",
+                                    RUN_MAX_NAME);
+        }
+        v = member(r->root, "user");
+        if (v && json_object_is_type(v, json_type_int)) {
+                int64_t uid = json_object_get_int64(v);
+                if (uid < 0 || uid >= UINT32_MAX)
+                        return fail(err, PN_ERR_INVALID_REQUEST, "\"user\" uid out of range");
+                r->run.uid = uid;
+        } else if (v) {
+                k = get_string(v, "\"user\" (a user name or uid)", RUN_MAX_NAME, &r->run.user, err);
+                if (k < 0)
+                        return k;
+                if (r->run.user[0] == 0)
+                        return fail(err, PN_ERR_INVALID_REQUEST, "\"user\" is empty");
+        }
+        v = member(r->root, "follow");
+        if (v) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(err, PN_ERR_INVALID_REQUEST, "\"follow\" must be true or false");
+                r->run.follow = json_object_get_boolean(v);
+        }
+        return 0;
+}
+
+int request_parse_signal(const char *s) {
+        static const struct {
+                const char *name;
+                int sig;
+        } names[] = {
+                { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
+                { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "CONT", SIGCONT },
+                { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "ABRT", SIGABRT }, { "ALRM", SIGALRM },
+                { "WINCH", SIGWINCH },
+        };
+        char *end;
+        long v;
+
+        if (!s || !*s)
+                return -1;
+        if (*s >= '0' && *s <= '9') {
+                v = strtol(s, &end, 10);
+                return *end == 0 && v >= 1 && v < _NSIG ? (int) v : -1;
+        }
+        if (strncmp(s, "SIG", 3) == 0)
+                s += 3;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(s, names[i].name))
+                        return names[i].sig;
+        return -1;
+}
+
+static int parse_kill(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", "name", "signal", NULL };
+        struct json_object *pid, *name, *sig;
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        pid = member(r->root, "pid");
+        name = member(r->root, "name");
+        sig = member(r->root, "signal");
+        if (!!pid == !!name)
+                return fail(err, PN_ERR_INVALID_REQUEST,
+                            "kill needs either \"pid\" or \"name\" of a supervised child");
+        if (pid) {
+                if (!json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) <= 0 ||
+                    json_object_get_int64(pid) > INT32_MAX)
+                        return fail(err, PN_ERR_INVALID_REQUEST, "\"pid\" must be a positive integer");
+                r->kill.pid = (pid_t) json_object_get_int64(pid);
+        } else {
+                k = get_string(name, "\"name\"", RUN_MAX_NAME, &r->kill.name, err);
+                if (k < 0)
+                        return k;
+        }
+        r->kill.signal = SIGTERM;
+        if (sig) {
+                int64_t n = -1;
+                if (json_object_is_type(sig, json_type_int))
+                        n = json_object_get_int64(sig);
+                else if (json_object_is_type(sig, json_type_string))
+                        n = request_parse_signal(json_object_get_string(sig));
+                if (n < 1 || n >= _NSIG)
+                        return fail(err, PN_ERR_INVALID_REQUEST,
+                                    "\"signal\" must be a signal number or name such as \"TERM\"");
+                r->kill.signal = (int) n;
+        }
+        return 0;
+}
+
 static int parse_no_args(Request *r, ProtoError *err) {
         static const char *const allowed[] = { NULL };
         return check_members(r->root, allowed, err);
@@ -89,6 +291,9 @@ static const struct {
         [REQUEST_UNSUBSCRIBE] = { "unsubscribe", parse_unsubscribe },
         [REQUEST_PING] = { "ping", parse_no_args },
         [REQUEST_STATUS] = { "status", parse_no_args },
+        [REQUEST_RUN] = { "run", parse_run },
+        [REQUEST_CHILDREN] = { "children", parse_no_args },
+        [REQUEST_KILL] = { "kill", parse_kill },
 };
 
 const char *request_op_to_string(RequestOp op) {
@@ -100,6 +305,11 @@ const char *request_op_to_string(RequestOp op) {
 void request_done(Request *r) {
         if (r->op == REQUEST_SUBSCRIBE)
                 r->subscribe.filter = filter_free(r->subscribe.filter);
+        if (r->op == REQUEST_RUN) {
+                free(r->run.argv);
+                free(r->run.env);
+                r->run.argv = r->run.env = NULL;
+        }
         if (r->root)
                 json_object_put(r->root);
         r->root = NULL;

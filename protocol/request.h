@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,14 @@
 #define PN_ERR_NOT_FOUND "not-found"
 #define PN_ERR_ACCESS_DENIED "access-denied"
 #define PN_ERR_INTERNAL "internal"
+#define PN_ERR_SPAWN_FAILED "spawn-failed"   /* run: the child could not be set up or exec'd */
+
+/* Bounds of a run request (PROTOCOL.md, "run"). */
+#define RUN_MAX_ARGS 256          /* argv entries */
+#define RUN_MAX_ENV 64            /* env entries */
+#define RUN_MAX_STRING 4096       /* bytes per argv or env entry */
+#define RUN_MAX_TOTAL 32768       /* bytes of argv and env together */
+#define RUN_MAX_NAME 64           /* bytes of a name or user */
 
 typedef struct ProtoError {
         const char *code;  /* one of PN_ERR_* */
@@ -36,6 +45,9 @@ typedef enum RequestOp {
         REQUEST_UNSUBSCRIBE,
         REQUEST_PING,
         REQUEST_STATUS,
+        REQUEST_RUN,      /* start a supervised child of the broker */
+        REQUEST_CHILDREN, /* list the supervised children */
+        REQUEST_KILL,     /* signal a supervised child */
         _REQUEST_OP_MAX,
         _REQUEST_OP_INVALID = -1,
 } RequestOp;
@@ -50,6 +62,23 @@ typedef struct Request {
                 struct {
                         uint64_t id;
                 } unsubscribe;
+                struct {
+                        /* Strings point into root; argv and env are owned
+                         * NULL-terminated arrays. */
+                        const char **argv;
+                        size_t n_argv;
+                        const char **env;  /* "NAME=value" entries */
+                        size_t n_env;
+                        const char *name;  /* NULL: from argv[0] */
+                        const char *user;  /* NULL: the requester's own uid */
+                        int64_t uid;       /* -1: user given by name, or none */
+                        bool follow;       /* subscribe the requester to the child's events */
+                } run;
+                struct {
+                        pid_t pid;         /* 0: by name */
+                        const char *name;
+                        int signal;
+                } kill;
         };
 } Request;
 
@@ -62,3 +91,9 @@ int request_parse(Request *ret, const char *line, size_t len, ProtoError *err);
 void request_done(Request *r);
 
 const char *request_op_to_string(RequestOp op);
+
+/* Is s a valid child name ([A-Za-z0-9_.@-], 1..RUN_MAX_NAME bytes, not
+ * starting with '.' or '-')? It names log files, so no '/'. */
+bool request_run_name_is_valid(const char *s);
+/* A signal by number or name ("TERM", "SIGTERM"); -1 if not one. */
+int request_parse_signal(const char *s);
