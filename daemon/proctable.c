@@ -68,6 +68,7 @@ typedef enum PendingKind {
         PENDING_ADOPT,  /* child whose parent exited: read its new parent */
         PENDING_LEADER, /* leader exited with threads left: verify */
         PENDING_GHOST,  /* not in /proc at resync: report unless its exit comes */
+        PENDING_EXIT,   /* another source saw the end: wait for the connector's exit */
 } PendingKind;
 
 typedef struct Pending {
@@ -81,6 +82,15 @@ typedef struct Pending {
 
 #define PENDING_MAX 65536
 
+/* Processes whose exit was published lately: a later report of the same end
+ * by another source (the connector after a child's wait status, or the
+ * reverse) is dropped instead of published twice. */
+typedef struct Ended {
+        pid_t tgid;
+        uint64_t at_ns;
+} Ended;
+#define ENDED_RING 256
+
 struct ProcTable {
         ProcReader reader;
         size_t max_entries;
@@ -90,6 +100,9 @@ struct ProcTable {
         Pending *pending;
         size_t n_pending, cap_pending;
         unsigned generation;
+        Ended ended[ENDED_RING];
+        size_t ended_next;
+        size_t n_held;      /* entries with exit_held */
         ProcTableStats stats;
 };
 
@@ -99,6 +112,13 @@ typedef struct Entry {
         int last_status;   /* wait status of the last thread exit seen */
         bool leader_exited;
         unsigned seen_gen; /* generation of the last resync that saw it */
+        /* Another source (PN_SOURCE_CHILD, …) saw the process end before the
+         * connector did: its status, held for the connector's exit. */
+        bool exit_held;
+        int held_status;
+        uint32_t held_sources;
+        uint64_t held_at;   /* CLOCK_MONOTONIC when the other source told */
+        bool predump_reported;
 } Entry;
 
 void proc_info_done(ProcInfo *i) {
@@ -330,6 +350,28 @@ uint64_t proctable_next_deadline(const ProcTable *t) {
         return d;
 }
 
+/* --- recently ended --- */
+
+static void ended_add(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        t->ended[t->ended_next] = (Ended){ .tgid = tgid, .at_ns = now_ns };
+        t->ended_next = (t->ended_next + 1) % ENDED_RING;
+}
+
+static bool ended_seen(const ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        for (size_t i = 0; i < ENDED_RING; i++)
+                if (t->ended[i].tgid == tgid && t->ended[i].at_ns &&
+                    now_ns - t->ended[i].at_ns < PROCTABLE_ENDED_KEEP_NS)
+                        return true;
+        return false;
+}
+
+/* A new process has this pid: its exit is not the old one's. */
+static void ended_forget(ProcTable *t, pid_t tgid) {
+        for (size_t i = 0; i < ENDED_RING; i++)
+                if (t->ended[i].tgid == tgid)
+                        t->ended[i] = (Ended){ 0 };
+}
+
 /* --- events --- */
 
 static void emit_exit(ProcTable *t, Entry *e, int status, uint32_t sources, uint64_t ts_ns,
@@ -401,7 +443,16 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
         pid_t tgid = e->pub.tgid;
         size_t n = 0;
 
+        if (e->exit_held) {
+                /* One exit, naming every source that saw it; the wait status
+                 * of the broker's own child is the authoritative one. */
+                status = e->held_status;
+                sources |= e->held_sources;
+                e->exit_held = false;
+                t->n_held--;
+        }
         emit_exit(t, e, status, sources, ts_ns, emit, userdata);
+        ended_add(t, tgid, now_ns);
 
         for (ProcEntry *c = e->pub.first_child; c; c = c->next_sibling)
                 n++;
@@ -445,8 +496,10 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         r = t->reader.read(t->reader.userdata, ev->tgid, parent ? PROC_READ_STAT : PROC_READ_ALL, &info);
 
         e = map_find(t, ev->tgid);
-        if (e && r == 0 && e->pub.start_time == info.start_time) {
-                /* Already learned from /proc (a resync ran before this event). */
+        if (e && ((r == 0 && e->pub.start_time == info.start_time) || e->exit_held)) {
+                /* Already learned from /proc (a resync ran before this event,
+                 * or the broker tracked its own child), or already reaped by
+                 * the broker: the late fork event of a process we know. */
                 proctable_enrich(&e->pub, ev);
                 emit(ev, userdata);
                 return;
@@ -455,6 +508,7 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 /* The pid is reused: we lost the old process's exit. */
                 process_ended(t, e, -1, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
         parent = map_find(t, ev->ppid); /* process_ended() may have changed the map */
+        ended_forget(t, ev->tgid);
 
         e = entry_new(t, ev->tgid, now_ns);
         if (!e) {
@@ -495,7 +549,7 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 e = entry_load(t, ev->tgid, now_ns);
         } else if (t->reader.read(t->reader.userdata, ev->tgid, what, &info) == 0) {
                 entry_apply_info(t, e, &info, what);
-        } else {
+        } else if (!e->exit_held) {
                 /* Gone before we could look: nameless, rather than the old name. */
                 e->pub.comm[0] = 0;
                 refstr_set(&e->pub.exe, NULL);
@@ -514,8 +568,10 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
 
         if (!e) {
                 /* Never knew it (it came and went during a loss, or before the
-                 * seed): report what the kernel told. */
-                if (leader) {
+                 * seed): report what the kernel told, unless another source
+                 * already reported this end. */
+                if (leader && !ended_seen(t, ev->tgid, now_ns)) {
+                        ended_add(t, ev->tgid, now_ns);
                         pn_event_set_exit_status(ev, status);
                         ev->thread = false;
                         emit(ev, userdata);
@@ -544,11 +600,35 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         emit(ev, userdata);
 }
 
+/*
+ * The connector has got past the moment another source saw a process end
+ * (its event is stamped later): the connector's own exit of that process,
+ * sent by the kernel before the process became waitable, was lost. Publish
+ * the held exit now rather than at the safety timeout. The connector may lag
+ * behind a burst by far more than the merge would like to wait; this is why
+ * the wait is measured in the connector's time, not the broker's.
+ */
+static void release_held_before(ProcTable *t, uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit,
+                                void *userdata) {
+        for (size_t i = 0; i < t->n_pending && t->n_held > 0;) {
+                Pending p = t->pending[i];
+                Entry *e = p.kind == PENDING_EXIT ? map_find(t, p.tgid) : NULL;
+                if (!e || !e->exit_held || e->held_at + PROCTABLE_EXIT_SLACK_NS > ts_ns) {
+                        i++;
+                        continue;
+                }
+                t->pending[i] = t->pending[--t->n_pending];
+                process_ended(t, e, e->held_status, 0, now_ns, now_ns, emit, userdata);
+        }
+}
+
 void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
                       void *userdata) {
         Entry *e;
 
         ev->sources |= PN_SOURCE_CONNECTOR;
+        if (t->n_held > 0 && !(ev->type == PN_EVENT_EXIT && (e = map_find(t, ev->tgid)) && e->exit_held))
+                release_held_before(t, ev->ts_ns, now_ns, emit, userdata);
         switch (ev->type) {
         case PN_EVENT_FORK:
                 handle_fork(t, ev, now_ns, emit, userdata);
@@ -585,6 +665,12 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
                                 p->egid = ev->id.effective;
                         }
                         break;
+                case PN_EVENT_PREDUMP:
+                        /* A patched kernel's predump signal may have told already. */
+                        if (e->predump_reported)
+                                return;
+                        e->predump_reported = true;
+                        break;
                 default:
                         break;
                 }
@@ -594,6 +680,83 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
                         ev->comm = comm;
         }
         emit(ev, userdata);
+}
+
+void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                            void *userdata) {
+        Entry *e = map_find(t, ev->tgid);
+
+        switch (ev->type) {
+        case PN_EVENT_EXIT:
+                if (!e) {
+                        /* Not known (its fork was lost): publish, once. */
+                        if (ended_seen(t, ev->tgid, now_ns))
+                                return;
+                        ended_add(t, ev->tgid, now_ns);
+                        pn_event_set_exit_status(ev, ev->exit.status);
+                        emit(ev, userdata);
+                        return;
+                }
+                if (e->exit_held) {
+                        e->held_sources |= ev->sources;
+                        return;
+                }
+                /* The connector's exit follows within microseconds (the
+                 * kernel sends it right after making the process waitable):
+                 * hold this one so that the one exit names both sources. */
+                e->exit_held = true;
+                e->held_status = ev->exit.status;
+                e->held_sources = ev->sources;
+                e->held_at = now_ns;
+                t->n_held++;
+                pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + PROCTABLE_EXIT_MERGE_NS);
+                return;
+        case PN_EVENT_PREDUMP:
+                if (e) {
+                        if (e->predump_reported)
+                                return; /* the connector told first */
+                        e->predump_reported = true;
+                        proctable_enrich(&e->pub, ev);
+                }
+                emit(ev, userdata);
+                return;
+        case PN_EVENT_ADOPT:
+                if (e) {
+                        if (e->pub.ppid == ev->adopt.new_parent)
+                                return; /* already inferred from the old parent's exit */
+                        emit_adopt(t, &e->pub, e->pub.ppid, ev->adopt.new_parent, ev->ts_ns, ev->sources,
+                                   emit, userdata);
+                        return;
+                }
+                emit(ev, userdata);
+                return;
+        default:
+                if (e)
+                        proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
+}
+
+int proctable_track(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+        Entry *e = map_find(t, tgid);
+        int r;
+
+        r = t->reader.read(t->reader.userdata, tgid, PROC_READ_ALL, &info);
+        if (r < 0)
+                return r;
+        if (e && e->pub.start_time && info.start_time && e->pub.start_time != info.start_time)
+                return 0; /* a stale entry of a reused pid: the fork event sorts it out */
+        if (!e) {
+                e = entry_new(t, tgid, now_ns);
+                if (!e)
+                        return -ENOSPC;
+        }
+        entry_apply_info(t, e, &info, PROC_READ_ALL);
+        e->pub.nthreads = info.nthreads > 0 ? (int32_t) info.nthreads : 1;
+        ended_forget(t, tgid);
+        return 0;
 }
 
 /* --- resync --- */
@@ -680,6 +843,12 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                 switch (p.kind) {
                 case PENDING_ADOPT:
                         settle_adoption(t, &e->pub, p.old_parent, p.tries, now_ns, now_ns, emit, userdata);
+                        break;
+                case PENDING_EXIT:
+                        /* The connector's exit did not come (lost, or still
+                         * queued behind a burst): publish what we have. */
+                        if (e->exit_held)
+                                process_ended(t, e, e->held_status, 0, now_ns, now_ns, emit, userdata);
                         break;
                 case PENDING_GHOST:
                         if (e->pub.vanished)

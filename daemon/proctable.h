@@ -96,6 +96,30 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
                       void *userdata);
 
 /*
+ * Apply an event that a source other than the connector saw (ev->sources
+ * says which): the broker's own child (wait status), a pidfd or ptrace
+ * watch, a patched kernel's signal. stop and continue are enriched and
+ * published. An exit (ev->exit.status: raw wait status) is merged with the
+ * connector's exit of the same process: it is held until the connector's
+ * arrives (or the connector got past it: see PROCTABLE_EXIT_SLACK_NS) and
+ * the one exit published names
+ * both sources; a second report of an end already published is dropped. A
+ * predump already reported is dropped; an adopt (ev->adopt.new_parent)
+ * already inferred is dropped, else the table re-parents the process and
+ * fills old_parent.
+ */
+void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                            void *userdata);
+
+/*
+ * Learn of process tgid now, from the reader, as if its fork had been seen:
+ * for processes the broker starts itself, whose wait status can come before
+ * the connector's fork event. Returns 0, -ESRCH if it is gone, -ENOSPC if
+ * the table is full, or another -errno.
+ */
+int proctable_track(ProcTable *t, pid_t tgid, uint64_t now_ns);
+
+/*
  * Reconcile with the reader's view of all processes. New processes are
  * added silently; processes the table knew that are gone are marked and
  * reported as exits (status unknown) by proctable_run_pending() after a grace
@@ -127,3 +151,9 @@ const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t siz
 #define PROCTABLE_ADOPT_MAX_TRIES 20
 #define PROCTABLE_LEADER_CHECK_NS (50 * 1000 * 1000ull)
 #define PROCTABLE_GHOST_GRACE_NS (200 * 1000 * 1000ull)
+/* A held exit waits for the connector's until the connector has delivered
+ * an event stamped PROCTABLE_EXIT_SLACK_NS after it was held, or at most
+ * PROCTABLE_EXIT_MERGE_NS if the connector is silent. */
+#define PROCTABLE_EXIT_MERGE_NS (2000 * 1000 * 1000ull)
+#define PROCTABLE_EXIT_SLACK_NS (5 * 1000 * 1000ull)
+#define PROCTABLE_ENDED_KEEP_NS (5 * 1000 * 1000 * 1000ull)
