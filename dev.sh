@@ -19,7 +19,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PKGS_BUILD=(gcc meson ninja-build pkg-config libnl-3-dev libsystemd-dev libjson-c-dev
             libinih-dev libcap-ng-dev libcmocka-dev)
 # Tests: Debian's python3 (the D-Bus bindings are for it), real clients and buses.
-PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd)
+PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd strace)
 # Benchmarks: the baseline tools and plotting.
 PKGS_BENCH=(forkstat gnuplot-nox valgrind)
 

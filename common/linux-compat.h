@@ -81,3 +81,42 @@ static inline int pn_pidfd_open(pid_t pid, unsigned int flags) {
 static inline int pn_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) {
         return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
 }
+
+/* --- clone3 (Linux 5.3; glibc 2.36 has no wrapper) --- */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+/* struct clone_args of <linux/sched.h>, first version (CLONE_ARGS_SIZE_VER0,
+ * 64 bytes), under its own name: <linux/sched.h> and glibc's <sched.h> do not
+ * mix well. */
+struct pn_clone_args {
+        __aligned_u64 flags;
+        __aligned_u64 pidfd;
+        __aligned_u64 child_tid;
+        __aligned_u64 parent_tid;
+        __aligned_u64 exit_signal;
+        __aligned_u64 stack;
+        __aligned_u64 stack_size;
+        __aligned_u64 tls;
+};
+
+/* Like fork() (no CLONE_VM, no stack): returns 0 in the child, the pid in the
+ * parent, -1 with errno (ENOSYS before Linux 5.3, or a seccomp filter). */
+static inline pid_t pn_clone3(struct pn_clone_args *args) {
+        return (pid_t) syscall(SYS_clone3, args, sizeof(*args));
+}
+
+/* --- prctl --- */
+#ifndef PR_SET_CHILD_SUBREAPER
+#define PR_SET_CHILD_SUBREAPER 36
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+/* PR_SET_PREDUMP_SIG and PR_SET_ADOPTSIG exist only in patched kernels, and
+ * their proposed numbers mean other things upstream: they are never
+ * declared here, only taken from the configuration ([Run] *Prctl=). */

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <systemd/sd-bus.h>
@@ -33,6 +35,7 @@
 #include "sink-dbus.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
+#include "supervisor.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -51,6 +54,7 @@ struct Broker {
         Dispatcher *dispatcher;
         Cnproc *cnproc;
         Reaper *reaper;
+        Supervisor *supervisor;
         SinkSocket *sink_socket;
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
@@ -59,6 +63,9 @@ struct Broker {
         KernelFeatures features;
 
         sd_event_source *sig_term, *sig_int, *sig_hup;
+        sd_event_source *sig_predump, *sig_adopt; /* patched-kernel prctl signals */
+        sd_event_source *stop_timer;              /* shutdown: children get StopTimeout= */
+        pid_t pid;
         sd_event_source *pending_timer, *overrun_timer, *resync_timer, *post;
 
         char boot_id[40];
@@ -95,6 +102,10 @@ static void broker_emit(PnEvent *ev, void *userdata) {
                 b->offset_checked_ns = ev->ts_ns;
         }
         ev->time_ns = ev->ts_ns + b->realtime_offset_ns;
+        /* An orphan re-parented to the broker (subreaper) is the
+         * supervisor's to list, reap and stop. */
+        if (ev->type == PN_EVENT_ADOPT && ev->adopt.new_parent == b->pid && b->supervisor)
+                supervisor_adopted(b->supervisor, ev->tgid, ev->uid);
         dispatcher_emit(b->dispatcher, ev);
 }
 
@@ -123,6 +134,15 @@ static void broker_arm(Broker *b, sd_event_source *s, uint64_t at_ns) {
 
 static void broker_on_kernel_event(void *userdata, PnEvent *ev) {
         Broker *b = userdata;
+
+        /* The kernel makes a process waitable before it sends its exit on
+         * the connector: collect the wait status of our own children first,
+         * so that their one exit carries both sources at once. */
+        if (ev->type == PN_EVENT_EXIT && b->supervisor) {
+                const ProcEntry *e = proctable_find(b->table, ev->tgid);
+                if (e && e->ppid == b->pid)
+                        reaper_collect(b->reaper);
+        }
         proctable_handle(b->table, ev, ev->ts_ns, broker_emit, b);
 }
 
@@ -233,6 +253,8 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
                 stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
         stats_section_end(v);
+        if (b->supervisor)
+                supervisor_visit_stats(b->supervisor, v);
         if (b->sink_socket)
                 sink_socket_visit_stats(b->sink_socket, v);
         if (b->sink_dbus)
@@ -253,10 +275,12 @@ static void broker_on_control_request(void *userdata, const PeerCreds *peer, Sin
         Broker *b = userdata;
         char msg[96];
 
-        (void) b;
-        (void) peer;
-        (void) owner;
         switch (req->op) {
+        case REQUEST_RUN:
+        case REQUEST_CHILDREN:
+        case REQUEST_KILL:
+                supervisor_handle_request(b->supervisor, peer, owner, req, reply);
+                break;
         default:
                 snprintf(msg, sizeof(msg), "op \"%s\" is not served by this broker",
                          request_op_to_string(req->op));
@@ -265,7 +289,8 @@ static void broker_on_control_request(void *userdata, const PeerCreds *peer, Sin
         }
 }
 
-/* A connection is gone: drop its watches and whatever else it held. */
+/* A connection is gone: drop its watches and whatever else it held.
+ * Supervised children are services and outlive it (see supervisor.h). */
 static void broker_on_control_release(void *userdata, SinkOwner owner) {
         Broker *b = userdata;
         (void) b;
@@ -274,9 +299,147 @@ static void broker_on_control_release(void *userdata, SinkOwner owner) {
 
 /* Wait statuses nobody registered for (orphans the broker adopted). */
 static void broker_on_orphan_status(pid_t pid, int status, void *userdata) {
-        (void) pid;
-        (void) status;
+        Broker *b = userdata;
+        if (b->supervisor)
+                supervisor_handle_orphan_status(b->supervisor, pid, status);
+}
+
+/* --- supervised children --- */
+
+static void broker_on_child_event(void *userdata, PnEvent *ev) {
+        Broker *b = userdata;
+        proctable_handle_other(b->table, ev, clock_ns(CLOCK_MONOTONIC), broker_emit, b);
+}
+
+static void broker_on_child_started(void *userdata, pid_t pid, const char *name, uid_t uid,
+                                    uid_t requester, bool clone3) {
+        Broker *b = userdata;
+        int r;
+
+        /* Known to the table before its wait status can arrive, which may
+         * be before the connector's fork event is read. */
+        r = proctable_track(b->table, pid, clock_ns(CLOCK_MONOTONIC));
+        if (r < 0 && r != -ESRCH)
+                log_warning_errno(r, "Failed to track supervised child %d in the process table, ignoring: %m",
+                                  (int) pid);
+        log_info("Started supervised child %s (pid %d, uid %u) for uid %u%s.", name, (int) pid,
+                 (unsigned) uid, (unsigned) requester, clone3 ? "" : " (fork + pidfd_open: no clone3)");
+}
+
+static void broker_on_child_failed(void *userdata, const char *name, uid_t requester,
+                                   const char *message) {
         (void) userdata;
+        log_error("Failed to run %s for uid %u: %s", name, (unsigned) requester, message);
+}
+
+static void broker_on_child_ended(void *userdata, pid_t pid, const char *name, int status) {
+        (void) userdata;
+        if (WIFSIGNALED(status))
+                log_info("Supervised child %s (pid %d) was killed by signal %d.", name, (int) pid,
+                         WTERMSIG(status));
+        else
+                log_info("Supervised child %s (pid %d) exited with %d.", name, (int) pid,
+                         WEXITSTATUS(status));
+}
+
+static void broker_on_children_gone(void *userdata) {
+        Broker *b = userdata;
+        log_info("Every supervised child has exited; shutting down.");
+        (void) sd_event_exit(b->event, 0);
+}
+
+static int broker_on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Broker *b = userdata;
+        (void) s;
+        (void) usec;
+        log_warning("%u supervised processes outlived StopTimeout=%us; killing them.",
+                    supervisor_count(b->supervisor), b->config->run_stop_timeout);
+        (void) supervisor_stop(b->supervisor, SIGKILL);
+        return sd_event_exit(b->event, 0);
+}
+
+/* The signal a patched kernel sends for PR_SET_PREDUMP_SIG or PR_SET_ADOPTSIG. */
+static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_siginfo *si,
+                                  void *userdata) {
+        Broker *b = userdata;
+        uint64_t now = clock_ns(CLOCK_MONOTONIC);
+        PnEvent ev;
+        bool ok;
+
+        if (s == b->sig_predump)
+                ok = supervisor_event_from_predump_siginfo(si, now, &ev);
+        else
+                ok = supervisor_event_from_adopt_siginfo(si, b->pid, now, &ev);
+        if (!ok) {
+                log_debug("Ignoring signal %u from pid %u (code %d): not the kernel's notification.",
+                          si->ssi_signo, si->ssi_pid, si->ssi_code);
+                return 0;
+        }
+        proctable_handle_other(b->table, &ev, now, broker_emit, b);
+        dispatcher_flush(b->dispatcher);
+        return 0;
+}
+
+static SupervisorOptions broker_supervisor_options(const Config *c) {
+        return (SupervisorOptions){
+                .enabled = c->run_enabled,
+                .output = c->run_output,
+                .log_directory = c->run_log_directory,
+                .max_children = c->max_children,
+                .max_children_per_uid = c->max_children_per_uid,
+                .predump_prctl = c->predump_prctl,
+                .predump_signal = c->predump_signal,
+        };
+}
+
+/* Subreaper only when children may be run: then orphans of children are
+ * the broker's to reap and report. */
+static void broker_set_subreaper(Broker *b) {
+        if (prctl(PR_SET_CHILD_SUBREAPER, b->config->run_enabled ? 1 : 0, 0, 0, 0) < 0)
+                log_warning_errno(errno, "Failed to %s child subreaper, ignoring: %m",
+                                  b->config->run_enabled ? "become" : "stop being");
+}
+
+static int broker_add_prctl_signal(Broker *b, sd_event_source **ret, int sig, const char *name) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, sig);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(b->event, ret, sig, broker_on_prctl_signal, b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to handle signal %d for %s: %m", sig, name);
+        (void) sd_event_source_set_description(*ret, name);
+        return 0;
+}
+
+/* Patched kernels only, and only as configured: never probed. */
+static int broker_setup_prctls(Broker *b) {
+        Config *c = b->config;
+        int r;
+
+        if (c->predump_prctl) {
+                r = broker_add_prctl_signal(b, &b->sig_predump, c->predump_signal, "predump-signal");
+                if (r < 0)
+                        return r;
+                log_info("Children call prctl(%d, %d) (PredumpSignalPrctl=, a patched kernel's "
+                         "PR_SET_PREDUMP_SIG) before exec.", c->predump_prctl, c->predump_signal);
+        }
+        if (c->adopt_prctl) {
+                r = broker_add_prctl_signal(b, &b->sig_adopt, c->adopt_signal, "adopt-signal");
+                if (r < 0)
+                        return r;
+                if (prctl(c->adopt_prctl, c->adopt_signal, 0, 0, 0) < 0)
+                        log_error_errno(errno, "Failed to call prctl(%d, %d) (AdoptSignalPrctl=, a patched "
+                                        "kernel's PR_SET_ADOPTSIG), ignoring: %m; adoptions are still "
+                                        "inferred from the process table",
+                                        c->adopt_prctl, c->adopt_signal);
+                else
+                        log_info("Called prctl(%d, %d) (AdoptSignalPrctl=): adoptions are also "
+                                 "signalled.", c->adopt_prctl, c->adopt_signal);
+        }
+        return 0;
 }
 
 /* --- set-up --- */
@@ -336,6 +499,12 @@ static void broker_apply_config(Broker *b) {
 
         log_set_max_level(c->log_level);
         policy_init(&b->policy, broker_lookup_group(c->group));
+        if (b->supervisor) {
+                SupervisorOptions o = broker_supervisor_options(c);
+                if (supervisor_set_options(b->supervisor, &o) < 0)
+                        log_warning("Out of memory applying [Run] settings; keeping the old ones.");
+                broker_set_subreaper(b);
+        }
         if (b->sink_socket)
                 sink_socket_set_options(b->sink_socket, &so);
         if (b->sink_dbus) {
@@ -367,6 +536,15 @@ static int broker_reload(Broker *b) {
                 c->dbus = strdup(b->config->dbus);
                 if (c->kernel_events != b->config->kernel_events)
                         log_warning("Connector Events= changes take effect at restart.");
+                if (c->predump_prctl != b->config->predump_prctl ||
+                    c->predump_signal != b->config->predump_signal ||
+                    c->adopt_prctl != b->config->adopt_prctl || c->adopt_signal != b->config->adopt_signal) {
+                        log_warning("[Run] *Prctl= and *Signal= changes take effect at restart.");
+                        c->predump_prctl = b->config->predump_prctl;
+                        c->predump_signal = b->config->predump_signal;
+                        c->adopt_prctl = b->config->adopt_prctl;
+                        c->adopt_signal = b->config->adopt_signal;
+                }
                 if (c->receive_buffer != b->config->receive_buffer) {
                         r = cnproc_set_receive_buffer(b->cnproc, c->receive_buffer);
                         if (r < 0)
@@ -387,8 +565,26 @@ static int broker_on_signal(sd_event_source *s, const struct signalfd_siginfo *s
         (void) s;
         if (si->ssi_signo == SIGHUP)
                 return broker_reload(b);
+        if (b->stop_timer) {
+                log_info("Received SIG%s again; not waiting for children.",
+                         si->ssi_signo == SIGTERM ? "TERM" : "INT");
+                return sd_event_exit(b->event, 0);
+        }
         log_info("Received SIG%s, shutting down.", si->ssi_signo == SIGTERM ? "TERM" : "INT");
         (void) sd_notify(false, "STOPPING=1");
+        /* Supervised children and adopted orphans are stopped with the
+         * broker, as a service manager would: SIGTERM, then SIGKILL after
+         * StopTimeout=. Events keep flowing meanwhile. */
+        if (b->supervisor && supervisor_stop(b->supervisor, SIGTERM) > 0 &&
+            b->config->run_stop_timeout > 0) {
+                log_info("Sent SIGTERM to %u supervised processes; waiting up to %us.",
+                         supervisor_count(b->supervisor), b->config->run_stop_timeout);
+                if (sd_event_add_time_relative(b->event, &b->stop_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) b->config->run_stop_timeout * 1000000u, 0,
+                                               broker_on_stop_timer, b) >= 0)
+                        return 0;
+                (void) supervisor_stop(b->supervisor, SIGKILL);
+        }
         return sd_event_exit(b->event, 0);
 }
 
@@ -541,6 +737,22 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         r = reaper_new(&b->reaper, b->event, broker_on_orphan_status, b);
         if (r < 0)
                 goto fail_log;
+        b->pid = getpid();
+        SupervisorOptions svo = broker_supervisor_options(b->config);
+        SupervisorCallbacks svc = {
+                .on_event = broker_on_child_event,
+                .on_started = broker_on_child_started,
+                .on_failed = broker_on_child_failed,
+                .on_ended = broker_on_child_ended,
+                .on_empty = broker_on_children_gone,
+        };
+        r = supervisor_new(&b->supervisor, b->reaper, &svo, &svc, b);
+        if (r < 0)
+                goto fail_log;
+        broker_set_subreaper(b);
+        r = broker_setup_prctls(b);
+        if (r < 0)
+                goto fail;
         r = dispatcher_new(&b->dispatcher);
         if (r < 0)
                 goto fail_log;
@@ -635,6 +847,7 @@ Broker *broker_free(Broker *b) {
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
         cnproc_free(b->cnproc);
+        supervisor_free(b->supervisor);
         reaper_free(b->reaper);
         proctable_free(b->table);
         procfs_reader_done(&b->reader);
@@ -642,6 +855,9 @@ Broker *broker_free(Broker *b) {
         sd_event_source_disable_unref(b->sig_term);
         sd_event_source_disable_unref(b->sig_int);
         sd_event_source_disable_unref(b->sig_hup);
+        sd_event_source_disable_unref(b->sig_predump);
+        sd_event_source_disable_unref(b->sig_adopt);
+        sd_event_source_disable_unref(b->stop_timer);
         sd_event_source_disable_unref(b->pending_timer);
         sd_event_source_disable_unref(b->overrun_timer);
         sd_event_source_disable_unref(b->resync_timer);

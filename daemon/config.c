@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Config implementation; see config.h. */
 #include <errno.h>
+#include <signal.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,16 @@ int config_new(Config **ret) {
         c->client_queue_bytes = 1u << 20;
         c->max_processes = 1u << 22;
         c->log_level = LOG_INFO;
+        c->run_enabled = true;
+        c->run_output = CONFIG_RUN_OUTPUT_AUTO;
+        c->run_log_directory = strdup(CONFIG_DEFAULT_RUN_LOG_DIRECTORY);
+        c->run_stop_timeout = 5;
+        c->max_children = 64;
+        c->max_children_per_uid = 16;
+        if (!c->run_log_directory) {
+                config_free(c);
+                return -ENOMEM;
+        }
         *ret = c;
         return 0;
 }
@@ -40,6 +51,7 @@ Config *config_free(Config *c) {
         free(c->socket_path);
         free(c->dbus);
         free(c->group);
+        free(c->run_log_directory);
         free(c);
         return NULL;
 }
@@ -73,6 +85,68 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         if (config_parse_size(s, &v) < 0 || v < min || v > max)
                 return -EINVAL;
         *ret = (unsigned) v;
+        return 0;
+}
+
+static int parse_bool(const char *s, bool *ret) {
+        if (streq(s, "yes") || streq(s, "true") || streq(s, "1") || streq(s, "on"))
+                *ret = true;
+        else if (streq(s, "no") || streq(s, "false") || streq(s, "0") || streq(s, "off"))
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+int config_parse_prctl_signal(const char *s, int *ret) {
+        static const struct {
+                const char *name;
+                int sig;
+        } names[] = {
+                { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "PWR", SIGPWR },   { "URG", SIGURG },
+                { "WINCH", SIGWINCH }, { "IO", SIGIO },   { "ALRM", SIGALRM },
+        };
+        char *end;
+        long v = -1;
+
+        if (!s || !*s)
+                return -EINVAL;
+        if (strncmp(s, "SIG", 3) == 0)
+                s += 3;
+        if (*s >= '0' && *s <= '9') {
+                v = strtol(s, &end, 10);
+                if (*end)
+                        return -EINVAL;
+        } else if (strncmp(s, "RTMIN", 5) == 0) {
+                v = SIGRTMIN;
+                if (s[5] == '+') {
+                        long off = strtol(s + 6, &end, 10);
+                        if (*end || s[6] < '0' || s[6] > '9' || off > SIGRTMAX - SIGRTMIN)
+                                return -EINVAL;
+                        v += off;
+                } else if (s[5])
+                        return -EINVAL;
+        } else {
+                for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                        if (streq(s, names[i].name))
+                                v = names[i].sig;
+        }
+        if (v < 1 || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP || v == SIGCHLD || v == SIGTERM ||
+            v == SIGINT || v == SIGHUP || v == SIGCONT || v == SIGSEGV || v == SIGBUS ||
+            v == SIGFPE || v == SIGILL || v == SIGPIPE)
+                return -EINVAL;
+        *ret = (int) v;
+        return 0;
+}
+
+/* A prctl option number: any positive int (the patched numbers collide with
+ * upstream ones, so nothing is assumed about them). */
+static int parse_prctl_number(const char *s, int *ret) {
+        unsigned v;
+        int r = parse_unsigned(s, 1, INT32_MAX, &v);
+        if (r < 0)
+                return r;
+        *ret = (int) v;
         return 0;
 }
 
@@ -168,6 +242,33 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                                 r = -EINVAL;
                 } else if (streq(key, "MaxProcesses"))
                         r = config_parse_size(value, &c->max_processes);
+                else if (streq(key, "MaxChildren"))
+                        r = parse_unsigned(value, 1, 65536, &c->max_children);
+                else if (streq(key, "MaxChildrenPerUser"))
+                        r = parse_unsigned(value, 1, 65536, &c->max_children_per_uid);
+        } else if (strcasecmp(section, "Run") == 0) {
+                if (streq(key, "Enabled"))
+                        r = parse_bool(value, &c->run_enabled);
+                else if (streq(key, "Output")) {
+                        static const char *const outputs[] = { "auto", "journal", "file", "null" };
+                        r = -EINVAL;
+                        for (int i = 0; i < 4; i++)
+                                if (streq(value, outputs[i])) {
+                                        c->run_output = i;
+                                        r = 0;
+                                }
+                } else if (streq(key, "LogDirectory"))
+                        r = value[0] == '/' ? set_string(&c->run_log_directory, value) : -EINVAL;
+                else if (streq(key, "StopTimeout"))
+                        r = parse_unsigned(value, 0, 3600, &c->run_stop_timeout);
+                else if (streq(key, "PredumpSignalPrctl"))
+                        r = parse_prctl_number(value, &c->predump_prctl);
+                else if (streq(key, "PredumpSignal"))
+                        r = config_parse_prctl_signal(value, &c->predump_signal);
+                else if (streq(key, "AdoptSignalPrctl"))
+                        r = parse_prctl_number(value, &c->adopt_prctl);
+                else if (streq(key, "AdoptSignal"))
+                        r = config_parse_prctl_signal(value, &c->adopt_signal);
         } else if (strcasecmp(section, "Policy") == 0) {
                 if (streq(key, "Group"))
                         r = set_string(&c->group, value);
@@ -192,10 +293,27 @@ int config_parse_string(Config *c, const char *text, char *error, size_t error_s
         int r;
 
         r = ini_parse_string(text, on_value, &p);
-        if (r == 0)
-                return 0;
         if (r < 0)
                 return -ENOMEM;
+        if (r == 0) {
+                /* A prctl number without its signal (or the reverse) is a
+                 * half-configured patched kernel: refuse rather than guess. */
+                if (!c->predump_prctl != !c->predump_signal) {
+                        snprintf(error, error_size, "[Run] PredumpSignalPrctl= and PredumpSignal= "
+                                                    "must be set together");
+                        return -EINVAL;
+                }
+                if (!c->adopt_prctl != !c->adopt_signal) {
+                        snprintf(error, error_size, "[Run] AdoptSignalPrctl= and AdoptSignal= "
+                                                    "must be set together");
+                        return -EINVAL;
+                }
+                if (c->predump_signal && c->predump_signal == c->adopt_signal) {
+                        snprintf(error, error_size, "[Run] PredumpSignal= and AdoptSignal= must differ");
+                        return -EINVAL;
+                }
+                return 0;
+        }
         snprintf(error, error_size, "line %d: %s", r, p.error[0] ? p.error : "syntax error");
         return -EINVAL;
 }

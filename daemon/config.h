@@ -26,7 +26,27 @@ typedef struct Config {
         uint64_t max_processes;     /* process table entries */
         char *group;                /* members see every event */
         int log_level;              /* syslog level */
+
+        /* [Run]: supervised children (supervisor.c) */
+        bool run_enabled;
+        int run_output;             /* CONFIG_RUN_OUTPUT_* */
+        char *run_log_directory;    /* for CONFIG_RUN_OUTPUT_FILE */
+        unsigned run_stop_timeout;  /* seconds between SIGTERM and SIGKILL at shutdown */
+        unsigned max_children;      /* [Limits] MaxChildren= */
+        unsigned max_children_per_uid;
+        /* Patched-kernel prctls: the number and the signal, both 0 when unset. */
+        int predump_prctl, predump_signal;
+        int adopt_prctl, adopt_signal;
 } Config;
+
+enum {
+        CONFIG_RUN_OUTPUT_AUTO,     /* the journal if it listens, else a file */
+        CONFIG_RUN_OUTPUT_JOURNAL,
+        CONFIG_RUN_OUTPUT_FILE,     /* LogDirectory/NAME.log */
+        CONFIG_RUN_OUTPUT_NULL,     /* /dev/null */
+};
+
+#define CONFIG_DEFAULT_RUN_LOG_DIRECTORY "/var/log/procnotify"
 
 int config_new(Config **ret);  /* defaults */
 Config *config_free(Config *c);
@@ -36,6 +56,11 @@ Config *config_free(Config *c);
 int config_parse_string(Config *c, const char *text, char *error, size_t error_size);
 /* Read and parse a file. A missing file is fine when optional. */
 int config_load_file(Config *c, const char *path, bool optional, char *error, size_t error_size);
+
+/* "USR1", "SIGRTMIN+2", "10" -> a signal the broker may take for a
+ * patched-kernel prctl: not one it uses itself (CHLD, TERM, INT, HUP) and
+ * not KILL or STOP. -EINVAL otherwise. */
+int config_parse_prctl_signal(const char *s, int *ret);
 
 /* "32M", "64K", "1G", "4096" -> bytes. */
 int config_parse_size(const char *s, uint64_t *ret);

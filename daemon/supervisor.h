@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Supervisor: the broker's own children, started on request (op "run"),
+ * and the orphans they leave that the broker adopts as subreaper.
+ *
+ * It serves the ops run, children and kill (policy: POLICY_ACTION_RUN, root
+ * and the configured group only), starts each child through spawn.c, owns
+ * its pidfd, and turns the wait statuses the reaper collects (the child's
+ * own, registered with reaper_watch_add, and the adopted orphans', through
+ * the broker's fallback) into stop, continue and exit events with source
+ * "child", which the broker publishes through the process table (one exit
+ * per process, merged with the connector's).
+ *
+ * Children are services: they outlive the connection that started them,
+ * are listed by "children" and stopped by "kill" (root, or the user they run
+ * as), and are bounded in number (MaxChildren, MaxChildrenPerUser per
+ * requesting uid, root exempt). At shutdown the broker asks the supervisor
+ * to signal every child and adopted orphan (supervisor_stop).
+ *
+ * No logging here: what the broker should log comes out through the
+ * callbacks.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+#include <sys/types.h>
+
+#include "procnotify/event.h"
+#include "reaper.h"
+#include "sink-context.h"
+#include "stats.h"
+
+typedef struct Supervisor Supervisor;
+
+typedef struct SupervisorOptions {
+        bool enabled;
+        int output;                /* CONFIG_RUN_OUTPUT_* */
+        const char *log_directory; /* copied */
+        unsigned max_children;
+        unsigned max_children_per_uid;
+        int predump_prctl;         /* 0: not configured */
+        int predump_signal;
+} SupervisorOptions;
+
+typedef struct SupervisorCallbacks {
+        /* An event of a child or adopted orphan, from its wait status
+         * (source "child"): to be published through the process table. */
+        void (*on_event)(void *userdata, PnEvent *ev);
+        /* A child was started and exec'd (the broker tracks it in the
+         * process table, and logs). */
+        void (*on_started)(void *userdata, pid_t pid, const char *name, uid_t uid,
+                           uid_t requester, bool clone3);
+        /* A run request failed after the checks (spawn or exec failed). */
+        void (*on_failed)(void *userdata, const char *name, uid_t requester, const char *message);
+        /* A child ended (status: raw wait status). */
+        void (*on_ended)(void *userdata, pid_t pid, const char *name, int status);
+        /* While stopping: the last child and orphan is gone. */
+        void (*on_empty)(void *userdata);
+} SupervisorCallbacks;
+
+typedef struct SupervisorStats {
+        uint64_t children;   /* now */
+        uint64_t adopted;    /* orphans tracked now */
+        uint64_t started;
+        uint64_t failed;
+        uint64_t ended;
+        uint64_t orphans_reaped;
+        uint64_t refused_signals; /* predump/adopt signals not from the kernel */
+} SupervisorStats;
+
+int supervisor_new(Supervisor **ret, Reaper *reaper, const SupervisorOptions *o,
+                   const SupervisorCallbacks *cb, void *userdata);
+/* Closes the pidfds; leaves the processes alone (see supervisor_stop). */
+Supervisor *supervisor_free(Supervisor *s);
+int supervisor_set_options(Supervisor *s, const SupervisorOptions *o);
+
+/* Serve REQUEST_RUN, REQUEST_CHILDREN or REQUEST_KILL: writes one reply
+ * line into reply->line, and for run with "follow" sets reply->subscribe. */
+void supervisor_handle_request(Supervisor *s, const PeerCreds *peer, SinkOwner owner,
+                               const Request *req, SinkControlReply *reply);
+
+/* A wait status of a pid nobody registered: an adopted orphan's. */
+void supervisor_handle_orphan_status(Supervisor *s, pid_t pid, int status);
+/* The process table saw pid re-parented to the broker: track it (pidfd),
+ * so that it is listed and signalled at shutdown. uid: its real uid or
+ * UINT32_MAX. */
+void supervisor_adopted(Supervisor *s, pid_t pid, uint32_t uid);
+
+/* Signal every child and adopted orphan (through pidfds) and refuse new
+ * runs. Returns how many processes were signalled. */
+unsigned supervisor_stop(Supervisor *s, int sig);
+/* Children plus tracked orphans alive. */
+unsigned supervisor_count(const Supervisor *s);
+
+const SupervisorStats *supervisor_get_stats(const Supervisor *s);
+void supervisor_visit_stats(Supervisor *s, const StatsVisitor *v);
+
+/* --- pure translations, exported for tests --- */
+
+/* A wait status of pid into an exit, stop or continue event (source child,
+ * only pid, tgid, ts_ns and the type's fields set). false for statuses that
+ * are not one of these (ptrace event stops). */
+bool supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent *ev);
+
+/* A patched kernel's PR_SET_PREDUMP_SIG signal (si_pid: the child about to
+ * dump core, si_status: the signal killing it) into a predump event; false
+ * if the signal was not sent by the kernel (si_code <= 0: kill(), sigqueue())
+ * or names no process. */
+bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                           PnEvent *ev);
+/* A patched kernel's PR_SET_ADOPTSIG signal (si_pid: the orphan adopted by
+ * self) into an adopt event (old_parent 0: filled by the process table);
+ * false as above. */
+bool supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
+                                         uint64_t ts_ns, PnEvent *ev);
+
+/* The default name of a child from its command: the basename of argv0 with
+ * anything not allowed in a name replaced by '_'. */
+void supervisor_default_name(const char *argv0, char *buf, size_t size);
