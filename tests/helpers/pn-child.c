@@ -13,6 +13,11 @@
  *   pn-child wait-stdin CODE        block until stdin reaches EOF, then exit CODE
  *   pn-child setuid UID CODE        become UID, then exit CODE
  *   pn-child comm-burst N RATE      … at most RATE renames a second
+ *   pn-child pause                  wait for a signal (to be stopped, continued, killed)
+ *   pn-child daemonize CODE         double-fork a daemon: fork; the child calls setsid,
+ *                                   forks the daemon (which pauses) and exits; wait for
+ *                                   that child, then exit CODE
+ *   pn-child say TEXT               write "TEXT out" to stdout and "TEXT err" to stderr
  *
  * With --wait-stdin first, the command runs only once stdin reaches EOF: a
  * test holds the child until the broker has reported its exec (and so read
@@ -27,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,7 +89,7 @@ static void set_core(int on) {
 
 static int usage(void) {
         fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|"
-                        "comm-burst|wait-stdin|setuid ...\n");
+                        "comm-burst|wait-stdin|setuid|pause|daemonize|say ...\n");
         return 2;
 }
 
@@ -163,6 +169,36 @@ int main(int argc, char **argv) {
                 while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
                         ;
                 return (int) a;
+        }
+        if (strcmp(cmd, "pause") == 0) {
+                for (;;)
+                        pause();
+        }
+        if (strcmp(cmd, "daemonize") == 0) {
+                pid_t p = fork();
+                if (p < 0)
+                        return 99;
+                if (p == 0) {
+                        if (setsid() < 0)
+                                _exit(98);
+                        pid_t q = fork();
+                        if (q < 0)
+                                _exit(97);
+                        if (q == 0)
+                                for (;;)
+                                        pause();
+                        _exit(0);
+                }
+                if (waitpid(p, NULL, 0) < 0)
+                        return 96;
+                return (int) a;
+        }
+        if (strcmp(cmd, "say") == 0) {
+                const char *text = argc > 2 ? argv[2] : "";
+                printf("%s out\n", text);
+                fflush(stdout);
+                fprintf(stderr, "%s err\n", text);
+                return 0;
         }
         if (strcmp(cmd, "setuid") == 0) {
                 long uid = argc > 2 ? strtol(argv[2], NULL, 10) : 65534;

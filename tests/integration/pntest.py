@@ -27,7 +27,8 @@ PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "procnotifyd")
 DBUS_POLICY = os.environ.get("DBUS_POLICY", "")  # dbus/org.procnotify.Broker1.conf
 HERE = os.path.dirname(os.path.abspath(__file__))
 PN_CHILD = os.environ.get("PN_CHILD", "pn-child")
-REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error"}
+REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error",
+               "running", "children", "killed"}  # + replies of the supervisor ops
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

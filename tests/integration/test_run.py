@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Supervised children (op "run"): the real broker starts real processes as
+its own children, and reports their exit, stop, continue and the adoption of
+their orphans, with source "child". Run one test: python3 test_run.py NAME."""
+import json
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from pntest import Broker, PN_CHILD, PROCNOTIFYD, check, run
+
+PROCNOTIFYCTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
+# After the marker child's exit, how long to keep reading for a second exit
+# of an earlier child (events are ordered, so one would normally come before
+# the marker's).
+MERGE_WINDOW = 0.1
+RUN_EVENTS = ["exit", "stop", "continue", "adopt"]
+
+
+class RunBroker(Broker):
+    """A broker whose children write their output into files of a private
+    directory (the journal is not running here)."""
+
+    def __init__(self, extra="", **kw):
+        self.logdir = tempfile.mkdtemp(prefix="pnrun-logs-")
+        super().__init__(config=f"[Run]\nOutput=file\nLogDirectory={self.logdir}\n{extra}", **kw)
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            shutil.rmtree(self.logdir, ignore_errors=True)
+
+    def output_of(self, name):
+        try:
+            with open(os.path.join(self.logdir, name + ".log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+def run_ok(client, argv, **kw):
+    req = {"op": "run", "argv": [str(a) for a in argv], **kw}
+    r = client.request(req)
+    check(r and r.get("type") == "running", f"run {req} failed: {r}")
+    check(isinstance(r.get("pid"), int) and r["pid"] > 0, f"no pid in {r}")
+    return r
+
+
+def run_error(client, req, code, in_message=None):
+    r = client.request(req)
+    check(r and r.get("type") == "error" and r.get("code") == code,
+          f"{json.dumps(req)[:200]}: expected error {code}, got {r}")
+    if in_message:
+        check(in_message in r.get("message", ""),
+              f"message {r.get('message')!r} lacks {in_message!r}")
+    return r
+
+
+def events_of(client, pid, until, timeout=10, what=None):
+    """Events about pid until until(event); returns those of pid."""
+    seen = client.events_until(lambda e: e.get("tgid") == pid and until(e), timeout,
+                               what=what or f"event of {pid}")
+    return [e for e in seen if e.get("tgid") == pid]
+
+
+def no_more_exits(client, pid, broker):
+    """Assert no second exit of pid arrives: run a marker child and wait for
+    its exit (events are ordered), then read past the merge window."""
+    marker = run_ok(client, [PN_CHILD, "exit", 0], name="marker")
+    seen = client.events_until(lambda e: e.get("tgid") == marker["pid"] and e["type"] == "exit",
+                               what="the marker child's exit")
+    deadline = time.monotonic() + 3 * MERGE_WINDOW
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([client.sock], [], [], max(deadline - time.monotonic(), 0))
+        if not r:
+            break
+        m = client.read_message(1)
+        if m:
+            seen.append(m)
+    dups = [e for e in seen if e.get("tgid") == pid and e.get("type") == "exit"]
+    check(not dups, f"exit of {pid} reported twice: {dups}")
+
+
+def status_value(path):
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            yield k, v.strip()
+
+
+class TestUser:
+    """A real user for a test, removed afterwards."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        subprocess.run(["userdel", "-r", self.name], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", self.name], check=True)
+        pw = pwd.getpwnam(self.name)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["userdel", self.name], stderr=subprocess.DEVNULL)
+
+
+def as_user(uid, gid, fn):
+    """Run fn() in a forked process with uid and gid; return what it returns (JSON)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            out = json.dumps(fn())
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out = json.dumps({"exception": repr(e)})
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    deadline = time.monotonic() + 20
+    while True:
+        left = deadline - time.monotonic()
+        check(left > 0, "the unprivileged client did not answer within 20s")
+        ready, _, _ = select.select([r], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+# --- tests ---
+
+
+def exit_once():
+    """A supervised child that exits 3: one exit, sources connector and child."""
+    with RunBroker() as b:
+        sub = b.client()
+        sub.subscribe(events=RUN_EVENTS)
+        ctl = b.client()
+        r = run_ok(ctl, [PN_CHILD, "exit", 3], name="exit3")
+        check(r["name"] == "exit3" and r["uid"] == 0, f"unexpected reply {r}")
+        ev = events_of(sub, r["pid"], lambda e: e["type"] == "exit")[-1]
+        check(ev["exit_code"] == 3 and ev["signal"] == 0 and ev["status"] == 3 << 8, f"wrong exit {ev}")
+        check("child" in ev["sources"], f"exit lacks source child: {ev}")
+        check("connector" in ev["sources"], f"exit lacks source connector (not merged): {ev}")
+        check(ev["ppid"] == b.proc.pid, f"exit's ppid is not the broker: {ev}")
+        no_more_exits(sub, r["pid"], b)
+        st = ctl.request({"op": "status"})
+        check(st["run"]["started"] == 2 and st["run"]["ended"] == 2 and st["run"]["children"] == 0,
+              f"run statistics: {st['run']}")
+
+
+def stop_continue():
+    """SIGSTOP and SIGCONT of a supervised child: stop and continue events
+    from its wait status, with nobody tracing it."""
+    with RunBroker() as b:
+        sub = b.client()
+        sub.subscribe(events=RUN_EVENTS)
+        ctl = b.client()
+        pid = run_ok(ctl, [PN_CHILD, "pause"], name="pauser")["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        ev = events_of(sub, pid, lambda e: e["type"] == "stop")[-1]
+        check(ev["signal"] == signal.SIGSTOP and ev["sources"] == ["child"], f"wrong stop {ev}")
+        st = dict(status_value(f"/proc/{pid}/status"))
+        check(st["TracerPid"] == "0", f"the child is traced (TracerPid {st['TracerPid']})")
+        check(st["State"].startswith("T"), f"the child is not stopped: {st['State']}")
+        lst = ctl.request({"op": "children"})
+        mine = [c for c in lst["children"] if c["pid"] == pid]
+        check(mine and mine[0]["state"] == "stopped", f"children does not show it stopped: {lst}")
+        os.kill(pid, signal.SIGCONT)
+        ev = events_of(sub, pid, lambda e: e["type"] == "continue")[-1]
+        check(ev["sources"] == ["child"], f"wrong continue {ev}")
+        k = ctl.request({"op": "kill", "pid": pid})
+        check(k["type"] == "killed" and k["pids"] == [pid] and k["signal"] == signal.SIGTERM, f"kill: {k}")
+        ev = events_of(sub, pid, lambda e: e["type"] == "exit")[-1]
+        check(ev["signal"] == signal.SIGTERM and "child" in ev["sources"], f"wrong exit {ev}")
+
+
+def double_fork_adopted():
+    """A child that double-forks a daemon: the daemon is adopted by the
+    broker (subreaper), which reports the adoption and, later, its exit."""
+    with RunBroker() as b:
+        sub = b.client()
+        sub.subscribe(events=RUN_EVENTS + ["fork"])
+        ctl = b.client()
+        cpid = run_ok(ctl, [PN_CHILD, "daemonize", 0], name="daemonizer")["pid"]
+        seen = sub.events_until(lambda e: e["type"] == "adopt" and e["new_parent"] == b.proc.pid,
+                                what="adoption by the broker")
+        adopt = seen[-1]
+        forks = {e["tgid"]: e for e in seen if e["type"] == "fork"}
+        daemon = adopt["tgid"]
+        check(daemon in forks, f"the adopted process {daemon} was not forked under the child: {adopt}")
+        middle = forks[daemon]["ppid"]
+        check(adopt["old_parent"] == middle and middle in forks and forks[middle]["ppid"] == cpid,
+              f"old_parent is not the intermediate process: adopt {adopt}, forks {forks}")
+        with open(f"/proc/{daemon}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        check(ppid == b.proc.pid, f"the kernel says the daemon's parent is {ppid}")
+        lst = ctl.request({"op": "children"})
+        adopted = [c for c in lst["children"] if c["pid"] == daemon]
+        check(adopted and adopted[0]["adopted"], f"children does not list the adopted daemon: {lst}")
+        # The supervised child itself exited 0 after its intermediate process.
+        events_of(sub, cpid, lambda e: e["type"] == "exit")
+        k = ctl.request({"op": "kill", "pid": daemon})
+        check(k["type"] == "killed", f"kill of the adopted daemon: {k}")
+        ev = events_of(sub, daemon, lambda e: e["type"] == "exit")[-1]
+        check(ev["signal"] == signal.SIGTERM and "child" in ev["sources"], f"daemon's exit: {ev}")
+        # Reaped by the broker: gone from /proc, and from the list.
+        check(not os.path.exists(f"/proc/{daemon}/stat") or
+              dict(status_value(f"/proc/{daemon}/status"))["Tgid"] != str(daemon) or
+              dict(status_value(f"/proc/{daemon}/status"))["State"][0] != "Z",
+              "the daemon was left a zombie")
+        lst = ctl.request({"op": "children"})
+        check(not [c for c in lst["children"] if c["pid"] == daemon], f"still listed: {lst}")
+        st = ctl.request({"op": "status"})
+        check(st["run"]["orphans_reaped"] >= 1, f"orphans not reaped by the broker: {st['run']}")
+
+
+def unprivileged_refused():
+    """run, children and kill by a user that is neither root nor in the group."""
+    with TestUser("pntest-run-nobody") as u, RunBroker() as b:
+        path = b.socket_path
+
+        def attempt():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            f = s.makefile("rwb")
+            f.readline()
+            out = []
+            for req in ({"op": "run", "argv": ["/bin/true"]}, {"op": "children"},
+                        {"op": "kill", "pid": 1}):
+                f.write((json.dumps(req) + "\n").encode())
+                f.flush()
+                out.append(json.loads(f.readline()))
+            return out
+
+        replies = as_user(u.uid, u.gid, attempt)
+        check(isinstance(replies, list), f"client failed: {replies}")
+        for r in replies:
+            check(r.get("type") == "error" and r.get("code") == "access-denied", f"not refused: {r}")
+        check(b.proc.poll() is None, "the broker died")
+        st = b.client().request({"op": "status"})
+        check(st["run"]["started"] == 0, f"something was started: {st['run']}")
+
+
+def as_user_identity():
+    """--user: the child runs as that user, with its groups and no capabilities."""
+    with TestUser("pntest-run-user") as u, RunBroker() as b:
+        sub = b.client()
+        sub.subscribe(events=["exit", "exec"])
+        ctl = b.client()
+        script = "id -u; id -g; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; echo HOME=$HOME USER=$USER"
+        r = run_ok(ctl, ["/bin/sh", "-c", script], name="who", user=u.name)
+        check(r["uid"] == u.uid, f"reply says uid {r['uid']}, expected {u.uid}")
+        ev = events_of(sub, r["pid"], lambda e: e["type"] == "exit")[-1]
+        check(ev["uid"] == u.uid, f"exit event says uid {ev['uid']}, expected {u.uid}")
+        check(ev["exit_code"] == 0, f"the script failed: {ev}; output {b.output_of('who')!r}")
+        out = b.output_of("who").split("\n")
+        check(out[0] == str(u.uid) and out[1] == str(u.gid), f"id says {out[:2]}")
+        caps = dict(line.split(":\t") for line in out[2:7])
+        for k, v in caps.items():
+            check(int(v, 16) == 0, f"{k} is {v} in a child run as {u.name}")
+        check(f"USER={u.name}" in out[7], f"environment: {out[7]}")
+        # By numeric uid too.
+        r = run_ok(ctl, ["/bin/sh", "-c", "id -u"], name="who2", user=u.uid)
+        events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+        check(b.output_of("who2").strip() == str(u.uid), f"by uid: {b.output_of('who2')!r}")
+        run_error(ctl, {"op": "run", "argv": ["/bin/true"], "user": "pntest-no-such-user"},
+                  "not-found", "no user")
+
+
+def output_to_file():
+    """The child's stdout and stderr land in its log file, never on the
+    broker's own stderr; stdin is /dev/null."""
+    with RunBroker() as b:
+        sub = b.client()
+        sub.subscribe(events=["exit"])
+        ctl = b.client()
+        r = run_ok(ctl, [PN_CHILD, "say", "marker-5f1c"], name="talker")
+        check(r["output"] == os.path.join(b.logdir, "talker.log"), f"output: {r}")
+        events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+        out = b.output_of("talker")
+        check("marker-5f1c out" in out and "marker-5f1c err" in out, f"log file: {out!r}")
+        r = run_ok(ctl, ["/bin/sh", "-c", "cat; ls -l /proc/self/fd/0; tty || true"], name="stdin")
+        events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+        out = b.output_of("stdin")
+        check("/dev/null" in out and "not a tty" in out, f"stdin is not /dev/null: {out!r}")
+        b.stop()
+        check("marker-5f1c" not in b.log(), "the child's output reached the broker's log")
+
+
+def environment_sanitised():
+    """The child sees a fixed environment plus what the request asked for,
+    nothing of the broker's."""
+    with RunBroker(env={"PNTEST_SECRET": "leak"}) as b:
+        sub = b.client()
+        sub.subscribe(events=["exit"])
+        ctl = b.client()
+        r = run_ok(ctl, ["/usr/bin/env"], name="env", env=["FOO=bar", "PATH=/bin"])
+        events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+        env = dict(line.split("=", 1) for line in b.output_of("env").splitlines())
+        check("PNTEST_SECRET" not in env and "NOTIFY_SOCKET" not in env, f"broker env leaked: {env}")
+        check(env.get("FOO") == "bar" and env.get("PATH") == "/bin", f"requested env missing: {env}")
+        check(env.get("PROCNOTIFY_RUN_NAME") == "env" and env.get("USER") == "root", f"base env: {env}")
+
+
+def bad_requests():
+    """Malformed run, kill requests get precise errors; the connection works on."""
+    with RunBroker() as b:
+        c = b.client()
+        run_error(c, {"op": "run"}, "invalid-request", "needs \"argv\"")
+        run_error(c, {"op": "run", "argv": []}, "invalid-request", "empty")
+        run_error(c, {"op": "run", "argv": "ls"}, "invalid-request", "array of strings")
+        run_error(c, {"op": "run", "argv": ["/bin/echo", 1]}, "invalid-request", "\"argv\"[1] must be a string")
+        run_error(c, {"op": "run", "argv": [""]}, "invalid-request", "empty")
+        run_error(c, {"op": "run", "argv": ["x"] * 257}, "invalid-request", "at most 256")
+        run_error(c, {"op": "run", "argv": ["/bin/echo", "x" * 5000]}, "invalid-request", "longer than 4096")
+        run_error(c, {"op": "run", "argv": ["/bin/echo"] + ["x" * 4000] * 10}, "invalid-request", "at most 32768")
+        run_error(c, {"op": "run", "argv": ["/bin/echo", "a\u0000b"]}, "invalid-request", "NUL")
+        run_error(c, {"op": "run", "argv": ["/bin/true"], "env": ["NOEQUALS"]}, "invalid-request", "NAME=value")
+        run_error(c, {"op": "run", "argv": ["/bin/true"], "env": ["1X=y"]}, "invalid-request", "NAME=value")
+        run_error(c, {"op": "run", "argv": ["/bin/true"], "name": "../etc"}, "invalid-request", "\"name\"")
+        run_error(c, {"op": "run", "argv": ["/bin/true"], "user": ""}, "invalid-request", "empty")
+        run_error(c, {"op": "run", "argv": ["/bin/true"], "argz": 1}, "invalid-request", "unknown member")
+        run_error(c, {"op": "run", "argv": ["/nonexistent/cmd"]}, "spawn-failed",
+                  "cannot execute \"/nonexistent/cmd\": No such file or directory")
+        run_error(c, {"op": "kill"}, "invalid-request", "either")
+        run_error(c, {"op": "kill", "pid": 1, "signal": "NOPE"}, "invalid-request", "signal")
+        run_error(c, {"op": "kill", "pid": 1}, "not-found", "no supervised child")
+        run_error(c, {"op": "children", "x": 1}, "invalid-request", "unknown member")
+        check(c.request({"op": "ping"})["type"] == "pong", "connection broken after errors")
+        check("Failed to run cmd" in b.log(), "the failed run was not logged")
+
+
+def limits():
+    """MaxChildren bounds the children; a freed slot can be used again."""
+    with RunBroker(extra="[Limits]\nMaxChildren=1\n") as b:
+        sub = b.client()
+        sub.subscribe(events=["exit"])
+        c = b.client()
+        pid = run_ok(c, [PN_CHILD, "pause"], name="one")["pid"]
+        run_error(c, {"op": "run", "argv": [PN_CHILD, "pause"]}, "limit-exceeded", "MaxChildren")
+        check(c.request({"op": "kill", "name": "one", "signal": "KILL"})["pids"] == [pid], "kill by name")
+        events_of(sub, pid, lambda e: e["type"] == "exit")
+        pid2 = run_ok(c, [PN_CHILD, "exit", 0], name="two")["pid"]
+        events_of(sub, pid2, lambda e: e["type"] == "exit")
+
+
+def follow():
+    """"follow": the requester itself gets the child's events."""
+    with RunBroker() as b:
+        c = b.client()
+        pid = run_ok(c, [PN_CHILD, "exit", 7], follow=True)["pid"]
+        evs = events_of(c, pid, lambda e: e["type"] == "exit")
+        types = [e["type"] for e in evs]
+        check(types[0] == "fork" and "exec" in types and evs[-1]["exit_code"] == 7,
+              f"followed events: {types}")
+
+
+def sigterm_stops_children():
+    """SIGTERM to the broker stops its children (SIGTERM through their
+    pidfds) before it exits."""
+    with RunBroker() as b:
+        c = b.client()
+        pid = run_ok(c, [PN_CHILD, "pause"], name="svc")["pid"]
+        pidfd = os.pidfd_open(pid)
+        check(b.stop() == 0, "broker did not exit cleanly")
+        r, _, _ = select.select([pidfd], [], [], 10)
+        check(r, f"child {pid} still runs after the broker stopped")
+        os.close(pidfd)
+        check("Sent SIGTERM to 1 supervised processes" in b.log() and
+              "Every supervised child has exited" in b.log(), f"shutdown not logged:\n{b.log()}")
+
+
+def prctls_unset_never_called():
+    """Without [Run] *Prctl=, neither the broker nor its children call any
+    prctl but the ones they name (strace of the broker and its children)."""
+    import pntest
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="pnrun-strace-")
+    trace = os.path.join(tmp, "trace")
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {strace} -f --seccomp-bpf -qq -X raw -e trace=prctl -o {trace} {PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    try:
+        with TestUser("pntest-run-trace") as u, RunBroker() as b:
+            with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
+                broker_pid = int(f.read().split()[0])
+            sub = b.client()
+            sub.subscribe(events=["exit"])
+            c = b.client()
+            for kw in ({}, {"user": u.name}):
+                r = run_ok(c, ["/bin/true"], name="traced", **kw)
+                events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+            os.kill(broker_pid, signal.SIGTERM)
+            check(b.proc.wait(20) == 0, "traced broker did not exit cleanly")
+        with open(trace) as f:
+            text = f.read()
+        used = set(int(n, 0) for n in re.findall(r"prctl\((0x[0-9a-f]+|\d+)", text))
+        # 36 PR_SET_CHILD_SUBREAPER, 47 PR_CAP_AMBIENT, 24 PR_CAPBSET_DROP,
+        # 8 PR_SET_KEEPCAPS; 23 PR_CAPBSET_READ (libcap-ng, reading).
+        check(used, f"strace saw no prctl at all:\n{text[:2000]}")
+        check(used <= {8, 23, 24, 36, 47}, f"unexpected prctl options {sorted(used)}:\n{text[:4000]}")
+        check(36 in used and 24 in used, f"subreaper or bounding-set drop not seen: {sorted(used)}")
+    finally:
+        pntest.PROCNOTIFYD = saved
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prctl_bogus_number():
+    """A configured prctl number the kernel rejects: the broker logs it
+    clearly; a run is refused with a precise error, and nothing is left
+    running. (Real PR_SET_PREDUMP_SIG/PR_SET_ADOPTSIG kernels are not
+    available here.)"""
+    bogus = 2147480000
+    extra = (f"PredumpSignalPrctl={bogus}\nPredumpSignal=USR1\n"
+             f"AdoptSignalPrctl={bogus + 1}\nAdoptSignal=SIGUSR2\n")
+    with RunBroker(extra=extra) as b:
+        check(f"Failed to call prctl({bogus + 1}, {signal.SIGUSR2})" in b.log() and
+              "Invalid argument" in b.log(), f"the rejected adopt prctl was not logged:\n{b.log()}")
+        sub = b.client()
+        sub.subscribe(events=["exit"])
+        c = b.client()
+        r = run_error(c, {"op": "run", "argv": [PN_CHILD, "exit", "0"], "name": "patched"}, "spawn-failed",
+                      f"PredumpSignalPrctl={bogus} (signal {signal.SIGUSR1}) failed in the child: Invalid argument")
+        check(f"Failed to run patched for uid 0: [Run] PredumpSignalPrctl={bogus}" in b.log(),
+              f"the failure was not logged:\n{b.log()}")
+        st = c.request({"op": "status"})
+        check(st["run"]["failed"] == 1 and st["run"]["started"] == 0, f"statistics: {st['run']}")
+        lst = c.request({"op": "children"})
+        check(lst["children"] == [], f"a failed child is listed: {lst}")
+        # The broker handles the configured signals: one sent with kill()
+        # is not the kernel's notification and is ignored.
+        os.kill(b.proc.pid, signal.SIGUSR1)
+        os.kill(b.proc.pid, signal.SIGUSR2)
+        check(c.request({"op": "ping"})["type"] == "pong", "broker unresponsive after the signals")
+        check(b.proc.poll() is None, "the broker died of a configured signal")
+
+
+def ctl_run_children_kill():
+    """procnotifyctl run / children / kill."""
+    with RunBroker() as b:
+        sub = b.client()
+        sub.subscribe(events=["exit"])
+        ctl = [PROCNOTIFYCTL, "--socket", b.socket_path]
+        p = subprocess.run(ctl + ["run", "--name", "viactl", "--", PN_CHILD, "pause"], capture_output=True,
+                           text=True, timeout=20)
+        check(p.returncode == 0, f"procnotifyctl run: {p.returncode} {p.stderr}")
+        r = json.loads(p.stdout)
+        check(r["type"] == "running" and r["name"] == "viactl", f"run printed {p.stdout!r}")
+        p = subprocess.run(ctl + ["children"], capture_output=True, text=True, timeout=20)
+        check(p.returncode == 0 and "viactl" in p.stdout and str(r["pid"]) in p.stdout,
+              f"procnotifyctl children: {p.returncode} {p.stdout!r} {p.stderr}")
+        p = subprocess.run(ctl + ["kill", "--signal", "KILL", "viactl"], capture_output=True, text=True,
+                           timeout=20)
+        check(p.returncode == 0, f"procnotifyctl kill: {p.returncode} {p.stderr}")
+        ev = events_of(sub, r["pid"], lambda e: e["type"] == "exit")[-1]
+        check(ev["signal"] == signal.SIGKILL, f"exit {ev}")
+        p = subprocess.run(ctl + ["run", "--", "/nonexistent"], capture_output=True, text=True, timeout=20)
+        check(p.returncode == 3 and "cannot execute" in p.stderr, f"failed run: {p.returncode} {p.stderr}")
+        p = subprocess.run(ctl + ["run"], capture_output=True, text=True, timeout=20)
+        check(p.returncode == 2, f"run without a command: {p.returncode} {p.stderr}")
+
+
+if __name__ == "__main__":
+    run({
+        "exit_once": exit_once,
+        "stop_continue": stop_continue,
+        "double_fork_adopted": double_fork_adopted,
+        "unprivileged_refused": unprivileged_refused,
+        "as_user_identity": as_user_identity,
+        "output_to_file": output_to_file,
+        "environment_sanitised": environment_sanitised,
+        "bad_requests": bad_requests,
+        "limits": limits,
+        "follow": follow,
+        "sigterm_stops_children": sigterm_stops_children,
+        "prctls_unset_never_called": prctls_unset_never_called,
+        "prctl_bogus_number": prctl_bogus_number,
+        "ctl_run_children_kill": ctl_run_children_kill,
+    })
