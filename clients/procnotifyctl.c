@@ -2,7 +2,8 @@
 /*
  * procnotifyctl: the command-line client of procnotifyd, built on
  * libprocnotify. Commands: monitor (a live table, or JSON lines), wait (the
- * first matching event, for scripts and failover hooks), status.
+ * first matching event, for scripts and failover hooks), status, and the
+ * broker's supervised children: run, children, kill.
  *
  * Options may come before or after the command; each command refuses those
  * it has no use for, so that a misplaced filter is an error, not a silent
@@ -50,6 +51,9 @@ typedef enum Command {
         COMMAND_MONITOR,
         COMMAND_WAIT,
         COMMAND_STATUS,
+        COMMAND_RUN,
+        COMMAND_CHILDREN,
+        COMMAND_KILL,
 } Command;
 
 typedef enum Format {
@@ -72,11 +76,21 @@ typedef struct Options {
         bool dbus;                  /* org.procnotify.Broker1 instead of the socket */
         const char *dbus_address;   /* NULL: the system bus */
         bool help;
+        /* run, kill */
+        const char *name;
+        const char *user;
+        struct json_object *env;    /* array of "NAME=value" */
+        bool follow;
+        char **command_words;       /* run: the words after "--" */
+        size_t n_command_words;
+        const char *target;         /* kill: pid or name */
+        const char *signal;
 } Options;
 
 static const char *const program = "procnotifyctl";
 
 static void options_done(Options *o) {
+        json_object_put(o->env);
         for (size_t i = 0; i < o->n_events; i++)
                 free(o->events[i]);
         free(o->events);
@@ -111,6 +125,9 @@ static void help_global(void) {
                "  monitor   show events as they happen (a table, or --json lines)\n"
                "  wait      wait for the first matching event, print it, exit 0\n"
                "  status    show the broker's version, kernel features and statistics\n"
+               "  run       start a command as a supervised child of the broker\n"
+               "  children  list the broker's supervised children\n"
+               "  kill      signal a supervised child\n"
                "\n"
                "Options:\n"
                "  -s, --socket=PATH   the broker's socket (default: $PROCNOTIFY_SOCKET, or\n"
@@ -170,6 +187,49 @@ static void help_status(void) {
                "      --format=F      table (indented JSON, the default) or json\n"
                "      --dbus[=ADDRESS]  ask org.procnotify.Broker1 (GetStatistics) on the\n"
                "                      system bus, or the bus at ADDRESS\n",
+               program);
+}
+
+static void help_run(void) {
+        printf("Usage: %s [--socket=PATH] run [--name=NAME] [--user=USER] [--env=NAME=VALUE]...\n"
+               "                 [--follow] -- COMMAND [ARGUMENT...]\n"
+               "\n"
+               "Ask procnotifyd to start COMMAND as its own child (root and members of the\n"
+               "broker's group only). The child runs in its own session, with stdin from\n"
+               "/dev/null, stdout and stderr to the journal or to the broker's log directory\n"
+               "(NAME.log), a clean environment, and outlives this command. Prints the\n"
+               "broker's \"running\" reply (JSON), with the child's pid.\n"
+               "\n"
+               "Options:\n"
+               "      --name=NAME     the child's name (default: the command's base name)\n"
+               "      --user=USER     run as USER (name or uid; root only; default: yourself)\n"
+               "      --env=NAME=VALUE  add to the child's environment (repeatable)\n"
+               "      --follow        then print the child's events (and its descendants')\n"
+               "                      as JSON lines until it exits, and exit with its\n"
+               "                      exit code\n",
+               program);
+}
+
+static void help_children(void) {
+        printf("Usage: %s [--socket=PATH] children [--json]\n"
+               "\n"
+               "List the broker's supervised children and the orphans it adopted from them:\n"
+               "PID NAME UID STATE COMMAND.\n"
+               "\n"
+               "Options:\n"
+               "  -j, --json          print the broker's reply as it is\n",
+               program);
+}
+
+static void help_kill(void) {
+        printf("Usage: %s [--socket=PATH] kill [--signal=SIGNAL] PID|NAME\n"
+               "\n"
+               "Signal a supervised child (or an adopted orphan, by pid) through the broker,\n"
+               "which holds its pidfd. By name: every child of that name. Root, or the user\n"
+               "the child runs as.\n"
+               "\n"
+               "Options:\n"
+               "      --signal=SIGNAL  a name (TERM, SIGKILL) or number (default TERM)\n",
                program);
 }
 
@@ -286,6 +346,12 @@ static int parse_format(Options *o, const char *value) {
 }
 
 static int parse_command(Options *o, const char *word) {
+        if (o->command == COMMAND_KILL && !o->target) {
+                o->target = word;
+                return 0;
+        }
+        if (o->command == COMMAND_RUN)
+                return usage_error("the command to run goes after \"--\": run [OPTIONS] -- %s …", word);
         if (o->command != COMMAND_NONE)
                 return usage_error("unexpected argument \"%s\"", word);
         if (streq(word, "monitor"))
@@ -294,6 +360,12 @@ static int parse_command(Options *o, const char *word) {
                 o->command = COMMAND_WAIT;
         else if (streq(word, "status"))
                 o->command = COMMAND_STATUS;
+        else if (streq(word, "run"))
+                o->command = COMMAND_RUN;
+        else if (streq(word, "children"))
+                o->command = COMMAND_CHILDREN;
+        else if (streq(word, "kill"))
+                o->command = COMMAND_KILL;
         else
                 return usage_error("unknown command \"%s\"", word);
         return 0;
@@ -312,6 +384,11 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_RECONNECT,
                 ARG_DBUS,
                 ARG_VERSION,
+                ARG_NAME,
+                ARG_USER,
+                ARG_ENV,
+                ARG_FOLLOW,
+                ARG_SIGNAL,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -333,6 +410,11 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "dbus", optional_argument, NULL, ARG_DBUS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "name", required_argument, NULL, ARG_NAME },
+                { "user", required_argument, NULL, ARG_USER },
+                { "env", required_argument, NULL, ARG_ENV },
+                { "follow", no_argument, NULL, ARG_FOLLOW },
+                { "signal", required_argument, NULL, ARG_SIGNAL },
                 {},
         };
         int c, r;
@@ -365,6 +447,16 @@ static int parse_argv(Options *o, int argc, char **argv) {
                         r = 0;
                         break;
                 case 'h': o->help = true; r = 0; break;
+                case ARG_NAME: o->name = optarg; r = 0; break;
+                case ARG_USER: o->user = optarg; r = 0; break;
+                case ARG_ENV:
+                        if (!o->env)
+                                o->env = json_object_new_array();
+                        r = !o->env || json_object_array_add(o->env, json_object_new_string(optarg)) < 0
+                                    ? -ENOMEM : 0;
+                        break;
+                case ARG_FOLLOW: o->follow = true; r = 0; break;
+                case ARG_SIGNAL: o->signal = optarg; r = 0; break;
                 case ARG_VERSION:
                         printf("%s %s\n", program, PROCNOTIFY_VERSION);
                         return -1;
@@ -392,14 +484,34 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case COMMAND_MONITOR: help_monitor(); break;
                 case COMMAND_WAIT: help_wait(); break;
                 case COMMAND_STATUS: help_status(); break;
+                case COMMAND_RUN: help_run(); break;
+                case COMMAND_CHILDREN: help_children(); break;
+                case COMMAND_KILL: help_kill(); break;
                 default: help_global(); break;
                 }
                 return -1;
         }
         if (o->command == COMMAND_NONE)
-                return usage_error("a command is needed: monitor, wait or status");
+                return usage_error("a command is needed: monitor, wait, status, run, children or kill");
         if (o->command == COMMAND_STATUS && o->has_filter)
                 return usage_error("status takes no filters");
+        if (o->command >= COMMAND_RUN && (o->has_filter || o->dbus || o->reconnect))
+                return usage_error("%s takes no filters, --dbus or --reconnect",
+                                   o->command == COMMAND_RUN ? "run" : o->command == COMMAND_KILL ? "kill" : "children");
+        if (o->command != COMMAND_RUN && (o->name || o->user || o->env || o->follow))
+                return usage_error("--name, --user, --env and --follow are options of run");
+        if (o->command != COMMAND_KILL && o->signal)
+                return usage_error("--signal is an option of kill");
+        if (o->command == COMMAND_RUN) {
+                if (optind >= argc)
+                        return usage_error("run needs a command after \"--\"");
+                o->command = COMMAND_RUN;
+                o->command_words = argv + optind;
+                o->n_command_words = (size_t) (argc - optind);
+        } else if (optind < argc)
+                return usage_error("unexpected argument \"%s\"", argv[optind]);
+        if (o->command == COMMAND_KILL && !o->target)
+                return usage_error("kill needs the pid or name of a supervised child");
         if (o->command != COMMAND_WAIT && o->timeout >= 0)
                 return usage_error("--timeout is an option of wait");
         if (o->command != COMMAND_MONITOR && o->reconnect)
@@ -806,6 +918,166 @@ static int cmd_status(const Options *o) {
         return EXIT_SUCCESS;
 }
 
+/* --- supervised children --- */
+
+/* Send req (consumed) and return the reply parsed, or an exit status. */
+static int request_json(PnClient *c, const char *what, struct json_object *req,
+                        struct json_object **ret) {
+        _cleanup_free_ char *reply = NULL;
+        int r = pn_client_request(c, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &reply);
+
+        json_object_put(req);
+        if (r < 0)
+                return broker_error(c, what, r);
+        *ret = json_tokener_parse(reply);
+        if (!*ret) {
+                fprintf(stderr, "%s: %s: the broker's reply is not JSON\n", program, what);
+                return EXIT_BROKER;
+        }
+        return 0;
+}
+
+static int cmd_run(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct json_object *req = json_object_new_object(), *argv = json_object_new_array(), *v;
+        PnEvent ev;
+        pid_t pid;
+        int r;
+
+        if (!req || !argv) {
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < o->n_command_words; i++)
+                json_object_array_add(argv, json_object_new_string(o->command_words[i]));
+        json_object_object_add(req, "op", json_object_new_string("run"));
+        json_object_object_add(req, "argv", argv);
+        if (o->name)
+                json_object_object_add(req, "name", json_object_new_string(o->name));
+        if (o->user)
+                json_object_object_add(req, "user", json_object_new_string(o->user));
+        if (o->env)
+                json_object_object_add(req, "env", json_object_get(o->env));
+        if (o->follow)
+                json_object_object_add(req, "follow", json_object_new_boolean(true));
+        r = connect_broker(o, &c);
+        if (r) {
+                json_object_put(req);
+                return r;
+        }
+        r = request_json(c, "run", req, &reply);
+        if (r)
+                return r;
+        printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+        fflush(stdout);
+        if (!o->follow)
+                return EXIT_SUCCESS;
+        if (!json_object_object_get_ex(reply, "pid", &v))
+                return EXIT_BROKER;
+        pid = (pid_t) json_object_get_int(v);
+        install_stop_handlers();
+        while (!stop_requested) {
+                r = pn_client_next(c, &ev, -1);
+                if (r == -EINTR)
+                        continue;
+                if (r < 0)
+                        return broker_error(c, "run --follow", r);
+                printf("%s\n", pn_client_get_line(c));
+                fflush(stdout);
+                if (ev.type == PN_EVENT_EXIT && ev.tgid == pid && !ev.thread)
+                        return ev.exit.status < 0 ? EXIT_BROKER : ev.exit.exit_code;
+        }
+        return EXIT_SUCCESS;
+}
+
+static int cmd_children(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct json_object *list;
+        char buf[256];
+        int r;
+
+        r = connect_broker(o, &c);
+        if (r)
+                return r;
+        r = request_json(c, "children", json_tokener_parse("{\"op\":\"children\"}"), &reply);
+        if (r)
+                return r;
+        if (o->format == FORMAT_JSON) {
+                printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+                return EXIT_SUCCESS;
+        }
+        printf("%-8s %-20s %-6s %-8s %s\n", "PID", "NAME", "UID", "STATE", "COMMAND");
+        if (!json_object_object_get_ex(reply, "children", &list))
+                return EXIT_BROKER;
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                struct json_object *e = json_object_array_get_idx(list, i), *f;
+                const char *name = "", *state = "", *cmd = "";
+                long long pid = 0, uid = -1;
+                bool adopted = false;
+                if (json_object_object_get_ex(e, "pid", &f))
+                        pid = json_object_get_int64(f);
+                if (json_object_object_get_ex(e, "name", &f))
+                        name = json_object_get_string(f);
+                if (json_object_object_get_ex(e, "uid", &f) && json_object_is_type(f, json_type_int))
+                        uid = json_object_get_int64(f);
+                if (json_object_object_get_ex(e, "state", &f))
+                        state = json_object_get_string(f);
+                if (json_object_object_get_ex(e, "command", &f) && json_object_is_type(f, json_type_string))
+                        cmd = json_object_get_string(f);
+                if (json_object_object_get_ex(e, "adopted", &f))
+                        adopted = json_object_get_boolean(f);
+                char uids[24];
+                if (uid >= 0)
+                        snprintf(uids, sizeof(uids), "%lld", uid);
+                else
+                        snprintf(uids, sizeof(uids), "-");
+                printf("%-8lld %-20s %-6s %-8s %s\n", pid, printable(buf, sizeof(buf), name), uids, state,
+                       adopted ? "(adopted)" : printable(buf + 128, 128, cmd));
+        }
+        return EXIT_SUCCESS;
+}
+
+static int cmd_kill(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct json_object *req = json_object_new_object();
+        char *end;
+        long pid;
+        int r;
+
+        if (!req) {
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
+        json_object_object_add(req, "op", json_object_new_string("kill"));
+        errno = 0;
+        pid = strtol(o->target, &end, 10);
+        if (!errno && *end == 0 && end != o->target && pid > 0)
+                json_object_object_add(req, "pid", json_object_new_int64(pid));
+        else
+                json_object_object_add(req, "name", json_object_new_string(o->target));
+        if (o->signal) {
+                errno = 0;
+                long sig = strtol(o->signal, &end, 10);
+                if (!errno && *end == 0 && end != o->signal)
+                        json_object_object_add(req, "signal", json_object_new_int64(sig));
+                else
+                        json_object_object_add(req, "signal", json_object_new_string(o->signal));
+        }
+        r = connect_broker(o, &c);
+        if (r) {
+                json_object_put(req);
+                return r;
+        }
+        r = request_json(c, "kill", req, &reply);
+        if (r)
+                return r;
+        printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         _cleanup_(options_done) Options o = { .timeout = -1 };
         int r;
@@ -826,6 +1098,12 @@ int main(int argc, char **argv) {
                 return cmd_wait(&o);
         case COMMAND_STATUS:
                 return cmd_status(&o);
+        case COMMAND_RUN:
+                return cmd_run(&o);
+        case COMMAND_CHILDREN:
+                return cmd_children(&o);
+        case COMMAND_KILL:
+                return cmd_kill(&o);
         default:
                 return EXIT_USAGE;
         }

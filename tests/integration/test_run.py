@@ -482,6 +482,11 @@ def ctl_run_children_kill():
         check(p.returncode == 3 and "cannot execute" in p.stderr, f"failed run: {p.returncode} {p.stderr}")
         p = subprocess.run(ctl + ["run"], capture_output=True, text=True, timeout=20)
         check(p.returncode == 2, f"run without a command: {p.returncode} {p.stderr}")
+        p = subprocess.run(ctl + ["run", "--follow", "--", PN_CHILD, "exit", "5"], capture_output=True,
+                           text=True, timeout=20)
+        lines = [json.loads(line) for line in p.stdout.splitlines()]
+        check(p.returncode == 5 and lines[0]["type"] == "running" and lines[-1]["type"] == "exit" and
+              lines[-1]["tgid"] == lines[0]["pid"], f"run --follow: {p.returncode} {p.stdout!r} {p.stderr}")
 
 
 if __name__ == "__main__":
