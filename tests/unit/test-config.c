@@ -2,6 +2,7 @@
 /* Configuration parsing: defaults, every key, errors naming their line. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -114,10 +115,68 @@ static void test_missing_file(void **state) {
         config_free(c);
 }
 
+static void test_run_section(void **state) {
+        Config *c;
+        char err[256];
+        int sig;
+        (void) state;
+        assert_int_equal(config_new(&c), 0);
+        assert_true(c->run_enabled);
+        assert_int_equal(c->run_output, CONFIG_RUN_OUTPUT_AUTO);
+        assert_string_equal(c->run_log_directory, CONFIG_DEFAULT_RUN_LOG_DIRECTORY);
+        assert_int_equal(c->max_children, 64);
+        assert_int_equal(c->predump_prctl, 0);
+        assert_int_equal(c->adopt_prctl, 0);
+        const char *text = "[Run]\nEnabled=no\nOutput=file\nLogDirectory=/var/log/x\nStopTimeout=0\n"
+                           "PredumpSignalPrctl=54\nPredumpSignal=SIGUSR1\n"
+                           "AdoptSignalPrctl=31\nAdoptSignal=RTMIN+3\n"
+                           "[Limits]\nMaxChildren=5\nMaxChildrenPerUser=2\n";
+        assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
+        assert_false(c->run_enabled);
+        assert_int_equal(c->run_output, CONFIG_RUN_OUTPUT_FILE);
+        assert_string_equal(c->run_log_directory, "/var/log/x");
+        assert_int_equal(c->run_stop_timeout, 0);
+        assert_int_equal(c->predump_prctl, 54);
+        assert_int_equal(c->predump_signal, SIGUSR1);
+        assert_int_equal(c->adopt_prctl, 31);
+        assert_int_equal(c->adopt_signal, SIGRTMIN + 3);
+        assert_int_equal(c->max_children, 5);
+        assert_int_equal(c->max_children_per_uid, 2);
+        config_free(c);
+
+        assert_int_equal(config_parse_prctl_signal("USR2", &sig), 0);
+        assert_int_equal(sig, SIGUSR2);
+        assert_int_equal(config_parse_prctl_signal("12", &sig), 0);
+        assert_int_equal(sig, 12);
+        /* Signals the broker uses itself, and the unblockable ones. */
+        const char *bad[] = { "CHLD", "SIGTERM", "INT", "HUP", "KILL", "9", "STOP", "0", "65", "RTMIN+99",
+                              "USR1x", "", "SEGV" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(config_parse_prctl_signal(bad[i], &sig), -EINVAL);
+}
+
+static void test_run_section_errors(void **state) {
+        (void) state;
+        expect_bad("[Run]\nPredumpSignalPrctl=54\n", "set together");
+        expect_bad("[Run]\nAdoptSignal=USR2\n", "set together");
+        expect_bad("[Run]\nPredumpSignalPrctl=54\nPredumpSignal=USR1\n"
+                   "AdoptSignalPrctl=55\nAdoptSignal=USR1\n", "must differ");
+        expect_bad("[Run]\nPredumpSignalPrctl=0\n", "PredumpSignalPrctl");
+        expect_bad("[Run]\nPredumpSignalPrctl=-3\n", "PredumpSignalPrctl");
+        expect_bad("[Run]\nPredumpSignal=CHLD\n", "PredumpSignal");
+        expect_bad("[Run]\nEnabled=maybe\n", "Enabled");
+        expect_bad("[Run]\nOutput=syslog\n", "Output");
+        expect_bad("[Run]\nLogDirectory=relative\n", "LogDirectory");
+        expect_bad("[Run]\nColour=blue\n", "Colour");
+        expect_bad("[Limits]\nMaxChildren=0\n", "MaxChildren");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_run_section),
+                cmocka_unit_test(test_run_section_errors),
                 cmocka_unit_test(test_errors_name_their_line),
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_missing_file),

@@ -429,6 +429,185 @@ static void test_many_entries_and_removal(void **state) {
         proctable_free(t);
 }
 
+/* --- exits seen by another source (the broker's own children) --- */
+
+static PnEvent child_exit_ev(pid_t tgid, int status, uint64_t ts) {
+        return (PnEvent){ .type = PN_EVENT_EXIT, .pid = tgid, .tgid = tgid, .ts_ns = ts,
+                          .sources = PN_SOURCE_CHILD, .exit.status = status, .uid = UINT32_MAX };
+}
+
+static void other(ProcTable *t, PnEvent ev, uint64_t now) {
+        proctable_handle_other(t, &ev, now, on_emit, NULL);
+}
+
+static void test_child_exit_then_connector_one_exit(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(700, 1, 70, "svc");
+        ProcTable *t = setup_table(0);
+        other(t, child_exit_ev(700, 3 << 8, 5000), 5000);
+        assert_int_equal(n_seen, 0); /* held for the connector */
+        assert_int_equal(proctable_next_deadline(t), 5000 + PROCTABLE_EXIT_MERGE_NS);
+        procs[1].alive = false; /* reaped */
+        PnEvent ev = exit_ev(700, 700, 3 << 8);
+        ev.ts_ns = 5001;
+        handle(t, ev);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[0].ev.exit.exit_code, 3);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_CHILD);
+        assert_string_equal(seen[0].comm, "svc");
+        assert_null(proctable_find(t, 700));
+        /* A late third report of the same end: dropped. */
+        other(t, child_exit_ev(700, 3 << 8, 6000), 6000);
+        assert_int_equal(n_seen, 1);
+        proctable_run_pending(t, 5000 + PROCTABLE_EXIT_MERGE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        proctable_free(t);
+}
+
+static void test_connector_exit_then_child_one_exit(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(701, 1, 71, "svc");
+        ProcTable *t = setup_table(0);
+        handle(t, exit_ev(701, 701, 9)); /* killed by SIGKILL */
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_CONNECTOR);
+        other(t, child_exit_ev(701, 9, 3000), 3000);
+        assert_int_equal(n_seen, 1);
+        proctable_free(t);
+}
+
+static void test_held_exit_released_when_connector_moves_on(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(702, 1, 72, "svc");
+        fake_add(703, 1, 73, "other");
+        ProcTable *t = setup_table(0);
+        other(t, child_exit_ev(702, 0, 10000), 10000);
+        /* An event stamped within the slack: still held. */
+        PnEvent comm = simple_ev(PN_EVENT_COMM, 703, 703);
+        comm.comm = "x";
+        comm.ts_ns = 10000 + PROCTABLE_EXIT_SLACK_NS / 2;
+        handle(t, comm);
+        assert_int_equal(n_seen, 1);
+        /* One stamped later: the connector's own exit of 702 was lost. */
+        comm.ts_ns = 10000 + 2 * PROCTABLE_EXIT_SLACK_NS;
+        handle(t, comm);
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[1].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[1].ev.tgid, 702);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CHILD);
+        assert_int_equal(seen[2].ev.type, PN_EVENT_COMM);
+        /* The late connector exit is not a second report. */
+        PnEvent late = exit_ev(702, 702, 0);
+        late.ts_ns = 10000 + 3 * PROCTABLE_EXIT_SLACK_NS;
+        handle(t, late);
+        assert_int_equal(n_seen, 3);
+        proctable_free(t);
+}
+
+static void test_held_exit_released_by_timeout(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(704, 1, 74, "svc");
+        ProcTable *t = setup_table(0);
+        other(t, child_exit_ev(704, 2 << 8, 20000), 20000);
+        proctable_run_pending(t, 20000 + PROCTABLE_EXIT_MERGE_NS - 1, on_emit, NULL);
+        assert_int_equal(n_seen, 0);
+        proctable_run_pending(t, 20000 + PROCTABLE_EXIT_MERGE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.exit.exit_code, 2);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_CHILD);
+        proctable_free(t);
+}
+
+static void test_tracked_child_reaped_before_its_fork_event(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(50, 1, 5, "broker");
+        ProcTable *t = setup_table(0);
+        fake_add(705, 50, 75, "job");
+        assert_int_equal(proctable_track(t, 705, 3000), 0);
+        other(t, child_exit_ev(705, 0, 3100), 3100);
+        procs[2].alive = false; /* reaped */
+        /* The connector's fork, exec and exit come after. */
+        handle(t, fork_ev(50, 705, 705));
+        handle(t, simple_ev(PN_EVENT_EXEC, 705, 705));
+        handle(t, exit_ev(705, 705, 0));
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_FORK);
+        assert_int_equal(seen[1].ev.type, PN_EVENT_EXEC);
+        assert_string_equal(seen[1].comm, "job"); /* not made nameless by the reaped /proc */
+        assert_int_equal(seen[2].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[2].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_CHILD);
+        assert_int_equal(seen[2].ev.ppid, 50);
+        proctable_free(t);
+}
+
+static void test_unknown_child_exit_published_once(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        ProcTable *t = setup_table(0);
+        other(t, child_exit_ev(706, 1 << 8, 1500), 1500);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.exit.exit_code, 1);
+        handle(t, exit_ev(706, 706, 1 << 8));
+        assert_int_equal(n_seen, 1);
+        /* A new process with that pid later is new: its exit is reported. */
+        fake_add(706, 1, 99, "new");
+        handle(t, fork_ev(1, 706, 706));
+        handle(t, exit_ev(706, 706, 0));
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[2].ev.type, PN_EVENT_EXIT);
+        proctable_free(t);
+}
+
+static void test_other_stop_predump_adopt(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(50, 1, 5, "broker");
+        fake_add(60, 1, 6, "parent");
+        fake_add(707, 60, 77, "kid");
+        ProcTable *t = setup_table(0);
+        PnEvent stop = { .type = PN_EVENT_STOP, .pid = 707, .tgid = 707, .sources = PN_SOURCE_CHILD,
+                         .stop.signal = SIGSTOP, .uid = UINT32_MAX };
+        other(t, stop, 100);
+        assert_int_equal(n_seen, 1);
+        assert_string_equal(seen[0].comm, "kid");
+        assert_int_equal(seen[0].ev.uid, 1000);
+        /* predump by signal, then by the connector: once. */
+        PnEvent pd = { .type = PN_EVENT_PREDUMP, .pid = 707, .tgid = 707, .sources = PN_SOURCE_CHILD,
+                       .uid = UINT32_MAX };
+        other(t, pd, 200);
+        handle(t, simple_ev(PN_EVENT_PREDUMP, 707, 707));
+        assert_int_equal(n_seen, 2);
+        /* adopt by signal: fills old_parent; the inference at the old
+         * parent's exit does not repeat it. */
+        PnEvent ad = { .type = PN_EVENT_ADOPT, .pid = 707, .tgid = 707, .sources = PN_SOURCE_CHILD,
+                       .adopt = { .new_parent = 50 }, .uid = UINT32_MAX };
+        procs[3].ppid = 50;
+        other(t, ad, 300);
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[2].ev.adopt.old_parent, 60);
+        assert_int_equal(seen[2].ev.adopt.new_parent, 50);
+        other(t, ad, 301);
+        assert_int_equal(n_seen, 3);
+        procs[2].alive = false;
+        handle(t, exit_ev(60, 60, 0));
+        assert_int_equal(n_seen, 4);
+        assert_int_equal(seen[3].ev.type, PN_EVENT_EXIT);
+        proctable_free(t);
+}
+
 static void test_unit_from_cgroup(void **state) {
         char buf[256];
         (void) state;
@@ -460,6 +639,13 @@ int main(void) {
                 cmocka_unit_test(test_max_entries),
                 cmocka_unit_test(test_many_entries_and_removal),
                 cmocka_unit_test(test_unit_from_cgroup),
+                cmocka_unit_test(test_child_exit_then_connector_one_exit),
+                cmocka_unit_test(test_connector_exit_then_child_one_exit),
+                cmocka_unit_test(test_held_exit_released_when_connector_moves_on),
+                cmocka_unit_test(test_held_exit_released_by_timeout),
+                cmocka_unit_test(test_tracked_child_reaped_before_its_fork_event),
+                cmocka_unit_test(test_unknown_child_exit_published_once),
+                cmocka_unit_test(test_other_stop_predump_adopt),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

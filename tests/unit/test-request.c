@@ -2,6 +2,7 @@
 /* Request parsing: every documented error code, and the valid ops. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -133,6 +134,110 @@ static void test_valid_requests(void **state) {
         assert_null(request_op_to_string(_REQUEST_OP_MAX));
 }
 
+static void test_run_invalid(void **state) {
+        char line[PN_MAX_LINE];
+        size_t n;
+        (void) state;
+        EXPECT("{\"op\":\"run\"}", PN_ERR_INVALID_REQUEST, "argv");
+        EXPECT("{\"op\":\"run\",\"argv\":[]}", PN_ERR_INVALID_REQUEST, "empty");
+        EXPECT("{\"op\":\"run\",\"argv\":\"ls -l\"}", PN_ERR_INVALID_REQUEST, "array of strings");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\",2]}", PN_ERR_INVALID_REQUEST, "\"argv\"[1] must be a string");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"\"]}", PN_ERR_INVALID_REQUEST, "empty");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"a\\u0000b\"]}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"cwd\":\"/\"}", PN_ERR_INVALID_REQUEST, "\"cwd\"");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"env\":[\"X\"]}", PN_ERR_INVALID_REQUEST, "NAME=value");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"env\":[\"=x\"]}", PN_ERR_INVALID_REQUEST, "NAME=value");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"env\":[\"A-B=x\"]}", PN_ERR_INVALID_REQUEST, "NAME=value");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"env\":{\"A\":\"b\"}}", PN_ERR_INVALID_REQUEST, "array");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"name\":\"a/b\"}", PN_ERR_INVALID_REQUEST, "\"name\"");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"name\":\".hidden\"}", PN_ERR_INVALID_REQUEST, "\"name\"");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"name\":7}", PN_ERR_INVALID_REQUEST, "string");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"user\":-1}", PN_ERR_INVALID_REQUEST, "range");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"user\":true}", PN_ERR_INVALID_REQUEST, "user");
+        EXPECT("{\"op\":\"run\",\"argv\":[\"ls\"],\"follow\":1}", PN_ERR_INVALID_REQUEST, "follow");
+        /* Too many entries, too long an entry, too much in all. */
+        n = (size_t) snprintf(line, sizeof(line), "{\"op\":\"run\",\"argv\":[");
+        for (int i = 0; i <= RUN_MAX_ARGS; i++)
+                n += (size_t) snprintf(line + n, sizeof(line) - n, "%s\"x\"", i ? "," : "");
+        snprintf(line + n, sizeof(line) - n, "]}");
+        EXPECT(line, PN_ERR_INVALID_REQUEST, "at most 256");
+        n = (size_t) snprintf(line, sizeof(line), "{\"op\":\"run\",\"argv\":[\"");
+        memset(line + n, 'a', RUN_MAX_STRING + 1);
+        n += RUN_MAX_STRING + 1;
+        snprintf(line + n, sizeof(line) - n, "\"]}");
+        EXPECT(line, PN_ERR_INVALID_REQUEST, "longer than 4096");
+        n = (size_t) snprintf(line, sizeof(line), "{\"op\":\"run\",\"argv\":[");
+        for (int i = 0; i < 9; i++) {
+                n += (size_t) snprintf(line + n, sizeof(line) - n, "%s\"", i ? "," : "");
+                memset(line + n, 'a', 4000);
+                n += 4000;
+                line[n++] = '"';
+        }
+        snprintf(line + n, sizeof(line) - n, "]}");
+        EXPECT(line, PN_ERR_INVALID_REQUEST, "at most 32768");
+}
+
+static void test_run_valid(void **state) {
+        Request r;
+        ProtoError err = { 0 };
+        const char *line = "{\"op\":\"run\",\"argv\":[\"/bin/sleep\",\"10\"],\"name\":\"nap-1.x@y\","
+                           "\"user\":\"daemon\",\"env\":[\"A=1\",\"B=\"],\"follow\":true}";
+        (void) state;
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_int_equal(r.op, REQUEST_RUN);
+        assert_int_equal(r.run.n_argv, 2);
+        assert_string_equal(r.run.argv[0], "/bin/sleep");
+        assert_string_equal(r.run.argv[1], "10");
+        assert_null(r.run.argv[2]);
+        assert_int_equal(r.run.n_env, 2);
+        assert_string_equal(r.run.env[1], "B=");
+        assert_null(r.run.env[2]);
+        assert_string_equal(r.run.name, "nap-1.x@y");
+        assert_string_equal(r.run.user, "daemon");
+        assert_int_equal(r.run.uid, -1);
+        assert_true(r.run.follow);
+        request_done(&r);
+        line = "{\"op\":\"run\",\"argv\":[\"true\"],\"user\":1000}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_null(r.run.user);
+        assert_int_equal(r.run.uid, 1000);
+        assert_null(r.run.name);
+        assert_null(r.run.env);
+        request_done(&r);
+}
+
+static void test_kill_and_children(void **state) {
+        Request r;
+        ProtoError err = { 0 };
+        const char *line;
+        (void) state;
+        EXPECT("{\"op\":\"kill\"}", PN_ERR_INVALID_REQUEST, "either");
+        EXPECT("{\"op\":\"kill\",\"pid\":1,\"name\":\"x\"}", PN_ERR_INVALID_REQUEST, "either");
+        EXPECT("{\"op\":\"kill\",\"pid\":0}", PN_ERR_INVALID_REQUEST, "positive");
+        EXPECT("{\"op\":\"kill\",\"pid\":1,\"signal\":0}", PN_ERR_INVALID_REQUEST, "signal");
+        EXPECT("{\"op\":\"kill\",\"pid\":1,\"signal\":\"SIGNOPE\"}", PN_ERR_INVALID_REQUEST, "signal");
+        EXPECT("{\"op\":\"children\",\"all\":true}", PN_ERR_INVALID_REQUEST, "\"all\"");
+        line = "{\"op\":\"kill\",\"name\":\"svc\",\"signal\":\"SIGKILL\"}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_int_equal(r.op, REQUEST_KILL);
+        assert_string_equal(r.kill.name, "svc");
+        assert_int_equal(r.kill.pid, 0);
+        assert_int_equal(r.kill.signal, SIGKILL);
+        request_done(&r);
+        line = "{\"op\":\"kill\",\"pid\":42}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_int_equal(r.kill.pid, 42);
+        assert_int_equal(r.kill.signal, SIGTERM);
+        request_done(&r);
+        assert_int_equal(request_parse_signal("HUP"), SIGHUP);
+        assert_int_equal(request_parse_signal("9"), 9);
+        assert_int_equal(request_parse_signal("65"), -1);
+        assert_int_equal(request_parse_signal(""), -1);
+        assert_true(request_run_name_is_valid("a"));
+        assert_false(request_run_name_is_valid("-a"));
+        assert_false(request_run_name_is_valid("a b"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_invalid_json),
@@ -141,6 +246,9 @@ int main(void) {
                 cmocka_unit_test(test_invalid_filter),
                 cmocka_unit_test(test_line_too_long),
                 cmocka_unit_test(test_valid_requests),
+                cmocka_unit_test(test_run_invalid),
+                cmocka_unit_test(test_run_valid),
+                cmocka_unit_test(test_kill_and_children),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
