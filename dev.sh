@@ -4,7 +4,8 @@
 # procnotify's developer entry point, for a fresh Debian 12 machine (as root):
 #
 #   ./dev.sh run [procnotifyd options]   build, then run the broker in the foreground
-#   ./dev.sh test [meson test options]   build, then run every test; ends with
+#   ./dev.sh test [meson test options]   build, then run every test (or those named;
+#                                        glob patterns such as 'run*' work); ends with
 #                                        "N passed, N failed, N skipped"
 #   ./dev.sh bench                       build, then run the benchmarks (tests/bench)
 #
@@ -79,8 +80,28 @@ run)
 test)
         install_packages "${PKGS_BUILD[@]}" "${PKGS_TEST[@]}"
         build
+        # meson 1.0 takes exact test names only: expand glob patterns
+        # ('run*') into the names they match.
+        args=()
+        for a in "$@"; do
+                if [[ $a != -* && $a == *[*?[]* ]]; then
+                        mapfile -t names < <(meson test -C "$BUILD_DIR" --list 2>/dev/null |
+                                /usr/bin/python3 -c 'import fnmatch, sys
+for line in sys.stdin:
+    name = line.rstrip("\n").split(" / ", 1)[-1]
+    if fnmatch.fnmatchcase(name, sys.argv[1]):
+        print(name)' "$a")
+                        if [ ${#names[@]} -eq 0 ]; then
+                                echo "dev.sh: no test matches \"$a\"" >&2
+                                exit 1
+                        fi
+                        args+=("${names[@]}")
+                else
+                        args+=("$a")
+                fi
+        done
         rc=0
-        meson test -C "$BUILD_DIR" --print-errorlogs "$@" || rc=$?
+        meson test -C "$BUILD_DIR" --print-errorlogs ${args[@]+"${args[@]}"} || rc=$?
         line=$(summary)
         # As root (and in CI) a skipped test is a failure to investigate.
         if [ "$rc" -eq 0 ] && [ "$(id -u)" -eq 0 ] && ! echo "$line" | grep -q " 0 skipped"; then

@@ -405,7 +405,8 @@ def prctls_unset_never_called():
     os.chmod(wrapper, 0o755)
     saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
     try:
-        with TestUser("pntest-run-trace") as u, RunBroker() as b:
+        # LeakSanitizer cannot run under ptrace (a sanitizer build).
+        with TestUser("pntest-run-trace") as u, RunBroker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
             with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
                 broker_pid = int(f.read().split()[0])
             sub = b.client()
