@@ -311,17 +311,19 @@ static void broker_on_child_event(void *userdata, PnEvent *ev) {
         proctable_handle_other(b->table, ev, clock_ns(CLOCK_MONOTONIC), broker_emit, b);
 }
 
-static void broker_on_child_started(void *userdata, pid_t pid, const char *name, uid_t uid,
-                                    uid_t requester, bool clone3) {
+/* Known to the table before its wait status can arrive, which may be
+ * before the connector's fork event is read. */
+static void broker_on_child_created(void *userdata, pid_t pid) {
         Broker *b = userdata;
-        int r;
-
-        /* Known to the table before its wait status can arrive, which may
-         * be before the connector's fork event is read. */
-        r = proctable_track(b->table, pid, clock_ns(CLOCK_MONOTONIC));
+        int r = proctable_track(b->table, pid, clock_ns(CLOCK_MONOTONIC));
         if (r < 0 && r != -ESRCH)
                 log_warning_errno(r, "Failed to track supervised child %d in the process table, ignoring: %m",
                                   (int) pid);
+}
+
+static void broker_on_child_started(void *userdata, pid_t pid, const char *name, uid_t uid,
+                                    uid_t requester, bool clone3) {
+        (void) userdata;
         log_info("Started supervised child %s (pid %d, uid %u) for uid %u%s.", name, (int) pid,
                  (unsigned) uid, (unsigned) requester, clone3 ? "" : " (fork + pidfd_open: no clone3)");
 }
@@ -741,6 +743,7 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         SupervisorOptions svo = broker_supervisor_options(b->config);
         SupervisorCallbacks svc = {
                 .on_event = broker_on_child_event,
+                .on_created = broker_on_child_created,
                 .on_started = broker_on_child_started,
                 .on_failed = broker_on_child_failed,
                 .on_ended = broker_on_child_ended,

@@ -93,11 +93,16 @@ _noreturn_ static void child_run(const SpawnParams *p, int report_fd) {
         if (setsid() < 0)
                 child_fail(report_fd, STEP_SETSID, errno);
 
+        /* A broker started with closed standard descriptors may hold the
+         * output on 0-2: move it out of the way first. */
+        int out = p->output_fd;
+        if (out >= 0 && out < 3 && (out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0)
+                child_fail(report_fd, STEP_STDIO, errno);
         fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
                 child_fail(report_fd, STEP_STDIO, errno);
-        if (p->output_fd >= 0)
-                fd = p->output_fd;
+        if (out >= 0)
+                fd = out;
         if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
                 child_fail(report_fd, STEP_STDIO, errno);
         /* Everything else the broker holds (sockets, signalfd, pidfds) is

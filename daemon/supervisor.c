@@ -240,9 +240,9 @@ static void supervisor_on_status_of(Supervisor *s, Child *c, pid_t pid, int stat
         if (!c || c->adopted)
                 s->stats.orphans_reaped++;
         if (c) {
-                if (!c->adopted) {
+                if (!c->adopted && !c->failed) {
                         s->stats.ended++;
-                        if (s->cb.on_ended && !c->failed)
+                        if (s->cb.on_ended)
                                 s->cb.on_ended(s->userdata, c->pid, c->name, status);
                 }
                 supervisor_remove(s, c);
@@ -545,6 +545,8 @@ static void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *
         snprintf(c->name, sizeof(c->name), "%s", name);
         (void) supervisor_add(s, c); /* reserved */
         Child *child = TAKE_PTR(c);
+        if (s->cb.on_created)
+                s->cb.on_created(s->userdata, pid);
         if (reaper_watch_add(s->reaper, pid, supervisor_on_status, s) < 0) {
                 /* Cannot supervise it: do not leave it running. Its status
                  * then comes through the fallback, which finds it here. */

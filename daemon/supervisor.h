@@ -49,8 +49,10 @@ typedef struct SupervisorCallbacks {
         /* An event of a child or adopted orphan, from its wait status
          * (source "child"): to be published through the process table. */
         void (*on_event)(void *userdata, PnEvent *ev);
-        /* A child was started and exec'd (the broker tracks it in the
-         * process table, and logs). */
+        /* A child process exists now (exec'd or not): the broker tracks it
+         * in the process table before its wait status can arrive. */
+        void (*on_created)(void *userdata, pid_t pid);
+        /* A child was started and exec'd (for the log). */
         void (*on_started)(void *userdata, pid_t pid, const char *name, uid_t uid,
                            uid_t requester, bool clone3);
         /* A run request failed after the checks (spawn or exec failed). */

@@ -370,7 +370,8 @@ static void test_comm_and_uid_events(void **state) {
         assert_string_equal(seen[0].comm, "thread-name");
         assert_string_equal(proctable_find(t, 700)->comm, "before");
         ev = simple_ev(PN_EVENT_COMM, 700, 700);
-        ev.comm = "after";
+        static const char after[16] = "after"; /* the connector's comm is 16 bytes */
+        ev.comm = after;
         handle(t, ev);
         assert_string_equal(proctable_find(t, 700)->comm, "after");
         ev = simple_ev(PN_EVENT_UID, 700, 700);
@@ -491,7 +492,8 @@ static void test_held_exit_released_when_connector_moves_on(void **state) {
         other(t, child_exit_ev(702, 0, 10000), 10000);
         /* An event stamped within the slack: still held. */
         PnEvent comm = simple_ev(PN_EVENT_COMM, 703, 703);
-        comm.comm = "x";
+        static const char name[16] = "x"; /* the connector's comm is 16 bytes */
+        comm.comm = name;
         comm.ts_ns = 10000 + PROCTABLE_EXIT_SLACK_NS / 2;
         handle(t, comm);
         assert_int_equal(n_seen, 1);
