@@ -3,6 +3,7 @@
 """Supervised children (op "run"): the real broker starts real processes as
 its own children, and reports their exit, stop, continue and the adoption of
 their orphans, with source "child". Run one test: python3 test_run.py NAME."""
+import grp
 import json
 import os
 import pwd
@@ -114,14 +115,15 @@ class TestUser:
         subprocess.run(["userdel", self.name], stderr=subprocess.DEVNULL)
 
 
-def as_user(uid, gid, fn):
-    """Run fn() in a forked process with uid and gid; return what it returns (JSON)."""
+def as_user(uid, gid, fn, groups=()):
+    """Run fn() in a forked process with uid, gid and supplementary groups;
+    return what it returns (JSON)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
-            os.setgroups([])
+            os.setgroups(list(groups))
             os.setgid(gid)
             os.setuid(uid)
             out = json.dumps(fn())
@@ -490,6 +492,119 @@ def ctl_run_children_kill():
               lines[-1]["tgid"] == lines[0]["pid"], f"run --follow: {p.returncode} {p.stdout!r} {p.stderr}")
 
 
+def output_to_journal():
+    """Output=auto with a journal: the child's output goes to the journal's
+    stdout stream (sd_journal_stream_fd), named after the child. The broker
+    runs in a mount namespace of its own where /run/systemd/journal is this
+    test's directory, with a stand-in journal listening there (there is no
+    journald on the test machine, and the real /run is left alone)."""
+    import pntest
+    unshare = shutil.which("unshare")
+    check(unshare, "unshare (util-linux) is not installed")
+    tmp = tempfile.mkdtemp(prefix="pnrun-journal-")
+    jdir = os.path.join(tmp, "journal")
+    os.mkdir(jdir)
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    journal.bind(os.path.join(jdir, "stdout"))
+    journal.listen(8)
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\n"
+                f"exec {unshare} --mount --propagation private /bin/sh -c '"
+                f"mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && "
+                f"mount --bind {jdir} /run/systemd/journal && exec \"$0\" \"$@\"' {PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    try:
+        with Broker(config="[Run]\nOutput=auto\n") as b:
+            sub = b.client()
+            sub.subscribe(events=["exit"])
+            c = b.client()
+            r = run_ok(c, [PN_CHILD, "say", "to-the-journal"], name="jtalker")
+            check(r["output"] == "journal", f"output is not the journal: {r}")
+            ready, _, _ = select.select([journal], [], [], 10)
+            check(ready, "the child did not connect to the journal")
+            conn, _ = journal.accept()
+            data = b""
+            deadline = time.monotonic() + 10
+            while b"to-the-journal err" not in data:
+                check(time.monotonic() < deadline, f"journal stream so far: {data!r}")
+                rr, _, _ = select.select([conn], [], [], 1)
+                if rr:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            conn.close()
+            header = data.split(b"\n")
+            # sd_journal_stream_fd's header: identifier, unit, priority, level prefix, ...
+            check(header[0] == b"jtalker", f"journal identifier: {header[:7]}")
+            check(b"to-the-journal out" in data and b"to-the-journal err" in data, f"stream: {data!r}")
+            events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+            b.stop()
+            check("to-the-journal" not in b.log(), "the child's output reached the broker's log")
+    finally:
+        pntest.PROCNOTIFYD = saved
+        journal.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def disabled_refused():
+    """[Run] Enabled=no: run is refused, children is empty."""
+    with RunBroker(extra="Enabled=no\n") as b:
+        c = b.client()
+        run_error(c, {"op": "run", "argv": ["/bin/true"]}, "access-denied", "Enabled=no")
+        check(c.request({"op": "status"})["run"]["enabled"] is False, "status says enabled")
+
+
+def group_member_runs_as_itself():
+    """A member of the broker's group may run commands, as itself only, up
+    to MaxChildrenPerUser, and signal its own children but not root's."""
+    group = "pntest-run-grp"
+    subprocess.run(["groupdel", group], stderr=subprocess.DEVNULL)
+    subprocess.run(["groupadd", group], check=True)
+    try:
+        with TestUser("pntest-run-member") as u:
+            subprocess.run(["usermod", "-a", "-G", group, u.name], check=True)
+            gid = grp.getgrnam(group).gr_gid
+            with RunBroker(extra=f"[Limits]\nMaxChildrenPerUser=1\n[Policy]\nGroup={group}\n") as b:
+                root = b.client()
+                root_pid = run_ok(root, ["/bin/sleep", "600"], name="roots")["pid"]
+                path = b.socket_path
+
+                def attempt():
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(path)
+                    f = s.makefile("rwb")
+                    out = [json.loads(f.readline())]
+                    for req in ({"op": "run", "argv": ["/bin/true"], "user": "root"},
+                                {"op": "run", "argv": ["/bin/sleep", "600"], "name": "mine"},
+                                {"op": "run", "argv": ["/bin/sleep", "600"]},
+                                {"op": "kill", "pid": root_pid},
+                                {"op": "kill", "name": "mine", "signal": "KILL"}):
+                        f.write((json.dumps(req) + "\n").encode())
+                        f.flush()
+                        out.append(json.loads(f.readline()))
+                    return out
+
+                r = as_user(u.uid, u.gid, attempt, groups=[gid])
+                check(isinstance(r, list), f"client failed: {r}")
+                hello, as_root, mine, second, kill_root, kill_mine = r
+                check(hello["sees_all"], f"the member is not privileged: {hello}")
+                check(mine.get("type") == "running" and mine["uid"] == u.uid, f"run as itself: {mine}")
+                check(second.get("code") == "limit-exceeded" and "MaxChildrenPerUser" in second["message"],
+                      f"second run: {second}")
+                check(as_root.get("code") == "access-denied" and "another user" in as_root["message"],
+                      f"run as root: {as_root}")
+                check(kill_root.get("code") == "access-denied", f"kill of root's child: {kill_root}")
+                check(kill_mine.get("type") == "killed" and kill_mine["pids"] == [mine["pid"]],
+                      f"kill of its own child: {kill_mine}")
+                check(os.path.exists(f"/proc/{root_pid}"), "root's child was killed")
+                root.request({"op": "kill", "pid": root_pid})
+    finally:
+        subprocess.run(["groupdel", group], stderr=subprocess.DEVNULL)
+
+
 if __name__ == "__main__":
     run({
         "exit_once": exit_once,
@@ -498,6 +613,9 @@ if __name__ == "__main__":
         "unprivileged_refused": unprivileged_refused,
         "as_user_identity": as_user_identity,
         "output_to_file": output_to_file,
+        "output_to_journal": output_to_journal,
+        "disabled_refused": disabled_refused,
+        "group_member_runs_as_itself": group_member_runs_as_itself,
         "environment_sanitised": environment_sanitised,
         "bad_requests": bad_requests,
         "limits": limits,
