@@ -166,6 +166,8 @@ def exit_once():
         check("connector" in ev["sources"], f"exit lacks source connector (not merged): {ev}")
         check(ev["ppid"] == b.proc.pid, f"exit's ppid is not the broker: {ev}")
         no_more_exits(sub, r["pid"], b)
+        check("Started supervised child exit3" in b.log() and "no clone3" not in b.log(),
+              f"not started with clone3:\n{b.log()}")
         st = ctl.request({"op": "status"})
         check(st["run"]["started"] == 2 and st["run"]["ended"] == 2 and st["run"]["children"] == 0,
               f"run statistics: {st['run']}")
@@ -605,6 +607,46 @@ def group_member_runs_as_itself():
         subprocess.run(["groupdel", group], stderr=subprocess.DEVNULL)
 
 
+def no_clone3_fallback():
+    """Where clone3 is refused (ENOSYS: an old kernel or a seccomp filter;
+    injected here by strace into the real system call), the broker falls
+    back to fork + pidfd_open and supervises the child all the same."""
+    import pntest
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="pnrun-noclone3-")
+    trace = os.path.join(tmp, "trace")
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {strace} -f --seccomp-bpf -qq -e trace=clone3 "
+                f"-e inject=clone3:error=ENOSYS -o {trace} {PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    try:
+        with RunBroker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
+            with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
+                broker_pid = int(f.read().split()[0])
+            sub = b.client()
+            sub.subscribe(events=RUN_EVENTS)
+            c = b.client()
+            pid = run_ok(c, [PN_CHILD, "pause"], name="forked")["pid"]
+            check("(fork + pidfd_open: no clone3)" in b.log(), f"no fallback in the log:\n{b.log()}")
+            k = c.request({"op": "kill", "pid": pid})
+            check(k.get("type") == "killed", f"kill through the fallback's pidfd: {k}")
+            ev = events_of(sub, pid, lambda e: e["type"] == "exit")[-1]
+            check(ev["signal"] == signal.SIGTERM and "child" in ev["sources"], f"exit: {ev}")
+            check(ev["ppid"] == broker_pid, f"not the broker's child: {ev}")
+            os.kill(broker_pid, signal.SIGTERM)
+            check(b.proc.wait(20) == 0, "traced broker did not exit cleanly")
+        with open(trace) as f:
+            text = f.read()
+        check("clone3(" in text and "ENOSYS" in text and "(INJECTED)" in text,
+              f"clone3 was not tried and refused:\n{text[:2000]}")
+    finally:
+        pntest.PROCNOTIFYD = saved
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run({
         "exit_once": exit_once,
@@ -616,6 +658,7 @@ if __name__ == "__main__":
         "output_to_journal": output_to_journal,
         "disabled_refused": disabled_refused,
         "group_member_runs_as_itself": group_member_runs_as_itself,
+        "no_clone3_fallback": no_clone3_fallback,
         "environment_sanitised": environment_sanitised,
         "bad_requests": bad_requests,
         "limits": limits,
