@@ -694,8 +694,16 @@ unsigned supervisor_stop(Supervisor *s, int sig) {
         unsigned n = 0;
 
         s->stopping = true;
-        for (size_t i = 0; i < s->n_children; i++)
-                n += child_signal(s->children[i], sig) == 0;
+        for (size_t i = 0; i < s->n_children; i++) {
+                Child *c = s->children[i];
+                if (child_signal(c, sig) < 0)
+                        continue;
+                n++;
+                /* A stopped process would keep the signal pending until
+                 * SIGKILL: continue it, as a service manager does. */
+                if (c->stopped && sig != SIGKILL && sig != SIGCONT)
+                        (void) child_signal(c, SIGCONT);
+        }
         return n;
 }
 

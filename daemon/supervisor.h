@@ -91,8 +91,9 @@ void supervisor_handle_orphan_status(Supervisor *s, pid_t pid, int status);
  * UINT32_MAX. */
 void supervisor_adopted(Supervisor *s, pid_t pid, uint32_t uid);
 
-/* Signal every child and adopted orphan (through pidfds) and refuse new
- * runs. Returns how many processes were signalled. */
+/* Signal every child and adopted orphan (through pidfds; stopped ones are
+ * also sent SIGCONT) and refuse new runs. Returns how many processes were
+ * signalled. */
 unsigned supervisor_stop(Supervisor *s, int sig);
 /* Children plus tracked orphans alive. */
 unsigned supervisor_count(const Supervisor *s);

@@ -14,6 +14,7 @@
  *   pn-child setuid UID CODE        become UID, then exit CODE
  *   pn-child comm-burst N RATE      … at most RATE renames a second
  *   pn-child pause                  wait for a signal (to be stopped, continued, killed)
+ *   pn-child ignore-term            as pause, but SIGTERM is ignored
  *   pn-child daemonize CODE         double-fork a daemon: fork; the child calls setsid,
  *                                   forks the daemon (which pauses) and exits; wait for
  *                                   that child, then exit CODE
@@ -89,7 +90,7 @@ static void set_core(int on) {
 
 static int usage(void) {
         fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|"
-                        "comm-burst|wait-stdin|setuid|pause|daemonize|say ...\n");
+                        "comm-burst|wait-stdin|setuid|pause|ignore-term|daemonize|say ...\n");
         return 2;
 }
 
@@ -170,7 +171,9 @@ int main(int argc, char **argv) {
                         ;
                 return (int) a;
         }
-        if (strcmp(cmd, "pause") == 0) {
+        if (strcmp(cmd, "ignore-term") == 0)
+                signal(SIGTERM, SIG_IGN);
+        if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "ignore-term") == 0) {
                 for (;;)
                         pause();
         }

@@ -385,14 +385,20 @@ def sigterm_stops_children():
     pidfds) before it exits."""
     with RunBroker() as b:
         c = b.client()
+        sub = b.client()
+        sub.subscribe(events=["stop"])
         pid = run_ok(c, [PN_CHILD, "pause"], name="svc")["pid"]
         pidfd = os.pidfd_open(pid)
+        # Even a stopped child: it is continued after the SIGTERM.
+        os.kill(pid, signal.SIGSTOP)
+        events_of(sub, pid, lambda e: e["type"] == "stop")
         check(b.stop() == 0, "broker did not exit cleanly")
         r, _, _ = select.select([pidfd], [], [], 10)
         check(r, f"child {pid} still runs after the broker stopped")
         os.close(pidfd)
         check("Sent SIGTERM to 1 supervised processes" in b.log() and
-              "Every supervised child has exited" in b.log(), f"shutdown not logged:\n{b.log()}")
+              "Every supervised child has exited" in b.log() and "outlived StopTimeout" not in b.log(),
+              f"shutdown not logged, or the child needed SIGKILL:\n{b.log()}")
 
 
 def prctls_unset_never_called():
@@ -647,6 +653,21 @@ def no_clone3_fallback():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def stop_timeout_kills():
+    """A child that ignores SIGTERM is killed after StopTimeout=."""
+    with RunBroker(extra="StopTimeout=1\n") as b:
+        c = b.client()
+        pid = run_ok(c, [PN_CHILD, "ignore-term"], name="stubborn")["pid"]
+        pidfd = os.pidfd_open(pid)
+        t0 = time.monotonic()
+        check(b.stop() == 0, "broker did not exit cleanly")
+        r, _, _ = select.select([pidfd], [], [], 10)
+        check(r, f"child {pid} still runs after the broker stopped")
+        os.close(pidfd)
+        check(time.monotonic() - t0 >= 0.9, "the child was killed before StopTimeout=")
+        check("outlived StopTimeout=1s; killing them" in b.log(), f"not logged:\n{b.log()}")
+
+
 if __name__ == "__main__":
     run({
         "exit_once": exit_once,
@@ -659,6 +680,7 @@ if __name__ == "__main__":
         "disabled_refused": disabled_refused,
         "group_member_runs_as_itself": group_member_runs_as_itself,
         "no_clone3_fallback": no_clone3_fallback,
+        "stop_timeout_kills": stop_timeout_kills,
         "environment_sanitised": environment_sanitised,
         "bad_requests": bad_requests,
         "limits": limits,
