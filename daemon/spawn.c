@@ -141,7 +141,10 @@ _noreturn_ static void child_run(const SpawnParams *p, int report_fd) {
                         child_fail(report_fd, STEP_CAPS_LEFT, EPERM);
         }
 
-        execvpe(p->argv[0], (char *const *) p->argv, p->envp);
+        /* execvpe() would look argv[0] up in the broker's PATH: make the
+         * child's environment the environment, so that its PATH is used. */
+        environ = (char **) p->envp;
+        execvp(p->argv[0], (char *const *) p->argv);
         child_fail(report_fd, STEP_EXEC, errno);
 }
 

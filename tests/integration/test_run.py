@@ -325,6 +325,13 @@ def environment_sanitised():
         check("PNTEST_SECRET" not in env and "NOTIFY_SOCKET" not in env, f"broker env leaked: {env}")
         check(env.get("FOO") == "bar" and env.get("PATH") == "/bin", f"requested env missing: {env}")
         check(env.get("PROCNOTIFY_RUN_NAME") == "env" and env.get("USER") == "root", f"base env: {env}")
+        # A bare command is looked up in the child's PATH, not the broker's.
+        r = run_ok(ctl, ["printenv", "PATH"], name="lookup")
+        events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+        check(b.output_of("lookup").strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              f"default PATH: {b.output_of('lookup')!r}")
+        run_error(ctl, {"op": "run", "argv": ["printenv"], "env": ["PATH=/nonexistent"]}, "spawn-failed",
+                  "cannot execute \"printenv\": No such file or directory")
 
 
 def bad_requests():
