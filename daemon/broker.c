@@ -373,6 +373,7 @@ static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_sigi
         else
                 ok = supervisor_event_from_adopt_siginfo(si, b->pid, now, &ev);
         if (!ok) {
+                supervisor_count_refused_signal(b->supervisor);
                 log_debug("Ignoring signal %u from pid %u (code %d): not the kernel's notification.",
                           si->ssi_signo, si->ssi_pid, si->ssi_code);
                 return 0;

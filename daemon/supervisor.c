@@ -711,6 +711,10 @@ unsigned supervisor_count(const Supervisor *s) {
         return (unsigned) s->n_children;
 }
 
+void supervisor_count_refused_signal(Supervisor *s) {
+        s->stats.refused_signals++;
+}
+
 const SupervisorStats *supervisor_get_stats(const Supervisor *s) {
         ((Supervisor *) s)->stats.children = s->n_supervised;
         ((Supervisor *) s)->stats.adopted = s->n_adopted;

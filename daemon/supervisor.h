@@ -98,6 +98,10 @@ unsigned supervisor_stop(Supervisor *s, int sig);
 /* Children plus tracked orphans alive. */
 unsigned supervisor_count(const Supervisor *s);
 
+/* A predump/adopt signal that was not the kernel's notification (counted
+ * in refused_signals). */
+void supervisor_count_refused_signal(Supervisor *s);
+
 const SupervisorStats *supervisor_get_stats(const Supervisor *s);
 void supervisor_visit_stats(Supervisor *s, const StatsVisitor *v);
 
