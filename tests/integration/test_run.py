@@ -66,7 +66,7 @@ def run_error(client, req, code, in_message=None):
     return r
 
 
-def events_of(client, pid, until, timeout=10, what=None):
+def events_of(client, pid, until, timeout=30, what=None):
     """Events about pid until until(event); returns those of pid."""
     seen = client.events_until(lambda e: e.get("tgid") == pid and until(e), timeout,
                                what=what or f"event of {pid}")
