@@ -88,6 +88,7 @@ typedef struct Pending {
 typedef struct Ended {
         pid_t tgid;
         uint64_t at_ns;
+        bool without_connector; /* published before the connector told */
 } Ended;
 #define ENDED_RING 256
 
@@ -118,6 +119,7 @@ typedef struct Entry {
         int held_status;
         uint32_t held_sources;
         uint64_t held_at;   /* CLOCK_MONOTONIC when the other source told */
+        bool tracked;       /* learned by proctable_track() after its exec */
         bool predump_reported;
 } Entry;
 
@@ -352,14 +354,27 @@ uint64_t proctable_next_deadline(const ProcTable *t) {
 
 /* --- recently ended --- */
 
-static void ended_add(ProcTable *t, pid_t tgid, uint64_t now_ns) {
-        t->ended[t->ended_next] = (Ended){ .tgid = tgid, .at_ns = now_ns };
+static void ended_add(ProcTable *t, pid_t tgid, uint64_t now_ns, bool without_connector) {
+        t->ended[t->ended_next] = (Ended){ .tgid = tgid, .at_ns = now_ns,
+                                           .without_connector = without_connector };
         t->ended_next = (t->ended_next + 1) % ENDED_RING;
 }
 
 static bool ended_seen(const ProcTable *t, pid_t tgid, uint64_t now_ns) {
         for (size_t i = 0; i < ENDED_RING; i++)
                 if (t->ended[i].tgid == tgid && t->ended[i].at_ns &&
+                    now_ns - t->ended[i].at_ns < PROCTABLE_ENDED_KEEP_NS)
+                        return true;
+        return false;
+}
+
+/* Was the end of tgid published, before the connector told of it, after
+ * ts_ns (so that a connector event of tgid stamped ts_ns is a late one of the
+ * process that ended, not one of a new process with its pid)? */
+static bool ended_after(const ProcTable *t, pid_t tgid, uint64_t ts_ns, uint64_t now_ns) {
+        for (size_t i = 0; i < ENDED_RING; i++)
+                if (t->ended[i].tgid == tgid && t->ended[i].without_connector &&
+                    t->ended[i].at_ns > ts_ns &&
                     now_ns - t->ended[i].at_ns < PROCTABLE_ENDED_KEEP_NS)
                         return true;
         return false;
@@ -452,7 +467,7 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
                 t->n_held--;
         }
         emit_exit(t, e, status, sources, ts_ns, emit, userdata);
-        ended_add(t, tgid, now_ns);
+        ended_add(t, tgid, now_ns, !(sources & PN_SOURCE_CONNECTOR));
 
         for (ProcEntry *c = e->pub.first_child; c; c = c->next_sibling)
                 n++;
@@ -470,6 +485,25 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
                 free(kids);
         } else
                 entry_free(t, e);
+}
+
+/* What fork() copies from the parent; no need to ask /proc. */
+static void entry_inherit(ProcEntry *c, ProcEntry *p, pid_t ppid) {
+        memcpy(c->comm, p->comm, sizeof(c->comm));
+        refstr_unref(c->exe);
+        refstr_unref(c->cmdline);
+        refstr_unref(c->cgroup);
+        refstr_unref(c->unit);
+        c->exe = refstr_ref(p->exe);
+        c->cmdline = refstr_ref(p->cmdline);
+        c->cgroup = refstr_ref(p->cgroup);
+        c->unit = refstr_ref(p->unit);
+        c->uid = p->uid;
+        c->euid = p->euid;
+        c->gid = p->gid;
+        c->egid = p->egid;
+        tree_link(c, p);
+        c->ppid = ppid;
 }
 
 static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
@@ -496,11 +530,30 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         r = t->reader.read(t->reader.userdata, ev->tgid, parent ? PROC_READ_STAT : PROC_READ_ALL, &info);
 
         e = map_find(t, ev->tgid);
+        if (e && e->exit_held && !e->tracked && !e->pub.comm[0] && parent) {
+                /* The broker reaped it before the connector (lagging behind
+                 * a burst) told of its fork: learn what fork() copied. */
+                entry_inherit(&e->pub, &parent->pub, ev->ppid);
+                proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
         if (e && ((r == 0 && e->pub.start_time == info.start_time) || e->exit_held)) {
                 /* Already learned from /proc (a resync ran before this event,
                  * or the broker tracked its own child), or already reaped by
                  * the broker: the late fork event of a process we know. */
                 proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
+        if (!e && ended_after(t, ev->tgid, ev->ts_ns, now_ns)) {
+                /* A late fork of a process whose end was published already
+                 * (the connector lagged more than the merge waits): report
+                 * it, without bringing the process back to life. */
+                if (parent) {
+                        proctable_enrich(&parent->pub, ev);
+                        ev->ppid = parent->pub.tgid;
+                }
                 emit(ev, userdata);
                 return;
         }
@@ -516,21 +569,9 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 return;
         }
         if (parent) {
-                /* fork() copies all of this; no need to ask /proc. */
-                ProcEntry *c = &e->pub, *p = &parent->pub;
-                memcpy(c->comm, p->comm, sizeof(c->comm));
-                c->exe = refstr_ref(p->exe);
-                c->cmdline = refstr_ref(p->cmdline);
-                c->cgroup = refstr_ref(p->cgroup);
-                c->unit = refstr_ref(p->unit);
-                c->uid = p->uid;
-                c->euid = p->euid;
-                c->gid = p->gid;
-                c->egid = p->egid;
-                tree_link(c, p);
-                c->ppid = ev->ppid;
+                entry_inherit(&e->pub, &parent->pub, ev->ppid);
                 if (r == 0)
-                        c->start_time = info.start_time;
+                        e->pub.start_time = info.start_time;
         } else if (r == 0)
                 entry_apply_info(t, e, &info, PROC_READ_ALL);
         else
@@ -549,7 +590,7 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 e = entry_load(t, ev->tgid, now_ns);
         } else if (t->reader.read(t->reader.userdata, ev->tgid, what, &info) == 0) {
                 entry_apply_info(t, e, &info, what);
-        } else if (!e->exit_held) {
+        } else if (!(e->exit_held && e->tracked)) {
                 /* Gone before we could look: nameless, rather than the old name. */
                 e->pub.comm[0] = 0;
                 refstr_set(&e->pub.exe, NULL);
@@ -570,8 +611,12 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 /* Never knew it (it came and went during a loss, or before the
                  * seed): report what the kernel told, unless another source
                  * already reported this end. */
-                if (leader && !ended_seen(t, ev->tgid, now_ns)) {
-                        ended_add(t, ev->tgid, now_ns);
+                if (leader && ended_seen(t, ev->tgid, now_ns))
+                        /* The connector caught up with an end another
+                         * source published: its next fork is a new process. */
+                        ended_forget(t, ev->tgid);
+                else if (leader) {
+                        ended_add(t, ev->tgid, now_ns, false);
                         pn_event_set_exit_status(ev, status);
                         ev->thread = false;
                         emit(ev, userdata);
@@ -689,13 +734,26 @@ void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTabl
         switch (ev->type) {
         case PN_EVENT_EXIT:
                 if (!e) {
-                        /* Not known (its fork was lost): publish, once. */
                         if (ended_seen(t, ev->tgid, now_ns))
+                                return; /* published already */
+                        /* Not known yet: its fork is still queued on the
+                         * connector (or was lost). Hold it all the same, in
+                         * an entry the fork event fills in. */
+                        e = entry_new(t, ev->tgid, now_ns);
+                        if (!e) {
+                                ended_add(t, ev->tgid, now_ns, true);
+                                pn_event_set_exit_status(ev, ev->exit.status);
+                                emit(ev, userdata);
                                 return;
-                        ended_add(t, ev->tgid, now_ns);
-                        pn_event_set_exit_status(ev, ev->exit.status);
-                        emit(ev, userdata);
-                        return;
+                        }
+                }
+                /* A wait status comes from the parent (the broker): an
+                 * orphan that died before the table could read its new
+                 * parent is linked to it now. */
+                if (ev->ppid > 0 && e->pub.ppid != ev->ppid) {
+                        Entry *np = map_find(t, ev->ppid);
+                        e->pub.ppid = ev->ppid;
+                        tree_link(&e->pub, np ? &np->pub : NULL);
                 }
                 if (e->exit_held) {
                         e->held_sources |= ev->sources;
@@ -755,6 +813,7 @@ int proctable_track(ProcTable *t, pid_t tgid, uint64_t now_ns) {
         }
         entry_apply_info(t, e, &info, PROC_READ_ALL);
         e->pub.nthreads = info.nthreads > 0 ? (int32_t) info.nthreads : 1;
+        e->tracked = true;
         ended_forget(t, tgid);
         return 0;
 }

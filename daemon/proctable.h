@@ -99,7 +99,8 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
  * Apply an event that a source other than the connector saw (ev->sources
  * says which): the broker's own child (wait status), a pidfd or ptrace
  * watch, a patched kernel's signal. stop and continue are enriched and
- * published. An exit (ev->exit.status: raw wait status) is merged with the
+ * published. An exit (ev->exit.status: raw wait status; ev->ppid: the parent
+ * that collected it, or 0) is merged with the
  * connector's exit of the same process: it is held until the connector's
  * arrives (or the connector got past it: see PROCTABLE_EXIT_SLACK_NS) and
  * the one exit published names

@@ -230,6 +230,7 @@ static void supervisor_on_status_of(Supervisor *s, Child *c, pid_t pid, int stat
 
         if (!supervisor_event_from_status(pid, status, monotonic_ns(), &ev))
                 return;
+        ev.ppid = getpid(); /* its wait status came to us: we are its parent */
         if (c && ev.type == PN_EVENT_STOP)
                 c->stopped = true;
         else if (c && ev.type == PN_EVENT_CONTINUE)

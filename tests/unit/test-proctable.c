@@ -553,22 +553,65 @@ static void test_tracked_child_reaped_before_its_fork_event(void **state) {
         proctable_free(t);
 }
 
-static void test_unknown_child_exit_published_once(void **state) {
+static void test_unknown_child_exit_waits_for_its_fork(void **state) {
         (void) state;
         reset();
         fake_add(1, 0, 1, "init");
+        fake_add(60, 1, 6, "parent");
         ProcTable *t = setup_table(0);
-        other(t, child_exit_ev(706, 1 << 8, 1500), 1500);
-        assert_int_equal(n_seen, 1);
-        assert_int_equal(seen[0].ev.exit.exit_code, 1);
-        handle(t, exit_ev(706, 706, 1 << 8));
-        assert_int_equal(n_seen, 1);
+        /* The broker reaped 706 while the connector still had its fork and
+         * exit queued (a burst). */
+        other(t, child_exit_ev(706, 1 << 8, 5000), 5000);
+        assert_int_equal(n_seen, 0);
+        PnEvent ev = fork_ev(60, 706, 706);
+        ev.ts_ns = 4000;
+        handle(t, ev);
+        ev = exit_ev(706, 706, 1 << 8);
+        ev.ts_ns = 4500;
+        handle(t, ev);
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_FORK);
+        assert_string_equal(seen[0].comm, "parent");
+        assert_int_equal(seen[1].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_CHILD);
+        assert_int_equal(seen[1].ev.exit.exit_code, 1);
+        assert_int_equal(seen[1].ev.ppid, 60);
+        assert_string_equal(seen[1].comm, "parent");
         /* A new process with that pid later is new: its exit is reported. */
         fake_add(706, 1, 99, "new");
-        handle(t, fork_ev(1, 706, 706));
-        handle(t, exit_ev(706, 706, 0));
-        assert_int_equal(n_seen, 3);
-        assert_int_equal(seen[2].ev.type, PN_EVENT_EXIT);
+        ev = fork_ev(1, 706, 706);
+        ev.ts_ns = 9000;
+        handle(t, ev);
+        ev = exit_ev(706, 706, 0);
+        ev.ts_ns = 9500;
+        handle(t, ev);
+        assert_int_equal(n_seen, 4);
+        assert_int_equal(seen[3].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[3].ev.sources, PN_SOURCE_CONNECTOR);
+        proctable_free(t);
+}
+
+static void test_fork_later_than_the_merge_is_not_a_new_process(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(60, 1, 6, "parent");
+        ProcTable *t = setup_table(0);
+        other(t, child_exit_ev(707, 0, 5000), 5000);
+        /* The connector lags past the safety timeout: published alone. */
+        proctable_run_pending(t, 5000 + PROCTABLE_EXIT_MERGE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_CHILD);
+        /* Its fork and exit, stamped before that: no second exit. */
+        PnEvent ev = fork_ev(60, 707, 707);
+        ev.ts_ns = 4000;
+        proctable_handle(t, &ev, 5000 + PROCTABLE_EXIT_MERGE_NS + 1, on_emit, NULL);
+        ev = exit_ev(707, 707, 0);
+        ev.ts_ns = 4500;
+        proctable_handle(t, &ev, 5000 + PROCTABLE_EXIT_MERGE_NS + 2, on_emit, NULL);
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.type, PN_EVENT_FORK);
+        assert_null(proctable_find(t, 707));
         proctable_free(t);
 }
 
@@ -646,7 +689,8 @@ int main(void) {
                 cmocka_unit_test(test_held_exit_released_when_connector_moves_on),
                 cmocka_unit_test(test_held_exit_released_by_timeout),
                 cmocka_unit_test(test_tracked_child_reaped_before_its_fork_event),
-                cmocka_unit_test(test_unknown_child_exit_published_once),
+                cmocka_unit_test(test_unknown_child_exit_waits_for_its_fork),
+                cmocka_unit_test(test_fork_later_than_the_merge_is_not_a_new_process),
                 cmocka_unit_test(test_other_stop_predump_adopt),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
