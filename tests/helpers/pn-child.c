@@ -18,6 +18,9 @@
  *   pn-child daemonize CODE         double-fork a daemon: fork; the child calls setsid,
  *                                   forks the daemon (which pauses) and exits; wait for
  *                                   that child, then exit CODE
+ *   pn-child double-fork            the classic daemon start: fork and exit at once; the
+ *                                   child calls setsid, forks the daemon (which pauses)
+ *                                   and exits
  *   pn-child say TEXT               write "TEXT out" to stdout and "TEXT err" to stderr
  *
  * With --wait-stdin first, the command runs only once stdin reaches EOF: a
@@ -90,7 +93,7 @@ static void set_core(int on) {
 
 static int usage(void) {
         fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|"
-                        "comm-burst|wait-stdin|setuid|pause|ignore-term|daemonize|say ...\n");
+                        "comm-burst|wait-stdin|setuid|pause|ignore-term|daemonize|double-fork|say ...\n");
         return 2;
 }
 
@@ -195,6 +198,22 @@ int main(int argc, char **argv) {
                 if (waitpid(p, NULL, 0) < 0)
                         return 96;
                 return (int) a;
+        }
+        if (strcmp(cmd, "double-fork") == 0) {
+                pid_t p = fork();
+                if (p < 0)
+                        return 99;
+                if (p > 0)
+                        return 0;
+                if (setsid() < 0)
+                        _exit(98);
+                p = fork();
+                if (p < 0)
+                        _exit(97);
+                if (p > 0)
+                        _exit(0);
+                for (;;)
+                        pause();
         }
         if (strcmp(cmd, "say") == 0) {
                 const char *text = argc > 2 ? argv[2] : "";

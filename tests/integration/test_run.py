@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from pntest import Broker, PN_CHILD, PROCNOTIFYD, check, run
+from pntest import Broker, PN_CHILD, PROCNOTIFYD, check, fail, run
 
 PROCNOTIFYCTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 # After the marker child's exit, how long to keep reading for a second exit
@@ -24,6 +24,9 @@ PROCNOTIFYCTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 # the marker's).
 MERGE_WINDOW = 0.1
 RUN_EVENTS = ["exit", "stop", "continue", "adopt"]
+# Subscriptions are narrowed to the broker's descendants (its children and
+# the orphans it adopted): the test machine is shared, and a subscriber to
+# every fork or exit on it can fall behind and lose its own events.
 
 
 class RunBroker(Broker):
@@ -75,7 +78,8 @@ def events_of(client, pid, until, timeout=30, what=None):
 
 def no_more_exits(client, pid, broker):
     """Assert no second exit of pid arrives: run a marker child and wait for
-    its exit (events are ordered), then read past the merge window."""
+    its exit (events are ordered), then read past the merge window. Returns
+    the events read."""
     marker = run_ok(client, [PN_CHILD, "exit", 0], name="marker")
     seen = client.events_until(lambda e: e.get("tgid") == marker["pid"] and e["type"] == "exit",
                                what="the marker child's exit")
@@ -87,8 +91,9 @@ def no_more_exits(client, pid, broker):
         m = client.read_message(1)
         if m:
             seen.append(m)
-    dups = [e for e in seen if e.get("tgid") == pid and e.get("type") == "exit"]
+    dups = [e for e in seen if pid is not None and e.get("tgid") == pid and e.get("type") == "exit"]
     check(not dups, f"exit of {pid} reported twice: {dups}")
+    return seen
 
 
 def status_value(path):
@@ -156,7 +161,7 @@ def exit_once():
     """A supervised child that exits 3: one exit, sources connector and child."""
     with RunBroker() as b:
         sub = b.client()
-        sub.subscribe(events=RUN_EVENTS)
+        sub.subscribe(events=RUN_EVENTS, match={"descendants_of": b.proc.pid})
         ctl = b.client()
         r = run_ok(ctl, [PN_CHILD, "exit", 3], name="exit3")
         check(r["name"] == "exit3" and r["uid"] == 0, f"unexpected reply {r}")
@@ -178,7 +183,7 @@ def stop_continue():
     from its wait status, with nobody tracing it."""
     with RunBroker() as b:
         sub = b.client()
-        sub.subscribe(events=RUN_EVENTS)
+        sub.subscribe(events=RUN_EVENTS, match={"descendants_of": b.proc.pid})
         ctl = b.client()
         pid = run_ok(ctl, [PN_CHILD, "pause"], name="pauser")["pid"]
         os.kill(pid, signal.SIGSTOP)
@@ -204,7 +209,9 @@ def double_fork_adopted():
     broker (subreaper), which reports the adoption and, later, its exit."""
     with RunBroker() as b:
         sub = b.client()
-        sub.subscribe(events=RUN_EVENTS + ["fork"])
+        # Not descendants_of: an orphan's subtree leaves the tree when its
+        # parent exits, and its fork may be read after that (connector lag).
+        sub.subscribe(events=RUN_EVENTS + ["fork"], match={"comm": "pn-child"})
         ctl = b.client()
         cpid = run_ok(ctl, [PN_CHILD, "daemonize", 0], name="daemonizer")["pid"]
         seen = sub.events_until(lambda e: e["type"] == "adopt" and e["new_parent"] == b.proc.pid,
@@ -270,7 +277,7 @@ def as_user_identity():
     """--user: the child runs as that user, with its groups and no capabilities."""
     with TestUser("pntest-run-user") as u, RunBroker() as b:
         sub = b.client()
-        sub.subscribe(events=["exit", "exec"])
+        sub.subscribe(events=["exit", "exec"], match={"descendants_of": b.proc.pid})
         ctl = b.client()
         script = "id -u; id -g; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; echo HOME=$HOME USER=$USER"
         r = run_ok(ctl, ["/bin/sh", "-c", script], name="who", user=u.name)
@@ -297,7 +304,7 @@ def output_to_file():
     broker's own stderr; stdin is /dev/null."""
     with RunBroker() as b:
         sub = b.client()
-        sub.subscribe(events=["exit"])
+        sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
         ctl = b.client()
         r = run_ok(ctl, [PN_CHILD, "say", "marker-5f1c"], name="talker")
         check(r["output"] == os.path.join(b.logdir, "talker.log"), f"output: {r}")
@@ -317,7 +324,7 @@ def environment_sanitised():
     nothing of the broker's."""
     with RunBroker(env={"PNTEST_SECRET": "leak"}) as b:
         sub = b.client()
-        sub.subscribe(events=["exit"])
+        sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
         ctl = b.client()
         r = run_ok(ctl, ["/usr/bin/env"], name="env", env=["FOO=bar", "PATH=/bin"])
         events_of(sub, r["pid"], lambda e: e["type"] == "exit")
@@ -366,7 +373,7 @@ def limits():
     """MaxChildren bounds the children; a freed slot can be used again."""
     with RunBroker(extra="[Limits]\nMaxChildren=1\n") as b:
         sub = b.client()
-        sub.subscribe(events=["exit"])
+        sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
         c = b.client()
         pid = run_ok(c, [PN_CHILD, "pause"], name="one")["pid"]
         run_error(c, {"op": "run", "argv": [PN_CHILD, "pause"]}, "limit-exceeded", "MaxChildren")
@@ -393,7 +400,7 @@ def sigterm_stops_children():
     with RunBroker() as b:
         c = b.client()
         sub = b.client()
-        sub.subscribe(events=["stop"])
+        sub.subscribe(events=["stop"], match={"descendants_of": b.proc.pid})
         pid = run_ok(c, [PN_CHILD, "pause"], name="svc")["pid"]
         pidfd = os.pidfd_open(pid)
         # Even a stopped child: it is continued after the SIGTERM.
@@ -427,7 +434,7 @@ def prctls_unset_never_called():
             with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
                 broker_pid = int(f.read().split()[0])
             sub = b.client()
-            sub.subscribe(events=["exit"])
+            sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
             c = b.client()
             for kw in ({}, {"user": u.name}):
                 r = run_ok(c, ["/bin/true"], name="traced", **kw)
@@ -459,7 +466,7 @@ def prctl_bogus_number():
         check(f"Failed to call prctl({bogus + 1}, {signal.SIGUSR2})" in b.log() and
               "Invalid argument" in b.log(), f"the rejected adopt prctl was not logged:\n{b.log()}")
         sub = b.client()
-        sub.subscribe(events=["exit"])
+        sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
         c = b.client()
         r = run_error(c, {"op": "run", "argv": [PN_CHILD, "exit", "0"], "name": "patched"}, "spawn-failed",
                       f"PredumpSignalPrctl={bogus} (signal {signal.SIGUSR1}) failed in the child: Invalid argument")
@@ -484,7 +491,7 @@ def ctl_run_children_kill():
     """procnotifyctl run / children / kill."""
     with RunBroker() as b:
         sub = b.client()
-        sub.subscribe(events=["exit"])
+        sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
         ctl = [PROCNOTIFYCTL, "--socket", b.socket_path]
         p = subprocess.run(ctl + ["run", "--name", "viactl", "--", PN_CHILD, "pause"], capture_output=True,
                            text=True, timeout=20)
@@ -536,7 +543,7 @@ def output_to_journal():
     try:
         with Broker(config="[Run]\nOutput=auto\n") as b:
             sub = b.client()
-            sub.subscribe(events=["exit"])
+            sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
             c = b.client()
             r = run_ok(c, [PN_CHILD, "say", "to-the-journal"], name="jtalker")
             check(r["output"] == "journal", f"output is not the journal: {r}")
@@ -643,7 +650,7 @@ def no_clone3_fallback():
             with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
                 broker_pid = int(f.read().split()[0])
             sub = b.client()
-            sub.subscribe(events=RUN_EVENTS)
+            sub.subscribe(events=RUN_EVENTS, match={"descendants_of": b.proc.pid})
             c = b.client()
             pid = run_ok(c, [PN_CHILD, "pause"], name="forked")["pid"]
             check("(fork + pidfd_open: no clone3)" in b.log(), f"no fallback in the log:\n{b.log()}")
@@ -678,11 +685,65 @@ def stop_timeout_kills():
         check("outlived StopTimeout=1s; killing them" in b.log(), f"not logged:\n{b.log()}")
 
 
+def classic_double_fork():
+    """The classic daemon start (fork, parent exits at once; setsid, fork,
+    exit): every orphan goes to the broker, which reports the adoption of
+    the daemon and, later, its exit; each process's exit is reported once."""
+    with RunBroker() as b:
+        sub = b.client()
+        # Not descendants_of: an orphan's subtree leaves the tree when its
+        # parent exits, and its fork may be read after that (connector lag).
+        sub.subscribe(events=RUN_EVENTS + ["fork"], match={"comm": "pn-child"})
+        ctl = b.client()
+        cpid = run_ok(ctl, [PN_CHILD, "double-fork"], name="classic")["pid"]
+        forks = {}
+
+        def family():
+            middle = [t for t, pp in forks.items() if pp == cpid]
+            daemon = [t for t, pp in forks.items() if middle and pp == middle[0]]
+            return (middle[0] if middle else None), (daemon[0] if daemon else None)
+
+        def the_daemon_adopted(e):
+            if e["type"] == "fork":
+                forks[e["tgid"]] = e["ppid"]
+            daemon = family()[1]
+            return e["type"] == "adopt" and e["tgid"] == daemon and e["new_parent"] == b.proc.pid
+
+        seen = sub.events_until(the_daemon_adopted, timeout=30, what="adoption of the daemon")
+        adopt = seen[-1]
+        middle, daemon = family()
+        check(adopt["old_parent"] == middle, f"old_parent of the daemon: {adopt}, middle {middle}")
+        k = ctl.request({"op": "kill", "pid": daemon})
+        check(k.get("type") == "killed" and k["pids"] == [daemon], f"kill of the daemon: {k}")
+        # The three exits, in whatever order the scheduler made them.
+        want = {cpid, middle, daemon}
+        ended = {x["tgid"] for x in seen if x["type"] == "exit"}
+
+        def all_ended(e):
+            if e["type"] == "exit":
+                ended.add(e["tgid"])
+            return want <= ended
+
+        if not all_ended({"type": None}):
+            try:
+                seen += sub.events_until(all_ended, timeout=30, what=f"the exits of {sorted(want)}")
+            except AssertionError as e:
+                mine = [x for x in seen if x.get("tgid") in want]
+                fail(f"{e}\nmissing exits of {sorted(want - ended)}; their events: {mine}\n"
+                     f"children: {ctl.request({'op': 'children'})}\nrun: {ctl.request({'op': 'status'})['run']}")
+        ev = [e for e in seen if e["type"] == "exit" and e["tgid"] == daemon][0]
+        check(ev["signal"] == signal.SIGTERM and "child" in ev["sources"], f"daemon's exit: {ev}")
+        seen += no_more_exits(sub, None, b)
+        for pid in want:
+            exits = [e for e in seen if e["type"] == "exit" and e["tgid"] == pid]
+            check(len(exits) == 1, f"exit of {pid} reported {len(exits)} times: {exits}")
+
 if __name__ == "__main__":
     run({
         "exit_once": exit_once,
         "stop_continue": stop_continue,
         "double_fork_adopted": double_fork_adopted,
+        "classic_double_fork": classic_double_fork,
         "unprivileged_refused": unprivileged_refused,
         "as_user_identity": as_user_identity,
         "output_to_file": output_to_file,
