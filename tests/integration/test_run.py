@@ -641,7 +641,9 @@ def no_clone3_fallback():
     trace = os.path.join(tmp, "trace")
     wrapper = os.path.join(tmp, "procnotifyd")
     with open(wrapper, "w") as f:
-        f.write(f"#!/bin/sh\nexec {strace} -f --seccomp-bpf -qq -e trace=clone3 "
+        # Not -f: a traced child's wait status would go to strace first, and
+        # reach the broker only after the connector's exit.
+        f.write(f"#!/bin/sh\nexec {strace} -qq -e trace=clone3 "
                 f"-e inject=clone3:error=ENOSYS -o {trace} {PROCNOTIFYD} \"$@\"\n")
     os.chmod(wrapper, 0o755)
     saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
