@@ -374,6 +374,60 @@ def child(*args, cwd=None, hold=False):
                             stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
 
+class Dance:
+    """pn-child's fork dance of a daemon (`pn-child daemon N`), optionally
+    under `pn-child subreaper`: the pids of every stage, read from what the
+    stages print. Stage N, the main, runs until release()."""
+
+    def __init__(self, forks, subreaper=False, segv=False):
+        args = ["daemon", str(forks)] + (["segv"] if segv else [])
+        if subreaper:
+            args = ["subreaper"] + args
+        self.proc = subprocess.Popen([PN_CHILD] + args, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
+        self.forks = forks
+        self.subreaper = None
+        self.stages = {}  # stage -> (pid, ppid as the stage saw it when it started)
+        self.main = None
+        self._buf = b""
+
+    def read_all(self, timeout=10):
+        """Wait until every stage has started and the main said so."""
+        deadline = time.monotonic() + timeout
+        while self.main is None:
+            left = deadline - time.monotonic()
+            check(left > 0, f"fork dance did not finish within {timeout}s: {self.stages}")
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if not r:
+                continue
+            data = os.read(self.proc.stdout.fileno(), 4096)
+            check(data, f"fork dance ended early: {self._buf!r} {self.stages}")
+            self._buf += data
+            while b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
+                w = line.decode().split()
+                if w[0] == "stage":
+                    self.stages[int(w[1])] = (int(w[2]), int(w[3]))
+                elif w[0] == "main":
+                    self.main = int(w[1])
+                elif w[0] == "subreaper":
+                    self.subreaper = int(w[1])
+        return self
+
+    def pid(self, stage):
+        return self.stages[stage][0]
+
+    def release(self):
+        """Let the main exit (or crash)."""
+        self.proc.stdin.close()
+
+    def close(self):
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.proc.wait()
+
+
 def release(p):
     """Let a held child run its command."""
     p.stdin.close()
