@@ -720,6 +720,29 @@ bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
         return false;
 }
 
+int proctable_foreach_descendant(const ProcTable *t, pid_t tgid,
+                                 void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {
+        Entry *root = map_find(t, tgid);
+        const ProcEntry *p;
+
+        if (!root)
+                return -ESRCH;
+        p = root->pub.first_child;
+        /* Pre-order walk along the intrusive links, no stack; bounded by the
+         * table size so that a corrupt loop cannot hang the broker. */
+        for (size_t steps = 0; p && steps < t->n; steps++) {
+                cb(p, ctx);
+                if (p->first_child) {
+                        p = p->first_child;
+                        continue;
+                }
+                while (p && p != &root->pub && !p->next_sibling)
+                        p = p->parent;
+                p = (p && p != &root->pub) ? p->next_sibling : NULL;
+        }
+        return 0;
+}
+
 void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {
         for (size_t i = 0; i < t->nslots; i++)
                 if (t->slots[i])

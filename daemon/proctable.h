@@ -112,6 +112,11 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
 const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid);
 /* Is tgid a (transitive) child of ancestor in the table's current tree? */
 bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor);
+/* Call cb for every descendant of tgid in the table's current tree (not
+ * tgid itself), parents before their children. -ESRCH if the table does not
+ * know tgid. */
+int proctable_foreach_descendant(const ProcTable *t, pid_t tgid,
+                                 void (*cb)(const ProcEntry *e, void *ctx), void *ctx);
 /* Fill the enrichment fields of ev (comm, exe, …, uid, ppid) from entry e. */
 void proctable_enrich(const ProcEntry *e, PnEvent *ev);
 /* Call cb for every entry. */

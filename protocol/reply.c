@@ -49,3 +49,17 @@ void reply_error(JsonBuf *b, const char *code, const char *message) {
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
 }
+
+void reply_follow(JsonBuf *b, const FollowReport *f) {
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "follow");
+        jsonbuf_field_uint(b, "id", f->id);
+        jsonbuf_field_str(b, "reason", f->reason);
+        jsonbuf_field_int(b, "main_pid", f->main_pid);
+        jsonbuf_field_int(b, "previous_main_pid", f->previous_main_pid);
+        jsonbuf_field_uint(b, "candidates", f->candidates);
+        jsonbuf_field_uint(b, "members", f->members);
+        jsonbuf_field_uint(b, "cause_seq", f->cause_seq);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}

@@ -46,6 +46,7 @@ typedef struct Request {
         union {
                 struct {
                         Filter *filter;  /* owned */
+                        int signal;      /* to send the subscriber per matching event; 0: none */
                 } subscribe;
                 struct {
                         uint64_t id;
@@ -62,3 +63,11 @@ int request_parse(Request *ret, const char *line, size_t len, ProtoError *err);
 void request_done(Request *r);
 
 const char *request_op_to_string(RequestOp op);
+
+/*
+ * The "signal" of a subscribe: a name ("SIGUSR1", "USR1", any case;
+ * "SIGRTMIN+N", "SIGRTMAX-N") or a number from 1 to SIGRTMAX, not SIGKILL
+ * or SIGSTOP. Returns 0 and the number in *ret, or -EINVAL with a reason in
+ * error. Shared with the D-Bus sink.
+ */
+int request_parse_signal(struct json_object *o, int *ret, char *error, size_t size);

@@ -164,6 +164,44 @@ static void test_seed_and_tree(void **state) {
         proctable_free(t);
 }
 
+static void collect(const ProcEntry *e, void *ctx) {
+        pid_t **p = ctx;
+        *(*p)++ = e->tgid;
+}
+
+static void test_foreach_descendant(void **state) {
+        pid_t got[16] = { 0 }, *p = got;
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(100, 1, 10, "svc");
+        fake_add(101, 100, 11, "a");
+        fake_add(102, 101, 12, "a1");
+        fake_add(103, 100, 13, "b");
+        fake_add(104, 103, 14, "b1");
+        fake_add(105, 104, 15, "b2");
+        fake_add(200, 1, 20, "other");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_foreach_descendant(t, 100, collect, &p), 0);
+        assert_int_equal(p - got, 5);
+        /* Parents before their children, every one once, nothing outside. */
+        for (pid_t want = 101; want <= 105; want++) {
+                int at = -1;
+                for (int i = 0; i < 5; i++)
+                        if (got[i] == want)
+                                at = i;
+                assert_true(at >= 0);
+                for (int i = 0; i < 5; i++)
+                        if (got[i] == want - 1 && want != 103)
+                                assert_true(i < at || want == 101);
+        }
+        p = got;
+        assert_int_equal(proctable_foreach_descendant(t, 105, collect, &p), 0);
+        assert_int_equal(p - got, 0);
+        assert_int_equal(proctable_foreach_descendant(t, 999, collect, &p), -ESRCH);
+        proctable_free(t);
+}
+
 static void test_fork_copies_parent(void **state) {
         (void) state;
         reset();
@@ -447,6 +485,7 @@ static void test_unit_from_cgroup(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seed_and_tree),
+                cmocka_unit_test(test_foreach_descendant),
                 cmocka_unit_test(test_fork_copies_parent),
                 cmocka_unit_test(test_exec_rereads_or_is_nameless),
                 cmocka_unit_test(test_threads_one_process_exit),
