@@ -241,6 +241,40 @@ static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
         return proctable_is_descendant(b->table, tgid, ancestor);
 }
 
+typedef struct FollowSeed {
+        Follow *follow;
+        int r;
+} FollowSeed;
+
+static void broker_follow_seed_one(const ProcEntry *e, void *userdata) {
+        FollowSeed *fs = userdata;
+        if (fs->r >= 0)
+                fs->r = follow_add(fs->follow, e->tgid, e->ppid);
+}
+
+static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid) {
+        Broker *b = userdata;
+        const ProcEntry *e = proctable_find(b->table, pid);
+        FollowSeed fs = { 0 };
+        int r;
+
+        if (!e)
+                return -ESRCH;
+        r = follow_new(&fs.follow, pid, e->ppid);
+        if (r < 0)
+                return r;
+        (void) proctable_foreach_descendant(b->table, pid, broker_follow_seed_one, &fs);
+        /* A service with more processes than a follow holds is followed in
+         * part; the sink reports the limit when it is hit by a fork. */
+        if (fs.r < 0 && fs.r != -ENOSPC) {
+                follow_free(fs.follow);
+                return fs.r;
+        }
+        *ret_uid = e->uid;
+        *ret = fs.follow;
+        return 0;
+}
+
 /* --- set-up --- */
 
 static void broker_probe_features(Broker *b) {
@@ -550,6 +584,7 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .boot_id = b->boot_id,
                 .instance_id = b->instance_id,
                 .features = &b->features,
+                .follow_new = broker_follow_new,
                 .visit_stats = broker_visit_stats,
                 .userdata = b,
         };

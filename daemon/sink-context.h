@@ -8,6 +8,7 @@
 #pragma once
 
 #include "dispatcher.h"
+#include "follow.h"
 #include "policy.h"
 #include "stats.h"
 #include "protocol/filter.h"
@@ -21,6 +22,10 @@ typedef struct SinkContext {
         const char *boot_id;
         const char *instance_id;
         const KernelFeatures *features;
+        /* A new follow of process pid (subscribe "follow"), seeded with its
+         * descendants from the process table, and pid's uid for the policy
+         * check. 0, -ESRCH if the broker knows no such process, -ENOMEM. */
+        int (*follow_new)(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid);
         /* Walk every statistic of the broker and all its sinks. */
         void (*visit_stats)(void *userdata, const StatsVisitor *v);
         void *userdata;

@@ -144,6 +144,11 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         return r;
+                /* Not served here yet (PROTOCOL.md): say so, rather than "unknown key". */
+                if (streq(key, "signal") || streq(key, "follow")) {
+                        snprintf(error, size, "match.%s: served on the JSON socket only, not on D-Bus", key);
+                        return -EINVAL;
+                }
                 struct json_object *v = read_variant(m, key, error, size);
                 if (!v)
                         return -EINVAL;

@@ -37,6 +37,8 @@ typedef struct SinkSocketStats {
         uint64_t events_queued;    /* lines queued to clients */
         uint64_t events_lost;      /* lines dropped at full client queues */
         uint64_t bad_requests;
+        uint64_t signals_sent;     /* signals sent to subscribers ("signal") */
+        uint64_t signals_failed;   /* that the kernel refused (subscriber gone, queue full) */
 } SinkSocketStats;
 
 /*

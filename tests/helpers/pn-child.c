@@ -13,7 +13,7 @@
  *   pn-child wait-stdin CODE        block until stdin reaches EOF, then exit CODE
  *   pn-child setuid UID CODE        become UID, then exit CODE
  *   pn-child comm-burst N RATE      … at most RATE renames a second
- *   pn-child daemon N [segv]        the fork dance of a daemon with N forks (below)
+ *   pn-child daemon N [segv] [hold] the fork dance of a daemon with N forks (below)
  *   pn-child subreaper CMD ARGS…    become a child subreaper, run pn-child CMD ARGS…
  *                                   as its child, reap everything, exit 0
  *
@@ -24,7 +24,8 @@
  * EOF, then exits 0 (or, with segv, dies of SIGSEGV without a core). Every
  * stage writes "stage I PID PPID" to stdout as it starts, the main also
  * "main PID", so that a test knows every pid of the dance. N = 2 is the
- * classic double fork.
+ * classic double fork. With hold, stage 0 first waits for one byte on
+ * stdin, so that a test can subscribe to it before the dance begins.
  *
  * With --wait-stdin first, the command runs only once stdin reaches EOF: a
  * test holds the child until the broker has reported its exec (and so read
@@ -112,10 +113,12 @@ static void wait_parent_gone(pid_t parent) {
         close(p.fd);
 }
 
-static int fork_dance(long n, bool segv) {
+static int fork_dance(long n, bool segv, bool hold) {
         char buf[64];
 
         dprintf(STDOUT_FILENO, "stage 0 %d %d\n", (int) getpid(), (int) getppid());
+        if (hold && read(STDIN_FILENO, buf, 1) != 1)
+                return 97;
         for (long stage = 1; stage <= n; stage++) {
                 pid_t parent = getpid();
                 pid_t pid = fork();
@@ -256,7 +259,14 @@ int main(int argc, char **argv) {
                 return (int) b;
         }
         if (strcmp(cmd, "daemon") == 0)
-                return fork_dance(a, argc > 3 && strcmp(argv[3], "segv") == 0);
+        {
+                bool segv = false, hold = false;
+                for (int i = 3; i < argc; i++) {
+                        segv |= strcmp(argv[i], "segv") == 0;
+                        hold |= strcmp(argv[i], "hold") == 0;
+                }
+                return fork_dance(a, segv, hold);
+        }
         if (strcmp(cmd, "subreaper") == 0 && argc > 2) {
                 argv[1] = argv[0]; /* run "pn-child CMD ARGS…" */
                 return subreaper(argv + 1);

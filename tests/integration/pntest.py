@@ -27,6 +27,7 @@ PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "procnotifyd")
 DBUS_POLICY = os.environ.get("DBUS_POLICY", "")  # dbus/org.procnotify.Broker1.conf
 HERE = os.path.dirname(os.path.abspath(__file__))
 PN_CHILD = os.environ.get("PN_CHILD", "pn-child")
+PN_SIGWAIT = os.environ.get("PN_SIGWAIT", "pn-sigwait")
 REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -379,8 +380,8 @@ class Dance:
     under `pn-child subreaper`: the pids of every stage, read from what the
     stages print. Stage N, the main, runs until release()."""
 
-    def __init__(self, forks, subreaper=False, segv=False):
-        args = ["daemon", str(forks)] + (["segv"] if segv else [])
+    def __init__(self, forks, subreaper=False, segv=False, hold=False):
+        args = ["daemon", str(forks)] + (["segv"] if segv else []) + (["hold"] if hold else [])
         if subreaper:
             args = ["subreaper"] + args
         self.proc = subprocess.Popen([PN_CHILD] + args, stdin=subprocess.PIPE,
@@ -391,10 +392,10 @@ class Dance:
         self.main = None
         self._buf = b""
 
-    def read_all(self, timeout=10):
-        """Wait until every stage has started and the main said so."""
+    def read_until(self, done, timeout=10):
+        """Read what the stages print until done() holds."""
         deadline = time.monotonic() + timeout
-        while self.main is None:
+        while not done():
             left = deadline - time.monotonic()
             check(left > 0, f"fork dance did not finish within {timeout}s: {self.stages}")
             r, _, _ = select.select([self.proc.stdout], [], [], left)
@@ -413,6 +414,19 @@ class Dance:
                 elif w[0] == "subreaper":
                     self.subreaper = int(w[1])
         return self
+
+    def read_all(self, timeout=10):
+        """Wait until every stage has started and the main said so."""
+        return self.read_until(lambda: self.main is not None, timeout)
+
+    def read_stage0(self, timeout=10):
+        """Wait until stage 0 (held with hold=True) has started."""
+        return self.read_until(lambda: 0 in self.stages, timeout)
+
+    def go(self):
+        """Let a held dance begin."""
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.flush()
 
     def pid(self, stage):
         return self.stages[stage][0]
