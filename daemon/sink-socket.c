@@ -229,6 +229,8 @@ static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
                                 .candidates = ch->candidates,
                                 .members = ch->members,
                                 .cause_seq = ev->seq,
+                                .ts_ns = ev->ts_ns,
+                                .time_ns = ev->time_ns,
                         };
                         reply_follow(&c->sink->reply, &r);
                         client_send_reply(c);

@@ -134,8 +134,9 @@ static int parse_key(FilterKey k, FilterValues *v, struct json_object *o, char *
 
         if (n == 0)
                 return fail(error, size, "match.%s: empty list", key);
-        /* One service per subscription: its state is kept per subscription. */
-        if (k == FILTER_FOLLOW && array)
+        /* One service per subscription: its state is kept per subscription.
+         * A list of one is taken, for clients that build every key as a list. */
+        if (k == FILTER_FOLLOW && n > 1)
                 return fail(error, size, "match.follow: expected one integer (a process id), not a list");
         if (n > FILTER_MAX_VALUES)
                 return fail(error, size, "match.%s: more than %d values", key, FILTER_MAX_VALUES);

@@ -35,7 +35,11 @@ typedef struct FollowReport {
         uint64_t candidates;    /* members that could have become the main */
         uint64_t members;       /* processes followed now */
         uint64_t cause_seq;     /* seq of the event that caused this report */
+        uint64_t ts_ns;         /* … and its time */
+        uint64_t time_ns;
 } FollowReport;
 
-/* {"type":"follow",…}: what happened to a followed service (PROTOCOL.md). */
+/* {"type":"follow",…}: what happened to a followed service (PROTOCOL.md).
+ * Shaped like an event (ts_ns and time, of its cause) so that clients that
+ * tell events from replies by ts_ns take it for one; it has no seq. */
 void reply_follow(JsonBuf *b, const FollowReport *f);
