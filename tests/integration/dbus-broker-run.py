@@ -8,10 +8,14 @@ activation, a journal socket to log to, and the bus it serves reachable as
 it over as fd 3 (LISTEN_FDS), points DBUS_SYSTEM_BUS_ADDRESS at it, and —
 only where no journal runs — gives the launcher a private mount namespace
 with a journal socket whose messages it prints. NOTIFY_SOCKET is passed
-through, so READY=1 tells when the bus serves.
+through, so READY=1 tells when the bus serves. The launcher (and with it
+dbus-broker) is killed when this wrapper dies, however it dies: the tests
+stop the wrapper, and an orphaned launcher would keep its inotify instance
+(at most 128 per user) until the machine runs out of them.
 """
 import ctypes
 import os
+import signal
 import socket
 import sys
 
@@ -43,8 +47,13 @@ def main():
     listener.bind(path)
     os.chmod(path, 0o666)
     listener.listen(128)
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
+        # PR_SET_PDEATHSIG; then make sure the parent did not die before it.
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
         if journal:
             journal.close()
         os.dup2(listener.fileno(), 3)
