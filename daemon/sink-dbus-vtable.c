@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "protocol/request.h"
 #include "sink-dbus-internal.h"
 
@@ -145,15 +146,15 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 if (r < 0)
                         return r;
                 /* Not served here yet (PROTOCOL.md): say so, rather than "unknown key". */
-                if (streq(key, "signal") || streq(key, "follow")) {
+                if (streq(key, "follow")) {
                         snprintf(error, size, "match.%s: served on the JSON socket only, not on D-Bus", key);
                         return -EINVAL;
                 }
                 struct json_object *v = read_variant(m, key, error, size);
                 if (!v)
                         return -EINVAL;
-                /* "threads" is an option of the subscription, not a process key. */
-                json_object_object_add(streq(key, "threads") ? req : match, key, v);
+                /* "threads" and "signal" are options of the subscription, not process keys. */
+                json_object_object_add(streq(key, "threads") || streq(key, "signal") ? req : match, key, v);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
@@ -171,6 +172,7 @@ typedef struct PendingSubscribe {
         sd_bus_message *call;
         Filter *filter;
         char **events;
+        int signal;
 } PendingSubscribe;
 
 static void pending_free(PendingSubscribe *p) {
@@ -249,7 +251,18 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
                                                   "MaxClientsPerUser).");
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
-        r = sink_dbus_subscription_add(peer, p->filter, p->events, &sub);
+        if (p->signal && peer->pidfd < 0) {
+                /* The bus told the pid just now: a process that started
+                 * later holds a reused pid and is refused. */
+                r = peer_pidfd_open_pid(creds.pid, peer_boottime_now());
+                if (r < 0)
+                        return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
+                                                          "signal: cannot get a pidfd of the calling "
+                                                          "process (%s); no signal is sent to a bare pid.",
+                                                          strerror(-r));
+                peer->pidfd = r;
+        }
+        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, &sub);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "At most %u subscriptions per connection "
@@ -264,7 +277,7 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
 static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SinkDbus *s = userdata;
         _cleanup_(json_object_putp) struct json_object *req = NULL;
-        struct json_object *events, *match, *threads = NULL;
+        struct json_object *events, *match, *threads = NULL, *sig = NULL;
         char error[256] = "";
         PendingSubscribe *p;
         int r;
@@ -283,6 +296,12 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         json_object_object_get_ex(req, "events", &events);
         json_object_object_get_ex(req, "match", &match);
         json_object_object_get_ex(req, "threads", &threads);
+        json_object_object_get_ex(req, "signal", &sig);
+        if (sig && request_parse_signal(sig, &p->signal, error, sizeof(error)) < 0) {
+                pending_free(p);
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
         /* An empty events array means all events here (D-Bus has no null). */
         r = filter_new_from_json(&p->filter, json_object_array_length(events) ? events : NULL,
                                  threads, match, error, sizeof(error));

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/linux-compat.h"
 #include "common/macro.h"
 #include "sink-dbus-internal.h"
 
@@ -127,11 +128,40 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p) {
                 p->lost = 0;
 }
 
-static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx) {
-        for (DbusSubscription *sub = p->subs; sub; sub = sub->next)
-                if (filter_match(sub->filter, ev, fctx))
-                        return true;
-        return false;
+/* Does a subscription of p match ev; and which signals do the matching
+ * ones ask for (bit N-1 for signal N)? */
+static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx,
+                         uint64_t *sigmask) {
+        bool matched = false;
+
+        for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+                if (matched && !sub->signal)
+                        continue;
+                if (!filter_match(sub->filter, ev, fctx))
+                        continue;
+                matched = true;
+                /* Overruns pass every filter, but signal no event. */
+                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
+                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
+        }
+        return matched;
+}
+
+/* Signal the peer's own process through its pidfd, as the JSON socket does:
+ * SI_QUEUE, the event's process id as the value. */
+static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const PnEvent *ev) {
+        for (int sig = 1; sigmask; sig++, sigmask >>= 1) {
+                if (!(sigmask & 1))
+                        continue;
+                siginfo_t si = { .si_signo = sig, .si_code = SI_QUEUE };
+                si.si_pid = getpid();
+                si.si_uid = getuid();
+                si.si_value.sival_int = ev->tgid;
+                if (p->pidfd >= 0 && pn_pidfd_send_signal(p->pidfd, sig, &si, 0) == 0)
+                        s->stats.unix_signals_sent++;
+                else
+                        s->stats.unix_signals_failed++;
+        }
 }
 
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
@@ -142,8 +172,12 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 return;
         (void) sd_bus_get_n_queued_write(s->bus, &queued);
         for (DbusPeer *p = s->peers; p; p = p->next) {
-                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter))
+                uint64_t sigmask = 0;
+                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter, &sigmask))
                         continue;
+                /* The signal first, so that the peer can act before the bus delivers. */
+                if (sigmask)
+                        peer_send_signals(s, p, sigmask, ev);
                 if (p->lost > 0 && queued <= s->opt.max_queued / 2)
                         peer_report_lost(s, p);
                 if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {
@@ -174,6 +208,7 @@ static DbusPeer *peer_free(DbusPeer *p) {
                         break;
                 }
         s->stats.peers--;
+        safe_close(p->pidfd);
         sd_bus_track_unref(p->track);
         free(p->name);
         free(p);
@@ -208,6 +243,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                 return -ENOMEM;
         p->sink = s;
         p->creds = *creds;
+        p->pidfd = -1;
         p->name = strdup(name);
         if (!p->name) {
                 free(p);
@@ -229,7 +265,8 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         return 0;
 }
 
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret) {
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
+                               DbusSubscription **ret) {
         SinkDbus *s = p->sink;
         DbusSubscription *sub;
 
@@ -246,6 +283,7 @@ int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusS
         }
         sub->filter = filter;
         sub->events = events;
+        sub->signal = signal;
         sub->next = p->subs;
         p->subs = sub;
         p->n_subs++;
@@ -432,5 +470,7 @@ void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v) {
         stats_uint(v, "signals_sent", s->stats.signals_sent);
         stats_uint(v, "signals_lost", s->stats.signals_lost);
         stats_uint(v, "bad_calls", s->stats.bad_calls);
+        stats_uint(v, "unix_signals_sent", s->stats.unix_signals_sent);
+        stats_uint(v, "unix_signals_failed", s->stats.unix_signals_failed);
         stats_section_end(v);
 }

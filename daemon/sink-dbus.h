@@ -40,6 +40,8 @@ typedef struct SinkDbusStats {
         uint64_t signals_sent;
         uint64_t signals_lost;       /* dropped: our write queue was full */
         uint64_t bad_calls;
+        uint64_t unix_signals_sent;   /* Unix signals sent to subscribers ("signal") */
+        uint64_t unix_signals_failed; /* that the kernel refused (subscriber gone, queue full) */
 } SinkDbusStats;
 
 /*

@@ -275,6 +275,41 @@ def members_of(root, iface):
     return out
 
 
+def test_signal_to_subscriber(kind):
+    """A D-Bus subscriber asking for SIGUSR1 with its Predump subscription
+    gets it from the broker (SI_QUEUE, si_pid the broker's) for its crashing
+    child; a signal that cannot be caught, and follow, are refused."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        for match in ({"signal": "SIGKILL"}, {"signal": 0}, {"follow": ME}):
+            bad = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, "predump", json.dumps(match)])
+            r = bad.json(what="the refusal")
+            check(r.get("error") == "org.procnotify.Broker1.Error.InvalidFilter", f"{match}: {r}")
+            bad.close()
+        sub = subscriber(bus, "predump", {"ppid": ME, "signal": "SIGUSR1"})
+        try:
+            p = child("segv", "nocore")
+            got = {}
+            deadline = time.monotonic() + 15
+            while not ("predump" in got and "unix" in got):
+                m = sub.json(max(deadline - time.monotonic(), 0.01), "Predump and SIGUSR1")
+                if m.get("member") == "Predump" and m["args"].get("tgid") == p.pid:
+                    got["predump"] = m
+                elif "unix_signal" in m:
+                    got["unix"] = m["unix_signal"]
+            p.wait()
+            u = got["unix"]
+            check(u["signo"] == signal.SIGUSR1 and u["code"] == -1 and u["pid"] == b.proc.pid
+                  and u["uid"] == 0, f"siginfo: {u}")
+            sub.send("stats")
+            while True:
+                m = sub.json(15, "stats")
+                if "stats" in m:
+                    break
+            check(m["stats"]["dbus"]["unix_signals_sent"] == 1, f"stats: {m['stats']['dbus']}")
+        finally:
+            sub.close()
+
+
 def test_introspection_matches_xml(kind):
     """busctl introspect of the live service equals dbus/org.procnotify.Broker1.xml."""
     with Bus(kind) as bus, Broker(dbus=bus.address) as b:
