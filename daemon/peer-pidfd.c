@@ -2,6 +2,7 @@
 /* See peer-pidfd.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -55,4 +56,20 @@ int peer_pidfd_open_socket(int sockfd, pid_t pid, uint64_t known_since_ns) {
         if (errno != ENOPROTOOPT && errno != EINVAL)
                 return -errno;
         return peer_pidfd_open_pid(pid, known_since_ns);
+}
+
+void peer_pidfd_send_signals(int pidfd, uint64_t sigmask, int value, uint64_t *sent,
+                             uint64_t *failed) {
+        for (int sig = 1; sigmask; sig++, sigmask >>= 1) {
+                if (!(sigmask & 1))
+                        continue;
+                siginfo_t si = { .si_signo = sig, .si_code = SI_QUEUE };
+                si.si_pid = getpid();
+                si.si_uid = getuid();
+                si.si_value.sival_int = value;
+                if (pidfd >= 0 && pn_pidfd_send_signal(pidfd, sig, &si, 0) == 0)
+                        (*sent)++;
+                else
+                        (*failed)++;
+        }
 }

@@ -30,3 +30,12 @@ int peer_pidfd_open_socket(int sockfd, pid_t pid, uint64_t known_since_ns);
  * vanished one. Returns the fd or a negative errno.
  */
 int peer_pidfd_open_pid(pid_t pid, uint64_t known_since_ns);
+
+/*
+ * Send every signal in sigmask (bit N-1 for signal N) to the process of
+ * pidfd (-1: none, all fail), as SI_QUEUE from this process with value in
+ * si_value.sival_int: what a subscriber asking for "signal" gets per event.
+ * Adds to *sent and *failed (gone, or its queue of pending signals full).
+ */
+void peer_pidfd_send_signals(int pidfd, uint64_t sigmask, int value, uint64_t *sent,
+                             uint64_t *failed);

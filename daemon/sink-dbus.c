@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/linux-compat.h"
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "sink-dbus-internal.h"
 
 /* Signal names, one per event type (the JSON protocol's "type"). */
@@ -147,23 +147,6 @@ static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterConte
         return matched;
 }
 
-/* Signal the peer's own process through its pidfd, as the JSON socket does:
- * SI_QUEUE, the event's process id as the value. */
-static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const PnEvent *ev) {
-        for (int sig = 1; sigmask; sig++, sigmask >>= 1) {
-                if (!(sigmask & 1))
-                        continue;
-                siginfo_t si = { .si_signo = sig, .si_code = SI_QUEUE };
-                si.si_pid = getpid();
-                si.si_uid = getuid();
-                si.si_value.sival_int = ev->tgid;
-                if (p->pidfd >= 0 && pn_pidfd_send_signal(p->pidfd, sig, &si, 0) == 0)
-                        s->stats.unix_signals_sent++;
-                else
-                        s->stats.unix_signals_failed++;
-        }
-}
-
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
         SinkDbus *s = userdata;
         uint64_t queued = 0;
@@ -177,7 +160,8 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                         continue;
                 /* The signal first, so that the peer can act before the bus delivers. */
                 if (sigmask)
-                        peer_send_signals(s, p, sigmask, ev);
+                        peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
+                                                &s->stats.unix_signals_failed);
                 if (p->lost > 0 && queued <= s->opt.max_queued / 2)
                         peer_report_lost(s, p);
                 if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {

@@ -19,7 +19,6 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "common/linux-compat.h"
 #include "common/macro.h"
 #include "peer-pidfd.h"
 #include "protocol/event-json.h"
@@ -189,23 +188,6 @@ static bool client_match(Client *c, const PnEvent *ev, bool visible, const Filte
         return matched;
 }
 
-/* Signal the client's own process, through its pidfd, once per signal
- * asked for: SI_QUEUE, with the event's process id as the value. */
-static void client_send_signals(Client *c, uint64_t sigmask, const PnEvent *ev) {
-        for (int sig = 1; sigmask; sig++, sigmask >>= 1) {
-                if (!(sigmask & 1))
-                        continue;
-                siginfo_t si = { .si_signo = sig, .si_code = SI_QUEUE };
-                si.si_pid = getpid();
-                si.si_uid = getuid();
-                si.si_value.sival_int = ev->tgid;
-                if (c->pidfd >= 0 && pn_pidfd_send_signal(c->pidfd, sig, &si, 0) == 0)
-                        c->sink->stats.signals_sent++;
-                else
-                        c->sink->stats.signals_failed++; /* gone, or its queue of signals is full */
-        }
-}
-
 /* Queue a "follow" report for every follow the current event changed. */
 static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
         static const char *const reasons[] = {
@@ -292,7 +274,8 @@ static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
                 bool matched = client_match(c, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
                 /* The signal first, so that the subscriber can act before it reads the line. */
                 if (sigmask)
-                        client_send_signals(c, sigmask, ev);
+                        peer_pidfd_send_signals(c->pidfd, sigmask, ev->tgid, &s->stats.signals_sent,
+                                                &s->stats.signals_failed);
                 if (matched)
                         client_queue_matched(c, ev, &formatted);
                 if (follow_changed)
