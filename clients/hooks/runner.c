@@ -668,9 +668,11 @@ static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, ui
         }
         j->start_usec = now_usec();
         k = sd_event_add_child(r->event, &child, j->pid, WEXITED, job_on_exit, j);
+        /* From the fork, not from the loop's cached "now", which may be
+         * older by everything this iteration did before. */
         if (k >= 0)
-                k = sd_event_add_time_relative(r->event, &timer, CLOCK_MONOTONIC, h->file->timeout_usec,
-                                               1000, job_on_timeout, j);
+                k = sd_event_add_time(r->event, &timer, CLOCK_MONOTONIC, j->start_usec + h->file->timeout_usec,
+                                      1000, job_on_timeout, j);
         if (k < 0) {
                 /* Not watched, so not bounded: it must not run. */
                 (void) kill(-j->pid, SIGKILL);
