@@ -44,15 +44,6 @@ static void help(void) {
                RUNNER_DEFAULT_HOOKS_DIR, PN_CLIENT_DEFAULT_SOCKET);
 }
 
-static int parse_level(const char *s) {
-        static const char *const levels[] = { "emerg", "alert", "crit", "err",
-                                              "warning", "notice", "info", "debug" };
-        for (int i = 0; i < 8; i++)
-                if (strcmp(s, levels[i]) == 0)
-                        return i;
-        return -1;
-}
-
 int main(int argc, char *argv[]) {
         enum { ARG_CHECK = 0x100, ARG_LOG_LEVEL, ARG_VERSION };
         static const struct option options[] = {
@@ -82,7 +73,7 @@ int main(int argc, char *argv[]) {
                         check = true;
                         break;
                 case ARG_LOG_LEVEL:
-                        k = parse_level(optarg);
+                        k = log_level_from_string(optarg);
                         if (k < 0) {
                                 log_error("Invalid --log-level \"%s\".", optarg);
                                 return EXIT_USAGE;
