@@ -763,6 +763,8 @@ static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *lin
                         h->queue_tail = q;
                         h->n_queued++;
                         r->queued_bytes += len;
+                        if (hook_can_start(r, h))
+                                runner_start_queued(r);
                         return;
                 }
         }
@@ -830,6 +832,9 @@ static void runner_handle_event(Runner *r, const PnEvent *ev) {
  * hook exits and signals are served in between. */
 static void runner_drain(Runner *r) {
         PnEvent ev;
+
+        if (r->stopping)
+                return; /* the client is gone */
 
         for (unsigned i = 0; i < RUNNER_BATCH; i++) {
                 int k = pn_client_next(r->client, &ev, 0);
