@@ -102,6 +102,7 @@ struct Runner {
         Hook **hooks;
         size_t n_hooks;
         bool union_subscription;        /* more hooks than RUNNER_MAX_SUBSCRIPTIONS */
+        bool broker_limited;            /* the broker refused one subscription per hook */
         uint64_t union_sub_id;
         bool subscribed;                /* the current set's subscriptions are made */
         bool connected_once;
@@ -436,7 +437,7 @@ static int runner_reset_client(Runner *r) {
 static int runner_subscribe_all(Runner *r) {
         int k;
 
-        r->union_subscription = r->n_hooks > RUNNER_MAX_SUBSCRIPTIONS;
+        r->union_subscription = r->n_hooks > RUNNER_MAX_SUBSCRIPTIONS || r->broker_limited;
         if (r->union_subscription) {
                 uint32_t bits = 0;
                 const char *names[_PN_EVENT_TYPE_MAX + 1];
@@ -455,6 +456,16 @@ static int runner_subscribe_all(Runner *r) {
                         Hook *h = r->hooks[i];
                         k = pn_client_subscribe(r->client, (const char *const *) h->file->event_names,
                                                 h->file->match_json, false, &h->sub_id);
+                        if (k == -EUSERS) {
+                                /* The broker's MaxSubscriptions= is lower than the hooks:
+                                 * one subscription for all, matched here. */
+                                log_notice("The broker allows fewer subscriptions than there are hooks (%s): "
+                                           "subscribing once for all of them.",
+                                           pn_client_get_error_message(r->client));
+                                runner_unsubscribe_all(r);
+                                r->broker_limited = true;
+                                return runner_subscribe_all(r);
+                        }
                         if (k < 0 && pn_client_get_error_code(r->client)[0]) {
                                 log_error("%s: the broker refused this hook's subscription: %s: %s; "
                                           "hook %s disabled.", h->path,

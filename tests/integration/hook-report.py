@@ -8,8 +8,8 @@ test over a Unix datagram socket, then behaves as told.
 Reports its CLOCK_MONOTONIC start, pid, process group, credentials, working
 directory, environment and standard input. MODE: ok (exit 0), fail (exit
 3), hang (start a grandchild in its process group, report its pid too, and
-sleep), block (read the FIFO ARG to its end, i.e. until the test opens
-and closes it, then exit 0), standby (report, then sleep until killed)."""
+sleep), block (connect to the Unix stream socket ARG and exit 0 once the
+test closes that connection), standby (report, then sleep until killed)."""
 import json
 import os
 import socket
@@ -35,8 +35,10 @@ s.sendto(json.dumps(msg).encode(), sock_path)
 if mode == "fail":
     sys.exit(3)
 if mode == "block":
-    with open(sys.argv[3]) as f:  # a FIFO: returns once the test opens it for writing
-        f.read()
+    # Held until the test accepts this connection and closes it.
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sys.argv[3])
+    c.recv(1)
 if mode in ("hang", "standby"):
     while True:
         time.sleep(1000)

@@ -68,6 +68,23 @@ class Scratch:
         r, _, _ = select.select([self.sock], [], [], 0)
         return not r
 
+    def gate(self):
+        """A socket that "block" hooks connect to; release() lets them go."""
+        self.gate_path = os.path.join(self.dir, "gate.sock")
+        self.gate_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.gate_sock.bind(self.gate_path)
+        os.chmod(self.gate_path, 0o666)
+        self.gate_sock.listen(16)
+        return self.gate_path
+
+    def release(self, n=1, timeout=15):
+        """Let n blocked hooks exit: each is let go once it has connected."""
+        for _ in range(n):
+            r, _, _ = select.select([self.gate_sock], [], [], timeout)
+            check(r, f"no blocked hook connected within {timeout}s")
+            conn, _ = self.gate_sock.accept()
+            conn.close()
+
     def close(self):
         self.sock.close()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -443,10 +460,9 @@ def test_reconnects_after_broker_restart():
 
 def test_queue_bounded_and_drops_logged():
     s = Scratch()
-    fifo = os.path.join(s.dir, "release")
-    os.mkfifo(fifo)
+    gate = s.gate()
     try:
-        s.report_hook("slow", mode="block", args=fifo, extra_exec="MaxConcurrent=1\nMaxQueued=1\n")
+        s.report_hook("slow", mode="block", args=gate, extra_exec="MaxConcurrent=1\nMaxQueued=1\n")
         with Broker() as b, Runner(b, s) as h:
             pids = [run_watched(b, s, "exit", i).pid for i in (1, 2, 3)]
             first = json.loads(s.next_report(what="the first hook")["stdin"])["tgid"]
@@ -454,12 +470,56 @@ def test_queue_bounded_and_drops_logged():
             h.wait_log(rf"Hook slow: dropped exit seq \d+ of {pids[2]} {s.name}: 1 running "
                        r"\(MaxConcurrent=1\) and 1 queued \(MaxQueued=1\)")
             check(s.no_report_pending(), "a second hook ran while the first one was running")
-            open(fifo, "w").close()  # release the first: the queued one runs
+            s.release()  # the first ends: the queued one runs
             second = json.loads(s.next_report(what="the queued hook")["stdin"])["tgid"]
             check(second == pids[1], f"queued hook ran for {second}, not {pids[1]}")
-            open(fifo, "w").close()
+            s.release()
             h.wait_log(r"Hook slow: pid \d+ .* exited with status 0", count=2)
             check(s.no_report_pending(), "the dropped event was run after all")
+    finally:
+        s.close()
+
+
+def test_hanging_hook_delays_nothing():
+    """A hook that hangs holds up neither another hook nor its own next
+    instance: each runs within a bound while the first still runs."""
+    s = Scratch()
+    gate = s.gate()
+    try:
+        s.report_hook("10-stuck", mode="block", args=gate, extra_exec="MaxConcurrent=2\n")
+        s.report_hook("20-quick", mode="ok")
+        with Broker() as b, Runner(b, s) as h:
+            p1 = run_watched(b, s, "exit", 1)
+            got = [s.next_report(what="the first reports") for _ in range(2)]
+            check(sorted(r["mode"] for r in got) == ["block", "ok"], f"reports: {got}")
+            p2 = run_watched(b, s, "exit", 2)
+            got = [s.next_report(what="reports while a hook hangs") for _ in range(2)]
+            check(sorted(r["mode"] for r in got) == ["block", "ok"], f"reports: {got}")
+            for r in got:
+                check(json.loads(r["stdin"])["tgid"] == p2.pid, f"report for another process: {r}")
+            s.release(2)
+            h.wait_log(r"Hook 10-stuck: pid \d+ .* exited with status 0", count=2)
+            check(p1.returncode == 1, "the first watched process did not exit 1")
+    finally:
+        s.close()
+
+
+def test_broker_subscription_limit():
+    """With fewer subscriptions allowed than hooks, the runner subscribes
+    once for all and matches locally: every hook still runs."""
+    s = Scratch()
+    try:
+        s.report_hook("a", args="a")
+        s.report_hook("b", args="b", events="exit predump")
+        with Broker(config="[Limits]\nMaxSubscriptions=1\n") as b, Runner(b, s) as h:
+            h.wait_log(r"The broker allows fewer subscriptions than there are hooks")
+            c = b.client()  # READY=1 came after subscribing: the count is final
+            n = c.request({"op": "status"})["socket"]["subscriptions"]
+            c.close()
+            check(n == 1, f"the runner holds {n} subscriptions, not 1")
+            run_watched(b, s, "exit", 0)
+            got = sorted(s.next_report(what="both hooks")["argv"][0] for _ in range(2))
+            check(got == ["a", "b"], f"hooks that ran: {got}")
     finally:
         s.close()
 
