@@ -46,12 +46,18 @@ extern char **environ;
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(HookFile *, hook_file_free)
 
+/* What the log says about the event a hook runs for. */
+typedef struct EventInfo {
+        uint64_t seq;
+        uint64_t ts_ns;         /* the kernel's CLOCK_MONOTONIC timestamp */
+        PnEventType type;
+        pid_t pid;              /* 0 for overruns */
+        char comm[16];
+} EventInfo;
+
 typedef struct Queued {
         struct Queued *next;
-        uint64_t seq;
-        PnEventType type;
-        pid_t pid;
-        char comm[16];
+        EventInfo info;
         size_t len;
         char line[]; /* the event's JSON line, with its newline */
 } Queued;
@@ -80,10 +86,7 @@ typedef struct Job {
         sd_event_source *child_source;
         sd_event_source *timer_source;
         uint64_t start_usec;
-        uint64_t seq;
-        PnEventType type;
-        pid_t event_pid;
-        char comm[16];
+        EventInfo info;
         bool timed_out;
 } Job;
 
@@ -600,13 +603,12 @@ static Job *job_free(Job *j) {
         return NULL;
 }
 
-static void describe_event(char *buf, size_t size, PnEventType type, uint64_t seq, pid_t pid,
-                           const char *comm) {
-        if (type == PN_EVENT_OVERRUN)
-                snprintf(buf, size, "overrun%s%llu", seq ? " seq " : "", (unsigned long long) seq);
+static void describe_event(char *buf, size_t size, const EventInfo *e) {
+        if (e->type == PN_EVENT_OVERRUN)
+                snprintf(buf, size, "overrun%s%llu", e->seq ? " seq " : "", (unsigned long long) e->seq);
         else
-                snprintf(buf, size, "%s seq %llu of %d %s", pn_event_type_to_string(type),
-                         (unsigned long long) seq, (int) pid, comm[0] ? comm : "?");
+                snprintf(buf, size, "%s seq %llu of %d %s", pn_event_type_to_string(e->type),
+                         (unsigned long long) e->seq, (int) e->pid, e->comm[0] ? e->comm : "?");
 }
 
 static int job_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -615,7 +617,7 @@ static int job_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) 
         double ms = (double) (now_usec() - j->start_usec) / 1000.0;
         char what[96];
 
-        describe_event(what, sizeof(what), j->type, j->seq, j->event_pid, j->comm);
+        describe_event(what, sizeof(what), &j->info);
         if (si->si_code == CLD_EXITED && si->si_status == 0)
                 log_info("Hook %s: pid %d (%s) exited with status 0 after %.1f ms.", j->hook->file->name,
                          (int) j->pid, what, ms);
@@ -652,15 +654,14 @@ static int job_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Start h's command for one event line. Returns 0, or a negative errno
  * (logged). */
-static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, uint64_t seq,
-                            PnEventType type, pid_t pid, const char *comm) {
+static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, const EventInfo *info) {
         _cleanup_(hook_strv_freep) char **event_env = NULL, **env = NULL;
         _cleanup_(sd_event_source_unrefp) sd_event_source *child = NULL, *timer = NULL;
         char what[96];
         Job *j;
         int k;
 
-        describe_event(what, sizeof(what), type, seq, pid, comm);
+        describe_event(what, sizeof(what), info);
         k = hook_env_from_event(line, len > 0 && line[len - 1] == '\n' ? len - 1 : len, &event_env);
         if (k >= 0)
                 k = hook_env_build(&env, environ, h->user_env, event_env);
@@ -697,17 +698,19 @@ static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, ui
         j->timer_source = TAKE_PTR(timer);
         j->runner = r;
         j->hook = hook_ref(h);
-        j->seq = seq;
-        j->type = type;
-        j->event_pid = pid;
-        snprintf(j->comm, sizeof(j->comm), "%s", comm);
+        j->info = *info;
         j->next = r->jobs;
         if (r->jobs)
                 r->jobs->prev = j;
         r->jobs = j;
         h->n_running++;
         r->n_running++;
-        log_debug("Hook %s: started pid %d for %s.", h->file->name, (int) j->pid, what);
+        if (info->ts_ns > 0)
+                log_debug("Hook %s: started pid %d for %s, %.0f us after the kernel's event.",
+                          h->file->name, (int) j->pid, what,
+                          (double) ((int64_t) (j->start_usec * 1000) - (int64_t) info->ts_ns) / 1000.0);
+        else
+                log_debug("Hook %s: started pid %d for %s.", h->file->name, (int) j->pid, what);
         return 0;
 }
 
@@ -743,7 +746,7 @@ static void runner_start_queued(Runner *r) {
                                 h->queue_tail = NULL;
                         h->n_queued--;
                         r->queued_bytes -= q->len;
-                        (void) runner_start_job(r, h, q->line, q->len, q->seq, q->type, q->pid, q->comm);
+                        (void) runner_start_job(r, h, q->line, q->len, &q->info);
                         free(q);
                         progress = true;
                 }
@@ -754,18 +757,21 @@ static void runner_start_queued(Runner *r) {
 }
 
 static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *line, size_t len) {
-        const char *comm = ev->type == PN_EVENT_OVERRUN || !ev->comm ? "" : ev->comm;
-        pid_t pid = ev->type == PN_EVENT_OVERRUN ? 0 : ev->tgid;
+        EventInfo info = { .seq = ev->seq, .ts_ns = ev->ts_ns, .type = ev->type };
+        char what[96];
 
+        if (ev->type != PN_EVENT_OVERRUN) {
+                info.pid = ev->tgid;
+                snprintf(info.comm, sizeof(info.comm), "%s", ev->comm ? ev->comm : "");
+        }
         if (!h->queue_head && hook_can_start(r, h)) {
-                (void) runner_start_job(r, h, line, len, ev->seq, ev->type, pid, comm);
+                (void) runner_start_job(r, h, line, len, &info);
                 return;
         }
         if (h->n_queued < h->file->max_queued && r->queued_bytes + len <= RUNNER_MAX_QUEUED_BYTES) {
                 Queued *q = malloc(sizeof(*q) + len);
                 if (q) {
-                        *q = (Queued) { .seq = ev->seq, .type = ev->type, .pid = pid, .len = len };
-                        snprintf(q->comm, sizeof(q->comm), "%s", comm);
+                        *q = (Queued) { .info = info, .len = len };
                         memcpy(q->line, line, len);
                         if (h->queue_tail)
                                 h->queue_tail->next = q;
@@ -779,8 +785,7 @@ static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *lin
                         return;
                 }
         }
-        char what[96];
-        describe_event(what, sizeof(what), ev->type, ev->seq, pid, comm);
+        describe_event(what, sizeof(what), &info);
         h->dropped_total++;
         if (h->dropped++ == 0)
                 log_warning("Hook %s: dropped %s: %u running (MaxConcurrent=%u) and %u queued "
