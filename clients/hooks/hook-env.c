@@ -30,7 +30,8 @@ static const char *value_text(struct json_object *v) {
                 return "";
         if (json_object_is_type(v, json_type_string))
                 return json_object_get_string(v);
-        return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 static char *entry_new(const char *field, struct json_object *v) {
@@ -102,7 +103,8 @@ int hook_env_from_event(const char *line, size_t len, char ***ret) {
 }
 
 static bool is_runner_only(const char *e) {
-        static const char *const prefixes[] = { "NOTIFY_SOCKET=", "LISTEN_", "WATCHDOG_", HOOK_ENV_PREFIX };
+        static const char *const prefixes[] = {"NOTIFY_SOCKET=", "LISTEN_", "WATCHDOG_",
+                                               HOOK_ENV_PREFIX};
         for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
                 if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
                         return true;
@@ -125,7 +127,8 @@ static size_t strv_length(char *const *v) {
         return n;
 }
 
-int hook_env_build(char ***ret, char *const *inherited, char *const *overrides, char *const *event) {
+int hook_env_build(char ***ret, char *const *inherited, char *const *overrides,
+                   char *const *event) {
         size_t total = strv_length(inherited) + strv_length(overrides) + strv_length(event), n = 0;
         _cleanup_(hook_strv_freep) char **env = calloc(total + 1, sizeof(char *));
 

@@ -52,12 +52,14 @@ HookFile *hook_file_free(HookFile *h) {
         return NULL;
 }
 
+#define HOOK_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@-"
+
 bool hook_name_is_valid(const char *name) {
         size_t n = strlen(name);
 
         if (n == 0 || n > HOOK_NAME_MAX || name[0] == '.')
                 return false;
-        return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@-") == n;
+        return strspn(name, HOOK_NAME_CHARS) == n;
 }
 
 /* --- words --- */
@@ -272,8 +274,10 @@ static int ctx_match_value(ParseCtx *p, const char *key, FilterKey k, const char
                         else if (p->resolve_uid && p->resolve_uid(words[i], &resolved) == 0)
                                 v = json_object_new_int64(resolved);
                         else
-                                return ctx_fail(p, "invalid Uid=: \"%.64s\" is neither a uid nor a known user",
-                                                words[i]);
+                                return ctx_fail(
+                                        p,
+                                        "invalid Uid=: \"%.64s\" is neither a uid nor a known user",
+                                        words[i]);
                 } else
                         v = json_object_new_string(words[i]);
                 if (!v || json_object_array_add(array, v) < 0) {
@@ -321,7 +325,8 @@ static int ctx_events(ParseCtx *p, const char *value) {
                         }
                         PnEventType t = pn_event_type_from_string(w);
                         if (t == _PN_EVENT_TYPE_INVALID)
-                                return ctx_fail(p, "invalid Events=: unknown event type \"%.64s\"", w);
+                                return ctx_fail(p, "invalid Events=: unknown event type \"%.64s\"",
+                                                w);
                         if (p->h->events == PN_EVENT_ALL_BITS)
                                 continue;
                         if (p->h->events & PN_EVENT_BIT(t))
@@ -352,8 +357,11 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                 size_t n;
 
                 if (p->command_set && *value)
-                        return ctx_fail(p, "Command= is already set at line %u (an indented line continues "
-                                        "the one before it)", h->command_line);
+                        return ctx_fail(
+                                p,
+                                "Command= is already set at line %u (an indented line continues "
+                                "the one before it)",
+                                h->command_line);
                 r = hook_split_words(value, &words, &n, error, sizeof(error));
                 if (r == -EINVAL)
                         return ctx_fail(p, "invalid Command=: %s", error);
@@ -390,8 +398,11 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                 }
                 if (hook_parse_timespan(value, &usec) < 0 || usec < 1000 ||
                     usec > HOOK_TIMEOUT_MAX_USEC)
-                        return ctx_fail(p, "invalid Timeout=: \"%.64s\" is not a duration from 1ms to 24h "
-                                        "(e.g. 30s, 500ms, 2min)", value);
+                        return ctx_fail(
+                                p,
+                                "invalid Timeout=: \"%.64s\" is not a duration from 1ms to 24h "
+                                "(e.g. 30s, 500ms, 2min)",
+                                value);
                 h->timeout_usec = usec;
                 return 1;
         }
@@ -401,8 +412,9 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                         return 1;
                 }
                 if (parse_unsigned(value, 1, HOOK_MAX_CONCURRENT_MAX, &h->max_concurrent) < 0)
-                        return ctx_fail(p, "invalid MaxConcurrent=: \"%.64s\" is not a number from 1 to %d",
-                                        value, HOOK_MAX_CONCURRENT_MAX);
+                        return ctx_fail(
+                                p, "invalid MaxConcurrent=: \"%.64s\" is not a number from 1 to %d",
+                                value, HOOK_MAX_CONCURRENT_MAX);
                 return 1;
         }
         if (streq(key, "MaxQueued")) {
@@ -411,8 +423,9 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                         return 1;
                 }
                 if (parse_unsigned(value, 0, HOOK_MAX_QUEUED_MAX, &h->max_queued) < 0)
-                        return ctx_fail(p, "invalid MaxQueued=: \"%.64s\" is not a number from 0 to %d",
-                                        value, HOOK_MAX_QUEUED_MAX);
+                        return ctx_fail(
+                                p, "invalid MaxQueued=: \"%.64s\" is not a number from 0 to %d",
+                                value, HOOK_MAX_QUEUED_MAX);
                 return 1;
         }
         return ctx_fail(p, "unknown key \"%.64s\" in [Exec]", key);
@@ -457,7 +470,8 @@ static int ctx_finish(ParseCtx *p) {
 
         p->line = 0;
         if (!p->events_set)
-                return ctx_fail(p, "[Match] Events= is missing: name the event types this hook runs for");
+                return ctx_fail(
+                        p, "[Match] Events= is missing: name the event types this hook runs for");
         if (!p->command_set)
                 return ctx_fail(p, "[Exec] Command= is missing");
         r = filter_new_from_json(&f, p->events, NULL, p->match, error, sizeof(error));
@@ -475,13 +489,15 @@ static int ctx_finish(ParseCtx *p) {
                 if (!h->event_names)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++) {
-                        h->event_names[i] = strdup(json_object_get_string(json_object_array_get_idx(p->events, i)));
+                        h->event_names[i] = strdup(
+                                json_object_get_string(json_object_array_get_idx(p->events, i)));
                         if (!h->event_names[i])
                                 return -ENOMEM;
                 }
         }
         if (json_object_object_length(p->match) > 0) {
-                h->match_json = strdup(json_object_to_json_string_ext(p->match, JSON_C_TO_STRING_PLAIN));
+                h->match_json =
+                        strdup(json_object_to_json_string_ext(p->match, JSON_C_TO_STRING_PLAIN));
                 if (!h->match_json)
                         return -ENOMEM;
         }

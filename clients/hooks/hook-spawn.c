@@ -122,7 +122,8 @@ int hook_spawn(pid_t *ret_pid, char *const *argv, char *const *envp, const char 
                 return -errno;
 
         ChildArgs args = { .argv = argv, .envp = envp, .input_fd = fd, .cred = cred };
-        pid = clone(child_run, child_stack + sizeof(child_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+        pid = clone(child_run, child_stack + sizeof(child_stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    &args);
         if (pid < 0)
                 return -errno;
         /* The child has exec'd (or exited) by now, and made its group. */

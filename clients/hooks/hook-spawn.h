@@ -20,6 +20,7 @@ typedef struct HookCred {
         int n_groups;
 } HookCred;
 
+/* Free the groups and forget the credentials; c may be all zero. */
 void hook_cred_done(HookCred *c);
 
 /*

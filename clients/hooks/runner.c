@@ -198,7 +198,8 @@ static int hook_set_user(Hook *h, uid_t self, char *error, size_t size) {
                                 return -ENOMEM;
                         h->cred.groups = g;
                         if (getgrouplist(pw->pw_name, pw->pw_gid, h->cred.groups, &n) < 0) {
-                                snprintf(error, size, "User=%s: cannot read its groups", h->file->user);
+                                snprintf(error, size, "User=%s: cannot read its groups",
+                                         h->file->user);
                                 return -EINVAL;
                         }
                 }
@@ -210,7 +211,8 @@ static int hook_set_user(Hook *h, uid_t self, char *error, size_t size) {
         if (asprintf(&env[0], "HOME=%s", pw->pw_dir) < 0 ||
             asprintf(&env[1], "USER=%s", pw->pw_name) < 0 ||
             asprintf(&env[2], "LOGNAME=%s", pw->pw_name) < 0 ||
-            asprintf(&env[3], "SHELL=%s", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh") < 0) {
+            asprintf(&env[3], "SHELL=%s",
+                     pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh") < 0) {
                 for (int i = 0; i < 4; i++)
                         free(env[i]);
                 return -ENOMEM;
@@ -256,10 +258,11 @@ static int hook_load(Hook **ret, const char *dir, const char *file, uid_t self) 
         /* A hook names a command to run as the runner (or as any user, for
          * root): only its owner may be able to change it. */
         if ((st.st_uid != 0 && st.st_uid != self) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-                snprintf(msg, sizeof(msg),
-                         "owned by uid %u with mode %04o: a hook file must belong to root or to the "
-                         "runner's user and be writable by its owner only",
-                         (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+                snprintf(
+                        msg, sizeof(msg),
+                        "owned by uid %u with mode %04o: a hook file must belong to root or to the "
+                        "runner's user and be writable by its owner only",
+                        (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
                 log_hook_error(path, 0, name, msg);
                 return -EINVAL;
         }
@@ -315,7 +318,8 @@ static int compare_names(const void *a, const void *b) {
 /* Load every *.conf of dir, in name order. Bad files are logged and left
  * out. Returns 0 (with the number of bad files), or -ENOMEM. A missing or
  * unreadable directory is logged and gives no hooks. */
-static int hooks_load_dir(const char *dir, uid_t self, Hook ***ret, size_t *ret_n, unsigned *ret_bad) {
+static int hooks_load_dir(const char *dir, uid_t self, Hook ***ret, size_t *ret_n,
+                          unsigned *ret_bad) {
         _cleanup_(hook_strv_freep) char **names = NULL;
         Hook **hooks = NULL;
         size_t n_names = 0, n = 0;
@@ -327,7 +331,8 @@ static int hooks_load_dir(const char *dir, uid_t self, Hook ***ret, size_t *ret_
         *ret_bad = 0;
         d = opendir(dir);
         if (!d) {
-                log_warning_errno(errno, "Failed to open the hooks directory %s, no hooks loaded: %m", dir);
+                log_warning_errno(
+                        errno, "Failed to open the hooks directory %s, no hooks loaded: %m", dir);
                 *ret = NULL;
                 *ret_n = 0;
                 return 0;
@@ -342,8 +347,8 @@ static int hooks_load_dir(const char *dir, uid_t self, Hook ***ret, size_t *ret_
                 if (de->d_name[0] == '.' || len <= 5 || !streq(de->d_name + len - 5, ".conf"))
                         continue;
                 if (n_names == RUNNER_MAX_HOOKS) {
-                        log_error("%s/%s: more than %d hook files; hook not loaded.", dir, de->d_name,
-                                  RUNNER_MAX_HOOKS);
+                        log_error("%s/%s: more than %d hook files; hook not loaded.", dir,
+                                  de->d_name, RUNNER_MAX_HOOKS);
                         bad++;
                         continue;
                 }
@@ -457,12 +462,14 @@ static int runner_subscribe_all(Runner *r) {
         } else
                 for (size_t i = 0; i < r->n_hooks; i++) {
                         Hook *h = r->hooks[i];
-                        k = pn_client_subscribe(r->client, (const char *const *) h->file->event_names,
+                        k = pn_client_subscribe(r->client,
+                                                (const char *const *) h->file->event_names,
                                                 h->file->match_json, false, &h->sub_id);
                         if (k == -EUSERS) {
                                 /* The broker's MaxSubscriptions= is lower than the hooks:
                                  * one subscription for all, matched here. */
-                                log_notice("The broker allows fewer subscriptions than there are hooks (%s): "
+                                log_notice("The broker allows fewer subscriptions than there are "
+                                           "hooks (%s): "
                                            "subscribing once for all of them.",
                                            pn_client_get_error_message(r->client));
                                 runner_unsubscribe_all(r);
@@ -470,10 +477,11 @@ static int runner_subscribe_all(Runner *r) {
                                 return runner_subscribe_all(r);
                         }
                         if (k < 0 && pn_client_get_error_code(r->client)[0]) {
-                                log_error("%s: the broker refused this hook's subscription: %s: %s; "
-                                          "hook %s disabled.", h->path,
-                                          pn_client_get_error_code(r->client),
-                                          pn_client_get_error_message(r->client), h->file->name);
+                                log_error(
+                                        "%s: the broker refused this hook's subscription: %s: %s; "
+                                        "hook %s disabled.",
+                                        h->path, pn_client_get_error_code(r->client),
+                                        pn_client_get_error_message(r->client), h->file->name);
                                 h->active = false;
                                 h->sub_id = 0;
                                 continue;
@@ -499,8 +507,9 @@ static void runner_schedule_reconnect(Runner *r) {
         int k;
 
         r->reconnecting = true;
-        r->reconnect_delay = r->reconnect_delay == 0 ? RECONNECT_MIN_USEC
-                                                     : MIN(r->reconnect_delay * 2, RECONNECT_MAX_USEC);
+        r->reconnect_delay = r->reconnect_delay == 0
+                                     ? RECONNECT_MIN_USEC
+                                     : MIN(r->reconnect_delay * 2, RECONNECT_MAX_USEC);
         if (r->reconnect) {
                 k = sd_event_source_set_time_relative(r->reconnect, r->reconnect_delay);
                 if (k >= 0)
@@ -534,8 +543,10 @@ static void runner_connect(Runner *r) {
         }
         if (k < 0) {
                 if (pn_client_get_error_code(r->client)[0])
-                        log_error("The broker at %s refused: %s: %s; retrying.", pn_client_get_path(r->client),
-                                  pn_client_get_error_code(r->client), pn_client_get_error_message(r->client));
+                        log_error("The broker at %s refused: %s: %s; retrying.",
+                                  pn_client_get_path(r->client),
+                                  pn_client_get_error_code(r->client),
+                                  pn_client_get_error_message(r->client));
                 else if (!r->retry_logged)
                         log_warning_errno(k, "Failed to connect to the broker at %s, retrying: %m",
                                           pn_client_get_path(r->client));
@@ -549,8 +560,8 @@ static void runner_connect(Runner *r) {
         r->reconnect_delay = 0;
         r->retry_logged = false;
         if (!r->connected_once)
-                log_info("Connected to the broker at %s (version %s); %s.", pn_client_get_path(r->client),
-                         pn_client_get_version(r->client),
+                log_info("Connected to the broker at %s (version %s); %s.",
+                         pn_client_get_path(r->client), pn_client_get_version(r->client),
                          pn_client_get_sees_all(r->client)
                                  ? "it shows this runner every process"
                                  : "it shows this runner only the processes of its own user");
@@ -605,7 +616,8 @@ static Job *job_free(Job *j) {
 
 static void describe_event(char *buf, size_t size, const EventInfo *e) {
         if (e->type == PN_EVENT_OVERRUN)
-                snprintf(buf, size, "overrun%s%llu", e->seq ? " seq " : "", (unsigned long long) e->seq);
+                snprintf(buf, size, "overrun%s%llu", e->seq ? " seq " : "",
+                         (unsigned long long) e->seq);
         else
                 snprintf(buf, size, "%s seq %llu of %d %s", pn_event_type_to_string(e->type),
                          (unsigned long long) e->seq, (int) e->pid, e->comm[0] ? e->comm : "?");
@@ -619,17 +631,18 @@ static int job_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) 
 
         describe_event(what, sizeof(what), &j->info);
         if (si->si_code == CLD_EXITED && si->si_status == 0)
-                log_info("Hook %s: pid %d (%s) exited with status 0 after %.1f ms.", j->hook->file->name,
-                         (int) j->pid, what, ms);
+                log_info("Hook %s: pid %d (%s) exited with status 0 after %.1f ms.",
+                         j->hook->file->name, (int) j->pid, what, ms);
         else if (si->si_code == CLD_EXITED)
                 log_warning("Hook %s: pid %d (%s) failed with exit status %d after %.1f ms.",
                             j->hook->file->name, (int) j->pid, what, si->si_status, ms);
         else
-                log_warning("Hook %s: pid %d (%s) was killed by signal %d (SIG%s)%s after %.1f ms%s.",
-                            j->hook->file->name, (int) j->pid, what, si->si_status,
-                            sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
-                            si->si_code == CLD_DUMPED ? ", dumping core" : "", ms,
-                            j->timed_out ? ", at its timeout" : "");
+                log_warning(
+                        "Hook %s: pid %d (%s) was killed by signal %d (SIG%s)%s after %.1f ms%s.",
+                        j->hook->file->name, (int) j->pid, what, si->si_status,
+                        sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
+                        si->si_code == CLD_DUMPED ? ", dumping core" : "", ms,
+                        j->timed_out ? ", at its timeout" : "");
         job_free(j);
         if (r->stopping && !r->jobs)
                 (void) sd_event_exit(r->event, 0);
@@ -641,7 +654,8 @@ static int job_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) 
 static int job_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
 
-        log_error("Hook %s: pid %d is still running at its timeout of %.3f s: killing its process group.",
+        log_error("Hook %s: pid %d is still running at its timeout of %.3f s: killing its process "
+                  "group.",
                   j->hook->file->name, (int) j->pid, (double) j->hook->file->timeout_usec / 1e6);
         j->timed_out = true;
         /* The leader is not reaped before its exit is handled, so its pid
@@ -654,7 +668,8 @@ static int job_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Start h's command for one event line. Returns 0, or a negative errno
  * (logged). */
-static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, const EventInfo *info) {
+static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len,
+                            const EventInfo *info) {
         _cleanup_(hook_strv_freep) char **event_env = NULL, **env = NULL;
         _cleanup_(sd_event_source_unrefp) sd_event_source *child = NULL, *timer = NULL;
         char what[96];
@@ -683,14 +698,16 @@ static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, co
         /* From the fork, not from the loop's cached "now", which may be
          * older by everything this iteration did before. */
         if (k >= 0)
-                k = sd_event_add_time(r->event, &timer, CLOCK_MONOTONIC, j->start_usec + h->file->timeout_usec,
-                                      1000, job_on_timeout, j);
+                k = sd_event_add_time(r->event, &timer, CLOCK_MONOTONIC,
+                                      j->start_usec + h->file->timeout_usec, 1000, job_on_timeout,
+                                      j);
         if (k < 0) {
                 /* Not watched, so not bounded: it must not run. */
                 (void) kill(-j->pid, SIGKILL);
                 (void) waitpid(j->pid, NULL, 0);
                 free(j);
-                return log_error_errno(k, "Hook %s: failed to watch its process: %m", h->file->name);
+                return log_error_errno(k, "Hook %s: failed to watch its process: %m",
+                                       h->file->name);
         }
         (void) sd_event_source_set_description(child, "hook");
         (void) sd_event_source_set_description(timer, "hook-timeout");
@@ -708,7 +725,8 @@ static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len, co
         if (info->ts_ns > 0)
                 log_debug("Hook %s: started pid %d for %s, %.0f us after the kernel's event.",
                           h->file->name, (int) j->pid, what,
-                          (double) ((int64_t) (j->start_usec * 1000) - (int64_t) info->ts_ns) / 1000.0);
+                          (double) ((int64_t) (j->start_usec * 1000) - (int64_t) info->ts_ns) /
+                                  1000.0);
         else
                 log_debug("Hook %s: started pid %d for %s.", h->file->name, (int) j->pid, what);
         return 0;
@@ -723,10 +741,11 @@ static void hook_report_drops(Hook *h) {
                 h->dropped = 0;
                 return;
         }
-        log_warning("Hook %s: %llu events were dropped in all while it was at MaxConcurrent=%u with "
-                    "MaxQueued=%u queued (%llu since start).", h->file->name,
-                    (unsigned long long) h->dropped, h->file->max_concurrent, h->file->max_queued,
-                    (unsigned long long) h->dropped_total);
+        log_warning(
+                "Hook %s: %llu events were dropped in all while it was at MaxConcurrent=%u with "
+                "MaxQueued=%u queued (%llu since start).",
+                h->file->name, (unsigned long long) h->dropped, h->file->max_concurrent,
+                h->file->max_queued, (unsigned long long) h->dropped_total);
         h->dropped = 0;
 }
 
@@ -789,9 +808,12 @@ static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *lin
         h->dropped_total++;
         if (h->dropped++ == 0)
                 log_warning("Hook %s: dropped %s: %u running (MaxConcurrent=%u) and %u queued "
-                            "(MaxQueued=%u%s); further drops are counted.", h->file->name, what,
-                            h->n_running, h->file->max_concurrent, h->n_queued, h->file->max_queued,
-                            r->queued_bytes + len > RUNNER_MAX_QUEUED_BYTES ? ", or the runner's queue is full" : "");
+                            "(MaxQueued=%u%s); further drops are counted.",
+                            h->file->name, what, h->n_running, h->file->max_concurrent, h->n_queued,
+                            h->file->max_queued,
+                            r->queued_bytes + len > RUNNER_MAX_QUEUED_BYTES
+                                    ? ", or the runner's queue is full"
+                                    : "");
 }
 
 /* --- events --- */
@@ -799,17 +821,21 @@ static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *lin
 static void runner_log_overrun(Runner *r, const PnEvent *ev) {
         switch (ev->overrun.where) {
         case PN_OVERRUN_KERNEL:
-                log_warning("The kernel dropped %llu events for the broker: hooks may have missed events.",
+                log_warning("The kernel dropped %llu events for the broker: hooks may have missed "
+                            "events.",
                             (unsigned long long) ev->overrun.lost);
                 break;
         case PN_OVERRUN_CLIENT:
-                log_warning("The broker dropped %llu events for this runner (seq %llu-%llu), which read too "
-                            "slowly: hooks may have missed events.", (unsigned long long) ev->overrun.lost,
+                log_warning("The broker dropped %llu events for this runner (seq %llu-%llu), which "
+                            "read too "
+                            "slowly: hooks may have missed events.",
+                            (unsigned long long) ev->overrun.lost,
                             (unsigned long long) ev->overrun.first_seq,
                             (unsigned long long) ev->overrun.last_seq);
                 break;
         case PN_OVERRUN_RESTART:
-                log_warning("Reconnected to the broker (instance %s): events while disconnected are not known.",
+                log_warning("Reconnected to the broker (instance %s): events while disconnected "
+                            "are not known.",
                             pn_client_get_instance_id(r->client));
                 break;
         default:
@@ -893,7 +919,8 @@ static void runner_reload(Runner *r) {
         (void) sd_notify(false, "RELOADING=1");
         k = hooks_load_dir(r->hooks_dir, r->uid, &hooks, &n, &bad);
         if (k < 0) {
-                log_error_errno(k, "Failed to reload %s, keeping the hooks loaded before: %m", r->hooks_dir);
+                log_error_errno(k, "Failed to reload %s, keeping the hooks loaded before: %m",
+                                r->hooks_dir);
                 runner_notify_ready(r, "reload failed");
                 return;
         }
@@ -922,8 +949,9 @@ static void runner_reload(Runner *r) {
         for (size_t o = 0; o < r->n_hooks; o++) {
                 Hook *old = r->hooks[o];
                 if (old->n_queued > 0)
-                        log_warning("Hook %s is gone after the reload: dropped its %u queued events.",
-                                    old->file->name, old->n_queued);
+                        log_warning(
+                                "Hook %s is gone after the reload: dropped its %u queued events.",
+                                old->file->name, old->n_queued);
                 for (Queued *q; (q = old->queue_head);) {
                         old->queue_head = q->next;
                         r->queued_bytes -= q->len;
@@ -935,7 +963,8 @@ static void runner_reload(Runner *r) {
         hooks_free(r->hooks, r->n_hooks);
         r->hooks = hooks;
         r->n_hooks = n;
-        log_info("Reloaded %s: %zu hooks%s.", r->hooks_dir, n, bad ? ", some files with errors (see above)" : "");
+        log_info("Reloaded %s: %zu hooks%s.", r->hooks_dir, n,
+                 bad ? ", some files with errors (see above)" : "");
 
         if (pn_client_get_fd(r->client) >= 0) {
                 k = runner_subscribe_all(r);
@@ -948,7 +977,8 @@ static void runner_reload(Runner *r) {
                                 runner_schedule_reconnect(r);
                 }
         }
-        runner_notify_ready(r, pn_client_get_fd(r->client) >= 0 ? "connected" : "waiting for the broker");
+        runner_notify_ready(r, pn_client_get_fd(r->client) >= 0 ? "connected"
+                                                                : "waiting for the broker");
         runner_start_queued(r);
         runner_drain(r);
 }
@@ -979,7 +1009,8 @@ static void runner_stop(Runner *r, int sig) {
         for (size_t i = 0; i < r->n_hooks; i++) {
                 Hook *h = r->hooks[i];
                 if (h->n_queued > 0)
-                        log_warning("Hook %s: dropped %u queued events at shutdown.", h->file->name, h->n_queued);
+                        log_warning("Hook %s: dropped %u queued events at shutdown.", h->file->name,
+                                    h->n_queued);
                 for (Queued *q; (q = h->queue_head);) {
                         h->queue_head = q->next;
                         free(q);
@@ -994,8 +1025,9 @@ static void runner_stop(Runner *r, int sig) {
         }
         for (Job *j = r->jobs; j; j = j->next)
                 (void) kill(-j->pid, SIGTERM);
-        if (sd_event_add_time_relative(r->event, &r->stop_timer, CLOCK_MONOTONIC, RUNNER_STOP_GRACE_USEC,
-                                       10000, runner_on_stop_timeout, r) < 0)
+        if (sd_event_add_time_relative(r->event, &r->stop_timer, CLOCK_MONOTONIC,
+                                       RUNNER_STOP_GRACE_USEC, 10000, runner_on_stop_timeout,
+                                       r) < 0)
                 runner_on_stop_timeout(NULL, 0, r);
 }
 

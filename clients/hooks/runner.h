@@ -6,7 +6,7 @@
  * for one: hook processes are reaped, timed out and counted by events of
  * the same sd-event loop that reads the broker.
  *
- *     broker socket ──► runner_on_broker ──► hook_file_match ──► start, or queue, or drop (logged)
+ *     broker socket ──► runner_on_broker ──► hook_file_match ──► start, queue, or drop (logged)
  *                                                                   │
  *     SIGCHLD (child source) ◄── hook process group ◄───────────────┘
  *     timer (Timeout=) ──► kill(-pgid, SIGKILL)
