@@ -458,6 +458,25 @@ def test_reconnects_after_broker_restart():
         s.close()
 
 
+def test_waits_for_broker():
+    """Started before the broker, the runner is ready at once (so systemd
+    does not wait), retries, and serves once the broker is there."""
+    s = Scratch()
+    b = Broker()
+    try:
+        s.report_hook("w")
+        with Runner(b, s) as h:
+            h.wait_log(r"Failed to connect to the broker at .*, retrying")
+            with b:
+                h.wait_log(r"Connected to the broker")
+                p = run_watched(b, s, "exit", 7)
+                rep = s.next_report(what="the hook's report once the broker came")
+                check(json.loads(rep["stdin"])["tgid"] == p.pid, "hook ran for another process")
+    finally:
+        b.kill()
+        s.close()
+
+
 def test_queue_bounded_and_drops_logged():
     s = Scratch()
     gate = s.gate()
