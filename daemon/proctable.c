@@ -68,6 +68,7 @@ typedef enum PendingKind {
         PENDING_ADOPT,  /* child whose parent exited: read its new parent */
         PENDING_LEADER, /* leader exited with threads left: verify */
         PENDING_GHOST,  /* not in /proc at resync: report unless its exit comes */
+        PENDING_EXIT,   /* a watched exit seen by one source: publish if the other is late */
 } PendingKind;
 
 typedef struct Pending {
@@ -99,6 +100,12 @@ typedef struct Entry {
         int last_status;   /* wait status of the last thread exit seen */
         bool leader_exited;
         unsigned seen_gen; /* generation of the last resync that saw it */
+        unsigned watchers; /* pidfd watches, which report its exit too */
+        /* Its exit, seen by one source and held for the other (watched only). */
+        bool exit_held;
+        int held_status;
+        uint32_t held_sources;
+        uint64_t held_ts;
 } Entry;
 
 void proc_info_done(ProcInfo *i) {
@@ -300,15 +307,16 @@ void proctable_enrich(const ProcEntry *e, PnEvent *ev) {
 
 /* --- pending work --- */
 
-static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
+/* Returns false if the work could not be queued (full, out of memory). */
+static bool pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
                         unsigned tries, uint64_t deadline) {
         if (t->n_pending >= PENDING_MAX)
-                return;
+                return false;
         if (t->n_pending == t->cap_pending) {
                 size_t cap = t->cap_pending ? t->cap_pending * 2 : 16;
                 Pending *p = realloc(t->pending, cap * sizeof(*p));
                 if (!p)
-                        return;
+                        return false;
                 t->pending = p;
                 t->cap_pending = cap;
         }
@@ -320,6 +328,7 @@ static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_
                 .tries = tries,
                 .deadline = deadline,
         };
+        return true;
 }
 
 uint64_t proctable_next_deadline(const ProcTable *t) {
@@ -401,6 +410,17 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
         pid_t tgid = e->pub.tgid;
         size_t n = 0;
 
+        if (e->exit_held) {
+                /* One exit with what every source told: the first known
+                 * status, the first source's time. */
+                if (e->held_status >= 0)
+                        status = e->held_status;
+                sources |= e->held_sources;
+                ts_ns = MIN(ts_ns, e->held_ts);
+                if ((sources & (PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD)) ==
+                    (PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD))
+                        t->stats.merged_exits++;
+        }
         emit_exit(t, e, status, sources, ts_ns, emit, userdata);
 
         for (ProcEntry *c = e->pub.first_child; c; c = c->next_sibling)
@@ -419,6 +439,36 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
                 free(kids);
         } else
                 entry_free(t, e);
+}
+
+/*
+ * A source saw the process of e end. A process that a pidfd watch follows is
+ * reported by two sources, the connector and the pidfd, which the loop sees
+ * in either order within microseconds: the first report is held (at most
+ * PROCTABLE_EXIT_HOLD_NS) so that one exit is published, with both sources
+ * and the best status. Anything else is published at once.
+ */
+static void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t source, uint64_t ts_ns,
+                              uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        if (e->exit_held) {
+                if (e->held_sources & source)
+                        return; /* the same source twice: still waiting for the other */
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        if (e->watchers == 0 && source == PN_SOURCE_CONNECTOR) {
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        if (!pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + PROCTABLE_EXIT_HOLD_NS)) {
+                /* Cannot wait: never hold an exit without a deadline. */
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        e->exit_held = true;
+        e->held_status = status;
+        e->held_sources = source;
+        e->held_ts = ts_ns;
 }
 
 static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
@@ -529,7 +579,7 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 e->leader_exited = true;
 
         if (e->pub.nthreads <= 0 && e->leader_exited) {
-                process_ended(t, e, status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
+                process_exit_seen(t, e, status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
                 return;
         }
         if (e->pub.nthreads <= 0)
@@ -685,15 +735,27 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                         if (e->pub.vanished)
                                 process_ended(t, e, -1, PN_SOURCE_PROCFS, now_ns, now_ns, emit, userdata);
                         break;
+                case PENDING_EXIT:
+                        /* The other source is late or will not come (a loss,
+                         * an unwatch): publish what is known. */
+                        if (e->exit_held) {
+                                e->exit_held = false;
+                                t->stats.unmerged_exits++;
+                                process_ended(t, e, e->held_status, e->held_sources, e->held_ts,
+                                              now_ns, emit, userdata);
+                        }
+                        break;
                 case PENDING_LEADER: {
                         ProcInfo info = { 0 };
                         int r = t->reader.read(t->reader.userdata, p.tgid, PROC_READ_STAT, &info);
                         proc_info_done(&info);
+                        if (e->exit_held)
+                                break; /* its exit is being published */
                         if (r == -ESRCH || (r == 0 && (info.state == 'Z' || info.state == 'X') &&
                                             info.nthreads <= 1))
                                 /* All threads are gone but we missed some exits. */
-                                process_ended(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns, now_ns,
-                                              emit, userdata);
+                                process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns,
+                                                  now_ns, emit, userdata);
                         else if (r == 0)
                                 e->pub.nthreads = MAX((int32_t) info.nthreads - 1, 1);
                         break;
@@ -707,6 +769,42 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
 const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid) {
         Entry *e = map_find(t, tgid);
         return e ? &e->pub : NULL;
+}
+
+const ProcEntry *proctable_learn(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        Entry *e = entry_find_or_load(t, tgid, now_ns);
+        return e ? &e->pub : NULL;
+}
+
+/* The entry for (tgid, start_time), if it is still the one the table knows. */
+static Entry *entry_find_same(const ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = map_find(t, tgid);
+        if (!e || (start_time && e->pub.start_time && e->pub.start_time != start_time))
+                return NULL;
+        return e;
+}
+
+int proctable_watch_add(ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (!e || e->exit_held)
+                return PROCTABLE_E_GONE;
+        e->watchers++;
+        return 0;
+}
+
+void proctable_watch_remove(ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (e && e->watchers > 0)
+                e->watchers--;
+}
+
+int proctable_exit_seen(ProcTable *t, pid_t tgid, uint64_t start_time, uint32_t source, int status,
+                        uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (!e)
+                return PROCTABLE_E_GONE;
+        process_exit_seen(t, e, status, source, ts_ns, now_ns, emit, userdata);
+        return 0;
 }
 
 bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
