@@ -9,6 +9,12 @@
  *
  * Owners never call waitpid() themselves: two collectors would steal each
  * other's statuses.
+ *
+ * Continued statuses (WCONTINUED) are collected only for registered pids
+ * that are not tracees: the kernel keeps one "continued" mark per process
+ * and whichever waiter sees it first consumes it (kernel/exit.c,
+ * wait_task_continued), so a tracer waiting with WCONTINUED would steal it
+ * from the traced process's real parent.
  */
 #pragma once
 
@@ -30,6 +36,9 @@ Reaper *reaper_free(Reaper *r);
 /* Route the statuses of pid to fn. Returns 0, -EEXIST if pid is taken, or
  * -ENOMEM. */
 int reaper_watch_add(Reaper *r, pid_t pid, ReaperFn fn, void *userdata);
+/* The same for a ptrace tracee thread that is not the broker's child:
+ * everything but continued statuses (see above). */
+int reaper_watch_add_tracee(Reaper *r, pid_t tid, ReaperFn fn, void *userdata);
 /* Stop routing pid (no-op if not registered). */
 void reaper_watch_remove(Reaper *r, pid_t pid);
 

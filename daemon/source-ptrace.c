@@ -127,7 +127,7 @@ static int tracee_add_thread(Tracee *t, pid_t tid) {
                 t->threads = p;
                 t->cap_threads = cap;
         }
-        r = reaper_watch_add(t->reaper, tid, tracee_on_status, t);
+        r = reaper_watch_add_tracee(t->reaper, tid, tracee_on_status, t);
         if (r < 0)
                 return r;
         if (!th)
