@@ -444,6 +444,105 @@ static void test_unit_from_cgroup(void **state) {
         assert_null(proctable_unit_from_cgroup(NULL, buf, sizeof(buf)));
 }
 
+/* A watched exit: held for the other source, published once with both. */
+static void test_watched_exit_merged(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "bfdd");
+        fake_add(400, 1, 40, "other");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        assert_int_equal(proctable_watch_add(t, 300, 31), PROCTABLE_E_GONE); /* another process */
+        assert_int_equal(proctable_watch_add(t, 999, 0), PROCTABLE_E_GONE);
+
+        /* Connector first: held, then the pidfd (no status yet) completes it. */
+        PnEvent ev = exit_ev(300, 300, 7 << 8);
+        ev.ts_ns = 2000;
+        handle(t, ev);
+        assert_int_equal(n_seen, 0);
+        assert_int_equal(proctable_next_deadline(t), 2000 + PROCTABLE_EXIT_HOLD_NS);
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2500, 2600, on_emit, NULL), 0);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[0].ev.exit.exit_code, 7);
+        assert_int_equal(seen[0].ev.exit.status, 7 << 8);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[0].ev.ts_ns, 2000);
+        assert_string_equal(seen[0].comm, "bfdd");
+        assert_null(proctable_find(t, 300));
+        /* A late report finds nothing: never a second exit. */
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2700, 2700, on_emit, NULL),
+                         PROCTABLE_E_GONE);
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_HOLD_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(proctable_get_stats(t)->merged_exits, 1);
+
+        /* Pidfd first (with a status: reaped), connector after. */
+        assert_int_equal(proctable_watch_add(t, 400, 40), 0);
+        assert_int_equal(proctable_exit_seen(t, 400, 40, PN_SOURCE_PIDFD, 9, 3000, 3000, on_emit, NULL), 0);
+        assert_int_equal(n_seen, 1);
+        handle(t, (PnEvent){ .type = PN_EVENT_EXIT, .pid = 400, .tgid = 400, .exit.status = 9,
+                             .ts_ns = 2990, .uid = UINT32_MAX });
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.exit.signal, 9);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[1].ev.ts_ns, 2990);
+        proctable_free(t);
+}
+
+/* The other source never comes (a loss, an unwatch): published at the deadline. */
+static void test_watched_exit_other_source_late(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "bfdd");
+        fake_add(500, 1, 50, "plain");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2000, 2000, on_emit, NULL), 0);
+        /* The same source again does not publish. */
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2100, 2100, on_emit, NULL), 0);
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_HOLD_NS - 1, on_emit, NULL);
+        assert_int_equal(n_seen, 0);
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_HOLD_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_PIDFD);
+        assert_int_equal(seen[0].ev.exit.status, -1); /* not known: null in JSON */
+        assert_int_equal(proctable_get_stats(t)->unmerged_exits, 1);
+        assert_null(proctable_find(t, 300));
+        /* A connector exit arriving later is of a process the table no longer
+         * knows: reported as it is (it cannot be told from an unseen one). */
+
+        /* Unwatched: published at once, as always. */
+        assert_int_equal(proctable_watch_add(t, 500, 50), 0);
+        proctable_watch_remove(t, 500, 50);
+        handle(t, exit_ev(500, 500, 0));
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR);
+        proctable_free(t);
+}
+
+/* A watch of a process the table does not know yet (its fork event is on
+ * its way) learns it from the reader; the fork event then changes nothing. */
+static void test_learn_before_fork_event(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        ProcTable *t = setup_table(0);
+        fake_add(600, 1, 60, "young");
+        const ProcEntry *e = proctable_learn(t, 600, 2000);
+        assert_non_null(e);
+        assert_int_equal(e->start_time, 60);
+        assert_null(proctable_learn(t, 601, 2000));
+        assert_int_equal(proctable_watch_add(t, 600, 60), 0);
+        handle(t, fork_ev(1, 600, 600));
+        assert_int_equal(n_seen, 1);
+        handle(t, exit_ev(600, 600, 0));
+        assert_int_equal(n_seen, 1); /* held: still watched */
+        proctable_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seed_and_tree),
@@ -460,6 +559,9 @@ int main(void) {
                 cmocka_unit_test(test_max_entries),
                 cmocka_unit_test(test_many_entries_and_removal),
                 cmocka_unit_test(test_unit_from_cgroup),
+                cmocka_unit_test(test_watched_exit_merged),
+                cmocka_unit_test(test_watched_exit_other_source_late),
+                cmocka_unit_test(test_learn_before_fork_event),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
