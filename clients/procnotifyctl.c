@@ -774,10 +774,27 @@ static int cmd_monitor(const Options *o) {
         return EXIT_SUCCESS;
 }
 
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The CLOCK_MONOTONIC deadline (ms) of --timeout from now, -1 for none. */
+static int64_t deadline_after(const Options *o) {
+        return o->timeout >= 0 ? now_ms() + (int64_t) (o->timeout * 1000.0 + 0.5) : -1;
+}
+
+/* Milliseconds left until deadline_ms (-1: none), for pn_client_next(). */
+static int ms_until(int64_t deadline_ms) {
+        if (deadline_ms < 0)
+                return -1;
+        return (int) MAX(MIN(deadline_ms - now_ms(), (int64_t) INT_MAX), (int64_t) 0);
+}
+
 static int cmd_wait(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
-        struct timespec ts;
-        int64_t deadline_ms = -1;
+        int64_t deadline_ms;
         PnEvent ev;
         int r;
 
@@ -789,17 +806,9 @@ static int cmd_wait(const Options *o) {
                 return r;
         /* The timeout counts from the moment the subscription is in place:
          * that is when waiting starts. */
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if (o->timeout >= 0)
-                deadline_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-                              (int64_t) (o->timeout * 1000.0 + 0.5);
+        deadline_ms = deadline_after(o);
         for (;;) {
-                int wait_ms = -1;
-                if (deadline_ms >= 0) {
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        int64_t left = deadline_ms - ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-                        wait_ms = (int) MAX(MIN(left, (int64_t) INT_MAX), (int64_t) 0);
-                }
+                int wait_ms = ms_until(deadline_ms);
                 r = pn_client_next(c, &ev, wait_ms);
                 if (r == 0)
                         return EXIT_TIMEOUT;
@@ -822,22 +831,11 @@ static int cmd_wait(const Options *o) {
         return EXIT_SUCCESS;
 }
 
-/* Milliseconds left until deadline_ms (-1: none), for pn_client_next(). */
-static int ms_until(int64_t deadline_ms) {
-        struct timespec ts;
-        if (deadline_ms < 0)
-                return -1;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t left = deadline_ms - ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-        return (int) MAX(MIN(left, (int64_t) INT_MAX), (int64_t) 0);
-}
-
 static int cmd_watch(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
         _cleanup_free_ char *reply = NULL;
         char request[96];
-        struct timespec ts;
-        int64_t deadline_ms = -1;
+        int64_t deadline_ms;
         PnEvent ev;
         int r;
 
@@ -849,10 +847,7 @@ static int cmd_watch(const Options *o) {
         r = pn_client_request(c, request, &reply);
         if (r < 0)
                 return broker_error(c, "watch", r);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if (o->timeout >= 0)
-                deadline_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-                              (int64_t) (o->timeout * 1000.0 + 0.5);
+        deadline_ms = deadline_after(o);
         install_stop_handlers();
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (o->format == FORMAT_JSON)

@@ -104,6 +104,17 @@ def wait_until(cond, what, timeout=10):
         time.sleep(0.01)
 
 
+def behaves_untraced(o, stop=signal.SIGSTOP):
+    """The target's real parent sees it stop and continue, and its SIGUSR1
+    handler runs."""
+    os.kill(o.pid, stop)
+    o.expect(f"stopped {int(stop)}")
+    os.kill(o.pid, signal.SIGCONT)
+    o.expect("continued")
+    os.kill(o.pid, signal.SIGUSR1)
+    o.expect(f"usr1 {o.pid}")
+
+
 def watch(c, pid, stop=False, ok=True):
     req = {"op": "watch", "pid": pid}
     if stop:
@@ -363,12 +374,7 @@ def _detach_observed(b, o, how):
     seer.events_until(lambda e: e.get("tgid") == o.pid and e.get("tracer_pid") == 0,
                       what="the broker's detach")
     wait_until(lambda: set(tracer_pids(o.pid).values()) == {0}, "every thread detached")
-    os.kill(o.pid, signal.SIGSTOP)
-    o.expect("stopped 19")
-    os.kill(o.pid, signal.SIGCONT)
-    o.expect("continued")
-    os.kill(o.pid, signal.SIGUSR1)
-    o.expect("usr1")
+    behaves_untraced(o)
     st = seer.request({"op": "status"})["watches"]
     check(st["traced_threads"] == 0 and st["detached"] == 1, f"stats: {st}")
 
@@ -386,23 +392,27 @@ def test_disconnect_detaches():
         _detach_observed(b, o, lambda c: c.close())
 
 
+def stop_watched(c, o):
+    """Stop-watch o's target, then stop it: reported, and seen by its parent."""
+    watch(c, o.pid, stop=True)
+    os.kill(o.pid, signal.SIGSTOP)
+    expect_events(c, o.pid, ["stop"])
+    o.expect("stopped 19")
+
+
 def test_unwatch_while_stopped_stays_stopped():
     """Detached while group-stopped, the process stays stopped until SIGCONT,
     as it would untraced."""
     with Broker() as b, Observer("--threads", "1") as o:
         c = b.client()
-        watch(c, o.pid, stop=True)
-        os.kill(o.pid, signal.SIGSTOP)
-        expect_events(c, o.pid, ["stop"])
-        o.expect("stopped 19")
+        stop_watched(c, o)
         r = c.request({"op": "unwatch", "pid": o.pid})
         check(r["type"] == "unwatched", f"unwatch: {r}")
         wait_until(lambda: set(tracer_pids(o.pid).values()) == {0}, "every thread detached")
         check(proc_status(o.pid, key="State").startswith("T"), "no longer stopped after the detach")
         os.kill(o.pid, signal.SIGCONT)
         o.expect("continued")
-        os.kill(o.pid, signal.SIGUSR1)
-        o.expect("usr1")
+        behaves_untraced(o)
 
 
 def test_broker_killed_process_untraced():
@@ -410,22 +420,14 @@ def test_broker_killed_process_untraced():
     detaches; the process stays stopped, then continues and stops normally."""
     with Broker() as b, Observer("--threads", "2") as o:
         c = b.client()
-        watch(c, o.pid, stop=True)
-        os.kill(o.pid, signal.SIGSTOP)
-        expect_events(c, o.pid, ["stop"])
-        o.expect("stopped 19")
+        stop_watched(c, o)
         b.proc.kill()
         b.proc.wait(10)
         check(set(tracer_pids(o.pid).values()) == {0}, f"still traced: {tracer_pids(o.pid)}")
         check(proc_status(o.pid, key="State").startswith("T"), "the detach ended the stop")
         os.kill(o.pid, signal.SIGCONT)
         o.expect("continued")
-        os.kill(o.pid, signal.SIGUSR1)
-        o.expect("usr1")
-        os.kill(o.pid, signal.SIGTSTP)
-        o.expect("stopped 20")
-        os.kill(o.pid, signal.SIGCONT)
-        o.expect("continued")
+        behaves_untraced(o, signal.SIGTSTP)
 
 
 def test_sigterm_detaches():
@@ -435,10 +437,7 @@ def test_sigterm_detaches():
         watch(c, o.pid, stop=True)
         check(b.stop() == 0, "the broker did not exit 0 on SIGTERM")
         check(set(tracer_pids(o.pid).values()) == {0}, f"still traced: {tracer_pids(o.pid)}")
-        os.kill(o.pid, signal.SIGSTOP)
-        o.expect("stopped 19")
-        os.kill(o.pid, signal.SIGCONT)
-        o.expect("continued")
+        behaves_untraced(o)
 
 
 def test_two_watchers_share():
