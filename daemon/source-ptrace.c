@@ -210,9 +210,11 @@ static void tracee_on_status(pid_t tid, int status, void *userdata) {
 
 /* --- /proc --- */
 
-/* The TracerPid of /proc/tgid/task/tid/status: >= 0, or -errno. */
-static int read_tracer_pid(pid_t tgid, pid_t tid) {
+/* A pid field ("TracerPid", "PPid") of /proc/tgid/task/tid/status: >= 0,
+ * or -errno. */
+static int read_status_pid(pid_t tgid, pid_t tid, const char *key) {
         char path[64], line[256];
+        size_t n = strlen(key);
         int r = -ENOENT;
         FILE *f;
 
@@ -221,12 +223,16 @@ static int read_tracer_pid(pid_t tgid, pid_t tid) {
         if (!f)
                 return errno == ENOENT ? -ESRCH : -errno;
         while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "TracerPid:", 10) == 0) {
-                        r = atoi(line + 10);
+                if (strncmp(line, key, n) == 0 && line[n] == ':') {
+                        r = atoi(line + n + 1);
                         break;
                 }
         fclose(f);
         return r;
+}
+
+static int read_tracer_pid(pid_t tgid, pid_t tid) {
+        return read_status_pid(tgid, tid, "TracerPid");
 }
 
 bool tracee_claim(Tracee *t, pid_t tid, int status) {
@@ -301,6 +307,10 @@ int tracee_new(Tracee **ret, Reaper *reaper, pid_t tgid, size_t max_threads,
         if (r < 0)
                 return r;
         if (r > 0)
+                return -EBUSY;
+        /* The broker's own child (a supervised one, an adopted orphan): its
+         * wait statuses belong to whoever waits for it as a child. */
+        if (read_status_pid(tgid, tgid, "PPid") == getpid())
                 return -EBUSY;
         t = calloc(1, sizeof(*t));
         if (!t)

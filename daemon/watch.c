@@ -336,6 +336,14 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
                                      "process %d is not yours to watch (uid %u)", (int) pid, info->uid);
                 return NULL;
         }
+        if (stop && !peer->privileged && info->euid != peer->uid) {
+                /* As the kernel's own rule for ptrace: the effective uid
+                 * must be the peer's too (not a set-user-ID program). */
+                reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                             "process %d runs with another effective uid (%u): not yours to trace",
+                             (int) pid, info->euid);
+                return NULL;
+        }
         for (p = w->procs; p; p = p->next)
                 if (p->tgid == pid && p->start_time == info->start_time)
                         return p; /* shared; the new pidfd is not needed */

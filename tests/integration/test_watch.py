@@ -29,9 +29,14 @@ def _die_with_parent():
 class Observer:
     """pn-observer: forks the target; both report on one pipe."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, uid=None):
+        def pre():
+            _die_with_parent()
+            if uid is not None:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
         self.proc = subprocess.Popen([PN_OBSERVER, *args], stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                     stdin=subprocess.DEVNULL, preexec_fn=pre)
         self.buf = b""
         self.lines = []  # everything read, in order
         # "target" (the observer) and "ready" (the target) in either order.
@@ -258,6 +263,29 @@ def test_limits_and_policy():
         for k in kids:
             k.stdin.close()
             k.wait()
+
+        # Its own process it may stop-watch, and it gets the stop event.
+        with Observer(uid=NOBODY) as o:
+            rd, wr = os.pipe()
+            ready_r, ready_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setresgid(NOBODY, NOBODY, NOBODY)
+                    os.setresuid(NOBODY, NOBODY, NOBODY)
+                    u = Client(b.socket_path)
+                    r = u.request({"op": "watch", "pid": o.pid, "stop": True})
+                    os.write(ready_w, (r.get("type", "") + "\n").encode())
+                    e = u.events_until(lambda e: e.get("type") == "stop", timeout=20)[-1]
+                    os.write(wr, b"%d %d\n" % (e["tgid"], e["signal"]))
+                finally:
+                    os._exit(0)
+            check(os.read(ready_r, 100).decode().strip() == "watching", "nobody's stop watch refused")
+            os.kill(o.pid, signal.SIGSTOP)
+            o.expect("stopped 19")
+            out = os.read(rd, 100).decode().strip()
+            os.waitpid(pid, 0)
+            check(out == f"{o.pid} 19", f"nobody's stop watch got {out!r}")
 
 
 # --- ptrace stop watches ---
