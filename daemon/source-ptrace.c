@@ -26,6 +26,7 @@
 typedef struct TraceeThread {
         pid_t tid;
         bool done;      /* detached or gone: no longer ours */
+        unsigned gen;   /* TraceeState.gen when last resumed */
 } TraceeThread;
 
 struct Tracee {
@@ -34,7 +35,7 @@ struct Tracee {
         TraceeThread *threads;
         size_t n_threads, cap_threads;
         size_t n_live;  /* threads not done */
-        bool stopped;
+        TraceeState state;
         bool detaching;
         bool released;
         TraceeCallbacks cb;
@@ -45,7 +46,7 @@ static bool is_stop_signal(int sig) {
         return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-TraceeStep tracee_step(bool *stopped, bool detaching, int status) {
+TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, int status) {
         TraceeStep s = { .op = TRACEE_OP_NONE, .event = _PN_EVENT_TYPE_INVALID };
         int sig, event;
 
@@ -75,10 +76,11 @@ TraceeStep tracee_step(bool *stopped, bool detaching, int status) {
         case PTRACE_EVENT_STOP:
                 if (is_stop_signal(sig)) {
                         /* Group-stop: every thread reports it, the first
-                         * one tells. LISTEN keeps it stopped like an untraced
-                         * process, where SIGCONT can wake it. */
-                        if (!*stopped) {
-                                *stopped = true;
+                         * one tells, unless its trap predates the last
+                         * continue. LISTEN keeps it stopped like an
+                         * untraced process, where SIGCONT can wake it. */
+                        if (!st->stopped && *thread_gen == st->gen) {
+                                st->stopped = true;
                                 s.event = PN_EVENT_STOP;
                                 s.event_signal = sig;
                         }
@@ -86,8 +88,9 @@ TraceeStep tracee_step(bool *stopped, bool detaching, int status) {
                 } else {
                         /* SIGTRAP: woken from LISTEN by SIGCONT (or the first
                          * stop of a new thread). */
-                        if (*stopped) {
-                                *stopped = false;
+                        if (st->stopped) {
+                                st->stopped = false;
+                                st->gen++;
                                 s.event = PN_EVENT_CONTINUE;
                         }
                         s.op = TRACEE_OP_CONT;
@@ -98,6 +101,8 @@ TraceeStep tracee_step(bool *stopped, bool detaching, int status) {
                 s.op = TRACEE_OP_CONT;
                 break;
         }
+        if (s.op == TRACEE_OP_CONT)
+                *thread_gen = st->gen;
         return s;
 }
 
@@ -132,7 +137,7 @@ static int tracee_add_thread(Tracee *t, pid_t tid) {
                 return r;
         if (!th)
                 th = &t->threads[t->n_threads++];
-        *th = (TraceeThread){ .tid = tid };
+        *th = (TraceeThread){ .tid = tid, .gen = t->state.gen };
         t->n_live++;
         return 0;
 }
@@ -165,7 +170,7 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid) {
 }
 
 static void tracee_handle(Tracee *t, TraceeThread *th, int status) {
-        TraceeStep s = tracee_step(&t->stopped, t->detaching, status);
+        TraceeStep s = tracee_step(&t->state, &th->gen, t->detaching, status);
         pid_t tid = th->tid;
         long r = 0;
 
@@ -378,7 +383,7 @@ size_t tracee_get_n_threads(const Tracee *t) {
 }
 
 bool tracee_is_stopped(const Tracee *t) {
-        return t->stopped;
+        return t->state.stopped;
 }
 
 bool tracee_is_detaching(const Tracee *t) {

@@ -92,10 +92,21 @@ typedef struct TraceeStep {
         int event_signal;   /* for PN_EVENT_STOP */
 } TraceeStep;
 
+/* What tracee_step() remembers of the process and of each thread. */
+typedef struct TraceeState {
+        bool stopped;   /* in group-stop, as reported so far */
+        unsigned gen;   /* continues reported so far */
+} TraceeState;
+
 /*
  * What to do with a thread's raw wait status (as from waitpid with __WALL,
- * ptrace event bits in status >> 16). *stopped is the process's group-stop
- * state as reported so far, updated: a group-stop is reported by the first
- * of its threads, a continue likewise. detaching: every stop detaches.
+ * ptrace event bits in status >> 16). *st is the process's state, updated:
+ * a group-stop is reported by the first of its threads, a continue
+ * likewise. *thread_gen is st->gen when this thread was last resumed: a
+ * group-stop trap of a thread not resumed since the last continue was
+ * queued before that continue (SIGCONT came while the broker had not yet
+ * handled every thread's trap) and is no new stop; the kernel makes such a
+ * thread trap again at once when it is listened to. detaching: every stop
+ * detaches.
  */
-TraceeStep tracee_step(bool *stopped, bool detaching, int status);
+TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, int status);
