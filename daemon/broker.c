@@ -287,8 +287,11 @@ static void broker_on_control_release(void *userdata, SinkOwner owner) {
  * from the sink that holds it. */
 static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag) {
         Broker *b = userdata;
-        if ((owner & ~(SINK_OWNER_SOCKET - 1)) == SINK_OWNER_SOCKET && b->sink_socket)
+        SinkOwner range = owner & ~(SINK_OWNER_SOCKET - 1);
+        if (range == SINK_OWNER_SOCKET && b->sink_socket)
                 sink_socket_drop_subscription(b->sink_socket, owner, tag);
+        else if (range == SINK_OWNER_DBUS && b->sink_dbus)
+                sink_dbus_drop_subscription(b->sink_dbus, owner, tag);
 }
 
 /* Wait statuses nobody registered for (orphans the broker adopted). */

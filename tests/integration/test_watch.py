@@ -493,6 +493,81 @@ def test_two_watchers_share():
         no_more_exits(c2, o.pid)
 
 
+# --- D-Bus ---
+
+def test_dbus_watch():
+    """Watch and Unwatch over D-Bus (a private dbus-daemon): the exit once
+    with both sources, stop/continue with "stop", errors as D-Bus errors,
+    and the caller's disconnect ends its watches."""
+    import dbus
+    from dbus.mainloop.glib import DBusGMainLoop
+    from gi.repository import GLib
+
+    DBusGMainLoop(set_as_default=True)
+    with pntest.Bus("dbus-daemon") as bus, Broker(dbus=bus.address) as b:
+        conn = dbus.bus.BusConnection(bus.address)
+        broker = dbus.Interface(conn.get_object("org.procnotify.Broker1", "/org/procnotify/Broker1"),
+                                "org.procnotify.Broker1")
+        got = []
+        conn.add_signal_receiver(lambda *args, **kw: got.append((kw["member"], args)),
+                                 dbus_interface="org.procnotify.Broker1", member_keyword="member")
+
+        def signal_of(member, pid, timeout=10):
+            ctx, deadline = GLib.MainContext.default(), time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for i, (m, args) in enumerate(got):
+                    if m == member and int(args[3]) == pid:
+                        return got.pop(i)[1]
+                ctx.iteration(False) or time.sleep(0.005)
+            fail(f"no {member} signal for {pid} within {timeout}s; got {[m for m, _ in got]}")
+
+        def dbus_error(call):
+            try:
+                call()
+            except dbus.exceptions.DBusException as e:
+                return e.get_dbus_name()
+            fail("the call did not fail")
+
+        p = held_child(7)
+        path = broker.Watch(dbus.UInt32(p.pid), dbus.Dictionary({}, signature="sv"))
+        check(str(path).startswith("/org/procnotify/Broker1/subscription/"), f"path: {path}")
+        check(dbus_error(lambda: broker.Watch(dbus.UInt32(p.pid), {})).endswith("Error.Busy"),
+              "a second watch of the same pid")
+        p.stdin.close()
+        args = signal_of("Exited", p.pid)
+        check(int(args[11]) == 7 and sorted(str(x) for x in args[15]) == ["connector", "pidfd"],
+              f"Exited: {args}")
+        p.wait()
+        check(dbus_error(lambda: broker.Watch(dbus.UInt32(p.pid), {})).endswith("Error.NotFound"),
+              "watch of a gone pid")
+        check(dbus_error(lambda: broker.Unwatch(dbus.UInt32(p.pid))).endswith("Error.NotFound"),
+              "unwatch after the exit")
+        check(dbus_error(lambda: broker.Watch(dbus.UInt32(1), {"stop": dbus.Boolean(True)}))
+              .endswith("Error.AccessDenied"), "stop watch of pid 1")
+        check(dbus_error(lambda: broker.Watch(dbus.UInt32(1), {"bogus": 1})) ==
+              "org.freedesktop.DBus.Error.InvalidArgs", "an unknown option")
+
+        with Observer() as o:
+            broker.Watch(dbus.UInt32(o.pid), {"stop": dbus.Boolean(True)})
+            check(int(proc_status(o.pid)) == b.proc.pid, "not traced by the broker")
+            os.kill(o.pid, signal.SIGTSTP)
+            args = signal_of("Stopped", o.pid)
+            check(int(args[11]) == signal.SIGTSTP and [str(x) for x in args[12]] == ["ptrace"],
+                  f"Stopped: {args}")
+            o.expect("stopped 20")
+            os.kill(o.pid, signal.SIGCONT)
+            signal_of("Continued", o.pid)
+            o.expect("continued")
+            broker.Unwatch(dbus.UInt32(o.pid))
+            wait_until(lambda: set(tracer_pids(o.pid).values()) == {0}, "the detach after Unwatch")
+            # Watched again, then the connection closes: detached as well.
+            broker.Watch(dbus.UInt32(o.pid), {"stop": dbus.Boolean(True)})
+            check(int(proc_status(o.pid)) == b.proc.pid, "not traced again")
+            conn.close()
+            wait_until(lambda: set(tracer_pids(o.pid).values()) == {0}, "the detach after the disconnect")
+            behaves_untraced(o)
+
+
 # --- procnotifyctl watch ---
 
 def test_ctl_watch():
