@@ -86,6 +86,25 @@ class Observer:
             self.kill()
 
 
+def as_nobody(fn):
+    """Run fn(say) in a child process as nobody; say(text) sends a line back.
+    Returns the child's pid and a file to read those lines from."""
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rd)
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            fn(lambda text: os.write(wr, (text + "\n").encode()))
+        except BaseException as e:  # say what went wrong instead of dying silently
+            os.write(wr, f"error {e!r}\n".encode())
+        finally:
+            os._exit(0)
+    os.close(wr)
+    return pid, os.fdopen(rd)
+
+
 def proc_status(pid, tid=None, key="TracerPid"):
     path = f"/proc/{pid}/task/{tid}/status" if tid else f"/proc/{pid}/status"
     with open(path) as f:
@@ -246,19 +265,11 @@ def test_limits_and_policy():
         r = watch(c, kids[2].pid, ok=False)
         check(r["code"] == "limit-exceeded" and "MaxWatches" in r["message"], f"third watch: {r}")
         # An unprivileged client may not watch root's processes.
-        rd, wr = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setresgid(NOBODY, NOBODY, NOBODY)
-                os.setresuid(NOBODY, NOBODY, NOBODY)
-                u = Client(b.socket_path)
-                r = u.request({"op": "watch", "pid": kids[2].pid})
-                os.write(wr, (r.get("code", "") + "\n").encode())
-            finally:
-                os._exit(0)
+        def deny(say):
+            say(Client(b.socket_path).request({"op": "watch", "pid": kids[2].pid}).get("code", ""))
+        pid, out = as_nobody(deny)
+        code = out.readline().strip()
         os.waitpid(pid, 0)
-        code = os.read(rd, 100).decode().strip()
         check(code == "access-denied", f"nobody watching root's process got {code!r}")
         for k in kids:
             k.stdin.close()
@@ -266,26 +277,18 @@ def test_limits_and_policy():
 
         # Its own process it may stop-watch, and it gets the stop event.
         with Observer(uid=NOBODY) as o:
-            rd, wr = os.pipe()
-            ready_r, ready_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.setresgid(NOBODY, NOBODY, NOBODY)
-                    os.setresuid(NOBODY, NOBODY, NOBODY)
-                    u = Client(b.socket_path)
-                    r = u.request({"op": "watch", "pid": o.pid, "stop": True})
-                    os.write(ready_w, (r.get("type", "") + "\n").encode())
-                    e = u.events_until(lambda e: e.get("type") == "stop", timeout=20)[-1]
-                    os.write(wr, b"%d %d\n" % (e["tgid"], e["signal"]))
-                finally:
-                    os._exit(0)
-            check(os.read(ready_r, 100).decode().strip() == "watching", "nobody's stop watch refused")
+            def own(say):
+                u = Client(b.socket_path)
+                say(u.request({"op": "watch", "pid": o.pid, "stop": True}).get("type", ""))
+                e = u.events_until(lambda e: e.get("type") == "stop", timeout=20)[-1]
+                say(f"{e['tgid']} {e['signal']}")
+            pid, out = as_nobody(own)
+            check(out.readline().strip() == "watching", "nobody's stop watch refused")
             os.kill(o.pid, signal.SIGSTOP)
             o.expect("stopped 19")
-            out = os.read(rd, 100).decode().strip()
+            got = out.readline().strip()
             os.waitpid(pid, 0)
-            check(out == f"{o.pid} 19", f"nobody's stop watch got {out!r}")
+            check(got == f"{o.pid} 19", f"nobody's stop watch got {got!r}")
 
 
 # --- ptrace stop watches ---
