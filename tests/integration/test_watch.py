@@ -255,7 +255,7 @@ def test_gone_not_found():
 def test_limits_and_policy():
     """MaxWatches per connection; another user's process is access-denied;
     the same pid twice on one connection is busy."""
-    with Broker(config="[Limits]\nMaxWatches=2\n") as b:
+    with Broker(config="[Limits]\nMaxWatches=2\nMaxTracedThreads=3\n") as b:
         c = b.client()
         kids = [held_child(0) for _ in range(3)]
         watch(c, kids[0].pid)
@@ -264,6 +264,12 @@ def test_limits_and_policy():
         watch(c, kids[1].pid)
         r = watch(c, kids[2].pid, ok=False)
         check(r["code"] == "limit-exceeded" and "MaxWatches" in r["message"], f"third watch: {r}")
+        # More threads than the broker may trace: refused, and nothing stays attached.
+        with Observer("--threads", "4") as o:
+            r = watch(b.client(), o.pid, stop=True, ok=False)
+            check(r["code"] == "limit-exceeded" and "MaxTracedThreads" in r["message"], f"5 threads: {r}")
+            wait_until(lambda: set(tracer_pids(o.pid).values()) == {0}, "the partly seized threads let go")
+            behaves_untraced(o)
         # An unprivileged client may not watch root's processes.
         def deny(say):
             say(Client(b.socket_path).request({"op": "watch", "pid": kids[2].pid}).get("code", ""))
