@@ -3,8 +3,9 @@
  * Reaper: the broker's one SIGCHLD handler. Every wait status the broker can
  * collect — its own children (supervised `run` children, orphans adopted
  * while it is a subreaper) and its ptrace tracees, thread by thread — is
- * collected here with waitpid(-1, …, __WALL | WUNTRACED | WCONTINUED) and
- * handed to whoever registered that pid, or to the fallback. Raw statuses
+ * collected here with waitpid(-1, …, __WALL | WUNTRACED), and continued
+ * statuses per registered child (below), and handed to whoever registered
+ * that pid, or to the fallback. Raw statuses
  * are passed on so that ptrace event bits (status >> 16) survive.
  *
  * Owners never call waitpid() themselves: two collectors would steal each
@@ -14,7 +15,8 @@
  * that are not tracees: the kernel keeps one "continued" mark per process
  * and whichever waiter sees it first consumes it (kernel/exit.c,
  * wait_task_continued), so a tracer waiting with WCONTINUED would steal it
- * from the traced process's real parent.
+ * from the traced process's real parent. Orphans nobody registered are not
+ * asked for theirs.
  */
 #pragma once
 
