@@ -337,7 +337,8 @@ int tracee_new(Tracee **ret, Reaper *reaper, pid_t tgid, size_t max_threads,
                  * refuses (ESRCH) and it stays traced until interrupted, so
                  * go through the normal detach, then free when released. */
                 for (size_t i = 0; i < t->n_threads; i++)
-                        if (!t->threads[i].done && ptrace(PTRACE_DETACH, t->threads[i].tid, NULL, NULL) == 0)
+                        if (!t->threads[i].done &&
+                            ptrace(PTRACE_DETACH, t->threads[i].tid, NULL, NULL) == 0)
                                 tracee_thread_done(t, &t->threads[i]);
                 if (t->n_live == 0) {
                         tracee_free(t);
@@ -356,8 +357,10 @@ void tracee_detach(Tracee *t) {
                 t->detaching = true;
                 for (size_t i = 0; i < t->n_threads; i++) {
                         TraceeThread *th = &t->threads[i];
-                        if (!th->done && ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0 && errno == ESRCH)
-                                tracee_thread_done(t, th); /* gone, or not ours any more */
+                        /* ESRCH: gone, or not ours any more. */
+                        if (!th->done && ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0 &&
+                            errno == ESRCH)
+                                tracee_thread_done(t, th);
                 }
         }
         tracee_check_released(t);

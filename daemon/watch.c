@@ -267,7 +267,8 @@ static Watch *watch_table_find(WatchTable *w, SinkOwner owner, pid_t pid) {
         return NULL;
 }
 
-_printf_(3, 4) static void reply_errorf(SinkControlReply *reply, const char *code, const char *fmt, ...) {
+_printf_(3, 4) static void reply_errorf(SinkControlReply *reply, const char *code, const char *fmt,
+                                        ...) {
         char msg[256];
         va_list ap;
 
@@ -304,12 +305,14 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         }
         if (r == -ENOENT) {
                 reply_errorf(reply, PN_ERR_NOT_FOUND,
-                             "%d is a thread, not a process: watch its process (Tgid in /proc/%d/status)",
+                             "%d is a thread, not a process: watch its process "
+                             "(Tgid in /proc/%d/status)",
                              (int) pid, (int) pid);
                 return NULL;
         }
         if (r < 0) {
-                reply_errorf(reply, r == -EMFILE || r == -ENFILE ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
+                bool fds = r == -EMFILE || r == -ENFILE;
+                reply_errorf(reply, fds ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
                              "cannot open a pidfd for %d: %s", (int) pid, strerror(-r));
                 return NULL;
         }
@@ -322,15 +325,16 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         if (e->start_time && e->start_time != info->start_time) {
                 /* The table still has an earlier process of that pid (its
                  * exit is on its way): not the one the pidfd names. */
-                reply_errorf(reply, PN_ERR_NOT_FOUND, "process %d has just exited and its pid was reused; try again",
-                             (int) pid);
+                reply_errorf(reply, PN_ERR_NOT_FOUND,
+                             "process %d has just exited and its pid was reused; try again", (int) pid);
                 return NULL;
         }
         if (!policy_may_act(peer, stop ? POLICY_ACTION_WATCH_STOP : POLICY_ACTION_WATCH, pid, info->uid,
                             getpid())) {
                 if (stop && (pid == 1 || pid == getpid()))
-                        reply_errorf(reply, PN_ERR_ACCESS_DENIED, "process %d cannot be ptrace-watched (%s)",
-                                     (int) pid, pid == 1 ? "init" : "the broker itself");
+                        reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                                     "process %d cannot be ptrace-watched (%s)", (int) pid,
+                                     pid == 1 ? "init" : "the broker itself");
                 else
                         reply_errorf(reply, PN_ERR_ACCESS_DENIED,
                                      "process %d is not yours to watch (uid %u)", (int) pid, info->uid);
@@ -379,12 +383,14 @@ static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
         for (Retired *x = w->retired; x; x = x->next)
                 if (tracee_get_pid(x->tracee) == p->tgid) {
                         reply_errorf(reply, PN_ERR_BUSY,
-                                     "process %d is still being detached from an earlier watch; try again",
+                                     "process %d is still being detached from an earlier watch; "
+                                     "try again",
                                      (int) p->tgid);
                         return -EBUSY;
                 }
         if (used >= w->opt.max_traced_threads) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED, "the broker traces %u threads already (MaxTracedThreads)",
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "the broker traces %u threads already (MaxTracedThreads)",
                              w->opt.max_traced_threads);
                 return -E2BIG;
         }
@@ -398,34 +404,38 @@ static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
         switch (r) {
         case -EBUSY:
                 reply_errorf(reply, PN_ERR_BUSY,
-                             "process %d is already traced (a debugger, strace, or a child of the broker): "
-                             "a stop watch must be its only tracer", (int) p->tgid);
+                             "process %d is already traced (a debugger, strace, or a child of "
+                             "the broker): a stop watch must be its only tracer", (int) p->tgid);
                 break;
         case -EPERM:
-                reply_errorf(reply, PN_ERR_ACCESS_DENIED, "the kernel refused to trace process %d (PTRACE_SEIZE: %s)",
-                             (int) p->tgid, strerror(EPERM));
+                reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                             "the kernel refused to trace process %d (PTRACE_SEIZE: %s)", (int) p->tgid,
+                             strerror(EPERM));
                 break;
         case -ESRCH:
                 reply_errorf(reply, PN_ERR_NOT_FOUND, "process %d has exited", (int) p->tgid);
                 break;
         case -E2BIG:
                 reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
-                             "process %d has more threads than the broker may still trace (MaxTracedThreads %u)",
+                             "process %d has more threads than the broker may still trace "
+                             "(MaxTracedThreads %u)",
                              (int) p->tgid, w->opt.max_traced_threads);
                 break;
         case -EAGAIN:
-                reply_errorf(reply, PN_ERR_BUSY, "process %d kept creating threads while being attached; try again",
+                reply_errorf(reply, PN_ERR_BUSY,
+                             "process %d kept creating threads while being attached; try again",
                              (int) p->tgid);
                 break;
         default:
-                reply_errorf(reply, PN_ERR_INTERNAL, "cannot trace process %d: %s", (int) p->tgid, strerror(-r));
+                reply_errorf(reply, PN_ERR_INTERNAL, "cannot trace process %d: %s", (int) p->tgid,
+                             strerror(-r));
                 break;
         }
         return r;
 }
 
-static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner owner, pid_t pid, bool stop,
-                              SinkControlReply *reply) {
+static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner owner, pid_t pid,
+                              bool stop, SinkControlReply *reply) {
         _cleanup_(proc_info_done) ProcInfo info = { 0 };
         unsigned n_owner = 0, n_uid = 0;
         WatchedProc *p;
@@ -433,8 +443,8 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
         Filter *f;
 
         if (watch_table_find(w, owner, pid)) {
-                reply_errorf(reply, PN_ERR_BUSY, "this connection watches process %d already; unwatch it first",
-                             (int) pid);
+                reply_errorf(reply, PN_ERR_BUSY,
+                             "this connection watches process %d already; unwatch it first", (int) pid);
                 return;
         }
         for (x = w->watches; x; x = x->next) {
@@ -442,18 +452,19 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
                 n_uid += x->uid == peer->uid;
         }
         if (n_owner >= w->opt.max_per_owner) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED, "at most %u watches per connection (MaxWatches)",
-                             w->opt.max_per_owner);
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "at most %u watches per connection (MaxWatches)", w->opt.max_per_owner);
                 return;
         }
         if (peer->uid != 0 && n_uid >= w->opt.max_per_uid) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED, "at most %u watches per user (MaxWatchesPerUser)",
-                             w->opt.max_per_uid);
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "at most %u watches per user (MaxWatchesPerUser)", w->opt.max_per_uid);
                 return;
         }
         if (!reply->can_subscribe) {
                 reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
-                             "a watch needs a subscription, and this connection has its maximum (MaxSubscriptions)");
+                             "a watch needs a subscription, and this connection has its maximum "
+                             "(MaxSubscriptions)");
                 return;
         }
         p = watch_table_get_proc(w, peer, pid, stop, reply, &info);
@@ -502,7 +513,8 @@ static void watch_table_unwatch(WatchTable *w, SinkOwner owner, pid_t pid, SinkC
         JsonBuf *b = reply->line;
 
         if (!x) {
-                reply_errorf(reply, PN_ERR_NOT_FOUND, "this connection does not watch process %d", (int) pid);
+                reply_errorf(reply, PN_ERR_NOT_FOUND, "this connection does not watch process %d",
+                             (int) pid);
                 return;
         }
         reply->unsubscribe_tag = x->tag;
