@@ -384,6 +384,30 @@ def test_new_threads_traced():
         check(st["traced_threads"] == 0 and st["active"] == 0, f"tracees left: {st}")
 
 
+def test_exec_keeps_watch():
+    """The pidfd and the tracer follow a process through exec: the new
+    program's stop and exit are reported, the exit once."""
+    with Broker() as b:
+        c = b.client()
+        p = subprocess.Popen(["/bin/sh", "-c", f"read line; exec {PN_CHILD} wait-stdin 5"],
+                             stdin=subprocess.PIPE, preexec_fn=_die_with_parent)
+        wait_until(lambda: proc_status(p.pid, key="Name") == "sh", "sh running")
+        watch(c, p.pid, stop=True)
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+        e = c.events_until(of_pid(p.pid, "exec"), what="the exec")[-1]
+        check(e["comm"] == "pn-child", f"exec: {e}")
+        os.kill(p.pid, signal.SIGSTOP)
+        check(expect_events(c, p.pid, ["stop"])[0]["comm"] == "pn-child", "stop after exec")
+        os.kill(p.pid, signal.SIGCONT)
+        expect_events(c, p.pid, ["continue"])
+        p.stdin.close()
+        e = c.events_until(of_pid(p.pid, "exit"), what="the exit")[-1]
+        check(e["exit_code"] == 5 and sorted(e["sources"]) == ["connector", "pidfd"], f"exit: {e}")
+        p.wait()
+        no_more_exits(c, p.pid)
+
+
 def test_already_traced_refused():
     """A process with a tracer already: a stop watch is refused (busy), an
     exit watch still works."""
