@@ -91,13 +91,16 @@ struct ProcTable {
         Pending *pending;
         size_t n_pending, cap_pending;
         unsigned generation;
+        uint64_t connector_ts;  /* latest kernel time of a connector event */
+        unsigned n_held_pidfd;  /* exits held for the connector (pidfd first) */
         ProcTableStats stats;
 };
 
 /* Per-entry state private to this file, allocated with the public part. */
 typedef struct Entry {
         ProcEntry pub;
-        int last_status;   /* wait status of the last thread exit seen */
+        int last_status;   /* wait status of the latest thread exit (by kernel time) */
+        uint64_t last_status_ts;
         bool leader_exited;
         unsigned seen_gen; /* generation of the last resync that saw it */
         unsigned watchers; /* pidfd watches, which report its exit too */
@@ -106,6 +109,7 @@ typedef struct Entry {
         int held_status;
         uint32_t held_sources;
         uint64_t held_ts;
+        uint64_t held_seen_ns; /* when the held report was handled */
 } Entry;
 
 void proc_info_done(ProcInfo *i) {
@@ -405,6 +409,15 @@ static void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, un
 }
 
 /* The process of e ended: publish its exit, re-parent its children, drop it. */
+/* e's exit is no longer held. */
+static void entry_unhold(ProcTable *t, Entry *e) {
+        if (!e->exit_held)
+                return;
+        if (e->held_sources == PN_SOURCE_PIDFD)
+                t->n_held_pidfd--;
+        e->exit_held = false;
+}
+
 static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, uint64_t ts_ns,
                           uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
         pid_t tgid = e->pub.tgid;
@@ -420,6 +433,7 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
                 if ((sources & (PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD)) ==
                     (PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD))
                         t->stats.merged_exits++;
+                entry_unhold(t, e);
         }
         emit_exit(t, e, status, sources, ts_ns, emit, userdata);
 
@@ -443,10 +457,16 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
 
 /*
  * A source saw the process of e end. A process that a pidfd watch follows is
- * reported by two sources, the connector and the pidfd, which the loop sees
- * in either order within microseconds: the first report is held (at most
- * PROCTABLE_EXIT_HOLD_NS) so that one exit is published, with both sources
- * and the best status. Anything else is published at once.
+ * reported by two sources, the connector and the pidfd, so the first report
+ * is held for the other, and one exit is published with both sources and
+ * the best status. The pidfd wakes in exit_notify(), just before the
+ * connector message is sent: a connector report first means the pidfd is
+ * readable already (held at most PROCTABLE_EXIT_HOLD_NS). A pidfd report
+ * first waits for the connector to catch up, which under load can be far
+ * behind: until its exit comes, or the connector delivered an event from
+ * PROCTABLE_EXIT_CATCHUP_NS after the pidfd report (then the exit was lost),
+ * or PROCTABLE_EXIT_WAIT_NS passed (an idle connector). Anything else is
+ * published at once.
  */
 static void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t source, uint64_t ts_ns,
                               uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
@@ -460,7 +480,8 @@ static void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t sourc
                 process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
                 return;
         }
-        if (!pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + PROCTABLE_EXIT_HOLD_NS)) {
+        uint64_t wait = source == PN_SOURCE_PIDFD ? PROCTABLE_EXIT_WAIT_NS : PROCTABLE_EXIT_HOLD_NS;
+        if (!pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + wait)) {
                 /* Cannot wait: never hold an exit without a deadline. */
                 process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
                 return;
@@ -469,6 +490,30 @@ static void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t sourc
         e->held_status = status;
         e->held_sources = source;
         e->held_ts = ts_ns;
+        e->held_seen_ns = now_ns;
+        if (source == PN_SOURCE_PIDFD)
+                t->n_held_pidfd++;
+}
+
+/* The connector is past the moment some held pidfd exits were reported
+ * without bringing their exit: it was lost; publish them. */
+static void release_caught_up(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        for (size_t i = 0; i < t->n_pending && t->n_held_pidfd > 0; i++) {
+                Pending *p = &t->pending[i];
+                Entry *e;
+
+                if (p->kind != PENDING_EXIT)
+                        continue;
+                e = map_find(t, p->tgid);
+                if (!e || !e->exit_held || e->held_sources != PN_SOURCE_PIDFD ||
+                    (p->start_time && e->pub.start_time && p->start_time != e->pub.start_time) ||
+                    e->held_seen_ns + PROCTABLE_EXIT_CATCHUP_NS > t->connector_ts)
+                        continue;
+                entry_unhold(t, e);
+                t->stats.unmerged_exits++;
+                process_ended(t, e, e->held_status, e->held_sources, e->held_ts, now_ns, emit, userdata);
+                /* The pending item finds nothing at its deadline. */
+        }
 }
 
 static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
@@ -573,13 +618,21 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 return;
         }
 
-        e->last_status = status;
+        /* The process's status is that of its thread that exited last, by the
+         * kernel's clock, not by arrival: a thread that ended before the
+         * exit_group (pthread_exit, status 0) can reach us after it, from
+         * another CPU's connector queue. */
+        if (ev->ts_ns >= e->last_status_ts) {
+                e->last_status = status;
+                e->last_status_ts = ev->ts_ns;
+        }
         e->pub.nthreads--;
         if (leader)
                 e->leader_exited = true;
 
         if (e->pub.nthreads <= 0 && e->leader_exited) {
-                process_exit_seen(t, e, status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
+                process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit,
+                                  userdata);
                 return;
         }
         if (e->pub.nthreads <= 0)
@@ -594,26 +647,9 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         emit(ev, userdata);
 }
 
-void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
-                      void *userdata) {
-        Entry *e;
-
-        ev->sources |= PN_SOURCE_CONNECTOR;
-        switch (ev->type) {
-        case PN_EVENT_FORK:
-                handle_fork(t, ev, now_ns, emit, userdata);
-                return;
-        case PN_EVENT_EXEC:
-                handle_exec(t, ev, now_ns, emit, userdata);
-                return;
-        case PN_EVENT_EXIT:
-                handle_exit(t, ev, now_ns, emit, userdata);
-                return;
-        default:
-                break;
-        }
-
-        e = entry_find_or_load(t, ev->tgid, now_ns);
+static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                         void *userdata) {
+        Entry *e = entry_find_or_load(t, ev->tgid, now_ns);
         if (e) {
                 ProcEntry *p = &e->pub;
                 bool leader = ev->pid == ev->tgid;
@@ -647,6 +683,29 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
                         ev->comm = comm;
         }
         emit(ev, userdata);
+}
+
+void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                      void *userdata) {
+        ev->sources |= PN_SOURCE_CONNECTOR;
+        if (ev->ts_ns > t->connector_ts)
+                t->connector_ts = ev->ts_ns;
+        switch (ev->type) {
+        case PN_EVENT_FORK:
+                handle_fork(t, ev, now_ns, emit, userdata);
+                break;
+        case PN_EVENT_EXEC:
+                handle_exec(t, ev, now_ns, emit, userdata);
+                break;
+        case PN_EVENT_EXIT:
+                handle_exit(t, ev, now_ns, emit, userdata);
+                break;
+        default:
+                handle_other(t, ev, now_ns, emit, userdata);
+                break;
+        }
+        if (t->n_held_pidfd > 0)
+                release_caught_up(t, now_ns, emit, userdata);
 }
 
 /* --- resync --- */
@@ -742,7 +801,7 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                         /* The other source is late or will not come (a loss,
                          * an unwatch): publish what is known. */
                         if (e->exit_held) {
-                                e->exit_held = false;
+                                entry_unhold(t, e);
                                 t->stats.unmerged_exits++;
                                 process_ended(t, e, e->held_status, e->held_sources, e->held_ts,
                                               now_ns, emit, userdata);

@@ -128,7 +128,10 @@ const ProcEntry *proctable_learn(ProcTable *t, pid_t tgid, uint64_t now_ns);
  * with proctable_exit_seen(source PN_SOURCE_PIDFD, status or -1). The exit
  * of a watched process is published once: the first source's report is held
  * until the other reports (then both are in "sources", with the first known
- * status) or PROCTABLE_EXIT_HOLD_NS passed (then only the first is).
+ * status) or it is clear the other will not (then only the first is): for
+ * the pidfd PROCTABLE_EXIT_HOLD_NS after the connector's report; for the
+ * connector, until it delivered an event from PROCTABLE_EXIT_CATCHUP_NS
+ * after the pidfd's report, at most PROCTABLE_EXIT_WAIT_NS.
  * Returns 0, or PROCTABLE_E_GONE when the table has no such process (its
  * exit was already published, or it was never known).
  */
@@ -154,4 +157,6 @@ const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t siz
 #define PROCTABLE_ADOPT_MAX_TRIES 20
 #define PROCTABLE_LEADER_CHECK_NS (50 * 1000 * 1000ull)
 #define PROCTABLE_GHOST_GRACE_NS (200 * 1000 * 1000ull)
-#define PROCTABLE_EXIT_HOLD_NS (25 * 1000 * 1000ull)
+#define PROCTABLE_EXIT_HOLD_NS (25 * 1000 * 1000ull)        /* connector first: for the pidfd */
+#define PROCTABLE_EXIT_WAIT_NS (1000 * 1000 * 1000ull)       /* pidfd first: for the connector */
+#define PROCTABLE_EXIT_CATCHUP_NS (2 * 1000 * 1000ull)       /* connector past it: its exit was lost */

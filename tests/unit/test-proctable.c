@@ -248,6 +248,27 @@ static void test_leader_exits_first(void **state) {
         proctable_free(t);
 }
 
+/* Exits arrive out of kernel order (per-CPU queues): a thread that ended
+ * before the leader's exit_group is reported after it. The process's status
+ * is the later one by the kernel's clock. */
+static void test_exits_out_of_order(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(400, 1, 40, "worker");
+        ProcTable *t = setup_table(0);
+        handle(t, fork_ev(400, 401, 400));
+        PnEvent leader = exit_ev(400, 400, 5 << 8), thread = exit_ev(401, 400, 0);
+        leader.ts_ns = 3000;
+        thread.ts_ns = 2900;
+        handle(t, leader);
+        handle(t, thread);
+        assert_int_equal(n_seen, 3);
+        assert_false(seen[2].ev.thread);
+        assert_int_equal(seen[2].ev.exit.exit_code, 5);
+        proctable_free(t);
+}
+
 static void test_missed_thread_exits_found_by_pending_check(void **state) {
         (void) state;
         reset();
@@ -503,9 +524,16 @@ static void test_watched_exit_other_source_late(void **state) {
         assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2000, 2000, on_emit, NULL), 0);
         /* The same source again does not publish. */
         assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2100, 2100, on_emit, NULL), 0);
-        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_HOLD_NS - 1, on_emit, NULL);
+        /* A connector event from before the catch-up point does not end the wait. */
+        PnEvent other = simple_ev(PN_EVENT_COMM, 500, 500);
+        other.comm = "plain";
+        other.ts_ns = 2000 + PROCTABLE_EXIT_CATCHUP_NS - 1;
+        handle(t, other);
+        assert_int_equal(n_seen, 1);
+        n_seen = 0;
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_WAIT_NS - 1, on_emit, NULL);
         assert_int_equal(n_seen, 0);
-        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_HOLD_NS, on_emit, NULL);
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_WAIT_NS, on_emit, NULL);
         assert_int_equal(n_seen, 1);
         assert_int_equal(seen[0].ev.sources, PN_SOURCE_PIDFD);
         assert_int_equal(seen[0].ev.exit.status, -1); /* not known: null in JSON */
@@ -520,6 +548,46 @@ static void test_watched_exit_other_source_late(void **state) {
         handle(t, exit_ev(500, 500, 0));
         assert_int_equal(n_seen, 2);
         assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR);
+        proctable_free(t);
+}
+
+/* Pidfd first, and the connector (far behind, say) catches up past that
+ * moment without the exit: it was lost, published then, not after the wait. */
+static void test_watched_exit_connector_caught_up(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "bfdd");
+        fake_add(301, 1, 31, "bfdd2");
+        fake_add(500, 1, 50, "busy");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        assert_int_equal(proctable_watch_add(t, 301, 31), 0);
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 5000, 5000, on_emit, NULL), 0);
+        assert_int_equal(proctable_exit_seen(t, 301, 31, PN_SOURCE_PIDFD, -1, 9000, 9000, on_emit, NULL), 0);
+        /* Backlog from before the pidfd reports: still waiting. */
+        PnEvent ev = simple_ev(PN_EVENT_COMM, 500, 500);
+        ev.comm = "busy";
+        ev.ts_ns = 4000;
+        handle(t, ev);
+        assert_int_equal(n_seen, 1); /* the comm event */
+        /* The connector is past 5000 + catch-up: 300's exit was lost. */
+        ev.ts_ns = 5000 + PROCTABLE_EXIT_CATCHUP_NS;
+        handle(t, ev);
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[2].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[2].ev.tgid, 300);
+        assert_int_equal(seen[2].ev.sources, PN_SOURCE_PIDFD);
+        /* 301 still waits, and its connector exit still merges. */
+        assert_non_null(proctable_find(t, 301));
+        PnEvent x = exit_ev(301, 301, 3 << 8);
+        x.ts_ns = 8990;
+        handle(t, x);
+        assert_int_equal(n_seen, 4);
+        assert_int_equal(seen[3].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[3].ev.exit.exit_code, 3);
+        assert_int_equal(proctable_get_stats(t)->unmerged_exits, 1);
+        assert_int_equal(proctable_get_stats(t)->merged_exits, 1);
         proctable_free(t);
 }
 
@@ -550,6 +618,7 @@ int main(void) {
                 cmocka_unit_test(test_exec_rereads_or_is_nameless),
                 cmocka_unit_test(test_threads_one_process_exit),
                 cmocka_unit_test(test_leader_exits_first),
+                cmocka_unit_test(test_exits_out_of_order),
                 cmocka_unit_test(test_missed_thread_exits_found_by_pending_check),
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_adoption),
@@ -561,6 +630,7 @@ int main(void) {
                 cmocka_unit_test(test_unit_from_cgroup),
                 cmocka_unit_test(test_watched_exit_merged),
                 cmocka_unit_test(test_watched_exit_other_source_late),
+                cmocka_unit_test(test_watched_exit_connector_caught_up),
                 cmocka_unit_test(test_learn_before_fork_event),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
