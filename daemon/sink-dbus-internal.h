@@ -17,6 +17,7 @@ typedef struct DbusSubscription {
         Filter *filter;
         char **events;    /* as given, for the Events property */
         int signal;       /* sent to the peer's process per matching event; 0: none */
+        uint64_t tag;     /* nonzero: added by the broker for a watch (SinkControlReply) */
         struct DbusSubscription *next;
 } DbusSubscription;
 
@@ -26,6 +27,7 @@ struct DbusPeer {
         char *name;        /* unique bus name */
         PeerCreds creds;
         int pidfd;         /* the peer's process, once a subscription asks for signals */
+        SinkOwner owner;   /* what the broker keeps for it (watches) */
         sd_bus_track *track;
         DbusSubscription *subs;
         size_t n_subs;
@@ -41,6 +43,7 @@ struct SinkDbus {
         SinkDbusStats stats;
         int watch_id;
         uint64_t next_sub_id;
+        uint64_t next_owner;
         DbusPeer *peers;
         sd_bus_slot *slot_vtable, *slot_sub_vtable, *slot_enumerator, *slot_name,
                 *slot_disconnect;

@@ -34,6 +34,7 @@
 
 typedef struct Subscription {
         uint64_t id;
+        uint64_t tag;      /* nonzero: added by the broker for a watch (SinkControlReply) */
         Filter *filter;
         int signal;          /* sent to the client per matching event; 0: none */
         Follow *follow;      /* the followed service, for "follow" */
@@ -51,6 +52,7 @@ struct Client {
         PeerCreds creds;
         int pidfd;             /* the client's process, once a subscription asks for signals */
         uint64_t accepted_ns;  /* CLOCK_BOOTTIME at accept, to check a pid against */
+        SinkOwner owner;
 
         char *in;           /* partial line carried between reads */
         size_t in_len;
@@ -77,6 +79,7 @@ struct SinkSocket {
         SinkSocketOptions opt;
         SinkSocketStats stats;
         int watch_id;
+        uint64_t next_owner;
         Client *clients;
         Client *dirty;
         JsonBuf line;
@@ -392,6 +395,62 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_section_end(v);
 }
 
+static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
+        SinkSocket *s = c->sink;
+        Subscription *subs;
+
+        if (c->n_subs >= s->opt.max_subscriptions) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                         s->opt.max_subscriptions);
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return -ENOSPC;
+        }
+        subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
+        if (!subs) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return -ENOMEM;
+        }
+        c->subs = subs;
+        c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
+        s->stats.subscriptions++;
+        return 0;
+}
+
+static void client_remove_subscription(Client *c, size_t i) {
+        filter_free(c->subs[i].filter);
+        follow_free(c->subs[i].follow);
+        c->subs[i] = c->subs[--c->n_subs];
+        c->sink->stats.subscriptions--;
+}
+
+/* An op the broker serves (watch, run, …): it writes the reply, and may
+ * give this connection a subscription for what it asked for, or take one
+ * away. */
+static void client_forward(Client *c, const Request *r) {
+        SinkSocket *s = c->sink;
+        SinkControlReply reply = { .line = &s->reply,
+                                   .can_subscribe = c->n_subs < s->opt.max_subscriptions,
+                                   .next_id = c->next_sub_id + 1 };
+
+        if (!s->ctx.control.request) {
+                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                return;
+        }
+        s->ctx.control.request(s->ctx.userdata, &c->creds, c->owner, r, &reply);
+        if (reply.unsubscribe_tag)
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == reply.unsubscribe_tag)
+                                client_remove_subscription(c, i);
+        /* Room was checked by the broker (can_subscribe); what fails here is memory. */
+        if (reply.subscribe && client_add_subscription(c, reply.subscribe, reply.tag) < 0) {
+                filter_free(reply.subscribe);
+                jsonbuf_reset(&s->reply);
+                return;
+        }
+        client_send_reply(c);
+}
+
 /* subscribe: the filter, and what this sink keeps besides for it: the
  * follow of a service ("follow"), the subscriber's pidfd ("signal"). */
 static void client_subscribe(Client *c, Request *r) {
@@ -444,20 +503,13 @@ static void client_subscribe(Client *c, Request *r) {
                 }
                 c->pidfd = k;
         }
-        Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
-        if (!subs) {
+        if (client_add_subscription(c, r->subscribe.filter, 0) < 0) {
                 follow_free(follow);
-                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
                 return;
         }
-        c->subs = subs;
-        c->subs[c->n_subs++] = (Subscription){
-                .id = ++c->next_sub_id,
-                .filter = TAKE_PTR(r->subscribe.filter),
-                .signal = r->subscribe.signal,
-                .follow = follow,
-        };
-        s->stats.subscriptions++;
+        r->subscribe.filter = NULL;
+        c->subs[c->n_subs - 1].signal = r->subscribe.signal;
+        c->subs[c->n_subs - 1].follow = follow;
         reply_subscribed(&s->reply, c->next_sub_id);
         client_send_reply(c);
 }
@@ -499,10 +551,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                         client_send_error(c, PN_ERR_NOT_FOUND, msg);
                         break;
                 }
-                filter_free(c->subs[i].filter);
-                follow_free(c->subs[i].follow);
-                c->subs[i] = c->subs[--c->n_subs];
-                s->stats.subscriptions--;
+                client_remove_subscription(c, i);
                 reply_unsubscribed(&s->reply, r.unsubscribe.id);
                 client_send_reply(c);
                 break;
@@ -515,7 +564,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                 client_status(c);
                 break;
         default:
-                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                client_forward(c, &r);
                 break;
         }
         request_done(&r);
@@ -649,6 +698,8 @@ static void client_free(Client *c) {
                 s->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        if (s->ctx.control.release)
+                s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
         s->stats.subscriptions -= c->n_subs;
         for (size_t i = 0; i < c->n_subs; i++) {
@@ -711,6 +762,7 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         c->fd = fd;
         c->pidfd = -1;
         c->accepted_ns = peer_boottime_now();
+        c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
@@ -869,6 +921,17 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag) {
+        for (Client *c = s->clients; c; c = c->next) {
+                if (c->owner != owner)
+                        continue;
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == tag)
+                                client_remove_subscription(c, i);
+                return;
+        }
 }
 
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o) {

@@ -8,14 +8,10 @@ activation, a journal socket to log to, and the bus it serves reachable as
 it over as fd 3 (LISTEN_FDS), points DBUS_SYSTEM_BUS_ADDRESS at it, and —
 only where no journal runs — gives the launcher a private mount namespace
 with a journal socket whose messages it prints. NOTIFY_SOCKET is passed
-through, so READY=1 tells when the bus serves. The launcher (and with it
-dbus-broker) is killed when this wrapper dies, however it dies: the tests
-stop the wrapper, and an orphaned launcher would keep its inotify instance
-(at most 128 per user) until the machine runs out of them.
+through, so READY=1 tells when the bus serves.
 """
 import ctypes
 import os
-import signal
 import socket
 import sys
 
@@ -47,12 +43,14 @@ def main():
     listener.bind(path)
     os.chmod(path, 0o666)
     listener.listen(128)
-    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        # PR_SET_PDEATHSIG; then make sure the parent did not die before it.
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-        if os.getppid() != parent:
+        # The test ends the bus by ending this wrapper: the launcher (and
+        # its dbus-broker) must go too, or every run leaks one, and the
+        # leaked ones use up root's inotify instances (dbus-broker-launch
+        # then fails with EMFILE).
+        ctypes.CDLL(None).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+        if os.getppid() == 1:
             os._exit(1)
         if journal:
             journal.close()
