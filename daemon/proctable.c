@@ -99,7 +99,7 @@ struct ProcTable {
 /* Per-entry state private to this file, allocated with the public part. */
 typedef struct Entry {
         ProcEntry pub;
-        int last_status;   /* wait status of the latest thread exit (by kernel time) */
+        int last_status;   /* latest non-zero thread exit status (by kernel time), else 0 */
         uint64_t last_status_ts;
         bool leader_exited;
         unsigned seen_gen; /* generation of the last resync that saw it */
@@ -618,11 +618,14 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 return;
         }
 
-        /* The process's status is that of its thread that exited last, by the
-         * kernel's clock, not by arrival: a thread that ended before the
-         * exit_group (pthread_exit, status 0) can reach us after it, from
-         * another CPU's connector queue. */
-        if (ev->ts_ns >= e->last_status_ts) {
+        /* The process's status is the group's: the latest non-zero status
+         * by the kernel's clock (exit_group and fatal signals give every
+         * thread the same one), else 0. Neither the arrival order nor the
+         * last thread decides: a thread that pthread_exit()ed (status 0)
+         * can reach us after the exit_group, from another CPU's queue, and
+         * can even be stamped after it, since pthread_join() returns before
+         * the joined thread's exit event is sent. */
+        if (status != 0 && ev->ts_ns >= e->last_status_ts) {
                 e->last_status = status;
                 e->last_status_ts = ev->ts_ns;
         }

@@ -307,6 +307,27 @@ static void test_exits_out_of_order(void **state) {
         proctable_free(t);
 }
 
+/* A joined thread's exit event can even be stamped after the exit_group
+ * that followed the join (pthread_join returns before the thread's exit
+ * event is sent): a thread's 0 never overrides the group's status. */
+static void test_joined_thread_stamped_after_group_exit(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(400, 1, 40, "worker");
+        ProcTable *t = setup_table(0);
+        handle(t, fork_ev(400, 401, 400));
+        PnEvent leader = exit_ev(400, 400, 5 << 8), thread = exit_ev(401, 400, 0);
+        leader.ts_ns = 3000;
+        thread.ts_ns = 3100;
+        handle(t, leader);
+        handle(t, thread);
+        assert_int_equal(n_seen, 3);
+        assert_false(seen[2].ev.thread);
+        assert_int_equal(seen[2].ev.exit.exit_code, 5);
+        proctable_free(t);
+}
+
 static void test_missed_thread_exits_found_by_pending_check(void **state) {
         (void) state;
         reset();
@@ -658,6 +679,7 @@ int main(void) {
                 cmocka_unit_test(test_threads_one_process_exit),
                 cmocka_unit_test(test_leader_exits_first),
                 cmocka_unit_test(test_exits_out_of_order),
+                cmocka_unit_test(test_joined_thread_stamped_after_group_exit),
                 cmocka_unit_test(test_missed_thread_exits_found_by_pending_check),
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_adoption),
