@@ -43,6 +43,8 @@ class Observer:
         first = {self.expect(("target", "ready")).split()[0] for _ in range(2)}
         check(first == {"target", "ready"}, f"pn-observer started with {self.lines}")
         self.pid = int(self.lines[0].split()[1])
+        # With --trace, "traced" can come between the two: keep it for expect().
+        self.early = [l for l in self.lines if not l.startswith(("target", "ready"))]
 
     def read_line(self, timeout):
         deadline = time.monotonic() + timeout
@@ -62,6 +64,10 @@ class Observer:
 
     def expect(self, prefix, timeout=10):
         """Read lines until one starts with prefix; return it."""
+        for line in getattr(self, "early", []):
+            if line.startswith(prefix):
+                self.early.remove(line)
+                return line
         start = len(self.lines)
         deadline = time.monotonic() + timeout
         while True:
