@@ -33,6 +33,7 @@
 #include "sink-dbus.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
+#include "uidlimits.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -55,6 +56,7 @@ struct Broker {
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
         Policy policy;
+        UidLimits *limits;
         SinkContext sink_ctx;
         KernelFeatures features;
 
@@ -318,7 +320,6 @@ static gid_t broker_lookup_group(const char *name) {
 static SinkDbusOptions broker_dbus_options(const Config *c) {
         return (SinkDbusOptions){
                 .max_peers = c->max_clients,
-                .max_peers_per_uid = c->max_clients_per_uid,
                 .max_subscriptions = c->max_subscriptions,
                 /* Signals waiting to be written to the bus, as the socket's queue. */
                 .max_queued = MAX(c->client_queue_bytes / 256, 1024),
@@ -329,13 +330,15 @@ static void broker_apply_config(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
                 .max_clients = c->max_clients,
-                .max_clients_per_uid = c->max_clients_per_uid,
                 .max_subscriptions = c->max_subscriptions,
                 .queue_bytes = c->client_queue_bytes,
         };
 
         log_set_max_level(c->log_level);
         policy_init(&b->policy, broker_lookup_group(c->group));
+        uidlimits_set_max(b->limits, UID_RESOURCE_CLIENTS, c->max_clients_per_uid);
+        uidlimits_set_max(b->limits, UID_RESOURCE_SUBSCRIPTIONS, c->max_subscriptions_per_uid);
+        uidlimits_set_max(b->limits, UID_RESOURCE_WATCHES, c->max_watches_per_uid);
         if (b->sink_socket)
                 sink_socket_set_options(b->sink_socket, &so);
         if (b->sink_dbus) {
@@ -516,6 +519,13 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         b->started_ns = clock_ns(CLOCK_MONOTONIC);
         read_boot_id(b->boot_id);
         make_instance_id(b->instance_id);
+        r = uidlimits_new(&b->limits);
+        if (r < 0) {
+                free(b->config_path);
+                free(b);
+                config_free(config);
+                return log_error_errno(r, "Out of memory.");
+        }
         broker_apply_config(b);
 
         r = sd_event_default(&b->event);
@@ -585,6 +595,7 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
 
         b->sink_ctx = (SinkContext){
                 .policy = &b->policy,
+                .limits = b->limits,
                 .filter = { .is_descendant = broker_is_descendant, .userdata = b },
                 .dispatcher = b->dispatcher,
                 .version = PROCNOTIFY_VERSION,
@@ -600,7 +611,6 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         };
         SinkSocketOptions so = {
                 .max_clients = b->config->max_clients,
-                .max_clients_per_uid = b->config->max_clients_per_uid,
                 .max_subscriptions = b->config->max_subscriptions,
                 .queue_bytes = b->config->client_queue_bytes,
         };
@@ -648,6 +658,7 @@ Broker *broker_free(Broker *b) {
         sd_event_source_disable_unref(b->post);
         sd_event_unref(b->event);
         config_free(b->config);
+        uidlimits_free(b->limits);
         free(b->config_path);
         free(b);
         return NULL;

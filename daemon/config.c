@@ -27,6 +27,8 @@ int config_new(Config **ret) {
         c->max_clients = 1024;
         c->max_clients_per_uid = 64;
         c->max_subscriptions = 64;
+        c->max_subscriptions_per_uid = 256;
+        c->max_watches_per_uid = 64;
         c->client_queue_bytes = 1u << 20;
         c->max_processes = 1u << 22;
         c->log_level = LOG_INFO;
@@ -162,6 +164,10 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = parse_unsigned(value, 1, 1u << 20, &c->max_clients_per_uid);
                 else if (streq(key, "MaxSubscriptions"))
                         r = parse_unsigned(value, 1, 4096, &c->max_subscriptions);
+                else if (streq(key, "MaxSubscriptionsPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_subscriptions_per_uid);
+                else if (streq(key, "MaxWatchesPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_watches_per_uid);
                 else if (streq(key, "ClientQueue")) {
                         r = config_parse_size(value, &c->client_queue_bytes);
                         if (r == 0 && c->client_queue_bytes < 4096)

@@ -22,6 +22,8 @@ typedef struct Config {
         unsigned max_clients;
         unsigned max_clients_per_uid;
         unsigned max_subscriptions; /* per client */
+        unsigned max_subscriptions_per_uid; /* across connections and sinks */
+        unsigned max_watches_per_uid;
         uint64_t client_queue_bytes;
         uint64_t max_processes;     /* process table entries */
         char *group;                /* members see every event */

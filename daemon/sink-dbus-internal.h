@@ -55,8 +55,11 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
                                      char ***nodes, sd_bus_error *error);
 
 /* Find or create the peer for a caller with these credentials; -EUSERS
- * when a limit forbids a new one. */
+ * when MaxClients forbids a new one, -EDQUOT when the caller's user is at
+ * MaxClientsPerUser. */
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
+/* -EUSERS: the peer is at MaxSubscriptions; -EDQUOT: its user at
+ * MaxSubscriptionsPerUser. */
 int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret);
 void sink_dbus_subscription_free(DbusSubscription *sub);
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);

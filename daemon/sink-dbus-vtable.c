@@ -219,8 +219,12 @@ static int read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *re
                 return r;
         if (uid == UINT32_MAX)
                 return -EBADMSG; /* the bus did not tell: trust nobody */
-        /* The bus's group list is the caller's supplementary groups; with no
-         * list the peer is privileged only as root. */
+        /* What the bus driver says is what the kernel told it about the
+         * caller's socket (SO_PEERCRED uid and gid, SO_PEERGROUPS), never
+         * anything the caller sent: dbus-daemon 1.14 and dbus-broker 33 both
+         * list the primary gid with the supplementary groups (measured), so
+         * membership is judged as on the JSON socket. With no list the peer
+         * is privileged only as root. */
         policy_peer_init(policy, ret, uid, (gid_t) -1, (pid_t) pid, groups, n_groups);
         return 0;
 }
@@ -240,8 +244,13 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
         r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), &creds, &peer);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
-                                                  "Too many subscribing connections (MaxClients, "
-                                                  "MaxClientsPerUser).");
+                                                  "The broker serves no more subscribing connections "
+                                                  "(MaxClients).");
+        if (r == -EDQUOT)
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
+                                                  "Too many connections for this user, JSON and D-Bus "
+                                                  "together (MaxClientsPerUser=%u).",
+                                                  uidlimits_get_max(s->ctx.limits, UID_RESOURCE_CLIENTS));
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         r = sink_dbus_subscription_add(peer, p->filter, p->events, &sub);
@@ -249,6 +258,11 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "At most %u subscriptions per connection "
                                                   "(MaxSubscriptions).", s->opt.max_subscriptions);
+        if (r == -EDQUOT)
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
+                                                  "At most %u subscriptions per user, on all connections "
+                                                  "(MaxSubscriptionsPerUser).",
+                                                  uidlimits_get_max(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS));
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         p->filter = NULL; /* owned by the subscription now */

@@ -314,13 +314,20 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_section_end(v);
 }
 
+/* Room for one more subscription on this connection and for its user? */
+static bool client_can_subscribe(const Client *c) {
+        return c->n_subs < c->sink->opt.max_subscriptions &&
+               uidlimits_may_acquire(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+}
+
 static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
         SinkSocket *s = c->sink;
         Subscription *subs;
+        char msg[128];
+        int r;
 
         if (c->n_subs >= s->opt.max_subscriptions) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection (MaxSubscriptions)",
                          s->opt.max_subscriptions);
                 client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
                 return -ENOSPC;
@@ -331,6 +338,18 @@ static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
                 return -ENOMEM;
         }
         c->subs = subs;
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+        if (r == UIDLIMITS_E_EXCEEDED) {
+                snprintf(msg, sizeof(msg),
+                         "at most %u subscriptions per user, on all connections (MaxSubscriptionsPerUser)",
+                         uidlimits_get_max(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS));
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return -ENOSPC;
+        }
+        if (r < 0) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return r;
+        }
         c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
         s->stats.subscriptions++;
         return 0;
@@ -338,6 +357,7 @@ static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
 
 static void client_remove_subscription(Client *c, size_t i) {
         filter_free(c->subs[i].filter);
+        uidlimits_release(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
         c->subs[i] = c->subs[--c->n_subs];
         c->sink->stats.subscriptions--;
 }
@@ -348,7 +368,7 @@ static void client_remove_subscription(Client *c, size_t i) {
 static void client_forward(Client *c, const Request *r) {
         SinkSocket *s = c->sink;
         SinkControlReply reply = { .line = &s->reply,
-                                   .can_subscribe = c->n_subs < s->opt.max_subscriptions };
+                                   .can_subscribe = client_can_subscribe(c) };
 
         if (!s->ctx.control.request) {
                 client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
@@ -560,8 +580,11 @@ static void client_free(Client *c) {
                 s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
         s->stats.subscriptions -= c->n_subs;
-        for (size_t i = 0; i < c->n_subs; i++)
+        for (size_t i = 0; i < c->n_subs; i++) {
                 filter_free(c->subs[i].filter);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+        }
+        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->creds.uid);
         free(c->subs);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
@@ -585,7 +608,6 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         socklen_t len = sizeof(cred);
         gid_t groups[MAX_PEER_GROUPS];
         socklen_t glen = sizeof(groups);
-        unsigned same_uid = 0;
         _cleanup_(sd_event_source_unrefp) sd_event_source *io = NULL;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -601,15 +623,15 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
                 refuse(s, fd, "the broker serves no more clients (MaxClients)");
                 return;
         }
-        for (Client *c = s->clients; c; c = c->next)
-                same_uid += c->creds.uid == cred.uid;
-        if (cred.uid != 0 && same_uid >= s->opt.max_clients_per_uid) {
+        /* Counted with the user's subscribing D-Bus connections. */
+        if (!uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid)) {
                 refuse(s, fd, "too many connections for this user (MaxClientsPerUser)");
                 return;
         }
 
         Client *c = calloc(1, sizeof(*c));
-        if (!c) {
+        if (!c || uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid) < 0) {
+                free(c);
                 close(fd);
                 return;
         }
@@ -619,6 +641,7 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid);
                 close(fd);
                 free(c);
                 return;

@@ -24,6 +24,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c->kernel_events, 0);
         assert_int_equal(c->client_queue_bytes, 1u << 20);
         assert_int_equal(c->log_level, LOG_INFO);
+        assert_int_equal(c->max_subscriptions_per_uid, 256);
+        assert_int_equal(c->max_watches_per_uid, 64);
         config_free(c);
 }
 
@@ -37,6 +39,7 @@ static void test_every_key(void **state) {
                            "[Connector]\nReceiveBuffer=64M\nEvents=predump, comm\n"
                            "[Limits]\nMaxClients=10\nMaxClientsPerUser=2\nMaxSubscriptions=3\n"
                            "ClientQueue=64K\nMaxProcesses=1000\n"
+                           "MaxSubscriptionsPerUser=5\nMaxWatchesPerUser=6\n"
                            "[Policy]\nGroup=wheel\n";
         assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
         assert_string_equal(c->socket_path, "/run/x/y.sock");
@@ -52,6 +55,8 @@ static void test_every_key(void **state) {
         assert_int_equal(c->client_queue_bytes, 64u << 10);
         assert_int_equal(c->max_processes, 1000);
         assert_string_equal(c->group, "wheel");
+        assert_int_equal(c->max_subscriptions_per_uid, 5);
+        assert_int_equal(c->max_watches_per_uid, 6);
         assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
         assert_int_equal(c->kernel_events, 0);
         config_free(c);
@@ -76,6 +81,8 @@ static void test_errors_name_their_line(void **state) {
         expect_bad("[Limits]\n\nClientQueue=1K\n", "line 3");
         expect_bad("[Broker]\nSocket=relative.sock\n", "Socket");
         expect_bad("[Broker]\nLogLevel=chatty\n", "LogLevel");
+        expect_bad("[Limits]\nMaxSubscriptionsPerUser=0\n", "MaxSubscriptionsPerUser");
+        expect_bad("[Limits]\nMaxWatchesPerUser=many\n", "MaxWatchesPerUser");
         expect_bad("[Connector]\nEvents=fork,bogus\n", "Events");
         expect_bad("[Connector]\nReceiveBuffer=-1\n", "ReceiveBuffer");
         expect_bad("[Broker]\nColour=blue\n", "unknown key \"Colour\" in [Broker]");
