@@ -22,6 +22,7 @@
 #include <systemd/sd-event.h>
 
 #include "broker.h"
+#include "caps.h"
 #include "common/linux-compat.h"
 #include "dispatcher.h"
 #include "log.h"
@@ -57,6 +58,7 @@ struct Broker {
         sd_event_source *dbus_drop;
         Policy policy;
         UidLimits *limits;
+        CapMask caps;       /* kept after start-up */
         SinkContext sink_ctx;
         KernelFeatures features;
 
@@ -375,6 +377,12 @@ static int broker_reload(Broker *b) {
                         if (r < 0)
                                 log_warning_errno(r, "Failed to set the connector receive buffer, ignoring: %m");
                 }
+                if (caps_needed(c) & ~b->caps) {
+                        char names[256];
+                        caps_format(caps_needed(c) & ~b->caps, names, sizeof(names));
+                        log_warning("The new configuration needs %s, dropped at start: restart the broker.",
+                                    names);
+                }
                 config_free(b->config);
                 b->config = c;
                 broker_apply_config(b);
@@ -505,6 +513,35 @@ static void broker_connect_bus(Broker *b) {
         log_info("Serving %s on %s.", DBUS_NAME, streq(how, "system") ? "the system bus" : how);
 }
 
+/*
+ * Everything that needs more than the broker keeps is done (the sockets are
+ * bound, the bus connected, the connector subscribed): keep only what
+ * caps_needed() says, and stay uid 0 (see caps.h, README "Least privilege").
+ * Failing to drop is fatal: never serve with more than documented.
+ */
+static int broker_drop_privileges(Broker *b) {
+        CapMask want = caps_needed(b->config);
+        CapState st;
+        char names[256];
+        int r;
+
+        r = caps_drop_to(want);
+        if (r < 0)
+                return log_error_errno(r, "Failed to drop capabilities: %m");
+        r = caps_get_state(&st);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read our capabilities: %m");
+        b->caps = st.effective;
+        if (want & ~st.effective) {
+                caps_format(want & ~st.effective, names, sizeof(names));
+                log_warning("Started without %s: features that need it will fail.", names);
+        }
+        caps_format(st.effective, names, sizeof(names));
+        log_info("Keeping capabilities %s; every other capability dropped%s.", names,
+                 st.bounding & ~st.effective ? " (the bounding set could not be narrowed)" : ", bounding set too");
+        return 0;
+}
+
 int broker_new(Broker **ret, Config *config, const char *config_path) {
         Broker *b = calloc(1, sizeof(*b));
         sigset_t mask;
@@ -628,6 +665,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                  afd >= 0 ? "" : "", (unsigned long long) proctable_get_stats(b->table)->entries);
 
         broker_connect_bus(b);
+        r = broker_drop_privileges(b);
+        if (r < 0)
+                goto fail;
         *ret = b;
         return 0;
 

@@ -78,6 +78,22 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         return 0;
 }
 
+static int parse_bool(const char *s, bool *ret) {
+        static const char *const yes[] = { "yes", "true", "on", "1" };
+        static const char *const no[] = { "no", "false", "off", "0" };
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
 static int parse_events(const char *s, uint32_t *ret) {
         static const struct {
                 const char *name;
@@ -177,6 +193,11 @@ static int on_value(void *userdata, const char *section, const char *key, const 
         } else if (strcasecmp(section, "Policy") == 0) {
                 if (streq(key, "Group"))
                         r = set_string(&c->group, value);
+        } else if (strcasecmp(section, "Run") == 0) {
+                if (streq(key, "Enabled"))
+                        r = parse_bool(value, &c->run_enabled);
+                else if (streq(key, "AllowUser"))
+                        r = parse_bool(value, &c->run_users);
         } else {
                 if (!p->error[0])
                         snprintf(p->error, sizeof(p->error), "unknown section [%.64s]", section);

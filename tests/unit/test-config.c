@@ -26,6 +26,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c->log_level, LOG_INFO);
         assert_int_equal(c->max_subscriptions_per_uid, 256);
         assert_int_equal(c->max_watches_per_uid, 64);
+        assert_false(c->run_enabled);
+        assert_false(c->run_users);
         config_free(c);
 }
 
@@ -40,7 +42,8 @@ static void test_every_key(void **state) {
                            "[Limits]\nMaxClients=10\nMaxClientsPerUser=2\nMaxSubscriptions=3\n"
                            "ClientQueue=64K\nMaxProcesses=1000\n"
                            "MaxSubscriptionsPerUser=5\nMaxWatchesPerUser=6\n"
-                           "[Policy]\nGroup=wheel\n";
+                           "[Policy]\nGroup=wheel\n"
+                           "[Run]\nEnabled=yes\nAllowUser=true\n";
         assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
         assert_string_equal(c->socket_path, "/run/x/y.sock");
         assert_string_equal(c->dbus, "none");
@@ -57,6 +60,11 @@ static void test_every_key(void **state) {
         assert_string_equal(c->group, "wheel");
         assert_int_equal(c->max_subscriptions_per_uid, 5);
         assert_int_equal(c->max_watches_per_uid, 6);
+        assert_true(c->run_enabled);
+        assert_true(c->run_users);
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=off\nAllowUser=0\n", err, sizeof(err)), 0);
+        assert_false(c->run_enabled);
+        assert_false(c->run_users);
         assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
         assert_int_equal(c->kernel_events, 0);
         config_free(c);
@@ -83,6 +91,7 @@ static void test_errors_name_their_line(void **state) {
         expect_bad("[Broker]\nLogLevel=chatty\n", "LogLevel");
         expect_bad("[Limits]\nMaxSubscriptionsPerUser=0\n", "MaxSubscriptionsPerUser");
         expect_bad("[Limits]\nMaxWatchesPerUser=many\n", "MaxWatchesPerUser");
+        expect_bad("[Run]\nEnabled=maybe\n", "Enabled");
         expect_bad("[Connector]\nEvents=fork,bogus\n", "Events");
         expect_bad("[Connector]\nReceiveBuffer=-1\n", "ReceiveBuffer");
         expect_bad("[Broker]\nColour=blue\n", "unknown key \"Colour\" in [Broker]");
