@@ -4,7 +4,11 @@
  * D-Bus alike. Subscribers are identified by the kernel (SO_PEERCRED,
  * SO_PEERGROUPS, D-Bus sender credentials), never by what they claim.
  * Root and members of the configured group see every event; anyone else sees
- * the events of processes running with its own (real) uid, and overruns.
+ * the events of processes running with its own (real) uid, and overruns
+ * (errors are replies to a connection's own requests, never events). A
+ * subscription's filter is applied after policy_may_see(), so it can only
+ * narrow what a peer sees. Seeing is not acting: only root acts on processes
+ * of other users (ptrace watches) or starts children as another user.
  * Pure: no I/O, no logging.
  */
 #pragma once
@@ -47,13 +51,24 @@ typedef enum PolicyAction {
 } PolicyAction;
 
 /*
- * May peer do action on the process tgid, running with real uid uid
- * (UINT32_MAX: not known)? broker_pid is the broker's own pid. Watches need
- * the process to be the peer's own (or the peer privileged); ptrace watches
- * never take pid 1 or the broker itself; run is for privileged peers only;
- * a signal goes to the peer itself, which it may always ask for (what
- * triggers it is limited by policy_may_see). tgid and uid are ignored for
- * POLICY_ACTION_RUN and POLICY_ACTION_SIGNAL.
+ * May peer do action? broker_pid is the broker's own pid. Refuse with
+ * "access-denied" (D-Bus: org.procnotify.Broker1.Error.AccessDenied) when
+ * not.
+ *
+ * POLICY_ACTION_WATCH: tgid runs with real uid uid (UINT32_MAX: not known).
+ *   The peer's own process, or any when privileged (a watch only tells what
+ *   the peer may see anyway).
+ * POLICY_ACTION_WATCH_STOP: as WATCH, but a process of another uid only for
+ *   root (seizing a process keeps its owner from debugging it: that is
+ *   acting, not seeing), and never pid 1 or the broker itself. Pass
+ *   UINT32_MAX as uid unless the real, effective and saved uids are all the
+ *   same, so that a setuid program is nobody's own.
+ * POLICY_ACTION_RUN: uid is the user the child is to run as (UINT32_MAX:
+ *   as the broker, i.e. root). Privileged peers only, and a member of the
+ *   group only as itself: anything else would hand out root.
+ * POLICY_ACTION_SIGNAL: a signal to the peer itself, which it may always ask
+ *   for (what triggers it is limited by policy_may_see); tgid and uid are
+ *   ignored.
  */
 bool policy_may_act(const PeerCreds *peer, PolicyAction action, pid_t tgid, uint32_t uid,
                     pid_t broker_pid);
