@@ -10,6 +10,8 @@ dbus-subscriber.py ADDRESS EVENTS MATCH_JSON
   it receives: {"member": NAME, "args": {name: value}}.
 Commands on stdin, one per line, each answered by a JSON line:
   unsubscribe  -> {"unsubscribed": PATH}
+  subscribe EVENTS MATCH_JSON -> {"subscribed": PATH} or {"error": NAME, "message": …}
+               (one more subscription; EVENTS "all" for every type)
   stats        -> {"stats": GetStatistics()}
   ping         -> {"pong": true} (a round trip to the broker)
 """
@@ -92,6 +94,15 @@ def serve(bus, broker, path, out):
         if cmd == "unsubscribe":
             broker.Unsubscribe(path)
             out({"unsubscribed": str(path)})
+        elif cmd.startswith("subscribe "):
+            _, events, match = cmd.split(" ", 2)
+            events = [] if events == "all" else events.split(",")
+            match = dbus.Dictionary({k: to_variant(v) for k, v in json.loads(match).items()},
+                                    signature="sv")
+            try:
+                out({"subscribed": str(broker.Subscribe(dbus.Array(events, signature="s"), match))})
+            except dbus.DBusException as e:
+                out({"error": e.get_dbus_name(), "message": e.get_dbus_message()})
         elif cmd == "stats":
             out({"stats": plain(broker.GetStatistics())})
         elif cmd == "ping":
