@@ -12,6 +12,7 @@ through, so READY=1 tells when the bus serves.
 """
 import ctypes
 import os
+import signal
 import socket
 import sys
 
@@ -45,6 +46,13 @@ def main():
     listener.listen(128)
     pid = os.fork()
     if pid == 0:
+        # The launcher (and with it the bus) goes when this wrapper goes:
+        # tests stop the wrapper, and an orphaned launcher keeps an inotify
+        # instance until the machine runs out of them (max_user_instances).
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(1)
         if journal:
             journal.close()
         os.dup2(listener.fileno(), 3)
