@@ -14,7 +14,8 @@ void policy_peer_init(const Policy *p, PeerCreds *ret, uid_t uid, gid_t gid, pid
 
         for (size_t i = 0; !member && p->group != (gid_t) -1 && i < n_groups; i++)
                 member = groups[i] == p->group;
-        *ret = (PeerCreds){ .uid = uid, .gid = gid, .pid = pid, .privileged = uid == 0 || member };
+        *ret = (PeerCreds){ .uid = uid, .gid = gid, .pid = pid, .pidfd = -1,
+                            .privileged = uid == 0 || member };
 }
 
 bool policy_may_see(const PeerCreds *peer, const PnEvent *ev) {

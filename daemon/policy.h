@@ -28,13 +28,18 @@ typedef struct PeerCreds {
         uid_t uid;
         gid_t gid;
         pid_t pid;
+        /* The peer's process as the kernel saw it connect (SO_PEERPIDFD),
+         * borrowed from its connection and valid while that lives; -1 if
+         * not known (older kernels; D-Bus). Signal the peer through it,
+         * never through pid, which may have been reused. */
+        int pidfd;
         bool privileged; /* root or a member of Policy.group */
 } PeerCreds;
 
 void policy_init(Policy *p, gid_t group);
 
 /* Fill *ret for a peer from its kernel credentials (groups: its
- * supplementary groups as the kernel reports them). */
+ * supplementary groups as the kernel reports them); pidfd is left -1. */
 void policy_peer_init(const Policy *p, PeerCreds *ret, uid_t uid, gid_t gid, pid_t pid,
                       const gid_t *groups, size_t n_groups);
 

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "common/linux-compat.h"
 #include "common/macro.h"
 #include "protocol/event-json.h"
 #include "protocol/reply.h"
@@ -587,6 +588,7 @@ static void client_free(Client *c) {
         uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->creds.uid);
         free(c->subs);
         sd_event_source_disable_unref(c->io);
+        safe_close(c->creds.pidfd);
         safe_close(c->fd);
         free(c->in);
         free(c->out);
@@ -640,8 +642,13 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
+        /* The process that connected, race-free (Linux 6.5+). */
+        socklen_t plen = sizeof(c->creds.pidfd);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &c->creds.pidfd, &plen) < 0)
+                c->creds.pidfd = -1;
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
                 uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid);
+                safe_close(c->creds.pidfd);
                 close(fd);
                 free(c);
                 return;

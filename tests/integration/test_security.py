@@ -373,6 +373,33 @@ def test_capabilities():
         check_caps(b, KEPT)
 
 
+def pidfds_of(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[pidfd]"
+        except OSError:
+            pass
+    return n
+
+
+def test_peer_pidfd_per_connection():
+    """Each JSON connection holds the connecting process's pidfd
+    (SO_PEERPIDFD, for signals that cannot hit a reused pid), and gives it
+    back when it goes."""
+    with Broker() as b:
+        base = pidfds_of(b.proc.pid)
+        clients = [b.client() for _ in range(3)]
+        check(pidfds_of(b.proc.pid) == base + 3, f"pidfds {pidfds_of(b.proc.pid)}, expected {base + 3}")
+        for c in clients:
+            c.close()
+        deadline = time.monotonic() + 15
+        while pidfds_of(b.proc.pid) != base:
+            # The broker learns of the closes asynchronously; nothing tells us when.
+            check(time.monotonic() < deadline, f"pidfds left behind: {pidfds_of(b.proc.pid)} > {base}")
+            time.sleep(0.05)
+
+
 def unit_settings(path):
     """Key -> list of values of the [Service] section of a unit file."""
     out, section = {}, None
