@@ -13,7 +13,8 @@ Commands on stdin, one per line, each answered by a JSON line:
   subscribe EVENTS MATCH_JSON -> {"subscribed": PATH} or {"error": NAME, "message": …}
                (one more subscription; EVENTS "all" for every type)
   stats        -> {"stats": GetStatistics()}
-  ping         -> {"pong": true} (a round trip to the broker)
+  ping         -> {"pong": true} (a round trip to the broker, after every
+                  signal it sent before its reply)
 """
 import json
 import sys
@@ -106,8 +107,11 @@ def serve(bus, broker, path, out):
         elif cmd == "stats":
             out({"stats": plain(broker.GetStatistics())})
         elif cmd == "ping":
-            broker.GetStatistics()
-            out({"pong": True})
+            # Asynchronously: the reply is then handled in order with the
+            # signals that came before it. A blocking call would return with
+            # them still queued, and they would print after the pong.
+            broker.GetStatistics(reply_handler=lambda *a: out({"pong": True}),
+                                 error_handler=lambda e: out({"pong": False, "error": str(e)}))
         return True
 
     loop = GLib.MainLoop()
