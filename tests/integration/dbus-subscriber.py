@@ -3,7 +3,9 @@
 """A D-Bus subscriber for tests, with Debian's python3-dbus and GLib.
 
 dbus-subscriber.py ADDRESS EVENTS MATCH_JSON
-  (EVENTS "-": do not subscribe, only listen; prints {"listening": NAME})
+  (EVENTS "-": do not subscribe, only listen; prints {"listening": NAME};
+  "-eavesdrop": also add an eavesdropping match rule for the broker's
+  signals; prints {"listening": NAME, "eavesdrop": "accepted" or the error})
   subscribes (EVENTS comma-separated, "" for all; MATCH_JSON a JSON object
   whose integers are sent as int32 and lists as arrays), prints
   {"subscribed": PATH}, then one JSON line per org.procnotify.Broker1 signal
@@ -72,6 +74,15 @@ def main():
     path = None
     if sys.argv[2] == "-":
         out({"listening": bus.get_unique_name()})
+        return serve(bus, broker, path, out)
+    if sys.argv[2] == "-eavesdrop":
+        # Try to receive the broker's signals to others, too.
+        try:
+            bus.add_match_string("type='signal',interface='org.procnotify.Broker1',eavesdrop='true'")
+            eavesdrop = "accepted"
+        except dbus.DBusException as e:
+            eavesdrop = e.get_dbus_name()
+        out({"listening": bus.get_unique_name(), "eavesdrop": eavesdrop})
         return serve(bus, broker, path, out)
     events = [e for e in sys.argv[2].split(",") if e]
     match = dbus.Dictionary({k: to_variant(v) for k, v in json.loads(sys.argv[3]).items()},

@@ -231,6 +231,29 @@ def test_member_sees_all(kind):
                   f"member {u.m} did not see the exit of {p.pid} (uid {uid}): {seen}")
 
 
+def test_others_cannot_listen_in(kind):
+    """Signals are unicast: another user's connection that listens to the
+    broker's signals, even with an eavesdropping match rule, receives none
+    of those sent to a subscriber (root here, seeing root's processes)."""
+    check(kind != "json", "D-Bus only: a JSON connection is a socket of its own")
+    with setup(kind, Users("b")) as (u, bus, b, procs):
+        sub = sub_or_fail(kind, b, bus, None, "exit", {"ppid": ME})
+        procs.append(sub)
+        spy = Subscriber(kind, b, bus, u.b, "-eavesdrop", {})
+        procs.append(spy)
+        check("listening" in spy.first, f"listener: {spy.first}")
+        kids = [child("exit", 1), child("exit", 2)]
+        for p in kids:
+            p.wait()
+        got = {e.get("tgid") for e in sub.events}
+        while not all(p.pid in got for p in kids):
+            m = sub.json(what="the subscriber's Exited signals")
+            e = sub._event(m)
+            got.add(e and e.get("tgid"))
+        seen = spy.sync()
+        check(not seen, f"{u.b} (eavesdrop {spy.first['eavesdrop']}) received signals for others: {seen}")
+
+
 # --- limits per user --------------------------------------------------------------
 
 
