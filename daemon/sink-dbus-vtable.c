@@ -229,19 +229,14 @@ static int read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *re
         return 0;
 }
 
-static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        PendingSubscribe *p = userdata;
+/* Subscribe the caller of p->call, whose credentials the bus told. */
+static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         SinkDbus *s = p->sink;
-        PeerCreds creds;
         DbusPeer *peer = NULL;
         DbusSubscription *sub = NULL;
         int r;
 
-        (void) ret_error;
-        if (sd_bus_message_is_method_error(reply, NULL) || read_creds(reply, s->ctx.policy, &creds) < 0)
-                return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
-                                                  "The bus did not tell who is calling.");
-        r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), &creds, &peer);
+        r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), creds, &peer);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "The broker serves no more subscribing connections "
@@ -268,6 +263,17 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
         p->filter = NULL; /* owned by the subscription now */
         p->events = NULL;
         return sd_bus_reply_method_return(p->call, "o", sub->path);
+}
+
+static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PendingSubscribe *p = userdata;
+        PeerCreds creds;
+
+        (void) ret_error;
+        if (sd_bus_message_is_method_error(reply, NULL) || read_creds(reply, p->sink->ctx.policy, &creds) < 0)
+                return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
+                                                  "The bus did not tell who is calling.");
+        return subscribe_caller(p, &creds);
 }
 
 static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -306,6 +312,16 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         for (size_t i = 0; p->events && i < json_object_array_length(events); i++)
                 p->events[i] = strdup(json_object_get_string(json_object_array_get_idx(events, i)));
         p->call = sd_bus_message_ref(m);
+
+        /* A connection's credentials do not change (unique names are never
+         * reused): a known peer is not asked about again. */
+        const PeerCreds *known = sink_dbus_peer_creds(s, sd_bus_message_get_sender(m));
+        if (known) {
+                PeerCreds creds = *known;
+                r = subscribe_caller(p, &creds);
+                pending_free(p);
+                return r;
+        }
 
         /* Ask the bus, not the caller, who is calling. */
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;

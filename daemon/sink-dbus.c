@@ -188,6 +188,13 @@ static int peer_on_track_removed(sd_bus_track *t, void *userdata) {
         return 0;
 }
 
+const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name) {
+        for (DbusPeer *p = s->peers; p; p = p->next)
+                if (streq(p->name, name))
+                        return &p->creds;
+        return NULL;
+}
+
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret) {
         DbusPeer *p;
         int r;
