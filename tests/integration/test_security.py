@@ -390,6 +390,13 @@ def test_capabilities():
         got = b.client().request({"op": "status"})["connector"]["receive_buffer"]
         check(got >= 2 * size, f"receive buffer {got} after reload to {2 * size} (rmem_max {rmem_max})")
         check("Failed" not in b.log(), f"a failure after the drop:\n{b.log()}")
+        # A reload that needs more than was kept cannot regain it: it says so.
+        with open(b.config_path, "w") as f:
+            f.write("[Run]\nEnabled=yes\nAllowUser=yes\n")
+        b.signal(signal.SIGHUP)
+        b.wait_notify("READY=1")
+        check("needs cap_setgid cap_setuid, dropped at start: restart" in b.log(), f"no warning:\n{b.log()}")
+        check_caps(b, KEPT)
     with Broker(config="[Run]\nEnabled=yes\nAllowUser=yes\n") as b:
         check_caps(b, KEPT_WITH_RUN_AS_USER)
     with Broker(config="[Run]\nEnabled=yes\n") as b:
