@@ -245,7 +245,6 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
 int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret) {
         SinkDbus *s = p->sink;
         DbusSubscription *sub;
-
         int r;
 
         if (p->n_subs >= s->opt.max_subscriptions)

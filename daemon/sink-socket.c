@@ -632,7 +632,7 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         }
 
         Client *c = calloc(1, sizeof(*c));
-        if (!c || uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid) < 0) {
+        if (!c || uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid) != 0) {
                 free(c);
                 close(fd);
                 return;
