@@ -359,20 +359,21 @@ def check_caps(b, names):
 
 def check_still_works(b):
     """What needs the kept capabilities still works: /proc/PID/exe of root's
-    and another user's processes (CAP_SYS_PTRACE)."""
+    and another user's processes (CAP_SYS_PTRACE), read at their exec."""
     with Users("x") as u:
         c = b.client()
-        c.subscribe(events=["exit"], match={"ppid": ME})
+        c.subscribe(events=["exec", "exit"], match={"ppid": ME})
         kids = [child("exit", 1, hold=True), child_as(u.x, "exit", 2, hold=True)]
+        execs = {}
+        c.events_until(lambda e: e["type"] == "exec" and execs.setdefault(e["tgid"], e)
+                       and all(p.pid in execs for p in kids),
+                       what="the execs of root's and another user's process")
         for p in kids:
+            e = execs[p.pid]
+            check(e["exe"] and e["exe"].endswith("/pn-child") and "exit" in (e["cmdline"] or ""),
+                  f"exe or cmdline not read after the drop: {e}")
             release(p)
-        exits = {}
-        c.events_until(lambda e: exits.setdefault(e["tgid"], e) and all(p.pid in exits for p in kids),
-                       what="the exits of root's and another user's process")
-        for p in kids:
-            p.wait()
-            e = exits[p.pid]
-            check(e["exe"] and e["exe"].endswith("/pn-child"), f"exe not read after the drop: {e}")
+        wait_exits(c, kids)
 
 
 def test_capabilities():
