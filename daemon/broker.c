@@ -538,7 +538,8 @@ static int broker_drop_privileges(Broker *b) {
         }
         caps_format(st.effective, names, sizeof(names));
         log_info("Keeping capabilities %s; every other capability dropped%s.", names,
-                 st.bounding & ~st.effective ? " (the bounding set could not be narrowed)" : ", bounding set too");
+                 st.bounding & ~st.effective ? " (the bounding set could not be narrowed)"
+                                             : ", bounding set too");
         return 0;
 }
 

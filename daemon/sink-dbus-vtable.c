@@ -257,7 +257,8 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "At most %u subscriptions per user, on all connections "
                                                   "(MaxSubscriptionsPerUser).",
-                                                  uidlimits_get_max(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS));
+                                                  uidlimits_get_max(s->ctx.limits,
+                                                                    UID_RESOURCE_SUBSCRIPTIONS));
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         p->filter = NULL; /* owned by the subscription now */
