@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 
 #include <linux/capability.h>
+#include <linux/securebits.h>
 
 #include "caps.h"
 #include "common/macro.h"
@@ -15,8 +16,10 @@
 CapMask caps_needed(const Config *c) {
         CapMask m = CAP_MASK(CAP_NET_ADMIN) | CAP_MASK(CAP_SYS_PTRACE) | CAP_MASK(CAP_KILL);
 
-        if (c->run_enabled && c->run_users)
-                m |= CAP_MASK(CAP_SETUID) | CAP_MASK(CAP_SETGID);
+        /* Children run as the user who asked (supervisor.c): setresuid and
+         * setresgid, and emptying their bounding set before exec (spawn.c). */
+        if (c->run_enabled)
+                m |= CAP_MASK(CAP_SETUID) | CAP_MASK(CAP_SETGID) | CAP_MASK(CAP_SETPCAP);
         return m;
 }
 
@@ -96,10 +99,13 @@ int caps_drop_to(CapMask keep) {
 
         if (now.effective & CAP_MASK(CAP_SETPCAP)) {
                 /* While CAP_SETPCAP is still there: lock uid 0 out of
-                 * regaining capabilities on exec or setuid, then narrow the
-                 * bounding set. */
-                if (capng_lock() < 0)
-                        return -EPERM;
+                 * gaining capabilities on exec, then narrow the bounding
+                 * set. Not no-setuid-fixup: a child that drops to a user
+                 * must lose its capabilities with setresuid(), as usual. */
+                int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+                if (bits < 0 ||
+                    prctl(PR_SET_SECUREBITS, bits | SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
+                        return -errno;
                 for (unsigned cap = 0; cap <= last; cap++)
                         if (!(keep & CAP_MASK(cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) > 0 &&
                             prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)

@@ -12,11 +12,12 @@
  *                   whose capabilities exceed the broker's), pidfd and ptrace
  *                   watches
  *   CAP_KILL        signals to subscribers of other uids (pidfd_send_signal)
- *   CAP_SETUID, CAP_SETGID  only with [Run] Enabled= and AllowUser=: starting
- *                   a supervised child as another user
+ *   CAP_SETUID, CAP_SETGID, CAP_SETPCAP  only with [Run] Enabled=yes:
+ *                   supervised children run as the user who asked for them,
+ *                   and empty their bounding set before exec
  * Everything else goes from the effective, permitted and bounding sets; the
- * inheritable and ambient sets are emptied, and the securebits are locked so
- * that neither uid 0 nor an exec regains any capability (children the broker
+ * inheritable and ambient sets are emptied, and the securebits are locked
+ * (noroot) so that uid 0 gains no capability on exec (children the broker
  * starts get none).
  */
 #pragma once
@@ -47,7 +48,7 @@ int caps_get_state(CapState *ret);
  * Keep exactly keep (what of it is permitted now) in the effective and
  * permitted sets and, if the process may change it (CAP_SETPCAP), in the
  * bounding set; empty the inheritable and ambient sets; lock the securebits
- * (noroot, no-setuid-fixup) where allowed. Returns 0 or -errno (nothing
+ * (noroot) where allowed. Returns 0 or -errno (nothing
  * useful was dropped then). A bounding set that cannot be changed (already
  * narrowed by whoever started us, e.g. CapabilityBoundingSet= in the unit)
  * is not an error: caps_get_state() tells what remains.

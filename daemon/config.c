@@ -28,7 +28,7 @@ int config_new(Config **ret) {
         c->max_clients_per_uid = 64;
         c->max_subscriptions = 64;
         c->max_subscriptions_per_uid = 256;
-        c->max_watches_per_uid = 64;
+        c->max_watches_per_uid = 256;
         c->client_queue_bytes = 1u << 20;
         c->max_processes = 1u << 22;
         c->log_level = LOG_INFO;
@@ -196,8 +196,6 @@ static int on_value(void *userdata, const char *section, const char *key, const 
         } else if (strcasecmp(section, "Run") == 0) {
                 if (streq(key, "Enabled"))
                         r = parse_bool(value, &c->run_enabled);
-                else if (streq(key, "AllowUser"))
-                        r = parse_bool(value, &c->run_users);
         } else {
                 if (!p->error[0])
                         snprintf(p->error, sizeof(p->error), "unknown section [%.64s]", section);

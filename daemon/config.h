@@ -28,7 +28,6 @@ typedef struct Config {
         uint64_t max_processes;     /* process table entries */
         char *group;                /* members see every event */
         bool run_enabled;           /* [Run] Enabled=: the broker may start children */
-        bool run_users;             /* [Run] AllowUser=: … as another user (CAP_SETUID/SETGID) */
         int log_level;              /* syslog level */
 } Config;
 

@@ -39,7 +39,7 @@ bool policy_may_act(const PeerCreds *peer, PolicyAction action, pid_t tgid, uint
         case POLICY_ACTION_SIGNAL:
                 return true;
         case POLICY_ACTION_RUN:
-                return peer->privileged && (root || mine);
+                return peer->privileged && (uid == UINT32_MAX || root || mine);
         default:
                 return false;
         }

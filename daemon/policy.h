@@ -68,9 +68,11 @@ typedef enum PolicyAction {
  *   acting, not seeing), and never pid 1 or the broker itself. Pass
  *   UINT32_MAX as uid unless the real, effective and saved uids are all the
  *   same, so that a setuid program is nobody's own.
- * POLICY_ACTION_RUN: uid is the user the child is to run as (UINT32_MAX:
- *   as the broker, i.e. root). Privileged peers only, and a member of the
- *   group only as itself: anything else would hand out root.
+ * POLICY_ACTION_RUN: privileged peers only. uid is the user the child is
+ *   to run as, or UINT32_MAX to ask only whether the peer may use run at
+ *   all (list and signal its children, say); with a uid, a member of the
+ *   group may run only as itself and root as anyone: anything else would
+ *   hand out another user's rights, or root's.
  * POLICY_ACTION_SIGNAL: a signal to the peer itself, which it may always ask
  *   for (what triggers it is limited by policy_may_see); tgid and uid are
  *   ignored.

@@ -33,7 +33,7 @@ KINDS = ("json",) + Bus.KINDS
 CAP_NUMBERS = {"cap_chown": 0, "cap_kill": 5, "cap_setgid": 6, "cap_setuid": 7, "cap_setpcap": 8,
                "cap_net_admin": 12, "cap_sys_ptrace": 19}
 KEPT = ("cap_kill", "cap_net_admin", "cap_sys_ptrace")
-KEPT_WITH_RUN_AS_USER = KEPT + ("cap_setgid", "cap_setuid")
+KEPT_WITH_RUN = KEPT + ("cap_setgid", "cap_setuid", "cap_setpcap")
 # systemd-analyze security --offline=true of dbus/procnotifyd.service, x10
 # (2.3 measured with systemd 252); any weakening of the unit fails here.
 EXPOSURE_THRESHOLD = 23
@@ -393,14 +393,15 @@ def test_capabilities():
         check("Failed" not in b.log(), f"a failure after the drop:\n{b.log()}")
         # A reload that needs more than was kept cannot regain it: it says so.
         with open(b.config_path, "w") as f:
-            f.write("[Run]\nEnabled=yes\nAllowUser=yes\n")
+            f.write("[Run]\nEnabled=yes\n")
         b.signal(signal.SIGHUP)
         b.wait_notify("READY=1")
-        check("needs cap_setgid cap_setuid, dropped at start: restart" in b.log(), f"no warning:\n{b.log()}")
+        check("needs cap_setgid cap_setuid cap_setpcap, dropped at start: restart" in b.log(),
+              f"no warning:\n{b.log()}")
         check_caps(b, KEPT)
-    with Broker(config="[Run]\nEnabled=yes\nAllowUser=yes\n") as b:
-        check_caps(b, KEPT_WITH_RUN_AS_USER)
     with Broker(config="[Run]\nEnabled=yes\n") as b:
+        check_caps(b, KEPT_WITH_RUN)
+    with Broker(config="[Run]\nEnabled=no\n") as b:
         check_caps(b, KEPT)
 
 

@@ -19,20 +19,23 @@ static void test_needed(void **state) {
         assert_int_equal(config_new(&c), 0);
         /* Default: connector, /proc of others and watches, signals. */
         assert_true(caps_needed(c) == BASE);
-        /* run without another user needs nothing more. */
-        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=yes\n", err, sizeof(err)), 0);
-        assert_true(caps_needed(c) == BASE);
-        /* AllowUser= without Enabled= neither. */
-        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=no\nAllowUser=yes\n", err, sizeof(err)), 0);
-        assert_true(caps_needed(c) == BASE);
-        /* Children as another user: setuid and setgid too. */
-        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=yes\nAllowUser=yes\n", err, sizeof(err)), 0);
-        assert_true(caps_needed(c) == (BASE | CAP_MASK(CAP_SETUID) | CAP_MASK(CAP_SETGID)));
         /* Never anything that reads or writes files of others, or changes
-         * the capability sets. */
+         * the capability sets, without [Run]. */
         CapMask never = CAP_MASK(CAP_DAC_OVERRIDE) | CAP_MASK(CAP_DAC_READ_SEARCH) |
                         CAP_MASK(CAP_FOWNER) | CAP_MASK(CAP_SETPCAP) | CAP_MASK(CAP_SYS_ADMIN) |
-                        CAP_MASK(CAP_CHOWN) | CAP_MASK(CAP_SYS_MODULE);
+                        CAP_MASK(CAP_CHOWN) | CAP_MASK(CAP_SYS_MODULE) | CAP_MASK(CAP_SETUID) |
+                        CAP_MASK(CAP_SETGID);
+        assert_true((caps_needed(c) & never) == 0);
+        /* Supervised children run as the user who asked, with an empty
+         * bounding set: setuid, setgid, setpcap. */
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=yes\n", err, sizeof(err)), 0);
+        assert_true(caps_needed(c) ==
+                    (BASE | CAP_MASK(CAP_SETUID) | CAP_MASK(CAP_SETGID) | CAP_MASK(CAP_SETPCAP)));
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=no\n", err, sizeof(err)), 0);
+        assert_true(caps_needed(c) == BASE);
+        /* Still nothing of the files of others. */
+        never &= ~(CAP_MASK(CAP_SETUID) | CAP_MASK(CAP_SETGID) | CAP_MASK(CAP_SETPCAP));
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=yes\n", err, sizeof(err)), 0);
         assert_true((caps_needed(c) & never) == 0);
         config_free(c);
 }

@@ -25,9 +25,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c->client_queue_bytes, 1u << 20);
         assert_int_equal(c->log_level, LOG_INFO);
         assert_int_equal(c->max_subscriptions_per_uid, 256);
-        assert_int_equal(c->max_watches_per_uid, 64);
+        assert_int_equal(c->max_watches_per_uid, 256);
         assert_false(c->run_enabled);
-        assert_false(c->run_users);
         config_free(c);
 }
 
@@ -43,7 +42,7 @@ static void test_every_key(void **state) {
                            "ClientQueue=64K\nMaxProcesses=1000\n"
                            "MaxSubscriptionsPerUser=5\nMaxWatchesPerUser=6\n"
                            "[Policy]\nGroup=wheel\n"
-                           "[Run]\nEnabled=yes\nAllowUser=true\n";
+                           "[Run]\nEnabled=yes\n";
         assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
         assert_string_equal(c->socket_path, "/run/x/y.sock");
         assert_string_equal(c->dbus, "none");
@@ -61,10 +60,8 @@ static void test_every_key(void **state) {
         assert_int_equal(c->max_subscriptions_per_uid, 5);
         assert_int_equal(c->max_watches_per_uid, 6);
         assert_true(c->run_enabled);
-        assert_true(c->run_users);
-        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=off\nAllowUser=0\n", err, sizeof(err)), 0);
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=off\n", err, sizeof(err)), 0);
         assert_false(c->run_enabled);
-        assert_false(c->run_users);
         assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
         assert_int_equal(c->kernel_events, 0);
         config_free(c);

@@ -96,11 +96,13 @@ static void test_actions(void **state) {
         assert_true(policy_may_act(&member, POLICY_ACTION_WATCH_STOP, 50, 1001, broker));
         assert_false(policy_may_act(&member, POLICY_ACTION_WATCH_STOP, 50, 0, broker));
         assert_false(policy_may_act(&member, POLICY_ACTION_WATCH_STOP, 50, 1000, broker));
-        /* run: root as anyone; a member only as itself; nobody else. */
+        /* run: root and members may use it (UINT32_MAX: no user named);
+         * as a user, root as anyone, a member only as itself; nobody else. */
         assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, UINT32_MAX, broker));
+        assert_true(policy_may_act(&member, POLICY_ACTION_RUN, 0, UINT32_MAX, broker));
         assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, 1000, broker));
+        assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, 0, broker));
         assert_true(policy_may_act(&member, POLICY_ACTION_RUN, 0, 1001, broker));
-        assert_false(policy_may_act(&member, POLICY_ACTION_RUN, 0, UINT32_MAX, broker));
         assert_false(policy_may_act(&member, POLICY_ACTION_RUN, 0, 0, broker));
         assert_false(policy_may_act(&member, POLICY_ACTION_RUN, 0, 1000, broker));
         assert_false(policy_may_act(&user, POLICY_ACTION_RUN, 0, 1000, broker));
