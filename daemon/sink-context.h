@@ -33,10 +33,12 @@ typedef uint64_t SinkOwner;
  * takes ownership. unsubscribe_tag: nonzero to have the sink remove the
  * requester's subscriptions with that tag (unwatch). can_subscribe is false
  * when the requester has no room for another subscription: a request that
- * would need one is then refused ("limit-exceeded") by the broker.
+ * would need one is then refused ("limit-exceeded") by the broker; next_id
+ * is the id that subscription gets, for the reply to name it.
  */
 typedef struct SinkControlReply {
         bool can_subscribe;  /* in: the requester has room for one more subscription */
+        uint64_t next_id;    /* in: the id a subscription added now will have */
         JsonBuf *line;
         Filter *subscribe;
         uint64_t tag;

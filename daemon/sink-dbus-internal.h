@@ -16,6 +16,7 @@ typedef struct DbusSubscription {
         char *path;
         Filter *filter;
         char **events;    /* as given, for the Events property */
+        uint64_t tag;     /* nonzero: added by the broker for a watch (SinkControlReply) */
         struct DbusSubscription *next;
 } DbusSubscription;
 
@@ -24,6 +25,7 @@ struct DbusPeer {
         SinkDbus *sink;
         char *name;        /* unique bus name */
         PeerCreds creds;
+        SinkOwner owner;   /* what the broker keeps for it (watches) */
         sd_bus_track *track;
         DbusSubscription *subs;
         size_t n_subs;
@@ -39,6 +41,7 @@ struct SinkDbus {
         SinkDbusStats stats;
         int watch_id;
         uint64_t next_sub_id;
+        uint64_t next_owner;
         DbusPeer *peers;
         sd_bus_slot *slot_vtable, *slot_sub_vtable, *slot_enumerator, *slot_name,
                 *slot_disconnect;

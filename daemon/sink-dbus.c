@@ -166,6 +166,8 @@ static DbusPeer *peer_free(DbusPeer *p) {
         if (!p)
                 return NULL;
         s = p->sink;
+        if (s->ctx.control.release)
+                s->ctx.control.release(s->ctx.userdata, p->owner);
         while (p->subs)
                 sink_dbus_subscription_free(p->subs);
         uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, p->creds.uid);
@@ -219,6 +221,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         }
         p->sink = s;
         p->creds = *creds;
+        p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);
         if (!p->name) {
                 free(p);
@@ -293,6 +296,19 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
         free(sub->events);
         free(sub->path);
         free(sub);
+}
+
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag) {
+        for (DbusPeer *p = s->peers; p; p = p->next) {
+                if (p->owner != owner)
+                        continue;
+                for (DbusSubscription *sub = p->subs, *next; sub; sub = next) {
+                        next = sub->next;
+                        if (sub->tag == tag)
+                                sink_dbus_subscription_free(sub);
+                }
+                return;
+        }
 }
 
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path) {

@@ -369,7 +369,8 @@ static void client_remove_subscription(Client *c, size_t i) {
 static void client_forward(Client *c, const Request *r) {
         SinkSocket *s = c->sink;
         SinkControlReply reply = { .line = &s->reply,
-                                   .can_subscribe = client_can_subscribe(c) };
+                                   .can_subscribe = client_can_subscribe(c),
+                                   .next_id = c->next_sub_id + 1 };
 
         if (!s->ctx.control.request) {
                 client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
@@ -804,6 +805,17 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag) {
+        for (Client *c = s->clients; c; c = c->next) {
+                if (c->owner != owner)
+                        continue;
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == tag)
+                                client_remove_subscription(c, i);
+                return;
+        }
 }
 
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o) {

@@ -76,6 +76,45 @@ static int parse_unsubscribe(Request *r, ProtoError *err) {
         return 0;
 }
 
+/* "pid": a positive integer that fits a pid_t. */
+static int parse_pid(Request *r, ProtoError *err) {
+        struct json_object *pid = member(r->root, "pid");
+        const char *op = request_op_to_string(r->op);
+
+        if (!pid || !json_object_is_type(pid, json_type_int))
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s needs \"pid\": a process id (integer)", op);
+        int64_t v = json_object_get_int64(pid);
+        if (v <= 0 || v > INT32_MAX)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s: \"pid\" %lld is not a process id", op,
+                            (long long) v);
+        r->watch.pid = (pid_t) v;
+        return 0;
+}
+
+static int parse_watch(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", "stop", NULL };
+        struct json_object *stop;
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        k = parse_pid(r, err);
+        if (k < 0)
+                return k;
+        stop = member(r->root, "stop");
+        if (stop && !json_object_is_type(stop, json_type_boolean))
+                return fail(err, PN_ERR_INVALID_REQUEST, "watch: \"stop\" must be true or false");
+        r->watch.stop = stop && json_object_get_boolean(stop);
+        return 0;
+}
+
+static int parse_unwatch(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", NULL };
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        return parse_pid(r, err);
+}
+
 static int parse_no_args(Request *r, ProtoError *err) {
         static const char *const allowed[] = { NULL };
         return check_members(r->root, allowed, err);
@@ -89,6 +128,8 @@ static const struct {
         [REQUEST_UNSUBSCRIBE] = { "unsubscribe", parse_unsubscribe },
         [REQUEST_PING] = { "ping", parse_no_args },
         [REQUEST_STATUS] = { "status", parse_no_args },
+        [REQUEST_WATCH] = { "watch", parse_watch },
+        [REQUEST_UNWATCH] = { "unwatch", parse_unwatch },
 };
 
 const char *request_op_to_string(RequestOp op) {

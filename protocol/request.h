@@ -6,8 +6,10 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "filter.h"
 
@@ -25,6 +27,7 @@
 #define PN_ERR_NOT_FOUND "not-found"
 #define PN_ERR_ACCESS_DENIED "access-denied"
 #define PN_ERR_INTERNAL "internal"
+#define PN_ERR_BUSY "busy"
 
 typedef struct ProtoError {
         const char *code;  /* one of PN_ERR_* */
@@ -36,6 +39,8 @@ typedef enum RequestOp {
         REQUEST_UNSUBSCRIBE,
         REQUEST_PING,
         REQUEST_STATUS,
+        REQUEST_WATCH,
+        REQUEST_UNWATCH,
         _REQUEST_OP_MAX,
         _REQUEST_OP_INVALID = -1,
 } RequestOp;
@@ -50,6 +55,10 @@ typedef struct Request {
                 struct {
                         uint64_t id;
                 } unsubscribe;
+                struct {
+                        pid_t pid;       /* > 0 */
+                        bool stop;       /* also group-stop/continue, through ptrace */
+                } watch;                 /* watch and unwatch (stop unused) */
         };
 } Request;
 

@@ -46,11 +46,11 @@ def main():
     listener.listen(128)
     pid = os.fork()
     if pid == 0:
-        # The launcher (and with it the bus) goes when this wrapper goes:
-        # tests stop the wrapper, and an orphaned launcher keeps an inotify
-        # instance until the machine runs out of them (max_user_instances).
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        # The test ends the bus by ending this wrapper: the launcher (and
+        # its dbus-broker) must go too, or every run leaks one, and the
+        # leaked ones use up root's inotify instances (dbus-broker-launch
+        # then fails with EMFILE).
+        ctypes.CDLL(None).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
         if os.getppid() == 1:
             os._exit(1)
         if journal:

@@ -133,6 +133,40 @@ static void test_valid_requests(void **state) {
         assert_null(request_op_to_string(_REQUEST_OP_MAX));
 }
 
+static void test_watch_requests(void **state) {
+        Request r;
+        ProtoError err;
+        const char *w = "{\"op\":\"watch\",\"pid\":4242}";
+        const char *ws = "{\"op\":\"watch\",\"pid\":4242,\"stop\":true}";
+        const char *uw = "{\"op\":\"unwatch\",\"pid\":7}";
+        (void) state;
+        assert_int_equal(request_parse(&r, w, strlen(w), &err), 0);
+        assert_int_equal(r.op, REQUEST_WATCH);
+        assert_int_equal(r.watch.pid, 4242);
+        assert_false(r.watch.stop);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, ws, strlen(ws), &err), 0);
+        assert_true(r.watch.stop);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, uw, strlen(uw), &err), 0);
+        assert_int_equal(r.op, REQUEST_UNWATCH);
+        assert_int_equal(r.watch.pid, 7);
+        request_done(&r);
+
+        EXPECT("{\"op\":\"watch\"}", PN_ERR_INVALID_REQUEST, "pid");
+        EXPECT("{\"op\":\"watch\",\"pid\":0}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":-1}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":4294967296}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":\"12\"}", PN_ERR_INVALID_REQUEST, "integer");
+        EXPECT("{\"op\":\"watch\",\"pid\":1.5}", PN_ERR_INVALID_REQUEST, "integer");
+        EXPECT("{\"op\":\"watch\",\"pid\":1,\"stop\":1}", PN_ERR_INVALID_REQUEST, "stop");
+        EXPECT("{\"op\":\"watch\",\"pid\":1,\"signal\":9}", PN_ERR_INVALID_REQUEST, "signal");
+        EXPECT("{\"op\":\"unwatch\",\"pid\":1,\"stop\":true}", PN_ERR_INVALID_REQUEST, "stop");
+        EXPECT("{\"op\":\"unwatch\"}", PN_ERR_INVALID_REQUEST, "unwatch needs");
+        assert_string_equal(request_op_to_string(REQUEST_WATCH), "watch");
+        assert_string_equal(request_op_to_string(REQUEST_UNWATCH), "unwatch");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_invalid_json),
@@ -141,6 +175,7 @@ int main(void) {
                 cmocka_unit_test(test_invalid_filter),
                 cmocka_unit_test(test_line_too_long),
                 cmocka_unit_test(test_valid_requests),
+                cmocka_unit_test(test_watch_requests),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
