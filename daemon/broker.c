@@ -22,6 +22,7 @@
 #include <systemd/sd-event.h>
 
 #include "broker.h"
+#include "caps.h"
 #include "common/linux-compat.h"
 #include "dispatcher.h"
 #include "log.h"
@@ -33,6 +34,7 @@
 #include "sink-dbus.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
+#include "uidlimits.h"
 #include "watch.h"
 
 #ifndef PROCNOTIFY_VERSION
@@ -57,6 +59,8 @@ struct Broker {
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
         Policy policy;
+        UidLimits *limits;
+        CapMask caps;       /* kept after start-up */
         SinkContext sink_ctx;
         KernelFeatures features;
 
@@ -376,7 +380,6 @@ static gid_t broker_lookup_group(const char *name) {
 static SinkDbusOptions broker_dbus_options(const Config *c) {
         return (SinkDbusOptions){
                 .max_peers = c->max_clients,
-                .max_peers_per_uid = c->max_clients_per_uid,
                 .max_subscriptions = c->max_subscriptions,
                 /* Signals waiting to be written to the bus, as the socket's queue. */
                 .max_queued = MAX(c->client_queue_bytes / 256, 1024),
@@ -395,13 +398,15 @@ static void broker_apply_config(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
                 .max_clients = c->max_clients,
-                .max_clients_per_uid = c->max_clients_per_uid,
                 .max_subscriptions = c->max_subscriptions,
                 .queue_bytes = c->client_queue_bytes,
         };
 
         log_set_max_level(c->log_level);
         policy_init(&b->policy, broker_lookup_group(c->group));
+        uidlimits_set_max(b->limits, UID_RESOURCE_CLIENTS, c->max_clients_per_uid);
+        uidlimits_set_max(b->limits, UID_RESOURCE_SUBSCRIPTIONS, c->max_subscriptions_per_uid);
+        uidlimits_set_max(b->limits, UID_RESOURCE_WATCHES, c->max_watches_per_uid);
         if (b->sink_socket)
                 sink_socket_set_options(b->sink_socket, &so);
         if (b->watches) {
@@ -441,6 +446,12 @@ static int broker_reload(Broker *b) {
                         r = cnproc_set_receive_buffer(b->cnproc, c->receive_buffer);
                         if (r < 0)
                                 log_warning_errno(r, "Failed to set the connector receive buffer, ignoring: %m");
+                }
+                if (caps_needed(c) & ~b->caps) {
+                        char names[256];
+                        caps_format(caps_needed(c) & ~b->caps, names, sizeof(names));
+                        log_warning("The new configuration needs %s, dropped at start: restart the broker.",
+                                    names);
                 }
                 config_free(b->config);
                 b->config = c;
@@ -572,6 +583,36 @@ static void broker_connect_bus(Broker *b) {
         log_info("Serving %s on %s.", DBUS_NAME, streq(how, "system") ? "the system bus" : how);
 }
 
+/*
+ * Everything that needs more than the broker keeps is done (the sockets are
+ * bound, the bus connected, the connector subscribed): keep only what
+ * caps_needed() says, and stay uid 0 (see caps.h, README "Least privilege").
+ * Failing to drop is fatal: never serve with more than documented.
+ */
+static int broker_drop_privileges(Broker *b) {
+        CapMask want = caps_needed(b->config);
+        CapState st;
+        char names[256];
+        int r;
+
+        r = caps_drop_to(want);
+        if (r < 0)
+                return log_error_errno(r, "Failed to drop capabilities: %m");
+        r = caps_get_state(&st);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read our capabilities: %m");
+        b->caps = st.effective;
+        if (want & ~st.effective) {
+                caps_format(want & ~st.effective, names, sizeof(names));
+                log_warning("Started without %s: features that need it will fail.", names);
+        }
+        caps_format(st.effective, names, sizeof(names));
+        log_info("Keeping capabilities %s; every other capability dropped%s.", names,
+                 st.bounding & ~st.effective ? " (the bounding set could not be narrowed)"
+                                             : ", bounding set too");
+        return 0;
+}
+
 int broker_new(Broker **ret, Config *config, const char *config_path) {
         Broker *b = calloc(1, sizeof(*b));
         sigset_t mask;
@@ -586,6 +627,13 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         b->started_ns = clock_ns(CLOCK_MONOTONIC);
         read_boot_id(b->boot_id);
         make_instance_id(b->instance_id);
+        r = uidlimits_new(&b->limits);
+        if (r < 0) {
+                free(b->config_path);
+                free(b);
+                config_free(config);
+                return log_error_errno(r, "Out of memory.");
+        }
         broker_apply_config(b);
 
         r = sd_event_default(&b->event);
@@ -661,6 +709,7 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
 
         b->sink_ctx = (SinkContext){
                 .policy = &b->policy,
+                .limits = b->limits,
                 .filter = { .is_descendant = broker_is_descendant, .userdata = b },
                 .dispatcher = b->dispatcher,
                 .version = PROCNOTIFY_VERSION,
@@ -677,7 +726,6 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         };
         SinkSocketOptions so = {
                 .max_clients = b->config->max_clients,
-                .max_clients_per_uid = b->config->max_clients_per_uid,
                 .max_subscriptions = b->config->max_subscriptions,
                 .queue_bytes = b->config->client_queue_bytes,
         };
@@ -695,6 +743,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                  afd >= 0 ? "" : "", (unsigned long long) proctable_get_stats(b->table)->entries);
 
         broker_connect_bus(b);
+        r = broker_drop_privileges(b);
+        if (r < 0)
+                goto fail;
         *ret = b;
         return 0;
 
@@ -727,6 +778,7 @@ Broker *broker_free(Broker *b) {
         sd_event_source_disable_unref(b->post);
         sd_event_unref(b->event);
         config_free(b->config);
+        uidlimits_free(b->limits);
         free(b->config_path);
         free(b);
         return NULL;

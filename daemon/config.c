@@ -27,6 +27,7 @@ int config_new(Config **ret) {
         c->max_clients = 1024;
         c->max_clients_per_uid = 64;
         c->max_subscriptions = 64;
+        c->max_subscriptions_per_uid = 256;
         c->client_queue_bytes = 1u << 20;
         c->max_processes = 1u << 22;
         c->max_watches = 64;
@@ -77,6 +78,22 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
                 return -EINVAL;
         *ret = (unsigned) v;
         return 0;
+}
+
+static int parse_bool(const char *s, bool *ret) {
+        static const char *const yes[] = { "yes", "true", "on", "1" };
+        static const char *const no[] = { "no", "false", "off", "0" };
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
 }
 
 static int parse_events(const char *s, uint32_t *ret) {
@@ -165,6 +182,8 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = parse_unsigned(value, 1, 1u << 20, &c->max_clients_per_uid);
                 else if (streq(key, "MaxSubscriptions"))
                         r = parse_unsigned(value, 1, 4096, &c->max_subscriptions);
+                else if (streq(key, "MaxSubscriptionsPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_subscriptions_per_uid);
                 else if (streq(key, "ClientQueue")) {
                         r = config_parse_size(value, &c->client_queue_bytes);
                         if (r == 0 && c->client_queue_bytes < 4096)
@@ -180,6 +199,9 @@ static int on_value(void *userdata, const char *section, const char *key, const 
         } else if (strcasecmp(section, "Policy") == 0) {
                 if (streq(key, "Group"))
                         r = set_string(&c->group, value);
+        } else if (strcasecmp(section, "Run") == 0) {
+                if (streq(key, "Enabled"))
+                        r = parse_bool(value, &c->run_enabled);
         } else {
                 if (!p->error[0])
                         snprintf(p->error, sizeof(p->error), "unknown section [%.64s]", section);

@@ -22,12 +22,14 @@ typedef struct Config {
         unsigned max_clients;
         unsigned max_clients_per_uid;
         unsigned max_subscriptions; /* per client */
+        unsigned max_subscriptions_per_uid; /* across connections and sinks */
         uint64_t client_queue_bytes;
         uint64_t max_processes;     /* process table entries */
         unsigned max_watches;       /* per connection */
         unsigned max_watches_per_uid;
         unsigned max_traced_threads; /* under ptrace ("stop") watches, in all */
         char *group;                /* members see every event */
+        bool run_enabled;           /* [Run] Enabled=: the broker may start children */
         int log_level;              /* syslog level */
 } Config;
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * SinkContext: what every sink (JSON socket, D-Bus) needs from the broker,
- * without knowing the broker: the policy, the process tree for
- * descendants_of, identity for hello, kernel features and statistics. The broker owns
+ * without knowing the broker: the policy, the per-uid limits, the process
+ * tree for descendants_of, identity for hello, kernel features and statistics. The broker owns
  * it and outlives every sink.
  */
 #pragma once
@@ -11,6 +11,7 @@
 #include "follow.h"
 #include "policy.h"
 #include "stats.h"
+#include "uidlimits.h"
 #include "protocol/filter.h"
 #include "protocol/jsonbuf.h"
 #include "protocol/request.h"
@@ -59,6 +60,10 @@ typedef struct SinkControl {
 
 typedef struct SinkContext {
         const Policy *policy;
+        /* Per-uid counts of clients, subscriptions and watches, shared by
+         * every sink and the watch code: acquire before creating, release
+         * when it goes (see uidlimits.h). */
+        UidLimits *limits;
         FilterContext filter;      /* descendants_of through the process table */
         Dispatcher *dispatcher;    /* for the current seq */
         const char *version;

@@ -60,8 +60,13 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
                                      char ***nodes, sd_bus_error *error);
 
 /* Find or create the peer for a caller with these credentials; -EUSERS
- * when a limit forbids a new one. */
+ * when MaxClients forbids a new one, -EDQUOT when the caller's user is at
+ * MaxClientsPerUser. */
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
+/* The credentials of a known peer, or NULL. */
+const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name);
+/* -EUSERS: the peer is at MaxSubscriptions; -EDQUOT: its user at
+ * MaxSubscriptionsPerUser. */
 int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
                                DbusSubscription **ret);
 void sink_dbus_subscription_free(DbusSubscription *sub);

@@ -230,8 +230,12 @@ static int read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *re
                 return r;
         if (uid == UINT32_MAX)
                 return -EBADMSG; /* the bus did not tell: trust nobody */
-        /* The bus's group list is the caller's supplementary groups; with no
-         * list the peer is privileged only as root. */
+        /* What the bus driver says is what the kernel told it about the
+         * caller's socket (SO_PEERCRED uid and gid, SO_PEERGROUPS), never
+         * anything the caller sent: dbus-daemon 1.14 and dbus-broker 33 both
+         * list the primary gid with the supplementary groups (measured), so
+         * membership is judged as on the JSON socket. With no list the peer
+         * is privileged only as root. */
         policy_peer_init(policy, ret, uid, (gid_t) -1, (pid_t) pid, groups, n_groups);
         return 0;
 }
@@ -263,7 +267,9 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
         Request req = { .op = p->op, .watch = { .pid = p->pid, .stop = p->stop } };
         SinkControlReply reply = {
                 .line = &line,
-                .can_subscribe = peer->n_subs < s->opt.max_subscriptions,
+                .can_subscribe = peer->n_subs < s->opt.max_subscriptions &&
+                                 uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS,
+                                                       peer->creds.uid),
                 .next_id = s->next_sub_id + 1,
         };
         struct json_object *v;
@@ -309,23 +315,23 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
         return sd_bus_reply_method_return(p->call, "o", sub->path);
 }
 
-static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        PendingSubscribe *p = userdata;
+/* Subscribe the caller of p->call, whose credentials the bus told. */
+static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         SinkDbus *s = p->sink;
-        PeerCreds creds;
         DbusPeer *peer = NULL;
         DbusSubscription *sub = NULL;
         int r;
 
-        (void) ret_error;
-        if (sd_bus_message_is_method_error(reply, NULL) || read_creds(reply, s->ctx.policy, &creds) < 0)
-                return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
-                                                  "The bus did not tell who is calling.");
-        r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), &creds, &peer);
+        r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), creds, &peer);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
-                                                  "Too many subscribing connections (MaxClients, "
-                                                  "MaxClientsPerUser).");
+                                                  "The broker serves no more subscribing connections "
+                                                  "(MaxClients).");
+        if (r == -EDQUOT)
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
+                                                  "Too many connections for this user, JSON and D-Bus "
+                                                  "together (MaxClientsPerUser=%u).",
+                                                  uidlimits_get_max(s->ctx.limits, UID_RESOURCE_CLIENTS));
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         if (p->op != REQUEST_SUBSCRIBE)
@@ -346,11 +352,28 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "At most %u subscriptions per connection "
                                                   "(MaxSubscriptions).", s->opt.max_subscriptions);
+        if (r == -EDQUOT)
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
+                                                  "At most %u subscriptions per user, on all connections "
+                                                  "(MaxSubscriptionsPerUser).",
+                                                  uidlimits_get_max(s->ctx.limits,
+                                                                    UID_RESOURCE_SUBSCRIPTIONS));
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         p->filter = NULL; /* owned by the subscription now */
         p->events = NULL;
         return sd_bus_reply_method_return(p->call, "o", sub->path);
+}
+
+static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PendingSubscribe *p = userdata;
+        PeerCreds creds;
+
+        (void) ret_error;
+        if (sd_bus_message_is_method_error(reply, NULL) || read_creds(reply, p->sink->ctx.policy, &creds) < 0)
+                return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
+                                                  "The bus did not tell who is calling.");
+        return subscribe_caller(p, &creds);
 }
 
 /* Ask the bus, not the caller, who is calling; on_sender_creds() goes on.
@@ -360,6 +383,15 @@ static int ask_sender_creds(PendingSubscribe *p, sd_bus_message *m) {
         int r;
 
         p->call = sd_bus_message_ref(m);
+        /* A connection's credentials do not change (unique names are never
+         * reused): a known peer is not asked about again. */
+        const PeerCreds *known = sink_dbus_peer_creds(p->sink, sd_bus_message_get_sender(m));
+        if (known) {
+                PeerCreds creds = *known;
+                r = subscribe_caller(p, &creds);
+                pending_free(p);
+                return r;
+        }
         r = sd_bus_call_method_async(p->sink->bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                      "org.freedesktop.DBus", "GetConnectionCredentials",
                                      on_sender_creds, p, "s", sd_bus_message_get_sender(m));

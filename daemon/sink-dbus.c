@@ -188,6 +188,7 @@ static DbusPeer *peer_free(DbusPeer *p) {
                 s->ctx.control.release(s->ctx.userdata, p->owner);
         while (p->subs)
                 sink_dbus_subscription_free(p->subs);
+        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, p->creds.uid);
         for (DbusPeer **q = &s->peers; *q; q = &(*q)->next)
                 if (*q == p) {
                         *q = p->next;
@@ -208,25 +209,35 @@ static int peer_on_track_removed(sd_bus_track *t, void *userdata) {
         return 0;
 }
 
+const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name) {
+        for (DbusPeer *p = s->peers; p; p = p->next)
+                if (streq(p->name, name))
+                        return &p->creds;
+        return NULL;
+}
+
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret) {
-        unsigned same_uid = 0;
         DbusPeer *p;
         int r;
 
-        for (p = s->peers; p; p = p->next) {
+        for (p = s->peers; p; p = p->next)
                 if (streq(p->name, name)) {
                         *ret = p;
                         return 0;
                 }
-                same_uid += p->creds.uid == creds->uid;
-        }
         if (s->stats.peers >= s->opt.max_peers)
                 return -EUSERS;
-        if (creds->uid != 0 && same_uid >= s->opt.max_peers_per_uid)
-                return -EUSERS;
+        /* Counted with the user's JSON connections. */
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
+        if (r == UIDLIMITS_E_EXCEEDED)
+                return -EDQUOT;
+        if (r < 0)
+                return r;
         p = calloc(1, sizeof(*p));
-        if (!p)
+        if (!p) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
                 return -ENOMEM;
+        }
         p->sink = s;
         p->creds = *creds;
         p->pidfd = -1;
@@ -234,6 +245,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         p->name = strdup(name);
         if (!p->name) {
                 free(p);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
                 return -ENOMEM;
         }
         r = sd_bus_track_new(s->bus, &p->track, peer_on_track_removed, p);
@@ -243,6 +255,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                 sd_bus_track_unref(p->track);
                 free(p->name);
                 free(p);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
                 return r;
         }
         p->next = s->peers;
@@ -256,16 +269,25 @@ int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int s
                                DbusSubscription **ret) {
         SinkDbus *s = p->sink;
         DbusSubscription *sub;
+        int r;
 
         if (p->n_subs >= s->opt.max_subscriptions)
                 return -EUSERS;
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
+        if (r == UIDLIMITS_E_EXCEEDED)
+                return -EDQUOT;
+        if (r < 0)
+                return r;
         sub = calloc(1, sizeof(*sub));
-        if (!sub)
+        if (!sub) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
                 return -ENOMEM;
+        }
         sub->peer = p;
         sub->id = ++s->next_sub_id;
         if (asprintf(&sub->path, DBUS_SUBSCRIPTION_PREFIX "/%llu", (unsigned long long) sub->id) < 0) {
                 free(sub);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
                 return -ENOMEM;
         }
         sub->filter = filter;
@@ -289,6 +311,7 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
                 }
         p->n_subs--;
         p->sink->stats.subscriptions--;
+        uidlimits_release(p->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
         filter_free(sub->filter);
         for (size_t i = 0; sub->events && sub->events[i]; i++)
                 free(sub->events[i]);

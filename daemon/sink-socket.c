@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "common/linux-compat.h"
 #include "common/macro.h"
 #include "peer-pidfd.h"
 #include "protocol/event-json.h"
@@ -395,13 +396,20 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_section_end(v);
 }
 
+/* Room for one more subscription on this connection and for its user? */
+static bool client_can_subscribe(const Client *c) {
+        return c->n_subs < c->sink->opt.max_subscriptions &&
+               uidlimits_may_acquire(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+}
+
 static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
         SinkSocket *s = c->sink;
         Subscription *subs;
+        char msg[128];
+        int r;
 
         if (c->n_subs >= s->opt.max_subscriptions) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection (MaxSubscriptions)",
                          s->opt.max_subscriptions);
                 client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
                 return -ENOSPC;
@@ -412,6 +420,18 @@ static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
                 return -ENOMEM;
         }
         c->subs = subs;
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+        if (r == UIDLIMITS_E_EXCEEDED) {
+                snprintf(msg, sizeof(msg),
+                         "at most %u subscriptions per user, on all connections (MaxSubscriptionsPerUser)",
+                         uidlimits_get_max(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS));
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return -ENOSPC;
+        }
+        if (r < 0) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return r;
+        }
         c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
         s->stats.subscriptions++;
         return 0;
@@ -420,6 +440,7 @@ static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
 static void client_remove_subscription(Client *c, size_t i) {
         filter_free(c->subs[i].filter);
         follow_free(c->subs[i].follow);
+        uidlimits_release(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
         c->subs[i] = c->subs[--c->n_subs];
         c->sink->stats.subscriptions--;
 }
@@ -430,7 +451,7 @@ static void client_remove_subscription(Client *c, size_t i) {
 static void client_forward(Client *c, const Request *r) {
         SinkSocket *s = c->sink;
         SinkControlReply reply = { .line = &s->reply,
-                                   .can_subscribe = c->n_subs < s->opt.max_subscriptions,
+                                   .can_subscribe = client_can_subscribe(c),
                                    .next_id = c->next_sub_id + 1 };
 
         if (!s->ctx.control.request) {
@@ -705,7 +726,9 @@ static void client_free(Client *c) {
         for (size_t i = 0; i < c->n_subs; i++) {
                 filter_free(c->subs[i].filter);
                 follow_free(c->subs[i].follow);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
         }
+        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->creds.uid);
         free(c->subs);
         safe_close(c->pidfd);
         sd_event_source_disable_unref(c->io);
@@ -730,7 +753,6 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         socklen_t len = sizeof(cred);
         gid_t groups[MAX_PEER_GROUPS];
         socklen_t glen = sizeof(groups);
-        unsigned same_uid = 0;
         _cleanup_(sd_event_source_unrefp) sd_event_source *io = NULL;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -746,15 +768,15 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
                 refuse(s, fd, "the broker serves no more clients (MaxClients)");
                 return;
         }
-        for (Client *c = s->clients; c; c = c->next)
-                same_uid += c->creds.uid == cred.uid;
-        if (cred.uid != 0 && same_uid >= s->opt.max_clients_per_uid) {
+        /* Counted with the user's subscribing D-Bus connections. */
+        if (!uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid)) {
                 refuse(s, fd, "too many connections for this user (MaxClientsPerUser)");
                 return;
         }
 
         Client *c = calloc(1, sizeof(*c));
-        if (!c) {
+        if (!c || uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid) != 0) {
+                free(c);
                 close(fd);
                 return;
         }
@@ -766,6 +788,7 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid);
                 close(fd);
                 free(c);
                 return;

@@ -24,7 +24,6 @@ typedef struct SinkSocket SinkSocket;
 
 typedef struct SinkSocketOptions {
         unsigned max_clients;
-        unsigned max_clients_per_uid;
         unsigned max_subscriptions;
         uint64_t queue_bytes;
 } SinkSocketOptions;

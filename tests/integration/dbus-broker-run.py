@@ -12,6 +12,7 @@ through, so READY=1 tells when the bus serves.
 """
 import ctypes
 import os
+import signal
 import socket
 import sys
 

@@ -54,7 +54,7 @@ def _die_with_parent():
 class Broker:
     """procnotifyd on a private socket with its own config file."""
 
-    def __init__(self, config="", args=(), env=None, dbus=None):
+    def __init__(self, config="", args=(), env=None, dbus=None, prefix=()):
         self.dir = tempfile.mkdtemp(prefix="pntest-")
         os.chmod(self.dir, 0o755)  # unprivileged test clients connect too
         self.socket_path = os.path.join(self.dir, "events.sock")
@@ -65,6 +65,7 @@ class Broker:
         self.args = list(args)
         self.env = env or {}
         self.dbus = dbus  # a bus address, or None for --dbus=none
+        self.prefix = list(prefix)  # a command that runs the broker (setpriv …)
         self.proc = None
         self.notify = None
 
@@ -105,7 +106,7 @@ class Broker:
         env = dict(os.environ, NOTIFY_SOCKET=notify_path, **self.env)
         env.pop("JOURNAL_STREAM", None)
         self.logf = open(self.log_path, "ab")
-        cmd = [PROCNOTIFYD, "--socket", self.socket_path, f"--dbus={self.dbus or 'none'}",
+        cmd = self.prefix + [PROCNOTIFYD, "--socket", self.socket_path, f"--dbus={self.dbus or 'none'}",
                "--config", self.config_path] + self.args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, env=env, preexec_fn=_die_with_parent)
@@ -321,8 +322,8 @@ class Client:
         self.send(obj)
         return self.read_reply(timeout)
 
-    def subscribe(self, events=None, match=None, threads=None):
-        req = {"op": "subscribe"}
+    def subscribe(self, events=None, match=None, threads=None, **extra):
+        req = {"op": "subscribe", **extra}
         if events is not None:
             req["events"] = events
         if match is not None:

@@ -24,6 +24,9 @@ static void test_defaults(void **state) {
         assert_int_equal(c->kernel_events, 0);
         assert_int_equal(c->client_queue_bytes, 1u << 20);
         assert_int_equal(c->log_level, LOG_INFO);
+        assert_int_equal(c->max_subscriptions_per_uid, 256);
+        assert_int_equal(c->max_watches_per_uid, 256);
+        assert_false(c->run_enabled);
         config_free(c);
 }
 
@@ -38,7 +41,9 @@ static void test_every_key(void **state) {
                            "[Limits]\nMaxClients=10\nMaxClientsPerUser=2\nMaxSubscriptions=3\n"
                            "ClientQueue=64K\nMaxProcesses=1000\n"
                            "MaxWatches=5\nMaxWatchesPerUser=9\nMaxTracedThreads=100\n"
-                           "[Policy]\nGroup=wheel\n";
+                           "MaxSubscriptionsPerUser=5\n"
+                           "[Policy]\nGroup=wheel\n"
+                           "[Run]\nEnabled=yes\n";
         assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
         assert_string_equal(c->socket_path, "/run/x/y.sock");
         assert_string_equal(c->dbus, "none");
@@ -56,6 +61,10 @@ static void test_every_key(void **state) {
         assert_int_equal(c->max_watches_per_uid, 9);
         assert_int_equal(c->max_traced_threads, 100);
         assert_string_equal(c->group, "wheel");
+        assert_int_equal(c->max_subscriptions_per_uid, 5);
+        assert_true(c->run_enabled);
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=off\n", err, sizeof(err)), 0);
+        assert_false(c->run_enabled);
         assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
         assert_int_equal(c->kernel_events, 0);
         config_free(c);
@@ -80,6 +89,9 @@ static void test_errors_name_their_line(void **state) {
         expect_bad("[Limits]\n\nClientQueue=1K\n", "line 3");
         expect_bad("[Broker]\nSocket=relative.sock\n", "Socket");
         expect_bad("[Broker]\nLogLevel=chatty\n", "LogLevel");
+        expect_bad("[Limits]\nMaxSubscriptionsPerUser=0\n", "MaxSubscriptionsPerUser");
+        expect_bad("[Limits]\nMaxWatchesPerUser=many\n", "MaxWatchesPerUser");
+        expect_bad("[Run]\nEnabled=maybe\n", "Enabled");
         expect_bad("[Connector]\nEvents=fork,bogus\n", "Events");
         expect_bad("[Connector]\nReceiveBuffer=-1\n", "ReceiveBuffer");
         expect_bad("[Broker]\nColour=blue\n", "unknown key \"Colour\" in [Broker]");
