@@ -339,7 +339,7 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         if (p->signal && peer->pidfd < 0) {
                 /* The bus told the pid just now: a process that started
                  * later holds a reused pid and is refused. */
-                r = peer_pidfd_open_pid(creds.pid, peer_boottime_now());
+                r = peer_pidfd_open_pid(creds->pid, peer_boottime_now());
                 if (r < 0)
                         return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
                                                           "signal: cannot get a pidfd of the calling "
