@@ -24,6 +24,7 @@
 #include <systemd/sd-event.h>
 
 #include "broker.h"
+#include "caps.h"
 #include "common/linux-compat.h"
 #include "dispatcher.h"
 #include "log.h"
@@ -36,6 +37,8 @@
 #include "sink-socket.h"
 #include "source-cnproc.h"
 #include "supervisor.h"
+#include "uidlimits.h"
+#include "watch.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -55,10 +58,13 @@ struct Broker {
         Cnproc *cnproc;
         Reaper *reaper;
         Supervisor *supervisor;
+        WatchTable *watches;
         SinkSocket *sink_socket;
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
         Policy policy;
+        UidLimits *limits;
+        CapMask caps;       /* kept after start-up */
         SinkContext sink_ctx;
         KernelFeatures features;
 
@@ -107,6 +113,10 @@ static void broker_emit(PnEvent *ev, void *userdata) {
         if (ev->type == PN_EVENT_ADOPT && ev->adopt.new_parent == b->pid && b->supervisor)
                 supervisor_adopted(b->supervisor, ev->tgid, ev->uid);
         dispatcher_emit(b->dispatcher, ev);
+        /* After the sinks: a watched exit ends its watch, and the watcher
+         * has it queued by now. */
+        if (b->watches)
+                watch_table_on_event(b->watches, ev);
 }
 
 static void broker_emit_overrun(Broker *b) {
@@ -248,7 +258,11 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_uint(v, "inferred_exits", ts->inferred_exits);
         stats_uint(v, "adoptions", ts->adoptions);
         stats_uint(v, "full", ts->full);
+        stats_uint(v, "merged_exits", ts->merged_exits);
+        stats_uint(v, "unmerged_exits", ts->unmerged_exits);
         stats_section_end(v);
+        if (b->watches)
+                watch_table_visit_stats(b->watches, v);
         stats_section_begin(v, "events");
         for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
                 stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
@@ -266,6 +280,40 @@ static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
         return proctable_is_descendant(b->table, tgid, ancestor);
 }
 
+typedef struct FollowSeed {
+        Follow *follow;
+        int r;
+} FollowSeed;
+
+static void broker_follow_seed_one(const ProcEntry *e, void *userdata) {
+        FollowSeed *fs = userdata;
+        if (fs->r >= 0)
+                fs->r = follow_add(fs->follow, e->tgid, e->ppid);
+}
+
+static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid) {
+        Broker *b = userdata;
+        const ProcEntry *e = proctable_find(b->table, pid);
+        FollowSeed fs = { 0 };
+        int r;
+
+        if (!e)
+                return -ESRCH;
+        r = follow_new(&fs.follow, pid, e->ppid);
+        if (r < 0)
+                return r;
+        (void) proctable_foreach_descendant(b->table, pid, broker_follow_seed_one, &fs);
+        /* A service with more processes than a follow holds is followed in
+         * part; the sink reports the limit when it is hit by a fork. */
+        if (fs.r < 0 && fs.r != -ENOSPC) {
+                follow_free(fs.follow);
+                return fs.r;
+        }
+        *ret_uid = e->uid;
+        *ret = fs.follow;
+        return 0;
+}
+
 /* --- ops served by the broker (watch, run, …) --- */
 
 /* A request a sink forwards (see SinkControl): each op goes to the part of
@@ -281,6 +329,10 @@ static void broker_on_control_request(void *userdata, const PeerCreds *peer, Sin
         case REQUEST_KILL:
                 supervisor_handle_request(b->supervisor, peer, owner, req, reply);
                 break;
+        case REQUEST_WATCH:
+        case REQUEST_UNWATCH:
+                watch_table_request(b->watches, peer, owner, req, reply);
+                break;
         default:
                 snprintf(msg, sizeof(msg), "op \"%s\" is not served by this broker",
                          request_op_to_string(req->op));
@@ -293,13 +345,28 @@ static void broker_on_control_request(void *userdata, const PeerCreds *peer, Sin
  * Supervised children are services and outlive it (see supervisor.h). */
 static void broker_on_control_release(void *userdata, SinkOwner owner) {
         Broker *b = userdata;
-        (void) b;
-        (void) owner;
+        if (b->watches)
+                watch_table_release(b->watches, owner);
+}
+
+/* A watch ended by itself (its process exited): take its subscription away
+ * from the sink that holds it. */
+static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag) {
+        Broker *b = userdata;
+        SinkOwner range = owner & ~(SINK_OWNER_SOCKET - 1);
+        if (range == SINK_OWNER_SOCKET && b->sink_socket)
+                sink_socket_drop_subscription(b->sink_socket, owner, tag);
+        else if (range == SINK_OWNER_DBUS && b->sink_dbus)
+                sink_dbus_drop_subscription(b->sink_dbus, owner, tag);
 }
 
 /* Wait statuses nobody registered for (orphans the broker adopted). */
 static void broker_on_orphan_status(pid_t pid, int status, void *userdata) {
         Broker *b = userdata;
+        /* A new thread of a ptrace-watched process can stop before its
+         * parent's clone event tells its tid. */
+        if (b->watches && watch_table_claim_status(b->watches, pid, status))
+                return;
         if (b->supervisor)
                 supervisor_handle_orphan_status(b->supervisor, pid, status);
 }
@@ -484,10 +551,17 @@ static gid_t broker_lookup_group(const char *name) {
 static SinkDbusOptions broker_dbus_options(const Config *c) {
         return (SinkDbusOptions){
                 .max_peers = c->max_clients,
-                .max_peers_per_uid = c->max_clients_per_uid,
                 .max_subscriptions = c->max_subscriptions,
                 /* Signals waiting to be written to the bus, as the socket's queue. */
                 .max_queued = MAX(c->client_queue_bytes / 256, 1024),
+        };
+}
+
+static WatchTableOptions broker_watch_options(const Config *c) {
+        return (WatchTableOptions){
+                .max_per_owner = c->max_watches,
+                .max_per_uid = c->max_watches_per_uid,
+                .max_traced_threads = c->max_traced_threads,
         };
 }
 
@@ -495,7 +569,6 @@ static void broker_apply_config(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
                 .max_clients = c->max_clients,
-                .max_clients_per_uid = c->max_clients_per_uid,
                 .max_subscriptions = c->max_subscriptions,
                 .queue_bytes = c->client_queue_bytes,
         };
@@ -508,8 +581,15 @@ static void broker_apply_config(Broker *b) {
                         log_warning("Out of memory applying [Run] settings; keeping the old ones.");
                 broker_set_subreaper(b);
         }
+        uidlimits_set_max(b->limits, UID_RESOURCE_CLIENTS, c->max_clients_per_uid);
+        uidlimits_set_max(b->limits, UID_RESOURCE_SUBSCRIPTIONS, c->max_subscriptions_per_uid);
+        uidlimits_set_max(b->limits, UID_RESOURCE_WATCHES, c->max_watches_per_uid);
         if (b->sink_socket)
                 sink_socket_set_options(b->sink_socket, &so);
+        if (b->watches) {
+                WatchTableOptions wo = broker_watch_options(c);
+                watch_table_set_options(b->watches, &wo);
+        }
         if (b->sink_dbus) {
                 SinkDbusOptions dbo = broker_dbus_options(c);
                 sink_dbus_set_options(b->sink_dbus, &dbo);
@@ -552,6 +632,12 @@ static int broker_reload(Broker *b) {
                         r = cnproc_set_receive_buffer(b->cnproc, c->receive_buffer);
                         if (r < 0)
                                 log_warning_errno(r, "Failed to set the connector receive buffer, ignoring: %m");
+                }
+                if (caps_needed(c) & ~b->caps) {
+                        char names[256];
+                        caps_format(caps_needed(c) & ~b->caps, names, sizeof(names));
+                        log_warning("The new configuration needs %s, dropped at start: restart the broker.",
+                                    names);
                 }
                 config_free(b->config);
                 b->config = c;
@@ -701,6 +787,36 @@ static void broker_connect_bus(Broker *b) {
         log_info("Serving %s on %s.", DBUS_NAME, streq(how, "system") ? "the system bus" : how);
 }
 
+/*
+ * Everything that needs more than the broker keeps is done (the sockets are
+ * bound, the bus connected, the connector subscribed): keep only what
+ * caps_needed() says, and stay uid 0 (see caps.h, README "Least privilege").
+ * Failing to drop is fatal: never serve with more than documented.
+ */
+static int broker_drop_privileges(Broker *b) {
+        CapMask want = caps_needed(b->config);
+        CapState st;
+        char names[256];
+        int r;
+
+        r = caps_drop_to(want);
+        if (r < 0)
+                return log_error_errno(r, "Failed to drop capabilities: %m");
+        r = caps_get_state(&st);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read our capabilities: %m");
+        b->caps = st.effective;
+        if (want & ~st.effective) {
+                caps_format(want & ~st.effective, names, sizeof(names));
+                log_warning("Started without %s: features that need it will fail.", names);
+        }
+        caps_format(st.effective, names, sizeof(names));
+        log_info("Keeping capabilities %s; every other capability dropped%s.", names,
+                 st.bounding & ~st.effective ? " (the bounding set could not be narrowed)"
+                                             : ", bounding set too");
+        return 0;
+}
+
 int broker_new(Broker **ret, Config *config, const char *config_path) {
         Broker *b = calloc(1, sizeof(*b));
         sigset_t mask;
@@ -715,6 +831,13 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         b->started_ns = clock_ns(CLOCK_MONOTONIC);
         read_boot_id(b->boot_id);
         make_instance_id(b->instance_id);
+        r = uidlimits_new(&b->limits);
+        if (r < 0) {
+                free(b->config_path);
+                free(b);
+                config_free(config);
+                return log_error_errno(r, "Out of memory.");
+        }
         broker_apply_config(b);
 
         r = sd_event_default(&b->event);
@@ -799,14 +922,22 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         b->last_resync_ns = clock_ns(CLOCK_MONOTONIC);
         broker_probe_features(b);
 
+        WatchTableOptions wo = broker_watch_options(b->config);
+        WatchTableCallbacks wcb = { .emit = broker_emit, .drop_subscription = broker_on_watch_ended };
+        r = watch_table_new(&b->watches, b->event, b->reaper, b->table, &b->reader, &wo, &wcb, b);
+        if (r < 0)
+                goto fail_log;
+
         b->sink_ctx = (SinkContext){
                 .policy = &b->policy,
+                .limits = b->limits,
                 .filter = { .is_descendant = broker_is_descendant, .userdata = b },
                 .dispatcher = b->dispatcher,
                 .version = PROCNOTIFY_VERSION,
                 .boot_id = b->boot_id,
                 .instance_id = b->instance_id,
                 .features = &b->features,
+                .follow_new = broker_follow_new,
                 .control = {
                         .request = broker_on_control_request,
                         .release = broker_on_control_release,
@@ -816,7 +947,6 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         };
         SinkSocketOptions so = {
                 .max_clients = b->config->max_clients,
-                .max_clients_per_uid = b->config->max_clients_per_uid,
                 .max_subscriptions = b->config->max_subscriptions,
                 .queue_bytes = b->config->client_queue_bytes,
         };
@@ -834,6 +964,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                  afd >= 0 ? "" : "", (unsigned long long) proctable_get_stats(b->table)->entries);
 
         broker_connect_bus(b);
+        r = broker_drop_privileges(b);
+        if (r < 0)
+                goto fail;
         *ret = b;
         return 0;
 
@@ -850,6 +983,8 @@ Broker *broker_free(Broker *b) {
         sink_socket_free(b->sink_socket);
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
+        /* Before the reaper: detaching tracees needs their statuses. */
+        b->watches = watch_table_free(b->watches);
         cnproc_free(b->cnproc);
         supervisor_free(b->supervisor);
         reaper_free(b->reaper);
@@ -868,6 +1003,7 @@ Broker *broker_free(Broker *b) {
         sd_event_source_disable_unref(b->post);
         sd_event_unref(b->event);
         config_free(b->config);
+        uidlimits_free(b->limits);
         free(b->config_path);
         free(b);
         return NULL;

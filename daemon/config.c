@@ -28,10 +28,13 @@ int config_new(Config **ret) {
         c->max_clients = 1024;
         c->max_clients_per_uid = 64;
         c->max_subscriptions = 64;
+        c->max_subscriptions_per_uid = 256;
         c->client_queue_bytes = 1u << 20;
         c->max_processes = 1u << 22;
+        c->max_watches = 64;
+        c->max_watches_per_uid = 256;
+        c->max_traced_threads = 4096;
         c->log_level = LOG_INFO;
-        c->run_enabled = true;
         c->run_output = CONFIG_RUN_OUTPUT_AUTO;
         c->run_log_directory = strdup(CONFIG_DEFAULT_RUN_LOG_DIRECTORY);
         c->run_stop_timeout = 5;
@@ -89,13 +92,19 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
 }
 
 static int parse_bool(const char *s, bool *ret) {
-        if (streq(s, "yes") || streq(s, "true") || streq(s, "1") || streq(s, "on"))
-                *ret = true;
-        else if (streq(s, "no") || streq(s, "false") || streq(s, "0") || streq(s, "off"))
-                *ret = false;
-        else
-                return -EINVAL;
-        return 0;
+        static const char *const yes[] = { "yes", "true", "on", "1" };
+        static const char *const no[] = { "no", "false", "off", "0" };
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
 }
 
 int config_parse_prctl_signal(const char *s, int *ret) {
@@ -236,6 +245,8 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = parse_unsigned(value, 1, 1u << 20, &c->max_clients_per_uid);
                 else if (streq(key, "MaxSubscriptions"))
                         r = parse_unsigned(value, 1, 4096, &c->max_subscriptions);
+                else if (streq(key, "MaxSubscriptionsPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_subscriptions_per_uid);
                 else if (streq(key, "ClientQueue")) {
                         r = config_parse_size(value, &c->client_queue_bytes);
                         if (r == 0 && c->client_queue_bytes < 4096)
@@ -246,6 +257,12 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = parse_unsigned(value, 1, 65536, &c->max_children);
                 else if (streq(key, "MaxChildrenPerUser"))
                         r = parse_unsigned(value, 1, 65536, &c->max_children_per_uid);
+                else if (streq(key, "MaxWatches"))
+                        r = parse_unsigned(value, 1, 1u << 16, &c->max_watches);
+                else if (streq(key, "MaxWatchesPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_watches_per_uid);
+                else if (streq(key, "MaxTracedThreads"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_traced_threads);
         } else if (strcasecmp(section, "Run") == 0) {
                 if (streq(key, "Enabled"))
                         r = parse_bool(value, &c->run_enabled);

@@ -22,13 +22,17 @@ typedef struct Config {
         unsigned max_clients;
         unsigned max_clients_per_uid;
         unsigned max_subscriptions; /* per client */
+        unsigned max_subscriptions_per_uid; /* across connections and sinks */
         uint64_t client_queue_bytes;
         uint64_t max_processes;     /* process table entries */
+        unsigned max_watches;       /* per connection */
+        unsigned max_watches_per_uid;
+        unsigned max_traced_threads; /* under ptrace ("stop") watches, in all */
         char *group;                /* members see every event */
         int log_level;              /* syslog level */
 
         /* [Run]: supervised children (supervisor.c) */
-        bool run_enabled;
+        bool run_enabled;           /* Enabled=: the broker may start children */
         int run_output;             /* CONFIG_RUN_OUTPUT_* */
         char *run_log_directory;    /* for CONFIG_RUN_OUTPUT_FILE */
         unsigned run_stop_timeout;  /* seconds between SIGTERM and SIGKILL at shutdown */

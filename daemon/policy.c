@@ -14,7 +14,8 @@ void policy_peer_init(const Policy *p, PeerCreds *ret, uid_t uid, gid_t gid, pid
 
         for (size_t i = 0; !member && p->group != (gid_t) -1 && i < n_groups; i++)
                 member = groups[i] == p->group;
-        *ret = (PeerCreds){ .uid = uid, .gid = gid, .pid = pid, .privileged = uid == 0 || member };
+        *ret = (PeerCreds){ .uid = uid, .gid = gid, .pid = pid,
+                            .privileged = uid == 0 || member };
 }
 
 bool policy_may_see(const PeerCreds *peer, const PnEvent *ev) {
@@ -26,17 +27,19 @@ bool policy_may_see(const PeerCreds *peer, const PnEvent *ev) {
 
 bool policy_may_act(const PeerCreds *peer, PolicyAction action, pid_t tgid, uint32_t uid,
                     pid_t broker_pid) {
-        bool own = peer->privileged || (uid != UINT32_MAX && uid == peer->uid);
+        bool mine = uid != UINT32_MAX && uid == peer->uid;
+        bool root = peer->uid == 0;
 
         switch (action) {
         case POLICY_ACTION_WATCH:
-                return own;
+                return peer->privileged || mine;
         case POLICY_ACTION_WATCH_STOP:
-                return own && tgid != 1 && tgid != broker_pid;
+                /* Seeing everything (the group) is not acting on everything. */
+                return (root || mine) && tgid > 1 && tgid != broker_pid;
         case POLICY_ACTION_SIGNAL:
                 return true;
         case POLICY_ACTION_RUN:
-                return peer->privileged;
+                return peer->privileged && (uid == UINT32_MAX || root || mine);
         default:
                 return false;
         }

@@ -68,7 +68,7 @@ typedef enum PendingKind {
         PENDING_ADOPT,  /* child whose parent exited: read its new parent */
         PENDING_LEADER, /* leader exited with threads left: verify */
         PENDING_GHOST,  /* not in /proc at resync: report unless its exit comes */
-        PENDING_EXIT,   /* another source saw the end: wait for the connector's exit */
+        PENDING_EXIT,   /* an exit held for another source's report of it */
 } PendingKind;
 
 typedef struct Pending {
@@ -103,23 +103,27 @@ struct ProcTable {
         unsigned generation;
         Ended ended[ENDED_RING];
         size_t ended_next;
-        size_t n_held;      /* entries with exit_held */
+        uint64_t connector_ts;  /* latest kernel time of a connector event */
+        size_t n_held;          /* exits seen by another source, held for the connector */
         ProcTableStats stats;
 };
 
 /* Per-entry state private to this file, allocated with the public part. */
 typedef struct Entry {
         ProcEntry pub;
-        int last_status;   /* wait status of the last thread exit seen */
+        int last_status;   /* latest non-zero thread exit status (by kernel time), else 0 */
+        uint64_t last_status_ts;
         bool leader_exited;
         unsigned seen_gen; /* generation of the last resync that saw it */
-        /* Another source (PN_SOURCE_CHILD, …) saw the process end before the
-         * connector did: its status, held for the connector's exit. */
+        unsigned watchers; /* pidfd watches, which report its exit too */
+        /* Its exit, seen by one source and held for another's report
+         * (process_exit_seen()). */
         bool exit_held;
         int held_status;
         uint32_t held_sources;
-        uint64_t held_at;   /* CLOCK_MONOTONIC when the other source told */
-        bool tracked;       /* learned by proctable_track() after its exec */
+        uint64_t held_ts;      /* the first source's time of the exit */
+        uint64_t held_seen_ns; /* CLOCK_MONOTONIC when the held report was handled */
+        bool tracked;          /* learned by proctable_track() after its exec */
         bool predump_reported;
 } Entry;
 
@@ -322,15 +326,16 @@ void proctable_enrich(const ProcEntry *e, PnEvent *ev) {
 
 /* --- pending work --- */
 
-static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
+/* Returns false if the work could not be queued (full, out of memory). */
+static bool pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
                         unsigned tries, uint64_t deadline) {
         if (t->n_pending >= PENDING_MAX)
-                return;
+                return false;
         if (t->n_pending == t->cap_pending) {
                 size_t cap = t->cap_pending ? t->cap_pending * 2 : 16;
                 Pending *p = realloc(t->pending, cap * sizeof(*p));
                 if (!p)
-                        return;
+                        return false;
                 t->pending = p;
                 t->cap_pending = cap;
         }
@@ -342,6 +347,7 @@ static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_
                 .tries = tries,
                 .deadline = deadline,
         };
+        return true;
 }
 
 uint64_t proctable_next_deadline(const ProcTable *t) {
@@ -452,6 +458,28 @@ static void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, un
         emit_adopt(t, child, old_parent, info.ppid, ts_ns, PN_SOURCE_CONNECTOR, emit, userdata);
 }
 
+/* e's exit is no longer held. */
+static void entry_unhold(ProcTable *t, Entry *e) {
+        if (!e->exit_held)
+                return;
+        if (!(e->held_sources & PN_SOURCE_CONNECTOR))
+                t->n_held--;
+        e->exit_held = false;
+}
+
+/* Of two exit statuses of one process, the one to publish: a known status
+ * over an unknown (-1), the wait status or pidfd information of another
+ * source over the connector's, else the first. */
+static int exit_status_best(int first, uint32_t first_sources, int second, uint32_t second_sources) {
+        if (first < 0)
+                return second;
+        if (second < 0)
+                return first;
+        if (first_sources == PN_SOURCE_CONNECTOR && second_sources != PN_SOURCE_CONNECTOR)
+                return second;
+        return first;
+}
+
 /* The process of e ended: publish its exit, re-parent its children, drop it. */
 static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, uint64_t ts_ns,
                           uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
@@ -459,12 +487,14 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
         size_t n = 0;
 
         if (e->exit_held) {
-                /* One exit, naming every source that saw it; the wait status
-                 * of the broker's own child is the authoritative one. */
-                status = e->held_status;
+                /* One exit with what every source told: the authoritative
+                 * status, the first source's time. */
+                status = exit_status_best(e->held_status, e->held_sources, status, sources);
                 sources |= e->held_sources;
-                e->exit_held = false;
-                t->n_held--;
+                ts_ns = MIN(ts_ns, e->held_ts);
+                if ((sources & PN_SOURCE_CONNECTOR) && (sources & ~PN_SOURCE_CONNECTOR))
+                        t->stats.merged_exits++;
+                entry_unhold(t, e);
         }
         emit_exit(t, e, status, sources, ts_ns, emit, userdata);
         ended_add(t, tgid, now_ns, !(sources & PN_SOURCE_CONNECTOR));
@@ -504,6 +534,91 @@ static void entry_inherit(ProcEntry *c, ProcEntry *p, pid_t ppid) {
         c->egid = p->egid;
         tree_link(c, p);
         c->ppid = ppid;
+}
+
+/*
+ * A source saw the process of e end. The connector reports every exit; a
+ * pidfd watch (PN_SOURCE_PIDFD) and the broker's wait for its own child
+ * (PN_SOURCE_CHILD) report some a second time, and each is published once,
+ * naming every source that saw it, with the best status
+ * (exit_status_best()). The rules do not depend on which other source it is:
+ *
+ * - Another source first: held until the connector's exit comes, or until
+ *   the connector delivered an event stamped PROCTABLE_EXIT_SLACK_NS after
+ *   the report was held (the kernel sent the connector's exit before the
+ *   other source could see the end, so it was lost), or at most
+ *   PROCTABLE_EXIT_WAIT_NS (an idle connector). The wait is measured in the
+ *   connector's time, not the broker's: under load the connector can lag by
+ *   far more than any fixed window.
+ * - The connector first: published at once, unless pidfd watches count on
+ *   the process (e->watchers): the pidfd wakes in exit_notify(), right
+ *   after the connector message is sent, so it is held at most
+ *   PROCTABLE_EXIT_HOLD_NS for it.
+ *
+ * A second report by a source already held is folded in and waits on.
+ */
+static void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t source, uint64_t ts_ns,
+                              uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        bool connector = source & PN_SOURCE_CONNECTOR;
+        uint64_t wait;
+
+        if (e->exit_held) {
+                if (connector || (e->held_sources & PN_SOURCE_CONNECTOR)) {
+                        if (!(e->held_sources & ~source)) {
+                                /* The same source twice: still waiting. */
+                                return;
+                        }
+                        process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                        return;
+                }
+                /* Two sources besides the connector (a pidfd-watched child
+                 * of the broker): both are named, and the connector is still
+                 * awaited. */
+                e->held_status = exit_status_best(e->held_status, e->held_sources, status, source);
+                e->held_sources |= source;
+                e->held_ts = MIN(e->held_ts, ts_ns);
+                return;
+        }
+        if (connector && e->watchers == 0) {
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        wait = connector ? PROCTABLE_EXIT_HOLD_NS : PROCTABLE_EXIT_WAIT_NS;
+        if (!pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + wait)) {
+                /* Cannot wait: never hold an exit without a deadline. */
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        e->exit_held = true;
+        e->held_status = status;
+        e->held_sources = source;
+        e->held_ts = ts_ns;
+        e->held_seen_ns = now_ns;
+        if (!connector)
+                t->n_held++;
+}
+
+/* The connector is past (its event stamped ts_ns) the moment some exits
+ * seen by another source were held, without bringing their exit: it was
+ * lost; publish them now rather than at the safety timeout. */
+static void release_caught_up(ProcTable *t, uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit,
+                              void *userdata) {
+        for (size_t i = 0; i < t->n_pending && t->n_held > 0; i++) {
+                Pending *p = &t->pending[i];
+                Entry *e;
+
+                if (p->kind != PENDING_EXIT)
+                        continue;
+                e = map_find(t, p->tgid);
+                if (!e || !e->exit_held || (e->held_sources & PN_SOURCE_CONNECTOR) ||
+                    (p->start_time && e->pub.start_time && p->start_time != e->pub.start_time) ||
+                    e->held_seen_ns + PROCTABLE_EXIT_SLACK_NS > ts_ns)
+                        continue;
+                entry_unhold(t, e);
+                t->stats.unmerged_exits++;
+                process_ended(t, e, e->held_status, e->held_sources, e->held_ts, now_ns, emit, userdata);
+                /* The pending item finds nothing at its deadline. */
+        }
 }
 
 static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
@@ -624,13 +739,24 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 return;
         }
 
-        e->last_status = status;
+        /* The process's status is the group's: the latest non-zero status
+         * by the kernel's clock (exit_group and fatal signals give every
+         * thread the same one), else 0. Neither the arrival order nor the
+         * last thread decides: a thread that pthread_exit()ed (status 0)
+         * can reach us after the exit_group, from another CPU's queue, and
+         * can even be stamped after it, since pthread_join() returns before
+         * the joined thread's exit event is sent. */
+        if (status != 0 && ev->ts_ns >= e->last_status_ts) {
+                e->last_status = status;
+                e->last_status_ts = ev->ts_ns;
+        }
         e->pub.nthreads--;
         if (leader)
                 e->leader_exited = true;
 
         if (e->pub.nthreads <= 0 && e->leader_exited) {
-                process_ended(t, e, status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
+                process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit,
+                                  userdata);
                 return;
         }
         if (e->pub.nthreads <= 0)
@@ -645,58 +771,20 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         emit(ev, userdata);
 }
 
-/*
- * The connector has got past the moment another source saw a process end
- * (its event is stamped later): the connector's own exit of that process,
- * sent by the kernel before the process became waitable, was lost. Publish
- * the held exit now rather than at the safety timeout. The connector may lag
- * behind a burst by far more than the merge would like to wait; this is why
- * the wait is measured in the connector's time, not the broker's.
- */
-static void release_held_before(ProcTable *t, uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit,
-                                void *userdata) {
-        for (size_t i = 0; i < t->n_pending && t->n_held > 0;) {
-                Pending p = t->pending[i];
-                Entry *e = p.kind == PENDING_EXIT ? map_find(t, p.tgid) : NULL;
-                if (!e || !e->exit_held || e->held_at + PROCTABLE_EXIT_SLACK_NS > ts_ns) {
-                        i++;
-                        continue;
-                }
-                t->pending[i] = t->pending[--t->n_pending];
-                process_ended(t, e, e->held_status, 0, now_ns, now_ns, emit, userdata);
-        }
-}
-
-void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
-                      void *userdata) {
-        Entry *e;
-
-        ev->sources |= PN_SOURCE_CONNECTOR;
-        if (t->n_held > 0 && !(ev->type == PN_EVENT_EXIT && (e = map_find(t, ev->tgid)) && e->exit_held))
-                release_held_before(t, ev->ts_ns, now_ns, emit, userdata);
-        switch (ev->type) {
-        case PN_EVENT_FORK:
-                handle_fork(t, ev, now_ns, emit, userdata);
-                return;
-        case PN_EVENT_EXEC:
-                handle_exec(t, ev, now_ns, emit, userdata);
-                return;
-        case PN_EVENT_EXIT:
-                handle_exit(t, ev, now_ns, emit, userdata);
-                return;
-        default:
-                break;
-        }
-
-        e = entry_find_or_load(t, ev->tgid, now_ns);
+static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                         void *userdata) {
+        Entry *e = entry_find_or_load(t, ev->tgid, now_ns);
         if (e) {
                 ProcEntry *p = &e->pub;
                 bool leader = ev->pid == ev->tgid;
                 switch (ev->type) {
                 case PN_EVENT_COMM:
                         /* The event carries the new name; a thread's name is its own. */
-                        if (leader)
-                                memcpy(p->comm, ev->comm, sizeof(p->comm));
+                        if (leader && ev->comm) {
+                                size_t n = strnlen(ev->comm, sizeof(p->comm) - 1);
+                                memcpy(p->comm, ev->comm, n);
+                                p->comm[n] = 0;
+                        }
                         break;
                 case PN_EVENT_UID:
                         if (leader) {
@@ -727,6 +815,33 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
         emit(ev, userdata);
 }
 
+void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                      void *userdata) {
+        Entry *e;
+
+        ev->sources |= PN_SOURCE_CONNECTOR;
+        if (ev->ts_ns > t->connector_ts)
+                t->connector_ts = ev->ts_ns;
+        /* Before the event: a fork of a reused pid must not find the old
+         * process still held. The exit of a held process is its merge. */
+        if (t->n_held > 0 && !(ev->type == PN_EVENT_EXIT && (e = map_find(t, ev->tgid)) && e->exit_held))
+                release_caught_up(t, t->connector_ts, now_ns, emit, userdata);
+        switch (ev->type) {
+        case PN_EVENT_FORK:
+                handle_fork(t, ev, now_ns, emit, userdata);
+                break;
+        case PN_EVENT_EXEC:
+                handle_exec(t, ev, now_ns, emit, userdata);
+                break;
+        case PN_EVENT_EXIT:
+                handle_exit(t, ev, now_ns, emit, userdata);
+                break;
+        default:
+                handle_other(t, ev, now_ns, emit, userdata);
+                break;
+        }
+}
+
 void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
                             void *userdata) {
         Entry *e = map_find(t, ev->tgid);
@@ -755,19 +870,8 @@ void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTabl
                         e->pub.ppid = ev->ppid;
                         tree_link(&e->pub, np ? &np->pub : NULL);
                 }
-                if (e->exit_held) {
-                        e->held_sources |= ev->sources;
-                        return;
-                }
-                /* The connector's exit follows within microseconds (the
-                 * kernel sends it right after making the process waitable):
-                 * hold this one so that the one exit names both sources. */
-                e->exit_held = true;
-                e->held_status = ev->exit.status;
-                e->held_sources = ev->sources;
-                e->held_at = now_ns;
-                t->n_held++;
-                pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + PROCTABLE_EXIT_MERGE_NS);
+                process_exit_seen(t, e, ev->exit.status, ev->sources & ~PN_SOURCE_CONNECTOR, ev->ts_ns,
+                                  now_ns, emit, userdata);
                 return;
         case PN_EVENT_PREDUMP:
                 if (e) {
@@ -903,25 +1007,32 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                 case PENDING_ADOPT:
                         settle_adoption(t, &e->pub, p.old_parent, p.tries, now_ns, now_ns, emit, userdata);
                         break;
-                case PENDING_EXIT:
-                        /* The connector's exit did not come (lost, or still
-                         * queued behind a burst): publish what we have. */
-                        if (e->exit_held)
-                                process_ended(t, e, e->held_status, 0, now_ns, now_ns, emit, userdata);
-                        break;
                 case PENDING_GHOST:
                         if (e->pub.vanished)
                                 process_ended(t, e, -1, PN_SOURCE_PROCFS, now_ns, now_ns, emit, userdata);
+                        break;
+                case PENDING_EXIT:
+                        /* The other source is late or will not come (a loss,
+                         * an unwatch, an idle connector): publish what is
+                         * known. */
+                        if (e->exit_held) {
+                                entry_unhold(t, e);
+                                t->stats.unmerged_exits++;
+                                process_ended(t, e, e->held_status, e->held_sources, e->held_ts,
+                                              now_ns, emit, userdata);
+                        }
                         break;
                 case PENDING_LEADER: {
                         ProcInfo info = { 0 };
                         int r = t->reader.read(t->reader.userdata, p.tgid, PROC_READ_STAT, &info);
                         proc_info_done(&info);
+                        if (e->exit_held)
+                                break; /* its exit is being published */
                         if (r == -ESRCH || (r == 0 && (info.state == 'Z' || info.state == 'X') &&
                                             info.nthreads <= 1))
                                 /* All threads are gone but we missed some exits. */
-                                process_ended(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns, now_ns,
-                                              emit, userdata);
+                                process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns,
+                                                  now_ns, emit, userdata);
                         else if (r == 0)
                                 e->pub.nthreads = MAX((int32_t) info.nthreads - 1, 1);
                         break;
@@ -937,6 +1048,42 @@ const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid) {
         return e ? &e->pub : NULL;
 }
 
+const ProcEntry *proctable_learn(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        Entry *e = entry_find_or_load(t, tgid, now_ns);
+        return e ? &e->pub : NULL;
+}
+
+/* The entry for (tgid, start_time), if it is still the one the table knows. */
+static Entry *entry_find_same(const ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = map_find(t, tgid);
+        if (!e || (start_time && e->pub.start_time && e->pub.start_time != start_time))
+                return NULL;
+        return e;
+}
+
+int proctable_watch_add(ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (!e || e->exit_held)
+                return PROCTABLE_E_GONE;
+        e->watchers++;
+        return 0;
+}
+
+void proctable_watch_remove(ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (e && e->watchers > 0)
+                e->watchers--;
+}
+
+int proctable_exit_seen(ProcTable *t, pid_t tgid, uint64_t start_time, uint32_t source, int status,
+                        uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (!e)
+                return PROCTABLE_E_GONE;
+        process_exit_seen(t, e, status, source, ts_ns, now_ns, emit, userdata);
+        return 0;
+}
+
 bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
         Entry *e = map_find(t, tgid);
         /* Bounded walk: a corrupt loop must not hang the broker. */
@@ -946,6 +1093,29 @@ bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
                 e = (Entry *) e->pub.parent;
         }
         return false;
+}
+
+int proctable_foreach_descendant(const ProcTable *t, pid_t tgid,
+                                 void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {
+        Entry *root = map_find(t, tgid);
+        const ProcEntry *p;
+
+        if (!root)
+                return -ESRCH;
+        p = root->pub.first_child;
+        /* Pre-order walk along the intrusive links, no stack; bounded by the
+         * table size so that a corrupt loop cannot hang the broker. */
+        for (size_t steps = 0; p && steps < t->n; steps++) {
+                cb(p, ctx);
+                if (p->first_child) {
+                        p = p->first_child;
+                        continue;
+                }
+                while (p && p != &root->pub && !p->next_sibling)
+                        p = p->parent;
+                p = (p && p != &root->pub) ? p->next_sibling : NULL;
+        }
+        return 0;
 }
 
 void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {

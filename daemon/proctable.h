@@ -75,7 +75,14 @@ typedef struct ProcTableStats {
         uint64_t inferred_exits;  /* exits reported from a resync, status unknown */
         uint64_t adoptions;
         uint64_t full;            /* events that found the table full */
+        uint64_t merged_exits;    /* exits published once for the connector and another source */
+        uint64_t unmerged_exits;  /* held exits published without the source they waited for */
 } ProcTableStats;
+
+/* Expected conditions (positive; errors are -errno). */
+enum {
+        PROCTABLE_E_GONE = 1, /* no such process (any more): its exit was published */
+};
 
 typedef struct ProcTable ProcTable;
 
@@ -100,14 +107,13 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
  * says which): the broker's own child (wait status), a pidfd or ptrace
  * watch, a patched kernel's signal. stop and continue are enriched and
  * published. An exit (ev->exit.status: raw wait status; ev->ppid: the parent
- * that collected it, or 0) is merged with the
- * connector's exit of the same process: it is held until the connector's
- * arrives (or the connector got past it: see PROCTABLE_EXIT_SLACK_NS) and
- * the one exit published names
- * both sources; a second report of an end already published is dropped. A
- * predump already reported is dropped; an adopt (ev->adopt.new_parent)
- * already inferred is dropped, else the table re-parents the process and
- * fills old_parent.
+ * that collected it, or 0) is merged with the connector's exit of the same
+ * process by the rules of proctable_exit_seen(); one that comes before the
+ * connector told of the process's fork is held all the same, in an entry
+ * the late fork fills in, and a second report of an end already published
+ * is dropped (for PROCTABLE_ENDED_KEEP_NS). A predump already reported is
+ * dropped; an adopt (ev->adopt.new_parent) already inferred is dropped, else
+ * the table re-parents the process and fills old_parent.
  */
 void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
                             void *userdata);
@@ -135,8 +141,38 @@ uint64_t proctable_next_deadline(const ProcTable *t);
 void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
 
 const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid);
+/* The entry of tgid, learned from the reader if the table does not know it
+ * yet (a process whose fork event is still on its way). NULL if it is not
+ * running, or the table is full. */
+const ProcEntry *proctable_learn(ProcTable *t, pid_t tgid, uint64_t now_ns);
+
+/*
+ * Exits seen by more than the connector: a pidfd watch (PN_SOURCE_PIDFD),
+ * which counts itself on the process (tgid, start_time) with
+ * proctable_watch_add(), and the broker's own child (PN_SOURCE_CHILD,
+ * through proctable_handle_other()). The exit is published once, naming
+ * every source that saw it, with the status of the source other than the
+ * connector if it knows one (status -1: it does not), else the connector's:
+ * - another source first: held until the connector's exit comes, or until
+ *   the connector delivered an event stamped PROCTABLE_EXIT_SLACK_NS after
+ *   the report was held (its exit was lost), at most PROCTABLE_EXIT_WAIT_NS;
+ * - the connector first: published at once, unless the process has pidfd
+ *   watchers: then held at most PROCTABLE_EXIT_HOLD_NS for the pidfd.
+ * Returns 0, or PROCTABLE_E_GONE when the table has no such process (its
+ * exit was already published, or it was never known).
+ */
+int proctable_watch_add(ProcTable *t, pid_t tgid, uint64_t start_time);
+void proctable_watch_remove(ProcTable *t, pid_t tgid, uint64_t start_time);
+int proctable_exit_seen(ProcTable *t, pid_t tgid, uint64_t start_time, uint32_t source, int status,
+                        uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+
 /* Is tgid a (transitive) child of ancestor in the table's current tree? */
 bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor);
+/* Call cb for every descendant of tgid in the table's current tree (not
+ * tgid itself), parents before their children. -ESRCH if the table does not
+ * know tgid. */
+int proctable_foreach_descendant(const ProcTable *t, pid_t tgid,
+                                 void (*cb)(const ProcEntry *e, void *ctx), void *ctx);
 /* Fill the enrichment fields of ev (comm, exe, …, uid, ppid) from entry e. */
 void proctable_enrich(const ProcEntry *e, PnEvent *ev);
 /* Call cb for every entry. */
@@ -152,9 +188,8 @@ const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t siz
 #define PROCTABLE_ADOPT_MAX_TRIES 20
 #define PROCTABLE_LEADER_CHECK_NS (50 * 1000 * 1000ull)
 #define PROCTABLE_GHOST_GRACE_NS (200 * 1000 * 1000ull)
-/* A held exit waits for the connector's until the connector has delivered
- * an event stamped PROCTABLE_EXIT_SLACK_NS after it was held, or at most
- * PROCTABLE_EXIT_MERGE_NS if the connector is silent. */
-#define PROCTABLE_EXIT_MERGE_NS (2000 * 1000 * 1000ull)
-#define PROCTABLE_EXIT_SLACK_NS (5 * 1000 * 1000ull)
-#define PROCTABLE_ENDED_KEEP_NS (5 * 1000 * 1000 * 1000ull)
+/* Exits reported by more than one source (see proctable_exit_seen()). */
+#define PROCTABLE_EXIT_HOLD_NS (25 * 1000 * 1000ull)          /* connector first: for the pidfd */
+#define PROCTABLE_EXIT_SLACK_NS (5 * 1000 * 1000ull)          /* connector past it: its exit was lost */
+#define PROCTABLE_EXIT_WAIT_NS (2000 * 1000 * 1000ull)        /* other first: at most, for the connector */
+#define PROCTABLE_ENDED_KEEP_NS (5 * 1000 * 1000 * 1000ull)   /* a late second report is dropped */

@@ -19,6 +19,7 @@ typedef struct ReaperWatch {
         pid_t pid;
         ReaperFn fn;
         void *userdata;
+        bool tracee;  /* no WCONTINUED: that is the real parent's */
 } ReaperWatch;
 
 struct Reaper {
@@ -44,21 +45,47 @@ static size_t reaper_find(const Reaper *r, pid_t pid, bool *found) {
         return lo;
 }
 
+static void reaper_dispatch(Reaper *r, pid_t pid, int status) {
+        bool found;
+        size_t i = reaper_find(r, pid, &found);
+        if (found)
+                r->watches[i].fn(pid, status, r->watches[i].userdata);
+        else if (r->fallback)
+                r->fallback(pid, status, r->userdata);
+}
+
 void reaper_collect(Reaper *r) {
         for (;;) {
                 int status;
-                bool found;
-                pid_t pid = waitpid(-1, &status, WNOHANG | __WALL | WUNTRACED | WCONTINUED);
+                pid_t pid = waitpid(-1, &status, WNOHANG | __WALL | WUNTRACED);
 
                 if (pid < 0 && errno == EINTR)
                         continue;
                 if (pid <= 0)
-                        return; /* 0: nothing more now; ECHILD: no children or tracees */
-                size_t i = reaper_find(r, pid, &found);
-                if (found)
-                        r->watches[i].fn(pid, status, r->watches[i].userdata);
-                else if (r->fallback)
-                        r->fallback(pid, status, r->userdata);
+                        break; /* 0: nothing more now; ECHILD: no children or tracees */
+                reaper_dispatch(r, pid, status);
+        }
+        /* Continued statuses, of those who want them (not tracees). */
+        for (size_t i = 0; i < r->n_watches; i++) {
+                pid_t pid = r->watches[i].pid;
+                int status;
+                bool found;
+
+                if (r->watches[i].tracee)
+                        continue;
+                pid_t k = waitpid(pid, &status, WNOHANG | __WALL | WCONTINUED);
+                if (k != pid)
+                        continue;
+                reaper_dispatch(r, pid, status);
+                /* The callback may have changed the set: go on after pid. */
+                i = reaper_find(r, pid, &found);
+                if (!found) {
+                        if (i == 0) {
+                                i = (size_t) -1;
+                                continue;
+                        }
+                        i--;
+                }
         }
 }
 
@@ -103,7 +130,7 @@ Reaper *reaper_free(Reaper *r) {
         return NULL;
 }
 
-int reaper_watch_add(Reaper *r, pid_t pid, ReaperFn fn, void *userdata) {
+static int reaper_watch_add_full(Reaper *r, pid_t pid, bool tracee, ReaperFn fn, void *userdata) {
         bool found;
         size_t i = reaper_find(r, pid, &found);
 
@@ -118,9 +145,17 @@ int reaper_watch_add(Reaper *r, pid_t pid, ReaperFn fn, void *userdata) {
                 r->cap_watches = cap;
         }
         memmove(r->watches + i + 1, r->watches + i, (r->n_watches - i) * sizeof(*r->watches));
-        r->watches[i] = (ReaperWatch){ .pid = pid, .fn = fn, .userdata = userdata };
+        r->watches[i] = (ReaperWatch){ .pid = pid, .fn = fn, .userdata = userdata, .tracee = tracee };
         r->n_watches++;
         return 0;
+}
+
+int reaper_watch_add(Reaper *r, pid_t pid, ReaperFn fn, void *userdata) {
+        return reaper_watch_add_full(r, pid, false, fn, userdata);
+}
+
+int reaper_watch_add_tracee(Reaper *r, pid_t tid, ReaperFn fn, void *userdata) {
+        return reaper_watch_add_full(r, tid, true, fn, userdata);
 }
 
 void reaper_watch_remove(Reaper *r, pid_t pid) {

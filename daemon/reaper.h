@@ -3,12 +3,20 @@
  * Reaper: the broker's one SIGCHLD handler. Every wait status the broker can
  * collect — its own children (supervised `run` children, orphans adopted
  * while it is a subreaper) and its ptrace tracees, thread by thread — is
- * collected here with waitpid(-1, …, __WALL | WUNTRACED | WCONTINUED) and
- * handed to whoever registered that pid, or to the fallback. Raw statuses
+ * collected here with waitpid(-1, …, __WALL | WUNTRACED), and continued
+ * statuses per registered child (below), and handed to whoever registered
+ * that pid, or to the fallback. Raw statuses
  * are passed on so that ptrace event bits (status >> 16) survive.
  *
  * Owners never call waitpid() themselves: two collectors would steal each
  * other's statuses.
+ *
+ * Continued statuses (WCONTINUED) are collected only for registered pids
+ * that are not tracees: the kernel keeps one "continued" mark per process
+ * and whichever waiter sees it first consumes it (kernel/exit.c,
+ * wait_task_continued), so a tracer waiting with WCONTINUED would steal it
+ * from the traced process's real parent. Orphans nobody registered are not
+ * asked for theirs.
  */
 #pragma once
 
@@ -30,6 +38,9 @@ Reaper *reaper_free(Reaper *r);
 /* Route the statuses of pid to fn. Returns 0, -EEXIST if pid is taken, or
  * -ENOMEM. */
 int reaper_watch_add(Reaper *r, pid_t pid, ReaperFn fn, void *userdata);
+/* The same for a ptrace tracee thread that is not the broker's child:
+ * everything but continued statuses (see above). */
+int reaper_watch_add_tracee(Reaper *r, pid_t tid, ReaperFn fn, void *userdata);
 /* Stop routing pid (no-op if not registered). */
 void reaper_watch_remove(Reaper *r, pid_t pid);
 

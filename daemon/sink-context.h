@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * SinkContext: what every sink (JSON socket, D-Bus) needs from the broker,
- * without knowing the broker: the policy, the process tree for
- * descendants_of, identity for hello, kernel features and statistics. The broker owns
+ * without knowing the broker: the policy, the per-uid limits, the process
+ * tree for descendants_of, identity for hello, kernel features and statistics. The broker owns
  * it and outlives every sink.
  */
 #pragma once
 
 #include "dispatcher.h"
+#include "follow.h"
 #include "policy.h"
 #include "stats.h"
+#include "uidlimits.h"
 #include "protocol/filter.h"
 #include "protocol/jsonbuf.h"
 #include "protocol/request.h"
@@ -32,10 +34,12 @@ typedef uint64_t SinkOwner;
  * takes ownership. unsubscribe_tag: nonzero to have the sink remove the
  * requester's subscriptions with that tag (unwatch). can_subscribe is false
  * when the requester has no room for another subscription: a request that
- * would need one is then refused ("limit-exceeded") by the broker.
+ * would need one is then refused ("limit-exceeded") by the broker; next_id
+ * is the id that subscription gets, for the reply to name it.
  */
 typedef struct SinkControlReply {
         bool can_subscribe;  /* in: the requester has room for one more subscription */
+        uint64_t next_id;    /* in: the id a subscription added now will have */
         JsonBuf *line;
         Filter *subscribe;
         uint64_t tag;
@@ -56,12 +60,20 @@ typedef struct SinkControl {
 
 typedef struct SinkContext {
         const Policy *policy;
+        /* Per-uid counts of clients, subscriptions and watches, shared by
+         * every sink and the watch code: acquire before creating, release
+         * when it goes (see uidlimits.h). */
+        UidLimits *limits;
         FilterContext filter;      /* descendants_of through the process table */
         Dispatcher *dispatcher;    /* for the current seq */
         const char *version;
         const char *boot_id;
         const char *instance_id;
         const KernelFeatures *features;
+        /* A new follow of process pid (subscribe "follow"), seeded with its
+         * descendants from the process table, and pid's uid for the policy
+         * check. 0, -ESRCH if the broker knows no such process, -ENOMEM. */
+        int (*follow_new)(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid);
         SinkControl control;       /* ops served by the broker */
         /* Walk every statistic of the broker and all its sinks. */
         void (*visit_stats)(void *userdata, const StatsVisitor *v);

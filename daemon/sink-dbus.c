@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "sink-dbus-internal.h"
 
 /* Signal names, one per event type (the JSON protocol's "type"). */
@@ -127,11 +128,23 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p) {
                 p->lost = 0;
 }
 
-static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx) {
-        for (DbusSubscription *sub = p->subs; sub; sub = sub->next)
-                if (filter_match(sub->filter, ev, fctx))
-                        return true;
-        return false;
+/* Does a subscription of p match ev; and which signals do the matching
+ * ones ask for (bit N-1 for signal N)? */
+static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx,
+                         uint64_t *sigmask) {
+        bool matched = false;
+
+        for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+                if (matched && !sub->signal)
+                        continue;
+                if (!filter_match(sub->filter, ev, fctx))
+                        continue;
+                matched = true;
+                /* Overruns pass every filter, but signal no event. */
+                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
+                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
+        }
+        return matched;
 }
 
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
@@ -142,8 +155,13 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 return;
         (void) sd_bus_get_n_queued_write(s->bus, &queued);
         for (DbusPeer *p = s->peers; p; p = p->next) {
-                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter))
+                uint64_t sigmask = 0;
+                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter, &sigmask))
                         continue;
+                /* The signal first, so that the peer can act before the bus delivers. */
+                if (sigmask)
+                        peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
+                                                &s->stats.unix_signals_failed);
                 if (p->lost > 0 && queued <= s->opt.max_queued / 2)
                         peer_report_lost(s, p);
                 if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {
@@ -166,14 +184,18 @@ static DbusPeer *peer_free(DbusPeer *p) {
         if (!p)
                 return NULL;
         s = p->sink;
+        if (s->ctx.control.release)
+                s->ctx.control.release(s->ctx.userdata, p->owner);
         while (p->subs)
                 sink_dbus_subscription_free(p->subs);
+        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, p->creds.uid);
         for (DbusPeer **q = &s->peers; *q; q = &(*q)->next)
                 if (*q == p) {
                         *q = p->next;
                         break;
                 }
         s->stats.peers--;
+        safe_close(p->pidfd);
         sd_bus_track_unref(p->track);
         free(p->name);
         free(p);
@@ -187,30 +209,43 @@ static int peer_on_track_removed(sd_bus_track *t, void *userdata) {
         return 0;
 }
 
+const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name) {
+        for (DbusPeer *p = s->peers; p; p = p->next)
+                if (streq(p->name, name))
+                        return &p->creds;
+        return NULL;
+}
+
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret) {
-        unsigned same_uid = 0;
         DbusPeer *p;
         int r;
 
-        for (p = s->peers; p; p = p->next) {
+        for (p = s->peers; p; p = p->next)
                 if (streq(p->name, name)) {
                         *ret = p;
                         return 0;
                 }
-                same_uid += p->creds.uid == creds->uid;
-        }
         if (s->stats.peers >= s->opt.max_peers)
                 return -EUSERS;
-        if (creds->uid != 0 && same_uid >= s->opt.max_peers_per_uid)
-                return -EUSERS;
+        /* Counted with the user's JSON connections. */
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
+        if (r == UIDLIMITS_E_EXCEEDED)
+                return -EDQUOT;
+        if (r < 0)
+                return r;
         p = calloc(1, sizeof(*p));
-        if (!p)
+        if (!p) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
                 return -ENOMEM;
+        }
         p->sink = s;
         p->creds = *creds;
+        p->pidfd = -1;
+        p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);
         if (!p->name) {
                 free(p);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
                 return -ENOMEM;
         }
         r = sd_bus_track_new(s->bus, &p->track, peer_on_track_removed, p);
@@ -220,6 +255,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                 sd_bus_track_unref(p->track);
                 free(p->name);
                 free(p);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
                 return r;
         }
         p->next = s->peers;
@@ -229,23 +265,34 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         return 0;
 }
 
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret) {
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
+                               DbusSubscription **ret) {
         SinkDbus *s = p->sink;
         DbusSubscription *sub;
+        int r;
 
         if (p->n_subs >= s->opt.max_subscriptions)
                 return -EUSERS;
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
+        if (r == UIDLIMITS_E_EXCEEDED)
+                return -EDQUOT;
+        if (r < 0)
+                return r;
         sub = calloc(1, sizeof(*sub));
-        if (!sub)
+        if (!sub) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
                 return -ENOMEM;
+        }
         sub->peer = p;
         sub->id = ++s->next_sub_id;
         if (asprintf(&sub->path, DBUS_SUBSCRIPTION_PREFIX "/%llu", (unsigned long long) sub->id) < 0) {
                 free(sub);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
                 return -ENOMEM;
         }
         sub->filter = filter;
         sub->events = events;
+        sub->signal = signal;
         sub->next = p->subs;
         p->subs = sub;
         p->n_subs++;
@@ -264,12 +311,26 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
                 }
         p->n_subs--;
         p->sink->stats.subscriptions--;
+        uidlimits_release(p->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
         filter_free(sub->filter);
         for (size_t i = 0; sub->events && sub->events[i]; i++)
                 free(sub->events[i]);
         free(sub->events);
         free(sub->path);
         free(sub);
+}
+
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag) {
+        for (DbusPeer *p = s->peers; p; p = p->next) {
+                if (p->owner != owner)
+                        continue;
+                for (DbusSubscription *sub = p->subs, *next; sub; sub = next) {
+                        next = sub->next;
+                        if (sub->tag == tag)
+                                sink_dbus_subscription_free(sub);
+                }
+                return;
+        }
 }
 
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path) {
@@ -432,5 +493,7 @@ void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v) {
         stats_uint(v, "signals_sent", s->stats.signals_sent);
         stats_uint(v, "signals_lost", s->stats.signals_lost);
         stats_uint(v, "bad_calls", s->stats.bad_calls);
+        stats_uint(v, "unix_signals_sent", s->stats.unix_signals_sent);
+        stats_uint(v, "unix_signals_failed", s->stats.unix_signals_failed);
         stats_section_end(v);
 }

@@ -7,8 +7,13 @@
  * socket. A subscription dies with its owner's connection.
  *
  * Callers are identified by the credentials the bus reports for their
- * connection (GetConnectionCredentials), asked asynchronously: nothing here
- * blocks the loop.
+ * connection (GetConnectionCredentials: the uid and supplementary groups the
+ * kernel gave the bus for the caller's socket, SO_PEERCRED/SO_PEERGROUPS),
+ * asked asynchronously: nothing here blocks the loop, and nothing the caller
+ * sends is taken as its identity. A subscribing connection counts against
+ * its user's MaxClientsPerUser and each subscription against
+ * MaxSubscriptionsPerUser, together with the user's JSON connections
+ * (SinkContext.limits).
  */
 #pragma once
 
@@ -29,7 +34,6 @@ typedef struct SinkDbus SinkDbus;
 
 typedef struct SinkDbusOptions {
         unsigned max_peers;          /* subscribing connections in all */
-        unsigned max_peers_per_uid;  /* … of one non-root user */
         unsigned max_subscriptions;  /* per connection */
         uint64_t max_queued;         /* signals waiting in our write queue */
 } SinkDbusOptions;
@@ -40,6 +44,8 @@ typedef struct SinkDbusStats {
         uint64_t signals_sent;
         uint64_t signals_lost;       /* dropped: our write queue was full */
         uint64_t bad_calls;
+        uint64_t unix_signals_sent;   /* Unix signals sent to subscribers ("signal") */
+        uint64_t unix_signals_failed; /* that the kernel refused (subscriber gone, queue full) */
 } SinkDbusStats;
 
 /*
@@ -60,3 +66,6 @@ SinkDbus *sink_dbus_free(SinkDbus *s);
 void sink_dbus_set_options(SinkDbus *s, const SinkDbusOptions *o);
 /* Visit this sink's statistics as a "dbus" section. */
 void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v);
+/* Remove owner's subscriptions tagged tag (its watch ended). No-op if the
+ * peer is gone. */
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag);

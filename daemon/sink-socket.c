@@ -19,7 +19,9 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "common/linux-compat.h"
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "protocol/event-json.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
@@ -35,6 +37,9 @@ typedef struct Subscription {
         uint64_t id;
         uint64_t tag;      /* nonzero: added by the broker for a watch (SinkControlReply) */
         Filter *filter;
+        int signal;          /* sent to the client per matching event; 0: none */
+        Follow *follow;      /* the followed service, for "follow" */
+        FollowChange change; /* what the current event did to it, until reported */
 } Subscription;
 
 typedef struct Client Client;
@@ -46,6 +51,8 @@ struct Client {
         sd_event_source *io;
         int fd;
         PeerCreds creds;
+        int pidfd;             /* the client's process, once a subscription asks for signals */
+        uint64_t accepted_ns;  /* CLOCK_BOOTTIME at accept, to check a pid against */
         SinkOwner owner;
 
         char *in;           /* partial line carried between reads */
@@ -155,11 +162,67 @@ static void client_report_lost(Client *c) {
         c->lost = 0;
 }
 
-static bool client_matches(const Client *c, const PnEvent *ev, const FilterContext *fctx) {
-        for (size_t i = 0; i < c->n_subs; i++)
-                if (filter_match(c->subs[i].filter, ev, fctx))
-                        return true;
-        return false;
+/*
+ * Run ev through every subscription of c: advance their follows (whether
+ * or not c may see ev: a follow must see every fork and exit of its
+ * service), and tell whether one matches, which signals the matching ones
+ * ask for (bit N-1 for signal N), and whether a follow changed.
+ */
+static bool client_match(Client *c, const PnEvent *ev, bool visible, const FilterContext *fctx,
+                         uint64_t *sigmask, bool *follow_changed) {
+        bool matched = false;
+
+        for (size_t i = 0; i < c->n_subs; i++) {
+                Subscription *sub = &c->subs[i];
+                bool member = true;
+
+                if (sub->follow) {
+                        member = follow_update(sub->follow, ev, &sub->change);
+                        *follow_changed |= sub->change.kind != FOLLOW_CHANGE_NONE;
+                }
+                if (!visible || (matched && !sub->signal))
+                        continue;
+                if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
+                        continue;
+                matched = true;
+                /* Overruns pass every filter, but signal no event. */
+                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
+                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
+        }
+        return matched;
+}
+
+/* Queue a "follow" report for every follow the current event changed. */
+static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
+        static const char *const reasons[] = {
+                [FOLLOW_CHANGE_MAIN_EXITED] = "main-exited",
+                [FOLLOW_CHANGE_ENDED] = "ended",
+                [FOLLOW_CHANGE_LIMIT] = "limit",
+        };
+
+        for (size_t i = 0; i < c->n_subs; i++) {
+                Subscription *sub = &c->subs[i];
+                FollowChange *ch = &sub->change;
+                if (ch->kind == FOLLOW_CHANGE_NONE)
+                        continue;
+                /* Told only along with an event the client may see. */
+                if (visible) {
+                        FollowReport r = {
+                                .id = sub->id,
+                                .reason = reasons[ch->kind],
+                                .main_pid = ch->main,
+                                .previous_main_pid = ch->previous_main,
+                                .candidates = ch->candidates,
+                                .members = ch->members,
+                                .cause_seq = ev->seq,
+                                .ts_ns = ev->ts_ns,
+                                .time_ns = ev->time_ns,
+                        };
+                        reply_follow(&c->sink->reply, &r);
+                        client_send_reply(c);
+                }
+                ch->kind = FOLLOW_CHANGE_NONE;
+        }
 }
 
 static void client_queue_event(Client *c, const char *line, size_t len, const PnEvent *ev) {
@@ -187,23 +250,40 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
                 c->sink->stats.events_queued++;
 }
 
+/* Queue ev for c; the line is formatted once per event for all clients. */
+static void client_queue_matched(Client *c, const PnEvent *ev, bool *formatted) {
+        SinkSocket *s = c->sink;
+
+        if (!*formatted) {
+                jsonbuf_reset(&s->line);
+                event_json_format(&s->line, ev);
+                if (jsonbuf_failed(&s->line))
+                        return;
+                *formatted = true;
+        }
+        client_queue_event(c, s->line.data, s->line.len, ev);
+}
+
 static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
         SinkSocket *s = userdata;
         bool formatted = false;
 
         for (Client *c = s->clients; c; c = c->next) {
+                uint64_t sigmask = 0;
+                bool follow_changed = false;
+
                 if (c->n_subs == 0 || c->closing)
                         continue;
-                if (!policy_may_see(&c->creds, ev) || !client_matches(c, ev, &s->ctx.filter))
-                        continue;
-                if (!formatted) {
-                        jsonbuf_reset(&s->line);
-                        event_json_format(&s->line, ev);
-                        if (jsonbuf_failed(&s->line))
-                                return;
-                        formatted = true;
-                }
-                client_queue_event(c, s->line.data, s->line.len, ev);
+                bool visible = policy_may_see(&c->creds, ev);
+                bool matched = client_match(c, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
+                /* The signal first, so that the subscriber can act before it reads the line. */
+                if (sigmask)
+                        peer_pidfd_send_signals(c->pidfd, sigmask, ev->tgid, &s->stats.signals_sent,
+                                                &s->stats.signals_failed);
+                if (matched)
+                        client_queue_matched(c, ev, &formatted);
+                if (follow_changed)
+                        client_report_follows(c, ev, visible);
         }
 }
 
@@ -311,16 +391,25 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_uint(v, "events_queued", s->stats.events_queued);
         stats_uint(v, "events_lost", s->stats.events_lost);
         stats_uint(v, "bad_requests", s->stats.bad_requests);
+        stats_uint(v, "signals_sent", s->stats.signals_sent);
+        stats_uint(v, "signals_failed", s->stats.signals_failed);
         stats_section_end(v);
+}
+
+/* Room for one more subscription on this connection and for its user? */
+static bool client_can_subscribe(const Client *c) {
+        return c->n_subs < c->sink->opt.max_subscriptions &&
+               uidlimits_may_acquire(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
 }
 
 static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
         SinkSocket *s = c->sink;
         Subscription *subs;
+        char msg[128];
+        int r;
 
         if (c->n_subs >= s->opt.max_subscriptions) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection (MaxSubscriptions)",
                          s->opt.max_subscriptions);
                 client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
                 return -ENOSPC;
@@ -331,6 +420,18 @@ static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
                 return -ENOMEM;
         }
         c->subs = subs;
+        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+        if (r == UIDLIMITS_E_EXCEEDED) {
+                snprintf(msg, sizeof(msg),
+                         "at most %u subscriptions per user, on all connections (MaxSubscriptionsPerUser)",
+                         uidlimits_get_max(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS));
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return -ENOSPC;
+        }
+        if (r < 0) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return r;
+        }
         c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
         s->stats.subscriptions++;
         return 0;
@@ -338,6 +439,8 @@ static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
 
 static void client_remove_subscription(Client *c, size_t i) {
         filter_free(c->subs[i].filter);
+        follow_free(c->subs[i].follow);
+        uidlimits_release(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
         c->subs[i] = c->subs[--c->n_subs];
         c->sink->stats.subscriptions--;
 }
@@ -348,7 +451,8 @@ static void client_remove_subscription(Client *c, size_t i) {
 static void client_forward(Client *c, const Request *r) {
         SinkSocket *s = c->sink;
         SinkControlReply reply = { .line = &s->reply,
-                                   .can_subscribe = c->n_subs < s->opt.max_subscriptions };
+                                   .can_subscribe = client_can_subscribe(c),
+                                   .next_id = c->next_sub_id + 1 };
 
         if (!s->ctx.control.request) {
                 client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
@@ -365,6 +469,69 @@ static void client_forward(Client *c, const Request *r) {
                 jsonbuf_reset(&s->reply);
                 return;
         }
+        client_send_reply(c);
+}
+
+/* subscribe: the filter, and what this sink keeps besides for it: the
+ * follow of a service ("follow"), the subscriber's pidfd ("signal"). */
+static void client_subscribe(Client *c, Request *r) {
+        SinkSocket *s = c->sink;
+        Follow *follow = NULL;
+        pid_t follow_pid = filter_get_follow(r->subscribe.filter);
+        char msg[160];
+        int k;
+
+        if (c->n_subs >= s->opt.max_subscriptions) {
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                         s->opt.max_subscriptions);
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return;
+        }
+        if (follow_pid > 0) {
+                size_t n_follows = 0;
+                uint32_t uid = UINT32_MAX;
+                for (size_t i = 0; i < c->n_subs; i++)
+                        n_follows += c->subs[i].follow != NULL;
+                if (n_follows >= FOLLOW_MAX_PER_CONNECTION) {
+                        snprintf(msg, sizeof(msg), "at most %d subscriptions with \"follow\" per connection",
+                                 FOLLOW_MAX_PER_CONNECTION);
+                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                        return;
+                }
+                k = s->ctx.follow_new(s->ctx.userdata, follow_pid, &follow, &uid);
+                if (k == -ENOMEM) {
+                        client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                        return;
+                }
+                /* Not known and not visible read the same: nothing leaks. */
+                PnEvent probe = { .type = PN_EVENT_FORK, .pid = follow_pid, .tgid = follow_pid, .uid = uid };
+                if (k < 0 || !policy_may_see(&c->creds, &probe)) {
+                        follow_free(follow);
+                        snprintf(msg, sizeof(msg), "match.follow: no process %d that this connection may see",
+                                 (int) follow_pid);
+                        client_send_error(c, PN_ERR_NOT_FOUND, msg);
+                        return;
+                }
+        }
+        if (r->subscribe.signal && c->pidfd < 0) {
+                k = peer_pidfd_open_socket(c->fd, c->creds.pid, c->accepted_ns);
+                if (k < 0) {
+                        follow_free(follow);
+                        snprintf(msg, sizeof(msg), "\"signal\": cannot get a pidfd of this connection's "
+                                 "process (%s); no signal is sent to a bare pid", strerror(-k));
+                        client_send_error(c, PN_ERR_ACCESS_DENIED, msg);
+                        return;
+                }
+                c->pidfd = k;
+        }
+        if (client_add_subscription(c, r->subscribe.filter, 0) < 0) {
+                follow_free(follow);
+                return;
+        }
+        r->subscribe.filter = NULL;
+        c->subs[c->n_subs - 1].signal = r->subscribe.signal;
+        c->subs[c->n_subs - 1].follow = follow;
+        reply_subscribed(&s->reply, c->next_sub_id);
         client_send_reply(c);
 }
 
@@ -391,11 +558,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
         }
         switch (r.op) {
         case REQUEST_SUBSCRIBE:
-                if (client_add_subscription(c, r.subscribe.filter, 0) < 0)
-                        break;
-                r.subscribe.filter = NULL;
-                reply_subscribed(&s->reply, c->next_sub_id);
-                client_send_reply(c);
+                client_subscribe(c, &r);
                 break;
         case REQUEST_UNSUBSCRIBE: {
                 size_t i;
@@ -560,9 +723,14 @@ static void client_free(Client *c) {
                 s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
         s->stats.subscriptions -= c->n_subs;
-        for (size_t i = 0; i < c->n_subs; i++)
+        for (size_t i = 0; i < c->n_subs; i++) {
                 filter_free(c->subs[i].filter);
+                follow_free(c->subs[i].follow);
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
+        }
+        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->creds.uid);
         free(c->subs);
+        safe_close(c->pidfd);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         free(c->in);
@@ -585,7 +753,6 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         socklen_t len = sizeof(cred);
         gid_t groups[MAX_PEER_GROUPS];
         socklen_t glen = sizeof(groups);
-        unsigned same_uid = 0;
         _cleanup_(sd_event_source_unrefp) sd_event_source *io = NULL;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -601,24 +768,27 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
                 refuse(s, fd, "the broker serves no more clients (MaxClients)");
                 return;
         }
-        for (Client *c = s->clients; c; c = c->next)
-                same_uid += c->creds.uid == cred.uid;
-        if (cred.uid != 0 && same_uid >= s->opt.max_clients_per_uid) {
+        /* Counted with the user's subscribing D-Bus connections. */
+        if (!uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid)) {
                 refuse(s, fd, "too many connections for this user (MaxClientsPerUser)");
                 return;
         }
 
         Client *c = calloc(1, sizeof(*c));
-        if (!c) {
+        if (!c || uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid) != 0) {
+                free(c);
                 close(fd);
                 return;
         }
         c->sink = s;
         c->fd = fd;
+        c->pidfd = -1;
+        c->accepted_ns = peer_boottime_now();
         c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
+                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid);
                 close(fd);
                 free(c);
                 return;
@@ -774,6 +944,17 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag) {
+        for (Client *c = s->clients; c; c = c->next) {
+                if (c->owner != owner)
+                        continue;
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == tag)
+                                client_remove_subscription(c, i);
+                return;
+        }
 }
 
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o) {

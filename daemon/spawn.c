@@ -121,18 +121,20 @@ _noreturn_ static void child_run(const SpawnParams *p, int report_fd) {
 
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 child_fail(report_fd, STEP_CAPS, errno);
+        /* No child gains a capability on exec, root's neither: with an
+         * empty bounding set (and the ambient and inheritable sets empty,
+         * the broker's securebits locked at noroot) exec grants nothing,
+         * not even through file capabilities or a setuid-root binary. */
+        int r = child_drop_bounding();
+        if (r < 0)
+                child_fail(report_fd, STEP_CAPS, -r);
         if (p->set_ids) {
                 if (setgroups(p->n_groups, p->groups) < 0)
                         child_fail(report_fd, STEP_GROUPS, errno);
                 if (setresgid(p->gid, p->gid, p->gid) < 0)
                         child_fail(report_fd, STEP_GID, errno);
-                if (p->uid != 0) {
-                        int r = child_drop_bounding();
-                        if (r < 0)
-                                child_fail(report_fd, STEP_CAPS, -r);
-                        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-                                child_fail(report_fd, STEP_CAPS, errno);
-                }
+                if (p->uid != 0 && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+                        child_fail(report_fd, STEP_CAPS, errno);
                 /* From uid 0 to all-nonzero uids the kernel clears the
                  * permitted and effective sets (keep-caps is off). */
                 if (setresuid(p->uid, p->uid, p->uid) < 0)

@@ -43,6 +43,7 @@ typedef struct Child {
         bool adopted;       /* an orphan of a child, not started by a request */
         bool failed;        /* did not get to exec: not listed */
         bool stopped;
+        bool registered;    /* its statuses are routed to us (reaper_watch_add()) */
         uint32_t uid;       /* runs as; UINT32_MAX: not known (orphans) */
         uid_t requester;
         char name[RUN_MAX_NAME + 1];
@@ -209,7 +210,7 @@ static void supervisor_remove(Supervisor *s, Child *c) {
                 s->n_adopted--;
         else
                 s->n_supervised--;
-        if (!c->adopted)
+        if (c->registered)
                 reaper_watch_remove(s->reaper, c->pid);
         child_free(c);
         if (s->stopping && s->n_children == 0 && s->cb.on_empty)
@@ -285,6 +286,10 @@ void supervisor_adopted(Supervisor *s, pid_t pid, uint32_t uid) {
                 child_free(c);
                 return;
         }
+        /* The reaper asks registered pids only for continued statuses:
+         * register the orphan, or its continues are never seen. A ptrace
+         * watch may hold it already (-EEXIST): then it reports them. */
+        c->registered = reaper_watch_add(s->reaper, pid, supervisor_on_status, s) == 0;
         if (s->stopping)
                 (void) child_signal(c, SIGTERM);
 }
@@ -548,7 +553,8 @@ static void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *
         Child *child = TAKE_PTR(c);
         if (s->cb.on_created)
                 s->cb.on_created(s->userdata, pid);
-        if (reaper_watch_add(s->reaper, pid, supervisor_on_status, s) < 0) {
+        child->registered = reaper_watch_add(s->reaper, pid, supervisor_on_status, s) == 0;
+        if (!child->registered) {
                 /* Cannot supervise it: do not leave it running. Its status
                  * then comes through the fallback, which finds it here. */
                 (void) child_signal(child, SIGKILL);
@@ -771,7 +777,7 @@ Supervisor *supervisor_free(Supervisor *s) {
         if (!s)
                 return NULL;
         for (size_t i = 0; i < s->n_children; i++) {
-                if (!s->children[i]->adopted)
+                if (s->children[i]->registered)
                         reaper_watch_remove(s->reaper, s->children[i]->pid);
                 child_free(s->children[i]);
         }

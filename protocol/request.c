@@ -7,10 +7,11 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -48,14 +49,91 @@ static struct json_object *member(struct json_object *root, const char *key) {
         return v;
 }
 
+/* "RTMIN", "RTMIN+N", "RTMAX", "RTMAX-N" (without "SIG"); 0 if not one. */
+static int parse_rt_name(const char *s) {
+        int base, sign;
+        char *end;
+
+        if (strncasecmp(s, "RTMIN", 5) == 0)
+                base = SIGRTMIN, sign = 1;
+        else if (strncasecmp(s, "RTMAX", 5) == 0)
+                base = SIGRTMAX, sign = -1;
+        else
+                return 0;
+        s += 5;
+        if (!*s)
+                return base;
+        if (*s != (sign > 0 ? '+' : '-') || s[1] < '0' || s[1] > '9')
+                return 0;
+        long n = strtol(s + 1, &end, 10);
+        if (*end || n > SIGRTMAX - SIGRTMIN)
+                return 0;
+        return base + sign * (int) n;
+}
+
+/* A signal name ("SIGUSR1", "USR1", any case; "SIGRTMIN+N", "SIGRTMAX-N") or
+ * number from 1 to SIGRTMAX; subscribe and kill differ only in what they
+ * refuse after. */
+static int signal_from_json(struct json_object *o, int *ret, char *error, size_t size) {
+        int sig = 0;
+
+        if (json_object_is_type(o, json_type_int)) {
+                int64_t n = json_object_get_int64(o);
+                if (n < 1 || n > SIGRTMAX) {
+                        snprintf(error, size, "\"signal\": %lld is not a signal number (1 to %d)",
+                                 (long long) n, SIGRTMAX);
+                        return -EINVAL;
+                }
+                sig = (int) n;
+        } else if (json_object_is_type(o, json_type_string)) {
+                const char *s = json_object_get_string(o), *name = s;
+                if (strncasecmp(name, "SIG", 3) == 0)
+                        name += 3;
+                sig = parse_rt_name(name);
+                for (int i = 1; !sig && i < SIGRTMIN; i++) {
+                        const char *abbrev = sigabbrev_np(i);
+                        if (abbrev && strcasecmp(abbrev, name) == 0)
+                                sig = i;
+                }
+                if (!sig) {
+                        snprintf(error, size, "\"signal\": unknown signal \"%.32s\"", s);
+                        return -EINVAL;
+                }
+        } else {
+                snprintf(error, size, "\"signal\" must be a signal name (\"SIGUSR1\") or number");
+                return -EINVAL;
+        }
+        *ret = sig;
+        return 0;
+}
+
+int request_parse_signal(struct json_object *o, int *ret, char *error, size_t size) {
+        int sig, k = signal_from_json(o, &sig, error, size);
+        if (k < 0)
+                return k;
+        /* Neither can be caught, blocked or waited for: they could carry no
+         * event, only end or stop the subscriber. */
+        if (sig == SIGKILL || sig == SIGSTOP) {
+                snprintf(error, size, "\"signal\": %s cannot be caught; choose a signal the "
+                         "subscriber can handle (SIGUSR1, SIGRTMIN+N, …)", sig == SIGKILL ? "SIGKILL" : "SIGSTOP");
+                return -EINVAL;
+        }
+        *ret = sig;
+        return 0;
+}
+
 static int parse_subscribe(Request *r, ProtoError *err) {
-        static const char *const allowed[] = { "events", "match", "threads", NULL };
+        static const char *const allowed[] = { "events", "match", "threads", "signal", NULL };
         char msg[sizeof(err->message)];
+        struct json_object *sig;
         int k;
 
         k = check_members(r->root, allowed, err);
         if (k < 0)
                 return k;
+        sig = member(r->root, "signal");
+        if (sig && request_parse_signal(sig, &r->subscribe.signal, msg, sizeof(msg)) < 0)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s", msg);
         k = filter_new_from_json(&r->subscribe.filter, member(r->root, "events"),
                                  member(r->root, "threads"), member(r->root, "match"), msg,
                                  sizeof(msg));
@@ -214,33 +292,6 @@ static int parse_run(Request *r, ProtoError *err) {
         return 0;
 }
 
-int request_parse_signal(const char *s) {
-        static const struct {
-                const char *name;
-                int sig;
-        } names[] = {
-                { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
-                { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "CONT", SIGCONT },
-                { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "ABRT", SIGABRT }, { "ALRM", SIGALRM },
-                { "WINCH", SIGWINCH },
-        };
-        char *end;
-        long v;
-
-        if (!s || !*s)
-                return -1;
-        if (*s >= '0' && *s <= '9') {
-                v = strtol(s, &end, 10);
-                return *end == 0 && v >= 1 && v < _NSIG ? (int) v : -1;
-        }
-        if (strncmp(s, "SIG", 3) == 0)
-                s += 3;
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (streq(s, names[i].name))
-                        return names[i].sig;
-        return -1;
-}
-
 static int parse_kill(Request *r, ProtoError *err) {
         static const char *const allowed[] = { "pid", "name", "signal", NULL };
         struct json_object *pid, *name, *sig;
@@ -265,17 +316,51 @@ static int parse_kill(Request *r, ProtoError *err) {
         }
         r->kill.signal = SIGTERM;
         if (sig) {
-                int64_t n = -1;
-                if (json_object_is_type(sig, json_type_int))
-                        n = json_object_get_int64(sig);
-                else if (json_object_is_type(sig, json_type_string))
-                        n = request_parse_signal(json_object_get_string(sig));
-                if (n < 1 || n >= _NSIG)
-                        return fail(err, PN_ERR_INVALID_REQUEST,
-                                    "\"signal\" must be a signal number or name such as \"TERM\"");
-                r->kill.signal = (int) n;
+                char msg[160];
+                /* Unlike a subscription's, SIGKILL and SIGSTOP are fine here. */
+                if (signal_from_json(sig, &r->kill.signal, msg, sizeof(msg)) < 0)
+                        return fail(err, PN_ERR_INVALID_REQUEST, "%s", msg);
         }
         return 0;
+}
+
+/* "pid": a positive integer that fits a pid_t. */
+static int parse_pid(Request *r, ProtoError *err) {
+        struct json_object *pid = member(r->root, "pid");
+        const char *op = request_op_to_string(r->op);
+
+        if (!pid || !json_object_is_type(pid, json_type_int))
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s needs \"pid\": a process id (integer)", op);
+        int64_t v = json_object_get_int64(pid);
+        if (v <= 0 || v > INT32_MAX)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s: \"pid\" %lld is not a process id", op,
+                            (long long) v);
+        r->watch.pid = (pid_t) v;
+        return 0;
+}
+
+static int parse_watch(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", "stop", NULL };
+        struct json_object *stop;
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        k = parse_pid(r, err);
+        if (k < 0)
+                return k;
+        stop = member(r->root, "stop");
+        if (stop && !json_object_is_type(stop, json_type_boolean))
+                return fail(err, PN_ERR_INVALID_REQUEST, "watch: \"stop\" must be true or false");
+        r->watch.stop = stop && json_object_get_boolean(stop);
+        return 0;
+}
+
+static int parse_unwatch(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", NULL };
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        return parse_pid(r, err);
 }
 
 static int parse_no_args(Request *r, ProtoError *err) {
@@ -294,6 +379,8 @@ static const struct {
         [REQUEST_RUN] = { "run", parse_run },
         [REQUEST_CHILDREN] = { "children", parse_no_args },
         [REQUEST_KILL] = { "kill", parse_kill },
+        [REQUEST_WATCH] = { "watch", parse_watch },
+        [REQUEST_UNWATCH] = { "unwatch", parse_unwatch },
 };
 
 const char *request_op_to_string(RequestOp op) {

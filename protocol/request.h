@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "filter.h"
 
@@ -26,6 +27,7 @@
 #define PN_ERR_NOT_FOUND "not-found"
 #define PN_ERR_ACCESS_DENIED "access-denied"
 #define PN_ERR_INTERNAL "internal"
+#define PN_ERR_BUSY "busy"
 #define PN_ERR_SPAWN_FAILED "spawn-failed"   /* run: the child could not be set up or exec'd */
 
 /* Bounds of a run request (PROTOCOL.md, "run"). */
@@ -48,6 +50,8 @@ typedef enum RequestOp {
         REQUEST_RUN,      /* start a supervised child of the broker */
         REQUEST_CHILDREN, /* list the supervised children */
         REQUEST_KILL,     /* signal a supervised child */
+        REQUEST_WATCH,
+        REQUEST_UNWATCH,
         _REQUEST_OP_MAX,
         _REQUEST_OP_INVALID = -1,
 } RequestOp;
@@ -58,6 +62,7 @@ typedef struct Request {
         union {
                 struct {
                         Filter *filter;  /* owned */
+                        int signal;      /* to send the subscriber per matching event; 0: none */
                 } subscribe;
                 struct {
                         uint64_t id;
@@ -79,6 +84,10 @@ typedef struct Request {
                         const char *name;
                         int signal;
                 } kill;
+                struct {
+                        pid_t pid;       /* > 0 */
+                        bool stop;       /* also group-stop/continue, through ptrace */
+                } watch;                 /* watch and unwatch (stop unused) */
         };
 } Request;
 
@@ -95,5 +104,10 @@ const char *request_op_to_string(RequestOp op);
 /* Is s a valid child name ([A-Za-z0-9_.@-], 1..RUN_MAX_NAME bytes, not
  * starting with '.' or '-')? It names log files, so no '/'. */
 bool request_run_name_is_valid(const char *s);
-/* A signal by number or name ("TERM", "SIGTERM"); -1 if not one. */
-int request_parse_signal(const char *s);
+/*
+ * The "signal" of a subscribe: a name ("SIGUSR1", "USR1", any case;
+ * "SIGRTMIN+N", "SIGRTMAX-N") or a number from 1 to SIGRTMAX, not SIGKILL
+ * or SIGSTOP. Returns 0 and the number in *ret, or -EINVAL with a reason in
+ * error. Shared with the D-Bus sink.
+ */
+int request_parse_signal(struct json_object *o, int *ret, char *error, size_t size);

@@ -27,6 +27,7 @@ PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "procnotifyd")
 DBUS_POLICY = os.environ.get("DBUS_POLICY", "")  # dbus/org.procnotify.Broker1.conf
 HERE = os.path.dirname(os.path.abspath(__file__))
 PN_CHILD = os.environ.get("PN_CHILD", "pn-child")
+PN_SIGWAIT = os.environ.get("PN_SIGWAIT", "pn-sigwait")
 REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error",
                "running", "children", "killed"}  # + replies of the supervisor ops
 
@@ -54,7 +55,7 @@ def _die_with_parent():
 class Broker:
     """procnotifyd on a private socket with its own config file."""
 
-    def __init__(self, config="", args=(), env=None, dbus=None):
+    def __init__(self, config="", args=(), env=None, dbus=None, prefix=()):
         self.dir = tempfile.mkdtemp(prefix="pntest-")
         os.chmod(self.dir, 0o755)  # unprivileged test clients connect too
         self.socket_path = os.path.join(self.dir, "events.sock")
@@ -65,6 +66,7 @@ class Broker:
         self.args = list(args)
         self.env = env or {}
         self.dbus = dbus  # a bus address, or None for --dbus=none
+        self.prefix = list(prefix)  # a command that runs the broker (setpriv …)
         self.proc = None
         self.notify = None
 
@@ -105,7 +107,7 @@ class Broker:
         env = dict(os.environ, NOTIFY_SOCKET=notify_path, **self.env)
         env.pop("JOURNAL_STREAM", None)
         self.logf = open(self.log_path, "ab")
-        cmd = [PROCNOTIFYD, "--socket", self.socket_path, f"--dbus={self.dbus or 'none'}",
+        cmd = self.prefix + [PROCNOTIFYD, "--socket", self.socket_path, f"--dbus={self.dbus or 'none'}",
                "--config", self.config_path] + self.args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, env=env, preexec_fn=_die_with_parent)
@@ -321,8 +323,8 @@ class Client:
         self.send(obj)
         return self.read_reply(timeout)
 
-    def subscribe(self, events=None, match=None, threads=None):
-        req = {"op": "subscribe"}
+    def subscribe(self, events=None, match=None, threads=None, **extra):
+        req = {"op": "subscribe", **extra}
         if events is not None:
             req["events"] = events
         if match is not None:
@@ -373,6 +375,73 @@ def child(*args, cwd=None, hold=False):
     return subprocess.Popen([PN_CHILD] + pre + [str(a) for a in args], cwd=cwd,
                             stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+
+class Dance:
+    """pn-child's fork dance of a daemon (`pn-child daemon N`), optionally
+    under `pn-child subreaper`: the pids of every stage, read from what the
+    stages print. Stage N, the main, runs until release()."""
+
+    def __init__(self, forks, subreaper=False, segv=False, hold=False):
+        args = ["daemon", str(forks)] + (["segv"] if segv else []) + (["hold"] if hold else [])
+        if subreaper:
+            args = ["subreaper"] + args
+        self.proc = subprocess.Popen([PN_CHILD] + args, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
+        self.forks = forks
+        self.subreaper = None
+        self.stages = {}  # stage -> (pid, ppid as the stage saw it when it started)
+        self.main = None
+        self._buf = b""
+
+    def read_until(self, done, timeout=10):
+        """Read what the stages print until done() holds."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            check(left > 0, f"fork dance did not finish within {timeout}s: {self.stages}")
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if not r:
+                continue
+            data = os.read(self.proc.stdout.fileno(), 4096)
+            check(data, f"fork dance ended early: {self._buf!r} {self.stages}")
+            self._buf += data
+            while b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
+                w = line.decode().split()
+                if w[0] == "stage":
+                    self.stages[int(w[1])] = (int(w[2]), int(w[3]))
+                elif w[0] == "main":
+                    self.main = int(w[1])
+                elif w[0] == "subreaper":
+                    self.subreaper = int(w[1])
+        return self
+
+    def read_all(self, timeout=10):
+        """Wait until every stage has started and the main said so."""
+        return self.read_until(lambda: self.main is not None, timeout)
+
+    def read_stage0(self, timeout=10):
+        """Wait until stage 0 (held with hold=True) has started."""
+        return self.read_until(lambda: 0 in self.stages, timeout)
+
+    def go(self):
+        """Let a held dance begin."""
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.flush()
+
+    def pid(self, stage):
+        return self.stages[stage][0]
+
+    def release(self):
+        """Let the main exit (or crash)."""
+        self.proc.stdin.close()
+
+    def close(self):
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.proc.wait()
 
 
 def release(p):

@@ -221,7 +221,8 @@ def test_slow_client_overrun():
         stuck = b.client()
         stuck.subscribe(threads=True)  # everything: seq gaps must equal reported loss
         reader = b.client()
-        reader.subscribe(events=["comm", "exit"], match={"comm": "burst-*"})
+        # Only our own burst: other tests on the machine may run one too.
+        reader.subscribe(events=["comm", "exit"], match={"comm": "burst-*", "ppid": ME})
         # Paced so that a Python reader keeps up; the stuck client's 64 KiB
         # queue and socket buffer still overflow many times over.
         p = child("comm-burst", n, rate)

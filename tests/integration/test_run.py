@@ -35,7 +35,7 @@ class RunBroker(Broker):
 
     def __init__(self, extra="", **kw):
         self.logdir = tempfile.mkdtemp(prefix="pnrun-logs-")
-        super().__init__(config=f"[Run]\nOutput=file\nLogDirectory={self.logdir}\n{extra}", **kw)
+        super().__init__(config=f"[Run]\nEnabled=yes\nOutput=file\nLogDirectory={self.logdir}\n{extra}", **kw)
 
     def __exit__(self, *exc):
         try:
@@ -541,7 +541,7 @@ def output_to_journal():
     os.chmod(wrapper, 0o755)
     saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
     try:
-        with Broker(config="[Run]\nOutput=auto\n") as b:
+        with Broker(config="[Run]\nEnabled=yes\nOutput=auto\n") as b:
             sub = b.client()
             sub.subscribe(events=["exit"], match={"descendants_of": b.proc.pid})
             c = b.client()

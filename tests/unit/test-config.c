@@ -25,6 +25,9 @@ static void test_defaults(void **state) {
         assert_int_equal(c->kernel_events, 0);
         assert_int_equal(c->client_queue_bytes, 1u << 20);
         assert_int_equal(c->log_level, LOG_INFO);
+        assert_int_equal(c->max_subscriptions_per_uid, 256);
+        assert_int_equal(c->max_watches_per_uid, 256);
+        assert_false(c->run_enabled);
         config_free(c);
 }
 
@@ -38,7 +41,10 @@ static void test_every_key(void **state) {
                            "[Connector]\nReceiveBuffer=64M\nEvents=predump, comm\n"
                            "[Limits]\nMaxClients=10\nMaxClientsPerUser=2\nMaxSubscriptions=3\n"
                            "ClientQueue=64K\nMaxProcesses=1000\n"
-                           "[Policy]\nGroup=wheel\n";
+                           "MaxWatches=5\nMaxWatchesPerUser=9\nMaxTracedThreads=100\n"
+                           "MaxSubscriptionsPerUser=5\n"
+                           "[Policy]\nGroup=wheel\n"
+                           "[Run]\nEnabled=yes\n";
         assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
         assert_string_equal(c->socket_path, "/run/x/y.sock");
         assert_string_equal(c->dbus, "none");
@@ -52,7 +58,14 @@ static void test_every_key(void **state) {
         assert_int_equal(c->max_subscriptions, 3);
         assert_int_equal(c->client_queue_bytes, 64u << 10);
         assert_int_equal(c->max_processes, 1000);
+        assert_int_equal(c->max_watches, 5);
+        assert_int_equal(c->max_watches_per_uid, 9);
+        assert_int_equal(c->max_traced_threads, 100);
         assert_string_equal(c->group, "wheel");
+        assert_int_equal(c->max_subscriptions_per_uid, 5);
+        assert_true(c->run_enabled);
+        assert_int_equal(config_parse_string(c, "[Run]\nEnabled=off\n", err, sizeof(err)), 0);
+        assert_false(c->run_enabled);
         assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
         assert_int_equal(c->kernel_events, 0);
         config_free(c);
@@ -77,6 +90,9 @@ static void test_errors_name_their_line(void **state) {
         expect_bad("[Limits]\n\nClientQueue=1K\n", "line 3");
         expect_bad("[Broker]\nSocket=relative.sock\n", "Socket");
         expect_bad("[Broker]\nLogLevel=chatty\n", "LogLevel");
+        expect_bad("[Limits]\nMaxSubscriptionsPerUser=0\n", "MaxSubscriptionsPerUser");
+        expect_bad("[Limits]\nMaxWatchesPerUser=many\n", "MaxWatchesPerUser");
+        expect_bad("[Run]\nEnabled=maybe\n", "Enabled");
         expect_bad("[Connector]\nEvents=fork,bogus\n", "Events");
         expect_bad("[Connector]\nReceiveBuffer=-1\n", "ReceiveBuffer");
         expect_bad("[Broker]\nColour=blue\n", "unknown key \"Colour\" in [Broker]");
@@ -121,7 +137,7 @@ static void test_run_section(void **state) {
         int sig;
         (void) state;
         assert_int_equal(config_new(&c), 0);
-        assert_true(c->run_enabled);
+        assert_false(c->run_enabled); /* least privilege: off unless asked for */
         assert_int_equal(c->run_output, CONFIG_RUN_OUTPUT_AUTO);
         assert_string_equal(c->run_log_directory, CONFIG_DEFAULT_RUN_LOG_DIRECTORY);
         assert_int_equal(c->max_children, 64);

@@ -6,7 +6,10 @@
 
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
 #include "daemon/policy.h"
+#include "protocol/filter.h"
 
 static PnEvent ev_of(uint32_t uid) {
         PnEvent ev = { .type = PN_EVENT_EXIT, .pid = 5, .tgid = 5, .uid = uid };
@@ -75,19 +78,78 @@ static void test_actions(void **state) {
         assert_false(policy_may_act(&user, POLICY_ACTION_WATCH, 50, 0, broker));
         assert_false(policy_may_act(&user, POLICY_ACTION_WATCH, 50, UINT32_MAX, broker));
         assert_true(policy_may_act(&member, POLICY_ACTION_WATCH, 50, 0, broker));
-        /* ptrace: never pid 1 or the broker, not even for root. */
+        assert_true(policy_may_act(&member, POLICY_ACTION_WATCH, 50, UINT32_MAX, broker));
+        /* ptrace: one's own processes; others' only for root; never pid 1
+         * or the broker, not even for root. */
         assert_true(policy_may_act(&user, POLICY_ACTION_WATCH_STOP, 50, 1000, broker));
         assert_false(policy_may_act(&user, POLICY_ACTION_WATCH_STOP, 50, 0, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_WATCH_STOP, 50, UINT32_MAX, broker));
         assert_false(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, 1, 0, broker));
         assert_false(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, broker, 0, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_WATCH_STOP, broker, 1000, broker));
+        assert_false(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, 0, 0, broker));
+        assert_false(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, -5, 0, broker));
         assert_true(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, 50, 1000, broker));
-        /* run: privileged only. */
+        assert_true(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, 50, UINT32_MAX, broker));
+        /* The group sees everything, but seizes only its own. */
+        assert_true(policy_may_act(&member, POLICY_ACTION_WATCH_STOP, 50, 1001, broker));
+        assert_false(policy_may_act(&member, POLICY_ACTION_WATCH_STOP, 50, 0, broker));
+        assert_false(policy_may_act(&member, POLICY_ACTION_WATCH_STOP, 50, 1000, broker));
+        /* run: root and members may use it (UINT32_MAX: no user named);
+         * as a user, root as anyone, a member only as itself; nobody else. */
+        assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, UINT32_MAX, broker));
+        assert_true(policy_may_act(&member, POLICY_ACTION_RUN, 0, UINT32_MAX, broker));
+        assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, 1000, broker));
         assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, 0, broker));
-        assert_true(policy_may_act(&member, POLICY_ACTION_RUN, 0, 0, broker));
-        assert_false(policy_may_act(&user, POLICY_ACTION_RUN, 0, 0, broker));
+        assert_true(policy_may_act(&member, POLICY_ACTION_RUN, 0, 1001, broker));
+        assert_false(policy_may_act(&member, POLICY_ACTION_RUN, 0, 0, broker));
+        assert_false(policy_may_act(&member, POLICY_ACTION_RUN, 0, 1000, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_RUN, 0, 1000, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_RUN, 0, UINT32_MAX, broker));
         /* A signal to oneself is always allowed. */
         assert_true(policy_may_act(&user, POLICY_ACTION_SIGNAL, 0, 0, broker));
         assert_false(policy_may_act(&user, _POLICY_ACTION_MAX, 50, 1000, broker));
+}
+
+/* What the sinks do for every event and subscription: policy first, then
+ * the filter. A filter naming root's process (pid, comm, uid) does not
+ * show it; the same filter shows the peer's own. */
+static bool delivered(const PeerCreds *peer, const PnEvent *ev, const char *match) {
+        struct json_object *m = json_tokener_parse(match);
+        Filter *f = NULL;
+        char err[256];
+        FilterContext fctx = { 0 };
+        assert_non_null(m);
+        assert_int_equal(filter_new_from_json(&f, NULL, NULL, m, err, sizeof(err)), 0);
+        bool r = policy_may_see(peer, ev) && filter_match(f, ev, &fctx);
+        filter_free(f);
+        json_object_put(m);
+        return r;
+}
+
+static void test_filter_never_widens(void **state) {
+        Policy p;
+        PeerCreds user, root;
+        PnEvent rootev = { .type = PN_EVENT_EXIT, .pid = 42, .tgid = 42, .uid = 0, .comm = "sshd" };
+        PnEvent ownev = { .type = PN_EVENT_EXIT, .pid = 43, .tgid = 43, .uid = 1000, .comm = "sshd" };
+        PnEvent otherev = { .type = PN_EVENT_PREDUMP, .pid = 44, .tgid = 44, .uid = 1001, .comm = "x" };
+        static const char *const matches[] = {
+                "{}", "{\"pid\":42}", "{\"pid\":[42,43,44]}", "{\"comm\":\"sshd\"}",
+                "{\"uid\":0}", "{\"uid\":[0,1000,1001]}", "{\"comm\":[\"sshd\",\"x\"],\"pid\":[42,44]}",
+        };
+        (void) state;
+        policy_init(&p, (gid_t) -1);
+        policy_peer_init(&p, &user, 1000, 1000, 2, NULL, 0);
+        policy_peer_init(&p, &root, 0, 0, 1, NULL, 0);
+        for (size_t i = 0; i < sizeof(matches) / sizeof(matches[0]); i++) {
+                assert_false(delivered(&user, &rootev, matches[i]));
+                assert_false(delivered(&user, &otherev, matches[i]));
+        }
+        assert_true(delivered(&user, &ownev, "{}"));
+        assert_true(delivered(&user, &ownev, "{\"comm\":\"sshd\"}"));
+        assert_false(delivered(&user, &ownev, "{\"pid\":42}")); /* and it narrows */
+        assert_true(delivered(&root, &rootev, "{\"pid\":42}"));
+        assert_false(delivered(&root, &rootev, "{\"pid\":43}"));
 }
 
 int main(void) {
@@ -96,6 +158,7 @@ int main(void) {
                 cmocka_unit_test(test_others_see_their_own),
                 cmocka_unit_test(test_no_group_configured),
                 cmocka_unit_test(test_actions),
+                cmocka_unit_test(test_filter_never_widens),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

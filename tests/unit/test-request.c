@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Request parsing: every documented error code, and the valid ops. */
 #include <errno.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,6 +91,44 @@ static void test_invalid_filter(void **state) {
                 snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%d", i > 1 ? "," : "", i);
         strcat(many, "]}}");
         EXPECT(many, PN_ERR_INVALID_FILTER, "more than");
+}
+
+static void test_follow_and_signal(void **state) {
+        Request r;
+        ProtoError err;
+        (void) state;
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"follow\":[1,2]}}", PN_ERR_INVALID_FILTER, "one integer");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"follow\":0}}", PN_ERR_INVALID_FILTER, "range");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"SIGKILL\"}", PN_ERR_INVALID_REQUEST, "cannot be caught");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":19}", PN_ERR_INVALID_REQUEST, "SIGSTOP");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":0}", PN_ERR_INVALID_REQUEST, "not a signal number");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":65}", PN_ERR_INVALID_REQUEST, "not a signal number");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"SIGFOO\"}", PN_ERR_INVALID_REQUEST, "SIGFOO");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"RTMIN+31\"}", PN_ERR_INVALID_REQUEST, "unknown");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"RTMIN-1\"}", PN_ERR_INVALID_REQUEST, "unknown");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":true}", PN_ERR_INVALID_REQUEST, "name");
+
+        const struct {
+                const char *json;
+                int sig;
+        } ok[] = {
+                { "\"SIGUSR1\"", SIGUSR1 }, { "\"usr2\"", SIGUSR2 },   { "10", 10 },
+                { "\"SIGRTMIN\"", SIGRTMIN }, { "\"RTMIN+2\"", SIGRTMIN + 2 },
+                { "\"sigrtmax-1\"", SIGRTMAX - 1 }, { "\"HUP\"", SIGHUP }, { "64", 64 },
+        };
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                char line[128];
+                snprintf(line, sizeof(line), "{\"op\":\"subscribe\",\"signal\":%s,\"match\":{\"follow\":7}}",
+                         ok[i].json);
+                assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+                assert_int_equal(r.subscribe.signal, ok[i].sig);
+                assert_int_equal(filter_get_follow(r.subscribe.filter), 7);
+                request_done(&r);
+        }
+        assert_int_equal(request_parse(&r, "{\"op\":\"subscribe\"}", 18, &err), 0);
+        assert_int_equal(r.subscribe.signal, 0);
+        assert_int_equal(filter_get_follow(r.subscribe.filter), 0);
+        request_done(&r);
 }
 
 static void test_line_too_long(void **state) {
@@ -229,13 +268,54 @@ static void test_kill_and_children(void **state) {
         assert_int_equal(r.kill.pid, 42);
         assert_int_equal(r.kill.signal, SIGTERM);
         request_done(&r);
-        assert_int_equal(request_parse_signal("HUP"), SIGHUP);
-        assert_int_equal(request_parse_signal("9"), 9);
-        assert_int_equal(request_parse_signal("65"), -1);
-        assert_int_equal(request_parse_signal(""), -1);
+        /* kill may send what a subscription may not ask for. */
+        line = "{\"op\":\"kill\",\"pid\":42,\"signal\":\"stop\"}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_int_equal(r.kill.signal, SIGSTOP);
+        request_done(&r);
+        line = "{\"op\":\"kill\",\"pid\":42,\"signal\":9}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_int_equal(r.kill.signal, SIGKILL);
+        request_done(&r);
+        EXPECT("{\"op\":\"kill\",\"pid\":1,\"signal\":65}", PN_ERR_INVALID_REQUEST, "signal");
+        EXPECT("{\"op\":\"kill\",\"pid\":1,\"signal\":\"\"}", PN_ERR_INVALID_REQUEST, "signal");
         assert_true(request_run_name_is_valid("a"));
         assert_false(request_run_name_is_valid("-a"));
         assert_false(request_run_name_is_valid("a b"));
+}
+
+static void test_watch_requests(void **state) {
+        Request r;
+        ProtoError err;
+        const char *w = "{\"op\":\"watch\",\"pid\":4242}";
+        const char *ws = "{\"op\":\"watch\",\"pid\":4242,\"stop\":true}";
+        const char *uw = "{\"op\":\"unwatch\",\"pid\":7}";
+        (void) state;
+        assert_int_equal(request_parse(&r, w, strlen(w), &err), 0);
+        assert_int_equal(r.op, REQUEST_WATCH);
+        assert_int_equal(r.watch.pid, 4242);
+        assert_false(r.watch.stop);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, ws, strlen(ws), &err), 0);
+        assert_true(r.watch.stop);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, uw, strlen(uw), &err), 0);
+        assert_int_equal(r.op, REQUEST_UNWATCH);
+        assert_int_equal(r.watch.pid, 7);
+        request_done(&r);
+
+        EXPECT("{\"op\":\"watch\"}", PN_ERR_INVALID_REQUEST, "pid");
+        EXPECT("{\"op\":\"watch\",\"pid\":0}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":-1}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":4294967296}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":\"12\"}", PN_ERR_INVALID_REQUEST, "integer");
+        EXPECT("{\"op\":\"watch\",\"pid\":1.5}", PN_ERR_INVALID_REQUEST, "integer");
+        EXPECT("{\"op\":\"watch\",\"pid\":1,\"stop\":1}", PN_ERR_INVALID_REQUEST, "stop");
+        EXPECT("{\"op\":\"watch\",\"pid\":1,\"signal\":9}", PN_ERR_INVALID_REQUEST, "signal");
+        EXPECT("{\"op\":\"unwatch\",\"pid\":1,\"stop\":true}", PN_ERR_INVALID_REQUEST, "stop");
+        EXPECT("{\"op\":\"unwatch\"}", PN_ERR_INVALID_REQUEST, "unwatch needs");
+        assert_string_equal(request_op_to_string(REQUEST_WATCH), "watch");
+        assert_string_equal(request_op_to_string(REQUEST_UNWATCH), "unwatch");
 }
 
 int main(void) {
@@ -244,11 +324,13 @@ int main(void) {
                 cmocka_unit_test(test_invalid_request),
                 cmocka_unit_test(test_unknown_op),
                 cmocka_unit_test(test_invalid_filter),
+                cmocka_unit_test(test_follow_and_signal),
                 cmocka_unit_test(test_line_too_long),
                 cmocka_unit_test(test_valid_requests),
                 cmocka_unit_test(test_run_invalid),
                 cmocka_unit_test(test_run_valid),
                 cmocka_unit_test(test_kill_and_children),
+                cmocka_unit_test(test_watch_requests),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
