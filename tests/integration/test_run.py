@@ -291,6 +291,14 @@ def as_user_identity():
         for k, v in caps.items():
             check(int(v, 16) == 0, f"{k} is {v} in a child run as {u.name}")
         check(f"USER={u.name}" in out[7], f"environment: {out[7]}")
+        # As root: no capabilities either (the bounding set is emptied, the
+        # securebits are noroot), so root's children gain none on exec.
+        r = run_ok(ctl, ["/bin/sh", "-c", "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"],
+                   name="root-caps")
+        events_of(sub, r["pid"], lambda e: e["type"] == "exit")
+        for line in b.output_of("root-caps").strip().split("\n"):
+            k, v = line.split(":\t")
+            check(int(v, 16) == 0, f"{k} is {v} in a child run as root")
         # By numeric uid too.
         r = run_ok(ctl, ["/bin/sh", "-c", "id -u"], name="who2", user=u.uid)
         events_of(sub, r["pid"], lambda e: e["type"] == "exit")
@@ -445,9 +453,11 @@ def prctls_unset_never_called():
             text = f.read()
         used = set(int(n, 0) for n in re.findall(r"prctl\((0x[0-9a-f]+|\d+)", text))
         # 36 PR_SET_CHILD_SUBREAPER, 47 PR_CAP_AMBIENT, 24 PR_CAPBSET_DROP,
-        # 8 PR_SET_KEEPCAPS; 23 PR_CAPBSET_READ (libcap-ng, reading).
+        # 8 PR_SET_KEEPCAPS; 23 PR_CAPBSET_READ (libcap-ng, reading); the
+        # capability drop at start: 27/28 PR_GET/SET_SECUREBITS (the noroot
+        # lock), 39 PR_GET_NO_NEW_PRIVS (libcap-ng, reading).
         check(used, f"strace saw no prctl at all:\n{text[:2000]}")
-        check(used <= {8, 23, 24, 36, 47}, f"unexpected prctl options {sorted(used)}:\n{text[:4000]}")
+        check(used <= {8, 23, 24, 27, 28, 36, 39, 47}, f"unexpected prctl options {sorted(used)}:\n{text[:4000]}")
         check(36 in used and 24 in used, f"subreaper or bounding-set drop not seen: {sorted(used)}")
     finally:
         pntest.PROCNOTIFYD = saved
