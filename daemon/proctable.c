@@ -20,23 +20,77 @@
 #include "common/macro.h"
 #include "proctable.h"
 
+/*
+ * Strings are interned: every distinct exe, cmdline, cgroup and unit is held
+ * once, however many entries name it (a host runs many copies of the same
+ * program in the same few cgroups), found by content in a small chained hash
+ * set and dropped from it when the last entry lets go.
+ */
 struct RefStr {
         unsigned ref;
+        uint32_t hash;
+        RefStr *next; /* in its bucket */
         char s[];
 };
 
-static RefStr *refstr_new(const char *s) {
+typedef struct StrSet {
+        RefStr **buckets;
+        size_t nbuckets; /* power of two, or 0 before the first string */
         size_t n;
+} StrSet;
+
+static uint32_t str_hash(const char *s, size_t n) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char) s[i]) * 16777619u;
+        return h;
+}
+
+static void strset_grow(StrSet *set) {
+        size_t n = set->nbuckets ? set->nbuckets * 2 : 256;
+        RefStr **b = calloc(n, sizeof(*b));
+
+        if (!b)
+                return; /* longer chains, still correct */
+        for (size_t i = 0; i < set->nbuckets; i++)
+                for (RefStr *r = set->buckets[i], *next; r; r = next) {
+                        next = r->next;
+                        r->next = b[r->hash & (n - 1)];
+                        b[r->hash & (n - 1)] = r;
+                }
+        free(set->buckets);
+        set->buckets = b;
+        set->nbuckets = n;
+}
+
+/* A reference to the interned copy of s (NULL for NULL, or out of memory). */
+static RefStr *refstr_new(StrSet *set, const char *s) {
+        size_t n;
+        uint32_t h;
         RefStr *r;
 
         if (!s)
                 return NULL;
         n = strlen(s);
+        h = str_hash(s, n);
+        for (r = set->nbuckets ? set->buckets[h & (set->nbuckets - 1)] : NULL; r; r = r->next)
+                if (r->hash == h && memcmp(r->s, s, n + 1) == 0) {
+                        r->ref++;
+                        return r;
+                }
+        if (set->n >= set->nbuckets)
+                strset_grow(set);
+        if (!set->nbuckets)
+                return NULL;
         r = malloc(sizeof(*r) + n + 1);
         if (!r)
                 return NULL;
         r->ref = 1;
+        r->hash = h;
         memcpy(r->s, s, n + 1);
+        r->next = set->buckets[h & (set->nbuckets - 1)];
+        set->buckets[h & (set->nbuckets - 1)] = r;
+        set->n++;
         return r;
 }
 
@@ -46,9 +100,16 @@ static RefStr *refstr_ref(RefStr *r) {
         return r;
 }
 
-static RefStr *refstr_unref(RefStr *r) {
-        if (r && --r->ref == 0)
-                free(r);
+static RefStr *refstr_unref(StrSet *set, RefStr *r) {
+        if (!r || --r->ref > 0)
+                return NULL;
+        for (RefStr **p = &set->buckets[r->hash & (set->nbuckets - 1)]; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        set->n--;
+        free(r);
         return NULL;
 }
 
@@ -56,12 +117,12 @@ static const char *refstr_get(const RefStr *r) {
         return r ? r->s : NULL;
 }
 
-/* Replace *slot with a new string for s, unless it already says s. */
-static void refstr_set(RefStr **slot, const char *s) {
+/* Replace *slot with a reference to s, unless it already says s. */
+static void refstr_set(StrSet *set, RefStr **slot, const char *s) {
         if (streq_ptr(refstr_get(*slot), s))
                 return;
-        refstr_unref(*slot);
-        *slot = refstr_new(s);
+        refstr_unref(set, *slot);
+        *slot = refstr_new(set, s);
 }
 
 typedef enum PendingKind {
@@ -93,6 +154,7 @@ struct ProcTable {
         unsigned generation;
         uint64_t connector_ts;  /* latest kernel time of a connector event */
         unsigned n_held_pidfd;  /* exits held for the connector (pidfd first) */
+        StrSet strings;
         ProcTableStats stats;
 };
 
@@ -235,21 +297,21 @@ static void entry_free(ProcTable *t, Entry *e) {
         tree_unlink(p);
         while (p->first_child)
                 tree_unlink(p->first_child);
-        refstr_unref(p->exe);
-        refstr_unref(p->cmdline);
-        refstr_unref(p->cgroup);
-        refstr_unref(p->unit);
+        refstr_unref(&t->strings, p->exe);
+        refstr_unref(&t->strings, p->cmdline);
+        refstr_unref(&t->strings, p->cgroup);
+        refstr_unref(&t->strings, p->unit);
         map_remove(t, p->tgid);
         free(e);
 }
 
-static void entry_set_cgroup(ProcEntry *e, const char *cgroup) {
+static void entry_set_cgroup(ProcTable *t, ProcEntry *e, const char *cgroup) {
         char buf[256];
 
         if (streq_ptr(refstr_get(e->cgroup), cgroup))
                 return;
-        refstr_set(&e->cgroup, cgroup);
-        refstr_set(&e->unit, cgroup ? proctable_unit_from_cgroup(cgroup, buf, sizeof(buf)) : NULL);
+        refstr_set(&t->strings, &e->cgroup, cgroup);
+        refstr_set(&t->strings, &e->unit, cgroup ? proctable_unit_from_cgroup(cgroup, buf, sizeof(buf)) : NULL);
 }
 
 /* Copy what was read into the entry. */
@@ -272,11 +334,11 @@ static void entry_apply_info(ProcTable *t, Entry *e, const ProcInfo *info, unsig
                 p->egid = info->egid;
         }
         if (what & PROC_READ_EXE)
-                refstr_set(&p->exe, info->exe);
+                refstr_set(&t->strings, &p->exe, info->exe);
         if (what & PROC_READ_CMDLINE)
-                refstr_set(&p->cmdline, info->cmdline);
+                refstr_set(&t->strings, &p->cmdline, info->cmdline);
         if ((what & PROC_READ_CGROUP) && info->cgroup)
-                entry_set_cgroup(p, info->cgroup);
+                entry_set_cgroup(t, p, info->cgroup);
 }
 
 /* Learn about a process the table has not seen yet, from the reader. */
@@ -593,8 +655,8 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         } else {
                 /* Gone before we could look: nameless, rather than the old name. */
                 e->pub.comm[0] = 0;
-                refstr_set(&e->pub.exe, NULL);
-                refstr_set(&e->pub.cmdline, NULL);
+                refstr_set(&t->strings, &e->pub.exe, NULL);
+                refstr_set(&t->strings, &e->pub.cmdline, NULL);
         }
         if (e)
                 proctable_enrich(&e->pub, ev);
@@ -972,12 +1034,13 @@ ProcTable *proctable_free(ProcTable *t) {
                 ProcEntry *p = t->slots[i];
                 if (!p)
                         continue;
-                refstr_unref(p->exe);
-                refstr_unref(p->cmdline);
-                refstr_unref(p->cgroup);
-                refstr_unref(p->unit);
+                refstr_unref(&t->strings, p->exe);
+                refstr_unref(&t->strings, p->cmdline);
+                refstr_unref(&t->strings, p->cgroup);
+                refstr_unref(&t->strings, p->unit);
                 free(p);
         }
+        free(t->strings.buckets);
         free(t->slots);
         free(t->pending);
         free(t);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -509,6 +510,59 @@ static void test_many_entries_and_removal(void **state) {
         proctable_free(t);
 }
 
+static const char *entry_exe(const ProcTable *t, pid_t tgid) {
+        PnEvent ev = { 0 };
+        const ProcEntry *e = proctable_find(t, tgid);
+        assert_non_null(e);
+        proctable_enrich(e, &ev);
+        return ev.exe;
+}
+
+static void test_strings_interned(void **state) {
+        /* Processes seeded from /proc with the same exe, cmdline and cgroup
+         * hold one copy of each; a process that changes lets go of its
+         * reference only, and the set survives growth and emptying. */
+        static char exes[3000][24];
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(100, 1, 10, "worker");
+        fake_add(101, 1, 11, "worker");
+        ProcTable *t = setup_table(0);
+        assert_ptr_equal(proctable_find(t, 100)->exe, proctable_find(t, 101)->exe);
+        assert_ptr_equal(proctable_find(t, 100)->cmdline, proctable_find(t, 101)->cmdline);
+        assert_ptr_equal(proctable_find(t, 100)->cgroup, proctable_find(t, 1)->cgroup);
+        assert_ptr_equal(proctable_find(t, 100)->unit, proctable_find(t, 1)->unit);
+
+        fake(101)->exe = "/usr/bin/other";
+        handle(t, simple_ev(PN_EVENT_EXEC, 101, 101));
+        assert_string_equal(entry_exe(t, 101), "/usr/bin/other");
+        assert_string_equal(entry_exe(t, 100), "/usr/bin/prog");
+        handle(t, exit_ev(100, 100, 0));
+        assert_string_equal(entry_exe(t, 1), "/usr/bin/prog");
+
+        /* Many distinct strings: the set grows; all of them go again. */
+        for (int i = 0; i < 3000; i++) {
+                snprintf(exes[i], sizeof(exes[i]), "/usr/bin/p%d", i);
+                n_procs = 2;
+                FakeProc *p = fake_add(1000 + i, 1, 1000 + (uint64_t) i, "p");
+                p->exe = exes[i];
+                n_seen = 0;
+                handle(t, fork_ev(1, 1000 + i, 1000 + i));
+                handle(t, simple_ev(PN_EVENT_EXEC, 1000 + i, 1000 + i));
+        }
+        for (int i = 0; i < 3000; i += 7)
+                assert_string_equal(entry_exe(t, 1000 + i), exes[i]);
+        for (int i = 0; i < 3000; i++) {
+                n_seen = 0;
+                handle(t, exit_ev(1000 + i, 1000 + i, 0));
+        }
+        assert_null(proctable_find(t, 1500));
+        assert_string_equal(entry_exe(t, 101), "/usr/bin/other");
+        assert_string_equal(entry_exe(t, 1), "/usr/bin/prog");
+        proctable_free(t);
+}
+
 static void test_unit_from_cgroup(void **state) {
         char buf[256];
         (void) state;
@@ -688,6 +742,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_processes),
                 cmocka_unit_test(test_max_entries),
                 cmocka_unit_test(test_many_entries_and_removal),
+                cmocka_unit_test(test_strings_interned),
                 cmocka_unit_test(test_unit_from_cgroup),
                 cmocka_unit_test(test_watched_exit_merged),
                 cmocka_unit_test(test_watched_exit_other_source_late),
