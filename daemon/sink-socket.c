@@ -30,7 +30,11 @@
 #define READ_CHUNK PN_MAX_LINE
 #define READS_PER_WAKEUP 16
 #define ACCEPTS_PER_WAKEUP 64
-#define OUT_KEEP_BYTES (64u << 10) /* keep an idle client's buffer up to this */
+/* A client's queue starts small and, once written out, is kept only up to
+ * OUT_KEEP_BYTES: a thousand idle clients cost a thousand small buffers, not
+ * the high-water mark of their last burst. */
+#define OUT_FIRST_BYTES 1024u
+#define OUT_KEEP_BYTES (4u << 10)
 #define MAX_PEER_GROUPS 256
 
 typedef struct Subscription {
@@ -110,7 +114,7 @@ static int client_append(Client *c, const char *data, size_t n) {
                 c->out_off = 0;
         }
         if (c->out_len + n > c->out_cap) {
-                size_t cap = c->out_cap ? c->out_cap : 4096;
+                size_t cap = c->out_cap ? c->out_cap : OUT_FIRST_BYTES;
                 while (cap < c->out_len + n)
                         cap *= 2;
                 char *p = realloc(c->out, cap);
