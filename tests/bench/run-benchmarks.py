@@ -659,9 +659,21 @@ def cpu_run(k, extra_clients, rate):
         b.stop()
     ir = callgrind_ir(out)
     os.unlink(out)
-    if got["seen"] != k or kernel_lost or client_lost:
-        note(f"cpu: run of {k} events lost some (received {got['seen']}, kernel {kernel_lost}, "
-             f"client {client_lost}): the figure is suspect")
+    # Someone else's comm events (a test's burst) cost differently from ours:
+    # such a run is not used.
+    clean = got["seen"] == k and not kernel_lost and not client_lost and received - k <= max(50, k // 50)
+    if not clean:
+        note(f"cpu: run of {k} events disturbed (subscriber got {got['seen']}, the broker received "
+             f"{received}, kernel loss {kernel_lost}, client loss {client_lost})")
+    return ir, received, clean
+
+
+def cpu_run_clean(k, extra_clients, rate, tries=4):
+    for _ in range(tries):
+        ir, received, clean = cpu_run(k, extra_clients, rate)
+        if clean:
+            return ir, received
+    note(f"cpu: no undisturbed run of {k} events in {tries} tries: the figure is suspect")
     return ir, received
 
 
@@ -676,8 +688,8 @@ def bench_cpu(args):
                                ("1 + 100 not matching, 1,000/s", 100, 1000),
                                ("1 + 100 not matching, unpaced burst", 100, 0)]:
         note(f"cpu: {label}: {k1} and {k2} events under callgrind …")
-        ir1, rec1 = cpu_run(k1, extra, rate)
-        ir2, rec2 = cpu_run(k2, extra, rate)
+        ir1, rec1 = cpu_run_clean(k1, extra, rate)
+        ir2, rec2 = cpu_run_clean(k2, extra, rate)
         # The broker's own count of what it received also counts comm events
         # of the rest of the host; should it look wrong, the events sent do.
         per = (ir2 - ir1) / ((rec2 - rec1) if rec2 - rec1 >= (k2 - k1) // 2 else (k2 - k1))
