@@ -661,7 +661,7 @@ def cpu_run(k, extra_clients, rate):
     os.unlink(out)
     # Someone else's comm events (a test's burst) cost differently from ours:
     # such a run is not used.
-    clean = got["seen"] == k and not kernel_lost and not client_lost and received - k <= max(50, k // 50)
+    clean = got["seen"] == k and not kernel_lost and not client_lost and received - k <= max(50, k // 10)
     if not clean:
         note(f"cpu: run of {k} events disturbed (subscriber got {got['seen']}, the broker received "
              f"{received}, kernel loss {kernel_lost}, client loss {client_lost})")
@@ -690,17 +690,18 @@ def bench_cpu(args):
         note(f"cpu: {label}: {k1} and {k2} events under callgrind …")
         ir1, rec1 = cpu_run_clean(k1, extra, rate)
         ir2, rec2 = cpu_run_clean(k2, extra, rate)
-        # The broker's own count of what it received also counts comm events
-        # of the rest of the host; should it look wrong, the events sent do.
-        per = (ir2 - ir1) / ((rec2 - rec1) if rec2 - rec1 >= (k2 - k1) // 2 else (k2 - k1))
+        # Per event sent: the few comm events of the rest of the host that an
+        # accepted run also saw (cheaper than ours: no subscriber wants them)
+        # count as part of ours, an upper bound.
+        per = (ir2 - ir1) / (k2 - k1)
         rows.append({"case": label, "subscribers": 1 + extra, "rate": rate, "k1": k1, "ir1": ir1, "k2": k2,
                      "ir2": ir2, "received1": rec1, "received2": rec2, "ir_per_event": round(per)})
     say("\n### CPU instructions per event in the broker\n")
-    say(f"valgrind --tool=callgrind; Ir per event = (Ir({k2:,} events) − Ir({k1:,} events)) ÷ the "
-        "difference in connector messages the broker received, each count in a fresh broker whose "
-        "kernel filter passes comm events only (the rest of the host does not count), counting only "
-        "inside the event loop (sd_event_run), so that start-up does not count and what else is "
-        "constant cancels out:\n")
+    say(f"valgrind --tool=callgrind; Ir per event = (Ir({k2:,} events) − Ir({k1:,} events)) ÷ "
+        f"{k2 - k1:,}, each count in a fresh broker whose kernel filter passes comm events only, "
+        "counting only inside the event loop (sd_event_run), so that start-up does not count and what "
+        "else is constant cancels out; a run in which the broker received over 10% more comm events "
+        "than were sent (the rest of the host renames threads too) is repeated:\n")
     say("| case | Ir / event | ÷ 1 subscriber | per non-matching subscriber |")
     say("|---|---:|---:|---:|")
     nomatch = []
