@@ -332,20 +332,27 @@ def recv_relay(n, timeout, env):
     return [rx], cleanup, None, relay.pid
 
 
+def start_subscribers(argv, count, env, stop):
+    """count receivers running argv, each ready; on failure, they and
+    whatever stop() stops are stopped."""
+    rxs = []
+    try:
+        for _ in range(count):
+            rxs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env))
+        for rx in rxs:
+            wait_ready(rx)
+    except BaseException:
+        kill_all(rxs)
+        stop()
+        raise
+    return rxs
+
+
 def recv_procnotify(subscribers=1, request=SUB_COMM):
     def setup(n, timeout, env):
         b = Broker()
-        rxs = []
-        try:
-            for _ in range(subscribers):
-                rxs.append(subprocess.Popen([prog("bench-json"), b.socket, str(n), str(timeout), request],
-                                            stdout=subprocess.PIPE, text=True, env=env))
-            for rx in rxs:
-                wait_ready(rx)
-        except BaseException:
-            kill_all(rxs)
-            b.stop()
-            raise
+        rxs = start_subscribers([prog("bench-json"), b.socket, str(n), str(timeout), request], subscribers,
+                                env, b.stop)
 
         def cleanup():
             kill_all(rxs)
@@ -358,24 +365,14 @@ def recv_dbus(subscribers=1, kind="dbus-daemon"):
     def setup(n, timeout, env):
         bus = DbusDaemon(kind)
         b = Broker(dbus=bus.address)
-        rxs = []
-        try:
-            for _ in range(subscribers):
-                rxs.append(subprocess.Popen([prog("bench-dbus"), bus.address, str(n), str(timeout)],
-                                            stdout=subprocess.PIPE, text=True, env=env))
-            for rx in rxs:
-                wait_ready(rx)
-        except BaseException:
-            kill_all(rxs)
-            b.stop()
-            bus.stop()
-            raise
 
-        def cleanup():
+        def cleanup(rxs=()):
             kill_all(rxs)
             b.stop()
             bus.stop()
-        return rxs, cleanup, b, b.proc.pid
+        rxs = start_subscribers([prog("bench-dbus"), bus.address, str(n), str(timeout)], subscribers, env,
+                                cleanup)
+        return rxs, lambda: cleanup(rxs), b, b.proc.pid
     return setup
 
 
