@@ -569,9 +569,13 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
                 bool leader = ev->pid == ev->tgid;
                 switch (ev->type) {
                 case PN_EVENT_COMM:
-                        /* The event carries the new name; a thread's name is its own. */
-                        if (leader)
-                                memcpy(p->comm, ev->comm, sizeof(p->comm));
+                        /* The event carries the new name; a thread's name is its own.
+                         * ev->comm is a C string, not necessarily 16 bytes long. */
+                        if (leader && ev->comm) {
+                                size_t n = strnlen(ev->comm, sizeof(p->comm) - 1);
+                                memcpy(p->comm, ev->comm, n);
+                                p->comm[n] = 0;
+                        }
                         break;
                 case PN_EVENT_UID:
                         if (leader) {
