@@ -171,8 +171,13 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
                 queued = client_queued(c);
         }
         /* Kernel overruns always get through: they are rare (the broker
-         * coalesces them) and they are the one thing a client must not miss. */
-        if (ev->type != PN_EVENT_OVERRUN && (c->lost > 0 || queued + len > cap)) {
+         * coalesces them) and they are the one thing a client must not miss.
+         * The client's own loss so far is reported first: it happened before
+         * this seq, and a report after it would leave a gap unexplained. */
+        if (ev->type == PN_EVENT_OVERRUN) {
+                if (c->lost > 0)
+                        client_report_lost(c);
+        } else if (c->lost > 0 || queued + len > cap) {
                 if (c->lost == 0)
                         c->lost_first = ev->seq;
                 c->lost++;
