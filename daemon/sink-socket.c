@@ -147,9 +147,22 @@ static void client_report_lost(Client *c) {
                         .last_seq = c->lost_last,
                 },
         };
-        event_json_format(&c->sink->reply, &ev);
-        client_send_reply(c);
-        c->lost = 0;
+        JsonBuf *b = &c->sink->reply;
+
+        event_json_format(b, &ev);
+        /* Out of memory: keep counting; the report is tried again later. */
+        if (!jsonbuf_failed(b) && client_append(c, b->data, b->len) == 0)
+                c->lost = 0;
+        jsonbuf_reset(b);
+}
+
+/* ev is not delivered to c: count it for c's next overrun report. */
+static void client_drop_event(Client *c, const PnEvent *ev) {
+        if (c->lost == 0)
+                c->lost_first = ev->seq;
+        c->lost++;
+        c->lost_last = ev->seq;
+        c->sink->stats.events_lost++;
 }
 
 static bool client_matches(const Client *c, const PnEvent *ev, const FilterContext *fctx) {
@@ -178,15 +191,13 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
                 if (c->lost > 0)
                         client_report_lost(c);
         } else if (c->lost > 0 || queued + len > cap) {
-                if (c->lost == 0)
-                        c->lost_first = ev->seq;
-                c->lost++;
-                c->lost_last = ev->seq;
-                c->sink->stats.events_lost++;
+                client_drop_event(c, ev);
                 return;
         }
         if (client_append(c, line, len) == 0)
                 c->sink->stats.events_queued++;
+        else
+                client_drop_event(c, ev); /* out of memory: lost, but not silently */
 }
 
 static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
@@ -201,11 +212,12 @@ static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
                 if (!formatted) {
                         jsonbuf_reset(&s->line);
                         event_json_format(&s->line, ev);
-                        if (jsonbuf_failed(&s->line))
-                                return;
                         formatted = true;
                 }
-                client_queue_event(c, s->line.data, s->line.len, ev);
+                if (jsonbuf_failed(&s->line))
+                        client_drop_event(c, ev); /* out of memory formatting it */
+                else
+                        client_queue_event(c, s->line.data, s->line.len, ev);
         }
 }
 
@@ -237,6 +249,8 @@ static bool client_flush(Client *c) {
                 if (c->lost == 0 || c->closing)
                         break;
                 client_report_lost(c);
+                if (c->lost > 0)
+                        break; /* out of memory: report with the next event */
         }
         if (c->closing) {
                 /* Best effort: the error that made us close was flushed or
