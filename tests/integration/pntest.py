@@ -61,6 +61,11 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 SANITIZED = os.environ.get("PN_SANITIZE", "none") not in ("", "none")
 
 
+def check_no_sanitizer_report(text, what="the broker's output"):
+    for marker in SANITIZER_MARKERS:
+        check(marker not in text, f"sanitizer report in {what} ({marker}):\n{text}")
+
+
 def vmrss_kib(pid):
     """VmRSS of a process in KiB, from /proc/PID/status."""
     with open(f"/proc/{pid}/status") as f:
@@ -120,9 +125,7 @@ class Broker:
 
     def check_log_clean(self):
         """Fail if the broker's log has a sanitizer report."""
-        log = self.log()
-        for marker in SANITIZER_MARKERS:
-            check(marker not in log, f"sanitizer report in the broker log ({marker})")
+        check_no_sanitizer_report(self.log(), "the broker log")
 
     def start(self, timeout=60 if SANITIZED else 30):
         notify_path = os.path.join(self.dir, "notify.sock")

@@ -11,15 +11,18 @@ import subprocess
 import tempfile
 import time
 
-from pntest import Broker, Client, check, child, exec_then_release, fail, of_pid, run
+from pntest import (Broker, Client, check, check_no_sanitizer_report, child, exec_then_release,
+                    fail, of_pid, run)
 
 CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 ME = os.getpid()
 
 
 def ctl(b, *args, **kw):
-    return subprocess.run([CTL, "--socket", b.socket_path, *args], capture_output=True,
-                          text=True, timeout=kw.pop("timeout", 30), **kw)
+    r = subprocess.run([CTL, "--socket", b.socket_path, *args], capture_output=True,
+                       text=True, timeout=kw.pop("timeout", 30), **kw)
+    check_no_sanitizer_report(r.stderr, f"procnotifyctl {' '.join(args)}'s stderr")
+    return r
 
 
 def start_ctl(b, *args):
@@ -97,6 +100,7 @@ def test_usage_errors_exit_2():
 def test_unreachable_exits_3():
     r = subprocess.run([CTL, "--socket", "/tmp/pntest-no-such.sock", "status"], capture_output=True,
                        text=True, timeout=30)
+    check_no_sanitizer_report(r.stderr, "procnotifyctl's stderr")
     check(r.returncode == 3 and "no broker is listening" in r.stderr, f"{r.returncode} {r.stderr!r}")
 
 
