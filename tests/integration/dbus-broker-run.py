@@ -12,6 +12,7 @@ through, so READY=1 tells when the bus serves.
 """
 import ctypes
 import os
+import signal
 import socket
 import sys
 
@@ -45,6 +46,13 @@ def main():
     listener.listen(128)
     pid = os.fork()
     if pid == 0:
+        # The launcher dies with this wrapper (which the test terminates):
+        # left running, every dbus-broker test would leave a launcher and
+        # its inotify instance behind, until the host's limit of 128 makes
+        # every later dbus-broker fail with EMFILE.
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(1)  # the wrapper is gone already
         if journal:
             journal.close()
         os.dup2(listener.fileno(), 3)
