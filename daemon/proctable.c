@@ -623,6 +623,13 @@ static int resync_one(pid_t tgid, void *userdata) {
                 process_ended(t, e, -1, PN_SOURCE_PROCFS, c->now_ns, c->now_ns, c->emit, c->userdata);
                 e = NULL;
         }
+        /* A zombie whose threads are all gone has ended; /proc lists it only
+         * until its parent reaps it. Never (re-)add one: its exit was seen
+         * (a second, inferred one would follow when it is reaped) or lost.
+         * An entry for it is left unseen here, so it counts as vanished: its
+         * exit if still on its way, else an inferred one after the grace. */
+        if (info.state == 'Z' && info.nthreads <= 1)
+                return 0;
         if (!e) {
                 e = entry_new(t, tgid, c->now_ns);
                 if (!e)

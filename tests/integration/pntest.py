@@ -76,8 +76,20 @@ def vmrss_kib(pid):
 
 
 def proc_tgids():
-    """The process ids /proc lists now."""
-    return {int(d) for d in os.listdir("/proc") if d.isdigit()}
+    """The processes /proc lists now, but zombies (ended, not reaped: no
+    longer processes for the broker, whose table drops them at their exit)."""
+    live = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if not (fields[0] == b"Z" and int(fields[17]) <= 1):
+            live.add(int(d))
+    return live
 
 
 class Broker:
