@@ -6,11 +6,14 @@
  *
  * Options may come before or after the command; each command refuses those
  * it has no use for, so that a misplaced filter is an error, not a silent
- * "match everything". Filters become the "match" object of one subscription
+ * "match everything". watch asks the broker to follow one process (its exit
+ * from a pidfd, with --stop its group-stops through ptrace) and prints its
+ * events until it exits. Filters become the "match" object of one subscription
  * (PROTOCOL.md): the broker checks it, and its error is shown as it is.
  *
- * Exit status: 0 success, 1 `wait` timed out, 2 usage error, 3 the broker
- * could not be reached, closed the connection or refused the request.
+ * Exit status: 0 success (for watch: the process exited), 1 `wait` or
+ * `watch` timed out, 2 usage error, 3 the broker could not be reached,
+ * closed the connection or refused the request.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -50,6 +53,7 @@ typedef enum Command {
         COMMAND_MONITOR,
         COMMAND_WAIT,
         COMMAND_STATUS,
+        COMMAND_WATCH,
 } Command;
 
 typedef enum Format {
@@ -69,6 +73,8 @@ typedef struct Options {
         Format format;
         double timeout;             /* seconds; < 0: none */
         bool reconnect;
+        long watch_pid;             /* watch: the process; 0 not given */
+        bool stop;                  /* watch --stop */
         bool dbus;                  /* org.procnotify.Broker1 instead of the socket */
         const char *dbus_address;   /* NULL: the system bus */
         bool help;
@@ -111,6 +117,7 @@ static void help_global(void) {
                "  monitor   show events as they happen (a table, or --json lines)\n"
                "  wait      wait for the first matching event, print it, exit 0\n"
                "  status    show the broker's version, kernel features and statistics\n"
+               "  watch     follow one process (exit; with --stop, stop/continue) until it exits\n"
                "\n"
                "Options:\n"
                "  -s, --socket=PATH   the broker's socket (default: $PROCNOTIFY_SOCKET, or\n"
@@ -118,7 +125,7 @@ static void help_global(void) {
                "  -h, --help          show this help, or a command's: COMMAND --help\n"
                "      --version       show the version\n"
                "\n"
-               "Exit status: 0 success, 1 wait timed out, 2 usage error, 3 the broker could\n"
+               "Exit status: 0 success, 1 wait/watch timed out, 2 usage error, 3 the broker could\n"
                "not be reached or refused the request. See procnotifyctl(1).\n",
                program, PN_CLIENT_DEFAULT_SOCKET);
 }
@@ -157,6 +164,23 @@ static void help_wait(void) {
                "  -j, --json          print the event's JSON line (the default)\n"
                "      --format=F      json or table\n",
                program, filters_help);
+}
+
+static void help_watch(void) {
+        printf("Usage: %s [--socket=PATH] watch [--stop] [--timeout=SEC] [--json] PID\n"
+               "\n"
+               "Have the broker watch process PID and print its events until it exits: its\n"
+               "exit comes from a pidfd as well as the proc connector (reported once). With\n"
+               "--stop the broker also traces it (PTRACE_SEIZE) to report when it is stopped\n"
+               "and continued; it behaves as untraced, but cannot be debugged meanwhile.\n"
+               "Exits 0 once the process exited.\n"
+               "\n"
+               "Options:\n"
+               "      --stop          also report stop and continue (ptrace)\n"
+               "  -t, --timeout=SEC   give up after SEC seconds (exit 1)\n"
+               "  -j, --json          print each event's JSON line\n"
+               "      --format=F      table (default) or json\n",
+               program);
 }
 
 static void help_status(void) {
@@ -286,6 +310,15 @@ static int parse_format(Options *o, const char *value) {
 }
 
 static int parse_command(Options *o, const char *word) {
+        if (o->command == COMMAND_WATCH && o->watch_pid == 0) {
+                char *end;
+                errno = 0;
+                long pid = strtol(word, &end, 10);
+                if (errno || end == word || *end || pid <= 0 || pid > INT_MAX)
+                        return usage_error("watch needs a process id, not \"%s\"", word);
+                o->watch_pid = pid;
+                return 0;
+        }
         if (o->command != COMMAND_NONE)
                 return usage_error("unexpected argument \"%s\"", word);
         if (streq(word, "monitor"))
@@ -294,6 +327,8 @@ static int parse_command(Options *o, const char *word) {
                 o->command = COMMAND_WAIT;
         else if (streq(word, "status"))
                 o->command = COMMAND_STATUS;
+        else if (streq(word, "watch"))
+                o->command = COMMAND_WATCH;
         else
                 return usage_error("unknown command \"%s\"", word);
         return 0;
@@ -311,6 +346,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_FORMAT,
                 ARG_RECONNECT,
                 ARG_DBUS,
+                ARG_STOP,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -331,6 +367,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "timeout", required_argument, NULL, 't' },
                 { "reconnect", no_argument, NULL, ARG_RECONNECT },
                 { "dbus", optional_argument, NULL, ARG_DBUS },
+                { "stop", no_argument, NULL, ARG_STOP },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -359,6 +396,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case ARG_FORMAT: r = parse_format(o, optarg); break;
                 case 't': r = parse_timeout(o, optarg); break;
                 case ARG_RECONNECT: o->reconnect = true; r = 0; break;
+                case ARG_STOP: o->stop = true; r = 0; break;
                 case ARG_DBUS:
                         o->dbus = true;
                         o->dbus_address = optarg && *optarg ? optarg : NULL;
@@ -392,19 +430,26 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case COMMAND_MONITOR: help_monitor(); break;
                 case COMMAND_WAIT: help_wait(); break;
                 case COMMAND_STATUS: help_status(); break;
+                case COMMAND_WATCH: help_watch(); break;
                 default: help_global(); break;
                 }
                 return -1;
         }
         if (o->command == COMMAND_NONE)
-                return usage_error("a command is needed: monitor, wait or status");
+                return usage_error("a command is needed: monitor, wait, status or watch");
         if (o->command == COMMAND_STATUS && o->has_filter)
                 return usage_error("status takes no filters");
-        if (o->command != COMMAND_WAIT && o->timeout >= 0)
-                return usage_error("--timeout is an option of wait");
+        if (o->command == COMMAND_WATCH && o->has_filter)
+                return usage_error("watch takes a process id, not filters");
+        if (o->command == COMMAND_WATCH && o->watch_pid == 0)
+                return usage_error("watch needs a process id");
+        if (o->command != COMMAND_WATCH && o->stop)
+                return usage_error("--stop is an option of watch");
+        if (o->command != COMMAND_WAIT && o->command != COMMAND_WATCH && o->timeout >= 0)
+                return usage_error("--timeout is an option of wait and watch");
         if (o->command != COMMAND_MONITOR && o->reconnect)
                 return usage_error("--reconnect is an option of monitor");
-        if (o->command == COMMAND_WAIT && o->dbus)
+        if ((o->command == COMMAND_WAIT || o->command == COMMAND_WATCH) && o->dbus)
                 return usage_error("--dbus is an option of monitor and status");
         if (o->dbus && o->reconnect)
                 return usage_error("--reconnect is for the socket; D-Bus subscriptions end with the bus");
@@ -729,10 +774,27 @@ static int cmd_monitor(const Options *o) {
         return EXIT_SUCCESS;
 }
 
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The CLOCK_MONOTONIC deadline (ms) of --timeout from now, -1 for none. */
+static int64_t deadline_after(const Options *o) {
+        return o->timeout >= 0 ? now_ms() + (int64_t) (o->timeout * 1000.0 + 0.5) : -1;
+}
+
+/* Milliseconds left until deadline_ms (-1: none), for pn_client_next(). */
+static int ms_until(int64_t deadline_ms) {
+        if (deadline_ms < 0)
+                return -1;
+        return (int) MAX(MIN(deadline_ms - now_ms(), (int64_t) INT_MAX), (int64_t) 0);
+}
+
 static int cmd_wait(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
-        struct timespec ts;
-        int64_t deadline_ms = -1;
+        int64_t deadline_ms;
         PnEvent ev;
         int r;
 
@@ -744,17 +806,9 @@ static int cmd_wait(const Options *o) {
                 return r;
         /* The timeout counts from the moment the subscription is in place:
          * that is when waiting starts. */
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if (o->timeout >= 0)
-                deadline_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-                              (int64_t) (o->timeout * 1000.0 + 0.5);
+        deadline_ms = deadline_after(o);
         for (;;) {
-                int wait_ms = -1;
-                if (deadline_ms >= 0) {
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        int64_t left = deadline_ms - ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-                        wait_ms = (int) MAX(MIN(left, (int64_t) INT_MAX), (int64_t) 0);
-                }
+                int wait_ms = ms_until(deadline_ms);
                 r = pn_client_next(c, &ev, wait_ms);
                 if (r == 0)
                         return EXIT_TIMEOUT;
@@ -775,6 +829,47 @@ static int cmd_wait(const Options *o) {
         } else
                 printf("%s\n", pn_client_get_line(c));
         return EXIT_SUCCESS;
+}
+
+static int cmd_watch(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        _cleanup_free_ char *reply = NULL;
+        char request[96];
+        int64_t deadline_ms;
+        PnEvent ev;
+        int r;
+
+        r = connect_broker(o, &c);
+        if (r)
+                return r;
+        snprintf(request, sizeof(request), "{\"op\":\"watch\",\"pid\":%ld,\"stop\":%s}", o->watch_pid,
+                 o->stop ? "true" : "false");
+        r = pn_client_request(c, request, &reply);
+        if (r < 0)
+                return broker_error(c, "watch", r);
+        deadline_ms = deadline_after(o);
+        install_stop_handlers();
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (o->format == FORMAT_JSON)
+                printf("%s\n", reply);
+        else
+                print_header();
+        while (!stop_requested) {
+                r = pn_client_next(c, &ev, ms_until(deadline_ms));
+                if (r == 0)
+                        return EXIT_TIMEOUT;
+                if (r == -EINTR)
+                        continue;
+                if (r < 0)
+                        return broker_error(c, "watch", r);
+                if (o->format == FORMAT_JSON)
+                        printf("%s\n", pn_client_get_line(c));
+                else
+                        print_row(&ev);
+                if (ev.type == PN_EVENT_EXIT && !ev.thread && ev.tgid == (pid_t) o->watch_pid)
+                        return EXIT_SUCCESS;
+        }
+        return EXIT_TIMEOUT;
 }
 
 static int cmd_status(const Options *o) {
@@ -826,6 +921,8 @@ int main(int argc, char **argv) {
                 return cmd_wait(&o);
         case COMMAND_STATUS:
                 return cmd_status(&o);
+        case COMMAND_WATCH:
+                return cmd_watch(&o);
         default:
                 return EXIT_USAGE;
         }

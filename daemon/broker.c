@@ -28,9 +28,12 @@
 #include "policy.h"
 #include "procfs.h"
 #include "proctable.h"
+#include "protocol/reply.h"
+#include "reaper.h"
 #include "sink-dbus.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
+#include "watch.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -48,6 +51,8 @@ struct Broker {
         ProcTable *table;
         Dispatcher *dispatcher;
         Cnproc *cnproc;
+        Reaper *reaper;
+        WatchTable *watches;
         SinkSocket *sink_socket;
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
@@ -93,6 +98,10 @@ static void broker_emit(PnEvent *ev, void *userdata) {
         }
         ev->time_ns = ev->ts_ns + b->realtime_offset_ns;
         dispatcher_emit(b->dispatcher, ev);
+        /* After the sinks: a watched exit ends its watch, and the watcher
+         * has it queued by now. */
+        if (b->watches)
+                watch_table_on_event(b->watches, ev);
 }
 
 static void broker_emit_overrun(Broker *b) {
@@ -234,7 +243,11 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_uint(v, "inferred_exits", ts->inferred_exits);
         stats_uint(v, "adoptions", ts->adoptions);
         stats_uint(v, "full", ts->full);
+        stats_uint(v, "merged_exits", ts->merged_exits);
+        stats_uint(v, "unmerged_exits", ts->unmerged_exits);
         stats_section_end(v);
+        if (b->watches)
+                watch_table_visit_stats(b->watches, v);
         stats_section_begin(v, "events");
         for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
                 stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
@@ -248,6 +261,89 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
 static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
         Broker *b = userdata;
         return proctable_is_descendant(b->table, tgid, ancestor);
+}
+
+typedef struct FollowSeed {
+        Follow *follow;
+        int r;
+} FollowSeed;
+
+static void broker_follow_seed_one(const ProcEntry *e, void *userdata) {
+        FollowSeed *fs = userdata;
+        if (fs->r >= 0)
+                fs->r = follow_add(fs->follow, e->tgid, e->ppid);
+}
+
+static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid) {
+        Broker *b = userdata;
+        const ProcEntry *e = proctable_find(b->table, pid);
+        FollowSeed fs = { 0 };
+        int r;
+
+        if (!e)
+                return -ESRCH;
+        r = follow_new(&fs.follow, pid, e->ppid);
+        if (r < 0)
+                return r;
+        (void) proctable_foreach_descendant(b->table, pid, broker_follow_seed_one, &fs);
+        /* A service with more processes than a follow holds is followed in
+         * part; the sink reports the limit when it is hit by a fork. */
+        if (fs.r < 0 && fs.r != -ENOSPC) {
+                follow_free(fs.follow);
+                return fs.r;
+        }
+        *ret_uid = e->uid;
+        *ret = fs.follow;
+        return 0;
+}
+
+/* --- ops served by the broker (watch, run, …) --- */
+
+/* A request a sink forwards (see SinkControl): each op goes to the part of
+ * the broker that serves it, which writes the one reply line. */
+static void broker_on_control_request(void *userdata, const PeerCreds *peer, SinkOwner owner,
+                                      const Request *req, SinkControlReply *reply) {
+        Broker *b = userdata;
+        char msg[96];
+
+        switch (req->op) {
+        case REQUEST_WATCH:
+        case REQUEST_UNWATCH:
+                watch_table_request(b->watches, peer, owner, req, reply);
+                break;
+        default:
+                snprintf(msg, sizeof(msg), "op \"%s\" is not served by this broker",
+                         request_op_to_string(req->op));
+                reply_error(reply->line, PN_ERR_UNKNOWN_OP, msg);
+                break;
+        }
+}
+
+/* A connection is gone: drop its watches and whatever else it held. */
+static void broker_on_control_release(void *userdata, SinkOwner owner) {
+        Broker *b = userdata;
+        if (b->watches)
+                watch_table_release(b->watches, owner);
+}
+
+/* A watch ended by itself (its process exited): take its subscription away
+ * from the sink that holds it. */
+static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag) {
+        Broker *b = userdata;
+        SinkOwner range = owner & ~(SINK_OWNER_SOCKET - 1);
+        if (range == SINK_OWNER_SOCKET && b->sink_socket)
+                sink_socket_drop_subscription(b->sink_socket, owner, tag);
+        else if (range == SINK_OWNER_DBUS && b->sink_dbus)
+                sink_dbus_drop_subscription(b->sink_dbus, owner, tag);
+}
+
+/* Wait statuses nobody registered for (orphans the broker adopted). */
+static void broker_on_orphan_status(pid_t pid, int status, void *userdata) {
+        Broker *b = userdata;
+        /* A new thread of a ptrace-watched process can stop before its
+         * parent's clone event tells its tid. */
+        if (b->watches && watch_table_claim_status(b->watches, pid, status))
+                return;
 }
 
 /* --- set-up --- */
@@ -296,6 +392,14 @@ static SinkDbusOptions broker_dbus_options(const Config *c) {
         };
 }
 
+static WatchTableOptions broker_watch_options(const Config *c) {
+        return (WatchTableOptions){
+                .max_per_owner = c->max_watches,
+                .max_per_uid = c->max_watches_per_uid,
+                .max_traced_threads = c->max_traced_threads,
+        };
+}
+
 static void broker_apply_config(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
@@ -309,6 +413,10 @@ static void broker_apply_config(Broker *b) {
         policy_init(&b->policy, broker_lookup_group(c->group));
         if (b->sink_socket)
                 sink_socket_set_options(b->sink_socket, &so);
+        if (b->watches) {
+                WatchTableOptions wo = broker_watch_options(c);
+                watch_table_set_options(b->watches, &wo);
+        }
         if (b->sink_dbus) {
                 SinkDbusOptions dbo = broker_dbus_options(c);
                 sink_dbus_set_options(b->sink_dbus, &dbo);
@@ -509,6 +617,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         if (r < 0)
                 goto fail_log;
 
+        r = reaper_new(&b->reaper, b->event, broker_on_orphan_status, b);
+        if (r < 0)
+                goto fail_log;
         r = dispatcher_new(&b->dispatcher);
         if (r < 0)
                 goto fail_log;
@@ -551,6 +662,12 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         b->last_resync_ns = clock_ns(CLOCK_MONOTONIC);
         broker_probe_features(b);
 
+        WatchTableOptions wo = broker_watch_options(b->config);
+        WatchTableCallbacks wcb = { .emit = broker_emit, .drop_subscription = broker_on_watch_ended };
+        r = watch_table_new(&b->watches, b->event, b->reaper, b->table, &b->reader, &wo, &wcb, b);
+        if (r < 0)
+                goto fail_log;
+
         b->sink_ctx = (SinkContext){
                 .policy = &b->policy,
                 .filter = { .is_descendant = broker_is_descendant, .userdata = b },
@@ -559,6 +676,11 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .boot_id = b->boot_id,
                 .instance_id = b->instance_id,
                 .features = &b->features,
+                .follow_new = broker_follow_new,
+                .control = {
+                        .request = broker_on_control_request,
+                        .release = broker_on_control_release,
+                },
                 .visit_stats = broker_visit_stats,
                 .userdata = b,
         };
@@ -598,7 +720,10 @@ Broker *broker_free(Broker *b) {
         sink_socket_free(b->sink_socket);
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
+        /* Before the reaper: detaching tracees needs their statuses. */
+        b->watches = watch_table_free(b->watches);
         cnproc_free(b->cnproc);
+        reaper_free(b->reaper);
         proctable_free(b->table);
         procfs_reader_done(&b->reader);
         dispatcher_free(b->dispatcher);

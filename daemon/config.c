@@ -29,6 +29,9 @@ int config_new(Config **ret) {
         c->max_subscriptions = 64;
         c->client_queue_bytes = 1u << 20;
         c->max_processes = 1u << 22;
+        c->max_watches = 64;
+        c->max_watches_per_uid = 256;
+        c->max_traced_threads = 4096;
         c->log_level = LOG_INFO;
         *ret = c;
         return 0;
@@ -168,6 +171,12 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                                 r = -EINVAL;
                 } else if (streq(key, "MaxProcesses"))
                         r = config_parse_size(value, &c->max_processes);
+                else if (streq(key, "MaxWatches"))
+                        r = parse_unsigned(value, 1, 1u << 16, &c->max_watches);
+                else if (streq(key, "MaxWatchesPerUser"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_watches_per_uid);
+                else if (streq(key, "MaxTracedThreads"))
+                        r = parse_unsigned(value, 1, 1u << 20, &c->max_traced_threads);
         } else if (strcasecmp(section, "Policy") == 0) {
                 if (streq(key, "Group"))
                         r = set_string(&c->group, value);

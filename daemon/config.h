@@ -24,6 +24,9 @@ typedef struct Config {
         unsigned max_subscriptions; /* per client */
         uint64_t client_queue_bytes;
         uint64_t max_processes;     /* process table entries */
+        unsigned max_watches;       /* per connection */
+        unsigned max_watches_per_uid;
+        unsigned max_traced_threads; /* under ptrace ("stop") watches, in all */
         char *group;                /* members see every event */
         int log_level;              /* syslog level */
 } Config;

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -20,6 +21,15 @@ void log_setup(const char *program) {
         /* The journal sets JOURNAL_STREAM=dev:ino for the stream it gave us. */
         if (js && sscanf(js, "%lu:%lu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0)
                 log_to_journal = st.st_dev == dev && st.st_ino == ino;
+}
+
+int log_level_from_string(const char *s) {
+        static const char *const levels[] = { "emerg", "alert", "crit", "err",
+                                              "warning", "notice", "info", "debug" };
+        for (int i = 0; i < 8; i++)
+                if (strcmp(s, levels[i]) == 0)
+                        return i;
+        return -1;
 }
 
 void log_set_max_level(int level) {

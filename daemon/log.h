@@ -13,6 +13,8 @@
 
 void log_setup(const char *program);
 void log_set_max_level(int level);
+/* "err", "warning", … "debug" (syslog names) to a LOG_* level, or -1. */
+int log_level_from_string(const char *s);
 int log_get_max_level(void);
 
 /* Log at level; if error != 0, errno is set to |error| for "%m". Returns -|error|. */

@@ -23,3 +23,21 @@ bool policy_may_see(const PeerCreds *peer, const PnEvent *ev) {
         /* A process whose owner is not known is nobody's to see. */
         return ev->uid != UINT32_MAX && ev->uid == peer->uid;
 }
+
+bool policy_may_act(const PeerCreds *peer, PolicyAction action, pid_t tgid, uint32_t uid,
+                    pid_t broker_pid) {
+        bool own = peer->privileged || (uid != UINT32_MAX && uid == peer->uid);
+
+        switch (action) {
+        case POLICY_ACTION_WATCH:
+                return own;
+        case POLICY_ACTION_WATCH_STOP:
+                return own && tgid != 1 && tgid != broker_pid;
+        case POLICY_ACTION_SIGNAL:
+                return true;
+        case POLICY_ACTION_RUN:
+                return peer->privileged;
+        default:
+                return false;
+        }
+}

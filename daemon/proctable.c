@@ -68,6 +68,7 @@ typedef enum PendingKind {
         PENDING_ADOPT,  /* child whose parent exited: read its new parent */
         PENDING_LEADER, /* leader exited with threads left: verify */
         PENDING_GHOST,  /* not in /proc at resync: report unless its exit comes */
+        PENDING_EXIT,   /* a watched exit seen by one source: publish if the other is late */
 } PendingKind;
 
 typedef struct Pending {
@@ -90,15 +91,25 @@ struct ProcTable {
         Pending *pending;
         size_t n_pending, cap_pending;
         unsigned generation;
+        uint64_t connector_ts;  /* latest kernel time of a connector event */
+        unsigned n_held_pidfd;  /* exits held for the connector (pidfd first) */
         ProcTableStats stats;
 };
 
 /* Per-entry state private to this file, allocated with the public part. */
 typedef struct Entry {
         ProcEntry pub;
-        int last_status;   /* wait status of the last thread exit seen */
+        int last_status;   /* wait status of the latest thread exit (by kernel time) */
+        uint64_t last_status_ts;
         bool leader_exited;
         unsigned seen_gen; /* generation of the last resync that saw it */
+        unsigned watchers; /* pidfd watches, which report its exit too */
+        /* Its exit, seen by one source and held for the other (watched only). */
+        bool exit_held;
+        int held_status;
+        uint32_t held_sources;
+        uint64_t held_ts;
+        uint64_t held_seen_ns; /* when the held report was handled */
 } Entry;
 
 void proc_info_done(ProcInfo *i) {
@@ -300,15 +311,16 @@ void proctable_enrich(const ProcEntry *e, PnEvent *ev) {
 
 /* --- pending work --- */
 
-static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
+/* Returns false if the work could not be queued (full, out of memory). */
+static bool pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_parent,
                         unsigned tries, uint64_t deadline) {
         if (t->n_pending >= PENDING_MAX)
-                return;
+                return false;
         if (t->n_pending == t->cap_pending) {
                 size_t cap = t->cap_pending ? t->cap_pending * 2 : 16;
                 Pending *p = realloc(t->pending, cap * sizeof(*p));
                 if (!p)
-                        return;
+                        return false;
                 t->pending = p;
                 t->cap_pending = cap;
         }
@@ -320,6 +332,7 @@ static void pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_
                 .tries = tries,
                 .deadline = deadline,
         };
+        return true;
 }
 
 uint64_t proctable_next_deadline(const ProcTable *t) {
@@ -396,11 +409,32 @@ static void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, un
 }
 
 /* The process of e ended: publish its exit, re-parent its children, drop it. */
+/* e's exit is no longer held. */
+static void entry_unhold(ProcTable *t, Entry *e) {
+        if (!e->exit_held)
+                return;
+        if (e->held_sources == PN_SOURCE_PIDFD)
+                t->n_held_pidfd--;
+        e->exit_held = false;
+}
+
 static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, uint64_t ts_ns,
                           uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
         pid_t tgid = e->pub.tgid;
         size_t n = 0;
 
+        if (e->exit_held) {
+                /* One exit with what every source told: the first known
+                 * status, the first source's time. */
+                if (e->held_status >= 0)
+                        status = e->held_status;
+                sources |= e->held_sources;
+                ts_ns = MIN(ts_ns, e->held_ts);
+                if ((sources & (PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD)) ==
+                    (PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD))
+                        t->stats.merged_exits++;
+                entry_unhold(t, e);
+        }
         emit_exit(t, e, status, sources, ts_ns, emit, userdata);
 
         for (ProcEntry *c = e->pub.first_child; c; c = c->next_sibling)
@@ -419,6 +453,67 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
                 free(kids);
         } else
                 entry_free(t, e);
+}
+
+/*
+ * A source saw the process of e end. A process that a pidfd watch follows is
+ * reported by two sources, the connector and the pidfd, so the first report
+ * is held for the other, and one exit is published with both sources and
+ * the best status. The pidfd wakes in exit_notify(), just before the
+ * connector message is sent: a connector report first means the pidfd is
+ * readable already (held at most PROCTABLE_EXIT_HOLD_NS). A pidfd report
+ * first waits for the connector to catch up, which under load can be far
+ * behind: until its exit comes, or the connector delivered an event from
+ * PROCTABLE_EXIT_CATCHUP_NS after the pidfd report (then the exit was lost),
+ * or PROCTABLE_EXIT_WAIT_NS passed (an idle connector). Anything else is
+ * published at once.
+ */
+static void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t source, uint64_t ts_ns,
+                              uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        if (e->exit_held) {
+                if (e->held_sources & source)
+                        return; /* the same source twice: still waiting for the other */
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        if (e->watchers == 0 && source == PN_SOURCE_CONNECTOR) {
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        uint64_t wait = source == PN_SOURCE_PIDFD ? PROCTABLE_EXIT_WAIT_NS : PROCTABLE_EXIT_HOLD_NS;
+        if (!pending_add(t, PENDING_EXIT, &e->pub, 0, 0, now_ns + wait)) {
+                /* Cannot wait: never hold an exit without a deadline. */
+                process_ended(t, e, status, source, ts_ns, now_ns, emit, userdata);
+                return;
+        }
+        e->exit_held = true;
+        e->held_status = status;
+        e->held_sources = source;
+        e->held_ts = ts_ns;
+        e->held_seen_ns = now_ns;
+        if (source == PN_SOURCE_PIDFD)
+                t->n_held_pidfd++;
+}
+
+/* The connector is past the moment some held pidfd exits were reported
+ * without bringing their exit: it was lost; publish them. */
+static void release_caught_up(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        for (size_t i = 0; i < t->n_pending && t->n_held_pidfd > 0; i++) {
+                Pending *p = &t->pending[i];
+                Entry *e;
+
+                if (p->kind != PENDING_EXIT)
+                        continue;
+                e = map_find(t, p->tgid);
+                if (!e || !e->exit_held || e->held_sources != PN_SOURCE_PIDFD ||
+                    (p->start_time && e->pub.start_time && p->start_time != e->pub.start_time) ||
+                    e->held_seen_ns + PROCTABLE_EXIT_CATCHUP_NS > t->connector_ts)
+                        continue;
+                entry_unhold(t, e);
+                t->stats.unmerged_exits++;
+                process_ended(t, e, e->held_status, e->held_sources, e->held_ts, now_ns, emit, userdata);
+                /* The pending item finds nothing at its deadline. */
+        }
 }
 
 static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
@@ -523,13 +618,21 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 return;
         }
 
-        e->last_status = status;
+        /* The process's status is that of its thread that exited last, by the
+         * kernel's clock, not by arrival: a thread that ended before the
+         * exit_group (pthread_exit, status 0) can reach us after it, from
+         * another CPU's connector queue. */
+        if (ev->ts_ns >= e->last_status_ts) {
+                e->last_status = status;
+                e->last_status_ts = ev->ts_ns;
+        }
         e->pub.nthreads--;
         if (leader)
                 e->leader_exited = true;
 
         if (e->pub.nthreads <= 0 && e->leader_exited) {
-                process_ended(t, e, status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit, userdata);
+                process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit,
+                                  userdata);
                 return;
         }
         if (e->pub.nthreads <= 0)
@@ -544,26 +647,9 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         emit(ev, userdata);
 }
 
-void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
-                      void *userdata) {
-        Entry *e;
-
-        ev->sources |= PN_SOURCE_CONNECTOR;
-        switch (ev->type) {
-        case PN_EVENT_FORK:
-                handle_fork(t, ev, now_ns, emit, userdata);
-                return;
-        case PN_EVENT_EXEC:
-                handle_exec(t, ev, now_ns, emit, userdata);
-                return;
-        case PN_EVENT_EXIT:
-                handle_exit(t, ev, now_ns, emit, userdata);
-                return;
-        default:
-                break;
-        }
-
-        e = entry_find_or_load(t, ev->tgid, now_ns);
+static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                         void *userdata) {
+        Entry *e = entry_find_or_load(t, ev->tgid, now_ns);
         if (e) {
                 ProcEntry *p = &e->pub;
                 bool leader = ev->pid == ev->tgid;
@@ -598,6 +684,29 @@ void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitF
                         ev->comm = comm;
         }
         emit(ev, userdata);
+}
+
+void proctable_handle(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                      void *userdata) {
+        ev->sources |= PN_SOURCE_CONNECTOR;
+        if (ev->ts_ns > t->connector_ts)
+                t->connector_ts = ev->ts_ns;
+        switch (ev->type) {
+        case PN_EVENT_FORK:
+                handle_fork(t, ev, now_ns, emit, userdata);
+                break;
+        case PN_EVENT_EXEC:
+                handle_exec(t, ev, now_ns, emit, userdata);
+                break;
+        case PN_EVENT_EXIT:
+                handle_exit(t, ev, now_ns, emit, userdata);
+                break;
+        default:
+                handle_other(t, ev, now_ns, emit, userdata);
+                break;
+        }
+        if (t->n_held_pidfd > 0)
+                release_caught_up(t, now_ns, emit, userdata);
 }
 
 /* --- resync --- */
@@ -696,15 +805,27 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                         if (e->pub.vanished)
                                 process_ended(t, e, -1, PN_SOURCE_PROCFS, now_ns, now_ns, emit, userdata);
                         break;
+                case PENDING_EXIT:
+                        /* The other source is late or will not come (a loss,
+                         * an unwatch): publish what is known. */
+                        if (e->exit_held) {
+                                entry_unhold(t, e);
+                                t->stats.unmerged_exits++;
+                                process_ended(t, e, e->held_status, e->held_sources, e->held_ts,
+                                              now_ns, emit, userdata);
+                        }
+                        break;
                 case PENDING_LEADER: {
                         ProcInfo info = { 0 };
                         int r = t->reader.read(t->reader.userdata, p.tgid, PROC_READ_STAT, &info);
                         proc_info_done(&info);
+                        if (e->exit_held)
+                                break; /* its exit is being published */
                         if (r == -ESRCH || (r == 0 && (info.state == 'Z' || info.state == 'X') &&
                                             info.nthreads <= 1))
                                 /* All threads are gone but we missed some exits. */
-                                process_ended(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns, now_ns,
-                                              emit, userdata);
+                                process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, now_ns,
+                                                  now_ns, emit, userdata);
                         else if (r == 0)
                                 e->pub.nthreads = MAX((int32_t) info.nthreads - 1, 1);
                         break;
@@ -720,6 +841,42 @@ const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid) {
         return e ? &e->pub : NULL;
 }
 
+const ProcEntry *proctable_learn(ProcTable *t, pid_t tgid, uint64_t now_ns) {
+        Entry *e = entry_find_or_load(t, tgid, now_ns);
+        return e ? &e->pub : NULL;
+}
+
+/* The entry for (tgid, start_time), if it is still the one the table knows. */
+static Entry *entry_find_same(const ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = map_find(t, tgid);
+        if (!e || (start_time && e->pub.start_time && e->pub.start_time != start_time))
+                return NULL;
+        return e;
+}
+
+int proctable_watch_add(ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (!e || e->exit_held)
+                return PROCTABLE_E_GONE;
+        e->watchers++;
+        return 0;
+}
+
+void proctable_watch_remove(ProcTable *t, pid_t tgid, uint64_t start_time) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (e && e->watchers > 0)
+                e->watchers--;
+}
+
+int proctable_exit_seen(ProcTable *t, pid_t tgid, uint64_t start_time, uint32_t source, int status,
+                        uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        Entry *e = entry_find_same(t, tgid, start_time);
+        if (!e)
+                return PROCTABLE_E_GONE;
+        process_exit_seen(t, e, status, source, ts_ns, now_ns, emit, userdata);
+        return 0;
+}
+
 bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
         Entry *e = map_find(t, tgid);
         /* Bounded walk: a corrupt loop must not hang the broker. */
@@ -729,6 +886,29 @@ bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor) {
                 e = (Entry *) e->pub.parent;
         }
         return false;
+}
+
+int proctable_foreach_descendant(const ProcTable *t, pid_t tgid,
+                                 void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {
+        Entry *root = map_find(t, tgid);
+        const ProcEntry *p;
+
+        if (!root)
+                return -ESRCH;
+        p = root->pub.first_child;
+        /* Pre-order walk along the intrusive links, no stack; bounded by the
+         * table size so that a corrupt loop cannot hang the broker. */
+        for (size_t steps = 0; p && steps < t->n; steps++) {
+                cb(p, ctx);
+                if (p->first_child) {
+                        p = p->first_child;
+                        continue;
+                }
+                while (p && p != &root->pub && !p->next_sibling)
+                        p = p->parent;
+                p = (p && p != &root->pub) ? p->next_sibling : NULL;
+        }
+        return 0;
 }
 
 void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *ctx), void *ctx) {

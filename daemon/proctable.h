@@ -75,7 +75,14 @@ typedef struct ProcTableStats {
         uint64_t inferred_exits;  /* exits reported from a resync, status unknown */
         uint64_t adoptions;
         uint64_t full;            /* events that found the table full */
+        uint64_t merged_exits;    /* watched exits published once for connector and pidfd */
+        uint64_t unmerged_exits;  /* watched exits published when the other source was late */
 } ProcTableStats;
+
+/* Expected conditions (positive; errors are -errno). */
+enum {
+        PROCTABLE_E_GONE = 1, /* no such process (any more): its exit was published */
+};
 
 typedef struct ProcTable ProcTable;
 
@@ -110,8 +117,36 @@ uint64_t proctable_next_deadline(const ProcTable *t);
 void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
 
 const ProcEntry *proctable_find(const ProcTable *t, pid_t tgid);
+/* The entry of tgid, learned from the reader if the table does not know it
+ * yet (a process whose fork event is still on its way). NULL if it is not
+ * running, or the table is full. */
+const ProcEntry *proctable_learn(ProcTable *t, pid_t tgid, uint64_t now_ns);
+
+/*
+ * Exits seen by more than the connector. A pidfd watch counts itself on the
+ * process (tgid, start_time) with proctable_watch_add() and reports the exit
+ * with proctable_exit_seen(source PN_SOURCE_PIDFD, status or -1). The exit
+ * of a watched process is published once: the first source's report is held
+ * until the other reports (then both are in "sources", with the first known
+ * status) or it is clear the other will not (then only the first is): for
+ * the pidfd PROCTABLE_EXIT_HOLD_NS after the connector's report; for the
+ * connector, until it delivered an event from PROCTABLE_EXIT_CATCHUP_NS
+ * after the pidfd's report, at most PROCTABLE_EXIT_WAIT_NS.
+ * Returns 0, or PROCTABLE_E_GONE when the table has no such process (its
+ * exit was already published, or it was never known).
+ */
+int proctable_watch_add(ProcTable *t, pid_t tgid, uint64_t start_time);
+void proctable_watch_remove(ProcTable *t, pid_t tgid, uint64_t start_time);
+int proctable_exit_seen(ProcTable *t, pid_t tgid, uint64_t start_time, uint32_t source, int status,
+                        uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+
 /* Is tgid a (transitive) child of ancestor in the table's current tree? */
 bool proctable_is_descendant(const ProcTable *t, pid_t tgid, pid_t ancestor);
+/* Call cb for every descendant of tgid in the table's current tree (not
+ * tgid itself), parents before their children. -ESRCH if the table does not
+ * know tgid. */
+int proctable_foreach_descendant(const ProcTable *t, pid_t tgid,
+                                 void (*cb)(const ProcEntry *e, void *ctx), void *ctx);
 /* Fill the enrichment fields of ev (comm, exe, …, uid, ppid) from entry e. */
 void proctable_enrich(const ProcEntry *e, PnEvent *ev);
 /* Call cb for every entry. */
@@ -127,3 +162,6 @@ const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t siz
 #define PROCTABLE_ADOPT_MAX_TRIES 20
 #define PROCTABLE_LEADER_CHECK_NS (50 * 1000 * 1000ull)
 #define PROCTABLE_GHOST_GRACE_NS (200 * 1000 * 1000ull)
+#define PROCTABLE_EXIT_HOLD_NS (25 * 1000 * 1000ull)        /* connector first: for the pidfd */
+#define PROCTABLE_EXIT_WAIT_NS (1000 * 1000 * 1000ull)       /* pidfd first: for the connector */
+#define PROCTABLE_EXIT_CATCHUP_NS (2 * 1000 * 1000ull)       /* connector past it: its exit was lost */

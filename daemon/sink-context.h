@@ -8,10 +8,54 @@
 #pragma once
 
 #include "dispatcher.h"
+#include "follow.h"
 #include "policy.h"
 #include "stats.h"
 #include "protocol/filter.h"
 #include "protocol/jsonbuf.h"
+#include "protocol/request.h"
+
+/*
+ * Who holds what the broker keeps for a connection (watches, supervised
+ * children): an id unique for the broker's lifetime, across sinks. Sinks
+ * draw them from their own range.
+ */
+typedef uint64_t SinkOwner;
+#define SINK_OWNER_SOCKET (UINT64_C(1) << 56)
+#define SINK_OWNER_DBUS (UINT64_C(2) << 56)
+
+/*
+ * What the broker answers to a request it serves itself (see SinkControl).
+ * line: write exactly one complete reply line (a "watching", "running", or
+ * "error" object, newline included). subscribe: set to a filter to have the
+ * sink add it to the requester as a subscription tagged tag (nonzero), so
+ * that the requester receives the events of what it asked for; the sink
+ * takes ownership. unsubscribe_tag: nonzero to have the sink remove the
+ * requester's subscriptions with that tag (unwatch). can_subscribe is false
+ * when the requester has no room for another subscription: a request that
+ * would need one is then refused ("limit-exceeded") by the broker; next_id
+ * is the id that subscription gets, for the reply to name it.
+ */
+typedef struct SinkControlReply {
+        bool can_subscribe;  /* in: the requester has room for one more subscription */
+        uint64_t next_id;    /* in: the id a subscription added now will have */
+        JsonBuf *line;
+        Filter *subscribe;
+        uint64_t tag;
+        uint64_t unsubscribe_tag;
+} SinkControlReply;
+
+/*
+ * The ops a sink does not serve itself (watch, unwatch, run, …) go to the
+ * broker. Both callbacks may be NULL (the op is then "unknown-op").
+ */
+typedef struct SinkControl {
+        /* Serve req for peer (kernel credentials) on behalf of owner. */
+        void (*request)(void *userdata, const PeerCreds *peer, SinkOwner owner, const Request *req,
+                        SinkControlReply *reply);
+        /* owner's connection is gone: release everything it holds. */
+        void (*release)(void *userdata, SinkOwner owner);
+} SinkControl;
 
 typedef struct SinkContext {
         const Policy *policy;
@@ -21,6 +65,11 @@ typedef struct SinkContext {
         const char *boot_id;
         const char *instance_id;
         const KernelFeatures *features;
+        /* A new follow of process pid (subscribe "follow"), seeded with its
+         * descendants from the process table, and pid's uid for the policy
+         * check. 0, -ESRCH if the broker knows no such process, -ENOMEM. */
+        int (*follow_new)(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid);
+        SinkControl control;       /* ops served by the broker */
         /* Walk every statistic of the broker and all its sinks. */
         void (*visit_stats)(void *userdata, const StatsVisitor *v);
         void *userdata;

@@ -16,6 +16,8 @@ typedef struct DbusSubscription {
         char *path;
         Filter *filter;
         char **events;    /* as given, for the Events property */
+        int signal;       /* sent to the peer's process per matching event; 0: none */
+        uint64_t tag;     /* nonzero: added by the broker for a watch (SinkControlReply) */
         struct DbusSubscription *next;
 } DbusSubscription;
 
@@ -24,6 +26,8 @@ struct DbusPeer {
         SinkDbus *sink;
         char *name;        /* unique bus name */
         PeerCreds creds;
+        int pidfd;         /* the peer's process, once a subscription asks for signals */
+        SinkOwner owner;   /* what the broker keeps for it (watches) */
         sd_bus_track *track;
         DbusSubscription *subs;
         size_t n_subs;
@@ -39,6 +43,7 @@ struct SinkDbus {
         SinkDbusStats stats;
         int watch_id;
         uint64_t next_sub_id;
+        uint64_t next_owner;
         DbusPeer *peers;
         sd_bus_slot *slot_vtable, *slot_sub_vtable, *slot_enumerator, *slot_name,
                 *slot_disconnect;
@@ -57,6 +62,7 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
 /* Find or create the peer for a caller with these credentials; -EUSERS
  * when a limit forbids a new one. */
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret);
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
+                               DbusSubscription **ret);
 void sink_dbus_subscription_free(DbusSubscription *sub);
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);

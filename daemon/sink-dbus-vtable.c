@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "protocol/request.h"
 #include "sink-dbus-internal.h"
 
@@ -20,6 +21,7 @@
 #define ERROR_ACCESS_DENIED "org.procnotify.Broker1.Error.AccessDenied"
 #define ERROR_LIMIT_EXCEEDED "org.procnotify.Broker1.Error.LimitExceeded"
 #define ERROR_NOT_FOUND "org.procnotify.Broker1.Error.NotFound"
+#define ERROR_BUSY "org.procnotify.Broker1.Error.Busy"
 
 #define MAX_PEER_GROUPS 256
 
@@ -144,11 +146,16 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         return r;
+                /* Not served here yet (PROTOCOL.md): say so, rather than "unknown key". */
+                if (streq(key, "follow")) {
+                        snprintf(error, size, "match.%s: served on the JSON socket only, not on D-Bus", key);
+                        return -EINVAL;
+                }
                 struct json_object *v = read_variant(m, key, error, size);
                 if (!v)
                         return -EINVAL;
-                /* "threads" is an option of the subscription, not a process key. */
-                json_object_object_add(streq(key, "threads") ? req : match, key, v);
+                /* "threads" and "signal" are options of the subscription, not process keys. */
+                json_object_object_add(streq(key, "threads") || streq(key, "signal") ? req : match, key, v);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
@@ -164,8 +171,12 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
 typedef struct PendingSubscribe {
         SinkDbus *sink;
         sd_bus_message *call;
+        RequestOp op;     /* subscribe, or an op the broker serves (watch, unwatch) */
         Filter *filter;
         char **events;
+        pid_t pid;        /* watch, unwatch */
+        bool stop;
+        int signal;
 } PendingSubscribe;
 
 static void pending_free(PendingSubscribe *p) {
@@ -225,6 +236,79 @@ static int read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *re
         return 0;
 }
 
+/* The D-Bus error for a protocol error code. */
+static const char *error_name(const char *code) {
+        static const struct {
+                const char *code, *name;
+        } map[] = {
+                { PN_ERR_NOT_FOUND, ERROR_NOT_FOUND },
+                { PN_ERR_ACCESS_DENIED, ERROR_ACCESS_DENIED },
+                { PN_ERR_LIMIT_EXCEEDED, ERROR_LIMIT_EXCEEDED },
+                { PN_ERR_BUSY, ERROR_BUSY },
+                { PN_ERR_INVALID_REQUEST, SD_BUS_ERROR_INVALID_ARGS },
+                { PN_ERR_UNKNOWN_OP, SD_BUS_ERROR_UNKNOWN_METHOD },
+        };
+        for (size_t i = 0; code && i < ELEMENTSOF(map); i++)
+                if (streq(code, map[i].code))
+                        return map[i].name;
+        return SD_BUS_ERROR_FAILED;
+}
+
+/* Watch, Unwatch: served by the broker like the socket's "watch" and
+ * "unwatch"; its reply line becomes the method's reply or error. */
+static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
+        SinkDbus *s = p->sink;
+        _cleanup_(json_object_putp) struct json_object *o = NULL;
+        JsonBuf line = JSONBUF_INIT;
+        Request req = { .op = p->op, .watch = { .pid = p->pid, .stop = p->stop } };
+        SinkControlReply reply = {
+                .line = &line,
+                .can_subscribe = peer->n_subs < s->opt.max_subscriptions,
+                .next_id = s->next_sub_id + 1,
+        };
+        struct json_object *v;
+        DbusSubscription *sub = NULL;
+        int r;
+
+        if (!s->ctx.control.request)
+                return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_UNKNOWN_METHOD,
+                                                  "Not served by this broker.");
+        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &req, &reply);
+        if (!jsonbuf_failed(&line))
+                o = json_tokener_parse(line.data);
+        jsonbuf_deinit(&line);
+        if (reply.unsubscribe_tag)
+                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag);
+        if (!o || !json_object_object_get_ex(o, "type", &v)) {
+                filter_free(reply.subscribe);
+                return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
+        }
+        if (streq(json_object_get_string(v), "error")) {
+                struct json_object *code = NULL, *msg = NULL;
+                json_object_object_get_ex(o, "code", &code);
+                json_object_object_get_ex(o, "message", &msg);
+                return sd_bus_reply_method_errorf(p->call, error_name(json_object_get_string(code)), "%s",
+                                                  json_object_get_string(msg));
+        }
+        if (!reply.subscribe)
+                return sd_bus_reply_method_return(p->call, NULL);
+        /* Room was checked by the broker (can_subscribe): what fails is memory. */
+        char **events = calloc(1, sizeof(char *));
+        r = events ? sink_dbus_subscription_add(peer, reply.subscribe, events, 0, &sub) : -ENOMEM;
+        if (r < 0) {
+                Request undo = { .op = REQUEST_UNWATCH, .watch = { .pid = p->pid } };
+                JsonBuf ignored = JSONBUF_INIT;
+                SinkControlReply u = { .line = &ignored };
+                filter_free(reply.subscribe);
+                free(events);
+                s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &undo, &u);
+                jsonbuf_deinit(&ignored);
+                return sd_bus_reply_method_errnof(p->call, r, "Cannot watch: %m");
+        }
+        sub->tag = reply.tag;
+        return sd_bus_reply_method_return(p->call, "o", sub->path);
+}
+
 static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         PendingSubscribe *p = userdata;
         SinkDbus *s = p->sink;
@@ -244,7 +328,20 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
                                                   "MaxClientsPerUser).");
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
-        r = sink_dbus_subscription_add(peer, p->filter, p->events, &sub);
+        if (p->op != REQUEST_SUBSCRIBE)
+                return serve_control(p, peer);
+        if (p->signal && peer->pidfd < 0) {
+                /* The bus told the pid just now: a process that started
+                 * later holds a reused pid and is refused. */
+                r = peer_pidfd_open_pid(creds.pid, peer_boottime_now());
+                if (r < 0)
+                        return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
+                                                          "signal: cannot get a pidfd of the calling "
+                                                          "process (%s); no signal is sent to a bare pid.",
+                                                          strerror(-r));
+                peer->pidfd = r;
+        }
+        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, &sub);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "At most %u subscriptions per connection "
@@ -256,10 +353,30 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(p->call, "o", sub->path);
 }
 
+/* Ask the bus, not the caller, who is calling; on_sender_creds() goes on.
+ * Takes p. */
+static int ask_sender_creds(PendingSubscribe *p, sd_bus_message *m) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        int r;
+
+        p->call = sd_bus_message_ref(m);
+        r = sd_bus_call_method_async(p->sink->bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                     "org.freedesktop.DBus", "GetConnectionCredentials",
+                                     on_sender_creds, p, "s", sd_bus_message_get_sender(m));
+        if (r < 0) {
+                pending_free(p);
+                return r;
+        }
+        /* The slot lives until the reply (or the bus) goes; it frees p. */
+        sd_bus_slot_set_destroy_callback(slot, pending_destroy);
+        sd_bus_slot_set_floating(slot, 1);
+        return 1;
+}
+
 static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SinkDbus *s = userdata;
         _cleanup_(json_object_putp) struct json_object *req = NULL;
-        struct json_object *events, *match, *threads = NULL;
+        struct json_object *events, *match, *threads = NULL, *sig = NULL;
         char error[256] = "";
         PendingSubscribe *p;
         int r;
@@ -278,6 +395,12 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         json_object_object_get_ex(req, "events", &events);
         json_object_object_get_ex(req, "match", &match);
         json_object_object_get_ex(req, "threads", &threads);
+        json_object_object_get_ex(req, "signal", &sig);
+        if (sig && request_parse_signal(sig, &p->signal, error, sizeof(error)) < 0) {
+                pending_free(p);
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
         /* An empty events array means all events here (D-Bus has no null). */
         r = filter_new_from_json(&p->filter, json_object_array_length(events) ? events : NULL,
                                  threads, match, error, sizeof(error));
@@ -291,21 +414,70 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         p->events = calloc(json_object_array_length(events) + 1, sizeof(char *));
         for (size_t i = 0; p->events && i < json_object_array_length(events); i++)
                 p->events[i] = strdup(json_object_get_string(json_object_array_get_idx(events, i)));
-        p->call = sd_bus_message_ref(m);
+        return ask_sender_creds(p, m);
+}
 
-        /* Ask the bus, not the caller, who is calling. */
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        r = sd_bus_call_method_async(s->bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                     "org.freedesktop.DBus", "GetConnectionCredentials",
-                                     on_sender_creds, p, "s", sd_bus_message_get_sender(m));
+/* Read "u pid" (a process id); on error sets ret_error. */
+static int read_pid(sd_bus_message *m, pid_t *ret, sd_bus_error *ret_error) {
+        uint32_t pid;
+        int r = sd_bus_message_read(m, "u", &pid);
+        if (r < 0)
+                return r;
+        if (pid == 0 || pid > INT32_MAX)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS, "%u is not a process id", pid);
+        *ret = (pid_t) pid;
+        return 0;
+}
+
+static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op, sd_bus_error *ret_error) {
+        PendingSubscribe *p;
+        pid_t pid = 0;
+        int stop = 0, r;
+
+        r = read_pid(m, &pid, ret_error);
         if (r < 0) {
-                pending_free(p);
+                s->stats.bad_calls++;
                 return r;
         }
-        /* The slot lives until the reply (or the bus) goes; it frees p. */
-        sd_bus_slot_set_destroy_callback(slot, pending_destroy);
-        sd_bus_slot_set_floating(slot, 1);
-        return 1;
+        if (op == REQUEST_WATCH) {
+                /* Options: "stop" (boolean). */
+                r = sd_bus_message_enter_container(m, 'a', "{sv}");
+                while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                        const char *key;
+                        r = sd_bus_message_read(m, "s", &key);
+                        if (r >= 0 && !streq(key, "stop")) {
+                                s->stats.bad_calls++;
+                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Unknown option \"%.64s\" (known: stop).", key);
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_read(m, "v", "b", &stop);
+                        if (r < 0) {
+                                s->stats.bad_calls++;
+                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option \"stop\" must be a boolean.");
+                        }
+                        r = sd_bus_message_exit_container(m);
+                }
+                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->sink = s;
+        p->op = op;
+        p->pid = pid;
+        p->stop = stop;
+        return ask_sender_creds(p, m);
+}
+
+static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return method_watch_or_unwatch(m, userdata, REQUEST_WATCH, ret_error);
+}
+
+static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return method_watch_or_unwatch(m, userdata, REQUEST_UNWATCH, ret_error);
 }
 
 static DbusSubscription *own_subscription(SinkDbus *s, sd_bus_message *m, const char *path,
@@ -468,6 +640,10 @@ const sd_bus_vtable sink_dbus_vtable[] = {
                                  method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetStatistics", NULL,, "a{sv}", SD_BUS_PARAM(statistics),
                                  method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Watch", "ua{sv}", SD_BUS_PARAM(pid) SD_BUS_PARAM(options), "o",
+                                 SD_BUS_PARAM(subscription), method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Unwatch", "u", SD_BUS_PARAM(pid), NULL,, method_unwatch,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("Forked", PROCESS_ARGS "ib", PROCESS_NAMES "parent_pid\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Exec", PROCESS_ARGS, PROCESS_NAMES, 0),
         SD_BUS_SIGNAL_WITH_NAMES("UidChanged", PROCESS_ARGS "uub", PROCESS_NAMES "ruid\0euid\0thread\0", 0),

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "sink-dbus-internal.h"
 
 /* Signal names, one per event type (the JSON protocol's "type"). */
@@ -127,11 +128,23 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p) {
                 p->lost = 0;
 }
 
-static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx) {
-        for (DbusSubscription *sub = p->subs; sub; sub = sub->next)
-                if (filter_match(sub->filter, ev, fctx))
-                        return true;
-        return false;
+/* Does a subscription of p match ev; and which signals do the matching
+ * ones ask for (bit N-1 for signal N)? */
+static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx,
+                         uint64_t *sigmask) {
+        bool matched = false;
+
+        for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+                if (matched && !sub->signal)
+                        continue;
+                if (!filter_match(sub->filter, ev, fctx))
+                        continue;
+                matched = true;
+                /* Overruns pass every filter, but signal no event. */
+                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
+                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
+        }
+        return matched;
 }
 
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
@@ -142,8 +155,13 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 return;
         (void) sd_bus_get_n_queued_write(s->bus, &queued);
         for (DbusPeer *p = s->peers; p; p = p->next) {
-                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter))
+                uint64_t sigmask = 0;
+                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter, &sigmask))
                         continue;
+                /* The signal first, so that the peer can act before the bus delivers. */
+                if (sigmask)
+                        peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
+                                                &s->stats.unix_signals_failed);
                 if (p->lost > 0 && queued <= s->opt.max_queued / 2)
                         peer_report_lost(s, p);
                 if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {
@@ -166,6 +184,8 @@ static DbusPeer *peer_free(DbusPeer *p) {
         if (!p)
                 return NULL;
         s = p->sink;
+        if (s->ctx.control.release)
+                s->ctx.control.release(s->ctx.userdata, p->owner);
         while (p->subs)
                 sink_dbus_subscription_free(p->subs);
         for (DbusPeer **q = &s->peers; *q; q = &(*q)->next)
@@ -174,6 +194,7 @@ static DbusPeer *peer_free(DbusPeer *p) {
                         break;
                 }
         s->stats.peers--;
+        safe_close(p->pidfd);
         sd_bus_track_unref(p->track);
         free(p->name);
         free(p);
@@ -208,6 +229,8 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                 return -ENOMEM;
         p->sink = s;
         p->creds = *creds;
+        p->pidfd = -1;
+        p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);
         if (!p->name) {
                 free(p);
@@ -229,7 +252,8 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         return 0;
 }
 
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusSubscription **ret) {
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
+                               DbusSubscription **ret) {
         SinkDbus *s = p->sink;
         DbusSubscription *sub;
 
@@ -246,6 +270,7 @@ int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, DbusS
         }
         sub->filter = filter;
         sub->events = events;
+        sub->signal = signal;
         sub->next = p->subs;
         p->subs = sub;
         p->n_subs++;
@@ -270,6 +295,19 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
         free(sub->events);
         free(sub->path);
         free(sub);
+}
+
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag) {
+        for (DbusPeer *p = s->peers; p; p = p->next) {
+                if (p->owner != owner)
+                        continue;
+                for (DbusSubscription *sub = p->subs, *next; sub; sub = next) {
+                        next = sub->next;
+                        if (sub->tag == tag)
+                                sink_dbus_subscription_free(sub);
+                }
+                return;
+        }
 }
 
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path) {
@@ -432,5 +470,7 @@ void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v) {
         stats_uint(v, "signals_sent", s->stats.signals_sent);
         stats_uint(v, "signals_lost", s->stats.signals_lost);
         stats_uint(v, "bad_calls", s->stats.bad_calls);
+        stats_uint(v, "unix_signals_sent", s->stats.unix_signals_sent);
+        stats_uint(v, "unix_signals_failed", s->stats.unix_signals_failed);
         stats_section_end(v);
 }

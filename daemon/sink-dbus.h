@@ -40,6 +40,8 @@ typedef struct SinkDbusStats {
         uint64_t signals_sent;
         uint64_t signals_lost;       /* dropped: our write queue was full */
         uint64_t bad_calls;
+        uint64_t unix_signals_sent;   /* Unix signals sent to subscribers ("signal") */
+        uint64_t unix_signals_failed; /* that the kernel refused (subscriber gone, queue full) */
 } SinkDbusStats;
 
 /*
@@ -60,3 +62,6 @@ SinkDbus *sink_dbus_free(SinkDbus *s);
 void sink_dbus_set_options(SinkDbus *s, const SinkDbusOptions *o);
 /* Visit this sink's statistics as a "dbus" section. */
 void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v);
+/* Remove owner's subscriptions tagged tag (its watch ended). No-op if the
+ * peer is gone. */
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/macro.h"
+#include "peer-pidfd.h"
 #include "protocol/event-json.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
@@ -33,7 +34,11 @@
 
 typedef struct Subscription {
         uint64_t id;
+        uint64_t tag;      /* nonzero: added by the broker for a watch (SinkControlReply) */
         Filter *filter;
+        int signal;          /* sent to the client per matching event; 0: none */
+        Follow *follow;      /* the followed service, for "follow" */
+        FollowChange change; /* what the current event did to it, until reported */
 } Subscription;
 
 typedef struct Client Client;
@@ -45,6 +50,9 @@ struct Client {
         sd_event_source *io;
         int fd;
         PeerCreds creds;
+        int pidfd;             /* the client's process, once a subscription asks for signals */
+        uint64_t accepted_ns;  /* CLOCK_BOOTTIME at accept, to check a pid against */
+        SinkOwner owner;
 
         char *in;           /* partial line carried between reads */
         size_t in_len;
@@ -71,6 +79,7 @@ struct SinkSocket {
         SinkSocketOptions opt;
         SinkSocketStats stats;
         int watch_id;
+        uint64_t next_owner;
         Client *clients;
         Client *dirty;
         JsonBuf line;
@@ -165,11 +174,67 @@ static void client_drop_event(Client *c, const PnEvent *ev) {
         c->sink->stats.events_lost++;
 }
 
-static bool client_matches(const Client *c, const PnEvent *ev, const FilterContext *fctx) {
-        for (size_t i = 0; i < c->n_subs; i++)
-                if (filter_match(c->subs[i].filter, ev, fctx))
-                        return true;
-        return false;
+/*
+ * Run ev through every subscription of c: advance their follows (whether
+ * or not c may see ev: a follow must see every fork and exit of its
+ * service), and tell whether one matches, which signals the matching ones
+ * ask for (bit N-1 for signal N), and whether a follow changed.
+ */
+static bool client_match(Client *c, const PnEvent *ev, bool visible, const FilterContext *fctx,
+                         uint64_t *sigmask, bool *follow_changed) {
+        bool matched = false;
+
+        for (size_t i = 0; i < c->n_subs; i++) {
+                Subscription *sub = &c->subs[i];
+                bool member = true;
+
+                if (sub->follow) {
+                        member = follow_update(sub->follow, ev, &sub->change);
+                        *follow_changed |= sub->change.kind != FOLLOW_CHANGE_NONE;
+                }
+                if (!visible || (matched && !sub->signal))
+                        continue;
+                if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
+                        continue;
+                matched = true;
+                /* Overruns pass every filter, but signal no event. */
+                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
+                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
+        }
+        return matched;
+}
+
+/* Queue a "follow" report for every follow the current event changed. */
+static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
+        static const char *const reasons[] = {
+                [FOLLOW_CHANGE_MAIN_EXITED] = "main-exited",
+                [FOLLOW_CHANGE_ENDED] = "ended",
+                [FOLLOW_CHANGE_LIMIT] = "limit",
+        };
+
+        for (size_t i = 0; i < c->n_subs; i++) {
+                Subscription *sub = &c->subs[i];
+                FollowChange *ch = &sub->change;
+                if (ch->kind == FOLLOW_CHANGE_NONE)
+                        continue;
+                /* Told only along with an event the client may see. */
+                if (visible) {
+                        FollowReport r = {
+                                .id = sub->id,
+                                .reason = reasons[ch->kind],
+                                .main_pid = ch->main,
+                                .previous_main_pid = ch->previous_main,
+                                .candidates = ch->candidates,
+                                .members = ch->members,
+                                .cause_seq = ev->seq,
+                                .ts_ns = ev->ts_ns,
+                                .time_ns = ev->time_ns,
+                        };
+                        reply_follow(&c->sink->reply, &r);
+                        client_send_reply(c);
+                }
+                ch->kind = FOLLOW_CHANGE_NONE;
+        }
 }
 
 static void client_queue_event(Client *c, const char *line, size_t len, const PnEvent *ev) {
@@ -200,24 +265,41 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
                 client_drop_event(c, ev); /* out of memory: lost, but not silently */
 }
 
+/* Queue ev for c; the line is formatted once per event for all clients. */
+static void client_queue_matched(Client *c, const PnEvent *ev, bool *formatted) {
+        SinkSocket *s = c->sink;
+
+        if (!*formatted) {
+                jsonbuf_reset(&s->line);
+                event_json_format(&s->line, ev);
+                *formatted = true;
+        }
+        if (jsonbuf_failed(&s->line))
+                client_drop_event(c, ev); /* out of memory formatting it */
+        else
+                client_queue_event(c, s->line.data, s->line.len, ev);
+}
+
 static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
         SinkSocket *s = userdata;
         bool formatted = false;
 
         for (Client *c = s->clients; c; c = c->next) {
+                uint64_t sigmask = 0;
+                bool follow_changed = false;
+
                 if (c->n_subs == 0 || c->closing)
                         continue;
-                if (!policy_may_see(&c->creds, ev) || !client_matches(c, ev, &s->ctx.filter))
-                        continue;
-                if (!formatted) {
-                        jsonbuf_reset(&s->line);
-                        event_json_format(&s->line, ev);
-                        formatted = true;
-                }
-                if (jsonbuf_failed(&s->line))
-                        client_drop_event(c, ev); /* out of memory formatting it */
-                else
-                        client_queue_event(c, s->line.data, s->line.len, ev);
+                bool visible = policy_may_see(&c->creds, ev);
+                bool matched = client_match(c, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
+                /* The signal first, so that the subscriber can act before it reads the line. */
+                if (sigmask)
+                        peer_pidfd_send_signals(c->pidfd, sigmask, ev->tgid, &s->stats.signals_sent,
+                                                &s->stats.signals_failed);
+                if (matched)
+                        client_queue_matched(c, ev, &formatted);
+                if (follow_changed)
+                        client_report_follows(c, ev, visible);
         }
 }
 
@@ -327,7 +409,128 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_uint(v, "events_queued", s->stats.events_queued);
         stats_uint(v, "events_lost", s->stats.events_lost);
         stats_uint(v, "bad_requests", s->stats.bad_requests);
+        stats_uint(v, "signals_sent", s->stats.signals_sent);
+        stats_uint(v, "signals_failed", s->stats.signals_failed);
         stats_section_end(v);
+}
+
+static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
+        SinkSocket *s = c->sink;
+        Subscription *subs;
+
+        if (c->n_subs >= s->opt.max_subscriptions) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                         s->opt.max_subscriptions);
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return -ENOSPC;
+        }
+        subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
+        if (!subs) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                return -ENOMEM;
+        }
+        c->subs = subs;
+        c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
+        s->stats.subscriptions++;
+        return 0;
+}
+
+static void client_remove_subscription(Client *c, size_t i) {
+        filter_free(c->subs[i].filter);
+        follow_free(c->subs[i].follow);
+        c->subs[i] = c->subs[--c->n_subs];
+        c->sink->stats.subscriptions--;
+}
+
+/* An op the broker serves (watch, run, …): it writes the reply, and may
+ * give this connection a subscription for what it asked for, or take one
+ * away. */
+static void client_forward(Client *c, const Request *r) {
+        SinkSocket *s = c->sink;
+        SinkControlReply reply = { .line = &s->reply,
+                                   .can_subscribe = c->n_subs < s->opt.max_subscriptions,
+                                   .next_id = c->next_sub_id + 1 };
+
+        if (!s->ctx.control.request) {
+                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                return;
+        }
+        s->ctx.control.request(s->ctx.userdata, &c->creds, c->owner, r, &reply);
+        if (reply.unsubscribe_tag)
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == reply.unsubscribe_tag)
+                                client_remove_subscription(c, i);
+        /* Room was checked by the broker (can_subscribe); what fails here is memory. */
+        if (reply.subscribe && client_add_subscription(c, reply.subscribe, reply.tag) < 0) {
+                filter_free(reply.subscribe);
+                jsonbuf_reset(&s->reply);
+                return;
+        }
+        client_send_reply(c);
+}
+
+/* subscribe: the filter, and what this sink keeps besides for it: the
+ * follow of a service ("follow"), the subscriber's pidfd ("signal"). */
+static void client_subscribe(Client *c, Request *r) {
+        SinkSocket *s = c->sink;
+        Follow *follow = NULL;
+        pid_t follow_pid = filter_get_follow(r->subscribe.filter);
+        char msg[160];
+        int k;
+
+        if (c->n_subs >= s->opt.max_subscriptions) {
+                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
+                         s->opt.max_subscriptions);
+                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                return;
+        }
+        if (follow_pid > 0) {
+                size_t n_follows = 0;
+                uint32_t uid = UINT32_MAX;
+                for (size_t i = 0; i < c->n_subs; i++)
+                        n_follows += c->subs[i].follow != NULL;
+                if (n_follows >= FOLLOW_MAX_PER_CONNECTION) {
+                        snprintf(msg, sizeof(msg), "at most %d subscriptions with \"follow\" per connection",
+                                 FOLLOW_MAX_PER_CONNECTION);
+                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
+                        return;
+                }
+                k = s->ctx.follow_new(s->ctx.userdata, follow_pid, &follow, &uid);
+                if (k == -ENOMEM) {
+                        client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                        return;
+                }
+                /* Not known and not visible read the same: nothing leaks. */
+                PnEvent probe = { .type = PN_EVENT_FORK, .pid = follow_pid, .tgid = follow_pid, .uid = uid };
+                if (k < 0 || !policy_may_see(&c->creds, &probe)) {
+                        follow_free(follow);
+                        snprintf(msg, sizeof(msg), "match.follow: no process %d that this connection may see",
+                                 (int) follow_pid);
+                        client_send_error(c, PN_ERR_NOT_FOUND, msg);
+                        return;
+                }
+        }
+        if (r->subscribe.signal && c->pidfd < 0) {
+                k = peer_pidfd_open_socket(c->fd, c->creds.pid, c->accepted_ns);
+                if (k < 0) {
+                        follow_free(follow);
+                        snprintf(msg, sizeof(msg), "\"signal\": cannot get a pidfd of this connection's "
+                                 "process (%s); no signal is sent to a bare pid", strerror(-k));
+                        client_send_error(c, PN_ERR_ACCESS_DENIED, msg);
+                        return;
+                }
+                c->pidfd = k;
+        }
+        if (client_add_subscription(c, r->subscribe.filter, 0) < 0) {
+                follow_free(follow);
+                return;
+        }
+        r->subscribe.filter = NULL;
+        c->subs[c->n_subs - 1].signal = r->subscribe.signal;
+        c->subs[c->n_subs - 1].follow = follow;
+        reply_subscribed(&s->reply, c->next_sub_id);
+        client_send_reply(c);
 }
 
 static void client_handle_line(Client *c, const char *line, size_t len) {
@@ -352,27 +555,9 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                 return;
         }
         switch (r.op) {
-        case REQUEST_SUBSCRIBE: {
-                if (c->n_subs >= s->opt.max_subscriptions) {
-                        char msg[96];
-                        snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
-                                 s->opt.max_subscriptions);
-                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
-                        break;
-                }
-                Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
-                if (!subs) {
-                        client_send_error(c, PN_ERR_INTERNAL, "out of memory");
-                        break;
-                }
-                c->subs = subs;
-                c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id,
-                                                       .filter = TAKE_PTR(r.subscribe.filter) };
-                s->stats.subscriptions++;
-                reply_subscribed(&s->reply, c->next_sub_id);
-                client_send_reply(c);
+        case REQUEST_SUBSCRIBE:
+                client_subscribe(c, &r);
                 break;
-        }
         case REQUEST_UNSUBSCRIBE: {
                 size_t i;
                 for (i = 0; i < c->n_subs; i++)
@@ -385,9 +570,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                         client_send_error(c, PN_ERR_NOT_FOUND, msg);
                         break;
                 }
-                filter_free(c->subs[i].filter);
-                c->subs[i] = c->subs[--c->n_subs];
-                s->stats.subscriptions--;
+                client_remove_subscription(c, i);
                 reply_unsubscribed(&s->reply, r.unsubscribe.id);
                 client_send_reply(c);
                 break;
@@ -400,7 +583,7 @@ static void client_handle_line(Client *c, const char *line, size_t len) {
                 client_status(c);
                 break;
         default:
-                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
+                client_forward(c, &r);
                 break;
         }
         request_done(&r);
@@ -534,11 +717,16 @@ static void client_free(Client *c) {
                 s->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        if (s->ctx.control.release)
+                s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
         s->stats.subscriptions -= c->n_subs;
-        for (size_t i = 0; i < c->n_subs; i++)
+        for (size_t i = 0; i < c->n_subs; i++) {
                 filter_free(c->subs[i].filter);
+                follow_free(c->subs[i].follow);
+        }
         free(c->subs);
+        safe_close(c->pidfd);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         free(c->in);
@@ -591,6 +779,9 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         }
         c->sink = s;
         c->fd = fd;
+        c->pidfd = -1;
+        c->accepted_ns = peer_boottime_now();
+        c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
                          glen / sizeof(gid_t));
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
@@ -749,6 +940,17 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag) {
+        for (Client *c = s->clients; c; c = c->next) {
+                if (c->owner != owner)
+                        continue;
+                for (size_t i = c->n_subs; i-- > 0;)
+                        if (c->subs[i].tag == tag)
+                                client_remove_subscription(c, i);
+                return;
+        }
 }
 
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o) {

@@ -37,6 +37,8 @@ typedef struct SinkSocketStats {
         uint64_t events_queued;    /* lines queued to clients */
         uint64_t events_lost;      /* lines dropped at full client queues */
         uint64_t bad_requests;
+        uint64_t signals_sent;     /* signals sent to subscribers ("signal") */
+        uint64_t signals_failed;   /* that the kernel refused (subscriber gone, queue full) */
 } SinkSocketStats;
 
 /*
@@ -50,6 +52,10 @@ SinkSocket *sink_socket_free(SinkSocket *s);
 
 /* Apply new limits (reload); existing clients keep their subscriptions. */
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o);
+/* Remove owner's subscriptions tagged tag (given by the broker through
+ * SinkControlReply), e.g. when the watch it was for has ended. No-op if the
+ * connection is gone. */
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag);
 const SinkSocketStats *sink_socket_get_stats(SinkSocket *s);
 /* Visit this sink's statistics as a "socket" section. */
 void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v);

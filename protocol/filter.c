@@ -22,11 +22,12 @@ static const char *const filter_key_names[_FILTER_KEY_MAX] = {
         [FILTER_COMM] = "comm",     [FILTER_EXE] = "exe",
         [FILTER_CGROUP] = "cgroup", [FILTER_UNIT] = "unit",
         [FILTER_DESCENDANTS_OF] = "descendants_of",
+        [FILTER_FOLLOW] = "follow",
 };
 
 static bool filter_key_is_numeric(FilterKey k) {
         return k == FILTER_PID || k == FILTER_TGID || k == FILTER_PPID || k == FILTER_UID ||
-               k == FILTER_DESCENDANTS_OF;
+               k == FILTER_DESCENDANTS_OF || k == FILTER_FOLLOW;
 }
 
 const char *filter_key_to_string(FilterKey k) {
@@ -133,6 +134,10 @@ static int parse_key(FilterKey k, FilterValues *v, struct json_object *o, char *
 
         if (n == 0)
                 return fail(error, size, "match.%s: empty list", key);
+        /* One service per subscription: its state is kept per subscription.
+         * A list of one is taken, for clients that build every key as a list. */
+        if (k == FILTER_FOLLOW && n > 1)
+                return fail(error, size, "match.follow: expected one integer (a process id), not a list");
         if (n > FILTER_MAX_VALUES)
                 return fail(error, size, "match.%s: more than %d values", key, FILTER_MAX_VALUES);
         if (filter_key_is_numeric(k)) {
@@ -229,6 +234,12 @@ static bool match_descendant(const FilterValues *v, pid_t tgid, const FilterCont
                         return true;
         }
         return false;
+}
+
+pid_t filter_get_follow(const Filter *f) {
+        if (!(f->keys & (1u << FILTER_FOLLOW)) || f->values[FILTER_FOLLOW].n == 0)
+                return 0;
+        return (pid_t) f->values[FILTER_FOLLOW].nums[0];
 }
 
 bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx) {

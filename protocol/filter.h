@@ -30,6 +30,7 @@ typedef enum FilterKey {
         FILTER_CGROUP,         /* the cgroup or any below it */
         FILTER_UNIT,           /* exact, or shell glob */
         FILTER_DESCENDANTS_OF, /* the process itself or any descendant */
+        FILTER_FOLLOW,         /* one process id: the followed service (matched by the sink) */
         _FILTER_KEY_MAX,
 } FilterKey;
 
@@ -63,7 +64,12 @@ int filter_new_from_json(Filter **ret, struct json_object *events, struct json_o
                          struct json_object *match, char *error, size_t error_size);
 Filter *filter_free(Filter *f);
 
-/* Does ev pass f? Overrun events always pass. */
+/* Does ev pass f? Overrun events always pass. The "follow" key is not
+ * tested here: membership of a followed service is state the sink keeps
+ * per subscription (daemon/follow.h), and it tests it besides. */
 bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx);
+
+/* The process id of the "follow" key, 0 if the filter has none. */
+pid_t filter_get_follow(const Filter *f);
 
 const char *filter_key_to_string(FilterKey k);

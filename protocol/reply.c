@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Formatting of non-event replies; see reply.h. */
+#include "event-json.h"
 #include "reply.h"
 
 void reply_hello(JsonBuf *b, const HelloInfo *info) {
@@ -46,6 +47,25 @@ void reply_error(JsonBuf *b, const char *code, const char *message) {
         jsonbuf_field_str(b, "type", "error");
         jsonbuf_field_str(b, "code", code);
         jsonbuf_field_str(b, "message", message);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+void reply_follow(JsonBuf *b, const FollowReport *f) {
+        char time[32];
+
+        event_json_format_time(time, f->time_ns);
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "follow");
+        jsonbuf_field_uint(b, "ts_ns", f->ts_ns);
+        jsonbuf_field_str(b, "time", time);
+        jsonbuf_field_uint(b, "id", f->id);
+        jsonbuf_field_str(b, "reason", f->reason);
+        jsonbuf_field_int(b, "main_pid", f->main_pid);
+        jsonbuf_field_int(b, "previous_main_pid", f->previous_main_pid);
+        jsonbuf_field_uint(b, "candidates", f->candidates);
+        jsonbuf_field_uint(b, "members", f->members);
+        jsonbuf_field_uint(b, "cause_seq", f->cause_seq);
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
 }

@@ -26,3 +26,20 @@ void reply_subscribed(JsonBuf *b, uint64_t id);
 void reply_unsubscribed(JsonBuf *b, uint64_t id);
 void reply_pong(JsonBuf *b, uint64_t seq);
 void reply_error(JsonBuf *b, const char *code, const char *message);
+
+typedef struct FollowReport {
+        uint64_t id;            /* the subscription */
+        const char *reason;     /* "main-exited", "ended", "limit" */
+        pid_t main_pid;         /* the service's main process now; 0: it ended */
+        pid_t previous_main_pid;
+        uint64_t candidates;    /* members that could have become the main */
+        uint64_t members;       /* processes followed now */
+        uint64_t cause_seq;     /* seq of the event that caused this report */
+        uint64_t ts_ns;         /* … and its time */
+        uint64_t time_ns;
+} FollowReport;
+
+/* {"type":"follow",…}: what happened to a followed service (PROTOCOL.md).
+ * Shaped like an event (ts_ns and time, of its cause) so that clients that
+ * tell events from replies by ts_ns take it for one; it has no seq. */
+void reply_follow(JsonBuf *b, const FollowReport *f);

@@ -6,9 +6,12 @@
  * subscription to everything.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -46,14 +49,80 @@ static struct json_object *member(struct json_object *root, const char *key) {
         return v;
 }
 
+/* "RTMIN", "RTMIN+N", "RTMAX", "RTMAX-N" (without "SIG"); 0 if not one. */
+static int parse_rt_name(const char *s) {
+        int base, sign;
+        char *end;
+
+        if (strncasecmp(s, "RTMIN", 5) == 0)
+                base = SIGRTMIN, sign = 1;
+        else if (strncasecmp(s, "RTMAX", 5) == 0)
+                base = SIGRTMAX, sign = -1;
+        else
+                return 0;
+        s += 5;
+        if (!*s)
+                return base;
+        if (*s != (sign > 0 ? '+' : '-') || s[1] < '0' || s[1] > '9')
+                return 0;
+        long n = strtol(s + 1, &end, 10);
+        if (*end || n > SIGRTMAX - SIGRTMIN)
+                return 0;
+        return base + sign * (int) n;
+}
+
+int request_parse_signal(struct json_object *o, int *ret, char *error, size_t size) {
+        int sig = 0;
+
+        if (json_object_is_type(o, json_type_int)) {
+                int64_t n = json_object_get_int64(o);
+                if (n < 1 || n > SIGRTMAX) {
+                        snprintf(error, size, "\"signal\": %lld is not a signal number (1 to %d)",
+                                 (long long) n, SIGRTMAX);
+                        return -EINVAL;
+                }
+                sig = (int) n;
+        } else if (json_object_is_type(o, json_type_string)) {
+                const char *s = json_object_get_string(o), *name = s;
+                if (strncasecmp(name, "SIG", 3) == 0)
+                        name += 3;
+                sig = parse_rt_name(name);
+                for (int i = 1; !sig && i < SIGRTMIN; i++) {
+                        const char *abbrev = sigabbrev_np(i);
+                        if (abbrev && strcasecmp(abbrev, name) == 0)
+                                sig = i;
+                }
+                if (!sig) {
+                        snprintf(error, size, "\"signal\": unknown signal \"%.32s\"", s);
+                        return -EINVAL;
+                }
+        } else {
+                snprintf(error, size, "\"signal\" must be a signal name (\"SIGUSR1\") or number");
+                return -EINVAL;
+        }
+        /* Neither can be caught, blocked or waited for: they could carry no
+         * event, only end or stop the subscriber. */
+        if (sig == SIGKILL || sig == SIGSTOP) {
+                snprintf(error, size, "\"signal\": %s cannot be caught; choose a signal the "
+                         "subscriber can handle (SIGUSR1, SIGRTMIN+N, …)", sig == SIGKILL ? "SIGKILL" : "SIGSTOP");
+                return -EINVAL;
+        }
+        *ret = sig;
+        return 0;
+}
+
 static int parse_subscribe(Request *r, ProtoError *err) {
-        static const char *const allowed[] = { "events", "match", "threads", NULL };
+        static const char *const allowed[] = { "events", "match", "threads", "signal", NULL };
         char msg[sizeof(err->message)];
+        struct json_object *sig;
         int k;
 
         k = check_members(r->root, allowed, err);
         if (k < 0)
                 return k;
+        sig = member(r->root, "signal");
+        if (sig && request_parse_signal(sig, &r->subscribe.signal, msg, sizeof(msg)) < 0)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s", msg);
         k = filter_new_from_json(&r->subscribe.filter, member(r->root, "events"),
                                  member(r->root, "threads"), member(r->root, "match"), msg,
                                  sizeof(msg));
@@ -76,6 +145,45 @@ static int parse_unsubscribe(Request *r, ProtoError *err) {
         return 0;
 }
 
+/* "pid": a positive integer that fits a pid_t. */
+static int parse_pid(Request *r, ProtoError *err) {
+        struct json_object *pid = member(r->root, "pid");
+        const char *op = request_op_to_string(r->op);
+
+        if (!pid || !json_object_is_type(pid, json_type_int))
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s needs \"pid\": a process id (integer)", op);
+        int64_t v = json_object_get_int64(pid);
+        if (v <= 0 || v > INT32_MAX)
+                return fail(err, PN_ERR_INVALID_REQUEST, "%s: \"pid\" %lld is not a process id", op,
+                            (long long) v);
+        r->watch.pid = (pid_t) v;
+        return 0;
+}
+
+static int parse_watch(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", "stop", NULL };
+        struct json_object *stop;
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        k = parse_pid(r, err);
+        if (k < 0)
+                return k;
+        stop = member(r->root, "stop");
+        if (stop && !json_object_is_type(stop, json_type_boolean))
+                return fail(err, PN_ERR_INVALID_REQUEST, "watch: \"stop\" must be true or false");
+        r->watch.stop = stop && json_object_get_boolean(stop);
+        return 0;
+}
+
+static int parse_unwatch(Request *r, ProtoError *err) {
+        static const char *const allowed[] = { "pid", NULL };
+        int k = check_members(r->root, allowed, err);
+        if (k < 0)
+                return k;
+        return parse_pid(r, err);
+}
+
 static int parse_no_args(Request *r, ProtoError *err) {
         static const char *const allowed[] = { NULL };
         return check_members(r->root, allowed, err);
@@ -89,6 +197,8 @@ static const struct {
         [REQUEST_UNSUBSCRIBE] = { "unsubscribe", parse_unsubscribe },
         [REQUEST_PING] = { "ping", parse_no_args },
         [REQUEST_STATUS] = { "status", parse_no_args },
+        [REQUEST_WATCH] = { "watch", parse_watch },
+        [REQUEST_UNWATCH] = { "unwatch", parse_unwatch },
 };
 
 const char *request_op_to_string(RequestOp op) {

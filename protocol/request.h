@@ -6,8 +6,10 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "filter.h"
 
@@ -25,6 +27,7 @@
 #define PN_ERR_NOT_FOUND "not-found"
 #define PN_ERR_ACCESS_DENIED "access-denied"
 #define PN_ERR_INTERNAL "internal"
+#define PN_ERR_BUSY "busy"
 
 typedef struct ProtoError {
         const char *code;  /* one of PN_ERR_* */
@@ -36,6 +39,8 @@ typedef enum RequestOp {
         REQUEST_UNSUBSCRIBE,
         REQUEST_PING,
         REQUEST_STATUS,
+        REQUEST_WATCH,
+        REQUEST_UNWATCH,
         _REQUEST_OP_MAX,
         _REQUEST_OP_INVALID = -1,
 } RequestOp;
@@ -46,10 +51,15 @@ typedef struct Request {
         union {
                 struct {
                         Filter *filter;  /* owned */
+                        int signal;      /* to send the subscriber per matching event; 0: none */
                 } subscribe;
                 struct {
                         uint64_t id;
                 } unsubscribe;
+                struct {
+                        pid_t pid;       /* > 0 */
+                        bool stop;       /* also group-stop/continue, through ptrace */
+                } watch;                 /* watch and unwatch (stop unused) */
         };
 } Request;
 
@@ -62,3 +72,11 @@ int request_parse(Request *ret, const char *line, size_t len, ProtoError *err);
 void request_done(Request *r);
 
 const char *request_op_to_string(RequestOp op);
+
+/*
+ * The "signal" of a subscribe: a name ("SIGUSR1", "USR1", any case;
+ * "SIGRTMIN+N", "SIGRTMAX-N") or a number from 1 to SIGRTMAX, not SIGKILL
+ * or SIGSTOP. Returns 0 and the number in *ret, or -EINVAL with a reason in
+ * error. Shared with the D-Bus sink.
+ */
+int request_parse_signal(struct json_object *o, int *ret, char *error, size_t size);

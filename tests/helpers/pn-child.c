@@ -13,6 +13,19 @@
  *   pn-child wait-stdin CODE        block until stdin reaches EOF, then exit CODE
  *   pn-child setuid UID CODE        become UID, then exit CODE
  *   pn-child comm-burst N RATE      … at most RATE renames a second
+ *   pn-child daemon N [segv] [hold] the fork dance of a daemon with N forks (below)
+ *   pn-child subreaper CMD ARGS…    become a child subreaper, run pn-child CMD ARGS…
+ *                                   as its child, reap everything, exit 0
+ *
+ * daemon: stage 0 (this process) forks stage 1 and exits at once; stage 1
+ * calls setsid(); every stage i >= 1 first waits until its parent is gone
+ * (so that it has been re-parented, deterministically), then forks stage
+ * i+1 and exits. Stage N is the daemon's main process: it waits for stdin
+ * EOF, then exits 0 (or, with segv, dies of SIGSEGV without a core). Every
+ * stage writes "stage I PID PPID" to stdout as it starts, the main also
+ * "main PID", so that a test knows every pid of the dance. N = 2 is the
+ * classic double fork. With hold, stage 0 first waits for one byte on
+ * stdin, so that a test can subscribe to it before the dance begins.
  *
  * With --wait-stdin first, the command runs only once stdin reaches EOF: a
  * test holds the child until the broker has reported its exec (and so read
@@ -21,12 +34,16 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,9 +98,78 @@ static void set_core(int on) {
         prctl(PR_SET_DUMPABLE, 1);
 }
 
+/* Block until process parent (our parent at fork time) has exited: then
+ * the kernel has re-parented us (exit_notify() re-parents before it wakes
+ * pidfd pollers). */
+static void wait_parent_gone(pid_t parent) {
+        struct pollfd p = { .events = POLLIN };
+
+        p.fd = (int) syscall(SYS_pidfd_open, parent, 0);
+        if (p.fd < 0)
+                return; /* already reaped */
+        /* Still our parent: the pidfd is the right process. */
+        while (getppid() == parent && poll(&p, 1, -1) < 0 && errno == EINTR)
+                ;
+        close(p.fd);
+}
+
+static int fork_dance(long n, bool segv, bool hold) {
+        char buf[64];
+
+        dprintf(STDOUT_FILENO, "stage 0 %d %d\n", (int) getpid(), (int) getppid());
+        if (hold && read(STDIN_FILENO, buf, 1) != 1)
+                return 97;
+        for (long stage = 1; stage <= n; stage++) {
+                pid_t parent = getpid();
+                pid_t pid = fork();
+                if (pid < 0)
+                        return 99;
+                if (pid > 0)
+                        _exit(0); /* the parent of each stage leaves at once */
+                wait_parent_gone(parent);
+                if (stage == 1 && setsid() < 0)
+                        return 98;
+                dprintf(STDOUT_FILENO, "stage %ld %d %d\n", stage, (int) getpid(), (int) getppid());
+        }
+        dprintf(STDOUT_FILENO, "main %d\n", (int) getpid());
+        while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
+                ;
+        if (segv) {
+                set_core(0);
+                crash();
+        }
+        return 0;
+}
+
+static int subreaper(char **argv) {
+        pid_t pid;
+
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+                perror("PR_SET_CHILD_SUBREAPER");
+                return 99;
+        }
+        dprintf(STDOUT_FILENO, "subreaper %d\n", (int) getpid());
+        pid = fork();
+        if (pid < 0)
+                return 99;
+        if (pid == 0) {
+                char exe[4096];
+                ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+                if (n > 0) {
+                        exe[n] = 0;
+                        execv(exe, argv); /* the real path: the name stays pn-child */
+                }
+                _exit(127);
+        }
+        /* Reap the child and every orphan it leaves us, until none is left. */
+        while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+                ;
+        return 0;
+}
+
 static int usage(void) {
         fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|"
-                        "comm-burst|wait-stdin|setuid ...\n");
+                        "comm-burst|wait-stdin|setuid|daemon|subreaper ...\n");
         return 2;
 }
 
@@ -171,6 +257,19 @@ int main(int argc, char **argv) {
                         return 99;
                 }
                 return (int) b;
+        }
+        if (strcmp(cmd, "daemon") == 0)
+        {
+                bool segv = false, hold = false;
+                for (int i = 3; i < argc; i++) {
+                        segv |= strcmp(argv[i], "segv") == 0;
+                        hold |= strcmp(argv[i], "hold") == 0;
+                }
+                return fork_dance(a, segv, hold);
+        }
+        if (strcmp(cmd, "subreaper") == 0 && argc > 2) {
+                argv[1] = argv[0]; /* run "pn-child CMD ARGS…" */
+                return subreaper(argv + 1);
         }
         return usage();
 }

@@ -12,7 +12,6 @@ through, so READY=1 tells when the bus serves.
 """
 import ctypes
 import os
-import signal
 import socket
 import sys
 
@@ -46,13 +45,13 @@ def main():
     listener.listen(128)
     pid = os.fork()
     if pid == 0:
-        # The launcher dies with this wrapper (which the test terminates):
-        # left running, every dbus-broker test would leave a launcher and
-        # its inotify instance behind, until the host's limit of 128 makes
-        # every later dbus-broker fail with EMFILE.
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        # The test ends the bus by ending this wrapper: the launcher (and
+        # its dbus-broker) must go too, or every run leaks one, and the
+        # leaked ones use up root's inotify instances (dbus-broker-launch
+        # then fails with EMFILE).
+        ctypes.CDLL(None).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
         if os.getppid() == 1:
-            os._exit(1)  # the wrapper is gone already
+            os._exit(1)
         if journal:
             journal.close()
         os.dup2(listener.fileno(), 3)

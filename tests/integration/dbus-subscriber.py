@@ -7,14 +7,18 @@ dbus-subscriber.py ADDRESS EVENTS MATCH_JSON
   subscribes (EVENTS comma-separated, "" for all; MATCH_JSON a JSON object
   whose integers are sent as int32 and lists as arrays), prints
   {"subscribed": PATH}, then one JSON line per org.procnotify.Broker1 signal
-  it receives: {"member": NAME, "args": {name: value}}.
+  it receives: {"member": NAME, "args": {name: value}}. With a "signal" key
+  in MATCH_JSON, that Unix signal is blocked and waited for in a thread, and
+  each one received prints {"unix_signal": {signo, code, pid, uid}}.
 Commands on stdin, one per line, each answered by a JSON line:
   unsubscribe  -> {"unsubscribed": PATH}
   stats        -> {"stats": GetStatistics()}
   ping         -> {"pong": true} (a round trip to the broker)
 """
 import json
+import signal
 import sys
+import threading
 
 import dbus
 from dbus.mainloop.glib import DBusGMainLoop
@@ -47,7 +51,30 @@ def to_variant(v):
     return dbus.String(v)
 
 
+LOCK = threading.Lock()
+
+
+def out(obj_):
+    with LOCK:
+        print(json.dumps(obj_), flush=True)
+
+
+def wait_unix_signals(signo):
+    while True:
+        si = signal.sigwaitinfo([signo])
+        out({"unix_signal": {"signo": si.si_signo, "code": si.si_code, "pid": si.si_pid,
+                             "uid": si.si_uid}})
+
+
 def main():
+    match_json = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    if "signal" in match_json:
+        sig = match_json["signal"]
+        signo = sig if isinstance(sig, int) else getattr(signal, sig.upper(), None)
+        if signo:
+            # Blocked before any thread starts, so that every thread has it blocked.
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signo])
+            threading.Thread(target=wait_unix_signals, args=(signo,), daemon=True).start()
     DBusGMainLoop(set_as_default=True)
     bus = dbus.bus.BusConnection(sys.argv[1])
     obj = bus.get_object("org.procnotify.Broker1", "/org/procnotify/Broker1")
@@ -56,9 +83,6 @@ def main():
     root = ET.fromstring(obj.Introspect(dbus_interface="org.freedesktop.DBus.Introspectable"))
     for sig in root.iter("signal"):
         ARGS[sig.get("name")] = [a.get("name") for a in sig.iter("arg")]
-
-    def out(obj_):
-        print(json.dumps(obj_), flush=True)
 
     def on_signal(*args, **kw):
         names = ARGS.get(kw["member"], [])
@@ -71,7 +95,7 @@ def main():
         out({"listening": bus.get_unique_name()})
         return serve(bus, broker, path, out)
     events = [e for e in sys.argv[2].split(",") if e]
-    match = dbus.Dictionary({k: to_variant(v) for k, v in json.loads(sys.argv[3]).items()},
+    match = dbus.Dictionary({k: to_variant(v) for k, v in match_json.items()},
                             signature="sv")
     try:
         path = broker.Subscribe(dbus.Array(events, signature="s"), match)

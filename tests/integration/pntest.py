@@ -27,6 +27,7 @@ PROCNOTIFYD = os.environ.get("PROCNOTIFYD", "procnotifyd")
 DBUS_POLICY = os.environ.get("DBUS_POLICY", "")  # dbus/org.procnotify.Broker1.conf
 HERE = os.path.dirname(os.path.abspath(__file__))
 PN_CHILD = os.environ.get("PN_CHILD", "pn-child")
+PN_SIGWAIT = os.environ.get("PN_SIGWAIT", "pn-sigwait")
 REPLY_TYPES = {"hello", "subscribed", "unsubscribed", "pong", "status", "error"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -426,6 +427,73 @@ def child(*args, cwd=None, hold=False):
     return subprocess.Popen([PN_CHILD] + pre + [str(a) for a in args], cwd=cwd,
                             stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+
+class Dance:
+    """pn-child's fork dance of a daemon (`pn-child daemon N`), optionally
+    under `pn-child subreaper`: the pids of every stage, read from what the
+    stages print. Stage N, the main, runs until release()."""
+
+    def __init__(self, forks, subreaper=False, segv=False, hold=False):
+        args = ["daemon", str(forks)] + (["segv"] if segv else []) + (["hold"] if hold else [])
+        if subreaper:
+            args = ["subreaper"] + args
+        self.proc = subprocess.Popen([PN_CHILD] + args, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
+        self.forks = forks
+        self.subreaper = None
+        self.stages = {}  # stage -> (pid, ppid as the stage saw it when it started)
+        self.main = None
+        self._buf = b""
+
+    def read_until(self, done, timeout=10):
+        """Read what the stages print until done() holds."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            check(left > 0, f"fork dance did not finish within {timeout}s: {self.stages}")
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if not r:
+                continue
+            data = os.read(self.proc.stdout.fileno(), 4096)
+            check(data, f"fork dance ended early: {self._buf!r} {self.stages}")
+            self._buf += data
+            while b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
+                w = line.decode().split()
+                if w[0] == "stage":
+                    self.stages[int(w[1])] = (int(w[2]), int(w[3]))
+                elif w[0] == "main":
+                    self.main = int(w[1])
+                elif w[0] == "subreaper":
+                    self.subreaper = int(w[1])
+        return self
+
+    def read_all(self, timeout=10):
+        """Wait until every stage has started and the main said so."""
+        return self.read_until(lambda: self.main is not None, timeout)
+
+    def read_stage0(self, timeout=10):
+        """Wait until stage 0 (held with hold=True) has started."""
+        return self.read_until(lambda: 0 in self.stages, timeout)
+
+    def go(self):
+        """Let a held dance begin."""
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.flush()
+
+    def pid(self, stage):
+        return self.stages[stage][0]
+
+    def release(self):
+        """Let the main exit (or crash)."""
+        self.proc.stdin.close()
+
+    def close(self):
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.proc.wait()
 
 
 def release(p):

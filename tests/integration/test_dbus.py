@@ -13,7 +13,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from pntest import Broker, Bus, HERE, check, child, fail, of_pid, run
+from pntest import Broker, Bus, HERE, check, child, exec_then_release, fail, of_pid, run
 
 ME = os.getpid()
 SUBSCRIBER = os.path.join(HERE, "dbus-subscriber.py")
@@ -275,6 +275,41 @@ def members_of(root, iface):
     return out
 
 
+def test_signal_to_subscriber(kind):
+    """A D-Bus subscriber asking for SIGUSR1 with its Predump subscription
+    gets it from the broker (SI_QUEUE, si_pid the broker's) for its crashing
+    child; a signal that cannot be caught, and follow, are refused."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        for match in ({"signal": "SIGKILL"}, {"signal": 0}, {"follow": ME}):
+            bad = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, "predump", json.dumps(match)])
+            r = bad.json(what="the refusal")
+            check(r.get("error") == "org.procnotify.Broker1.Error.InvalidFilter", f"{match}: {r}")
+            bad.close()
+        sub = subscriber(bus, "predump", {"ppid": ME, "signal": "SIGUSR1"})
+        try:
+            p = child("segv", "nocore")
+            got = {}
+            deadline = time.monotonic() + 15
+            while not ("predump" in got and "unix" in got):
+                m = sub.json(max(deadline - time.monotonic(), 0.01), "Predump and SIGUSR1")
+                if m.get("member") == "Predump" and m["args"].get("tgid") == p.pid:
+                    got["predump"] = m
+                elif "unix_signal" in m:
+                    got["unix"] = m["unix_signal"]
+            p.wait()
+            u = got["unix"]
+            check(u["signo"] == signal.SIGUSR1 and u["code"] == -1 and u["pid"] == b.proc.pid
+                  and u["uid"] == 0, f"siginfo: {u}")
+            sub.send("stats")
+            while True:
+                m = sub.json(15, "stats")
+                if "stats" in m:
+                    break
+            check(m["stats"]["dbus"]["unix_signals_sent"] == 1, f"stats: {m['stats']['dbus']}")
+        finally:
+            sub.close()
+
+
 def test_introspection_matches_xml(kind):
     """busctl introspect of the live service equals dbus/org.procnotify.Broker1.xml."""
     with Bus(kind) as bus, Broker(dbus=bus.address) as b:
@@ -337,6 +372,36 @@ def test_ctl_over_dbus(kind):
                   f"monitor: {ev}")
         finally:
             m.close()
+
+
+def test_python_example(kind):
+    """clients/examples/dbus-failover.py works as its README section says:
+    on a crash of the named process it runs the failover command, from the
+    predump, with the crashed pid in the environment."""
+    example = os.path.join(HERE, "..", "..", "clients", "examples", "dbus-failover.py")
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b, tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "failed-over")
+        ex = Proc(["/usr/bin/python3", example, f"--address={bus.address}", "--comm=pn-child",
+                   "--once", "--", "sh", "-c", f'echo "$PROCNOTIFY_PID $PROCNOTIFY_COMM" > {out}.tmp'
+                   f' && mv {out}.tmp {out}'])
+        try:
+            check(ex.line(what="the example's first line") == "watching pn-child", "not watching")
+            c = b.client()
+            c.subscribe(events=["exec"], match={"ppid": ME})
+            p = child("segv", "nocore", hold=True, cwd=tmp)
+            exec_then_release(c, p)
+            p.wait()
+            line = ex.line(what="the predump line")
+            check(line == f"predump pid={p.pid} comm=pn-child", f"example printed {line!r}")
+            check(ex.p.wait(timeout=15) == 0, "the example did not exit 0 after --once")
+            deadline = time.monotonic() + 15
+            while not os.path.exists(out):
+                check(time.monotonic() < deadline, "the failover command did not run")
+                time.sleep(0.02)
+            with open(out) as f:
+                check(f.read().split() == [str(p.pid), "pn-child"], "failover environment wrong")
+        finally:
+            ex.close()
 
 
 if __name__ == "__main__":

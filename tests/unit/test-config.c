@@ -37,6 +37,7 @@ static void test_every_key(void **state) {
                            "[Connector]\nReceiveBuffer=64M\nEvents=predump, comm\n"
                            "[Limits]\nMaxClients=10\nMaxClientsPerUser=2\nMaxSubscriptions=3\n"
                            "ClientQueue=64K\nMaxProcesses=1000\n"
+                           "MaxWatches=5\nMaxWatchesPerUser=9\nMaxTracedThreads=100\n"
                            "[Policy]\nGroup=wheel\n";
         assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
         assert_string_equal(c->socket_path, "/run/x/y.sock");
@@ -51,6 +52,9 @@ static void test_every_key(void **state) {
         assert_int_equal(c->max_subscriptions, 3);
         assert_int_equal(c->client_queue_bytes, 64u << 10);
         assert_int_equal(c->max_processes, 1000);
+        assert_int_equal(c->max_watches, 5);
+        assert_int_equal(c->max_watches_per_uid, 9);
+        assert_int_equal(c->max_traced_threads, 100);
         assert_string_equal(c->group, "wheel");
         assert_int_equal(config_parse_string(c, "[Connector]\nEvents=all\n", err, sizeof(err)), 0);
         assert_int_equal(c->kernel_events, 0);

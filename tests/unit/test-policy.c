@@ -59,11 +59,43 @@ static void test_no_group_configured(void **state) {
         assert_false(c.privileged);
 }
 
+static void test_actions(void **state) {
+        Policy p;
+        PeerCreds root, member, user;
+        gid_t groups[] = { 4242 };
+        const pid_t broker = 777;
+        (void) state;
+        policy_init(&p, 4242);
+        policy_peer_init(&p, &root, 0, 0, 1, NULL, 0);
+        policy_peer_init(&p, &member, 1001, 1001, 2, groups, 1);
+        policy_peer_init(&p, &user, 1000, 1000, 3, NULL, 0);
+
+        /* Watches: one's own processes, or any when privileged. */
+        assert_true(policy_may_act(&user, POLICY_ACTION_WATCH, 50, 1000, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_WATCH, 50, 0, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_WATCH, 50, UINT32_MAX, broker));
+        assert_true(policy_may_act(&member, POLICY_ACTION_WATCH, 50, 0, broker));
+        /* ptrace: never pid 1 or the broker, not even for root. */
+        assert_true(policy_may_act(&user, POLICY_ACTION_WATCH_STOP, 50, 1000, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_WATCH_STOP, 50, 0, broker));
+        assert_false(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, 1, 0, broker));
+        assert_false(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, broker, 0, broker));
+        assert_true(policy_may_act(&root, POLICY_ACTION_WATCH_STOP, 50, 1000, broker));
+        /* run: privileged only. */
+        assert_true(policy_may_act(&root, POLICY_ACTION_RUN, 0, 0, broker));
+        assert_true(policy_may_act(&member, POLICY_ACTION_RUN, 0, 0, broker));
+        assert_false(policy_may_act(&user, POLICY_ACTION_RUN, 0, 0, broker));
+        /* A signal to oneself is always allowed. */
+        assert_true(policy_may_act(&user, POLICY_ACTION_SIGNAL, 0, 0, broker));
+        assert_false(policy_may_act(&user, _POLICY_ACTION_MAX, 50, 1000, broker));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_root_and_group_see_all),
                 cmocka_unit_test(test_others_see_their_own),
                 cmocka_unit_test(test_no_group_configured),
+                cmocka_unit_test(test_actions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

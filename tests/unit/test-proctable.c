@@ -164,6 +164,44 @@ static void test_seed_and_tree(void **state) {
         proctable_free(t);
 }
 
+static void collect(const ProcEntry *e, void *ctx) {
+        pid_t **p = ctx;
+        *(*p)++ = e->tgid;
+}
+
+static void test_foreach_descendant(void **state) {
+        pid_t got[16] = { 0 }, *p = got;
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(100, 1, 10, "svc");
+        fake_add(101, 100, 11, "a");
+        fake_add(102, 101, 12, "a1");
+        fake_add(103, 100, 13, "b");
+        fake_add(104, 103, 14, "b1");
+        fake_add(105, 104, 15, "b2");
+        fake_add(200, 1, 20, "other");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_foreach_descendant(t, 100, collect, &p), 0);
+        assert_int_equal(p - got, 5);
+        /* Parents before their children, every one once, nothing outside. */
+        for (pid_t want = 101; want <= 105; want++) {
+                int at = -1;
+                for (int i = 0; i < 5; i++)
+                        if (got[i] == want)
+                                at = i;
+                assert_true(at >= 0);
+                for (int i = 0; i < 5; i++)
+                        if (got[i] == want - 1 && want != 103)
+                                assert_true(i < at || want == 101);
+        }
+        p = got;
+        assert_int_equal(proctable_foreach_descendant(t, 105, collect, &p), 0);
+        assert_int_equal(p - got, 0);
+        assert_int_equal(proctable_foreach_descendant(t, 999, collect, &p), -ESRCH);
+        proctable_free(t);
+}
+
 static void test_fork_copies_parent(void **state) {
         (void) state;
         reset();
@@ -245,6 +283,27 @@ static void test_leader_exits_first(void **state) {
         assert_false(seen[2].ev.thread);
         assert_int_equal(seen[2].ev.pid, 400);
         assert_int_equal(seen[2].ev.exit.signal, SIGSEGV);
+        proctable_free(t);
+}
+
+/* Exits arrive out of kernel order (per-CPU queues): a thread that ended
+ * before the leader's exit_group is reported after it. The process's status
+ * is the later one by the kernel's clock. */
+static void test_exits_out_of_order(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(400, 1, 40, "worker");
+        ProcTable *t = setup_table(0);
+        handle(t, fork_ev(400, 401, 400));
+        PnEvent leader = exit_ev(400, 400, 5 << 8), thread = exit_ev(401, 400, 0);
+        leader.ts_ns = 3000;
+        thread.ts_ns = 2900;
+        handle(t, leader);
+        handle(t, thread);
+        assert_int_equal(n_seen, 3);
+        assert_false(seen[2].ev.thread);
+        assert_int_equal(seen[2].ev.exit.exit_code, 5);
         proctable_free(t);
 }
 
@@ -477,13 +536,161 @@ static void test_unit_from_cgroup(void **state) {
         assert_null(proctable_unit_from_cgroup(NULL, buf, sizeof(buf)));
 }
 
+/* A watched exit: held for the other source, published once with both. */
+static void test_watched_exit_merged(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "bfdd");
+        fake_add(400, 1, 40, "other");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        assert_int_equal(proctable_watch_add(t, 300, 31), PROCTABLE_E_GONE); /* another process */
+        assert_int_equal(proctable_watch_add(t, 999, 0), PROCTABLE_E_GONE);
+
+        /* Connector first: held, then the pidfd (no status yet) completes it. */
+        PnEvent ev = exit_ev(300, 300, 7 << 8);
+        ev.ts_ns = 2000;
+        handle(t, ev);
+        assert_int_equal(n_seen, 0);
+        assert_int_equal(proctable_next_deadline(t), 2000 + PROCTABLE_EXIT_HOLD_NS);
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2500, 2600, on_emit, NULL), 0);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[0].ev.exit.exit_code, 7);
+        assert_int_equal(seen[0].ev.exit.status, 7 << 8);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[0].ev.ts_ns, 2000);
+        assert_string_equal(seen[0].comm, "bfdd");
+        assert_null(proctable_find(t, 300));
+        /* A late report finds nothing: never a second exit. */
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2700, 2700, on_emit, NULL),
+                         PROCTABLE_E_GONE);
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_HOLD_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(proctable_get_stats(t)->merged_exits, 1);
+
+        /* Pidfd first (with a status: reaped), connector after. */
+        assert_int_equal(proctable_watch_add(t, 400, 40), 0);
+        assert_int_equal(proctable_exit_seen(t, 400, 40, PN_SOURCE_PIDFD, 9, 3000, 3000, on_emit, NULL), 0);
+        assert_int_equal(n_seen, 1);
+        handle(t, (PnEvent){ .type = PN_EVENT_EXIT, .pid = 400, .tgid = 400, .exit.status = 9,
+                             .ts_ns = 2990, .uid = UINT32_MAX });
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.exit.signal, 9);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[1].ev.ts_ns, 2990);
+        proctable_free(t);
+}
+
+/* The other source never comes (a loss, an unwatch): published at the deadline. */
+static void test_watched_exit_other_source_late(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "bfdd");
+        fake_add(500, 1, 50, "plain");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2000, 2000, on_emit, NULL), 0);
+        /* The same source again does not publish. */
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 2100, 2100, on_emit, NULL), 0);
+        /* A connector event from before the catch-up point does not end the wait. */
+        PnEvent other = simple_ev(PN_EVENT_COMM, 500, 500);
+        other.comm = "plain";
+        other.ts_ns = 2000 + PROCTABLE_EXIT_CATCHUP_NS - 1;
+        handle(t, other);
+        assert_int_equal(n_seen, 1);
+        n_seen = 0;
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_WAIT_NS - 1, on_emit, NULL);
+        assert_int_equal(n_seen, 0);
+        proctable_run_pending(t, 2000 + PROCTABLE_EXIT_WAIT_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.sources, PN_SOURCE_PIDFD);
+        assert_int_equal(seen[0].ev.exit.status, -1); /* not known: null in JSON */
+        assert_int_equal(proctable_get_stats(t)->unmerged_exits, 1);
+        assert_null(proctable_find(t, 300));
+        /* A connector exit arriving later is of a process the table no longer
+         * knows: reported as it is (it cannot be told from an unseen one). */
+
+        /* Unwatched: published at once, as always. */
+        assert_int_equal(proctable_watch_add(t, 500, 50), 0);
+        proctable_watch_remove(t, 500, 50);
+        handle(t, exit_ev(500, 500, 0));
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR);
+        proctable_free(t);
+}
+
+/* Pidfd first, and the connector (far behind, say) catches up past that
+ * moment without the exit: it was lost, published then, not after the wait. */
+static void test_watched_exit_connector_caught_up(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(300, 1, 30, "bfdd");
+        fake_add(301, 1, 31, "bfdd2");
+        fake_add(500, 1, 50, "busy");
+        ProcTable *t = setup_table(0);
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        assert_int_equal(proctable_watch_add(t, 301, 31), 0);
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 5000, 5000, on_emit, NULL), 0);
+        assert_int_equal(proctable_exit_seen(t, 301, 31, PN_SOURCE_PIDFD, -1, 9000, 9000, on_emit, NULL), 0);
+        /* Backlog from before the pidfd reports: still waiting. */
+        PnEvent ev = simple_ev(PN_EVENT_COMM, 500, 500);
+        ev.comm = "busy";
+        ev.ts_ns = 4000;
+        handle(t, ev);
+        assert_int_equal(n_seen, 1); /* the comm event */
+        /* The connector is past 5000 + catch-up: 300's exit was lost. */
+        ev.ts_ns = 5000 + PROCTABLE_EXIT_CATCHUP_NS;
+        handle(t, ev);
+        assert_int_equal(n_seen, 3);
+        assert_int_equal(seen[2].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[2].ev.tgid, 300);
+        assert_int_equal(seen[2].ev.sources, PN_SOURCE_PIDFD);
+        /* 301 still waits, and its connector exit still merges. */
+        assert_non_null(proctable_find(t, 301));
+        PnEvent x = exit_ev(301, 301, 3 << 8);
+        x.ts_ns = 8990;
+        handle(t, x);
+        assert_int_equal(n_seen, 4);
+        assert_int_equal(seen[3].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[3].ev.exit.exit_code, 3);
+        assert_int_equal(proctable_get_stats(t)->unmerged_exits, 1);
+        assert_int_equal(proctable_get_stats(t)->merged_exits, 1);
+        proctable_free(t);
+}
+
+/* A watch of a process the table does not know yet (its fork event is on
+ * its way) learns it from the reader; the fork event then changes nothing. */
+static void test_learn_before_fork_event(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        ProcTable *t = setup_table(0);
+        fake_add(600, 1, 60, "young");
+        const ProcEntry *e = proctable_learn(t, 600, 2000);
+        assert_non_null(e);
+        assert_int_equal(e->start_time, 60);
+        assert_null(proctable_learn(t, 601, 2000));
+        assert_int_equal(proctable_watch_add(t, 600, 60), 0);
+        handle(t, fork_ev(1, 600, 600));
+        assert_int_equal(n_seen, 1);
+        handle(t, exit_ev(600, 600, 0));
+        assert_int_equal(n_seen, 1); /* held: still watched */
+        proctable_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seed_and_tree),
+                cmocka_unit_test(test_foreach_descendant),
                 cmocka_unit_test(test_fork_copies_parent),
                 cmocka_unit_test(test_exec_rereads_or_is_nameless),
                 cmocka_unit_test(test_threads_one_process_exit),
                 cmocka_unit_test(test_leader_exits_first),
+                cmocka_unit_test(test_exits_out_of_order),
                 cmocka_unit_test(test_missed_thread_exits_found_by_pending_check),
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_adoption),
@@ -494,6 +701,10 @@ int main(void) {
                 cmocka_unit_test(test_max_entries),
                 cmocka_unit_test(test_many_entries_and_removal),
                 cmocka_unit_test(test_unit_from_cgroup),
+                cmocka_unit_test(test_watched_exit_merged),
+                cmocka_unit_test(test_watched_exit_other_source_late),
+                cmocka_unit_test(test_watched_exit_connector_caught_up),
+                cmocka_unit_test(test_learn_before_fork_event),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Request parsing: every documented error code, and the valid ops. */
 #include <errno.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +92,44 @@ static void test_invalid_filter(void **state) {
         EXPECT(many, PN_ERR_INVALID_FILTER, "more than");
 }
 
+static void test_follow_and_signal(void **state) {
+        Request r;
+        ProtoError err;
+        (void) state;
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"follow\":[1,2]}}", PN_ERR_INVALID_FILTER, "one integer");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"follow\":0}}", PN_ERR_INVALID_FILTER, "range");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"SIGKILL\"}", PN_ERR_INVALID_REQUEST, "cannot be caught");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":19}", PN_ERR_INVALID_REQUEST, "SIGSTOP");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":0}", PN_ERR_INVALID_REQUEST, "not a signal number");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":65}", PN_ERR_INVALID_REQUEST, "not a signal number");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"SIGFOO\"}", PN_ERR_INVALID_REQUEST, "SIGFOO");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"RTMIN+31\"}", PN_ERR_INVALID_REQUEST, "unknown");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"RTMIN-1\"}", PN_ERR_INVALID_REQUEST, "unknown");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":true}", PN_ERR_INVALID_REQUEST, "name");
+
+        const struct {
+                const char *json;
+                int sig;
+        } ok[] = {
+                { "\"SIGUSR1\"", SIGUSR1 }, { "\"usr2\"", SIGUSR2 },   { "10", 10 },
+                { "\"SIGRTMIN\"", SIGRTMIN }, { "\"RTMIN+2\"", SIGRTMIN + 2 },
+                { "\"sigrtmax-1\"", SIGRTMAX - 1 }, { "\"HUP\"", SIGHUP }, { "64", 64 },
+        };
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                char line[128];
+                snprintf(line, sizeof(line), "{\"op\":\"subscribe\",\"signal\":%s,\"match\":{\"follow\":7}}",
+                         ok[i].json);
+                assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+                assert_int_equal(r.subscribe.signal, ok[i].sig);
+                assert_int_equal(filter_get_follow(r.subscribe.filter), 7);
+                request_done(&r);
+        }
+        assert_int_equal(request_parse(&r, "{\"op\":\"subscribe\"}", 18, &err), 0);
+        assert_int_equal(r.subscribe.signal, 0);
+        assert_int_equal(filter_get_follow(r.subscribe.filter), 0);
+        request_done(&r);
+}
+
 static void test_line_too_long(void **state) {
         (void) state;
         expect_error("{}", PN_MAX_LINE, PN_ERR_LINE_TOO_LONG, NULL);
@@ -133,14 +172,50 @@ static void test_valid_requests(void **state) {
         assert_null(request_op_to_string(_REQUEST_OP_MAX));
 }
 
+static void test_watch_requests(void **state) {
+        Request r;
+        ProtoError err;
+        const char *w = "{\"op\":\"watch\",\"pid\":4242}";
+        const char *ws = "{\"op\":\"watch\",\"pid\":4242,\"stop\":true}";
+        const char *uw = "{\"op\":\"unwatch\",\"pid\":7}";
+        (void) state;
+        assert_int_equal(request_parse(&r, w, strlen(w), &err), 0);
+        assert_int_equal(r.op, REQUEST_WATCH);
+        assert_int_equal(r.watch.pid, 4242);
+        assert_false(r.watch.stop);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, ws, strlen(ws), &err), 0);
+        assert_true(r.watch.stop);
+        request_done(&r);
+        assert_int_equal(request_parse(&r, uw, strlen(uw), &err), 0);
+        assert_int_equal(r.op, REQUEST_UNWATCH);
+        assert_int_equal(r.watch.pid, 7);
+        request_done(&r);
+
+        EXPECT("{\"op\":\"watch\"}", PN_ERR_INVALID_REQUEST, "pid");
+        EXPECT("{\"op\":\"watch\",\"pid\":0}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":-1}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":4294967296}", PN_ERR_INVALID_REQUEST, "not a process id");
+        EXPECT("{\"op\":\"watch\",\"pid\":\"12\"}", PN_ERR_INVALID_REQUEST, "integer");
+        EXPECT("{\"op\":\"watch\",\"pid\":1.5}", PN_ERR_INVALID_REQUEST, "integer");
+        EXPECT("{\"op\":\"watch\",\"pid\":1,\"stop\":1}", PN_ERR_INVALID_REQUEST, "stop");
+        EXPECT("{\"op\":\"watch\",\"pid\":1,\"signal\":9}", PN_ERR_INVALID_REQUEST, "signal");
+        EXPECT("{\"op\":\"unwatch\",\"pid\":1,\"stop\":true}", PN_ERR_INVALID_REQUEST, "stop");
+        EXPECT("{\"op\":\"unwatch\"}", PN_ERR_INVALID_REQUEST, "unwatch needs");
+        assert_string_equal(request_op_to_string(REQUEST_WATCH), "watch");
+        assert_string_equal(request_op_to_string(REQUEST_UNWATCH), "unwatch");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_invalid_json),
                 cmocka_unit_test(test_invalid_request),
                 cmocka_unit_test(test_unknown_op),
                 cmocka_unit_test(test_invalid_filter),
+                cmocka_unit_test(test_follow_and_signal),
                 cmocka_unit_test(test_line_too_long),
                 cmocka_unit_test(test_valid_requests),
+                cmocka_unit_test(test_watch_requests),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Fail over when a service crashes, from D-Bus (Debian: python3-dbus, python3-gi).
+
+  dbus-failover.py [--address ADDRESS] --comm NAME [--once] [-- COMMAND ...]
+
+Subscribes to org.procnotify.Broker1 for the predump and exit events of
+processes named NAME (a shell glob) and prints one line per event:
+
+  predump pid=812 comm=bfdd
+  exit pid=812 comm=bfdd exit_code=139 signal=11 core_dumped=true
+
+On the first predump, or on an exit by a signal, it runs COMMAND (if given)
+with PROCNOTIFY_PID and PROCNOTIFY_COMM in its environment: the predump
+arrives before the core is written, so a standby can take over while the
+crashed process is still dumping. With --once it exits after that.
+Without --address it uses the system bus.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import dbus
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+
+NAME = "org.procnotify.Broker1"
+PATH = "/org/procnotify/Broker1"
+
+
+def main():
+    ap = argparse.ArgumentParser(description="run a command when a process crashes")
+    ap.add_argument("--address", help="a D-Bus address (default: the system bus)")
+    ap.add_argument("--comm", required=True, help="process name (shell glob)")
+    ap.add_argument("--once", action="store_true", help="exit after the first failover")
+    ap.add_argument("command", nargs="*", help="what to run on a crash")
+    args = ap.parse_args()
+
+    DBusGMainLoop(set_as_default=True)
+    bus = dbus.bus.BusConnection(args.address) if args.address else dbus.SystemBus()
+    broker = dbus.Interface(bus.get_object(NAME, PATH), NAME)
+    loop = GLib.MainLoop()
+    done = set()  # pids already failed over for
+
+    def failover(pid, comm):
+        if pid in done:
+            return
+        done.add(pid)
+        if args.command:
+            env = dict(os.environ, PROCNOTIFY_PID=str(pid), PROCNOTIFY_COMM=comm)
+            subprocess.Popen(args.command, env=env)
+        if args.once:
+            loop.quit()
+
+    # Signal arguments, in the order of dbus/org.procnotify.Broker1.xml.
+    def on_predump(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit, sig):
+        print(f"predump pid={tgid} comm={comm}", flush=True)
+        failover(int(tgid), str(comm))
+
+    def on_exited(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit,
+                  exit_code, sig, core_dumped, status, sources, thread):
+        print(f"exit pid={tgid} comm={comm} exit_code={exit_code} signal={sig} "
+              f"core_dumped={'true' if core_dumped else 'false'}", flush=True)
+        if sig:
+            failover(int(tgid), str(comm))
+
+    def on_overrun(seq, ts_ns, lost, where, first_seq, last_seq):
+        print(f"overrun lost={lost} where={where}", file=sys.stderr, flush=True)
+
+    for member, fn in (("Predump", on_predump), ("Exited", on_exited), ("Overrun", on_overrun)):
+        bus.add_signal_receiver(fn, dbus_interface=NAME, signal_name=member, path=PATH)
+    try:
+        broker.Subscribe(["predump", "exit", "overrun"],
+                         dbus.Dictionary({"comm": args.comm}, signature="sv"))
+    except dbus.DBusException as e:
+        print(f"dbus-failover: {e.get_dbus_name()}: {e.get_dbus_message()}", file=sys.stderr)
+        return 3
+    print(f"watching {args.comm}", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

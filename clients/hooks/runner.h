@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Runner: procnotify-hooks' one object. It loads hooks.d, subscribes to the
+ * broker as an ordinary (unprivileged) client through libprocnotify, and
+ * runs each matching hook's command for each event, without ever waiting
+ * for one: hook processes are reaped, timed out and counted by events of
+ * the same sd-event loop that reads the broker.
+ *
+ *     broker socket ──► runner_on_broker ──► hook_file_match ──► start, queue, or drop (logged)
+ *                                                                   │
+ *     SIGCHLD (child source) ◄── hook process group ◄───────────────┘
+ *     timer (Timeout=) ──► kill(-pgid, SIGKILL)
+ *
+ * Limits: RUNNER_MAX_HOOKS files, MaxConcurrent= per hook and
+ * RUNNER_MAX_RUNNING in all, MaxQueued= per hook and RUNNER_MAX_QUEUED_BYTES
+ * in all; an event beyond them is dropped and counted in the log.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#define RUNNER_DEFAULT_HOOKS_DIR "/etc/procnotify/hooks.d"
+#define RUNNER_MAX_HOOKS 1024
+#define RUNNER_MAX_RUNNING 256                 /* hook processes at once, all hooks */
+#define RUNNER_MAX_QUEUED_BYTES (16u << 20)    /* event lines queued, all hooks */
+#define RUNNER_MAX_SUBSCRIPTIONS 32            /* more hooks: one subscription for all */
+#define RUNNER_STOP_GRACE_USEC (5 * UINT64_C(1000000))
+
+typedef struct Runner Runner;
+
+/* A runner for the hooks in hooks_dir and the broker at socket_path (NULL:
+ * $PROCNOTIFY_SOCKET or the default). No I/O yet. Returns 0 or -errno. */
+int runner_new(Runner **ret, const char *hooks_dir, const char *socket_path);
+Runner *runner_free(Runner *r);
+
+/* Load the hooks, connect, serve until SIGTERM or SIGINT (SIGHUP reloads
+ * hooks.d). Returns 0 after a clean stop, or a negative errno if the loop
+ * could not be set up. Logs everything worth knowing. */
+int runner_run(Runner *r);
+
+/* Load hooks.d and report every problem, without connecting: returns the
+ * number of files with errors, or a negative errno. */
+int runner_check(Runner *r, unsigned *ret_loaded);

@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * WatchTable implementation; see watch.h.
+ *
+ * Identity: a watch is made only after the pidfd is open and /proc, read
+ * after it, shows the start time the process table knows while the pidfd
+ * still shows the process alive: then the pidfd, the table's entry and the
+ * pid the client named are one process, and from then on only the pidfd is
+ * used to tell its exit. ptrace needs thread ids; they are taken from
+ * /proc/PID/task of that live process (see source-ptrace.c).
+ *
+ * Watches and watched processes are short lists: they are bounded per
+ * connection and per user (WatchTableOptions).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common/macro.h"
+#include "protocol/reply.h"
+#include "source-pidfd.h"
+#include "source-ptrace.h"
+#include "watch.h"
+
+#define DETACH_WAIT_NS (1000 * 1000 * 1000ull)
+
+typedef struct WatchedProc WatchedProc;
+typedef struct Watch Watch;
+
+/* One process that one or more watches follow. */
+struct WatchedProc {
+        WatchTable *table;
+        pid_t tgid;
+        uint64_t start_time;
+        PidfdWatch *pidfd;
+        Tracee *tracee;      /* while a watch has "stop" */
+        unsigned n_watches;
+        unsigned n_stop;
+        WatchedProc *next;
+};
+
+struct Watch {
+        SinkOwner owner;
+        uid_t uid;           /* the watcher's */
+        uint64_t tag;        /* of its subscription */
+        bool stop;
+        WatchedProc *proc;
+        Watch *next;
+};
+
+/* A tracee no watch needs any more, being detached. */
+typedef struct Retired {
+        Tracee *tracee;
+        struct Retired *next;
+} Retired;
+
+struct WatchTable {
+        sd_event *event;
+        Reaper *reaper;
+        ProcTable *table;
+        ProcReader reader;
+        WatchTableOptions opt;
+        WatchTableCallbacks cb;
+        void *userdata;
+        Watch *watches;
+        WatchedProc *procs;
+        Retired *retired;
+        uint64_t next_tag;
+        struct {
+                uint64_t made, refused, stops, continues, detached;
+        } stats;
+};
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static size_t watch_table_traced_threads(const WatchTable *w) {
+        size_t n = 0;
+        for (WatchedProc *p = w->procs; p; p = p->next)
+                if (p->tracee)
+                        n += tracee_get_n_threads(p->tracee);
+        for (Retired *r = w->retired; r; r = r->next)
+                n += tracee_get_n_threads(r->tracee);
+        return n;
+}
+
+/* --- tracees --- */
+
+static void watch_table_on_released(Tracee *t, void *userdata) {
+        WatchTable *w = userdata;
+
+        for (Retired **r = &w->retired; *r; r = &(*r)->next)
+                if ((*r)->tracee == t) {
+                        Retired *dead = *r;
+                        *r = dead->next;
+                        tracee_free(t);
+                        free(dead);
+                        w->stats.detached++;
+                        return;
+                }
+        /* Released while still in use: every thread ended with the
+         * process; the watch keeps it until the exit is published. */
+}
+
+/* Detach t in the background; it is freed when the kernel let it go. */
+static void watch_table_retire(WatchTable *w, Tracee *t) {
+        Retired *r;
+
+        if (!t)
+                return;
+        if (tracee_get_n_threads(t) == 0) {
+                /* Every thread ended with the process: nothing to detach. */
+                tracee_free(t);
+                w->stats.detached++;
+                return;
+        }
+        r = calloc(1, sizeof(*r));
+        if (!r) {
+                /* Cannot keep track: leave it to the kernel (detached when
+                 * the broker exits); stop routing its statuses. */
+                tracee_free(t);
+                return;
+        }
+        r->tracee = t;
+        r->next = w->retired;
+        w->retired = r;
+        tracee_detach(t); /* may release, and free, it at once */
+}
+
+static void watch_proc_emit(WatchedProc *p, PnEventType type, int signal) {
+        WatchTable *w = p->table;
+        const ProcEntry *e = proctable_find(w->table, p->tgid);
+        PnEvent ev = {
+                .type = type,
+                .ts_ns = now_ns(),
+                .sources = PN_SOURCE_PTRACE,
+                .pid = p->tgid,
+                .tgid = p->tgid,
+                .uid = UINT32_MAX,
+        };
+
+        if (e && (!e->start_time || e->start_time == p->start_time))
+                proctable_enrich(e, &ev);
+        if (type == PN_EVENT_STOP) {
+                ev.stop.signal = signal;
+                w->stats.stops++;
+        } else
+                w->stats.continues++;
+        w->cb.emit(&ev, w->userdata);
+}
+
+static WatchedProc *watch_table_proc_of(WatchTable *w, const Tracee *t) {
+        for (WatchedProc *p = w->procs; p; p = p->next)
+                if (p->tracee == t)
+                        return p;
+        return NULL;
+}
+
+static void watch_proc_on_stop(Tracee *t, int signal, void *userdata) {
+        WatchedProc *p = watch_table_proc_of(userdata, t);
+        if (p)
+                watch_proc_emit(p, PN_EVENT_STOP, signal);
+}
+
+static void watch_proc_on_continue(Tracee *t, void *userdata) {
+        WatchedProc *p = watch_table_proc_of(userdata, t);
+        if (p)
+                watch_proc_emit(p, PN_EVENT_CONTINUE, 0);
+}
+
+/* --- watched processes --- */
+
+static void watch_proc_free(WatchedProc *p) {
+        WatchTable *w = p->table;
+
+        for (WatchedProc **q = &w->procs; *q; q = &(*q)->next)
+                if (*q == p) {
+                        *q = p->next;
+                        break;
+                }
+        proctable_watch_remove(w->table, p->tgid, p->start_time);
+        watch_table_retire(w, p->tracee);
+        pidfd_watch_free(p->pidfd);
+        free(p);
+}
+
+static void watch_free(WatchTable *w, Watch *x) {
+        WatchedProc *p = x->proc;
+
+        for (Watch **q = &w->watches; *q; q = &(*q)->next)
+                if (*q == x) {
+                        *q = x->next;
+                        break;
+                }
+        if (x->stop && --p->n_stop == 0) {
+                watch_table_retire(w, p->tracee);
+                p->tracee = NULL;
+        }
+        if (--p->n_watches == 0)
+                watch_proc_free(p);
+        free(x);
+}
+
+/* The exit of p was published: its watches have done their work. */
+static void watch_proc_end(WatchedProc *p) {
+        WatchTable *w = p->table;
+
+        for (Watch *x = w->watches, *next; x; x = next) {
+                next = x->next;
+                if (x->proc != p)
+                        continue;
+                if (w->cb.drop_subscription)
+                        w->cb.drop_subscription(w->userdata, x->owner, x->tag);
+                watch_free(w, x); /* the last one frees p */
+        }
+}
+
+static void watch_proc_on_exit(PidfdWatch *pw, int status, uint64_t ts_ns, void *userdata) {
+        WatchedProc *p = userdata;
+        WatchTable *w = p->table;
+
+        (void) pw;
+        /* Held by the table until the connector's report comes (or a short
+         * while passed), then published once; watch_table_on_event() ends the
+         * watches. GONE: the connector's report was published already. */
+        if (proctable_exit_seen(w->table, p->tgid, p->start_time, PN_SOURCE_PIDFD, status, ts_ns,
+                                now_ns(), w->cb.emit, w->userdata) == PROCTABLE_E_GONE)
+                watch_proc_end(p);
+}
+
+void watch_table_on_event(WatchTable *w, const PnEvent *ev) {
+        if (ev->type != PN_EVENT_EXIT || ev->thread)
+                return;
+        for (WatchedProc *p = w->procs; p; p = p->next)
+                if (p->tgid == ev->tgid) {
+                        watch_proc_end(p);
+                        return;
+                }
+}
+
+bool watch_table_claim_status(WatchTable *w, pid_t pid, int status) {
+        for (WatchedProc *p = w->procs; p; p = p->next)
+                if (p->tracee && tracee_claim(p->tracee, pid, status))
+                        return true;
+        for (Retired *r = w->retired; r; r = r->next)
+                if (tracee_claim(r->tracee, pid, status))
+                        return true;
+        return false;
+}
+
+/* --- requests --- */
+
+static Watch *watch_table_find(WatchTable *w, SinkOwner owner, pid_t pid) {
+        for (Watch *x = w->watches; x; x = x->next)
+                if (x->owner == owner && x->proc->tgid == pid)
+                        return x;
+        return NULL;
+}
+
+_printf_(3, 4) static void reply_errorf(SinkControlReply *reply, const char *code, const char *fmt,
+                                        ...) {
+        char msg[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        reply_error(reply->line, code, msg);
+}
+
+static Filter *watch_filter_new(pid_t pid) {
+        struct json_object *match = json_object_new_object();
+        Filter *f = NULL;
+        char err[128];
+
+        if (match && json_object_object_add(match, "tgid", json_object_new_int64(pid)) == 0)
+                (void) filter_new_from_json(&f, NULL, NULL, match, err, sizeof(err));
+        json_object_put(match);
+        return f;
+}
+
+/* Find or make the WatchedProc of pid, checked to be the process the
+ * table knows. On failure the reply is written and NULL returned. */
+static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, pid_t pid, bool stop,
+                                         SinkControlReply *reply, ProcInfo *info) {
+        _cleanup_(pidfd_watch_freep) PidfdWatch *pw = NULL;
+        const ProcEntry *e;
+        WatchedProc *p;
+        int r;
+
+        r = pidfd_watch_new(&pw, w->event, pid, watch_proc_on_exit, NULL);
+        if (r == -ESRCH) {
+                reply_errorf(reply, PN_ERR_NOT_FOUND, "no process %d", (int) pid);
+                return NULL;
+        }
+        if (r == -ENOENT) {
+                reply_errorf(reply, PN_ERR_NOT_FOUND,
+                             "%d is a thread, not a process: watch its process "
+                             "(Tgid in /proc/%d/status)",
+                             (int) pid, (int) pid);
+                return NULL;
+        }
+        if (r < 0) {
+                bool fds = r == -EMFILE || r == -ENFILE;
+                reply_errorf(reply, fds ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
+                             "cannot open a pidfd for %d: %s", (int) pid, strerror(-r));
+                return NULL;
+        }
+        e = proctable_learn(w->table, pid, now_ns());
+        r = w->reader.read(w->reader.userdata, pid, PROC_READ_STAT | PROC_READ_STATUS, info);
+        if (!e || r < 0 || !pidfd_watch_is_alive(pw) || info->state == 'Z' || info->state == 'X') {
+                reply_errorf(reply, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
+                return NULL;
+        }
+        if (e->start_time && e->start_time != info->start_time) {
+                /* The table still has an earlier process of that pid (its
+                 * exit is on its way): not the one the pidfd names. */
+                reply_errorf(reply, PN_ERR_NOT_FOUND,
+                             "process %d has just exited and its pid was reused; try again", (int) pid);
+                return NULL;
+        }
+        if (!policy_may_act(peer, stop ? POLICY_ACTION_WATCH_STOP : POLICY_ACTION_WATCH, pid, info->uid,
+                            getpid())) {
+                if (stop && (pid == 1 || pid == getpid()))
+                        reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                                     "process %d cannot be ptrace-watched (%s)", (int) pid,
+                                     pid == 1 ? "init" : "the broker itself");
+                else
+                        reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                                     "process %d is not yours to watch (uid %u)", (int) pid, info->uid);
+                return NULL;
+        }
+        if (stop && !peer->privileged && info->euid != peer->uid) {
+                /* As the kernel's own rule for ptrace: the effective uid
+                 * must be the peer's too (not a set-user-ID program). */
+                reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                             "process %d runs with another effective uid (%u): not yours to trace",
+                             (int) pid, info->euid);
+                return NULL;
+        }
+        for (p = w->procs; p; p = p->next)
+                if (p->tgid == pid && p->start_time == info->start_time)
+                        return p; /* shared; the new pidfd is not needed */
+        p = calloc(1, sizeof(*p));
+        if (!p || proctable_watch_add(w->table, pid, info->start_time) != 0) {
+                free(p);
+                reply_errorf(reply, p ? PN_ERR_NOT_FOUND : PN_ERR_INTERNAL,
+                             p ? "process %d has exited" : "out of memory watching %d", (int) pid);
+                return NULL;
+        }
+        p->table = w;
+        p->tgid = pid;
+        p->start_time = info->start_time;
+        p->pidfd = TAKE_PTR(pw);
+        pidfd_watch_set_userdata(p->pidfd, p);
+        p->next = w->procs;
+        w->procs = p;
+        return p;
+}
+
+/* Start tracing p (first "stop" watch). On failure writes the reply. */
+static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
+        WatchTable *w = p->table;
+        size_t used = watch_table_traced_threads(w);
+        TraceeCallbacks cb = {
+                .on_stop = watch_proc_on_stop,
+                .on_continue = watch_proc_on_continue,
+                .on_released = watch_table_on_released,
+        };
+        Tracee *t = NULL;
+        int r;
+
+        for (Retired *x = w->retired; x; x = x->next)
+                if (tracee_get_pid(x->tracee) == p->tgid) {
+                        reply_errorf(reply, PN_ERR_BUSY,
+                                     "process %d is still being detached from an earlier watch; "
+                                     "try again",
+                                     (int) p->tgid);
+                        return -EBUSY;
+                }
+        if (used >= w->opt.max_traced_threads) {
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "the broker traces %u threads already (MaxTracedThreads)",
+                             w->opt.max_traced_threads);
+                return -E2BIG;
+        }
+        r = tracee_new(&t, w->reaper, p->tgid, w->opt.max_traced_threads - used, &cb, w);
+        if (r >= 0) {
+                p->tracee = t;
+                return 0;
+        }
+        if (t) /* partly seized: it detaches in the background */
+                watch_table_retire(w, t);
+        switch (r) {
+        case -EBUSY:
+                reply_errorf(reply, PN_ERR_BUSY,
+                             "process %d is already traced (a debugger, strace, or a child of "
+                             "the broker): a stop watch must be its only tracer", (int) p->tgid);
+                break;
+        case -EPERM:
+                reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                             "the kernel refused to trace process %d (PTRACE_SEIZE: %s)", (int) p->tgid,
+                             strerror(EPERM));
+                break;
+        case -ESRCH:
+                reply_errorf(reply, PN_ERR_NOT_FOUND, "process %d has exited", (int) p->tgid);
+                break;
+        case -E2BIG:
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "process %d has more threads than the broker may still trace "
+                             "(MaxTracedThreads %u)",
+                             (int) p->tgid, w->opt.max_traced_threads);
+                break;
+        case -EAGAIN:
+                reply_errorf(reply, PN_ERR_BUSY,
+                             "process %d kept creating threads while being attached; try again",
+                             (int) p->tgid);
+                break;
+        default:
+                reply_errorf(reply, PN_ERR_INTERNAL, "cannot trace process %d: %s", (int) p->tgid,
+                             strerror(-r));
+                break;
+        }
+        return r;
+}
+
+static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner owner, pid_t pid,
+                              bool stop, SinkControlReply *reply) {
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+        unsigned n_owner = 0, n_uid = 0;
+        WatchedProc *p;
+        Watch *x;
+        Filter *f;
+
+        if (watch_table_find(w, owner, pid)) {
+                reply_errorf(reply, PN_ERR_BUSY,
+                             "this connection watches process %d already; unwatch it first", (int) pid);
+                return;
+        }
+        for (x = w->watches; x; x = x->next) {
+                n_owner += x->owner == owner;
+                n_uid += x->uid == peer->uid;
+        }
+        if (n_owner >= w->opt.max_per_owner) {
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "at most %u watches per connection (MaxWatches)", w->opt.max_per_owner);
+                return;
+        }
+        if (peer->uid != 0 && n_uid >= w->opt.max_per_uid) {
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "at most %u watches per user (MaxWatchesPerUser)", w->opt.max_per_uid);
+                return;
+        }
+        if (!reply->can_subscribe) {
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "a watch needs a subscription, and this connection has its maximum "
+                             "(MaxSubscriptions)");
+                return;
+        }
+        p = watch_table_get_proc(w, peer, pid, stop, reply, &info);
+        if (!p)
+                return;
+        p->n_watches++; /* hold it while tracing may fail */
+        x = calloc(1, sizeof(*x));
+        f = x ? watch_filter_new(pid) : NULL;
+        if (!f || (stop && !p->tracee && watch_proc_trace(p, reply) < 0)) {
+                if (!f)
+                        reply_errorf(reply, PN_ERR_INTERNAL, "out of memory watching %d", (int) pid);
+                filter_free(f);
+                free(x);
+                if (--p->n_watches == 0)
+                        watch_proc_free(p);
+                return;
+        }
+        *x = (Watch){ .owner = owner, .uid = peer->uid, .tag = ++w->next_tag, .stop = stop, .proc = p };
+        p->n_stop += stop;
+        x->next = w->watches;
+        w->watches = x;
+        w->stats.made++;
+        reply->subscribe = f;
+        reply->tag = x->tag;
+
+        JsonBuf *b = reply->line;
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "watching");
+        jsonbuf_field_int(b, "pid", pid);
+        jsonbuf_field_uint(b, "id", reply->next_id);
+        jsonbuf_field_str(b, "comm", info.comm[0] ? info.comm : NULL);
+        jsonbuf_field_uint(b, "uid", info.uid);
+        jsonbuf_field_bool(b, "stop", stop);
+        if (p->tracee) {
+                jsonbuf_field_uint(b, "threads", tracee_get_n_threads(p->tracee));
+                /* A process stopped already is reported by a "stop" event
+                 * once the tracer sees it. */
+                jsonbuf_field_bool(b, "stopped", info.state == 'T' || info.state == 't');
+        }
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+static void watch_table_unwatch(WatchTable *w, SinkOwner owner, pid_t pid, SinkControlReply *reply) {
+        Watch *x = watch_table_find(w, owner, pid);
+        JsonBuf *b = reply->line;
+
+        if (!x) {
+                reply_errorf(reply, PN_ERR_NOT_FOUND, "this connection does not watch process %d",
+                             (int) pid);
+                return;
+        }
+        reply->unsubscribe_tag = x->tag;
+        watch_free(w, x);
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "unwatched");
+        jsonbuf_field_int(b, "pid", pid);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+void watch_table_request(WatchTable *w, const PeerCreds *peer, SinkOwner owner, const Request *req,
+                         SinkControlReply *reply) {
+        if (req->op == REQUEST_WATCH) {
+                watch_table_watch(w, peer, owner, req->watch.pid, req->watch.stop, reply);
+                if (reply->subscribe == NULL)
+                        w->stats.refused++;
+        } else if (req->op == REQUEST_UNWATCH)
+                watch_table_unwatch(w, owner, req->watch.pid, reply);
+}
+
+void watch_table_release(WatchTable *w, SinkOwner owner) {
+        for (Watch *x = w->watches, *next; x; x = next) {
+                next = x->next;
+                if (x->owner == owner)
+                        watch_free(w, x);
+        }
+}
+
+/* --- lifetime --- */
+
+int watch_table_new(WatchTable **ret, sd_event *e, Reaper *reaper, ProcTable *table,
+                    const ProcReader *reader, const WatchTableOptions *o,
+                    const WatchTableCallbacks *cb, void *userdata) {
+        WatchTable *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return -ENOMEM;
+        w->event = sd_event_ref(e);
+        w->reaper = reaper;
+        w->table = table;
+        w->reader = *reader;
+        w->opt = *o;
+        w->cb = *cb;
+        w->userdata = userdata;
+        *ret = w;
+        return 0;
+}
+
+/* Detach everything before the broker exits, so that no thread is left
+ * interrupted. The loop is over: collect SIGCHLD here, bounded. */
+static void watch_table_detach_all(WatchTable *w) {
+        uint64_t deadline = now_ns() + DETACH_WAIT_NS;
+        sigset_t mask;
+
+        while (w->watches)
+                watch_free(w, w->watches);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        while (w->retired && now_ns() < deadline) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                reaper_collect(w->reaper);
+                if (!w->retired)
+                        break;
+                (void) sigtimedwait(&mask, NULL, &ts); /* SIGCHLD is blocked */
+        }
+}
+
+WatchTable *watch_table_free(WatchTable *w) {
+        if (!w)
+                return NULL;
+        watch_table_detach_all(w);
+        while (w->retired) {
+                Retired *r = w->retired;
+                w->retired = r->next;
+                tracee_free(r->tracee); /* the kernel detaches when we exit */
+                free(r);
+        }
+        sd_event_unref(w->event);
+        free(w);
+        return NULL;
+}
+
+void watch_table_set_options(WatchTable *w, const WatchTableOptions *o) {
+        w->opt = *o;
+}
+
+void watch_table_visit_stats(WatchTable *w, const StatsVisitor *v) {
+        uint64_t n = 0, procs = 0, traced = 0;
+
+        for (Watch *x = w->watches; x; x = x->next)
+                n++;
+        for (WatchedProc *p = w->procs; p; p = p->next) {
+                procs++;
+                traced += p->tracee != NULL;
+        }
+        stats_section_begin(v, "watches");
+        stats_uint(v, "active", n);
+        stats_uint(v, "processes", procs);
+        stats_uint(v, "traced_processes", traced);
+        stats_uint(v, "traced_threads", watch_table_traced_threads(w));
+        stats_uint(v, "made", w->stats.made);
+        stats_uint(v, "refused", w->stats.refused);
+        stats_uint(v, "stops", w->stats.stops);
+        stats_uint(v, "continues", w->stats.continues);
+        stats_uint(v, "detached", w->stats.detached);
+        stats_section_end(v);
+}

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tracee_step(): what the ptrace watch does with each wait status, so that
+ * the process behaves as untraced (signals re-injected, group-stop left in
+ * PTRACE_LISTEN) and stop/continue are reported once per group-stop. The
+ * ptrace calls themselves are exercised by the integration tests.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/ptrace.h>
+
+#include <cmocka.h>
+
+#include "daemon/source-ptrace.h"
+
+/* Raw statuses as waitpid(__WALL) returns them. */
+static int stopped(int sig, int event) {
+        return (event << 16) | (sig << 8) | 0x7f;
+}
+#define EXITED(code) ((code) << 8)
+#define KILLED(sig) (sig)
+
+static void test_signal_reinjected(void **state) {
+        TraceeState st = { 0 };
+        unsigned tg = 0;
+        (void) state;
+        TraceeStep s = tracee_step(&st, &tg, false, stopped(SIGUSR1, 0));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.signal, SIGUSR1);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        /* A stop signal is delivered too: that starts the group-stop. */
+        s = tracee_step(&st, &tg, false, stopped(SIGSTOP, 0));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.signal, SIGSTOP);
+        assert_false(st.stopped);
+}
+
+static void test_group_stop_once_then_continue(void **state) {
+        TraceeState st = { 0 };
+        unsigned tg = 0;
+        (void) state;
+        /* Three threads enter the group-stop: one stop event. */
+        TraceeStep s = tracee_step(&st, &tg, false, stopped(SIGTSTP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_LISTEN);
+        assert_int_equal(s.event, PN_EVENT_STOP);
+        assert_int_equal(s.event_signal, SIGTSTP);
+        assert_true(st.stopped);
+        for (int i = 0; i < 2; i++) {
+                s = tracee_step(&st, &tg, false, stopped(SIGTSTP, PTRACE_EVENT_STOP));
+                assert_int_equal(s.op, TRACEE_OP_LISTEN);
+                assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        }
+        /* SIGCONT wakes the listeners (SIGTRAP): one continue event. */
+        s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.signal, 0);
+        assert_int_equal(s.event, PN_EVENT_CONTINUE);
+        assert_false(st.stopped);
+        for (int i = 0; i < 2; i++) {
+                s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+                assert_int_equal(s.op, TRACEE_OP_CONT);
+                assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        }
+        /* The SIGCONT itself is then delivered (the default ignores it). */
+        s = tracee_step(&st, &tg, false, stopped(SIGCONT, 0));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.signal, SIGCONT);
+        for (int sig = SIGTTIN; sig <= SIGTTOU; sig++) {
+                s = tracee_step(&st, &tg, false, stopped(sig, PTRACE_EVENT_STOP));
+                assert_int_equal(s.event, PN_EVENT_STOP);
+                assert_int_equal(s.event_signal, sig);
+                s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+                assert_int_equal(s.event, PN_EVENT_CONTINUE);
+        }
+}
+
+/* SIGCONT came while a thread's group-stop trap was still queued: the other
+ * threads' continue is reported first; the late trap is no new stop (the
+ * kernel then re-traps it with SIGTRAP). A genuine next stop still is. */
+static void test_stale_group_stop_trap(void **state) {
+        TraceeState st = { 0 };
+        unsigned a = 0, e = 0;
+        (void) state;
+        TraceeStep s = tracee_step(&st, &a, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.event, PN_EVENT_STOP);
+        s = tracee_step(&st, &a, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.event, PN_EVENT_CONTINUE);
+        assert_int_equal(a, st.gen);
+        /* e's trap from before the SIGCONT. */
+        s = tracee_step(&st, &e, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_LISTEN);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        assert_false(st.stopped);
+        s = tracee_step(&st, &e, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        assert_int_equal(e, st.gen);
+        /* The next group-stop, whichever thread reports first. */
+        s = tracee_step(&st, &e, false, stopped(SIGTSTP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.event, PN_EVENT_STOP);
+        assert_int_equal(s.event_signal, SIGTSTP);
+        s = tracee_step(&st, &a, false, stopped(SIGTSTP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+}
+
+static void test_new_thread(void **state) {
+        TraceeState st = { 0 };
+        unsigned tg = 0;
+        (void) state;
+        TraceeStep s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_CLONE));
+        assert_true(s.clone);
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.signal, 0);
+        /* Its first stop: PTRACE_EVENT_STOP with SIGTRAP, not a continue. */
+        s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+}
+
+static void test_gone(void **state) {
+        TraceeState st = { .stopped = true };
+        unsigned tg = 0;
+        (void) state;
+        TraceeStep s = tracee_step(&st, &tg, false, EXITED(3));
+        assert_true(s.gone);
+        assert_int_equal(s.op, TRACEE_OP_NONE);
+        s = tracee_step(&st, &tg, true, KILLED(SIGKILL));
+        assert_true(s.gone);
+        assert_int_equal(s.op, TRACEE_OP_NONE);
+        s = tracee_step(&st, &tg, false, 0xffff); /* WIFCONTINUED: not for a tracer */
+        assert_int_equal(s.op, TRACEE_OP_NONE);
+        assert_false(s.gone);
+}
+
+static void test_detaching(void **state) {
+        TraceeState st = { .stopped = true };
+        unsigned tg = 0;
+        (void) state;
+        /* Any stop detaches; a signal being delivered goes on with it; no
+         * events while detaching. */
+        TraceeStep s = tracee_step(&st, &tg, true, stopped(SIGTRAP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_DETACH);
+        assert_int_equal(s.signal, 0);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        s = tracee_step(&st, &tg, true, stopped(SIGUSR2, 0));
+        assert_int_equal(s.op, TRACEE_OP_DETACH);
+        assert_int_equal(s.signal, SIGUSR2);
+        s = tracee_step(&st, &tg, true, stopped(SIGSTOP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.op, TRACEE_OP_DETACH);
+        assert_int_equal(s.signal, 0);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        s = tracee_step(&st, &tg, true, stopped(SIGTRAP, PTRACE_EVENT_CLONE));
+        assert_true(s.clone); /* the new thread must be detached too */
+        assert_int_equal(s.op, TRACEE_OP_DETACH);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_signal_reinjected),
+                cmocka_unit_test(test_group_stop_once_then_continue),
+                cmocka_unit_test(test_stale_group_stop_trap),
+                cmocka_unit_test(test_new_thread),
+                cmocka_unit_test(test_gone),
+                cmocka_unit_test(test_detaching),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
