@@ -30,7 +30,7 @@ PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd)
 PKGS_FUZZ=(clang libclang-rt-14-dev)
 # Sanitized runs: what a sanitizer must find in the broker, it must find at
 # once; leaks are checked at every exit (LeakSanitizer, on by default).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Benchmarks: the baseline tools and plotting.
 PKGS_BENCH=(forkstat gnuplot-nox valgrind)

