@@ -720,7 +720,8 @@ static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEm
                 bool leader = ev->pid == ev->tgid;
                 switch (ev->type) {
                 case PN_EVENT_COMM:
-                        /* The event carries the new name; a thread's name is its own. */
+                        /* The event carries the new name; a thread's name is its own.
+                         * ev->comm is a C string, not necessarily 16 bytes long. */
                         if (leader && ev->comm) {
                                 size_t n = strnlen(ev->comm, sizeof(p->comm) - 1);
                                 memcpy(p->comm, ev->comm, n);
@@ -796,6 +797,13 @@ static int resync_one(pid_t tgid, void *userdata) {
                 process_ended(t, e, -1, PN_SOURCE_PROCFS, c->now_ns, c->now_ns, c->emit, c->userdata);
                 e = NULL;
         }
+        /* A zombie whose threads are all gone has ended; /proc lists it only
+         * until its parent reaps it. Never (re-)add one: its exit was seen
+         * (a second, inferred one would follow when it is reaped) or lost.
+         * An entry for it is left unseen here, so it counts as vanished: its
+         * exit if still on its way, else an inferred one after the grace. */
+        if (info.state == 'Z' && info.nthreads <= 1)
+                return 0;
         if (!e) {
                 e = entry_new(t, tgid, c->now_ns);
                 if (!e)

@@ -438,6 +438,39 @@ static void test_resync_ghosts(void **state) {
         proctable_free(t);
 }
 
+/* Zombies (ended, not reaped) are in /proc but no longer processes: a
+ * resync neither re-adds one whose exit was seen (a second exit would be
+ * inferred when it is reaped) nor keeps one whose exit was lost. */
+static void test_resync_zombies(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(800, 1, 80, "reported");
+        fake_add(801, 1, 81, "exit-lost");
+        fake_add(802, 1, 82, "leader-gone")->nthreads = 3;
+        ProcTable *t = setup_table(0);
+        handle(t, exit_ev(800, 800, 0));
+        assert_int_equal(n_seen, 1);
+        fake(800)->state = 'Z';
+        fake(801)->state = 'Z';
+        fake(802)->state = 'Z'; /* the leader exited, two threads live on */
+        assert_int_equal(proctable_resync(t, 10000, on_emit, NULL), 0);
+        assert_null(proctable_find(t, 800));
+        assert_non_null(proctable_find(t, 802));
+        proctable_run_pending(t, 10000 + PROCTABLE_GHOST_GRACE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 2); /* 801's exit, inferred; none for 800 again */
+        assert_int_equal(seen[1].ev.pid, 801);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_PROCFS);
+        assert_null(proctable_find(t, 801));
+        assert_non_null(proctable_find(t, 802));
+        /* Reaped: gone from /proc. Nothing more to report. */
+        fake(800)->alive = fake(801)->alive = false;
+        assert_int_equal(proctable_resync(t, 20000, on_emit, NULL), 0);
+        proctable_run_pending(t, 20000 + PROCTABLE_GHOST_GRACE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 2);
+        proctable_free(t);
+}
+
 static void test_comm_and_uid_events(void **state) {
         (void) state;
         reset();
@@ -738,6 +771,7 @@ int main(void) {
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_adoption),
                 cmocka_unit_test(test_resync_ghosts),
+                cmocka_unit_test(test_resync_zombies),
                 cmocka_unit_test(test_comm_and_uid_events),
                 cmocka_unit_test(test_unknown_processes),
                 cmocka_unit_test(test_max_entries),
