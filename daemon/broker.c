@@ -230,6 +230,10 @@ static int broker_on_post(sd_event_source *s, void *userdata) {
 
 /* --- status --- */
 
+static void broker_add_tgid(const ProcEntry *e, void *ctx) {
+        *(uint64_t *) ctx += (uint64_t) e->tgid;
+}
+
 static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         Broker *b = userdata;
         const CnprocStats *cs = cnproc_get_stats(b->cnproc);
@@ -254,6 +258,11 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_section_end(v);
         stats_section_begin(v, "process_table");
         stats_uint(v, "entries", ts->entries);
+        /* With entries, a fingerprint of the table that tests compare with
+         * /proc: one pass over the table, only when status is asked for. */
+        uint64_t tgid_sum = 0;
+        proctable_foreach(b->table, broker_add_tgid, &tgid_sum);
+        stats_uint(v, "tgid_sum", tgid_sum);
         stats_uint(v, "resyncs", ts->resyncs);
         stats_uint(v, "inferred_exits", ts->inferred_exits);
         stats_uint(v, "adoptions", ts->adoptions);

@@ -20,23 +20,77 @@
 #include "common/macro.h"
 #include "proctable.h"
 
+/*
+ * Strings are interned: every distinct exe, cmdline, cgroup and unit is held
+ * once, however many entries name it (a host runs many copies of the same
+ * program in the same few cgroups), found by content in a small chained hash
+ * set and dropped from it when the last entry lets go.
+ */
 struct RefStr {
         unsigned ref;
+        uint32_t hash;
+        RefStr *next; /* in its bucket */
         char s[];
 };
 
-static RefStr *refstr_new(const char *s) {
+typedef struct StrSet {
+        RefStr **buckets;
+        size_t nbuckets; /* power of two, or 0 before the first string */
         size_t n;
+} StrSet;
+
+static uint32_t str_hash(const char *s, size_t n) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char) s[i]) * 16777619u;
+        return h;
+}
+
+static void strset_grow(StrSet *set) {
+        size_t n = set->nbuckets ? set->nbuckets * 2 : 256;
+        RefStr **b = calloc(n, sizeof(*b));
+
+        if (!b)
+                return; /* longer chains, still correct */
+        for (size_t i = 0; i < set->nbuckets; i++)
+                for (RefStr *r = set->buckets[i], *next; r; r = next) {
+                        next = r->next;
+                        r->next = b[r->hash & (n - 1)];
+                        b[r->hash & (n - 1)] = r;
+                }
+        free(set->buckets);
+        set->buckets = b;
+        set->nbuckets = n;
+}
+
+/* A reference to the interned copy of s (NULL for NULL, or out of memory). */
+static RefStr *refstr_new(StrSet *set, const char *s) {
+        size_t n;
+        uint32_t h;
         RefStr *r;
 
         if (!s)
                 return NULL;
         n = strlen(s);
+        h = str_hash(s, n);
+        for (r = set->nbuckets ? set->buckets[h & (set->nbuckets - 1)] : NULL; r; r = r->next)
+                if (r->hash == h && memcmp(r->s, s, n + 1) == 0) {
+                        r->ref++;
+                        return r;
+                }
+        if (set->n >= set->nbuckets)
+                strset_grow(set);
+        if (!set->nbuckets)
+                return NULL;
         r = malloc(sizeof(*r) + n + 1);
         if (!r)
                 return NULL;
         r->ref = 1;
+        r->hash = h;
         memcpy(r->s, s, n + 1);
+        r->next = set->buckets[h & (set->nbuckets - 1)];
+        set->buckets[h & (set->nbuckets - 1)] = r;
+        set->n++;
         return r;
 }
 
@@ -46,9 +100,16 @@ static RefStr *refstr_ref(RefStr *r) {
         return r;
 }
 
-static RefStr *refstr_unref(RefStr *r) {
-        if (r && --r->ref == 0)
-                free(r);
+static RefStr *refstr_unref(StrSet *set, RefStr *r) {
+        if (!r || --r->ref > 0)
+                return NULL;
+        for (RefStr **p = &set->buckets[r->hash & (set->nbuckets - 1)]; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        set->n--;
+        free(r);
         return NULL;
 }
 
@@ -56,12 +117,12 @@ static const char *refstr_get(const RefStr *r) {
         return r ? r->s : NULL;
 }
 
-/* Replace *slot with a new string for s, unless it already says s. */
-static void refstr_set(RefStr **slot, const char *s) {
+/* Replace *slot with a reference to s, unless it already says s. */
+static void refstr_set(StrSet *set, RefStr **slot, const char *s) {
         if (streq_ptr(refstr_get(*slot), s))
                 return;
-        refstr_unref(*slot);
-        *slot = refstr_new(s);
+        refstr_unref(set, *slot);
+        *slot = refstr_new(set, s);
 }
 
 typedef enum PendingKind {
@@ -105,6 +166,7 @@ struct ProcTable {
         size_t ended_next;
         uint64_t connector_ts;  /* latest kernel time of a connector event */
         size_t n_held;          /* exits seen by another source, held for the connector */
+        StrSet strings;
         ProcTableStats stats;
 };
 
@@ -250,21 +312,21 @@ static void entry_free(ProcTable *t, Entry *e) {
         tree_unlink(p);
         while (p->first_child)
                 tree_unlink(p->first_child);
-        refstr_unref(p->exe);
-        refstr_unref(p->cmdline);
-        refstr_unref(p->cgroup);
-        refstr_unref(p->unit);
+        refstr_unref(&t->strings, p->exe);
+        refstr_unref(&t->strings, p->cmdline);
+        refstr_unref(&t->strings, p->cgroup);
+        refstr_unref(&t->strings, p->unit);
         map_remove(t, p->tgid);
         free(e);
 }
 
-static void entry_set_cgroup(ProcEntry *e, const char *cgroup) {
+static void entry_set_cgroup(ProcTable *t, ProcEntry *e, const char *cgroup) {
         char buf[256];
 
         if (streq_ptr(refstr_get(e->cgroup), cgroup))
                 return;
-        refstr_set(&e->cgroup, cgroup);
-        refstr_set(&e->unit, cgroup ? proctable_unit_from_cgroup(cgroup, buf, sizeof(buf)) : NULL);
+        refstr_set(&t->strings, &e->cgroup, cgroup);
+        refstr_set(&t->strings, &e->unit, cgroup ? proctable_unit_from_cgroup(cgroup, buf, sizeof(buf)) : NULL);
 }
 
 /* Copy what was read into the entry. */
@@ -287,11 +349,11 @@ static void entry_apply_info(ProcTable *t, Entry *e, const ProcInfo *info, unsig
                 p->egid = info->egid;
         }
         if (what & PROC_READ_EXE)
-                refstr_set(&p->exe, info->exe);
+                refstr_set(&t->strings, &p->exe, info->exe);
         if (what & PROC_READ_CMDLINE)
-                refstr_set(&p->cmdline, info->cmdline);
+                refstr_set(&t->strings, &p->cmdline, info->cmdline);
         if ((what & PROC_READ_CGROUP) && info->cgroup)
-                entry_set_cgroup(p, info->cgroup);
+                entry_set_cgroup(t, p, info->cgroup);
 }
 
 /* Learn about a process the table has not seen yet, from the reader. */
@@ -518,12 +580,12 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
 }
 
 /* What fork() copies from the parent; no need to ask /proc. */
-static void entry_inherit(ProcEntry *c, ProcEntry *p, pid_t ppid) {
+static void entry_inherit(ProcTable *t, ProcEntry *c, ProcEntry *p, pid_t ppid) {
         memcpy(c->comm, p->comm, sizeof(c->comm));
-        refstr_unref(c->exe);
-        refstr_unref(c->cmdline);
-        refstr_unref(c->cgroup);
-        refstr_unref(c->unit);
+        refstr_unref(&t->strings, c->exe);
+        refstr_unref(&t->strings, c->cmdline);
+        refstr_unref(&t->strings, c->cgroup);
+        refstr_unref(&t->strings, c->unit);
         c->exe = refstr_ref(p->exe);
         c->cmdline = refstr_ref(p->cmdline);
         c->cgroup = refstr_ref(p->cgroup);
@@ -648,7 +710,7 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         if (e && e->exit_held && !e->tracked && !e->pub.comm[0] && parent) {
                 /* The broker reaped it before the connector (lagging behind
                  * a burst) told of its fork: learn what fork() copied. */
-                entry_inherit(&e->pub, &parent->pub, ev->ppid);
+                entry_inherit(t, &e->pub, &parent->pub, ev->ppid);
                 proctable_enrich(&e->pub, ev);
                 emit(ev, userdata);
                 return;
@@ -684,7 +746,7 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 return;
         }
         if (parent) {
-                entry_inherit(&e->pub, &parent->pub, ev->ppid);
+                entry_inherit(t, &e->pub, &parent->pub, ev->ppid);
                 if (r == 0)
                         e->pub.start_time = info.start_time;
         } else if (r == 0)
@@ -708,8 +770,8 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         } else if (!(e->exit_held && e->tracked)) {
                 /* Gone before we could look: nameless, rather than the old name. */
                 e->pub.comm[0] = 0;
-                refstr_set(&e->pub.exe, NULL);
-                refstr_set(&e->pub.cmdline, NULL);
+                refstr_set(&t->strings, &e->pub.exe, NULL);
+                refstr_set(&t->strings, &e->pub.cmdline, NULL);
         }
         if (e)
                 proctable_enrich(&e->pub, ev);
@@ -779,7 +841,8 @@ static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEm
                 bool leader = ev->pid == ev->tgid;
                 switch (ev->type) {
                 case PN_EVENT_COMM:
-                        /* The event carries the new name; a thread's name is its own. */
+                        /* The event carries the new name; a thread's name is its own.
+                         * ev->comm is a C string, not necessarily 16 bytes long. */
                         if (leader && ev->comm) {
                                 size_t n = strnlen(ev->comm, sizeof(p->comm) - 1);
                                 memcpy(p->comm, ev->comm, n);
@@ -945,6 +1008,13 @@ static int resync_one(pid_t tgid, void *userdata) {
                 process_ended(t, e, -1, PN_SOURCE_PROCFS, c->now_ns, c->now_ns, c->emit, c->userdata);
                 e = NULL;
         }
+        /* A zombie whose threads are all gone has ended; /proc lists it only
+         * until its parent reaps it. Never (re-)add one: its exit was seen
+         * (a second, inferred one would follow when it is reaped) or lost.
+         * An entry for it is left unseen here, so it counts as vanished: its
+         * exit if still on its way, else an inferred one after the grace. */
+        if (info.state == 'Z' && info.nthreads <= 1)
+                return 0;
         if (!e) {
                 e = entry_new(t, tgid, c->now_ns);
                 if (!e)
@@ -1184,12 +1254,13 @@ ProcTable *proctable_free(ProcTable *t) {
                 ProcEntry *p = t->slots[i];
                 if (!p)
                         continue;
-                refstr_unref(p->exe);
-                refstr_unref(p->cmdline);
-                refstr_unref(p->cgroup);
-                refstr_unref(p->unit);
+                refstr_unref(&t->strings, p->exe);
+                refstr_unref(&t->strings, p->cmdline);
+                refstr_unref(&t->strings, p->cgroup);
+                refstr_unref(&t->strings, p->unit);
                 free(p);
         }
+        free(t->strings.buckets);
         free(t->slots);
         free(t->pending);
         free(t);

@@ -47,6 +47,7 @@ struct SinkDbus {
         DbusPeer *peers;
         sd_bus_slot *slot_vtable, *slot_sub_vtable, *slot_enumerator, *slot_name,
                 *slot_disconnect;
+        sd_event_source *report_lost; /* post source, on while a peer's loss is untold */
         SinkDbusCallbacks cb;
         void *userdata;
 };

@@ -7,7 +7,8 @@
  * (its unique name as destination). Nothing else bounds sd-bus's write
  * queue, so this sink does: when more than max_queued messages wait, a
  * peer's signals are dropped and counted, and it gets an Overrun signal
- * ("client") once the queue has drained to half.
+ * ("client") once the queue has drained to half: with its next event, or
+ * from a post source when none comes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -165,8 +166,10 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 if (p->lost > 0 && queued <= s->opt.max_queued / 2)
                         peer_report_lost(s, p);
                 if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {
-                        if (p->lost++ == 0)
+                        if (p->lost++ == 0) {
                                 p->lost_first = ev->seq;
+                                (void) sd_event_source_set_enabled(s->report_lost, SD_EVENT_ON);
+                        }
                         p->lost_last = ev->seq;
                         s->stats.signals_lost++;
                         continue;
@@ -174,6 +177,27 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 if (send_event(s, p, ev) >= 0)
                         queued++;
         }
+}
+
+/* After any loop iteration while some peer's loss is untold (the bus
+ * writing out its queue is one): once the queue is down to half, tell every
+ * such peer, also when no further event comes for it after a burst. */
+static int sink_dbus_on_post(sd_event_source *src, void *userdata) {
+        SinkDbus *s = userdata;
+        uint64_t queued = 0;
+        bool untold = false;
+
+        (void) sd_bus_get_n_queued_write(s->bus, &queued);
+        for (DbusPeer *p = s->peers; p; p = p->next) {
+                if (p->lost > 0 && queued <= s->opt.max_queued / 2) {
+                        peer_report_lost(s, p);
+                        queued++;
+                }
+                untold = untold || p->lost > 0;
+        }
+        if (!untold)
+                (void) sd_event_source_set_enabled(src, SD_EVENT_OFF);
+        return 0;
 }
 
 /* --- peers and subscriptions --- */
@@ -453,6 +477,11 @@ int sink_dbus_new(SinkDbus **ret, sd_bus *bus, sd_event *e, const SinkContext *c
         r = sd_bus_request_name_async(bus, &s->slot_name, DBUS_NAME, 0, sink_dbus_on_name, s);
         if (r < 0)
                 goto fail;
+        r = sd_event_add_post(e, &s->report_lost, sink_dbus_on_post, s);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(s->report_lost, "dbus-report-lost");
+        (void) sd_event_source_set_enabled(s->report_lost, SD_EVENT_OFF);
         r = dispatcher_watch_add(ctx->dispatcher, sink_dbus_on_event, NULL, s);
         if (r < 0)
                 goto fail;
@@ -471,6 +500,7 @@ SinkDbus *sink_dbus_free(SinkDbus *s) {
                 dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
         while (s->peers)
                 peer_free(s->peers);
+        sd_event_source_disable_unref(s->report_lost);
         sd_bus_slot_unref(s->slot_vtable);
         sd_bus_slot_unref(s->slot_sub_vtable);
         sd_bus_slot_unref(s->slot_enumerator);

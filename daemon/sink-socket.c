@@ -30,7 +30,11 @@
 #define READ_CHUNK PN_MAX_LINE
 #define READS_PER_WAKEUP 16
 #define ACCEPTS_PER_WAKEUP 64
-#define OUT_KEEP_BYTES (64u << 10) /* keep an idle client's buffer up to this */
+/* A client's queue starts small and, once written out, is kept only up to
+ * OUT_KEEP_BYTES: a thousand idle clients cost a thousand small buffers, not
+ * the high-water mark of their last burst. */
+#define OUT_FIRST_BYTES 1024u
+#define OUT_KEEP_BYTES (4u << 10)
 #define MAX_PEER_GROUPS 256
 
 typedef struct Subscription {
@@ -110,7 +114,7 @@ static int client_append(Client *c, const char *data, size_t n) {
                 c->out_off = 0;
         }
         if (c->out_len + n > c->out_cap) {
-                size_t cap = c->out_cap ? c->out_cap : 4096;
+                size_t cap = c->out_cap ? c->out_cap : OUT_FIRST_BYTES;
                 while (cap < c->out_len + n)
                         cap *= 2;
                 char *p = realloc(c->out, cap);
@@ -157,9 +161,22 @@ static void client_report_lost(Client *c) {
                         .last_seq = c->lost_last,
                 },
         };
-        event_json_format(&c->sink->reply, &ev);
-        client_send_reply(c);
-        c->lost = 0;
+        JsonBuf *b = &c->sink->reply;
+
+        event_json_format(b, &ev);
+        /* Out of memory: keep counting; the report is tried again later. */
+        if (!jsonbuf_failed(b) && client_append(c, b->data, b->len) == 0)
+                c->lost = 0;
+        jsonbuf_reset(b);
+}
+
+/* ev is not delivered to c: count it for c's next overrun report. */
+static void client_drop_event(Client *c, const PnEvent *ev) {
+        if (c->lost == 0)
+                c->lost_first = ev->seq;
+        c->lost++;
+        c->lost_last = ev->seq;
+        c->sink->stats.events_lost++;
 }
 
 /*
@@ -237,17 +254,20 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
                 queued = client_queued(c);
         }
         /* Kernel overruns always get through: they are rare (the broker
-         * coalesces them) and they are the one thing a client must not miss. */
-        if (ev->type != PN_EVENT_OVERRUN && (c->lost > 0 || queued + len > cap)) {
-                if (c->lost == 0)
-                        c->lost_first = ev->seq;
-                c->lost++;
-                c->lost_last = ev->seq;
-                c->sink->stats.events_lost++;
+         * coalesces them) and they are the one thing a client must not miss.
+         * The client's own loss so far is reported first: it happened before
+         * this seq, and a report after it would leave a gap unexplained. */
+        if (ev->type == PN_EVENT_OVERRUN) {
+                if (c->lost > 0)
+                        client_report_lost(c);
+        } else if (c->lost > 0 || queued + len > cap) {
+                client_drop_event(c, ev);
                 return;
         }
         if (client_append(c, line, len) == 0)
                 c->sink->stats.events_queued++;
+        else
+                client_drop_event(c, ev); /* out of memory: lost, but not silently */
 }
 
 /* Queue ev for c; the line is formatted once per event for all clients. */
@@ -257,11 +277,12 @@ static void client_queue_matched(Client *c, const PnEvent *ev, bool *formatted) 
         if (!*formatted) {
                 jsonbuf_reset(&s->line);
                 event_json_format(&s->line, ev);
-                if (jsonbuf_failed(&s->line))
-                        return;
                 *formatted = true;
         }
-        client_queue_event(c, s->line.data, s->line.len, ev);
+        if (jsonbuf_failed(&s->line))
+                client_drop_event(c, ev); /* out of memory formatting it */
+        else
+                client_queue_event(c, s->line.data, s->line.len, ev);
 }
 
 static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
@@ -315,6 +336,8 @@ static bool client_flush(Client *c) {
                 if (c->lost == 0 || c->closing)
                         break;
                 client_report_lost(c);
+                if (c->lost > 0)
+                        break; /* out of memory: report with the next event */
         }
         if (c->closing) {
                 /* Best effort: the error that made us close was flushed or

@@ -46,6 +46,7 @@ Filter *filter_free(Filter *f) {
                         free(v->strs[i]);
                 free(v->strs);
                 free(v->globs);
+                free(v->prefix);
         }
         free(f);
         return NULL;
@@ -92,6 +93,14 @@ static bool has_glob(const char *s) {
         return strpbrk(s, "*?[") != NULL;
 }
 
+/* For a pattern whose one wildcard is a final '*' (the common "name-*"),
+ * 1 + the length before it: matching is then a prefix compare, as fnmatch
+ * without flags would decide. 0 for any other pattern. */
+static uint32_t glob_prefix(const char *s) {
+        size_t n = strcspn(s, "*?[\\");
+        return s[n] == '*' && s[n + 1] == 0 ? (uint32_t) n + 1 : 0;
+}
+
 static int parse_value(FilterKey k, FilterValues *v, struct json_object *o, char *error,
                        size_t size) {
         const char *key = filter_key_names[k];
@@ -122,6 +131,7 @@ static int parse_value(FilterKey k, FilterValues *v, struct json_object *o, char
         if (k == FILTER_CGROUP && len > 1 && copy[len - 1] == '/')
                 copy[len - 1] = 0;
         v->globs[v->n] = k != FILTER_CGROUP && has_glob(copy);
+        v->prefix[v->n] = v->globs[v->n] ? glob_prefix(copy) : 0;
         v->strs[v->n++] = copy;
         return 0;
 }
@@ -147,7 +157,8 @@ static int parse_key(FilterKey k, FilterValues *v, struct json_object *o, char *
         } else {
                 v->strs = calloc(n, sizeof(*v->strs));
                 v->globs = calloc(n, sizeof(*v->globs));
-                if (!v->strs || !v->globs)
+                v->prefix = calloc(n, sizeof(*v->prefix));
+                if (!v->strs || !v->globs || !v->prefix)
                         return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
@@ -205,7 +216,9 @@ static bool match_str(const FilterValues *v, const char *s) {
         if (!s)
                 return false;
         for (size_t i = 0; i < v->n; i++) {
-                if (v->globs[i] ? fnmatch(v->strs[i], s, 0) == 0 : strcmp(v->strs[i], s) == 0)
+                if (!v->globs[i] ? strcmp(v->strs[i], s) == 0
+                    : v->prefix[i] ? strncmp(v->strs[i], s, v->prefix[i] - 1) == 0
+                                   : fnmatch(v->strs[i], s, 0) == 0)
                         return true;
         }
         return false;

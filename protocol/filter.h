@@ -39,6 +39,7 @@ typedef struct FilterValues {
         int64_t *nums;
         char **strs;
         bool *globs;
+        uint32_t *prefix; /* a glob that is "abc*": 1 + strlen("abc"), compared without fnmatch; else 0 */
 } FilterValues;
 
 typedef struct Filter {

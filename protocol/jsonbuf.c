@@ -47,8 +47,13 @@ bool jsonbuf_reserve(JsonBuf *b, size_t n) {
         return true;
 }
 
+/* The common case of jsonbuf_reserve() without a call: there is room. */
+static inline bool room(JsonBuf *b, size_t n) {
+        return (!b->failed && b->cap - b->len > n) || jsonbuf_reserve(b, n);
+}
+
 void jsonbuf_append(JsonBuf *b, const char *s, size_t n) {
-        if (!jsonbuf_reserve(b, n))
+        if (!room(b, n))
                 return;
         memcpy(b->data + b->len, s, n);
         b->len += n;
@@ -56,7 +61,7 @@ void jsonbuf_append(JsonBuf *b, const char *s, size_t n) {
 }
 
 void jsonbuf_append_char(JsonBuf *b, char c) {
-        if (!jsonbuf_reserve(b, 1))
+        if (!room(b, 1))
                 return;
         b->data[b->len++] = c;
         b->data[b->len] = 0;
@@ -95,17 +100,52 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n) {
         return len;
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether any of the 8 bytes in w needs more than a copy: a control
+ * character, '"', '\\', or a byte of a multi-byte sequence (validated
+ * separately). Exact as a whole, which is all it is used for. */
+static inline bool word_needs_escape(uint64_t w) {
+        uint64_t below_space = (w - ONES * 0x20) & ~w;
+        uint64_t quote = (w ^ (ONES * '"')) - ONES;
+        uint64_t quote_mask = ~(w ^ (ONES * '"'));
+        uint64_t backslash = (w ^ (ONES * '\\')) - ONES;
+        uint64_t backslash_mask = ~(w ^ (ONES * '\\'));
+        return ((below_space | (quote & quote_mask) | (backslash & backslash_mask)) & HIGHS) || (w & HIGHS);
+}
+
 void jsonbuf_append_quoted(JsonBuf *b, const char *str, size_t n) {
         static const char hex[] = "0123456789abcdef";
         const unsigned char *s = (const unsigned char *) str;
         size_t i = 0, run = 0;
 
         /* Worst case every byte becomes \ufffd (6 bytes) plus quotes. */
-        if (!jsonbuf_reserve(b, n * 6 + 2))
+        if (!room(b, n * 6 + 2))
                 return;
         char *o = b->data + b->len;
         *o++ = '"';
         while (i < n) {
+                /* Names and paths are mostly plain ASCII: skip them 8 bytes
+                 * at a time, and copy the run in one go below. */
+                if (i + 8 <= n) {
+                        uint64_t w;
+                        memcpy(&w, s + i, sizeof(w));
+                        if (!word_needs_escape(w)) {
+                                run += 8;
+                                i += 8;
+                                continue;
+                        }
+                } else if (i + 1 < n) {
+                        /* The tail, padded with plain bytes. */
+                        uint64_t w = ONES * 'a';
+                        memcpy(&w, s + i, n - i);
+                        if (!word_needs_escape(w)) {
+                                run += n - i;
+                                i = n;
+                                continue;
+                        }
+                }
                 unsigned char c = s[i];
                 if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
                         run++;
@@ -160,12 +200,14 @@ static void jsonbuf_separator(JsonBuf *b) {
 }
 
 static void jsonbuf_key(JsonBuf *b, const char *key) {
-        jsonbuf_separator(b);
         size_t n = strlen(key);
         /* Keys are our own constants: plain ASCII, no escaping needed. */
-        if (!jsonbuf_reserve(b, n + 3))
+        if (!room(b, n + 4))
                 return;
         char *o = b->data + b->len;
+        if (b->need_comma[b->depth])
+                *o++ = ',';
+        b->need_comma[b->depth] = true;
         *o++ = '"';
         memcpy(o, key, n);
         o += n;
@@ -215,13 +257,29 @@ void jsonbuf_end_array(JsonBuf *b) {
 }
 
 static void jsonbuf_append_u64(JsonBuf *b, uint64_t v) {
+        /* Two digits per division: timestamps have 13 or more. */
+        static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                    "8081828384858687888990919293949596979899";
         char tmp[24];
         char *p = tmp + sizeof(tmp);
-        do {
-                *--p = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v);
-        jsonbuf_append(b, p, (size_t) (tmp + sizeof(tmp) - p));
+        while (v >= 100) {
+                unsigned d = (unsigned) (v % 100);
+                v /= 100;
+                p -= 2;
+                memcpy(p, pairs + 2 * d, 2);
+        }
+        if (v >= 10) {
+                p -= 2;
+                memcpy(p, pairs + 2 * v, 2);
+        } else
+                *--p = (char) ('0' + v);
+        size_t n = (size_t) (tmp + sizeof(tmp) - p);
+        if (!room(b, n))
+                return;
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = 0;
 }
 
 void jsonbuf_field_str(JsonBuf *b, const char *key, const char *value) {

@@ -4,6 +4,12 @@
  * ("pnb-<index>"), and recording of receive times. Every receiver prints
  * "ready" on stdout once it listens, then, when done, one line per event it
  * saw: "<index> <CLOCK_MONOTONIC ns when received>".
+ *
+ * With PNB_SUMMARY=1 in the environment (the burst benchmarks, up to a
+ * million events) a receiver prints one line instead:
+ * "seen <events> first <ns> last <ns> overruns <lines> lost <sum>", where
+ * the last two count the overrun reports it got and the events they said
+ * were lost, and the CPU time it used itself.
  */
 #pragma once
 
@@ -12,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define BENCH_PREFIX "pnb-"
@@ -37,12 +44,18 @@ typedef struct BenchRecord {
         uint64_t *recv_ns; /* 0: not seen */
         long n;
         long seen;
+        uint64_t first_ns, last_ns;
+        long overruns;    /* overrun reports received */
+        uint64_t lost;    /* events they said were lost */
 } BenchRecord;
 
 static inline int bench_record_init(BenchRecord *r, long n) {
         r->recv_ns = calloc((size_t) n, sizeof(uint64_t));
         r->n = n;
         r->seen = 0;
+        r->first_ns = r->last_ns = 0;
+        r->overruns = 0;
+        r->lost = 0;
         return r->recv_ns ? 0 : -1;
 }
 
@@ -50,10 +63,38 @@ static inline void bench_record(BenchRecord *r, long i, uint64_t t) {
         if (i >= 0 && i < r->n && r->recv_ns[i] == 0) {
                 r->recv_ns[i] = t;
                 r->seen++;
+                if (!r->first_ns)
+                        r->first_ns = t;
+                r->last_ns = t;
         }
 }
 
+/* Receivers stop once events stopped coming for this long (some were lost,
+ * or all came): a failed burst ends in seconds, not at the timeout. */
+#define BENCH_IDLE_NS (3000000000ull)
+
+static inline bool bench_record_done(const BenchRecord *r, uint64_t deadline) {
+        uint64_t now = bench_now();
+        return r->seen >= r->n || now >= deadline || (r->seen > 0 && now - r->last_ns > BENCH_IDLE_NS);
+}
+
+static inline bool bench_summary_mode(void) {
+        const char *s = getenv("PNB_SUMMARY");
+        return s && *s == '1';
+}
+
 static inline void bench_record_print(const BenchRecord *r) {
+        if (bench_summary_mode()) {
+                struct rusage ru;
+                getrusage(RUSAGE_SELF, &ru);
+                printf("seen %ld first %llu last %llu overruns %ld lost %llu cpu_us %llu\n", r->seen,
+                       (unsigned long long) r->first_ns, (unsigned long long) r->last_ns, r->overruns,
+                       (unsigned long long) r->lost,
+                       (unsigned long long) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                               (unsigned long long) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+                fflush(stdout);
+                return;
+        }
         for (long i = 0; i < r->n; i++)
                 if (r->recv_ns[i])
                         printf("%ld %llu\n", i, (unsigned long long) r->recv_ns[i]);

@@ -2,7 +2,8 @@
 /*
  * bench-dbus ADDRESS N TIMEOUT_S: a D-Bus subscriber of procnotifyd
  * (sd-bus, as a C client would be) to the generator's comm events; records
- * when each CommChanged signal arrives. Prints "ready" once subscribed.
+ * when each CommChanged signal arrives, and counts Overrun signals. Prints
+ * "ready" once subscribed.
  */
 #include <systemd/sd-bus.h>
 
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
 
         uint64_t deadline = bench_now() + (uint64_t) timeout_s * 1000000000u;
-        while (rec.seen < n && bench_now() < deadline) {
+        while (!bench_record_done(&rec, deadline)) {
                 sd_bus_message *m = NULL;
                 int r = sd_bus_process(bus, &m);
                 if (r < 0)
@@ -43,6 +44,12 @@ int main(int argc, char **argv) {
                         if (sd_bus_message_is_signal(m, "org.procnotify.Broker1", "CommChanged") &&
                             sd_bus_message_skip(m, "ttiiiu") >= 0 && sd_bus_message_read(m, "s", &comm) > 0)
                                 bench_record(&rec, bench_index(comm, strlen(comm)), t);
+                        else if (sd_bus_message_is_signal(m, "org.procnotify.Broker1", "Overrun")) {
+                                uint64_t seq, ts, lost;
+                                rec.overruns++;
+                                if (sd_bus_message_read(m, "ttt", &seq, &ts, &lost) > 0)
+                                        rec.lost += lost;
+                        }
                         sd_bus_message_unref(m);
                         continue;
                 }

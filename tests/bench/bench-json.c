@@ -4,7 +4,8 @@
  * to the generator's comm events (or with the subscribe REQUEST given, e.g.
  * to everything, counting every line in the index-less slot 0). It takes the receive time when a read returns
  * and only looks for the name in each line, so that what is measured is the
- * broker, not a JSON parser.
+ * broker, not a JSON parser. It counts overrun reports (and what they say
+ * was lost) for the summary line.
  */
 #include <poll.h>
 #include <sys/socket.h>
@@ -38,7 +39,7 @@ int main(int argc, char **argv) {
                 return 1;
 
         uint64_t deadline = bench_now() + (uint64_t) timeout_s * 1000000000u;
-        while (rec.seen < n && bench_now() < deadline) {
+        while (!bench_record_done(&rec, deadline)) {
                 struct pollfd p = { fd, POLLIN, 0 };
                 if (poll(&p, 1, 100) <= 0)
                         continue;
@@ -53,8 +54,13 @@ int main(int argc, char **argv) {
                                 subscribed = true;
                                 printf("ready\n");
                                 fflush(stdout);
-                        } else if (memmem(line, (size_t) (nl - line), "\"type\":\"comm\"", 13))
+                        } else if (memmem(line, (size_t) (nl - line), "\"type\":\"comm\"", 13)) {
                                 bench_record(&rec, bench_index(line, (size_t) (nl - line)), t);
+                        } else if (memmem(line, (size_t) (nl - line), "\"type\":\"overrun\"", 16)) {
+                                const char *l = memmem(line, (size_t) (nl - line), "\"lost\":", 7);
+                                rec.overruns++;
+                                rec.lost += l ? strtoull(l + 7, NULL, 10) : 0;
+                        }
                         line = nl + 1;
                 }
                 len -= (size_t) (line - buf);

@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
         if (bench_record_init(&rec, n) < 0)
                 return 1;
         uint64_t deadline = bench_now() + (uint64_t) timeout_s * 1000000000u;
-        while (rec.seen < n && bench_now() < deadline) {
+        while (!bench_record_done(&rec, deadline)) {
                 struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
                 if (poll(&p, 1, 100) <= 0)
                         continue;

@@ -52,10 +52,52 @@ def _die_with_parent():
     _libc.prctl(1, signal.SIGKILL)
 
 
+# What sanitizers print when they found something, or could not check:
+# ASan, LSan (also at exit, after SIGTERM), UBSan, TSan.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "LeakSanitizer has encountered a fatal error", "runtime error:",
+                     "ERROR: UndefinedBehaviorSanitizer", "Sanitizer CHECK failed",
+                     "WARNING: ThreadSanitizer")
+# Set by meson when the build is sanitized (-Db_sanitize=...): memory
+# figures are the sanitizer's then, not the broker's.
+SANITIZED = os.environ.get("PN_SANITIZE", "none") not in ("", "none")
+
+
+def check_no_sanitizer_report(text, what="the broker's output"):
+    for marker in SANITIZER_MARKERS:
+        check(marker not in text, f"sanitizer report in {what} ({marker}):\n{text}")
+
+
+def vmrss_kib(pid):
+    """VmRSS of a process in KiB, from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    fail(f"no VmRSS in /proc/{pid}/status")
+
+
+def proc_tgids():
+    """The processes /proc lists now, but zombies (ended, not reaped: no
+    longer processes for the broker, whose table drops them at their exit)."""
+    live = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if not (fields[0] == b"Z" and int(fields[17]) <= 1):
+            live.add(int(d))
+    return live
+
+
 class Broker:
     """procnotifyd on a private socket with its own config file."""
 
-    def __init__(self, config="", args=(), env=None, dbus=None, prefix=()):
+    def __init__(self, config="", args=(), env=None, dbus=None, prefix=(), listen=None):
         self.dir = tempfile.mkdtemp(prefix="pntest-")
         os.chmod(self.dir, 0o755)  # unprivileged test clients connect too
         self.socket_path = os.path.join(self.dir, "events.sock")
@@ -67,6 +109,9 @@ class Broker:
         self.env = env or {}
         self.dbus = dbus  # a bus address, or None for --dbus=none
         self.prefix = list(prefix)  # a command that runs the broker (setpriv …)
+        # A listening socket to pass as systemd does (LISTEN_FDS), or None:
+        # the test holds it, so it outlives broker restarts.
+        self.listen = listen
         self.proc = None
         self.notify = None
 
@@ -79,7 +124,9 @@ class Broker:
             if exc[0] is None:
                 # A clean stop lets sanitizers report leaks; any report fails the test.
                 if self.proc and self.proc.poll() is None:
-                    self.stop()
+                    rc = self.stop()
+                    check(rc == 0, f"broker exited with {rc} after SIGTERM (a sanitizer "
+                          "exits non-zero when it found something at exit)")
                 self.check_log_clean()
         except AssertionError:
             print("--- broker log ---\n" + self.log() + "--- end of broker log ---")
@@ -93,12 +140,9 @@ class Broker:
 
     def check_log_clean(self):
         """Fail if the broker's log has a sanitizer report."""
-        log = self.log()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                       "WARNING: ThreadSanitizer"):
-            check(marker not in log, f"sanitizer report in the broker log ({marker})")
+        check_no_sanitizer_report(self.log(), "the broker log")
 
-    def start(self, timeout=15):
+    def start(self, timeout=60 if SANITIZED else 30):
         notify_path = os.path.join(self.dir, "notify.sock")
         if os.path.exists(notify_path):
             os.unlink(notify_path)  # a restart of the same broker
@@ -109,8 +153,18 @@ class Broker:
         self.logf = open(self.log_path, "ab")
         cmd = self.prefix + [PROCNOTIFYD, "--socket", self.socket_path, f"--dbus={self.dbus or 'none'}",
                "--config", self.config_path] + self.args
+        pass_fds = ()
+        if self.listen is not None:
+            # As systemd: the socket as fd 3, LISTEN_FDS=1, LISTEN_PID the
+            # broker's own pid (the shell's, which exec keeps).
+            fd = self.listen.fileno()
+            pass_fds = (fd,)
+            env["LISTEN_FDS"] = "1"
+            move = "" if fd == 3 else f"exec 3<&{fd} {fd}<&-; "
+            cmd = ["/bin/sh", "-c", move + 'LISTEN_PID=$$ exec "$@"', "sh"] + cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=self.logf, env=env, preexec_fn=_die_with_parent)
+                                     stderr=self.logf, env=env, preexec_fn=_die_with_parent,
+                                     pass_fds=pass_fds)
         self.wait_notify("READY=1", timeout)
 
     def wait_notify(self, word, timeout=15):

@@ -2,15 +2,20 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The core pipeline against the real kernel: connector -> process table ->
 JSON socket. Run one test: `test_core.py NAME` (see pntest.run)."""
+import json
 import os
+import re
 import resource
+import select
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 
-from pntest import (Broker, Client, Skip, check, child, exec_then_release, fail, of_pid,
-                    release, run)
+from pntest import (REPLY_TYPES, SANITIZED, Broker, Client, Skip, check,
+                    check_no_sanitizer_report, child, exec_then_release, fail, of_pid,
+                    proc_tgids, release, run, vmrss_kib)
 
 ME = os.getpid()
 
@@ -145,9 +150,11 @@ def test_two_clients_filters():
         a.subscribe(events=["exit"], match={"ppid": ME})
         z = b.client()
         z.subscribe(events=["fork"], match={"ppid": ME})
+        # One after the other: two children running at once may exit in
+        # either order (seen under load), and the order is checked below.
         p1 = child("exit", 1)
-        p2 = child("exit", 2)
         p1.wait()
+        p2 = child("exit", 2)
         p2.wait()
         a_seen = a.events_until(lambda e: e["tgid"] == p2.pid, what="exit of the second child")
         z_seen = z.events_until(lambda e: e["tgid"] == p2.pid, what="fork of the second child")
@@ -213,95 +220,458 @@ def test_long_line_disconnects():
         check(other.request({"op": "ping"})["type"] == "pong", "other client not served")
 
 
-def test_slow_client_overrun():
-    """A client that never reads loses its own events, is told how many, and
-    does not delay a client that reads."""
-    n, rate = 20000, 20000
-    with Broker(config="[Limits]\nClientQueue=64K\n") as b:
-        stuck = b.client()
-        stuck.subscribe(threads=True)  # everything: seq gaps must equal reported loss
-        reader = b.client()
-        # Only our own burst: other tests on the machine may run one too.
-        reader.subscribe(events=["comm", "exit"], match={"comm": "burst-*", "ppid": ME})
-        # Paced so that a Python reader keeps up; the stuck client's 64 KiB
-        # queue and socket buffer still overflow many times over.
-        p = child("comm-burst", n, rate)
-        got = reader.events_until(of_pid(p.pid, "exit"), timeout=30, what="end of the burst")
-        p.wait()
-        comms = [e for e in got if e["type"] == "comm" and e["tgid"] == p.pid]
-        check(len(comms) == n, f"reader got {len(comms)} of {n} comm events")
-        check(not any(e["type"] == "overrun" for e in got), "the reading client saw an overrun")
+# --- floods: nothing lost silently -------------------------------------------
 
-        # Now the stuck client reads: a client overrun, and seq gaps equal to it.
-        # The report comes once its queue has drained, i.e. after the reply
-        # to a first ping: a second ping's reply follows it.
-        stuck.request({"op": "ping"}, timeout=30)
-        b_last = stuck.request({"op": "ping"}, timeout=30)["seq"]
-        msgs = stuck.pending
-        check(any(m["type"] == "overrun" and m["where"] == "client" for m in msgs),
-              "the stuck client was not told about its loss")
-        prev, lost_since = None, 0
-        total_lost = 0
-        for m in msgs:
-            if m["type"] == "overrun" and m["where"] == "client":
-                check(m["lost"] == m["last_seq"] - m["first_seq"] + 1 or m["lost"] <= m["last_seq"] - m["first_seq"] + 1,
-                      f"overrun range inconsistent: {m}")
-                lost_since += m["lost"]
-                total_lost += m["lost"]
-                continue
-            if prev is not None:
-                gap = m["seq"] - prev - 1
-                check(gap == lost_since, f"seq gap {gap} before seq {m['seq']} but {lost_since} reported")
-            prev, lost_since = m["seq"], 0
-        check(total_lost > 0, "nothing was lost: the queue limit did not apply")
-        check(b_last >= prev, "pong seq behind events")
+# An event line starts with its type and seq (event-json.c writes them first);
+# parsing a million lines in full would make the test, not the broker, the
+# bottleneck. Overruns, and every line without seq, are parsed in full.
+EVENT_HEAD = re.compile(rb'\{"type":"([a-z_]+)","seq":(\d+),')
+TGID = re.compile(rb',"tgid":(\d+),')
+
+
+class Tally:
+    """One client's view of a flood, checked line by line as it arrives:
+    seq strictly increasing; for a client that sees everything (sees_all),
+    every seq gap equal to the client overruns reported in it; events of
+    one process (pid) counted by type; kernel and client losses summed."""
+
+    def __init__(self, client, pid=None, sees_all=False, name="client"):
+        self.c, self.pid, self.sees_all, self.name = client, pid, sees_all, name
+        self.prev_seq = None
+        self.lost_since = 0     # client losses reported since prev_seq
+        self.client_lost = 0
+        self.kernel_lost = 0
+        self.client_overruns = 0
+        self.events = 0
+        self.of_pid = {}        # type -> count, events of pid
+        self.replies = []
+        self.latencies = []     # ns from the kernel's ts_ns to our receipt, if measured
+        self.exits = set()      # tgids of process exits received
+        self.measure = False
+
+    def feed(self, line, now_ns):
+        m = EVENT_HEAD.match(line)
+        typ = m.group(1).decode() if m else None
+        if m is None or typ in REPLY_TYPES:
+            o = json.loads(line)
+            if o["type"] in REPLY_TYPES:
+                self.replies.append(o)
+                return
+            check(o["type"] == "overrun" and o["where"] == "client",
+                  f"{self.name}: a line without seq that is no client overrun: {o}")
+            check(o["lost"] > 0 and o["first_seq"] <= o["last_seq"]
+                  and o["lost"] <= o["last_seq"] - o["first_seq"] + 1,
+                  f"{self.name}: inconsistent overrun {o}")
+            check(self.prev_seq is None or o["first_seq"] > self.prev_seq,
+                  f"{self.name}: overrun {o} covers seqs already delivered (last {self.prev_seq})")
+            if self.sees_all:
+                check(o["lost"] == o["last_seq"] - o["first_seq"] + 1,
+                      f"{self.name}: sees everything, so its loss is the whole range: {o}")
+            self.client_lost += o["lost"]
+            self.lost_since += o["lost"]
+            self.client_overruns += 1
+            return
+        seq = int(m.group(2))
+        if self.prev_seq is not None:
+            check(seq > self.prev_seq, f"{self.name}: seq {seq} after {self.prev_seq}")
+            gap = seq - self.prev_seq - 1
+            if self.sees_all:
+                check(gap == self.lost_since, f"{self.name}: seq gap of {gap} before seq {seq}, "
+                      f"but {self.lost_since} reported lost: silent loss")
+            else:
+                check(gap >= self.lost_since, f"{self.name}: {self.lost_since} reported lost in a "
+                      f"gap of {gap} before seq {seq}")
+        self.prev_seq, self.lost_since = seq, 0
+        self.events += 1
+        if typ == "overrun":
+            o = json.loads(line)
+            check(o["where"] == "kernel" and o["lost"] > 0, f"{self.name}: overrun {o}")
+            self.kernel_lost += o["lost"]
+            return
+        if typ == "exit":
+            self.exits.add(int(TGID.search(line).group(1)))
+        if self.pid is not None:
+            t = TGID.search(line)
+            if t and int(t.group(1)) == self.pid:
+                self.of_pid[typ] = self.of_pid.get(typ, 0) + 1
+                if self.measure:
+                    ts = int(re.search(rb'"ts_ns":(\d+)', line).group(1))
+                    self.latencies.append(now_ns - ts)
+
+
+def pump(tallies, until, timeout, what):
+    """Read every tally's client until until() holds (checked after each
+    read), for at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    socks = {t.c.sock: t for t in tallies}
+    while not until():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail(f"{what} within {timeout}s: " +
+                 "; ".join(f"{t.name}: {t.events} events, of pid {t.of_pid}, lost "
+                           f"{t.kernel_lost} kernel + {t.client_lost} client" for t in tallies))
+        r, _, _ = select.select(list(socks), [], [], min(left, 0.5))
+        for sock in r:
+            t = socks[sock]
+            data = sock.recv(1 << 20)
+            check(data, f"{t.name}: the broker closed the connection")
+            now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            lines = (t.c.buf + data).split(b"\n")
+            t.c.buf = lines.pop()
+            for line in lines:
+                t.feed(line, now)
+
+
+def request(tally, obj, timeout=30):
+    """A request on a tally's client; events read meanwhile are tallied."""
+    n = len(tally.replies)
+    tally.c.send(obj)
+    pump([tally], lambda: len(tally.replies) > n, timeout, f"no reply to {obj}")
+    return tally.replies[n]
+
+
+def settle(tallies):
+    """Make every client overrun report arrive: a client's loss is reported
+    once its queue has drained, i.e. after the reply to a first ping; a
+    second ping's reply follows the report."""
+    for t in tallies:
+        t.c.send({"op": "ping"})
+    for t in tallies:
+        t.c.send({"op": "ping"})
+    n = [len(t.replies) for t in tallies]
+    pump(tallies, lambda: all(len(t.replies) >= k + 2 for t, k in zip(tallies, n)), 60,
+         "no pong from every client")
+
+
+def table_matches_proc(c, timeout=15):
+    """The broker's process table holds exactly the processes /proc lists:
+    no ghosts, nobody missing (zombies are not processes any more).
+    Compared by count and sum of tgids in a moment when /proc did not
+    change around the status request (other processes on the host may
+    come and go: then look again)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = proc_tgids()
+        pt = c.request({"op": "status"})["process_table"]
+        after = proc_tgids()
+        if before == after and pt["entries"] == len(after) and pt["tgid_sum"] == sum(after):
+            return pt
+        if time.monotonic() > deadline:
+            d = pt["tgid_sum"] - sum(after)
+            fail(f"process table and /proc differ for {timeout}s: table {pt['entries']} processes "
+                 f"(tgid sum {pt['tgid_sum']}), /proc {len(after)} (sum {sum(after)}); "
+                 f"if one process, it is pid {abs(d)} ({'ghost' if d > 0 else 'missing'})")
+        time.sleep(0.05)  # /proc changed under us, or events still in flight: look again
+
+
+def flood(b, n, min_kernel_lost=0, churn=20):
+    """A comm burst of n events from one process, with process churn during
+    it, against broker b. Checks that every comm event of the burst reaches
+    a client or is counted in an overrun that client receives, that a
+    client seeing everything has seq gaps equal to its reported losses,
+    that the kernel losses clients are told equal what the broker counted,
+    that the process table matches /proc afterwards and that events flow
+    again. Returns the tallies and the final status."""
+    # Kernel loss the broker counted before the clients subscribed may still
+    # reach them as an overrun (they are coalesced, 100 ms apart): what they
+    # are told lies between the broker's count since they subscribed (s0) and
+    # its count since just before (s_pre).
+    pre = b.client()
+    s_pre = pre.request({"op": "status"})
+    pre.close()
+    everything = b.client()
+    everything.subscribe(threads=True)
+    control = b.client()
+    control.subscribe(events=["exit"], match={"ppid": ME})
+    p = child("comm-burst", n, hold=True)
+    burst = b.client()
+    burst.subscribe(events=["comm"], match={"pid": p.pid})
+    t_all = Tally(everything, p.pid, sees_all=True, name="everything")
+    t_burst = Tally(burst, p.pid, name="burst")
+    t_ctl = Tally(control, name="control")
+    tallies = [t_all, t_burst, t_ctl]
+    s0 = control.request({"op": "status"})
+    # A zombie through it all (ended, not reaped until the end): in /proc,
+    # but not a process the table may keep, or re-add when it resyncs.
+    zombie = child("exit", 0)
+
+    start = time.monotonic()
+    release(p)
+    # Process churn while the kernel may be dropping: short-lived children
+    # (their fork or exit may be lost: the table must not keep ghosts) and
+    # long-lived ones (their fork may be lost: the table must find them).
+    short = [child("exit", 0) for _ in range(churn)]
+    held = [child("exit", 0, hold=True) for _ in range(churn // 4)]
+    for q in short:
+        q.wait()
+    pump(tallies, lambda: p.poll() is not None, 300, "the burst did not end")
+    burst_s = time.monotonic() - start
+    check(p.returncode == 0, f"burst child exited {p.returncode}")
+
+    # The burst is over in the kernel. A marker process's exit comes after
+    # every burst event in the connector's queue; loss at the very end is
+    # found by the broker's drop counter within its watchdog period: wait
+    # until clients were told all the broker counted, and the burst adds up.
+    # (The marker's own events may be lost too, while others flood the host
+    # or the buffer is tiny: then another marker.)
+    for attempt in range(30):
+        marker = child("exit", 9)
+        marker.wait()
+        until = time.monotonic() + 2
+        pump(tallies, lambda: marker_seen(t_ctl, marker.pid) or time.monotonic() > until, 5,
+             "reading")
+        if marker_seen(t_ctl, marker.pid):
+            break
+    else:
+        fail("the exits of 30 marker processes after the burst did not arrive")
+    deadline = time.monotonic() + 15
+    while True:
+        settle(tallies)
+        s = request(t_ctl, {"op": "status"})
+        lost = s["connector"]["lost"] - s0["connector"]["lost"]
+        lost_max = s["connector"]["lost"] - s_pre["connector"]["lost"]
+        got = t_burst.of_pid.get("comm", 0)
+        accounted = got + t_burst.client_lost + t_burst.kernel_lost
+        if all(lost <= t.kernel_lost <= lost_max for t in tallies) and accounted >= n:
+            break
+        if time.monotonic() > deadline:
+            fail(f"burst of {n}: the burst client received {got}, was told of "
+                 f"{t_burst.client_lost} lost in its queue and {t_burst.kernel_lost} in the kernel "
+                 f"(broker counted {lost} to {lost_max}; everything: {t_all.kernel_lost}, control: "
+                 f"{t_ctl.kernel_lost}): {'silent loss' if accounted < n else 'overruns missing'}")
+        # Not all told yet: read what comes for a moment, then ask again.
+        until = time.monotonic() + 0.2
+        pump(tallies, lambda: time.monotonic() >= until, 5, "reading")
+    check(got + t_burst.client_lost <= n,
+          f"burst client: {got} received + {t_burst.client_lost} lost > {n} emitted")
+    check(t_all.of_pid.get("comm", 0) <= n, f"everything client: {t_all.of_pid} > {n}")
+    check(lost >= min_kernel_lost, f"kernel lost {lost}, expected at least {min_kernel_lost}")
+    check(t_ctl.client_lost == 0, f"the control client lost {t_ctl.client_lost} exits")
+    print(f"burst of {n} comm events in {burst_s:.1f}s ({n / burst_s:.0f}/s): burst client "
+          f"received {got}, lost {t_burst.client_lost} in its queue; kernel lost {lost} "
+          f"(host-wide, {s['connector']['overrun_events'] - s0['connector']['overrun_events']} "
+          f"overrun events); everything client: {t_all.events} events, {t_all.client_lost} lost "
+          f"in {t_all.client_overruns} overruns")
+
+    # No ghosts, nobody missing; then the held children end, and their
+    # exits (announced by a fork that may have been lost) arrive.
+    table_matches_proc(control)
+    for q in held:
+        release(q)
+        q.wait()
+    pump([t_ctl], lambda: all(marker_seen(t_ctl, q.pid) for q in held), 15,
+         "the exits of the processes started during the burst did not arrive")
+    table_matches_proc(control)
+    zombie.wait()
+    for t in tallies:
+        t.c.close()
+    return s
+
+
+def marker_seen(tally, pid):
+    """Did tally's client get the process exit of pid?"""
+    return pid in tally.exits
+
+
+def test_slow_client_overrun():
+    """100 clients that never read and one that does, default configuration:
+    the reader gets every event, in seq order, with bounded latency; each
+    stuck client, when it reads at last, has seq gaps equal to the client
+    overruns it is told of."""
+    # 5,000 a second: the reader's 1 MiB queue holds 0.6 s of them, slack
+    # for a Python reader on a busy host, which is not what is tested.
+    n, rate, stuck_n = 20000, 5000, 100
+    with Broker() as b:
+        stuck = []
+        for _ in range(stuck_n):
+            c = b.client()
+            c.subscribe(threads=True)  # everything: seq gaps must equal reported loss
+            stuck.append(c)
+        p = child("comm-burst", n, rate, hold=True)
+        reader = b.client()
+        reader.subscribe(events=["comm"], match={"pid": p.pid})
+        reader.subscribe(events=["exit"], match={"ppid": ME})
+        t = Tally(reader, p.pid, name="reader")
+        t.measure = True
+        release(p)
+        pump([t], lambda: marker_seen(t, p.pid), 60, "the burst's exit did not arrive")
+        p.wait()
+        got = t.of_pid.get("comm", 0)
+        # Nothing lost in the reader's own queue; all arrived, or (the host's
+        # other processes flooding the connector) were reported lost in the
+        # kernel: no unreported gap.
+        check(t.client_lost == 0 and got <= n and got + t.kernel_lost >= n,
+              f"reader got {got} of {n} comm events, lost {t.client_lost} in its queue and "
+              f"{t.kernel_lost} in the kernel")
+        if t.kernel_lost:
+            print(f"note: the kernel dropped events (host-wide {t.kernel_lost}, reported); "
+                  f"the reader got {got} of {n}")
+        lat = sorted(t.latencies)
+        p50, p99, worst = (lat[len(lat) // 2] / 1e6, lat[len(lat) * 99 // 100] / 1e6,
+                           lat[-1] / 1e6)
+        print(f"reader latency with {stuck_n} stuck clients: p50 {p50:.2f} ms, "
+              f"p99 {p99:.2f} ms, max {worst:.2f} ms")
+        # Alone on 2 CPUs p99 is a few ms (90 ms sanitized), but this host may
+        # be shared: the bounds tell a broker that keeps up from one that
+        # stuck clients slow down, which falls behind the paced 4-second
+        # burst and ends it seconds late. A sanitized broker is 2-3 times slower.
+        k = 2 if SANITIZED else 1
+        check(p99 < 1000 * k and worst < 2000 * k,
+              f"reader latency p99 {p99:.1f} ms, max {worst:.1f} ms")
+
+        s = reader.request({"op": "status"})["socket"]
+        check(s["clients"] == stuck_n + 1, f"stuck clients were disconnected: {s}")
+        # Now the stuck clients read.
+        tallies = [Tally(c, sees_all=True, name=f"stuck {i}") for i, c in enumerate(stuck)]
+        settle(tallies)
+        s = reader.request({"op": "status"})["socket"]
+        for ts in tallies:
+            check(ts.client_overruns > 0 and ts.client_lost > 0,
+                  f"{ts.name} was not told of its loss: {ts.events} events")
+        total = sum(ts.client_lost for ts in tallies)
+        check(s["events_lost"] >= total, f"broker counted {s['events_lost']} lost, "
+              f"clients were told {total}")
+        print(f"{stuck_n} stuck clients: each received about {tallies[0].events} events and was "
+              f"told of {tallies[0].client_lost} lost in {tallies[0].client_overruns} overruns")
 
 
 def test_kernel_overrun_reported_and_recovers():
     """A comm burst overflowing a tiny receive buffer: the loss is reported as
-    kernel overruns, nothing is lost silently, and events flow again after."""
-    n = 200000
+    kernel overruns, nothing is lost silently, the process table is right
+    again, and events flow again after."""
     with Broker(args=["--receive-buffer=4K"]) as b:
-        c = b.client()
-        c.subscribe(events=["comm"], match={"comm": "burst-*"})
-        c.subscribe(events=["exit"], match={"ppid": ME})
-        p = child("comm-burst", n)
+        s = flood(b, 200000, min_kernel_lost=1)
+        check(s["process_table"]["resyncs"] >= 2, f"no resync after the overrun: {s['process_table']}")
+
+
+def test_burst_default_config():
+    """A million comm events against the broker as configured by default:
+    whatever the kernel emitted reached the clients or was reported to them
+    as lost, the process table matches /proc after, and events flow."""
+    with Broker() as b:
+        flood(b, 1000000)
+
+
+# --- hostile and churning clients ---------------------------------------------
+
+# How much the broker's VmRSS may grow over 10,000 connections after a
+# warm-up of 1,000 (the allocator keeps some free memory around): 1 MiB is
+# about 100 bytes a connection, less than one leaked client (its struct,
+# event source and buffers are several hundred bytes). ASan keeps freed
+# memory in a quarantine (256 MiB by default): the test's broker gets a
+# 4 MiB one, filled during the warm-up, and 4 MiB more of tolerance for
+# ASan's allocator caches; LeakSanitizer at exit checks leaks there too.
+RSS_TOLERANCE_KIB = 1024 + (4096 if SANITIZED else 0)
+ASAN_SMALL_QUARANTINE = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                         ":quarantine_size_mb=4:thread_local_quarantine_size_kb=64"}
+
+
+def _hostile(path, i):
+    """Connection number i: one of the ways a client can misbehave. Returns
+    the error code the broker must answer with, and the socket."""
+    kind = i % 10
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    if kind == 0:
+        return None, s                                  # gone before reading hello
+    if kind == 1:
+        s.sendall(b'{"op":"pi')                         # half a line, then gone
+        return None, s
+    if kind == 2:
+        s.sendall(b'{"op":"ping"}')                     # last line without newline at EOF
+        s.shutdown(socket.SHUT_WR)
+        return "pong", s
+    if kind == 3:
+        s.sendall(b'{"op":"\xff\xfe\xc3("}\n')          # invalid UTF-8
+        return "invalid-json", s
+    if kind == 4:
+        s.sendall(b"[" * 30000 + b"]" * 30000 + b"\n")  # deeply nested
+        return "invalid-json", s
+    if kind == 5:
+        s.sendall(b'{"a":' * 10000 + b"1" + b"}" * 10000 + b"\n")
+        return "invalid-json", s
+    if kind == 6:
+        s.sendall(b'{"op":"subscribe","threads":true}\n')  # events for a peer about to go
+        return None, s
+    if kind == 7:
+        s.sendall(b'{"op":"ping"}\x00\n')               # a NUL byte
+        return "invalid-json", s
+    if kind == 8:
+        s.sendall(b'{"op":"' + b"x" * 70000)            # too long, no newline
+        return "line-too-long", s
+    s.sendall(os.urandom(2048))                         # binary garbage, then gone
+    return None, s
+
+
+def _expect_reply(s, want):
+    """Read until the reply after hello; check it is want (a type or an error code)."""
+    buf = b""
+    while buf.count(b"\n") < 2:
+        data = s.recv(65536)
+        check(data, f"connection closed before the reply {want}: {buf[:200]!r}")
+        buf += data
+    reply = json.loads(buf.split(b"\n")[1])
+    got = reply.get("code") if reply["type"] == "error" else reply["type"]
+    check(got == want and (reply["type"] != "error" or reply["message"]),
+          f"expected {want}, got {reply}")
+
+
+def _idle(b, control, pid, clients=1, timeout=15):
+    """Wait until the broker serves only `clients` connections again; its
+    VmRSS and open fds then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = control.request({"op": "status"})["socket"]["clients"]
+        if n == clients:
+            return vmrss_kib(pid), len(os.listdir(f"/proc/{pid}/fd"))
+        check(time.monotonic() < deadline, f"{n} clients still connected after {timeout}s")
+        time.sleep(0.02)  # connections closing: nothing to wait on but the count
+
+
+def test_connection_churn_no_leak():
+    """1,000 connections a second for 10 seconds, each misbehaving in its
+    own way: every error is the precise one, the broker keeps serving, and
+    its open fds and VmRSS return to their idle level."""
+    warmup, cycles, rate = 1000, 10000, 1000
+    with Broker(env=ASAN_SMALL_QUARANTINE if SANITIZED else None) as b:
+        pid = b.proc.pid
+        control = b.client()
+        control.subscribe(events=["exit"], match={"ppid": ME})
+        for i in range(warmup):
+            want, s = _hostile(b.socket_path, i)
+            if want:
+                _expect_reply(s, want)
+            s.close()
+        rss0, fds0 = _idle(b, control, pid)
+        bad0 = control.request({"op": "status"})["socket"]["bad_requests"]
+        start = time.monotonic()
+        errors = 0
+        for i in range(cycles):
+            due = start + i / rate
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)  # pacing the load itself, not synchronisation
+            want, s = _hostile(b.socket_path, i)
+            if want:
+                _expect_reply(s, want)
+                errors += want != "pong"
+            s.close()
+        took = time.monotonic() - start
+        rss1, fds1 = _idle(b, control, pid)
+        bad = control.request({"op": "status"})["socket"]["bad_requests"] - bad0
+        print(f"{cycles} connections in {took:.1f}s ({cycles / took:.0f}/s); broker VmRSS "
+              f"{rss0} KiB after warm-up, {rss1} KiB after (tolerance {RSS_TOLERANCE_KIB} KiB); "
+              f"fds {fds0} -> {fds1}")
+        # Half lines and garbage count too when the broker read them before
+        # the peer was gone (a peer that closes with unread data resets).
+        check(bad >= errors, f"broker counted {bad} bad requests, the clients got {errors} errors")
+        check(fds1 == fds0, f"broker has {fds1} fds open, {fds0} before: a connection leaked")
+        check(rss1 - rss0 <= RSS_TOLERANCE_KIB,
+              f"broker VmRSS grew from {rss0} to {rss1} KiB over {cycles} connections")
+        p = child("exit", 5)
         p.wait()
-        got, kernel_lost, client_lost = 0, 0, 0
-        deadline = time.monotonic() + 30
-        # Every comm event of the burst either arrives or is counted lost, in
-        # the kernel or in this client's queue (kernel losses are host-wide
-        # counts, so they may cover other events too).
-        while got + kernel_lost + client_lost < n:
-            if time.monotonic() > deadline:
-                fail(f"burst: received {got} + reported lost {kernel_lost}+{client_lost} < {n} "
-                     "emitted: silent loss")
-            e = c.next_event(max(deadline - time.monotonic(), 0.01))
-            if e["type"] == "overrun" and e["where"] == "kernel":
-                check(e["lost"] > 0 and e["seq"] > 0, f"overrun: {e}")
-                kernel_lost += e["lost"]
-            elif e["type"] == "overrun":
-                check(e["where"] == "client" and e["lost"] > 0, f"overrun: {e}")
-                client_lost += e["lost"]
-            elif e["type"] == "comm" and e["tgid"] == p.pid:
-                got += 1
-        check(kernel_lost > 0, f"no kernel overrun with a 4K buffer ({got} of {n} received)")
-        lost = kernel_lost
-        # Events of a process started after the burst still arrive.
-        q = child("exit", 7)
-        q.wait()
-        seen = c.events_until(of_pid(q.pid, "exit"), timeout=15, what="exit after the overrun")
-        check(seen[-1]["exit_code"] == 7, f"exit after overrun: {seen[-1]}")
-        # The table is resynced from /proc after the loss (at most once a
-        # second, so maybe not yet): no event announces it, so poll status.
-        deadline = time.monotonic() + 10
-        while True:
-            s = c.request({"op": "status"})
-            if s["process_table"]["resyncs"] >= 2:
-                break
-            check(time.monotonic() < deadline, f"no resync after the overrun: {s['process_table']}")
-            time.sleep(0.1)
-        check(s["connector"]["lost"] >= lost, f"status after overrun: {s['connector']}")
+        control.events_until(of_pid(p.pid, "exit"), what="an exit after the churn")
 
 
 def test_sigterm_removes_socket():
@@ -318,8 +688,33 @@ def test_sigterm_removes_socket():
                 break
         else:
             fail("client not disconnected at shutdown")
+        b.check_log_clean()
     finally:
         b.kill()
+
+
+def test_sigterm_during_burst():
+    """SIGTERM while the connector floods and clients are behind: exit 0
+    promptly, the socket removed, no sanitizer report (Broker checks the
+    log)."""
+    with Broker() as b:
+        stuck = b.client()
+        stuck.subscribe(threads=True)  # never reads: a full queue at shutdown
+        reader = b.client()
+        reader.subscribe(events=["comm"], match={"comm": "burst-*"})
+        p = child("comm-burst", 1000000)
+        try:
+            reader.events_until(lambda e: e["type"] == "comm", what="the burst")
+            start = time.monotonic()
+            rc = b.stop(timeout=10)
+            took = time.monotonic() - start
+            check(p.poll() is None, "the burst ended before SIGTERM: nothing was tested")
+        finally:
+            p.kill()
+            p.wait()
+        check(rc == 0, f"exit code {rc} after SIGTERM during a burst")
+        check(not os.path.exists(b.socket_path), "socket left behind after SIGTERM")
+        print(f"broker exited {took * 1000:.0f} ms after SIGTERM during a burst")
 
 
 def test_second_broker_refuses_socket():
@@ -328,6 +723,7 @@ def test_second_broker_refuses_socket():
                             "--config", b.config_path], capture_output=True, text=True, timeout=20)
         check(r.returncode == 1 and "another procnotifyd" in r.stderr,
               f"second broker: rc {r.returncode}, stderr {r.stderr!r}")
+        check_no_sanitizer_report(r.stderr, "the second broker's output")
         check(b.client().request({"op": "ping"})["type"] == "pong", "first broker disturbed")
 
 
@@ -340,6 +736,7 @@ def test_bad_config_exit_code():
                            timeout=20)
         check(r.returncode == 2 and "line 2" in r.stderr and "MaxClients" in r.stderr,
               f"rc {r.returncode}, stderr {r.stderr!r}")
+        check_no_sanitizer_report(r.stderr)
 
 
 def test_sighup_reload():

@@ -6,18 +6,23 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 
-from pntest import Broker, check, child, exec_then_release, fail, of_pid, run
+from pntest import (Broker, Client, check, check_no_sanitizer_report, child, exec_then_release,
+                    fail, of_pid, run)
 
 CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 ME = os.getpid()
 
 
 def ctl(b, *args, **kw):
-    return subprocess.run([CTL, "--socket", b.socket_path, *args], capture_output=True,
-                          text=True, timeout=kw.pop("timeout", 30), **kw)
+    r = subprocess.run([CTL, "--socket", b.socket_path, *args], capture_output=True,
+                       text=True, timeout=kw.pop("timeout", 30), **kw)
+    check_no_sanitizer_report(r.stderr, f"procnotifyctl {' '.join(args)}'s stderr")
+    return r
 
 
 def start_ctl(b, *args):
@@ -95,6 +100,7 @@ def test_usage_errors_exit_2():
 def test_unreachable_exits_3():
     r = subprocess.run([CTL, "--socket", "/tmp/pntest-no-such.sock", "status"], capture_output=True,
                        text=True, timeout=30)
+    check_no_sanitizer_report(r.stderr, "procnotifyctl's stderr")
     check(r.returncode == 3 and "no broker is listening" in r.stderr, f"{r.returncode} {r.stderr!r}")
 
 
@@ -137,30 +143,83 @@ def test_monitor_table_and_json():
             js.kill()
 
 
-def test_monitor_reconnects_after_restart():
-    """libprocnotify's reconnect: the broker restarts on the same socket;
-    monitor --reconnect reports the gap and keeps delivering."""
-    b = Broker()
-    b.start()
+def _restart_and_resubscribe(b, restart):
+    """monitor --reconnect across restart(): it reconnects by itself,
+    reports the gap as an overrun "restart", and subscribes again with the
+    same filter (an exit of a grandchild, not matching --ppid, is not shown).
+    Returns the instance ids before and after."""
+    m = start_ctl(b, "monitor", "--json", "--reconnect", "--events=exit", f"--ppid={ME}")
     try:
-        m = start_ctl(b, "monitor", "--json", "--reconnect", "--events=exit", f"--ppid={ME}")
         wait_subscriptions(b, 1)
+        first = b.client().hello["instance_id"]
         p = child("exit", 1)
         p.wait()
-        check(json.loads(read_line(m))["tgid"] == p.pid, "first event not seen")
-        check(b.stop() == 0, "broker did not stop cleanly")
-        b.start()
+        ev = json.loads(read_line(m))
+        check(ev["tgid"] == p.pid, f"first event not seen: {ev}")
+        restart()
         wait_subscriptions(b, 1, timeout=20)
+        second = b.client().hello["instance_id"]
         ev = json.loads(read_line(m, 20))
         check(ev["type"] == "overrun" and ev["where"] == "restart", f"no restart report: {ev}")
-        q = child("exit", 2)
+        # A grandchild (exit 5) does not match --ppid, its parent shell (exit 6) does.
+        q = subprocess.Popen(["/bin/sh", "-c", f"{os.environ['PN_CHILD']} exit 5; exit 6"])
         q.wait()
         ev = json.loads(read_line(m, 20))
-        check(ev["type"] == "exit" and ev["tgid"] == q.pid and ev["exit_code"] == 2,
-              f"after restart: {ev}")
-        m.kill()
+        check(ev["type"] == "exit" and ev["tgid"] == q.pid and ev["exit_code"] == 6,
+              f"after restart (the filter should have been replayed): {ev}")
+        return first, second
     finally:
-        b.kill()
+        m.kill()
+        m.wait()
+
+
+def test_monitor_reconnects_after_restart():
+    """libprocnotify's reconnect: the broker restarts on the same socket path
+    (bound anew); monitor --reconnect reports the gap and keeps delivering."""
+    with Broker() as b:
+        def restart():
+            check(b.stop() == 0, "broker did not stop cleanly")
+            b.check_log_clean()
+            b.start()
+        first, second = _restart_and_resubscribe(b, restart)
+        check(first != second, f"instance_id {first} did not change across a restart")
+
+
+def test_socket_activation_keeps_socket():
+    """As procnotifyd.socket does: a listening socket passed in (LISTEN_FDS),
+    held by the parent across a broker restart. The broker serves it, does
+    not remove it at exit, a client that connects while no broker runs is
+    served by the next one, and monitor --reconnect carries on."""
+    d = tempfile.mkdtemp(prefix="pntest-act-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "events.sock")
+    listen = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listen.bind(path)
+    os.chmod(path, 0o666)
+    listen.listen(128)
+    with Broker(listen=listen) as b:
+        b.socket_path = path  # what the passed socket serves (--socket is not bound)
+        check("the socket systemd passed" in b.log(), f"activation fd not used:\n{b.log()}")
+        waiting = []
+
+        def restart():
+            check(b.stop() == 0, "broker did not stop cleanly")
+            b.check_log_clean()
+            check(os.path.exists(path), "the activation socket was removed at exit")
+            # No broker now: the connection waits in the backlog, as with systemd.
+            waiting.append(Client(path, read_hello=False))
+            b.start()
+
+        first, second = _restart_and_resubscribe(b, restart)
+        check(first != second, f"instance_id {first} did not change across a restart")
+        h = waiting[0].read_reply(20)
+        check(h and h["type"] == "hello" and h["instance_id"] == second,
+              f"the client that connected during the restart got {h}")
+        check(waiting[0].request({"op": "ping"})["type"] == "pong", "not served after the restart")
+    check(os.path.exists(path), "the activation socket was removed at exit")
+    listen.close()
+    os.unlink(path)
+    os.rmdir(d)
 
 
 if __name__ == "__main__":

@@ -39,12 +39,11 @@ class Observer:
                                      stdin=subprocess.DEVNULL, preexec_fn=pre)
         self.buf = b""
         self.lines = []  # everything read, in order
+        self.taken = set()  # indices of lines an expect() returned
         # "target" (the observer) and "ready" (the target) in either order.
         first = {self.expect(("target", "ready")).split()[0] for _ in range(2)}
         check(first == {"target", "ready"}, f"pn-observer started with {self.lines}")
         self.pid = int(self.lines[0].split()[1])
-        # With --trace, "traced" can come between the two: keep it for expect().
-        self.early = [l for l in self.lines if not l.startswith(("target", "ready"))]
 
     def read_line(self, timeout):
         deadline = time.monotonic() + timeout
@@ -63,19 +62,20 @@ class Observer:
         return self.lines[-1]
 
     def expect(self, prefix, timeout=10):
-        """Read lines until one starts with prefix; return it."""
-        for line in getattr(self, "early", []):
-            if line.startswith(prefix):
-                self.early.remove(line)
-                return line
-        start = len(self.lines)
+        """The first line not expected yet that starts with prefix. Observer
+        and target write to one pipe, so a line may come before one that
+        was expected earlier (the target's "ready" after the observer's
+        "traced"): a line passed over stays there for a later expect."""
         deadline = time.monotonic() + timeout
         while True:
+            for i, line in enumerate(self.lines):
+                if i not in self.taken and line.startswith(prefix):
+                    self.taken.add(i)
+                    return line
             line = self.read_line(max(deadline - time.monotonic(), 0))
             if line is None:
-                fail(f"pn-observer did not say {prefix!r} within {timeout}s; it said {self.lines[start:]}")
-            if line.startswith(prefix):
-                return line
+                left = [l for i, l in enumerate(self.lines) if i not in self.taken]
+                fail(f"pn-observer did not say {prefix!r} within {timeout}s; it said {left}")
 
     def kill(self):
         try:

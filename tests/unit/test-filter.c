@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Filter matching: each key, AND across keys, OR within one. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,6 +108,29 @@ static void test_string_keys(void **state) {
         filter_free(f);
 }
 
+static void test_globs_as_fnmatch(void **state) {
+        /* "name-*" patterns are compared as prefixes: every pattern must
+         * decide as fnmatch(pattern, name, 0) does. */
+        static const char *const patterns[] = { "pnb-*", "*", "b*", "bfdd*", "bf*d", "b?dd*", "[b]fdd*",
+                                                "bf\\*", "bfdd**", "x*" };
+        static const char *const names[] = { "pnb-", "pnb-1", "pnb", "bfdd", "bfddx", "b", "bf*", "bfd",
+                                             "pnb-/x", ".bfdd", "x" };
+        (void) state;
+        for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+                struct json_object *m = json_object_new_object();
+                json_object_object_add(m, "comm", json_object_new_string(patterns[i]));
+                Filter *f = make(NULL, json_object_to_json_string(m), false);
+                json_object_put(m);
+                for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++) {
+                        PnEvent ev = proc(PN_EVENT_COMM);
+                        ev.comm = names[j];
+                        if (filter_match(f, &ev, NULL) != (fnmatch(patterns[i], names[j], 0) == 0))
+                                fail_msg("pattern %s, name %s: not as fnmatch", patterns[i], names[j]);
+                }
+                filter_free(f);
+        }
+}
+
 static void test_cgroup_prefix(void **state) {
         PnEvent ev = proc(PN_EVENT_EXIT);
         (void) state;
@@ -168,6 +192,7 @@ int main(void) {
                 cmocka_unit_test(test_events_and_threads),
                 cmocka_unit_test(test_numeric_keys),
                 cmocka_unit_test(test_string_keys),
+                cmocka_unit_test(test_globs_as_fnmatch),
                 cmocka_unit_test(test_cgroup_prefix),
                 cmocka_unit_test(test_descendants_of),
                 cmocka_unit_test(test_error_messages),

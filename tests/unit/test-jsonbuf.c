@@ -3,6 +3,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -121,12 +123,81 @@ static void test_large_growth(void **state) {
         jsonbuf_deinit(&b);
 }
 
+/* What a special byte becomes, as the byte-at-a-time rules say. */
+static const char *escaped(unsigned char c) {
+        static char buf[8];
+        switch (c) {
+        case '"': return "\\\"";
+        case '\\': return "\\\\";
+        case '\n': return "\\n";
+        case 0x01: return "\\u0001";
+        case 0x1f: return "\\u001f";
+        case 0x80: return "\\ufffd";
+        default:
+                buf[0] = (char) c;
+                buf[1] = 0;
+                return buf;
+        }
+}
+
+static void test_special_byte_anywhere(void **state) {
+        /* Plain runs are skipped 8 bytes at a time: a special byte must be
+         * found in every position of a word, in the tail, and after one. */
+        static const unsigned char specials[] = { '"', '\\', '\n', 0x01, 0x1f, 0x80, 0x7f, ' ', '~' };
+        (void) state;
+        for (size_t len = 1; len <= 40; len++)
+                for (size_t pos = 0; pos < len; pos++)
+                        for (size_t k = 0; k < sizeof(specials); k++) {
+                                char in[64], want[128];
+                                memset(in, 'a' + (char) (len % 26), len);
+                                in[pos] = (char) specials[k];
+                                snprintf(want, sizeof(want), "\"%.*s%s%.*s\"", (int) pos, in,
+                                         escaped(specials[k]), (int) (len - pos - 1), in + pos + 1);
+                                assert_string_equal(quoted(in, len), want);
+                        }
+        /* A valid multi-byte sequence straddling a word boundary passes. */
+        const char *s = "abcdefg\xc3\xa9hijklmnop\xe2\x82\xac";
+        assert_string_equal(roundtrip(quoted(s, strlen(s))), s);
+}
+
+static void test_integers_every_length(void **state) {
+        /* Digits are written two at a time: check both sides of every power
+         * of ten, and the extremes, against printf. */
+        JsonBuf b = JSONBUF_INIT;
+        char want[64];
+        (void) state;
+        for (uint64_t p = 1;; p *= 10) {
+                uint64_t values[] = { p - 1, p, p + 1, p * 5 + 3 };
+                for (size_t i = 0; i < 4; i++) {
+                        jsonbuf_reset(&b);
+                        jsonbuf_elem_uint(&b, values[i]);
+                        snprintf(want, sizeof(want), "%llu", (unsigned long long) values[i]);
+                        assert_string_equal(b.data, want);
+                        jsonbuf_reset(&b);
+                        jsonbuf_begin_object(&b);
+                        jsonbuf_field_int(&b, "n", -(int64_t) (values[i] / 2));
+                        snprintf(want, sizeof(want), "{\"n\":%lld", -(long long) (values[i] / 2));
+                        if (values[i] / 2 == 0)
+                                strcpy(want, "{\"n\":0");
+                        assert_string_equal(b.data, want);
+                }
+                if (p > UINT64_MAX / 10)
+                        break;
+        }
+        jsonbuf_reset(&b);
+        jsonbuf_elem_uint(&b, UINT64_MAX);
+        assert_string_equal(b.data, "18446744073709551615");
+        jsonbuf_deinit(&b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plain_and_escapes),
                 cmocka_unit_test(test_valid_utf8_passes),
                 cmocka_unit_test(test_invalid_utf8_replaced),
                 cmocka_unit_test(test_embedded_nul_escaped),
+                cmocka_unit_test(test_special_byte_anywhere),
+                cmocka_unit_test(test_integers_every_length),
                 cmocka_unit_test(test_object_structure),
                 cmocka_unit_test(test_large_growth),
         };

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -437,6 +438,39 @@ static void test_resync_ghosts(void **state) {
         proctable_free(t);
 }
 
+/* Zombies (ended, not reaped) are in /proc but no longer processes: a
+ * resync neither re-adds one whose exit was seen (a second exit would be
+ * inferred when it is reaped) nor keeps one whose exit was lost. */
+static void test_resync_zombies(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(800, 1, 80, "reported");
+        fake_add(801, 1, 81, "exit-lost");
+        fake_add(802, 1, 82, "leader-gone")->nthreads = 3;
+        ProcTable *t = setup_table(0);
+        handle(t, exit_ev(800, 800, 0));
+        assert_int_equal(n_seen, 1);
+        fake(800)->state = 'Z';
+        fake(801)->state = 'Z';
+        fake(802)->state = 'Z'; /* the leader exited, two threads live on */
+        assert_int_equal(proctable_resync(t, 10000, on_emit, NULL), 0);
+        assert_null(proctable_find(t, 800));
+        assert_non_null(proctable_find(t, 802));
+        proctable_run_pending(t, 10000 + PROCTABLE_GHOST_GRACE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 2); /* 801's exit, inferred; none for 800 again */
+        assert_int_equal(seen[1].ev.pid, 801);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_PROCFS);
+        assert_null(proctable_find(t, 801));
+        assert_non_null(proctable_find(t, 802));
+        /* Reaped: gone from /proc. Nothing more to report. */
+        fake(800)->alive = fake(801)->alive = false;
+        assert_int_equal(proctable_resync(t, 20000, on_emit, NULL), 0);
+        proctable_run_pending(t, 20000 + PROCTABLE_GHOST_GRACE_NS, on_emit, NULL);
+        assert_int_equal(n_seen, 2);
+        proctable_free(t);
+}
+
 static void test_comm_and_uid_events(void **state) {
         (void) state;
         reset();
@@ -839,6 +873,59 @@ static void test_other_stop_predump_adopt(void **state) {
         proctable_free(t);
 }
 
+static const char *entry_exe(const ProcTable *t, pid_t tgid) {
+        PnEvent ev = { 0 };
+        const ProcEntry *e = proctable_find(t, tgid);
+        assert_non_null(e);
+        proctable_enrich(e, &ev);
+        return ev.exe;
+}
+
+static void test_strings_interned(void **state) {
+        /* Processes seeded from /proc with the same exe, cmdline and cgroup
+         * hold one copy of each; a process that changes lets go of its
+         * reference only, and the set survives growth and emptying. */
+        static char exes[3000][24];
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(100, 1, 10, "worker");
+        fake_add(101, 1, 11, "worker");
+        ProcTable *t = setup_table(0);
+        assert_ptr_equal(proctable_find(t, 100)->exe, proctable_find(t, 101)->exe);
+        assert_ptr_equal(proctable_find(t, 100)->cmdline, proctable_find(t, 101)->cmdline);
+        assert_ptr_equal(proctable_find(t, 100)->cgroup, proctable_find(t, 1)->cgroup);
+        assert_ptr_equal(proctable_find(t, 100)->unit, proctable_find(t, 1)->unit);
+
+        fake(101)->exe = "/usr/bin/other";
+        handle(t, simple_ev(PN_EVENT_EXEC, 101, 101));
+        assert_string_equal(entry_exe(t, 101), "/usr/bin/other");
+        assert_string_equal(entry_exe(t, 100), "/usr/bin/prog");
+        handle(t, exit_ev(100, 100, 0));
+        assert_string_equal(entry_exe(t, 1), "/usr/bin/prog");
+
+        /* Many distinct strings: the set grows; all of them go again. */
+        for (int i = 0; i < 3000; i++) {
+                snprintf(exes[i], sizeof(exes[i]), "/usr/bin/p%d", i);
+                n_procs = 2;
+                FakeProc *p = fake_add(1000 + i, 1, 1000 + (uint64_t) i, "p");
+                p->exe = exes[i];
+                n_seen = 0;
+                handle(t, fork_ev(1, 1000 + i, 1000 + i));
+                handle(t, simple_ev(PN_EVENT_EXEC, 1000 + i, 1000 + i));
+        }
+        for (int i = 0; i < 3000; i += 7)
+                assert_string_equal(entry_exe(t, 1000 + i), exes[i]);
+        for (int i = 0; i < 3000; i++) {
+                n_seen = 0;
+                handle(t, exit_ev(1000 + i, 1000 + i, 0));
+        }
+        assert_null(proctable_find(t, 1500));
+        assert_string_equal(entry_exe(t, 101), "/usr/bin/other");
+        assert_string_equal(entry_exe(t, 1), "/usr/bin/prog");
+        proctable_free(t);
+}
+
 static void test_unit_from_cgroup(void **state) {
         char buf[256];
         (void) state;
@@ -1017,10 +1104,12 @@ int main(void) {
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_adoption),
                 cmocka_unit_test(test_resync_ghosts),
+                cmocka_unit_test(test_resync_zombies),
                 cmocka_unit_test(test_comm_and_uid_events),
                 cmocka_unit_test(test_unknown_processes),
                 cmocka_unit_test(test_max_entries),
                 cmocka_unit_test(test_many_entries_and_removal),
+                cmocka_unit_test(test_strings_interned),
                 cmocka_unit_test(test_unit_from_cgroup),
                 cmocka_unit_test(test_child_exit_then_connector_one_exit),
                 cmocka_unit_test(test_connector_exit_then_child_one_exit),
