@@ -418,15 +418,16 @@ class Client:
                 return seen
 
 
-def child(*args, cwd=None, hold=False):
-    """Start tests/helpers/pn-child with args (killed if the test dies).
+def child(*args, cwd=None, hold=False, exe=None):
+    """Start tests/helpers/pn-child (or exe, a copy of it under another
+    name) with args (killed if the test dies).
 
     With hold, the child blocks before doing anything until release(): a
     process that exits within a millisecond may be gone before the broker
     reads its name at exec (it then reports it nameless, by design), so
     tests that check names hold the child until its exec was reported."""
     pre = ["--wait-stdin"] if hold else []
-    return subprocess.Popen([PN_CHILD] + pre + [str(a) for a in args], cwd=cwd,
+    return subprocess.Popen([exe or PN_CHILD] + pre + [str(a) for a in args], cwd=cwd,
                             stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 

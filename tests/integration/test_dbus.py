@@ -6,6 +6,7 @@ gdbus, python3-dbus). Every test runs against dbus-daemon and dbus-broker:
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+import pntest
 from pntest import Broker, Bus, HERE, check, child, exec_then_release, fail, of_pid, run
 
 ME = os.getpid()
@@ -381,25 +383,30 @@ def test_python_example(kind):
     example = os.path.join(HERE, "..", "..", "clients", "examples", "dbus-failover.py")
     with Bus(kind) as bus, Broker(dbus=bus.address) as b, tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "failed-over")
-        ex = Proc(["/usr/bin/python3", example, f"--address={bus.address}", "--comm=pn-child",
+        # A name of its own: on a loaded machine, with tests in parallel,
+        # other pn-child processes exit all the time and match pn-child.
+        comm = f"pnfo{os.getpid() % 100000}"
+        exe = os.path.join(tmp, comm)
+        shutil.copy(pntest.PN_CHILD, exe)
+        ex = Proc(["/usr/bin/python3", example, f"--address={bus.address}", f"--comm={comm}",
                    "--once", "--", "sh", "-c", f'echo "$PROCNOTIFY_PID $PROCNOTIFY_COMM" > {out}.tmp'
                    f' && mv {out}.tmp {out}'])
         try:
-            check(ex.line(what="the example's first line") == "watching pn-child", "not watching")
+            check(ex.line(what="the example's first line") == f"watching {comm}", "not watching")
             c = b.client()
             c.subscribe(events=["exec"], match={"ppid": ME})
-            p = child("segv", "nocore", hold=True, cwd=tmp)
+            p = child("segv", "nocore", hold=True, cwd=tmp, exe=exe)
             exec_then_release(c, p)
             p.wait()
             line = ex.line(what="the predump line")
-            check(line == f"predump pid={p.pid} comm=pn-child", f"example printed {line!r}")
+            check(line == f"predump pid={p.pid} comm={comm}", f"example printed {line!r}")
             check(ex.p.wait(timeout=15) == 0, "the example did not exit 0 after --once")
             deadline = time.monotonic() + 15
             while not os.path.exists(out):
                 check(time.monotonic() < deadline, "the failover command did not run")
                 time.sleep(0.02)
             with open(out) as f:
-                check(f.read().split() == [str(p.pid), "pn-child"], "failover environment wrong")
+                check(f.read().split() == [str(p.pid), comm], "failover environment wrong")
         finally:
             ex.close()
 
