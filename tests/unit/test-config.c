@@ -21,7 +21,7 @@ static void test_defaults(void **state) {
         assert_string_equal(c->socket_path, CONFIG_DEFAULT_SOCKET);
         assert_string_equal(c->dbus, "system");
         assert_string_equal(c->group, "procnotify");
-        assert_int_equal(c->receive_buffer, 32u << 20);
+        assert_int_equal(c->receive_buffer, 128u << 20);
         assert_int_equal(c->kernel_events, 0);
         assert_int_equal(c->client_queue_bytes, 1u << 20);
         assert_int_equal(c->log_level, LOG_INFO);
