@@ -535,3 +535,48 @@ def run(tests):
         sys.exit(1)
     print(f"PASS {name}")
     sys.exit(0)
+
+
+class Proc:
+    """A helper process with JSON lines on stdout, read without buffering
+    (the D-Bus and JSON subscriber helpers, example programs)."""
+
+    def __init__(self, argv, **kw):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, **kw)
+        self.buf = b""
+
+    def line(self, timeout=15, what="a line"):
+        deadline = time.monotonic() + timeout
+        fd = self.p.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([fd], [], [], max(left, 0))
+            if not r:
+                fail(f"no {what} within {timeout}s")
+            data = os.read(fd, 65536)
+            if not data:
+                self.p.wait()
+                fail(f"{self.p.args[0]} exited before {what}: {self.p.stderr.read()!r}")
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+    def ready(self, timeout):
+        """Whether a line can be read within timeout."""
+        if b"\n" in self.buf:
+            return True
+        r, _, _ = select.select([self.p.stdout.fileno()], [], [], timeout)
+        return bool(r)
+
+    def json(self, timeout=15, what="a line"):
+        return json.loads(self.line(timeout, what))
+
+    def send(self, cmd):
+        self.p.stdin.write(cmd.encode() + b"\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()

@@ -5,7 +5,6 @@ gdbus, python3-dbus). Every test runs against dbus-daemon and dbus-broker:
 `test_dbus.py NAME@dbus-daemon`."""
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pntest
-from pntest import Broker, Bus, HERE, check, child, exec_then_release, fail, of_pid, run
+from pntest import Broker, Bus, HERE, Proc, check, child, exec_then_release, fail, of_pid, run
 
 ME = os.getpid()
 SUBSCRIBER = os.path.join(HERE, "dbus-subscriber.py")
@@ -23,50 +22,6 @@ CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 XML = os.environ.get("DBUS_XML", "")
 NOBODY = 65534
 DEST = ["org.procnotify.Broker1", "/org/procnotify/Broker1"]
-
-
-class Proc:
-    """A helper process with JSON lines on stdout, read without buffering."""
-
-    def __init__(self, argv, **kw):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, **kw)
-        self.buf = b""
-
-    def line(self, timeout=15, what="a line"):
-        deadline = time.monotonic() + timeout
-        fd = self.p.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([fd], [], [], max(left, 0))
-            if not r:
-                fail(f"no {what} within {timeout}s")
-            data = os.read(fd, 65536)
-            if not data:
-                self.p.wait()
-                fail(f"{self.p.args[0]} exited before {what}: {self.p.stderr.read()!r}")
-            self.buf += data
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.decode()
-
-    def ready(self, timeout):
-        """Whether a line can be read within timeout."""
-        if b"\n" in self.buf:
-            return True
-        r, _, _ = select.select([self.p.stdout.fileno()], [], [], timeout)
-        return bool(r)
-
-    def json(self, timeout=15, what="a line"):
-        return json.loads(self.line(timeout, what))
-
-    def send(self, cmd):
-        self.p.stdin.write(cmd.encode() + b"\n")
-        self.p.stdin.flush()
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
 
 
 def subscriber(bus, events, match, **kw):

@@ -10,14 +10,13 @@ import contextlib
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 
-from pntest import HERE, PN_CHILD, PROCNOTIFYD, Broker, Bus, check, child, fail, release, run
+from pntest import HERE, PN_CHILD, PROCNOTIFYD, Broker, Bus, Proc, check, child, fail, release, run
 from pnusers import Users, as_user
 
 ME = os.getpid()
@@ -42,40 +41,6 @@ SIGNAL_TYPES = {"Forked": "fork", "Exec": "exec", "UidChanged": "uid", "GidChang
                 "SessionCreated": "sid", "Ptrace": "ptrace", "CommChanged": "comm",
                 "Predump": "predump", "Exited": "exit", "Adopted": "adopt", "Stopped": "stop",
                 "Continued": "continue", "Overrun": "overrun"}
-
-
-class Proc:
-    """A helper process (as some user) with JSON lines on stdout."""
-
-    def __init__(self, argv, **kw):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, **kw)
-        self.buf = b""
-
-    def json(self, timeout=15, what="a line"):
-        deadline = time.monotonic() + timeout
-        fd = self.p.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([fd], [], [], max(left, 0))
-            if not r:
-                fail(f"no {what} from {self.p.args[1:3]} within {timeout}s")
-            data = os.read(fd, 65536)
-            if not data:
-                self.p.wait()
-                fail(f"{self.p.args[1]} exited before {what}: {self.p.stderr.read()!r}")
-            self.buf += data
-        line, _, self.buf = self.buf.partition(b"\n")
-        return json.loads(line)
-
-    def send(self, cmd):
-        self.p.stdin.write(cmd.encode() + b"\n")
-        self.p.stdin.flush()
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
 
 
 class Subscriber(Proc):
