@@ -1032,6 +1032,18 @@ static int request_json(PnClient *c, const char *what, struct json_object *req,
         return 0;
 }
 
+/* Connect to the broker and make one request (taken over, freed in every
+ * case); 0 with the reply in *ret, or the exit code after saying why. */
+static int connect_request_json(const Options *o, PnClient **c, const char *what,
+                                struct json_object *req, struct json_object **ret) {
+        int r = connect_broker(o, c);
+        if (r) {
+                json_object_put(req);
+                return r;
+        }
+        return request_json(*c, what, req, ret);
+}
+
 static int cmd_run(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
         _cleanup_(json_object_putp) struct json_object *reply = NULL;
@@ -1056,12 +1068,7 @@ static int cmd_run(const Options *o) {
                 json_object_object_add(req, "env", json_object_get(o->env));
         if (o->follow)
                 json_object_object_add(req, "follow", json_object_new_boolean(true));
-        r = connect_broker(o, &c);
-        if (r) {
-                json_object_put(req);
-                return r;
-        }
-        r = request_json(c, "run", req, &reply);
+        r = connect_request_json(o, &c, "run", req, &reply);
         if (r)
                 return r;
         printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
@@ -1093,10 +1100,7 @@ static int cmd_children(const Options *o) {
         char buf[256];
         int r;
 
-        r = connect_broker(o, &c);
-        if (r)
-                return r;
-        r = request_json(c, "children", json_tokener_parse("{\"op\":\"children\"}"), &reply);
+        r = connect_request_json(o, &c, "children", json_tokener_parse("{\"op\":\"children\"}"), &reply);
         if (r)
                 return r;
         if (o->format == FORMAT_JSON) {
@@ -1161,12 +1165,7 @@ static int cmd_kill(const Options *o) {
                 else
                         json_object_object_add(req, "signal", json_object_new_string(o->signal));
         }
-        r = connect_broker(o, &c);
-        if (r) {
-                json_object_put(req);
-                return r;
-        }
-        r = request_json(c, "kill", req, &reply);
+        r = connect_request_json(o, &c, "kill", req, &reply);
         if (r)
                 return r;
         printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
