@@ -14,6 +14,7 @@
 #include "uidlimits.h"
 #include "protocol/filter.h"
 #include "protocol/jsonbuf.h"
+#include "protocol/reply.h"
 #include "protocol/request.h"
 
 /*
@@ -79,3 +80,15 @@ typedef struct SinkContext {
         void (*visit_stats)(void *userdata, const StatsVisitor *v);
         void *userdata;
 } SinkContext;
+
+/*
+ * A follow of pid for a subscriber with creds that holds n_follows already
+ * (FOLLOW_MAX_PER_CONNECTION), seeded through ctx->follow_new. NULL and
+ * *ret on success; else the protocol error code (PN_ERR_LIMIT_EXCEEDED,
+ * PN_ERR_NOT_FOUND: no such process, or one the subscriber may not see,
+ * which read alike; PN_ERR_INTERNAL) with a message in msg.
+ */
+const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid,
+                                    size_t n_follows, Follow **ret, char *msg, size_t size);
+/* The report of ch (not FOLLOW_CHANGE_NONE), caused by ev, for subscription id. */
+void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChange *ch, const PnEvent *ev);

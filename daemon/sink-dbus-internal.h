@@ -18,6 +18,8 @@ typedef struct DbusSubscription {
         char **events;    /* as given, for the Events property */
         int signal;       /* sent to the peer's process per matching event; 0: none */
         uint64_t tag;     /* nonzero: added by the broker for a watch (SinkControlReply) */
+        Follow *follow;      /* the followed service, for "follow" */
+        FollowChange change; /* what the current event did to it, until reported */
         struct DbusSubscription *next;
 } DbusSubscription;
 
@@ -31,6 +33,7 @@ struct DbusPeer {
         sd_bus_track *track;
         DbusSubscription *subs;
         size_t n_subs;
+        size_t n_follows;  /* subscriptions with a follow */
         uint64_t lost, lost_first, lost_last;
         DbusPeer *next;
 };
@@ -66,9 +69,9 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
 /* The credentials of a known peer, or NULL. */
 const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name);
-/* -EUSERS: the peer is at MaxSubscriptions; -EDQUOT: its user at
- * MaxSubscriptionsPerUser. */
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
+/* Takes filter, events and follow (may be NULL) on success. -EUSERS: the
+ * peer is at MaxSubscriptions; -EDQUOT: its user at MaxSubscriptionsPerUser. */
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal, Follow *follow,
                                DbusSubscription **ret);
 void sink_dbus_subscription_free(DbusSubscription *sub);
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);

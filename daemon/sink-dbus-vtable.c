@@ -22,6 +22,7 @@
 #define ERROR_LIMIT_EXCEEDED "org.procnotify.Broker1.Error.LimitExceeded"
 #define ERROR_NOT_FOUND "org.procnotify.Broker1.Error.NotFound"
 #define ERROR_BUSY "org.procnotify.Broker1.Error.Busy"
+#define ERROR_SPAWN_FAILED "org.procnotify.Broker1.Error.SpawnFailed"
 
 #define MAX_PEER_GROUPS 256
 
@@ -62,8 +63,10 @@ static bool is_int_type(char c) {
         return c && strchr("ynqiuxt", c);
 }
 
-/* Read one variant of the match into a json value; NULL + message on error. */
-static struct json_object *read_variant(sd_bus_message *m, const char *key, char *error, size_t size) {
+/* Read one variant of a{sv} what (the match, a method's options) into a
+ * json value; NULL + message on error. */
+static struct json_object *read_variant(sd_bus_message *m, const char *what, const char *key, char *error,
+                                        size_t size) {
         const char *contents;
         char type;
         struct json_object *v = NULL;
@@ -108,8 +111,8 @@ static struct json_object *read_variant(sd_bus_message *m, const char *key, char
                         goto bad;
                 }
         } else {
-                snprintf(error, size, "match.%.64s: D-Bus type '%.16s' is not accepted (integers, "
-                         "strings, or arrays of them)", key, contents);
+                snprintf(error, size, "%s.%.64s: D-Bus type '%.16s' is not accepted (integers, "
+                         "strings, booleans, or arrays of integers or strings)", what, key, contents);
                 return NULL;
         }
         if (sd_bus_message_exit_container(m) < 0) {
@@ -118,7 +121,7 @@ static struct json_object *read_variant(sd_bus_message *m, const char *key, char
         }
         return v;
 bad:
-        snprintf(error, size, "match.%.64s: the value could not be read", key);
+        snprintf(error, size, "%s.%.64s: the value could not be read", what, key);
         return NULL;
 }
 
@@ -146,12 +149,7 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         return r;
-                /* Not served here yet (PROTOCOL.md): say so, rather than "unknown key". */
-                if (streq(key, "follow")) {
-                        snprintf(error, size, "match.%s: served on the JSON socket only, not on D-Bus", key);
-                        return -EINVAL;
-                }
-                struct json_object *v = read_variant(m, key, error, size);
+                struct json_object *v = read_variant(m, "match", key, error, size);
                 if (!v)
                         return -EINVAL;
                 /* "threads" and "signal" are options of the subscription, not process keys. */
@@ -171,16 +169,18 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
 typedef struct PendingSubscribe {
         SinkDbus *sink;
         sd_bus_message *call;
-        RequestOp op;     /* subscribe, or an op the broker serves (watch, unwatch) */
+        RequestOp op;     /* subscribe, or an op the broker serves (watch, run, …) */
         Filter *filter;
         char **events;
-        pid_t pid;        /* watch, unwatch */
-        bool stop;
         int signal;
+        Follow *follow;   /* subscribe with "follow", once the caller is known */
+        Request req;      /* what the broker serves, as a JSON request */
 } PendingSubscribe;
 
 static void pending_free(PendingSubscribe *p) {
         sd_bus_message_unref(p->call);
+        request_done(&p->req);
+        follow_free(p->follow);
         filter_free(p->filter);
         for (size_t i = 0; p->events && p->events[i]; i++)
                 free(p->events[i]);
@@ -249,8 +249,11 @@ static const char *error_name(const char *code) {
                 { PN_ERR_ACCESS_DENIED, ERROR_ACCESS_DENIED },
                 { PN_ERR_LIMIT_EXCEEDED, ERROR_LIMIT_EXCEEDED },
                 { PN_ERR_BUSY, ERROR_BUSY },
+                { PN_ERR_SPAWN_FAILED, ERROR_SPAWN_FAILED },
+                { PN_ERR_INVALID_FILTER, ERROR_INVALID_FILTER },
                 { PN_ERR_INVALID_REQUEST, SD_BUS_ERROR_INVALID_ARGS },
                 { PN_ERR_UNKNOWN_OP, SD_BUS_ERROR_UNKNOWN_METHOD },
+                { PN_ERR_INTERNAL, SD_BUS_ERROR_NO_MEMORY },
         };
         for (size_t i = 0; code && i < ELEMENTSOF(map); i++)
                 if (streq(code, map[i].code))
@@ -258,13 +261,84 @@ static const char *error_name(const char *code) {
         return SD_BUS_ERROR_FAILED;
 }
 
-/* Watch, Unwatch: served by the broker like the socket's "watch" and
- * "unwatch"; its reply line becomes the method's reply or error. */
+/* ListChildren's a(ususbuss) from the "children" reply; D-Bus has no
+ * null: an unknown uid is 4294967295, an unknown command "". */
+static int append_children(sd_bus_message *m, struct json_object *o) {
+        struct json_object *list = NULL;
+        int r;
+
+        json_object_object_get_ex(o, "children", &list);
+        r = sd_bus_message_open_container(m, 'a', "(ususbuss)");
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(list); i++) {
+                struct json_object *c = json_object_array_get_idx(list, i), *v[8] = { 0 };
+                static const char *const keys[] = { "pid", "name", "uid", "state", "adopted",
+                                                    "requester_uid", "command", "started" };
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                        json_object_object_get_ex(c, keys[k], &v[k]);
+                r = sd_bus_message_append(m, "(ususbuss)", (uint32_t) json_object_get_int64(v[0]),
+                                          json_object_get_string(v[1]),
+                                          v[2] && json_object_is_type(v[2], json_type_int)
+                                                  ? (uint32_t) json_object_get_int64(v[2]) : UINT32_MAX,
+                                          json_object_get_string(v[3]), (int) json_object_get_boolean(v[4]),
+                                          v[5] && json_object_is_type(v[5], json_type_int)
+                                                  ? (uint32_t) json_object_get_int64(v[5]) : UINT32_MAX,
+                                          v[6] && json_object_is_type(v[6], json_type_string)
+                                                  ? json_object_get_string(v[6]) : "",
+                                          json_object_get_string(v[7]));
+        }
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+/* The method's return values from the broker's reply line o. */
+static int reply_control(PendingSubscribe *p, struct json_object *o, const DbusSubscription *sub) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        struct json_object *v[4] = { 0 };
+        int r;
+
+        switch (p->req.op) {
+        case REQUEST_WATCH:
+                return sd_bus_reply_method_return(p->call, "o", sub ? sub->path : "/");
+        case REQUEST_RUN:
+                json_object_object_get_ex(o, "pid", &v[0]);
+                json_object_object_get_ex(o, "name", &v[1]);
+                json_object_object_get_ex(o, "uid", &v[2]);
+                json_object_object_get_ex(o, "output", &v[3]);
+                return sd_bus_reply_method_return(p->call, "ususo", (uint32_t) json_object_get_int64(v[0]),
+                                                  json_object_get_string(v[1]),
+                                                  (uint32_t) json_object_get_int64(v[2]),
+                                                  json_object_get_string(v[3]), sub ? sub->path : "/");
+        case REQUEST_CHILDREN:
+                r = sd_bus_message_new_method_return(p->call, &m);
+                if (r >= 0)
+                        r = append_children(m, o);
+                return r < 0 ? r : sd_bus_send(NULL, m, NULL);
+        case REQUEST_KILL:
+                json_object_object_get_ex(o, "signal", &v[0]);
+                json_object_object_get_ex(o, "pids", &v[1]);
+                r = sd_bus_message_new_method_return(p->call, &m);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "i", (int32_t) json_object_get_int(v[0]));
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "u");
+                for (size_t i = 0; r >= 0 && i < json_object_array_length(v[1]); i++)
+                        r = sd_bus_message_append(m, "u",
+                                                  (uint32_t) json_object_get_int64(json_object_array_get_idx(v[1], i)));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                return r < 0 ? r : sd_bus_send(NULL, m, NULL);
+        default:
+                return sd_bus_reply_method_return(p->call, NULL);
+        }
+}
+
+/* Watch, Unwatch, Run, ListChildren, Kill: served by the broker like the
+ * socket's ops of the same request (p->req); its reply line becomes the
+ * method's reply or error, and a subscription it asks for (a watch, a run
+ * with "follow") is the caller's. */
 static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
         SinkDbus *s = p->sink;
         _cleanup_(json_object_putp) struct json_object *o = NULL;
         JsonBuf line = JSONBUF_INIT;
-        Request req = { .op = p->op, .watch = { .pid = p->pid, .stop = p->stop } };
         SinkControlReply reply = {
                 .line = &line,
                 .can_subscribe = peer->n_subs < s->opt.max_subscriptions &&
@@ -279,7 +353,7 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
         if (!s->ctx.control.request)
                 return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_UNKNOWN_METHOD,
                                                   "Not served by this broker.");
-        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &req, &reply);
+        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &p->req, &reply);
         if (!jsonbuf_failed(&line))
                 o = json_tokener_parse(line.data);
         jsonbuf_deinit(&line);
@@ -293,26 +367,30 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
                 struct json_object *code = NULL, *msg = NULL;
                 json_object_object_get_ex(o, "code", &code);
                 json_object_object_get_ex(o, "message", &msg);
+                filter_free(reply.subscribe);
                 return sd_bus_reply_method_errorf(p->call, error_name(json_object_get_string(code)), "%s",
                                                   json_object_get_string(msg));
         }
         if (!reply.subscribe)
-                return sd_bus_reply_method_return(p->call, NULL);
+                return reply_control(p, o, NULL);
         /* Room was checked by the broker (can_subscribe): what fails is memory. */
         char **events = calloc(1, sizeof(char *));
-        r = events ? sink_dbus_subscription_add(peer, reply.subscribe, events, 0, &sub) : -ENOMEM;
+        r = events ? sink_dbus_subscription_add(peer, reply.subscribe, events, 0, NULL, &sub) : -ENOMEM;
         if (r < 0) {
-                Request undo = { .op = REQUEST_UNWATCH, .watch = { .pid = p->pid } };
-                JsonBuf ignored = JSONBUF_INIT;
-                SinkControlReply u = { .line = &ignored };
                 filter_free(reply.subscribe);
                 free(events);
-                s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &undo, &u);
-                jsonbuf_deinit(&ignored);
-                return sd_bus_reply_method_errnof(p->call, r, "Cannot watch: %m");
+                if (p->req.op == REQUEST_WATCH) {
+                        Request undo = { .op = REQUEST_UNWATCH, .watch = { .pid = p->req.watch.pid } };
+                        JsonBuf ignored = JSONBUF_INIT;
+                        SinkControlReply u = { .line = &ignored };
+                        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &undo, &u);
+                        jsonbuf_deinit(&ignored);
+                }
+                /* A child runs by now, as on the socket; only its events are not delivered. */
+                return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe the caller: %m");
         }
         sub->tag = reply.tag;
-        return sd_bus_reply_method_return(p->call, "o", sub->path);
+        return reply_control(p, o, sub);
 }
 
 /* Subscribe the caller of p->call, whose credentials the bus told. */
@@ -336,6 +414,14 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         if (p->op != REQUEST_SUBSCRIBE)
                 return serve_control(p, peer);
+        pid_t follow_pid = filter_get_follow(p->filter);
+        if (follow_pid > 0) {
+                char msg[160];
+                const char *code = sink_context_follow_new(&s->ctx, &peer->creds, follow_pid, peer->n_follows,
+                                                           &p->follow, msg, sizeof(msg));
+                if (code)
+                        return sd_bus_reply_method_errorf(p->call, error_name(code), "%s", msg);
+        }
         if (p->signal && peer->pidfd < 0) {
                 /* The bus told the pid just now: a process that started
                  * later holds a reused pid and is refused. */
@@ -347,7 +433,7 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                                                           strerror(-r));
                 peer->pidfd = r;
         }
-        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, &sub);
+        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, p->follow, &sub);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "At most %u subscriptions per connection "
@@ -362,6 +448,7 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         p->filter = NULL; /* owned by the subscription now */
         p->events = NULL;
+        p->follow = NULL;
         return sd_bus_reply_method_return(p->call, "o", sub->path);
 }
 
@@ -498,9 +585,9 @@ static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op,
         if (!p)
                 return -ENOMEM;
         p->sink = s;
-        p->op = op;
-        p->pid = pid;
-        p->stop = stop;
+        p->op = p->req.op = op;
+        p->req.watch.pid = pid;
+        p->req.watch.stop = stop;
         return ask_sender_creds(p, m);
 }
 
@@ -510,6 +597,116 @@ static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 
 static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         return method_watch_or_unwatch(m, userdata, REQUEST_UNWATCH, ret_error);
+}
+
+/* --- Run, ListChildren, Kill: the JSON ops, checked by the same parser --- */
+
+/* Add the a{sv} options of a call to req as members, refusing "op" and
+ * the members given as arguments of their own (not_options): InvalidArgs. */
+static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
+                        const char *const *not_options, sd_bus_error *ret_error) {
+        char error[256] = "";
+        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                bool refused = streq(key, "op");
+                for (size_t i = 0; not_options[i]; i++)
+                        refused = refused || streq(key, not_options[i]);
+                struct json_object *v = NULL;
+                if (refused)
+                        snprintf(error, sizeof(error), "\"%.64s\" is not an option here.", key);
+                else
+                        v = read_variant(m, "options", key, error, sizeof(error));
+                if (!v) {
+                        s->stats.bad_calls++;
+                        return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, error);
+                }
+                json_object_object_add(req, key, v);
+                r = sd_bus_message_exit_container(m);
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
+/* Parse req (taken) as the socket would, then ask who is calling. */
+static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *req, sd_bus_error *ret_error) {
+        PendingSubscribe *p = calloc(1, sizeof(*p));
+        ProtoError err;
+        int r;
+
+        if (!p) {
+                json_object_put(req);
+                return -ENOMEM;
+        }
+        p->sink = s;
+        r = request_parse_object(&p->req, req, &err);
+        if (r < 0) {
+                free(p);
+                if (r != -EINVAL)
+                        return r;
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, error_name(err.code), err.message);
+        }
+        p->op = p->req.op;
+        return ask_sender_creds(p, m);
+}
+
+static int method_run(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        static const char *const not_options[] = { "argv", NULL };
+        SinkDbus *s = userdata;
+        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
+        struct json_object *argv = json_object_new_array();
+        const char *arg;
+        size_t n = 0;
+        int r;
+
+        if (!req || !argv) {
+                json_object_put(argv);
+                return -ENOMEM;
+        }
+        json_object_object_add(req, "op", json_object_new_string("run"));
+        json_object_object_add(req, "argv", argv);
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        while (r > 0 && (r = sd_bus_message_read(m, "s", &arg)) > 0)
+                /* Entries past the limit are counted, not copied. */
+                if (n++ < RUN_MAX_ARGS)
+                        json_object_array_add(argv, json_object_new_string(arg));
+        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                return r;
+        if (n > RUN_MAX_ARGS) {
+                s->stats.bad_calls++;
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "\"argv\" has %zu entries; at most %d", n, RUN_MAX_ARGS);
+        }
+        r = read_options(s, m, req, not_options, ret_error);
+        if (r < 0)
+                return r;
+        return method_control(m, s, TAKE_PTR(req), ret_error);
+}
+
+static int method_list_children(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct json_object *req = json_object_new_object();
+        if (!req)
+                return -ENOMEM;
+        json_object_object_add(req, "op", json_object_new_string("children"));
+        return method_control(m, userdata, req, ret_error);
+}
+
+static int method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        static const char *const not_options[] = { NULL };
+        SinkDbus *s = userdata;
+        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
+        int r;
+
+        if (!req)
+                return -ENOMEM;
+        json_object_object_add(req, "op", json_object_new_string("kill"));
+        r = read_options(s, m, req, not_options, ret_error);
+        if (r < 0)
+                return r;
+        return method_control(m, s, TAKE_PTR(req), ret_error);
 }
 
 static DbusSubscription *own_subscription(SinkDbus *s, sd_bus_message *m, const char *path,
@@ -676,6 +873,13 @@ const sd_bus_vtable sink_dbus_vtable[] = {
                                  SD_BUS_PARAM(subscription), method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Unwatch", "u", SD_BUS_PARAM(pid), NULL,, method_unwatch,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Run", "asa{sv}", SD_BUS_PARAM(argv) SD_BUS_PARAM(options), "ususo",
+                                 SD_BUS_PARAM(pid) SD_BUS_PARAM(name) SD_BUS_PARAM(uid) SD_BUS_PARAM(output)
+                                 SD_BUS_PARAM(subscription), method_run, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListChildren", NULL,, "a(ususbuss)", SD_BUS_PARAM(children),
+                                 method_list_children, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Kill", "a{sv}", SD_BUS_PARAM(target), "iau",
+                                 SD_BUS_PARAM(signal) SD_BUS_PARAM(pids), method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("Forked", PROCESS_ARGS "ib", PROCESS_NAMES "parent_pid\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Exec", PROCESS_ARGS, PROCESS_NAMES, 0),
         SD_BUS_SIGNAL_WITH_NAMES("UidChanged", PROCESS_ARGS "uub", PROCESS_NAMES "ruid\0euid\0thread\0", 0),
@@ -690,6 +894,9 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("Stopped", PROCESS_ARGS "ias", PROCESS_NAMES "signal\0sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Continued", PROCESS_ARGS "as", PROCESS_NAMES "sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Overrun", "tttstt", "seq\0ts_ns\0lost\0where\0first_seq\0last_seq\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Followed", "osiiuutt",
+                                 "subscription\0reason\0main_pid\0previous_main_pid\0candidates\0members\0"
+                                 "cause_seq\0ts_ns\0", 0),
         SD_BUS_VTABLE_END,
 };
 

@@ -129,16 +129,26 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p) {
                 p->lost = 0;
 }
 
-/* Does a subscription of p match ev; and which signals do the matching
- * ones ask for (bit N-1 for signal N)? */
-static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterContext *fctx,
-                         uint64_t *sigmask) {
+/*
+ * Run ev through every subscription of p: advance their follows (whether
+ * or not p may see ev: a follow must see every fork and exit of its
+ * service), and tell whether one matches, which signals the matching ones
+ * ask for (bit N-1 for signal N), and whether a follow changed.
+ */
+static bool peer_matches(DbusPeer *p, const PnEvent *ev, bool visible, const FilterContext *fctx,
+                         uint64_t *sigmask, bool *follow_changed) {
         bool matched = false;
 
         for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
-                if (matched && !sub->signal)
+                bool member = true;
+
+                if (sub->follow) {
+                        member = follow_update(sub->follow, ev, &sub->change);
+                        *follow_changed |= sub->change.kind != FOLLOW_CHANGE_NONE;
+                }
+                if (!visible || (matched && !sub->signal))
                         continue;
-                if (!filter_match(sub->filter, ev, fctx))
+                if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
                         continue;
                 matched = true;
                 /* Overruns pass every filter, but signal no event. */
@@ -146,6 +156,54 @@ static bool peer_matches(const DbusPeer *p, const PnEvent *ev, const FilterConte
                         *sigmask |= UINT64_C(1) << (sub->signal - 1);
         }
         return matched;
+}
+
+/* A Followed signal for every follow of p that ev changed, right behind
+ * ev's own signal. Like a kernel overrun it is never dropped for a full
+ * queue: it comes at most once per change of the main, and a manager that
+ * missed it would watch the wrong process. */
+static void peer_report_follows(SinkDbus *s, DbusPeer *p, const PnEvent *ev, bool visible) {
+        for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                FollowReport fr;
+                int r;
+
+                if (!sub->follow || sub->change.kind == FOLLOW_CHANGE_NONE)
+                        continue;
+                sink_context_follow_report(&fr, sub->id, &sub->change, ev);
+                sub->change.kind = FOLLOW_CHANGE_NONE;
+                /* Told only along with an event the peer may see. */
+                if (!visible)
+                        continue;
+                r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "Followed");
+                if (r >= 0)
+                        r = sd_bus_message_set_destination(m, p->name);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "osiiuutt", sub->path, fr.reason, (int32_t) fr.main_pid,
+                                                  (int32_t) fr.previous_main_pid, (uint32_t) fr.candidates,
+                                                  (uint32_t) fr.members, fr.cause_seq, fr.ts_ns);
+                if (r >= 0)
+                        r = sd_bus_send(s->bus, m, NULL);
+                if (r >= 0)
+                        s->stats.signals_sent++;
+        }
+}
+
+/* Send ev to p, or count it lost while the bus's queue is full. */
+static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev, uint64_t *queued) {
+        if (p->lost > 0 && *queued <= s->opt.max_queued / 2)
+                peer_report_lost(s, p);
+        if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || *queued >= s->opt.max_queued)) {
+                if (p->lost++ == 0) {
+                        p->lost_first = ev->seq;
+                        (void) sd_event_source_set_enabled(s->report_lost, SD_EVENT_ON);
+                }
+                p->lost_last = ev->seq;
+                s->stats.signals_lost++;
+                return;
+        }
+        if (send_event(s, p, ev) >= 0)
+                (*queued)++;
 }
 
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
@@ -157,25 +215,19 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
         (void) sd_bus_get_n_queued_write(s->bus, &queued);
         for (DbusPeer *p = s->peers; p; p = p->next) {
                 uint64_t sigmask = 0;
-                if (!policy_may_see(&p->creds, ev) || !peer_matches(p, ev, &s->ctx.filter, &sigmask))
+                bool follow_changed = false;
+                bool visible = policy_may_see(&p->creds, ev);
+                if (!visible && p->n_follows == 0)
                         continue;
+                bool matched = peer_matches(p, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
                 /* The signal first, so that the peer can act before the bus delivers. */
                 if (sigmask)
                         peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
                                                 &s->stats.unix_signals_failed);
-                if (p->lost > 0 && queued <= s->opt.max_queued / 2)
-                        peer_report_lost(s, p);
-                if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {
-                        if (p->lost++ == 0) {
-                                p->lost_first = ev->seq;
-                                (void) sd_event_source_set_enabled(s->report_lost, SD_EVENT_ON);
-                        }
-                        p->lost_last = ev->seq;
-                        s->stats.signals_lost++;
-                        continue;
-                }
-                if (send_event(s, p, ev) >= 0)
-                        queued++;
+                if (matched)
+                        peer_queue_event(s, p, ev, &queued);
+                if (follow_changed)
+                        peer_report_follows(s, p, ev, visible);
         }
 }
 
@@ -289,7 +341,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         return 0;
 }
 
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal,
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal, Follow *follow,
                                DbusSubscription **ret) {
         SinkDbus *s = p->sink;
         DbusSubscription *sub;
@@ -317,6 +369,8 @@ int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int s
         sub->filter = filter;
         sub->events = events;
         sub->signal = signal;
+        sub->follow = follow;
+        p->n_follows += follow != NULL;
         sub->next = p->subs;
         p->subs = sub;
         p->n_subs++;
@@ -336,6 +390,8 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
         p->n_subs--;
         p->sink->stats.subscriptions--;
         uidlimits_release(p->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
+        p->n_follows -= sub->follow != NULL;
+        follow_free(sub->follow);
         filter_free(sub->filter);
         for (size_t i = 0; sub->events && sub->events[i]; i++)
                 free(sub->events[i]);

@@ -211,12 +211,6 @@ static bool client_match(Client *c, const PnEvent *ev, bool visible, const Filte
 
 /* Queue a "follow" report for every follow the current event changed. */
 static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
-        static const char *const reasons[] = {
-                [FOLLOW_CHANGE_MAIN_EXITED] = "main-exited",
-                [FOLLOW_CHANGE_ENDED] = "ended",
-                [FOLLOW_CHANGE_LIMIT] = "limit",
-        };
-
         for (size_t i = 0; i < c->n_subs; i++) {
                 Subscription *sub = &c->subs[i];
                 FollowChange *ch = &sub->change;
@@ -224,17 +218,8 @@ static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
                         continue;
                 /* Told only along with an event the client may see. */
                 if (visible) {
-                        FollowReport r = {
-                                .id = sub->id,
-                                .reason = reasons[ch->kind],
-                                .main_pid = ch->main,
-                                .previous_main_pid = ch->previous_main,
-                                .candidates = ch->candidates,
-                                .members = ch->members,
-                                .cause_seq = ev->seq,
-                                .ts_ns = ev->ts_ns,
-                                .time_ns = ev->time_ns,
-                        };
+                        FollowReport r;
+                        sink_context_follow_report(&r, sub->id, ch, ev);
                         reply_follow(&c->sink->reply, &r);
                         client_send_reply(c);
                 }
@@ -512,27 +497,13 @@ static void client_subscribe(Client *c, Request *r) {
         }
         if (follow_pid > 0) {
                 size_t n_follows = 0;
-                uint32_t uid = UINT32_MAX;
+                const char *code;
                 for (size_t i = 0; i < c->n_subs; i++)
                         n_follows += c->subs[i].follow != NULL;
-                if (n_follows >= FOLLOW_MAX_PER_CONNECTION) {
-                        snprintf(msg, sizeof(msg), "at most %d subscriptions with \"follow\" per connection",
-                                 FOLLOW_MAX_PER_CONNECTION);
-                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
-                        return;
-                }
-                k = s->ctx.follow_new(s->ctx.userdata, follow_pid, &follow, &uid);
-                if (k == -ENOMEM) {
-                        client_send_error(c, PN_ERR_INTERNAL, "out of memory");
-                        return;
-                }
-                /* Not known and not visible read the same: nothing leaks. */
-                PnEvent probe = { .type = PN_EVENT_FORK, .pid = follow_pid, .tgid = follow_pid, .uid = uid };
-                if (k < 0 || !policy_may_see(&c->creds, &probe)) {
-                        follow_free(follow);
-                        snprintf(msg, sizeof(msg), "match.follow: no process %d that this connection may see",
-                                 (int) follow_pid);
-                        client_send_error(c, PN_ERR_NOT_FOUND, msg);
+                code = sink_context_follow_new(&s->ctx, &c->creds, follow_pid, n_follows, &follow, msg,
+                                               sizeof(msg));
+                if (code) {
+                        client_send_error(c, code, msg);
                         return;
                 }
         }

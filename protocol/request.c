@@ -405,9 +405,7 @@ void request_done(Request *r) {
 
 int request_parse(Request *ret, const char *line, size_t len, ProtoError *err) {
         struct json_tokener *tok;
-        struct json_object *op;
         Request r = { .op = _REQUEST_OP_INVALID };
-        int k;
 
         if (len >= PN_MAX_LINE)
                 return fail(err, PN_ERR_LINE_TOO_LONG, "line longer than %d bytes", PN_MAX_LINE - 1);
@@ -441,6 +439,14 @@ int request_parse(Request *ret, const char *line, size_t len, ProtoError *err) {
                         json_object_put(r.root);
                         return fail(err, PN_ERR_INVALID_JSON, "trailing data after the JSON value at byte %zu", i);
                 }
+        return request_parse_object(ret, r.root, err);
+}
+
+int request_parse_object(Request *ret, struct json_object *root, ProtoError *err) {
+        struct json_object *op;
+        Request r = { .op = _REQUEST_OP_INVALID, .root = root };
+        int k;
+
         if (!json_object_is_type(r.root, json_type_object)) {
                 json_object_put(r.root);
                 return fail(err, PN_ERR_INVALID_REQUEST, "a request must be a JSON object");

@@ -97,6 +97,12 @@ typedef struct Request {
  * -EINVAL and fills *err. -ENOMEM on allocation failure.
  */
 int request_parse(Request *ret, const char *line, size_t len, ProtoError *err);
+/*
+ * The same for a request already in JSON (the D-Bus sink builds one from a
+ * method call's arguments, so that both sinks check requests alike). Takes
+ * root, also on failure.
+ */
+int request_parse_object(Request *ret, struct json_object *root, ProtoError *err);
 void request_done(Request *r);
 
 const char *request_op_to_string(RequestOp op);

@@ -17,6 +17,10 @@ Commands on stdin, one per line, each answered by a JSON line:
   subscribe EVENTS MATCH_JSON -> {"subscribed": PATH} or {"error": NAME, "message": …}
                (one more subscription; EVENTS "all" for every type)
   stats        -> {"stats": GetStatistics()}
+  call METHOD SIGNATURE ARGS_JSON -> {"reply": [values]} or {"error": NAME, "message": …}
+               (a Broker1 method on this connection, asynchronously, so that
+               the signals sent before the reply print before it; SIGNATURE
+               "-" for none; JSON objects in ARGS are sent as a{sv})
   ping         -> {"pong": true} (a round trip to the broker, after every
                   signal it sent before its reply)
 """
@@ -33,7 +37,7 @@ ARGS = {}  # signal name -> argument names, from the broker's introspection
 
 
 def plain(v):
-    if isinstance(v, (dbus.Array, list)):
+    if isinstance(v, (dbus.Array, list, tuple)):
         return [plain(x) for x in v]
     if isinstance(v, (dbus.Dictionary, dict)):
         return {str(k): plain(x) for k, x in v.items()}
@@ -139,6 +143,16 @@ def serve(bus, broker, path, out):
                 out({"subscribed": str(broker.Subscribe(dbus.Array(events, signature="s"), match))})
             except dbus.DBusException as e:
                 out({"error": e.get_dbus_name(), "message": e.get_dbus_message()})
+        elif cmd.startswith("call "):
+            _, method, sig, args = cmd.split(" ", 3)
+            args = [dbus.Dictionary({k: to_variant(v) for k, v in a.items()}, signature="sv")
+                    if isinstance(a, dict) else a for a in json.loads(args)]
+            bus.call_async("org.procnotify.Broker1", "/org/procnotify/Broker1", "org.procnotify.Broker1",
+                           method, "" if sig == "-" else sig, args,
+                           reply_handler=lambda *r: out({"reply": plain(list(r))}),
+                           error_handler=lambda e: out({"error": e.get_dbus_name(),
+                                                        "message": e.get_dbus_message()}),
+                           timeout=30)
         elif cmd == "stats":
             out({"stats": plain(broker.GetStatistics())})
         elif cmd == "ping":

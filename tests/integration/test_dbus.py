@@ -14,7 +14,10 @@ import time
 import xml.etree.ElementTree as ET
 
 import pntest
-from pntest import Broker, Bus, HERE, Proc, check, child, exec_then_release, fail, of_pid, run
+from pntest import Broker, Bus, Dance, HERE, Proc, check, child, exec_then_release, fail, of_pid, run
+from pnusers import Users, as_user
+from test_adopt import CONFIG as FOLLOW_CONFIG
+from test_run import RunBroker
 
 ME = os.getpid()
 SUBSCRIBER = os.path.join(HERE, "dbus-subscriber.py")
@@ -235,9 +238,9 @@ def members_of(root, iface):
 def test_signal_to_subscriber(kind):
     """A D-Bus subscriber asking for SIGUSR1 with its Predump subscription
     gets it from the broker (SI_QUEUE, si_pid the broker's) for its crashing
-    child; a signal that cannot be caught, and follow, are refused."""
+    child; a signal that cannot be caught is refused."""
     with Bus(kind) as bus, Broker(dbus=bus.address) as b:
-        for match in ({"signal": "SIGKILL"}, {"signal": 0}, {"follow": ME}):
+        for match in ({"signal": "SIGKILL"}, {"signal": 0}):
             bad = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, "predump", json.dumps(match)])
             r = bad.json(what="the refusal")
             check(r.get("error") == "org.procnotify.Broker1.Error.InvalidFilter", f"{match}: {r}")
@@ -364,6 +367,232 @@ def test_python_example(kind):
                 check(f.read().split() == [str(p.pid), comm], "failover environment wrong")
         finally:
             ex.close()
+
+
+# --- Run, ListChildren, Kill and follow over D-Bus ------------------------------
+
+ERR = "org.procnotify.Broker1.Error."
+INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+SUB_PREFIX = "/org/procnotify/Broker1/subscription/"
+
+
+def caller(bus, events="-", match=None, **kw):
+    """A dbus-subscriber.py connection that calls the broker's methods
+    itself (so that what they subscribe it to comes to it)."""
+    s = subscriber(bus, events, match or {}, **kw)
+    s.backlog = []  # signals read while waiting for a reply
+    return s
+
+
+def op_call(s, method, sig, *args):
+    """Call method on s's connection: {"reply": [values]} or {"error", "message"}."""
+    s.send(f"call {method} {sig} {json.dumps(list(args))}")
+    while True:
+        m = s.json(30, f"the reply to {method}")
+        if "reply" in m or "error" in m:
+            return m
+        s.backlog.append(m)
+
+
+def op_ok(s, method, sig, *args):
+    r = op_call(s, method, sig, *args)
+    check("reply" in r, f"{method} {args}: {r}")
+    return r["reply"]
+
+
+def op_signals(s, pred, what, timeout=30):
+    """s's signals (those read during calls first) until pred(signal); all of them."""
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        m = s.backlog.pop(0) if s.backlog else s.json(max(deadline - time.monotonic(), 0.01), what)
+        if "member" not in m:
+            continue
+        seen.append(m)
+        if pred(m):
+            return seen
+
+
+def signal_pred(member, pid):
+    return lambda m: m["member"] == member and m["args"].get("tgid") == pid
+
+
+def test_run_exit_status(kind):
+    """Run with "follow": the caller's own connection gets the child's
+    Exited, with its status, from its wait status merged with the connector."""
+    with Bus(kind) as bus, RunBroker(dbus=bus.address) as b:
+        s = caller(bus)
+        try:
+            pid, name, uid, output, path = op_ok(s, "Run", "asa{sv}", [pntest.PN_CHILD, "exit", "7"],
+                                                 {"name": "exit7", "follow": True})
+            check(name == "exit7" and uid == 0 and output == os.path.join(b.logdir, "exit7.log")
+                  and path.startswith(SUB_PREFIX), f"Run returned {pid, name, uid, output, path}")
+            ex = op_signals(s, signal_pred("Exited", pid), f"Exited of the child {pid}")[-1]["args"]
+            check(ex["exit_code"] == 7 and ex["signal"] == 0 and ex["status"] == 7 << 8 and
+                  ex["ppid"] == b.proc.pid and sorted(ex["sources"]) == ["child", "connector"],
+                  f"Exited: {ex}")
+            # Without "follow", no subscription: the path is "/".
+            r = op_ok(s, "Run", "asa{sv}", ["/bin/true"], {})
+            check(r[1] == "true" and r[4] == "/", f"Run without follow: {r}")
+        finally:
+            s.close()
+
+
+def test_run_list_kill(kind):
+    """ListChildren shows a running child; Kill by name signals it (its
+    Exited says so) and it leaves the list; Kill of it then is NotFound."""
+    with Bus(kind) as bus, RunBroker(dbus=bus.address) as b:
+        s = caller(bus, "exit", {"ppid": b.proc.pid})
+        try:
+            pid = op_ok(s, "Run", "asa{sv}", [pntest.PN_CHILD, "pause"], {"name": "pauser"})[0]
+            mine = [c for c in op_ok(s, "ListChildren", "-")[0] if c[0] == pid]
+            check(len(mine) == 1, f"ListChildren: {mine}")
+            _, name, uid, state, adopted, requester, command, started = mine[0]
+            check((name, uid, state, adopted, requester, command) ==
+                  ("pauser", 0, "running", False, 0, pntest.PN_CHILD) and started.endswith("Z"),
+                  f"ListChildren entry: {mine[0]}")
+            check(op_ok(s, "Kill", "a{sv}", {"name": "pauser", "signal": "KILL"}) == [9, [pid]], "Kill")
+            ex = op_signals(s, signal_pred("Exited", pid), f"Exited of {pid}")[-1]["args"]
+            check(ex["signal"] == 9 and "child" in ex["sources"], f"Exited: {ex}")
+            check(not [c for c in op_ok(s, "ListChildren", "-")[0] if c[0] == pid], "still listed")
+            r = op_call(s, "Kill", "a{sv}", {"pid": pid})
+            check(r.get("error") == ERR + "NotFound" and str(pid) in r["message"], f"Kill again: {r}")
+        finally:
+            s.close()
+
+
+def test_run_double_fork_adopted(kind):
+    """A child that double-forks: its daemon is adopted by the broker, which
+    reports the adoption, lists it as adopted, and kills and reaps it on
+    Kill."""
+    with Bus(kind) as bus, RunBroker(dbus=bus.address) as b:
+        # Adopted and Exited of the broker's children and orphans.
+        s = caller(bus, "adopt,exit", {"ppid": b.proc.pid})
+        try:
+            cpid = op_ok(s, "Run", "asa{sv}", [pntest.PN_CHILD, "daemonize", "0"], {})[0]
+            seen = op_signals(s, lambda m: m["member"] == "Adopted", "Adopted by the broker")
+            adopt = seen[-1]["args"]
+            daemon = adopt["tgid"]
+            check(adopt["new_parent"] == b.proc.pid and adopt["old_parent"] not in (0, cpid, b.proc.pid),
+                  f"Adopted: {adopt} (child {cpid})")
+            with open(f"/proc/{daemon}/stat") as f:
+                check(int(f.read().rsplit(")", 1)[1].split()[1]) == b.proc.pid, "the kernel disagrees")
+            mine = [c for c in op_ok(s, "ListChildren", "-")[0] if c[0] == daemon]
+            check(mine and mine[0][4] is True and mine[0][5] == 0xFFFFFFFF and mine[0][6] == "",
+                  f"ListChildren does not list the adopted daemon: {mine}")
+            check(op_ok(s, "Kill", "a{sv}", {"pid": daemon}) == [15, [daemon]], "Kill of the daemon")
+            ex = op_signals(s, signal_pred("Exited", daemon), f"Exited of the daemon {daemon}")[-1]["args"]
+            check(ex["signal"] == 15 and "child" in ex["sources"], f"daemon's Exited: {ex}")
+            check(not [c for c in op_ok(s, "ListChildren", "-")[0] if c[0] == daemon], "still listed")
+        finally:
+            s.close()
+
+
+def test_run_refused(kind):
+    """Run, ListChildren and Kill by a user neither root nor in the group:
+    AccessDenied, nothing started; Run where [Run] is disabled: AccessDenied."""
+    calls = (("Run", "asa{sv}", ["/bin/true"], {}), ("ListChildren", "-"), ("Kill", "a{sv}", {"pid": 1}))
+    with Users("a") as u, Bus(kind) as bus, RunBroker(dbus=bus.address) as b:
+        s = caller(bus, preexec_fn=as_user(u.a), cwd="/")
+        try:
+            for method, sig, *args in calls:
+                r = op_call(s, method, sig, *args)
+                check(r.get("error") == ERR + "AccessDenied" and "only root and members" in r["message"],
+                      f"{method} by uid {u.a.uid}: {r}")
+        finally:
+            s.close()
+        check(b.client().request({"op": "status"})["run"]["started"] == 0, "something was started")
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        s = caller(bus)
+        try:
+            r = op_call(s, "Run", "asa{sv}", ["/bin/true"], {})
+            check(r.get("error") == ERR + "AccessDenied" and "Enabled=no" in r["message"], f"disabled: {r}")
+        finally:
+            s.close()
+
+
+def test_run_bad_calls(kind):
+    """Wrong arguments of Run, Kill and a follow: precise errors with
+    messages; the broker keeps serving both sinks."""
+    with Bus(kind) as bus, RunBroker(dbus=bus.address) as b:
+        s = caller(bus)
+        true = ["/bin/true"]
+        cases = [
+            ("Run", "asa{sv}", [[], {}], INVALID_ARGS, "empty"),
+            ("Run", "asa{sv}", [[""], {}], INVALID_ARGS, "empty"),
+            ("Run", "asa{sv}", [["x"] * 300, {}], INVALID_ARGS, "300 entries; at most 256"),
+            ("Run", "asa{sv}", [true, {"name": 3}], INVALID_ARGS, '"name" must be a string'),
+            ("Run", "asa{sv}", [true, {"name": "../x"}], INVALID_ARGS, '"name" must be'),
+            ("Run", "asa{sv}", [true, {"follow": "yes"}], INVALID_ARGS, '"follow" must be'),
+            ("Run", "asa{sv}", [true, {"env": ["1=2"]}], INVALID_ARGS, '"env"[0]'),
+            ("Run", "asa{sv}", [true, {"colour": "red"}], INVALID_ARGS, 'unknown member "colour"'),
+            ("Run", "asa{sv}", [true, {"argv": ["x"]}], INVALID_ARGS, '"argv" is not an option'),
+            ("Run", "asa{sv}", [true, {"user": "pn-no-such-user"}], ERR + "NotFound", "pn-no-such-user"),
+            ("Run", "asa{sv}", [["/nonexistent"], {}], ERR + "SpawnFailed", "No such file"),
+            ("Run", "s", ["/bin/true"], INVALID_ARGS, ""),
+            ("Kill", "a{sv}", [{}], INVALID_ARGS, 'either "pid" or "name"'),
+            ("Kill", "a{sv}", [{"pid": "1"}], INVALID_ARGS, '"pid" must be'),
+            ("Kill", "a{sv}", [{"pid": 1, "signal": "SIGNOPE"}], INVALID_ARGS, "unknown signal"),
+            ("Kill", "a{sv}", [{"pid": 4194305}], ERR + "NotFound", "no supervised child"),
+            ("Kill", "u", [1], INVALID_ARGS, ""),
+            ("ListChildren", "s", ["x"], INVALID_ARGS, ""),
+            ("Subscribe", "asa{sv}", [[], {"follow": "x"}], ERR + "InvalidFilter", "match.follow"),
+            ("Subscribe", "asa{sv}", [[], {"follow": [ME, ME]}], ERR + "InvalidFilter", "match.follow"),
+            ("Subscribe", "asa{sv}", [[], {"follow": 4194305}], ERR + "NotFound", "4194305"),
+        ]
+        try:
+            for method, sig, args, error, text in cases:
+                r = op_call(s, method, sig, *args)
+                check(r.get("error") == error and text in r.get("message", ""),
+                      f"{method}({sig}) {json.dumps(args)[:80]}: expected {error} with {text!r}, got {r}")
+            check(op_ok(s, "ListChildren", "-") == [[]], "ListChildren after the bad calls")
+            check(stats(bus)["bad_calls"] >= 14, f"bad calls not counted: {stats(bus)}")
+            st = b.client().request({"op": "status"})
+            check(st["run"]["started"] == 0 and st["run"]["failed"] == 1, f"run: {st['run']}")
+        finally:
+            s.close()
+
+
+def test_follow_three_fork_daemon(kind):
+    """Subscribe with "follow" on a daemon whose fork dance has three forks:
+    a Followed signal right behind each Exited of the main names its
+    successor, the last the daemon's real main; then one saying it ended."""
+    with Bus(kind) as bus, Broker(config=FOLLOW_CONFIG, dbus=bus.address) as b:
+        d = Dance(3, hold=True)
+        s = None
+        try:
+            d.read_stage0()
+            s = caller(bus, "fork,exit,adopt", {"follow": d.pid(0)})
+            path = s.first["subscribed"]
+            d.go()
+            d.read_all()
+            stages = [d.pid(i) for i in range(4)]
+            reports = []
+            seen = op_signals(s, lambda m: m["member"] == "Followed" and reports.append(m["args"]) is None
+                              and len(reports) == 3, "three Followed signals")
+            mains = [(r["previous_main_pid"], r["main_pid"]) for r in reports]
+            check(mains == [(stages[i], stages[i + 1]) for i in range(3)], f"main moves: {mains}, {stages}")
+            check(reports[-1]["main_pid"] == d.main, f"followed to {reports[-1]}, the daemon says {d.main}")
+            for r in reports:
+                check(r["subscription"] == path and r["reason"] == "main-exited" and r["candidates"] == 1
+                      and r["ts_ns"] > 0, f"Followed: {r}")
+            for i, m in enumerate(seen):
+                if m["member"] == "Exited" and m["args"]["tgid"] in stages[:3]:
+                    nxt = seen[i + 1]
+                    check(nxt["member"] == "Followed" and nxt["args"]["cause_seq"] == m["args"]["seq"] and
+                          nxt["args"]["previous_main_pid"] == m["args"]["tgid"],
+                          f"Exited of main {m['args']['tgid']} not followed by its report: {nxt}")
+            forks = [m["args"]["tgid"] for m in seen if m["member"] == "Forked"]
+            check(forks == stages[1:], f"Forked of {forks}, want {stages[1:]}")
+            d.release()
+            seen = op_signals(s, lambda m: m["member"] == "Followed", "the end of the followed service")
+            end = seen[-1]["args"]
+            check(seen[-2]["member"] == "Exited" and seen[-2]["args"]["tgid"] == d.main, f"{seen[-2:]}")
+            check(end["reason"] == "ended" and end["main_pid"] == 0 and end["previous_main_pid"] == d.main
+                  and end["members"] == 0, f"end: {end}")
+        finally:
+            d.close()
+            if s:
+                s.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What both sinks do alike for a subscription that follows a service
+ * (PROTOCOL.md, "Following a service"); see sink-context.h. The sinks
+ * differ only in how they reply and deliver.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "protocol/request.h"
+#include "sink-context.h"
+
+const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid,
+                                    size_t n_follows, Follow **ret, char *msg, size_t size) {
+        Follow *follow = NULL;
+        uint32_t uid = UINT32_MAX;
+        int k;
+
+        if (n_follows >= FOLLOW_MAX_PER_CONNECTION) {
+                snprintf(msg, size, "at most %d subscriptions with \"follow\" per connection",
+                         FOLLOW_MAX_PER_CONNECTION);
+                return PN_ERR_LIMIT_EXCEEDED;
+        }
+        k = ctx->follow_new(ctx->userdata, pid, &follow, &uid);
+        if (k == -ENOMEM) {
+                snprintf(msg, size, "out of memory");
+                return PN_ERR_INTERNAL;
+        }
+        /* Not known and not visible read the same: nothing leaks. */
+        PnEvent probe = { .type = PN_EVENT_FORK, .pid = pid, .tgid = pid, .uid = uid };
+        if (k < 0 || !policy_may_see(creds, &probe)) {
+                follow_free(follow);
+                snprintf(msg, size, "match.follow: no process %d that this connection may see", (int) pid);
+                return PN_ERR_NOT_FOUND;
+        }
+        *ret = follow;
+        return NULL;
+}
+
+void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChange *ch, const PnEvent *ev) {
+        static const char *const reasons[] = {
+                [FOLLOW_CHANGE_MAIN_EXITED] = "main-exited",
+                [FOLLOW_CHANGE_ENDED] = "ended",
+                [FOLLOW_CHANGE_LIMIT] = "limit",
+        };
+
+        *ret = (FollowReport){
+                .id = id,
+                .reason = reasons[ch->kind],
+                .main_pid = ch->main,
+                .previous_main_pid = ch->previous_main,
+                .candidates = ch->candidates,
+                .members = ch->members,
+                .cause_seq = ev->seq,
+                .ts_ns = ev->ts_ns,
+                .time_ns = ev->time_ns,
+        };
+}
