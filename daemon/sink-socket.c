@@ -129,19 +129,6 @@ static int client_append(Client *c, const char *data, size_t n) {
         return 0;
 }
 
-/* Queue the reply in s->reply (one complete line). */
-static void client_send_reply(Client *c) {
-        SinkSocket *s = c->sink;
-        if (!jsonbuf_failed(&s->reply))
-                (void) client_append(c, s->reply.data, s->reply.len);
-        jsonbuf_reset(&s->reply);
-}
-
-static void client_send_error(Client *c, const char *code, const char *message) {
-        reply_error(&c->sink->reply, code, message);
-        client_send_reply(c);
-}
-
 static uint64_t now_ns(clockid_t clock) {
         struct timespec ts;
         clock_gettime(clock, &ts);
@@ -150,6 +137,7 @@ static uint64_t now_ns(clockid_t clock) {
 
 /* Tell the client how many of its events were dropped, and which. */
 static void client_report_lost(Client *c) {
+        JsonBuf b = JSONBUF_INIT; /* not the reply buffer: a reply may be in it */
         PnEvent ev = {
                 .type = PN_EVENT_OVERRUN,
                 .ts_ns = now_ns(CLOCK_MONOTONIC),
@@ -161,13 +149,31 @@ static void client_report_lost(Client *c) {
                         .last_seq = c->lost_last,
                 },
         };
-        JsonBuf *b = &c->sink->reply;
 
-        event_json_format(b, &ev);
+        event_json_format(&b, &ev);
         /* Out of memory: keep counting; the report is tried again later. */
-        if (!jsonbuf_failed(b) && client_append(c, b->data, b->len) == 0)
+        if (!jsonbuf_failed(&b) && client_append(c, b.data, b.len) == 0)
                 c->lost = 0;
-        jsonbuf_reset(b);
+        jsonbuf_deinit(&b);
+}
+
+/*
+ * Queue the reply in s->reply (one complete line). A loss not yet told is told
+ * first, even with the queue still full: it happened before this reply, so
+ * a client that has its "pong" has every loss before its "ping" reported.
+ */
+static void client_send_reply(Client *c) {
+        SinkSocket *s = c->sink;
+        if (c->lost > 0)
+                client_report_lost(c);
+        if (!jsonbuf_failed(&s->reply))
+                (void) client_append(c, s->reply.data, s->reply.len);
+        jsonbuf_reset(&s->reply);
+}
+
+static void client_send_error(Client *c, const char *code, const char *message) {
+        reply_error(&c->sink->reply, code, message);
+        client_send_reply(c);
 }
 
 /* ev is not delivered to c: count it for c's next overrun report. */
