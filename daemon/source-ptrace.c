@@ -43,6 +43,7 @@
 typedef struct TraceeThread {
         pid_t tid;
         bool done;      /* detached or gone: no longer ours */
+        bool foreign;   /* a process of its own: detach at its first stop */
         unsigned gen;   /* TraceeState.gen when last resumed */
 } TraceeThread;
 
@@ -194,8 +195,27 @@ static void tracee_check_released(Tracee *t) {
                 t->cb.on_released(t, t->userdata);
 }
 
+static int read_tracer_pid(pid_t tgid, pid_t tid);
+
 /* A thread created by a traced one: attached by the kernel already. */
 static void tracee_adopt_thread(Tracee *t, pid_t tid) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) t->tgid, (int) tid);
+        if (access(path, F_OK) < 0) {
+                /* Not a thread of ours: clone() without CLONE_THREAD and an
+                 * exit signal other than SIGCHLD is a "clone" to ptrace
+                 * too, a process of its own (or a thread that ended and was
+                 * reaped already). Let it go: now if it is in its first
+                 * stop, else at that stop. */
+                TraceeThread *th;
+                if (read_tracer_pid(tid, tid) != getpid() ||
+                    ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0 || tracee_add_thread(t, tid) < 0)
+                        return;
+                th = tracee_find_thread(t, tid);
+                th->foreign = true;
+                return;
+        }
         if (tracee_add_thread(t, tid) < 0) {
                 /* Cannot follow it: let it go rather than leave it stopped. */
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
@@ -222,11 +242,11 @@ static void tracee_exec(Tracee *t, TraceeThread *th) {
 }
 
 static void tracee_handle(Tracee *t, TraceeThread *th, int status) {
-        TraceeStep s = tracee_step(&t->state, &th->gen, t->detaching, status);
+        TraceeStep s = tracee_step(&t->state, &th->gen, t->detaching || th->foreign, status);
         pid_t tid = th->tid;
         long r = 0;
 
-        if (s.exec)
+        if (s.exec && !th->foreign)
                 tracee_exec(t, th);
         if (s.clone) {
                 unsigned long msg = 0;

@@ -8,6 +8,7 @@
  * handler runs.
  *
  *   pn-observer [--threads N] [--trace] [--exec-on-usr2 leader|thread [--exec-threads M]]
+ *               [--clone-on-usr2]
  *   pn-observer --as-target [--threads N] [--exec-on-usr2 …]
  *
  *   target PID       (observer) the target was started
@@ -30,11 +31,17 @@
  * exec'ing thread the leader's thread id. --as-target runs only the target
  * part (no fork), as that new image.
  *
+ * With --clone-on-usr2 the leader instead makes, on SIGUSR2, a process of
+ * its own with clone() without CLONE_THREAD and exit signal 0 (which ptrace
+ * treats as a clone, not a fork); it says "cloned PID" and waits for
+ * signals.
+ *
  * With --trace the observer is the target's tracer, and resumes every stop
  * at once (a stand-in for a debugger or strace). The target dies with the
  * observer (PR_SET_PDEATHSIG).
  */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,7 +69,19 @@ static const char *self_exe = "/proc/self/exe";
 static char exec_threads[16] = "0";
 static int exec_by; /* 0 none, 'l' the leader, 't' the last extra thread */
 
-/* Wait for SIGUSR2 (blocked in every thread), then exec the new image. */
+static char clone_stack[64 * 1024] __attribute__((aligned(16)));
+
+static int clone_main(void *arg) {
+        (void) arg;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        say("cloned %ld\n", (long) getpid());
+        for (;;)
+                pause();
+        return 0;
+}
+
+/* Wait for SIGUSR2 (blocked in every thread), then exec the new image (or,
+ * --clone-on-usr2, make the process of its own and go on waiting). */
 static void exec_on_usr2(void) {
         sigset_t set;
         int sig;
@@ -71,6 +90,14 @@ static void exec_on_usr2(void) {
         sigaddset(&set, SIGUSR2);
         while (sigwait(&set, &sig) != 0)
                 ;
+        if (exec_by == 'c') {
+                /* No CLONE_THREAD, exit signal 0: a process, yet a "clone"
+                 * to ptrace (PTRACE_EVENT_CLONE), not a fork. */
+                if (clone(clone_main, clone_stack + sizeof(clone_stack), 0, NULL) < 0)
+                        _exit(96);
+                for (;;)
+                        pause();
+        }
         /* The new image can exec again, if it has a thread to do it. */
         if (exec_by == 'l' || (exec_by == 't' && atoi(exec_threads) > 0))
                 execl(self_exe, "pn-observer", "--as-target", "--threads", exec_threads,
@@ -107,7 +134,7 @@ static int target(long threads) {
                                    exec_by == 't' && i == threads - 1 ? (void *) 1 : NULL) != 0)
                         return 99;
         say("ready %ld\n", (long) getpid());
-        if (exec_by == 'l')
+        if (exec_by == 'l' || exec_by == 'c')
                 exec_on_usr2();
         for (;;)
                 pause();
@@ -128,7 +155,9 @@ int main(int argc, char **argv) {
                         exec_by = strcmp(argv[i], "leader") == 0   ? 'l'
                                   : strcmp(argv[i], "thread") == 0 ? 't'
                                                                    : '?';
-                } else if (strcmp(argv[i], "--exec-threads") == 0 && i + 1 < argc)
+                } else if (strcmp(argv[i], "--clone-on-usr2") == 0)
+                        exec_by = 'c';
+                else if (strcmp(argv[i], "--exec-threads") == 0 && i + 1 < argc)
                         snprintf(exec_threads, sizeof(exec_threads), "%s", argv[++i]);
                 else if (strcmp(argv[i], "--as-target") == 0)
                         as_target = 1;
@@ -137,7 +166,7 @@ int main(int argc, char **argv) {
         }
         if (exec_by == '?' || (exec_by == 't' && threads < 1)) {
                 fprintf(stderr, "usage: pn-observer [--threads N] [--trace] "
-                                "[--exec-on-usr2 leader|thread [--exec-threads M]]\n"
+                                "[--exec-on-usr2 leader|thread [--exec-threads M]] [--clone-on-usr2]\n"
                                 "       pn-observer --as-target [--threads N] [--exec-on-usr2 …]\n"
                                 "(--exec-on-usr2 thread needs --threads 1 or more)\n");
                 return 2;

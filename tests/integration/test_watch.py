@@ -608,6 +608,32 @@ def test_sigterm_after_exec():
         behaves_untraced(o)
 
 
+def test_clone_process_let_go():
+    """A process the watched one makes with clone() but without CLONE_THREAD
+    (exit signal 0: a "clone" to ptrace, which PTRACE_O_TRACECLONE attaches)
+    is not a thread of it: the broker lets it go at once. It stops and
+    continues untraced, its stops are not reported as the watched process's,
+    and the broker counts only the watched process's thread."""
+    with Broker() as b, Observer("--clone-on-usr2") as o:
+        c = b.client()
+        watch(c, o.pid, stop=True)
+        os.kill(o.pid, signal.SIGUSR2)
+        kid = int(o.expect("cloned").split()[1])
+        wait_until(lambda: traced_by(kid, 0), f"the cloned process {kid} let go ({tracer_pids(kid)})")
+        check(traced_by(o.pid, b.proc.pid), f"the watched process: {tracer_pids(o.pid)}")
+        os.kill(kid, signal.SIGSTOP)
+        wait_until(lambda: proc_status(kid, key="State").startswith("T"), f"{kid} stopped")
+        os.kill(kid, signal.SIGCONT)
+        wait_until(lambda: proc_status(kid, key="State")[0] in "RS", f"{kid} continued")
+        ping = c.request({"op": "ping"})
+        said = [e for e in c.pending if e.get("type") in ("stop", "continue")]
+        check(ping["type"] == "pong" and not said, f"the cloned process's stops reported: {said}")
+        st = c.request({"op": "status"})["watches"]
+        check(st["traced_threads"] == 1, f"the broker counts the cloned process: {st}")
+        behaves_untraced(o)
+        os.kill(kid, signal.SIGKILL)
+
+
 def test_already_traced_refused():
     """A process with a tracer already: a stop watch is refused (busy), an
     exit watch still works."""
