@@ -176,6 +176,7 @@ typedef struct Entry {
         int last_status;   /* latest non-zero thread exit status (by kernel time), else 0 */
         uint64_t last_status_ts;
         bool leader_exited;
+        uint64_t exec_ts;  /* kernel time of its latest exec, 0 if none seen */
         unsigned seen_gen; /* generation of the last resync that saw it */
         unsigned watchers; /* pidfd watches, which report its exit too */
         /* Its exit, seen by one source and held for another's report
@@ -773,8 +774,16 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 refstr_set(&t->strings, &e->pub.exe, NULL);
                 refstr_set(&t->strings, &e->pub.cmdline, NULL);
         }
-        if (e)
+        if (e) {
+                /* The exec'ing thread is the leader now, alive: when a
+                 * non-leader execs, the kernel ends every other thread, the
+                 * leader too (its exit, pid == tgid, is reported), and gives
+                 * the exec'ing one the leader's tid. That exit was the old
+                 * leader's, not the process's. */
+                e->leader_exited = false;
+                e->exec_ts = ev->ts_ns;
                 proctable_enrich(&e->pub, ev);
+        }
         emit(ev, userdata);
 }
 
@@ -784,6 +793,12 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         int status = ev->exit.status;
         bool leader = ev->pid == ev->tgid;
 
+        /* The old leader's exit, stamped before an exec that a non-leader
+         * made (and delivered after it, from another CPU's queue, or sent
+         * after it: the exec goes on once the leader is a zombie, and the
+         * leader's exit event is sent after that): a thread's end. */
+        if (leader && e && e->exec_ts && ev->ts_ns < e->exec_ts)
+                leader = false;
         if (!e) {
                 /* Never knew it (it came and went during a loss, or before the
                  * seed): report what the kernel told, unless another source
@@ -1096,8 +1111,8 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                         ProcInfo info = { 0 };
                         int r = t->reader.read(t->reader.userdata, p.tgid, PROC_READ_STAT, &info);
                         proc_info_done(&info);
-                        if (e->exit_held)
-                                break; /* its exit is being published */
+                        if (e->exit_held || !e->leader_exited)
+                                break; /* its exit is being published; or an exec made a new leader */
                         if (r == -ESRCH || (r == 0 && (info.state == 'Z' || info.state == 'X') &&
                                             info.nthreads <= 1))
                                 /* All threads are gone but we missed some exits. */

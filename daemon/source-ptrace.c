@@ -23,9 +23,27 @@
 
 #define SEIZE_PASSES 16
 
+/*
+ * TRACECLONE: new threads are attached by the kernel. TRACEEXEC: an exec
+ * stops in PTRACE_EVENT_EXEC, the only place that tells which threads the
+ * exec ended (tracee_exec()).
+ *
+ * Not PTRACE_O_TRACEEXIT: every thread would stop on its way out
+ * (PTRACE_EVENT_EXIT) until the broker resumes it, so every thread exit,
+ * the process's exit and a multi-threaded exec (which waits for the other
+ * threads to be gone) would wait for the broker's event loop: slower under
+ * load, and held for as long as the broker is stopped or stuck. It would
+ * tell nothing the broker lacks: the exit status comes from the pidfd and
+ * the connector, a non-leader thread's end from its wait status (the
+ * broker, as its tracer, reaps it), the leader's with the process, and the
+ * threads an exec ends from PTRACE_EVENT_EXEC.
+ */
+#define TRACEE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+
 typedef struct TraceeThread {
         pid_t tid;
         bool done;      /* detached or gone: no longer ours */
+        bool foreign;   /* a process of its own: detach at its first stop */
         unsigned gen;   /* TraceeState.gen when last resumed */
 } TraceeThread;
 
@@ -59,6 +77,7 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
         sig = WSTOPSIG(status);
         event = (status >> 16) & 0xff;
         s.clone = event == PTRACE_EVENT_CLONE;
+        s.exec = event == PTRACE_EVENT_EXEC;
         if (detaching) {
                 /* Any ptrace-stop will do; a signal being delivered goes on
                  * to the process. */
@@ -96,6 +115,19 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                         s.op = TRACEE_OP_CONT;
                 }
                 break;
+        case PTRACE_EVENT_EXEC:
+                /* The exec ended every other thread, and this one was not
+                 * stopped: a group-stop that some threads had entered (and
+                 * that was reported) is undone, and the real parent never
+                 * saw it complete. The process runs: say so. Should the
+                 * kernel still stop this thread, that is a new stop. */
+                if (st->stopped) {
+                        st->stopped = false;
+                        st->gen++;
+                        s.event = PN_EVENT_CONTINUE;
+                }
+                s.op = TRACEE_OP_CONT;
+                break;
         default:
                 /* PTRACE_EVENT_CLONE, and events we did not ask for. */
                 s.op = TRACEE_OP_CONT;
@@ -117,13 +149,18 @@ static TraceeThread *tracee_find_thread(Tracee *t, pid_t tid) {
 
 static void tracee_on_status(pid_t tid, int status, void *userdata);
 
-/* Track tid (attached already) and route its statuses here. */
+/* Track tid (attached already) and route its statuses here. The slot of a
+ * thread that is done is reused, so that the array is as long as the most
+ * threads the process had at once, not as every thread it ever made. */
 static int tracee_add_thread(Tracee *t, pid_t tid) {
         TraceeThread *th = tracee_find_thread(t, tid);
         int r;
 
         if (th && !th->done)
                 return 0;
+        for (size_t i = 0; !th && i < t->n_threads; i++)
+                if (t->threads[i].done)
+                        th = &t->threads[i];
         if (!th && t->n_threads == t->cap_threads) {
                 size_t cap = t->cap_threads ? t->cap_threads * 2 : 8;
                 TraceeThread *p = realloc(t->threads, cap * sizeof(*p));
@@ -158,8 +195,27 @@ static void tracee_check_released(Tracee *t) {
                 t->cb.on_released(t, t->userdata);
 }
 
+static int read_tracer_pid(pid_t tgid, pid_t tid);
+
 /* A thread created by a traced one: attached by the kernel already. */
 static void tracee_adopt_thread(Tracee *t, pid_t tid) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) t->tgid, (int) tid);
+        if (access(path, F_OK) < 0) {
+                /* Not a thread of ours: clone() without CLONE_THREAD and an
+                 * exit signal other than SIGCHLD is a "clone" to ptrace
+                 * too, a process of its own (or a thread that ended and was
+                 * reaped already). Let it go: now if it is in its first
+                 * stop, else at that stop. */
+                TraceeThread *th;
+                if (read_tracer_pid(tid, tid) != getpid() ||
+                    ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0 || tracee_add_thread(t, tid) < 0)
+                        return;
+                th = tracee_find_thread(t, tid);
+                th->foreign = true;
+                return;
+        }
         if (tracee_add_thread(t, tid) < 0) {
                 /* Cannot follow it: let it go rather than leave it stopped. */
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
@@ -169,11 +225,29 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid) {
                 (void) ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
 }
 
+/*
+ * PTRACE_EVENT_EXEC of th (reported under the thread group id, whichever
+ * thread exec'd): the kernel has ended every other thread, and a non-leader
+ * that exec'd took over the leader's tid. Its former tid (the event message)
+ * and the old leader leave no wait status (de_thread() releases the old
+ * leader silently), and the others' exits were collected already (the exec
+ * waits for their release, which for traced threads is the broker's
+ * waitpid): every entry but th is done. An exit of one of them still to
+ * come goes to the reaper's fallback, which drops it.
+ */
+static void tracee_exec(Tracee *t, TraceeThread *th) {
+        for (size_t i = 0; i < t->n_threads; i++)
+                if (&t->threads[i] != th)
+                        tracee_thread_done(t, &t->threads[i]);
+}
+
 static void tracee_handle(Tracee *t, TraceeThread *th, int status) {
-        TraceeStep s = tracee_step(&t->state, &th->gen, t->detaching, status);
+        TraceeStep s = tracee_step(&t->state, &th->gen, t->detaching || th->foreign, status);
         pid_t tid = th->tid;
         long r = 0;
 
+        if (s.exec && !th->foreign)
+                tracee_exec(t, th);
         if (s.clone) {
                 unsigned long msg = 0;
                 if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && msg > 0)
@@ -241,12 +315,15 @@ static int read_tracer_pid(pid_t tgid, pid_t tid) {
 }
 
 bool tracee_claim(Tracee *t, pid_t tid, int status) {
-        TraceeThread *th;
+        TraceeThread *th = tracee_find_thread(t, tid);
 
-        if (t->released || !WIFSTOPPED(status) || tracee_find_thread(t, tid))
+        if (t->released || !WIFSTOPPED(status) || (th && !th->done))
                 return false;
         /* Ours if it is a thread of this process that we trace: the kernel
-         * attached it (TRACECLONE) and its parent's event is still queued. */
+         * attached it (TRACECLONE) and its parent's event is still queued;
+         * or a non-leader that exec'd and reports under the leader's tid,
+         * which was done with already (the old leader was detached, or
+         * gone, while the exec was under way). */
         if (read_tracer_pid(t->tgid, tid) != getpid())
                 return false;
         if (tracee_add_thread(t, tid) < 0) {
@@ -256,6 +333,19 @@ bool tracee_claim(Tracee *t, pid_t tid, int status) {
         th = tracee_find_thread(t, tid);
         tracee_handle(t, th, status);
         return true;
+}
+
+void tracee_exec_seen(Tracee *t) {
+        for (size_t i = 0; i < t->n_threads; i++) {
+                TraceeThread *th = &t->threads[i];
+                /* A thread still ours is in /proc (a zombie too, until the
+                 * broker reaps it) and traced by the broker; any other has
+                 * no wait status to come. */
+                int tracer = th->done ? 0 : read_tracer_pid(t->tgid, th->tid);
+                if (!th->done && (tracer == -ESRCH || (tracer >= 0 && tracer != getpid())))
+                        tracee_thread_done(t, th);
+        }
+        tracee_check_released(t);
 }
 
 /* One pass over /proc/tgid/task: seize what is not seized yet. Returns how
@@ -274,11 +364,11 @@ static int tracee_seize_pass(Tracee *t, size_t max_threads) {
                 pid_t tid = (pid_t) strtol(de->d_name, NULL, 10);
                 if (tid <= 0 || tracee_find_thread(t, tid))
                         continue;
-                if (t->n_threads >= max_threads) {
+                if (t->n_live >= max_threads) {
                         r = -E2BIG;
                         break;
                 }
-                if (ptrace(PTRACE_SEIZE, tid, NULL, (void *) (long) PTRACE_O_TRACECLONE) < 0) {
+                if (ptrace(PTRACE_SEIZE, tid, NULL, (void *) (long) TRACEE_OPTIONS) < 0) {
                         int k = -errno, tracer = k == -EPERM ? read_tracer_pid(t->tgid, tid) : 0;
                         if (k == -ESRCH && tid != t->tgid)
                                 continue; /* that thread ended */

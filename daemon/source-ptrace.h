@@ -13,6 +13,11 @@
  *                               wakes it
  *   PTRACE_EVENT_STOP, SIGTRAP  (after SIGCONT) "continue" once, PTRACE_CONT
  *   PTRACE_EVENT_CLONE          the new thread is traced too, PTRACE_CONT
+ *   PTRACE_EVENT_EXEC           every other thread is forgotten (the exec
+ *                               ended them; a non-leader that exec'd now has
+ *                               the leader's tid); "continue" if a stop was
+ *                               reported (the exec undid that group-stop);
+ *                               PTRACE_CONT
  *
  * Detaching (unwatch, the watcher's disconnect, the broker's shutdown)
  * interrupts every thread and detaches it from the ptrace-stop that follows,
@@ -65,9 +70,17 @@ Tracee *tracee_free(Tracee *t);
 void tracee_detach(Tracee *t);
 
 /* A wait status of a tid nobody registered: a thread of this tracee whose
- * first stop came before its parent's PTRACE_EVENT_CLONE? Then take it and
- * return true. */
+ * first stop came before its parent's PTRACE_EVENT_CLONE, or a non-leader
+ * that exec'd and now has the tid of a leader the tracee let go of already?
+ * Then take it and return true. */
 bool tracee_claim(Tracee *t, pid_t tid, int status);
+
+/* The process exec'd (the connector says so, after any PTRACE_EVENT_EXEC
+ * was handled): forget the threads that are not traced by the broker any
+ * more. While detaching, a non-leader let go of already can exec; the
+ * leader, still attached, then vanishes with no wait status, and the
+ * exec'ing thread reports nothing either. */
+void tracee_exec_seen(Tracee *t);
 
 pid_t tracee_get_pid(const Tracee *t);
 size_t tracee_get_n_threads(const Tracee *t);
@@ -87,6 +100,7 @@ typedef struct TraceeStep {
         TraceeOp op;
         int signal;         /* for CONT and DETACH: the signal to deliver, or 0 */
         bool clone;         /* a new thread: PTRACE_GETEVENTMSG names it */
+        bool exec;          /* PTRACE_EVENT_EXEC: every other thread is gone */
         bool gone;          /* the thread ended */
         PnEventType event;  /* PN_EVENT_STOP, PN_EVENT_CONTINUE, or _PN_EVENT_TYPE_INVALID */
         int event_signal;   /* for PN_EVENT_STOP */

@@ -239,6 +239,19 @@ static void watch_proc_on_exit(PidfdWatch *pw, int status, uint64_t ts_ns, void 
 }
 
 void watch_table_on_event(WatchTable *w, const PnEvent *ev) {
+        if (ev->type == PN_EVENT_EXEC) {
+                /* Threads an exec took away without a word (see
+                 * tracee_exec_seen()). May free a retired tracee. */
+                for (WatchedProc *p = w->procs; p; p = p->next)
+                        if (p->tracee && p->tgid == ev->tgid)
+                                tracee_exec_seen(p->tracee);
+                for (Retired *r = w->retired, *next; r; r = next) {
+                        next = r->next;
+                        if (tracee_get_pid(r->tracee) == ev->tgid)
+                                tracee_exec_seen(r->tracee);
+                }
+                return;
+        }
         if (ev->type != PN_EVENT_EXIT || ev->thread)
                 return;
         for (WatchedProc *p = w->procs; p; p = p->next)

@@ -7,7 +7,9 @@
  * its real parent. The target reports on the same output when its SIGUSR1
  * handler runs.
  *
- *   pn-observer [--threads N] [--trace]
+ *   pn-observer [--threads N] [--trace] [--exec-on-usr2 leader|thread [--exec-threads M]]
+ *               [--clone-on-usr2]
+ *   pn-observer --as-target [--threads N] [--exec-on-usr2 …]
  *
  *   target PID       (observer) the target was started
  *   ready PID        (target) its N extra threads run; it waits for signals
@@ -20,11 +22,26 @@
  *
  * The two first lines (target, ready) may come in either order.
  *
+ * With --exec-on-usr2 the target blocks SIGUSR2 and one thread (the leader,
+ * or the last of its N extra threads, a non-leader) waits for it with
+ * sigwait() and then execs this program as --as-target with M extra threads
+ * (default 0): the same process, a new image, which says "ready PID" again
+ * (and, with a thread to do it, execs again on the next SIGUSR2).
+ * A non-leader's exec makes the kernel kill the other threads and give the
+ * exec'ing thread the leader's thread id. --as-target runs only the target
+ * part (no fork), as that new image.
+ *
+ * With --clone-on-usr2 the leader instead makes, on SIGUSR2, a process of
+ * its own with clone() without CLONE_THREAD and exit signal 0 (which ptrace
+ * treats as a clone, not a fork); it says "cloned PID" and waits for
+ * signals.
+ *
  * With --trace the observer is the target's tracer, and resumes every stop
  * at once (a stand-in for a debugger or strace). The target dies with the
  * observer (PR_SET_PDEATHSIG).
  */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,8 +65,52 @@ static void on_usr1(int sig) {
         say("usr1 %ld\n", (long) getpid());
 }
 
-static void *thread_main(void *arg) {
+static const char *self_exe = "/proc/self/exe";
+static char exec_threads[16] = "0";
+static int exec_by; /* 0 none, 'l' the leader, 't' the last extra thread */
+
+static char clone_stack[64 * 1024] __attribute__((aligned(16)));
+
+static int clone_main(void *arg) {
         (void) arg;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        say("cloned %ld\n", (long) getpid());
+        for (;;)
+                pause();
+        return 0;
+}
+
+/* Wait for SIGUSR2 (blocked in every thread), then exec the new image (or,
+ * --clone-on-usr2, make the process of its own and go on waiting). */
+static void exec_on_usr2(void) {
+        sigset_t set;
+        int sig;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        while (sigwait(&set, &sig) != 0)
+                ;
+        if (exec_by == 'c') {
+                /* No CLONE_THREAD, exit signal 0: a process, yet a "clone"
+                 * to ptrace (PTRACE_EVENT_CLONE), not a fork. */
+                if (clone(clone_main, clone_stack + sizeof(clone_stack), 0, NULL) < 0)
+                        _exit(96);
+                for (;;)
+                        pause();
+        }
+        /* The new image can exec again, if it has a thread to do it. */
+        if (exec_by == 'l' || (exec_by == 't' && atoi(exec_threads) > 0))
+                execl(self_exe, "pn-observer", "--as-target", "--threads", exec_threads,
+                      "--exec-on-usr2", exec_by == 'l' ? "leader" : "thread", "--exec-threads",
+                      exec_threads, (char *) NULL);
+        else
+                execl(self_exe, "pn-observer", "--as-target", "--threads", exec_threads, (char *) NULL);
+        _exit(97);
+}
+
+static void *thread_main(void *arg) {
+        if (arg)
+                exec_on_usr2();
         for (;;)
                 pause();
         return NULL;
@@ -57,21 +118,31 @@ static void *thread_main(void *arg) {
 
 static int target(long threads) {
         struct sigaction sa = { .sa_handler = on_usr1 };
+        sigset_t usr2;
         pthread_t t;
 
         sigemptyset(&sa.sa_mask);
         sigaction(SIGUSR1, &sa, NULL);
+        sigemptyset(&usr2);
+        sigaddset(&usr2, SIGUSR2);
+        if (exec_by)
+                sigprocmask(SIG_BLOCK, &usr2, NULL); /* inherited by the threads */
+        else
+                sigprocmask(SIG_UNBLOCK, &usr2, NULL); /* a new image starts clean */
         for (long i = 0; i < threads; i++)
-                if (pthread_create(&t, NULL, thread_main, NULL) != 0)
+                if (pthread_create(&t, NULL, thread_main,
+                                   exec_by == 't' && i == threads - 1 ? (void *) 1 : NULL) != 0)
                         return 99;
         say("ready %ld\n", (long) getpid());
+        if (exec_by == 'l' || exec_by == 'c')
+                exec_on_usr2();
         for (;;)
                 pause();
 }
 
 int main(int argc, char **argv) {
         long threads = 0;
-        int trace = 0;
+        int trace = 0, as_target = 0;
         pid_t pid, parent = getpid();
 
         for (int i = 1; i < argc; i++) {
@@ -79,11 +150,29 @@ int main(int argc, char **argv) {
                         threads = strtol(argv[++i], NULL, 10);
                 else if (strcmp(argv[i], "--trace") == 0)
                         trace = 1;
-                else {
-                        fprintf(stderr, "usage: pn-observer [--threads N] [--trace]\n");
-                        return 2;
-                }
+                else if (strcmp(argv[i], "--exec-on-usr2") == 0 && i + 1 < argc) {
+                        i++;
+                        exec_by = strcmp(argv[i], "leader") == 0   ? 'l'
+                                  : strcmp(argv[i], "thread") == 0 ? 't'
+                                                                   : '?';
+                } else if (strcmp(argv[i], "--clone-on-usr2") == 0)
+                        exec_by = 'c';
+                else if (strcmp(argv[i], "--exec-threads") == 0 && i + 1 < argc)
+                        snprintf(exec_threads, sizeof(exec_threads), "%s", argv[++i]);
+                else if (strcmp(argv[i], "--as-target") == 0)
+                        as_target = 1;
+                else
+                        exec_by = '?';
         }
+        if (exec_by == '?' || (exec_by == 't' && threads < 1)) {
+                fprintf(stderr, "usage: pn-observer [--threads N] [--trace] "
+                                "[--exec-on-usr2 leader|thread [--exec-threads M]] [--clone-on-usr2]\n"
+                                "       pn-observer --as-target [--threads N] [--exec-on-usr2 …]\n"
+                                "(--exec-on-usr2 thread needs --threads 1 or more)\n");
+                return 2;
+        }
+        if (as_target)
+                return target(threads);
         pid = fork();
         if (pid < 0)
                 return 99;

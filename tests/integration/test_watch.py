@@ -121,8 +121,14 @@ def proc_status(pid, tid=None, key="TracerPid"):
 
 
 def tracer_pids(pid):
-    """TracerPid of every thread of pid."""
-    return {int(t): int(proc_status(pid, t)) for t in os.listdir(f"/proc/{pid}/task")}
+    """TracerPid of every thread of pid (that is still there once listed)."""
+    tracers = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            tracers[int(t)] = int(proc_status(pid, t))
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # ended meanwhile (an exec ends every other thread)
+    return tracers
 
 
 def wait_until(cond, what, timeout=10):
@@ -412,6 +418,220 @@ def test_exec_keeps_watch():
         check(e["exit_code"] == 5 and sorted(e["sources"]) == ["connector", "pidfd"], f"exit: {e}")
         p.wait()
         no_more_exits(c, p.pid)
+
+
+def traced_by(pid, tracer):
+    """Every task of pid is traced by tracer (0: untraced)."""
+    return set(tracer_pids(pid).values()) == {tracer}
+
+
+def exec_watched(c, o, *then_signals):
+    """Make o's target exec (SIGUSR2, then then_signals at once), and wait
+    for the connector's exec and the new image's "ready"."""
+    os.kill(o.pid, signal.SIGUSR2)
+    for sig in then_signals:
+        os.kill(o.pid, sig)
+    c.events_until(of_pid(o.pid, "exec"), what=f"the exec of {o.pid}")
+    o.expect(f"ready {o.pid}")
+
+
+def stops_and_continues(c, o, b, threads):
+    """After an exec: threads tasks, all traced by the broker, which counts
+    as many; stop and continue reported once each and seen by the real
+    parent; SIGUSR1's handler runs; nothing else reported."""
+    tids = tracer_pids(o.pid)
+    check(len(tids) == threads and set(tids.values()) == {b.proc.pid}, f"tasks and tracers: {tids}")
+    st = c.request({"op": "status"})["watches"]
+    check(st["traced_threads"] == threads, f"the broker counts {st['traced_threads']} traced threads, "
+          f"the process has {threads}: a stale entry? {st}")
+    for sig in (signal.SIGSTOP, signal.SIGTSTP):
+        os.kill(o.pid, sig)
+        e = expect_events(c, o.pid, ["stop"])[0]
+        check(e["signal"] == sig, f"stop event: {e}")
+        o.expect(f"stopped {int(sig)}")
+        os.kill(o.pid, signal.SIGCONT)
+        expect_events(c, o.pid, ["continue"])
+        o.expect("continued")
+    os.kill(o.pid, signal.SIGUSR1)
+    o.expect(f"usr1 {o.pid}")
+    ping = c.request({"op": "ping"})
+    extra = [e for e in c.pending if e.get("type") in ("stop", "continue")]
+    check(ping["type"] == "pong" and not extra, f"extra stop/continue events: {extra}")
+
+
+def unwatched_untraced(c, o):
+    """unwatch: every task untraced, the tracee released (not kept as still
+    detaching), a new stop watch possible, and the process untraced-normal."""
+    check(c.request({"op": "unwatch", "pid": o.pid})["type"] == "unwatched", "unwatch")
+    wait_until(lambda: traced_by(o.pid, 0), f"every task of {o.pid} detached ({tracer_pids(o.pid)})")
+    st = c.request({"op": "status"})["watches"]
+    check(st["traced_threads"] == 0 and st["detached"] == 1, f"not released after unwatch: {st}")
+    behaves_untraced(o)
+
+
+def _exec_under_stop_watch(by):
+    with Broker() as b, Observer("--threads", "3", "--exec-on-usr2", by, "--exec-threads", "2") as o:
+        c = b.client()
+        r = watch(c, o.pid, stop=True)
+        check(r["threads"] == 4, f"threads seized: {r}")
+        exec_watched(c, o)
+        stops_and_continues(c, o, b, 3)
+        unwatched_untraced(c, o)
+        # Watched again after all that: the broker kept nothing of it.
+        watch(c, o.pid, stop=True)
+        check(traced_by(o.pid, b.proc.pid), f"not traced again: {tracer_pids(o.pid)}")
+
+
+def test_thread_exec_keeps_tracing():
+    """A non-leader thread of a stop-watched process execs: the kernel ends
+    the other threads and gives it the leader's tid. Stops and continues of
+    the new image are still reported (and seen by the real parent), the
+    broker traces exactly its threads, and unwatch detaches every one."""
+    _exec_under_stop_watch("thread")
+
+
+def test_leader_exec_keeps_tracing():
+    """The same when the leader execs (the other threads end, no tid moves)."""
+    _exec_under_stop_watch("leader")
+
+
+def test_exec_while_stopping():
+    """SIGSTOP right behind the signal that makes a non-leader exec, again
+    and again. The stop may land before the exec (the process stops; SIGCONT
+    lets the exec go on), in the new image (it stops there), or during the
+    exec, which ends the threads that entered the group-stop already and so
+    undoes it: the real parent sees no stop, the process runs. Whichever it
+    was, the broker's stops and continues alternate, one each, it reports
+    the process running when it runs, and it traces the new image's threads
+    only."""
+    outcomes = {"stopped": 0, "undone": 0, "stopped late": 0}
+    with Broker() as b, Observer("--threads", "2", "--exec-on-usr2", "thread", "--exec-threads", "2") as o:
+        c = b.client()
+        watch(c, o.pid, stop=True)
+        for round in range(30):
+            os.kill(o.pid, signal.SIGUSR2)
+            os.kill(o.pid, signal.SIGSTOP)
+            first = o.expect((f"ready {o.pid}", "stopped 19"))
+            if first.startswith("stopped"):
+                outcomes["stopped"] += 1
+                os.kill(o.pid, signal.SIGCONT)
+                o.expect("continued")
+                o.expect(f"ready {o.pid}")
+            else:
+                outcomes["undone"] += 1
+            # Everything the broker said of this round is queued before the pong.
+            check(c.request({"op": "ping"})["type"] == "pong", "ping")
+            said = [e["type"] for e in c.pending if e.get("tgid") == o.pid and e.get("type") in ("stop", "continue")]
+            c.pending.clear()
+            if said[-1:] == ["stop"]:
+                states = {t: proc_status(o.pid, t, "State") for t in os.listdir(f"/proc/{o.pid}/task")}
+                print(f"round {round}: {first!r} first, the broker said {said}; tasks {states}")
+                outcomes["stopped late"] += 1
+                o.expect("stopped 19")
+                os.kill(o.pid, signal.SIGCONT)
+                said += [e["type"] for e in expect_events(c, o.pid, ["continue"])]
+                o.expect("continued")
+            want = ["stop", "continue"] * (len(said) // 2)
+            check(said == want and (said or first.startswith("ready")),
+                  f"round {round} ({first!r} first): the broker said {said}")
+            check(proc_status(o.pid, key="State")[0] in "RS", f"round {round}: not running")
+        print(f"outcomes of 30 rounds: {outcomes}")
+        stops_and_continues(c, o, b, 3)
+        unwatched_untraced(c, o)
+
+
+def test_exec_after_stopped():
+    """Stopped (reported), the exec signal pending, then SIGCONT: continue,
+    the non-leader's exec, and the new image still reported."""
+    with Broker() as b, Observer("--threads", "2", "--exec-on-usr2", "thread") as o:
+        c = b.client()
+        stop_watched(c, o)
+        os.kill(o.pid, signal.SIGUSR2)  # pending while stopped
+        os.kill(o.pid, signal.SIGCONT)
+        expect_events(c, o.pid, ["continue"])
+        o.expect("continued")
+        c.events_until(of_pid(o.pid, "exec"), what=f"the exec of {o.pid}")
+        o.expect(f"ready {o.pid}")
+        stops_and_continues(c, o, b, 1)
+        unwatched_untraced(c, o)
+
+
+def test_unwatch_during_exec():
+    """unwatch right behind the signal that makes a non-leader exec, again
+    and again: the detach that races with the exec still lets go of every
+    task and ends (the tracee is released, not kept as still detaching), so
+    the next stop watch of the process is accepted."""
+    with Broker() as b, Observer("--threads", "2", "--exec-on-usr2", "thread", "--exec-threads", "2") as o:
+        c, seer = b.client(), b.client()
+        seer.subscribe(events=["exec"], match={"tgid": o.pid})
+        for round in range(20):
+            r = watch(c, o.pid, stop=True, ok=False)
+            check(r.get("type") == "watching", f"round {round}: watch refused: {r}")
+            os.kill(o.pid, signal.SIGUSR2)
+            check(c.request({"op": "unwatch", "pid": o.pid})["type"] == "unwatched", "unwatch")
+            wait_until(lambda: traced_by(o.pid, 0), f"round {round}: every task detached")
+            o.expect(f"ready {o.pid}")
+            # The broker has handled the exec once its event is published.
+            seer.events_until(of_pid(o.pid, "exec"), what=f"round {round}: the exec")
+            st = c.request({"op": "status"})["watches"]
+            check(st["traced_threads"] == 0 and st["detached"] == round + 1,
+                  f"round {round}: not released after unwatch: {st}")
+        behaves_untraced(o)
+
+
+def test_broker_killed_after_exec():
+    """The broker killed after a non-leader's exec: every task untraced, the
+    process behaves normally."""
+    with Broker() as b, Observer("--threads", "3", "--exec-on-usr2", "thread", "--exec-threads", "2") as o:
+        c = b.client()
+        watch(c, o.pid, stop=True)
+        exec_watched(c, o)
+        check(traced_by(o.pid, b.proc.pid), f"tracers after the exec: {tracer_pids(o.pid)}")
+        b.proc.kill()
+        b.proc.wait(10)
+        check(traced_by(o.pid, 0), f"still traced: {tracer_pids(o.pid)}")
+        behaves_untraced(o)
+
+
+def test_sigterm_after_exec():
+    """SIGTERM after a non-leader's exec: the broker detaches every task and
+    exits 0 at once (nothing is left waiting for a stale thread)."""
+    with Broker() as b, Observer("--threads", "3", "--exec-on-usr2", "thread", "--exec-threads", "2") as o:
+        c = b.client()
+        watch(c, o.pid, stop=True)
+        exec_watched(c, o)
+        t0 = time.monotonic()
+        check(b.stop() == 0, "the broker did not exit 0 on SIGTERM")
+        took = time.monotonic() - t0
+        check(traced_by(o.pid, 0), f"still traced: {tracer_pids(o.pid)}")
+        check(took < 0.9, f"the broker took {took:.2f}s to detach: it waited out its deadline")
+        behaves_untraced(o)
+
+
+def test_clone_process_let_go():
+    """A process the watched one makes with clone() but without CLONE_THREAD
+    (exit signal 0: a "clone" to ptrace, which PTRACE_O_TRACECLONE attaches)
+    is not a thread of it: the broker lets it go at once. It stops and
+    continues untraced, its stops are not reported as the watched process's,
+    and the broker counts only the watched process's thread."""
+    with Broker() as b, Observer("--clone-on-usr2") as o:
+        c = b.client()
+        watch(c, o.pid, stop=True)
+        os.kill(o.pid, signal.SIGUSR2)
+        kid = int(o.expect("cloned").split()[1])
+        wait_until(lambda: traced_by(kid, 0), f"the cloned process {kid} let go ({tracer_pids(kid)})")
+        check(traced_by(o.pid, b.proc.pid), f"the watched process: {tracer_pids(o.pid)}")
+        os.kill(kid, signal.SIGSTOP)
+        wait_until(lambda: proc_status(kid, key="State").startswith("T"), f"{kid} stopped")
+        os.kill(kid, signal.SIGCONT)
+        wait_until(lambda: proc_status(kid, key="State")[0] in "RS", f"{kid} continued")
+        ping = c.request({"op": "ping"})
+        said = [e for e in c.pending if e.get("type") in ("stop", "continue")]
+        check(ping["type"] == "pong" and not said, f"the cloned process's stops reported: {said}")
+        st = c.request({"op": "status"})["watches"]
+        check(st["traced_threads"] == 1, f"the broker counts the cloned process: {st}")
+        behaves_untraced(o)
+        os.kill(kid, signal.SIGKILL)
 
 
 def test_already_traced_refused():

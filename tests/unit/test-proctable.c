@@ -329,6 +329,52 @@ static void test_joined_thread_stamped_after_group_exit(void **state) {
         proctable_free(t);
 }
 
+/* A non-leader (401) execs: the kernel ends the leader (its exit has pid ==
+ * tgid) and the other thread, and 401 goes on as the leader with tid 400.
+ * No process exit: not at once, not after the leader check (which must not
+ * count a leader as dead), not when the new image's threads come and go,
+ * whichever order the old leader's exit and the exec arrive in; the
+ * process's real end is one exit. */
+static void test_non_leader_exec(void **state) {
+        (void) state;
+        for (int late = 0; late < 2; late++) {
+                reset();
+                fake_add(1, 0, 1, "init");
+                FakeProc *p = fake_add(400, 1, 40, "worker");
+                ProcTable *t = setup_table(0);
+                PnEvent leader = exit_ev(400, 400, SIGKILL), other = exit_ev(402, 400, SIGKILL);
+                PnEvent exec = simple_ev(PN_EVENT_EXEC, 400, 400);
+                leader.ts_ns = 3000;
+                other.ts_ns = 3001;
+                exec.ts_ns = 3100;
+                handle(t, fork_ev(400, 401, 400));
+                handle(t, fork_ev(400, 402, 400));
+                if (!late)
+                        handle(t, leader);
+                handle(t, other);
+                handle(t, exec);
+                if (late)
+                        handle(t, leader); /* sent or delivered after the exec */
+                /* The new image makes a thread before the leader check. */
+                handle(t, fork_ev(400, 403, 400));
+                p->nthreads = 2;
+                proctable_run_pending(t, 100000000000ull, on_emit, NULL);
+                /* The thread ends: the process goes on. */
+                handle(t, exit_ev(403, 400, 0));
+                for (size_t i = 0; i < n_seen; i++)
+                        assert_false(seen[i].ev.type == PN_EVENT_EXIT && !seen[i].ev.thread);
+                assert_non_null(proctable_find(t, 400));
+                PnEvent end = exit_ev(400, 400, 3 << 8);
+                end.ts_ns = 5000;
+                handle(t, end);
+                assert_false(seen[n_seen - 1].ev.thread);
+                assert_int_equal(seen[n_seen - 1].ev.type, PN_EVENT_EXIT);
+                assert_int_equal(seen[n_seen - 1].ev.exit.exit_code, 3);
+                assert_null(proctable_find(t, 400));
+                proctable_free(t);
+        }
+}
+
 static void test_missed_thread_exits_found_by_pending_check(void **state) {
         (void) state;
         reset();
@@ -1100,6 +1146,7 @@ int main(void) {
                 cmocka_unit_test(test_leader_exits_first),
                 cmocka_unit_test(test_exits_out_of_order),
                 cmocka_unit_test(test_joined_thread_stamped_after_group_exit),
+                cmocka_unit_test(test_non_leader_exec),
                 cmocka_unit_test(test_missed_thread_exits_found_by_pending_check),
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_adoption),

@@ -119,6 +119,39 @@ static void test_new_thread(void **state) {
         assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
 }
 
+/* An exec (PTRACE_EVENT_EXEC, under the thread group id): told, so that
+ * the other threads' entries go, and resumed; also while detaching. */
+static void test_exec(void **state) {
+        TraceeState st = { 0 };
+        unsigned tg = 0;
+        (void) state;
+        TraceeStep s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_EXEC));
+        assert_true(s.exec);
+        assert_false(s.clone);
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.signal, 0);
+        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
+        s = tracee_step(&st, &tg, true, stopped(SIGTRAP, PTRACE_EVENT_EXEC));
+        assert_true(s.exec);
+        assert_int_equal(s.op, TRACEE_OP_DETACH);
+        assert_int_equal(s.signal, 0);
+        s = tracee_step(&st, &tg, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
+        assert_false(s.exec);
+        /* A thread entered the group-stop (reported), then another exec'd:
+         * the exec ended the first and undid the group-stop: continue. */
+        assert_true(st.stopped);
+        unsigned gen = st.gen;
+        s = tracee_step(&st, &tg, false, stopped(SIGTRAP, PTRACE_EVENT_EXEC));
+        assert_int_equal(s.op, TRACEE_OP_CONT);
+        assert_int_equal(s.event, PN_EVENT_CONTINUE);
+        assert_false(st.stopped);
+        assert_int_equal(st.gen, gen + 1);
+        assert_int_equal(tg, st.gen);
+        /* The new image's own stop is a new one. */
+        s = tracee_step(&st, &tg, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
+        assert_int_equal(s.event, PN_EVENT_STOP);
+}
+
 static void test_gone(void **state) {
         TraceeState st = { .stopped = true };
         unsigned tg = 0;
@@ -162,6 +195,7 @@ int main(void) {
                 cmocka_unit_test(test_group_stop_once_then_continue),
                 cmocka_unit_test(test_stale_group_stop_trap),
                 cmocka_unit_test(test_new_thread),
+                cmocka_unit_test(test_exec),
                 cmocka_unit_test(test_gone),
                 cmocka_unit_test(test_detaching),
         };
