@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bench-relay SOCKET: the naive one-hop relay, a baseline. poll, then recv
- * of each connector message until none is queued; for each comm event of
- * the benchmark's name prefix (others are skipped, as procnotify's
- * subscription filter skips them), snprintf of a small JSON line and a
- * write to the one client of a Unix socket it serves (bench-json connects to it as to
+ * bench-relay SOCKET: the naive one-hop relay, a baseline. poll and recv of
+ * each connector message, one at a time; for each comm event of the
+ * benchmark's name prefix (others are skipped, as procnotify's subscription
+ * filter skips them), snprintf of a small JSON line and a write to the one
+ * client of a Unix socket it serves (bench-json connects to it as to
  * procnotifyd). It answers the subscribe line with "subscribed" so that the
  * same client works. What is left between it and procnotify is procnotify's
  * own work; what is between it and the raw listener is the extra hop.
  */
-#include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,24 +62,17 @@ int main(int argc, char **argv) {
                 struct pollfd p = { nl, POLLIN, 0 };
                 if (poll(&p, 1, 100) <= 0)
                         continue;
-                /* Drain what is queued (another run's burst must not back
-                 * up ours); each of our events is written alone. */
-                ssize_t k;
-                while ((k = recv(nl, buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
-                        if (k < 0 && errno == ENOBUFS)
-                                continue;
-                        if (k < 0)
-                                break;
-                        struct proc_event *ev = (struct proc_event *) ((struct cn_msg *) NLMSG_DATA(nh))->data;
-                        if (ev->what != PROC_EVENT_COMM ||
-                            strncmp(ev->event_data.comm.comm, prefix, strlen(prefix)) != 0)
-                                continue;
-                        int n = snprintf(line, sizeof(line),
-                                         "{\"type\":\"comm\",\"ts_ns\":%llu,\"pid\":%d,\"tgid\":%d,\"comm\":\"%.16s\"}\n",
-                                         (unsigned long long) ev->timestamp_ns, ev->event_data.comm.process_pid,
-                                         ev->event_data.comm.process_tgid, ev->event_data.comm.comm);
-                        if (write(cfd, line, (size_t) n) < 0)
-                                return 0; /* the client left */
-                }
+                ssize_t k = recv(nl, buf, sizeof(buf), 0);
+                if (k <= 0)
+                        continue;
+                struct proc_event *ev = (struct proc_event *) ((struct cn_msg *) NLMSG_DATA(nh))->data;
+                if (ev->what != PROC_EVENT_COMM || strncmp(ev->event_data.comm.comm, prefix, strlen(prefix)) != 0)
+                        continue;
+                int n = snprintf(line, sizeof(line),
+                                 "{\"type\":\"comm\",\"ts_ns\":%llu,\"pid\":%d,\"tgid\":%d,\"comm\":\"%.16s\"}\n",
+                                 (unsigned long long) ev->timestamp_ns, ev->event_data.comm.process_pid,
+                                 ev->event_data.comm.process_tgid, ev->event_data.comm.comm);
+                if (write(cfd, line, (size_t) n) < 0)
+                        return 0; /* the client left */
         }
 }
