@@ -12,8 +12,11 @@ latency   N events at a steady rate; for each, the time from just before the
             relay      a naive one-hop relay (recv, format a line, write it
                        to a Unix socket): the floor plus any extra hop,
             procnotify a JSON client of procnotifyd (default configuration),
+            dbus-relay a naive D-Bus relay (recv, one sd-bus signal,
+                       sd_bus_flush) on a private dbus-daemon: the least any
+                       relay through the bus can do,
             dbus       an sd-bus subscriber of procnotifyd on a private
-                       dbus-daemon,
+                       dbus-daemon (and both again on dbus-broker),
             forkstat   forkstat -c -l -e comm, read through a pipe;
           p50, p99 and max, and each p50 and p99 divided by the floor's.
 absorb    the largest rate each receiver absorbs: bursts of events at rising
@@ -24,7 +27,8 @@ absorb    the largest rate each receiver absorbs: bursts of events at rising
           the generator reached at least 90% of the rate (otherwise the rate
           is beyond what this machine generates, and the ladder stops there).
           Receivers: raw, relay, procnotify with 1 and with 10 JSON
-          subscribers, 10 D-Bus subscribers, forkstat.
+          subscribers, the naive D-Bus relay and procnotify with 10 D-Bus
+          subscribers each, forkstat.
 burst     1,000,000 events as fast as the generator goes, to raw, relay and
           procnotify with one C subscriber to everything (default
           configuration): events delivered per second, from the first prctl()
