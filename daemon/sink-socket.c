@@ -4,9 +4,12 @@
  *
  * An event is formatted at most once (the first time a client wants it) and
  * its line copied into each matching client's queue. Queues are flushed when
- * a source ends a batch (dispatcher_flush) and by a post source after any
- * other loop iteration: a burst of a thousand events costs each client one
- * write, not a thousand, and a lone event is written at once.
+ * a source ends a batch (dispatcher_flush), and otherwise (replies, events
+ * of sources without batches) by a defer source in the next loop iteration,
+ * enabled only while some client has output queued: a burst of a thousand
+ * events costs each client one write, not a thousand, a lone event is
+ * written at once, and an iteration that queued nothing costs nothing more
+ * (a post source would add an iteration after every other one).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +80,7 @@ struct Client {
 struct SinkSocket {
         sd_event *event;
         sd_event_source *listen_io;
-        sd_event_source *post;
+        sd_event_source *flush; /* defer, ONESHOT while s->dirty is not empty */
         int listen_fd;
         char *unlink_path;
         SinkContext ctx;
@@ -104,6 +107,8 @@ static void client_mark_dirty(Client *c) {
                 return;
         c->dirty = true;
         c->dirty_next = c->sink->dirty;
+        if (!c->sink->dirty)
+                (void) sd_event_source_set_enabled(c->sink->flush, SD_EVENT_ONESHOT);
         c->sink->dirty = c;
 }
 
@@ -350,10 +355,11 @@ static void sink_socket_flush(void *userdata) {
                 c->dirty_next = NULL;
                 client_flush(c);
         }
+        (void) sd_event_source_set_enabled(s->flush, SD_EVENT_OFF);
 }
 
-/* After any loop iteration that queued something (replies, hello). */
-static int sink_socket_on_post(sd_event_source *src, void *userdata) {
+/* The iteration after one that queued something outside a batch (replies, hello). */
+static int sink_socket_on_flush(sd_event_source *src, void *userdata) {
         (void) src;
         sink_socket_flush(userdata);
         return 0;
@@ -879,7 +885,7 @@ static int bind_path(const char *path) {
 
 int sink_socket_new(SinkSocket **ret, sd_event *e, const SinkContext *ctx,
                     const SinkSocketOptions *o, const char *path, int listen_fd) {
-        _cleanup_(sd_event_source_unrefp) sd_event_source *lio = NULL, *post = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *lio = NULL;
         SinkSocket *s = calloc(1, sizeof(*s));
         int r;
 
@@ -908,16 +914,16 @@ int sink_socket_new(SinkSocket **ret, sd_event *e, const SinkContext *ctx,
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_description(lio, "socket-listen");
-        r = sd_event_add_post(e, &post, sink_socket_on_post, s);
+        r = sd_event_add_defer(e, &s->flush, sink_socket_on_flush, s);
         if (r < 0)
                 goto fail;
-        (void) sd_event_source_set_description(post, "socket-flush");
+        (void) sd_event_source_set_description(s->flush, "socket-flush");
+        (void) sd_event_source_set_enabled(s->flush, SD_EVENT_OFF);
         r = dispatcher_watch_add(ctx->dispatcher, sink_socket_on_event, sink_socket_flush, s);
         if (r < 0)
                 goto fail;
         s->watch_id = r;
         s->listen_io = TAKE_PTR(lio);
-        s->post = TAKE_PTR(post);
         *ret = s;
         return 0;
 fail:
@@ -933,7 +939,7 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         if (s->watch_id > 0)
                 dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
         sd_event_source_disable_unref(s->listen_io);
-        sd_event_source_disable_unref(s->post);
+        sd_event_source_disable_unref(s->flush);
         safe_close(s->listen_fd);
         if (s->unlink_path)
                 (void) unlink(s->unlink_path);

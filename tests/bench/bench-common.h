@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Shared by the benchmark programs: the event names the generator uses
- * ("pnb-<index>"), and recording of receive times. Every receiver prints
+ * ("pnb-<index>", or PNB_PREFIX's), and recording of receive times. Every receiver prints
  * "ready" on stdout once it listens, then, when done, one line per event it
  * saw: "<index> <CLOCK_MONOTONIC ns when received>".
  *
@@ -22,6 +22,15 @@
 #include <time.h>
 
 #define BENCH_PREFIX "pnb-"
+#define BENCH_PREFIX_MAX 6
+
+/* The name prefix: PNB_PREFIX from the environment (at most 6 bytes, so
+ * that "<prefix><index>" fits the kernel's 15), else "pnb-". A run of its
+ * own prefix ignores the events of another run on the same machine. */
+static inline const char *bench_prefix(void) {
+        const char *p = getenv("PNB_PREFIX");
+        return p && *p && strlen(p) <= BENCH_PREFIX_MAX ? p : BENCH_PREFIX;
+}
 
 static inline uint64_t bench_now(void) {
         struct timespec ts;
@@ -29,12 +38,13 @@ static inline uint64_t bench_now(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
-/* The index in a "pnb-<i>" name found in s (n bytes), or -1. */
+/* The index in a "<prefix><i>" name found in s (n bytes), or -1. */
 static inline long bench_index(const char *s, size_t n) {
-        const char *p = memmem(s, n, BENCH_PREFIX, strlen(BENCH_PREFIX));
+        const char *prefix = bench_prefix();
+        const char *p = memmem(s, n, prefix, strlen(prefix));
         if (!p)
                 return -1;
-        p += strlen(BENCH_PREFIX);
+        p += strlen(prefix);
         if (p >= s + n || *p < '0' || *p > '9')
                 return -1;
         return strtol(p, NULL, 10);

@@ -22,9 +22,11 @@ int main(int argc, char **argv) {
         if (bench_record_init(&rec, n) < 0 || sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, argv[1]) < 0 ||
             sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
                 return 1;
+        char pattern[16];
+        snprintf(pattern, sizeof(pattern), "%s*", bench_prefix());
         if (sd_bus_call_method(bus, "org.procnotify.Broker1", "/org/procnotify/Broker1",
                                "org.procnotify.Broker1", "Subscribe", &error, &reply, "asa{sv}", 1,
-                               "comm", 1, "comm", "s", BENCH_PREFIX "*") < 0) {
+                               "comm", 1, "comm", "s", pattern) < 0) {
                 fprintf(stderr, "Subscribe: %s\n", error.message);
                 return 1;
         }

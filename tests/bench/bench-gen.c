@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bench-gen N RATE: rename this process "pnb-0" … "pnb-<N-1>" at RATE
+ * bench-gen N RATE: rename this process "pnb-0" … "pnb-<N-1>" (or with
+ * PNB_PREFIX's prefix, see bench-common.h) at RATE
  * renames a second (each a kernel comm event; RATE 0: as fast as it can),
  * then print one line per rename: "<index> <CLOCK_MONOTONIC ns just before
  * the prctl>". With PNB_SUMMARY=1 it prints "sent N first <ns> last <ns>"
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
         long n = strtol(argv[1], NULL, 10), rate = strtol(argv[2], NULL, 10);
         uint64_t *t = calloc((size_t) (n > 0 ? n : 1), sizeof(*t));
         uint64_t start = bench_now(), gap = rate > 0 ? 1000000000u / (uint64_t) rate : 0;
+        const char *prefix = bench_prefix();
         char name[32];
 
         if (!t || n <= 0)
@@ -34,9 +36,9 @@ int main(int argc, char **argv) {
                                                .tv_nsec = (long) (due % 1000000000u) };
                         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
                 }
-                snprintf(name, sizeof(name), BENCH_PREFIX "%ld", i);
+                snprintf(name, sizeof(name), "%s%ld", prefix, i);
                 t[i] = bench_now();
-                prctl(PR_SET_NAME, name); /* the kernel keeps 15 bytes: enough for 10^11 */
+                prctl(PR_SET_NAME, name); /* the kernel keeps 15 bytes: enough for 10^9 */
         }
         uint64_t end = bench_now();
         if (bench_summary_mode()) {

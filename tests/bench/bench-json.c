@@ -29,12 +29,12 @@ int main(int argc, char **argv) {
         strncpy(sa.sun_path, argv[1], sizeof(sa.sun_path) - 1);
         if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || bench_record_init(&rec, n) < 0)
                 return 1;
-        const char *req = "{\"op\":\"subscribe\",\"events\":[\"comm\"],\"match\":{\"comm\":\"" BENCH_PREFIX "*\"}}\n";
-        char custom[1024];
-        if (argc > 4) {
-                snprintf(custom, sizeof(custom), "%s\n", argv[4]);
-                req = custom;
-        }
+        char req[1024];
+        if (argc > 4)
+                snprintf(req, sizeof(req), "%s\n", argv[4]);
+        else
+                snprintf(req, sizeof(req), "{\"op\":\"subscribe\",\"events\":[\"comm\"],\"match\":{\"comm\":\"%s*\"}}\n",
+                         bench_prefix());
         if (write(fd, req, strlen(req)) < 0)
                 return 1;
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * bench-relay SOCKET: the naive one-hop relay, a baseline. poll and recv of
- * each connector message, one at a time, snprintf of a small JSON line, write to the one
+ * each connector message, one at a time; for each comm event of the
+ * benchmark's name prefix (others are skipped, as procnotify's subscription
+ * filter skips them), snprintf of a small JSON line and a write to the one
  * client of a Unix socket it serves (bench-json connects to it as to
  * procnotifyd). It answers the subscribe line with "subscribed" so that the
  * same client works. What is left between it and procnotify is procnotify's
@@ -23,6 +25,7 @@ int main(int argc, char **argv) {
         struct sockaddr_un su = { .sun_family = AF_UNIX };
         char buf[512] __attribute__((aligned(8))), line[512];
         int size = 32 << 20, lfd, cfd;
+        const char *prefix = bench_prefix();
 
         if (argc != 2 || nl < 0 || bind(nl, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return 1;
@@ -63,7 +66,7 @@ int main(int argc, char **argv) {
                 if (k <= 0)
                         continue;
                 struct proc_event *ev = (struct proc_event *) ((struct cn_msg *) NLMSG_DATA(nh))->data;
-                if (ev->what != PROC_EVENT_COMM)
+                if (ev->what != PROC_EVENT_COMM || strncmp(ev->event_data.comm.comm, prefix, strlen(prefix)) != 0)
                         continue;
                 int n = snprintf(line, sizeof(line),
                                  "{\"type\":\"comm\",\"ts_ns\":%llu,\"pid\":%d,\"tgid\":%d,\"comm\":\"%.16s\"}\n",

@@ -3,7 +3,8 @@
 """procnotify benchmarks. Not tests: they print figures and compare each
 with its baseline measured in the same run, one after the other, on the
 same machine. Every event is a kernel `comm` event: bench-gen renames
-itself "pnb-<i>" with prctl(PR_SET_NAME).
+itself "pn<xy>-<i>" with prctl(PR_SET_NAME), <xy> two letters of this run's
+own, so that the events of another run at the same time do not count.
 
 latency   N events at a steady rate; for each, the time from just before the
           prctl() to its arrival at
@@ -11,8 +12,11 @@ latency   N events at a steady rate; for each, the time from just before the
             relay      a naive one-hop relay (recv, format a line, write it
                        to a Unix socket): the floor plus any extra hop,
             procnotify a JSON client of procnotifyd (default configuration),
+            dbus-relay a naive D-Bus relay (recv, one sd-bus signal,
+                       sd_bus_flush) on a private dbus-daemon: the least any
+                       relay through the bus can do,
             dbus       an sd-bus subscriber of procnotifyd on a private
-                       dbus-daemon,
+                       dbus-daemon (and both again on dbus-broker),
             forkstat   forkstat -c -l -e comm, read through a pipe;
           p50, p99 and max, and each p50 and p99 divided by the floor's.
 absorb    the largest rate each receiver absorbs: bursts of events at rising
@@ -23,7 +27,8 @@ absorb    the largest rate each receiver absorbs: bursts of events at rising
           the generator reached at least 90% of the rate (otherwise the rate
           is beyond what this machine generates, and the ladder stops there).
           Receivers: raw, relay, procnotify with 1 and with 10 JSON
-          subscribers, 10 D-Bus subscribers, forkstat.
+          subscribers, the naive D-Bus relay and procnotify with 10 D-Bus
+          subscribers each, forkstat.
 burst     1,000,000 events as fast as the generator goes, to raw, relay and
           procnotify with one C subscriber to everything (default
           configuration): events delivered per second, from the first prctl()
@@ -44,19 +49,21 @@ Everything goes to --out: one CSV per section, PNG plots (gnuplot) and
 results.md, the tables as printed.
 
 Usage: run-benchmarks [--quick] [--only latency,absorb,burst,cpu,rss] [--out DIR]
-                      [--events N] [--rate R]
+                      [--events N] [--rate R] [--rounds K] [--receivers raw,relay,…]
 (./dev.sh bench runs it from the build directory; it needs root.)
 """
 import argparse
 import csv
 import json
 import os
+import random
 import re
 import resource
 import select
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -80,10 +87,14 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <limit name="max_connections_per_user">1000</limit>
 </busconfig>
 """
+# Event names of this run's own ("pn<2 letters>-<i>", passed to every
+# program in PNB_PREFIX): a run ignores another's events on a shared machine.
+PREFIX = "pn" + "".join(random.choice(string.ascii_lowercase) for _ in range(2)) + "-"
+os.environ["PNB_PREFIX"] = PREFIX
 SUMMARY_ENV = dict(os.environ, PNB_SUMMARY="1")
-SUB_COMM = '{"op":"subscribe","events":["comm"],"match":{"comm":"pnb-*"}}'
+SUB_COMM = '{"op":"subscribe","events":["comm"],"match":{"comm":"%s*"}}' % PREFIX
 SUB_ALL = '{"op":"subscribe"}'
-SUB_COMM_EXIT = '{"op":"subscribe","events":["comm","exit"],"match":{"comm":"pnb-*"}}'
+SUB_COMM_EXIT = '{"op":"subscribe","events":["comm","exit"],"match":{"comm":"%s*"}}' % PREFIX
 SUB_NOMATCH = '{"op":"subscribe","events":["comm"],"match":{"comm":"bfdd"}}'
 
 out_md = []  # the tables, as printed, for results.md
@@ -376,6 +387,27 @@ def recv_dbus(subscribers=1, kind="dbus-daemon"):
     return setup
 
 
+def recv_dbus_relay(subscribers=1, kind="dbus-daemon"):
+    """The naive D-Bus relay (bench-dbus-relay) on a private bus, with
+    bench-dbus subscribers as for procnotify."""
+    def setup(n, timeout, env):
+        bus = DbusDaemon(kind)
+        relay = subprocess.Popen([prog("bench-dbus-relay"), bus.address], stdout=subprocess.PIPE, text=True)
+
+        def cleanup(rxs=()):
+            kill_all([*rxs, relay])
+            bus.stop()
+        try:
+            wait_ready(relay)
+        except BaseException:
+            cleanup()
+            raise
+        rxs = start_subscribers([prog("bench-dbus"), bus.address, str(n), str(timeout)], subscribers, env,
+                                cleanup)
+        return rxs, lambda: cleanup(rxs), None, relay.pid
+    return setup
+
+
 def recv_forkstat(n, timeout, env):
     fs = subprocess.Popen(["forkstat", "-c", "-l", "-e", "comm"], stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL)
@@ -410,7 +442,9 @@ LATENCY = [
     ("raw", "raw listener (floor)", recv_raw),
     ("relay", "naive one-hop relay", recv_relay),
     ("procnotify", "procnotify JSON", recv_procnotify()),
+    ("dbus-relay", "naive D-Bus relay (dbus-daemon)", recv_dbus_relay()),
     ("dbus", "procnotify D-Bus (dbus-daemon)", recv_dbus()),
+    ("dbus-broker-relay", "naive D-Bus relay (dbus-broker)", recv_dbus_relay(1, "dbus-broker")),
     ("dbus-broker", "procnotify D-Bus (dbus-broker)", recv_dbus(1, "dbus-broker")),
     ("forkstat", "forkstat -c -l", recv_forkstat),
 ]
@@ -429,8 +463,14 @@ def latency_one(setup, n, rate):
 
 
 def bench_latency(args):
+    wanted = args.receivers.split(",") if args.receivers else [k for k, _, _ in LATENCY]
+    unknown = set(wanted) - {k for k, _, _ in LATENCY}
+    if unknown:
+        sys.exit(f"unknown receiver {', '.join(sorted(unknown))}; known: {', '.join(k for k, _, _ in LATENCY)}")
+    # The floor always, first: every ratio is to it.
     receivers = [(k, name, setup) for k, name, setup in LATENCY
-                 if (k != "forkstat" or have_forkstat()) and (k != "dbus-broker" or have_dbus_broker())]
+                 if (k == "raw" or k in wanted) and (k != "forkstat" or have_forkstat()) and
+                 (not k.startswith("dbus-broker") or have_dbus_broker())]
     lat = {name: [] for _, name, _ in receivers}
     round_ratio = {name: [] for _, name, _ in receivers}
     # Rounds, each receiver in turn: a noisy minute on a shared machine
@@ -481,7 +521,9 @@ ABSORB = [
     ("naive one-hop relay", recv_relay),
     ("procnotify, 1 JSON subscriber", recv_procnotify(1)),
     ("procnotify, 10 JSON subscribers", recv_procnotify(10)),
+    ("naive D-Bus relay, 10 subscribers (dbus-daemon)", recv_dbus_relay(10)),
     ("procnotify, 10 D-Bus subscribers (dbus-daemon)", recv_dbus(10)),
+    ("naive D-Bus relay, 10 subscribers (dbus-broker)", recv_dbus_relay(10, "dbus-broker")),
     ("procnotify, 10 D-Bus subscribers (dbus-broker)", recv_dbus(10, "dbus-broker")),
     ("forkstat -c -l", recv_forkstat),
 ]
@@ -887,14 +929,20 @@ def check_targets(results):
         by = {r["receiver"]: r for r in lat}
         pj, dj = by.get("procnotify JSON"), by.get("procnotify D-Bus (dbus-daemon)")
         db = by.get("procnotify D-Bus (dbus-broker)")
+
+        def baseline(name):
+            # What the least relay of the same kind reached: a target below it is out of reach.
+            r = by.get(name)
+            return f"; the {name} itself: {r['p50_ratio']:.2f} ×" if r else ""
         if pj:
             verdict(pj["p50_ratio"] <= 1.5, f"JSON p50 ≤ 1.5 × floor ({pj['p50_ratio']:.2f} ×; "
-                    f"{pj['p50_ratio_rounds']:.2f} × as the median of rounds)")
+                    f"{pj['p50_ratio_rounds']:.2f} × as the median of rounds{baseline('naive one-hop relay')})")
             verdict(pj["p99_us"] <= 1000, f"JSON p99 ≤ 1 ms ({pj['p99_us']:.0f} µs)")
         for name, r in (("dbus-daemon", dj), ("dbus-broker", db)):
             if r:
                 verdict(r["p50_ratio"] <= 3, f"D-Bus p50 ≤ 3 × floor, on {name} ({r['p50_ratio']:.2f} ×; "
-                        f"{r['p50_ratio_rounds']:.2f} × as the median of rounds)")
+                        f"{r['p50_ratio_rounds']:.2f} × as the median of rounds"
+                        f"{baseline(f'naive D-Bus relay ({name})')})")
     burst = results.get("burst")
     if burst:
         pn, relay = burst[2], burst[1]
@@ -931,6 +979,8 @@ def main():
     ap.add_argument("--events", type=int, help="latency: events (default 10000)")
     ap.add_argument("--rate", type=int, default=1000, help="latency: events per second")
     ap.add_argument("--rounds", type=int, default=5, help="latency: rounds of every receiver in turn")
+    ap.add_argument("--receivers", help="latency: these receivers only (the raw floor is always measured): "
+                    "raw, relay, procnotify, dbus-relay, dbus, dbus-broker-relay, dbus-broker, forkstat")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run-benchmarks needs root (the proc connector, pid_max)")
