@@ -260,6 +260,7 @@ class Bus:
             f.write(BUS_CONFIG.format(socket=self.socket_path, policy=DBUS_POLICY))
         self.log_path = os.path.join(self.dir, "bus.log")
         self.proc = None
+        self.paused = None
 
     def __enter__(self):
         if not shutil.which(self.kind):
@@ -288,7 +289,40 @@ class Bus:
             check(ready, f"dbus-broker did not get ready:\n{self.log()}")
         return self
 
+    def _router(self):
+        """The process that reads and routes messages: dbus-daemon itself,
+        or the dbus-broker that the wrapper's dbus-broker-launch started."""
+        if self.kind == "dbus-daemon":
+            return self.proc.pid
+        kids = {}
+        for d in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    comm, rest = f.read().rsplit(")", 1)
+            except (OSError, ValueError):
+                continue
+            kids.setdefault(int(rest.split()[1]), []).append((int(d), comm.split("(", 1)[1]))
+        todo = [self.proc.pid]
+        while todo:
+            for pid, comm in kids.get(todo.pop(), []):
+                if comm == "dbus-broker":
+                    return pid
+                todo.append(pid)
+        fail(f"no dbus-broker process below the launcher {self.proc.pid}")
+
+    def pause(self):
+        """Stop the bus (SIGSTOP): it reads nothing until resume(), as a bus
+        too busy to keep up with a sender."""
+        self.paused = self._router()
+        os.kill(self.paused, signal.SIGSTOP)
+
+    def resume(self):
+        if self.paused:
+            os.kill(self.paused, signal.SIGCONT)
+            self.paused = None
+
     def __exit__(self, *exc):
+        self.resume()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
