@@ -163,7 +163,10 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 if (sigmask)
                         peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
                                                 &s->stats.unix_signals_failed);
-                if (p->lost > 0 && queued <= s->opt.max_queued / 2)
+                /* A kernel overrun is sent whatever the queue holds, and it
+                 * has a seq: untold loss before it is told first, or the
+                 * peer would see a seq gap no Overrun explains. */
+                if (p->lost > 0 && (queued <= s->opt.max_queued / 2 || ev->type == PN_EVENT_OVERRUN))
                         peer_report_lost(s, p);
                 if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || queued >= s->opt.max_queued)) {
                         if (p->lost++ == 0) {
