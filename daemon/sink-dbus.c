@@ -191,7 +191,10 @@ static void peer_report_follows(SinkDbus *s, DbusPeer *p, const PnEvent *ev, boo
 
 /* Send ev to p, or count it lost while the bus's queue is full. */
 static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev, uint64_t *queued) {
-        if (p->lost > 0 && *queued <= s->opt.max_queued / 2)
+        /* A kernel overrun is sent whatever the queue holds, and it has a
+         * seq: untold loss before it is told first, or the peer would see a
+         * seq gap no Overrun explains. */
+        if (p->lost > 0 && (*queued <= s->opt.max_queued / 2 || ev->type == PN_EVENT_OVERRUN))
                 peer_report_lost(s, p);
         if (ev->type != PN_EVENT_OVERRUN && (p->lost > 0 || *queued >= s->opt.max_queued)) {
                 if (p->lost++ == 0) {

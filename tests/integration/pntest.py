@@ -260,6 +260,7 @@ class Bus:
             f.write(BUS_CONFIG.format(socket=self.socket_path, policy=DBUS_POLICY))
         self.log_path = os.path.join(self.dir, "bus.log")
         self.proc = None
+        self.paused = None
 
     def __enter__(self):
         if not shutil.which(self.kind):
@@ -288,7 +289,40 @@ class Bus:
             check(ready, f"dbus-broker did not get ready:\n{self.log()}")
         return self
 
+    def _router(self):
+        """The process that reads and routes messages: dbus-daemon itself,
+        or the dbus-broker that the wrapper's dbus-broker-launch started."""
+        if self.kind == "dbus-daemon":
+            return self.proc.pid
+        kids = {}
+        for d in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    comm, rest = f.read().rsplit(")", 1)
+            except (OSError, ValueError):
+                continue
+            kids.setdefault(int(rest.split()[1]), []).append((int(d), comm.split("(", 1)[1]))
+        todo = [self.proc.pid]
+        while todo:
+            for pid, comm in kids.get(todo.pop(), []):
+                if comm == "dbus-broker":
+                    return pid
+                todo.append(pid)
+        fail(f"no dbus-broker process below the launcher {self.proc.pid}")
+
+    def pause(self):
+        """Stop the bus (SIGSTOP): it reads nothing until resume(), as a bus
+        too busy to keep up with a sender."""
+        self.paused = self._router()
+        os.kill(self.paused, signal.SIGSTOP)
+
+    def resume(self):
+        if self.paused:
+            os.kill(self.paused, signal.SIGCONT)
+            self.paused = None
+
     def __exit__(self, *exc):
+        self.resume()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -416,6 +450,56 @@ class Client:
             seen.append(e)
             if pred(e):
                 return seen
+
+
+class SeqAccount:
+    """One subscriber's loss accounting, checked event by event as it
+    arrives, on either sink: seq strictly increasing; for a subscriber that
+    sees everything (sees_all: no filter, threads, policy shows all), every
+    seq gap equal to the client losses reported in it (nothing lost
+    silently), for any other no larger than the gap; kernel and client
+    losses summed. Feed it every event with a seq (kernel overruns too,
+    which have one) with event(), kernel overruns also with
+    kernel_overrun(), and client overruns (no seq) with client_overrun()."""
+
+    def __init__(self, name="client", sees_all=False):
+        self.name, self.sees_all = name, sees_all
+        self.prev_seq = None
+        self.lost_since = 0     # client losses reported since prev_seq
+        self.client_lost = 0
+        self.kernel_lost = 0
+        self.client_overruns = 0
+        self.events = 0
+
+    def event(self, seq):
+        if self.prev_seq is not None:
+            check(seq > self.prev_seq, f"{self.name}: seq {seq} after {self.prev_seq}")
+            gap = seq - self.prev_seq - 1
+            if self.sees_all:
+                check(gap == self.lost_since, f"{self.name}: seq gap of {gap} before seq {seq}, "
+                      f"but {self.lost_since} reported lost: silent loss")
+            else:
+                check(gap >= self.lost_since, f"{self.name}: {self.lost_since} reported lost in a "
+                      f"gap of {gap} before seq {seq}")
+        self.prev_seq, self.lost_since = seq, 0
+        self.events += 1
+
+    def kernel_overrun(self, lost):
+        check(lost > 0, f"{self.name}: a kernel overrun of {lost}")
+        self.kernel_lost += lost
+
+    def client_overrun(self, lost, first_seq, last_seq):
+        o = f"overrun of {lost}, seq {first_seq} to {last_seq}"
+        check(lost > 0 and first_seq <= last_seq and lost <= last_seq - first_seq + 1,
+              f"{self.name}: inconsistent {o}")
+        check(self.prev_seq is None or first_seq > self.prev_seq,
+              f"{self.name}: {o} covers seqs already delivered (last {self.prev_seq})")
+        if self.sees_all:
+            check(lost == last_seq - first_seq + 1,
+                  f"{self.name}: sees everything, so its loss is the whole range: {o}")
+        self.client_lost += lost
+        self.lost_since += lost
+        self.client_overruns += 1
 
 
 def child(*args, cwd=None, hold=False, exe=None):

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from pntest import (REPLY_TYPES, SANITIZED, Broker, Client, Skip, check,
+from pntest import (REPLY_TYPES, SANITIZED, Broker, Client, SeqAccount, Skip, check,
                     check_no_sanitizer_report, child, exec_then_release, fail, of_pid,
                     proc_tgids, release, run, vmrss_kib)
 
@@ -229,20 +229,13 @@ EVENT_HEAD = re.compile(rb'\{"type":"([a-z_]+)","seq":(\d+),')
 TGID = re.compile(rb',"tgid":(\d+),')
 
 
-class Tally:
-    """One client's view of a flood, checked line by line as it arrives:
-    seq strictly increasing; for a client that sees everything (sees_all),
-    every seq gap equal to the client overruns reported in it; events of
-    one process (pid) counted by type; kernel and client losses summed."""
+class Tally(SeqAccount):
+    """One client's view of a flood, checked line by line as it arrives (see
+    pntest.SeqAccount); events of one process (pid) counted by type."""
 
     def __init__(self, client, pid=None, sees_all=False, name="client"):
-        self.c, self.pid, self.sees_all, self.name = client, pid, sees_all, name
-        self.prev_seq = None
-        self.lost_since = 0     # client losses reported since prev_seq
-        self.client_lost = 0
-        self.kernel_lost = 0
-        self.client_overruns = 0
-        self.events = 0
+        super().__init__(name, sees_all)
+        self.c, self.pid = client, pid
         self.of_pid = {}        # type -> count, events of pid
         self.replies = []
         self.lost_before_reply = 0  # client loss told before the last reply
@@ -261,34 +254,13 @@ class Tally:
                 return
             check(o["type"] == "overrun" and o["where"] == "client",
                   f"{self.name}: a line without seq that is no client overrun: {o}")
-            check(o["lost"] > 0 and o["first_seq"] <= o["last_seq"]
-                  and o["lost"] <= o["last_seq"] - o["first_seq"] + 1,
-                  f"{self.name}: inconsistent overrun {o}")
-            check(self.prev_seq is None or o["first_seq"] > self.prev_seq,
-                  f"{self.name}: overrun {o} covers seqs already delivered (last {self.prev_seq})")
-            if self.sees_all:
-                check(o["lost"] == o["last_seq"] - o["first_seq"] + 1,
-                      f"{self.name}: sees everything, so its loss is the whole range: {o}")
-            self.client_lost += o["lost"]
-            self.lost_since += o["lost"]
-            self.client_overruns += 1
+            self.client_overrun(o["lost"], o["first_seq"], o["last_seq"])
             return
-        seq = int(m.group(2))
-        if self.prev_seq is not None:
-            check(seq > self.prev_seq, f"{self.name}: seq {seq} after {self.prev_seq}")
-            gap = seq - self.prev_seq - 1
-            if self.sees_all:
-                check(gap == self.lost_since, f"{self.name}: seq gap of {gap} before seq {seq}, "
-                      f"but {self.lost_since} reported lost: silent loss")
-            else:
-                check(gap >= self.lost_since, f"{self.name}: {self.lost_since} reported lost in a "
-                      f"gap of {gap} before seq {seq}")
-        self.prev_seq, self.lost_since = seq, 0
-        self.events += 1
+        self.event(int(m.group(2)))
         if typ == "overrun":
             o = json.loads(line)
-            check(o["where"] == "kernel" and o["lost"] > 0, f"{self.name}: overrun {o}")
-            self.kernel_lost += o["lost"]
+            check(o["where"] == "kernel", f"{self.name}: overrun {o}")
+            self.kernel_overrun(o["lost"])
             return
         if typ == "exit":
             self.exits.add(int(TGID.search(line).group(1)))

@@ -5,6 +5,7 @@ gdbus, python3-dbus). Every test runs against dbus-daemon and dbus-broker:
 `test_dbus.py NAME@dbus-daemon`."""
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import time
 import xml.etree.ElementTree as ET
 
 import pntest
-from pntest import Broker, Bus, Dance, HERE, Proc, check, child, exec_then_release, fail, of_pid, run
+from pntest import (SANITIZED, Broker, Bus, Dance, HERE, Proc, SeqAccount, check, child,
+                    exec_then_release, fail, of_pid, release, run)
 from pnusers import Users, as_user
 from test_adopt import CONFIG as FOLLOW_CONFIG
 from test_run import RunBroker
@@ -593,6 +595,195 @@ def test_follow_three_fork_daemon(kind):
             d.close()
             if s:
                 s.close()
+
+
+# --- floods: nothing lost silently --------------------------------------------
+
+class SignalTally(SeqAccount):
+    """A dbus-subscriber.py's signals, checked as they arrive (see
+    pntest.SeqAccount); signals about one process (pid) counted by member."""
+
+    def __init__(self, sub, name, pid=None, sees_all=False):
+        super().__init__(name, sees_all)
+        self.sub, self.pid = sub, pid
+        self.of_pid = {}          # member -> count, signals about pid
+        self.pongs = 0
+        self.last_overrun = None  # the args of the last client Overrun
+
+    def feed(self, line):
+        m = json.loads(line)
+        if "pong" in m:
+            check(m["pong"] is True, f"{self.name}: ping failed: {m}")
+            self.pongs += 1
+            return
+        check("member" in m, f"{self.name}: {m}")
+        a = m["args"]
+        if m["member"] == "Overrun" and a["where"] == "client":
+            check(a["seq"] == 0, f"{self.name}: a client Overrun with a seq: {a}")
+            self.client_overrun(a["lost"], a["first_seq"], a["last_seq"])
+            self.last_overrun = a
+            return
+        self.event(a["seq"])
+        if m["member"] == "Overrun":
+            check(a["where"] == "kernel", f"{self.name}: Overrun {a}")
+            self.kernel_overrun(a["lost"])
+        elif self.pid is not None and a.get("tgid") == self.pid:
+            self.of_pid[m["member"]] = self.of_pid.get(m["member"], 0) + 1
+
+    def got(self, member="CommChanged"):
+        return self.of_pid.get(member, 0)
+
+
+def pump_signals(tallies, until, timeout, what):
+    """Read every tally's subscriber until until() holds (checked after each
+    read), for at most timeout seconds; fail saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    fds = {t.sub.p.stdout.fileno(): t for t in tallies}
+    while not until():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail(f"{what} within {timeout}s: " + "; ".join(
+                f"{t.name}: {t.events} signals, about pid {t.of_pid}, told of {t.client_lost} "
+                f"lost in {t.client_overruns} Overruns and {t.kernel_lost} in the kernel"
+                for t in tallies))
+        r, _, _ = select.select(list(fds), [], [], min(left, 0.5))
+        for fd in r:
+            t = fds[fd]
+            data = os.read(fd, 1 << 20)
+            if not data:
+                t.sub.p.wait(10)
+                fail(f"{t.name}: the subscriber exited {t.sub.p.returncode}: {t.sub.p.stderr.read()!r}")
+            lines = (t.sub.buf + data).split(b"\n")
+            t.sub.buf = lines.pop()
+            for line in lines:
+                t.feed(line)
+
+
+def dbus_lost(client):
+    """Signals the broker dropped for full bus queues, by its JSON status."""
+    return client.request({"op": "status"})["dbus"]["signals_lost"]
+
+
+def burst_under_stopped_bus(bus, control, p, until_lost=1, timeout=30):
+    """Stop the bus, let the held burst child p go, and wait until the
+    broker has dropped at least until_lost signals; the bus stays stopped."""
+    bus.pause()
+    release(p)
+    deadline = time.monotonic() + timeout
+    while dbus_lost(control) < until_lost:
+        check(time.monotonic() < deadline, f"the broker dropped fewer than {until_lost} signals "
+              f"within {timeout}s with the bus stopped (burst child: {p.poll()})")
+        time.sleep(0.01)  # the broker's counter, nothing to wait on
+
+
+def flood_signals(kind, broker_args=(), kernel_loss=False):
+    """A subscriber to everything and one to a burst's comm events, during a
+    burst of 50,000 comm events at 25,000/s that overruns the broker's
+    bounded queue of signals to the bus (the bus is stopped as the burst
+    starts, so that it overruns on any host, and runs again once 10,000
+    signals were dropped, for the rest of the burst, as fast as it can):
+    seq only increases, the first one's seq gaps equal the losses its
+    Overrun signals report, every event of the burst reached the second or
+    was reported to it as lost, and the losses told are exactly those the
+    broker counted. With kernel_loss, the kernel must have dropped some."""
+    n, rate = 50000, 25000
+    with Bus(kind) as bus, Broker(dbus=bus.address, args=list(broker_args)) as b:
+        control = b.client()
+        control.subscribe(events=["exit"], match={"ppid": ME})
+        p = child("comm-burst", n, rate, hold=True)
+        every = SignalTally(subscriber(bus, "", {"threads": True}), "everything", sees_all=True)
+        burst = SignalTally(subscriber(bus, "comm", {"pid": p.pid}), "burst", pid=p.pid)
+        tallies = [every, burst]
+        try:
+            burst_under_stopped_bus(bus, control, p, until_lost=10000)
+            bus.resume()
+            pump_signals(tallies, lambda: p.poll() is not None, 60, "the burst did not end")
+            check(p.returncode == 0, f"burst child exited {p.returncode}")
+            # Its exit comes after all its comm events: they were all
+            # dispatched (or, lost in the kernel, it is inferred).
+            control.events_until(of_pid(p.pid, "exit"), 30, what="the burst child's exit")
+            # Every loss is told once the bus queue drains; a ping's reply
+            # comes after the signals sent before it. Ask until all is told.
+            deadline = time.monotonic() + 45
+            while True:
+                for t in tallies:
+                    t.sub.send("ping")
+                pongs = [t.pongs for t in tallies]
+                pump_signals(tallies, lambda: all(t.pongs > k for t, k in zip(tallies, pongs)), 60,
+                             "no pong from every subscriber")
+                lost = dbus_lost(control)
+                told = sum(t.client_lost for t in tallies)
+                accounted = burst.got() + burst.client_lost + burst.kernel_lost
+                if told == lost and accounted >= n:
+                    break
+                check(told <= lost, f"subscribers told of {told} lost, the broker dropped {lost}")
+                check(time.monotonic() < deadline,
+                      f"burst of {n}: the burst subscriber received {burst.got()}, was told of "
+                      f"{burst.client_lost} lost for the bus and {burst.kernel_lost} in the kernel; "
+                      f"the broker dropped {lost}, subscribers were told of {told}: "
+                      f"{'silent loss' if accounted < n else 'Overrun signals missing'}")
+            check(burst.got() + burst.client_lost <= n,
+                  f"burst subscriber: {burst.got()} received + {burst.client_lost} lost > {n} emitted")
+            check(every.client_lost > 0 and burst.client_lost > 0,
+                  f"not overrun: everything lost {every.client_lost}, burst {burst.client_lost}")
+            check(not kernel_loss or every.kernel_lost > 0, "the kernel dropped nothing")
+            print(f"burst of {n} on {kind}: the burst subscriber received {burst.got()}, was told "
+                  f"of {burst.client_lost} lost in {burst.client_overruns} Overruns (kernel: "
+                  f"{burst.kernel_lost}); everything: {every.events} signals, {every.client_lost} "
+                  f"lost in {every.client_overruns} Overruns; the broker dropped {lost}")
+        finally:
+            for t in tallies:
+                t.sub.close()
+
+
+def test_flood_accounted(kind):
+    """A D-Bus flood, default configuration: nothing lost silently (see
+    flood_signals)."""
+    flood_signals(kind)
+
+
+def test_flood_kernel_loss_accounted(kind):
+    """The same flood with a 4 KiB connector buffer, so that the kernel also
+    drops events while signals are being dropped for the bus: a kernel
+    Overrun (with its seq) must not pass a subscriber's untold loss, or its
+    seq gap looks like silent loss."""
+    flood_signals(kind, ["--receive-buffer=4K"], kernel_loss=True)
+
+
+def test_overrun_after_last_event(kind):
+    """Signals dropped at the very end of a burst are reported although no
+    further event comes: a subscriber to one process's comm events; the bus
+    is stopped through that process's 20,000-event burst (the broker's queue
+    fills, the rest is dropped); once the bus runs again, an Overrun covering
+    the dropped tail arrives with nothing else happening (no ping, no event
+    for the subscriber)."""
+    n = 20000
+    wait = 60 if SANITIZED else 30
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        control = b.client()
+        control.subscribe(events=["exit"], match={"ppid": ME})
+        p = child("comm-burst", n, hold=True)
+        sub = SignalTally(subscriber(bus, "comm", {"pid": p.pid}), "burst", pid=p.pid)
+        try:
+            burst_under_stopped_bus(bus, control, p)
+            check(p.wait(60) == 0, f"burst child exited {p.returncode}")
+            # Its exit comes after all its comm events: they were all
+            # dispatched, and the last of them dropped, the bus being stopped.
+            control.events_until(of_pid(p.pid, "exit"), 30, what="the burst child's exit")
+            dropped = dbus_lost(control)
+            bus.resume()
+            pump_signals([sub], lambda: sub.got() + sub.client_lost + sub.kernel_lost >= n, wait,
+                         f"no Overrun for the {dropped} signals dropped at the end of the burst "
+                         f"(loss at the end of a burst left untold)")
+            check(sub.client_lost == dropped,
+                  f"told of {sub.client_lost} lost, the broker dropped {dropped}")
+            check(sub.last_overrun["last_seq"] > sub.prev_seq,
+                  f"the last Overrun {sub.last_overrun} does not cover the end of the burst "
+                  f"(last seq received {sub.prev_seq})")
+            print(f"{kind}: received {sub.got()} of {n}, told of {sub.client_lost} lost in "
+                  f"{sub.client_overruns} Overruns, without a further event")
+        finally:
+            sub.sub.close()
 
 
 if __name__ == "__main__":
