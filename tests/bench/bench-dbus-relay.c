@@ -14,11 +14,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <linux/cn_proc.h>
-#include <linux/connector.h>
-#include <linux/netlink.h>
 #include <systemd/sd-bus.h>
 
+#include "bench-cn.h"
 #include "bench-common.h"
 
 #define NAME "org.procnotify.Broker1"
@@ -41,33 +39,22 @@ static int on_method(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 }
 
 int main(int argc, char **argv) {
-        int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
-        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
+        int nl = bench_cn_socket();
         char buf[512] __attribute__((aligned(8)));
-        int size = 32 << 20;
         sd_bus *bus = NULL;
         uint64_t seq = 0;
         const char *prefix = bench_prefix();
 
-        if (argc != 2 || nl < 0 || bind(nl, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+        if (argc != 2 || nl < 0)
                 return 1;
-        setsockopt(nl, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
         if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, argv[1]) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
             sd_bus_start(bus) < 0 || sd_bus_add_object(bus, NULL, PATH, on_method, NULL) < 0 ||
             sd_bus_request_name(bus, NAME, 0) < 0)
                 return 1;
 
-        struct nlmsghdr *nh = (struct nlmsghdr *) buf;
-        struct cn_msg *cn = NLMSG_DATA(nh);
-        memset(buf, 0, sizeof(buf));
-        nh->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(enum proc_cn_mcast_op));
-        nh->nlmsg_type = NLMSG_DONE;
-        cn->id.idx = CN_IDX_PROC;
-        cn->id.val = CN_VAL_PROC;
-        cn->len = sizeof(enum proc_cn_mcast_op);
-        *(enum proc_cn_mcast_op *) cn->data = PROC_CN_MCAST_LISTEN;
-        if (send(nl, buf, nh->nlmsg_len, 0) < 0)
+        if (bench_cn_listen(nl) < 0)
                 return 1;
+        const struct nlmsghdr *nh = (const struct nlmsghdr *) buf;
         printf("ready\n");
         fflush(stdout);
 

@@ -8,35 +8,22 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <linux/cn_proc.h>
-#include <linux/connector.h>
-#include <linux/netlink.h>
 
+#include "bench-cn.h"
 #include "bench-common.h"
 
 int main(int argc, char **argv) {
         long n = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
         int timeout_s = argc > 2 ? atoi(argv[2]) : 60;
-        int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
-        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
+        int fd = bench_cn_socket();
         char buf[512] __attribute__((aligned(8)));
         BenchRecord rec;
-        int size = 32 << 20;
 
-        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || bench_record_init(&rec, n) < 0)
+        if (fd < 0 || bench_record_init(&rec, n) < 0)
                 return 1;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
-        struct nlmsghdr *nh = (struct nlmsghdr *) buf;
-        struct cn_msg *cn = NLMSG_DATA(nh);
-        memset(buf, 0, sizeof(buf));
-        nh->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(enum proc_cn_mcast_op));
-        nh->nlmsg_type = NLMSG_DONE;
-        cn->id.idx = CN_IDX_PROC;
-        cn->id.val = CN_VAL_PROC;
-        cn->len = sizeof(enum proc_cn_mcast_op);
-        *(enum proc_cn_mcast_op *) cn->data = PROC_CN_MCAST_LISTEN;
-        if (send(fd, buf, nh->nlmsg_len, 0) < 0)
+        if (bench_cn_listen(fd) < 0)
                 return 1;
+        const struct nlmsghdr *nh = (const struct nlmsghdr *) buf;
         printf("ready\n");
         fflush(stdout);
 

@@ -13,23 +13,19 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <linux/cn_proc.h>
-#include <linux/connector.h>
-#include <linux/netlink.h>
 
+#include "bench-cn.h"
 #include "bench-common.h"
 
 int main(int argc, char **argv) {
-        int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
-        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
+        int nl = bench_cn_socket();
         struct sockaddr_un su = { .sun_family = AF_UNIX };
         char buf[512] __attribute__((aligned(8))), line[512];
-        int size = 32 << 20, lfd, cfd;
+        int lfd, cfd;
         const char *prefix = bench_prefix();
 
-        if (argc != 2 || nl < 0 || bind(nl, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+        if (argc != 2 || nl < 0)
                 return 1;
-        setsockopt(nl, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
         strncpy(su.sun_path, argv[1], sizeof(su.sun_path) - 1);
         unlink(argv[1]);
         lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -44,17 +40,9 @@ int main(int argc, char **argv) {
         if (write(cfd, ok, strlen(ok)) < 0)
                 return 1;
 
-        struct nlmsghdr *nh = (struct nlmsghdr *) buf;
-        struct cn_msg *cn = NLMSG_DATA(nh);
-        memset(buf, 0, sizeof(buf));
-        nh->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(enum proc_cn_mcast_op));
-        nh->nlmsg_type = NLMSG_DONE;
-        cn->id.idx = CN_IDX_PROC;
-        cn->id.val = CN_VAL_PROC;
-        cn->len = sizeof(enum proc_cn_mcast_op);
-        *(enum proc_cn_mcast_op *) cn->data = PROC_CN_MCAST_LISTEN;
-        if (send(nl, buf, nh->nlmsg_len, 0) < 0)
+        if (bench_cn_listen(nl) < 0)
                 return 1;
+        const struct nlmsghdr *nh = (const struct nlmsghdr *) buf;
         for (;;) {
                 /* Wait like every other receiver here (poll, 100 ms): an
                  * endless block lets the guest pick deeper idle states,
