@@ -64,6 +64,16 @@ static bool is_stop_signal(int sig) {
         return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/* The process runs (again): a stop told before ends with a "continue". */
+static void tracee_step_running(TraceeState *st, TraceeStep *s) {
+        if (st->stopped) {
+                st->stopped = false;
+                st->gen++;
+                s->event = PN_EVENT_CONTINUE;
+        }
+        s->op = TRACEE_OP_CONT;
+}
+
 TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, int status) {
         TraceeStep s = { .op = TRACEE_OP_NONE, .event = _PN_EVENT_TYPE_INVALID };
         int sig, event;
@@ -107,12 +117,7 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                 } else {
                         /* SIGTRAP: woken from LISTEN by SIGCONT (or the first
                          * stop of a new thread). */
-                        if (st->stopped) {
-                                st->stopped = false;
-                                st->gen++;
-                                s.event = PN_EVENT_CONTINUE;
-                        }
-                        s.op = TRACEE_OP_CONT;
+                        tracee_step_running(st, &s);
                 }
                 break;
         case PTRACE_EVENT_EXEC:
@@ -121,12 +126,7 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                  * that was reported) is undone, and the real parent never
                  * saw it complete. The process runs: say so. Should the
                  * kernel still stop this thread, that is a new stop. */
-                if (st->stopped) {
-                        st->stopped = false;
-                        st->gen++;
-                        s.event = PN_EVENT_CONTINUE;
-                }
-                s.op = TRACEE_OP_CONT;
+                tracee_step_running(st, &s);
                 break;
         default:
                 /* PTRACE_EVENT_CLONE, and events we did not ask for. */
