@@ -45,6 +45,7 @@ typedef struct Subscription {
         uint64_t tag;      /* nonzero: added by the broker for a watch (SinkControlReply) */
         Filter *filter;
         int signal;          /* sent to the client per matching event; 0: none */
+        bool no_lines;       /* "lines": false: only the signal (and overruns, follow none) */
         Follow *follow;      /* the followed service, for "follow" */
         FollowChange change; /* what the current event did to it, until reported */
 } Subscription;
@@ -212,7 +213,10 @@ static bool client_match(Client *c, const PnEvent *ev, bool visible, const Filte
                         continue;
                 if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
                         continue;
-                matched = true;
+                /* A signal-only subscription still gets the overruns: they
+                 * tell of signals that could not be sent. */
+                if (!sub->no_lines || ev->type == PN_EVENT_OVERRUN)
+                        matched = true;
                 /* Overruns pass every filter, but signal no event. */
                 if (sub->signal && ev->type != PN_EVENT_OVERRUN)
                         *sigmask |= UINT64_C(1) << (sub->signal - 1);
@@ -227,8 +231,9 @@ static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
                 FollowChange *ch = &sub->change;
                 if (ch->kind == FOLLOW_CHANGE_NONE)
                         continue;
-                /* Told only along with an event the client may see. */
-                if (visible) {
+                /* Told only along with an event the client may see, and to
+                 * a subscription that takes lines. */
+                if (visible && !sub->no_lines) {
                         FollowReport r;
                         sink_context_follow_report(&r, sub->id, ch, ev);
                         reply_follow(&c->sink->reply, &r);
@@ -536,6 +541,7 @@ static void client_subscribe(Client *c, Request *r) {
         }
         r->subscribe.filter = NULL;
         c->subs[c->n_subs - 1].signal = r->subscribe.signal;
+        c->subs[c->n_subs - 1].no_lines = r->subscribe.no_lines;
         c->subs[c->n_subs - 1].follow = follow;
         reply_subscribed(&s->reply, c->next_sub_id);
         client_send_reply(c);

@@ -123,9 +123,9 @@ int request_parse_signal(struct json_object *o, int *ret, char *error, size_t si
 }
 
 static int parse_subscribe(Request *r, ProtoError *err) {
-        static const char *const allowed[] = { "events", "match", "threads", "signal", NULL };
+        static const char *const allowed[] = { "events", "match", "threads", "signal", "lines", NULL };
         char msg[sizeof(err->message)];
-        struct json_object *sig;
+        struct json_object *sig, *lines;
         int k;
 
         k = check_members(r->root, allowed, err);
@@ -134,6 +134,13 @@ static int parse_subscribe(Request *r, ProtoError *err) {
         sig = member(r->root, "signal");
         if (sig && request_parse_signal(sig, &r->subscribe.signal, msg, sizeof(msg)) < 0)
                 return fail(err, PN_ERR_INVALID_REQUEST, "%s", msg);
+        lines = member(r->root, "lines");
+        if (lines && !json_object_is_type(lines, json_type_boolean))
+                return fail(err, PN_ERR_INVALID_REQUEST, "\"lines\" must be true or false");
+        r->subscribe.no_lines = lines && !json_object_get_boolean(lines);
+        if (r->subscribe.no_lines && !r->subscribe.signal)
+                return fail(err, PN_ERR_INVALID_REQUEST,
+                            "\"lines\": false needs a \"signal\": the subscription would deliver nothing");
         k = filter_new_from_json(&r->subscribe.filter, member(r->root, "events"),
                                  member(r->root, "threads"), member(r->root, "match"), msg,
                                  sizeof(msg));

@@ -63,6 +63,7 @@ typedef struct Request {
                 struct {
                         Filter *filter;  /* owned */
                         int signal;      /* to send the subscriber per matching event; 0: none */
+                        bool no_lines;   /* "lines": false: the signal only, no event lines */
                 } subscribe;
                 struct {
                         uint64_t id;

@@ -94,6 +94,7 @@ static void test_invalid_filter(void **state) {
 }
 
 static void test_follow_and_signal(void **state) {
+        const char *line;
         Request r;
         ProtoError err;
         (void) state;
@@ -117,17 +118,31 @@ static void test_follow_and_signal(void **state) {
                 { "\"sigrtmax-1\"", SIGRTMAX - 1 }, { "\"HUP\"", SIGHUP }, { "64", 64 },
         };
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-                char line[128];
-                snprintf(line, sizeof(line), "{\"op\":\"subscribe\",\"signal\":%s,\"match\":{\"follow\":7}}",
+                char buf[128];
+                snprintf(buf, sizeof(buf), "{\"op\":\"subscribe\",\"signal\":%s,\"match\":{\"follow\":7}}",
                          ok[i].json);
-                assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+                assert_int_equal(request_parse(&r, buf, strlen(buf), &err), 0);
                 assert_int_equal(r.subscribe.signal, ok[i].sig);
                 assert_int_equal(filter_get_follow(r.subscribe.filter), 7);
                 request_done(&r);
         }
         assert_int_equal(request_parse(&r, "{\"op\":\"subscribe\"}", 18, &err), 0);
         assert_int_equal(r.subscribe.signal, 0);
+        assert_false(r.subscribe.no_lines);
         assert_int_equal(filter_get_follow(r.subscribe.filter), 0);
+        request_done(&r);
+
+        /* "lines": false, the signal only: it needs a signal. */
+        EXPECT("{\"op\":\"subscribe\",\"lines\":false}", PN_ERR_INVALID_REQUEST, "needs a \"signal\"");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":10,\"lines\":0}", PN_ERR_INVALID_REQUEST, "true or false");
+        line = "{\"op\":\"subscribe\",\"signal\":\"USR1\",\"lines\":false}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_true(r.subscribe.no_lines);
+        assert_int_equal(r.subscribe.signal, SIGUSR1);
+        request_done(&r);
+        line = "{\"op\":\"subscribe\",\"lines\":true}";
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), 0);
+        assert_false(r.subscribe.no_lines);
         request_done(&r);
 }
 
