@@ -100,6 +100,10 @@ struct PnClient {
         size_t n_subs;
         uint64_t last_sub_id;
 
+        bool follow_reports;        /* pn_client_next() returns "follow" reports */
+        bool has_follow;            /* the last thing returned was one: follow */
+        PnFollowReport follow;
+
         bool reconnect;
         unsigned reconnects;
         unsigned retry_delay_ms;
@@ -709,17 +713,65 @@ static int json_add(struct json_object *o, const char *key, struct json_object *
         return 0;
 }
 
-int pn_client_subscribe(PnClient *c, const char *const *events, const char *match_json,
-                        bool threads, uint64_t *ret_id) {
-        _cleanup_(json_object_putp) struct json_object *req = NULL, *reply = NULL;
+/* Make the subscription req asks for and remember it for a reconnect. */
+static int client_subscribe(PnClient *c, struct json_object *req, uint64_t *ret_id) {
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
         _cleanup_free_ char *text = NULL;
         int r;
 
-        client_clear_error(c);
         if (c->n_subs >= MAX_SUBSCRIPTIONS) {
                 client_set_error(c, PN_ERR_LIMIT_EXCEEDED, "too many subscriptions on this client");
                 return -EUSERS;
         }
+        /* Room for the subscription first: once the broker said yes it must
+         * be remembered, or a reconnect would silently lose it. */
+        Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
+        if (!subs)
+                return -ENOMEM;
+        c->subs = subs;
+        text = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+        if (!text)
+                return -ENOMEM;
+
+        r = client_transact(c, text, &reply, NULL);
+        if (r < 0)
+                return r;
+        c->subs[c->n_subs++] = (Subscription) {
+                .id = ++c->last_sub_id,
+                .broker_id = get_uint(reply, "id"),
+                .request = TAKE_PTR(text),
+        };
+        if (ret_id)
+                *ret_id = c->last_sub_id;
+        return 0;
+}
+
+int pn_client_subscribe_request(PnClient *c, const char *request_json, uint64_t *ret_id) {
+        _cleanup_(json_object_putp) struct json_object *req = NULL;
+        struct json_object *op;
+
+        client_clear_error(c);
+        req = request_json ? json_tokener_parse(request_json) : NULL;
+        if (!req || !json_object_is_type(req, json_type_object)) {
+                client_set_error(c, PN_ERR_INVALID_REQUEST, "the subscribe request is not a JSON object");
+                return -EINVAL;
+        }
+        if (!json_object_object_get_ex(req, "op", &op)) {
+                if (json_add(req, "op", json_object_new_string("subscribe")) < 0)
+                        return -ENOMEM;
+        } else if (!json_object_is_type(op, json_type_string) ||
+                   !streq(json_object_get_string(op), "subscribe")) {
+                client_set_error(c, PN_ERR_INVALID_REQUEST, "the request's \"op\" is not \"subscribe\"");
+                return -EINVAL;
+        }
+        return client_subscribe(c, req, ret_id);
+}
+
+int pn_client_subscribe(PnClient *c, const char *const *events, const char *match_json,
+                        bool threads, uint64_t *ret_id) {
+        _cleanup_(json_object_putp) struct json_object *req = NULL;
+
+        client_clear_error(c);
         req = json_object_new_object();
         if (!req || json_add(req, "op", json_object_new_string("subscribe")) < 0)
                 return -ENOMEM;
@@ -747,28 +799,7 @@ int pn_client_subscribe(PnClient *c, const char *const *events, const char *matc
         }
         if (threads && json_add(req, "threads", json_object_new_boolean(true)) < 0)
                 return -ENOMEM;
-
-        /* Room for the subscription first: once the broker said yes it must
-         * be remembered, or a reconnect would silently lose it. */
-        Subscription *subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
-        if (!subs)
-                return -ENOMEM;
-        c->subs = subs;
-        text = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
-        if (!text)
-                return -ENOMEM;
-
-        r = client_transact(c, text, &reply, NULL);
-        if (r < 0)
-                return r;
-        c->subs[c->n_subs++] = (Subscription) {
-                .id = ++c->last_sub_id,
-                .broker_id = get_uint(reply, "id"),
-                .request = TAKE_PTR(text),
-        };
-        if (ret_id)
-                *ret_id = c->last_sub_id;
-        return 0;
+        return client_subscribe(c, req, ret_id);
 }
 
 int pn_client_unsubscribe(PnClient *c, uint64_t id) {
@@ -836,17 +867,83 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply) {
 
 /* "2026-11-22T16:10:07.123456Z" (what the broker writes) to nanoseconds since
  * the epoch; 0 for anything else. */
+static const char *const follow_reasons[_PN_FOLLOW_REASON_MAX] = {
+        [PN_FOLLOW_MAIN_EXITED] = "main-exited",
+        [PN_FOLLOW_ENDED] = "ended",
+        [PN_FOLLOW_LIMIT] = "limit",
+};
+
+const char *pn_follow_reason_to_string(PnFollowReason r) {
+        return r >= 0 && r < _PN_FOLLOW_REASON_MAX ? follow_reasons[r] : NULL;
+}
+
+static PnFollowReason follow_reason_from_string(const char *s) {
+        for (int i = 0; s && i < _PN_FOLLOW_REASON_MAX; i++)
+                if (streq(s, follow_reasons[i]))
+                        return (PnFollowReason) i;
+        return _PN_FOLLOW_REASON_INVALID;
+}
+
+/* A "follow" report into c->follow and the event that carries it; false if
+ * it is not one this library can use (skipped, like unknown messages). The
+ * broker's subscription id becomes the caller's. */
+static bool client_parse_follow(PnClient *c, struct json_object *o, PnEvent *ev) {
+        uint64_t broker_id = get_uint(o, "id");
+        PnFollowReport r = {
+                .reason = follow_reason_from_string(get_string(o, "reason")),
+                .main_pid = (pid_t) get_uint(o, "main_pid"),
+                .previous_main_pid = (pid_t) get_uint(o, "previous_main_pid"),
+                .candidates = (unsigned) get_uint(o, "candidates"),
+                .members = (unsigned) get_uint(o, "members"),
+                .cause_seq = get_uint(o, "cause_seq"),
+        };
+        size_t i;
+
+        if (r.reason == _PN_FOLLOW_REASON_INVALID || !message_is_event(o))
+                return false;
+        for (i = 0; i < c->n_subs && c->subs[i].broker_id != broker_id; i++)
+                ;
+        if (i == c->n_subs)
+                return false; /* unsubscribed meanwhile */
+        r.subscription = c->subs[i].id;
+        c->follow = r;
+        *ev = (PnEvent) {
+                .type = PN_REPORT_FOLLOW,
+                .ts_ns = get_uint(o, "ts_ns"),
+                .time_ns = event_json_parse_time(get_string(o, "time")),
+                .pid = r.main_pid,
+                .tgid = r.main_pid,
+                .uid = UINT32_MAX,
+        };
+        return true;
+}
+
+void pn_client_set_follow_reports(PnClient *c, bool on) {
+        c->follow_reports = on;
+}
+
+int pn_client_get_follow(const PnClient *c, PnFollowReport *ret) {
+        if (!c->has_follow)
+                return -ENOENT;
+        *ret = c->follow;
+        return 0;
+}
+
 /* Make the event the caller gets from a line: it becomes the last line, and
  * its object owns ret's strings. Returns 1, or 0 for a line that is not an
  * event this library knows (skipped: newer brokers may send more). */
 static int client_deliver(PnClient *c, const char *line, size_t len, PnEvent *ret) {
         struct json_object *o = client_parse(c, line, len);
+        bool report = false;
         PnEvent ev;
 
-        if (!o || !message_is_event(o) || event_json_parse(o, &ev) < 0) {
+        if (o && c->follow_reports && streq_ptr(get_string(o, "type"), "follow"))
+                report = client_parse_follow(c, o, &ev);
+        if (!report && (!o || !message_is_event(o) || event_json_parse(o, &ev) < 0)) {
                 json_object_put(o);
                 return 0;
         }
+        c->has_follow = report;
         json_object_put(c->event);
         c->event = o;
         if (line != c->line)

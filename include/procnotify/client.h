@@ -137,6 +137,15 @@ int pn_client_subscribe(PnClient *c, const char *const *events, const char *matc
 int pn_client_unsubscribe(PnClient *c, uint64_t id);
 
 /*
+ * Subscribe with a whole "subscribe" request (the JSON text of an object;
+ * its "op" may be left out), for the members pn_client_subscribe() has no
+ * argument for: "signal", "lines". Remembered and replayed after a reconnect
+ * like any subscription. Returns as pn_client_subscribe(); -EINVAL with code
+ * "invalid-request" if the text is not a JSON object or its "op" is another.
+ */
+int pn_client_subscribe_request(PnClient *c, const char *request_json, uint64_t *ret_id);
+
+/*
  * Round trip with the broker. Since replies come in order, when it returns 0
  * every request sent before has taken effect: a test may start the process
  * it wants to see. *ret_seq (may be NULL) is the last seq the broker
@@ -171,6 +180,40 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply);
  * PN_OVERRUN_CLIENT, as the broker reports its own queue's losses.
  */
 int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms);
+
+/*
+ * A "follow" report (PROTOCOL.md, "Following a service"): the main process
+ * of a followed service changed. pn_client_next() returns reports only after
+ * pn_client_set_follow_reports(c, true), as a PnEvent of type
+ * PN_REPORT_FOLLOW (ts_ns and time_ns those of the causing event, pid and
+ * tgid the new main pid, 0 once the service ended); pn_client_get_follow()
+ * then gives the rest. Off by default: programs that know only events never
+ * see a type they do not know.
+ */
+typedef enum PnFollowReason {
+        PN_FOLLOW_MAIN_EXITED, /* the main exited; main_pid is its successor */
+        PN_FOLLOW_ENDED,       /* no process of the service is left; main_pid is 0 */
+        PN_FOLLOW_LIMIT,       /* the set was full: a new process is not followed */
+        _PN_FOLLOW_REASON_MAX,
+        _PN_FOLLOW_REASON_INVALID = -1,
+} PnFollowReason;
+
+typedef struct PnFollowReport {
+        uint64_t subscription;   /* the id pn_client_subscribe*() returned */
+        PnFollowReason reason;
+        pid_t main_pid;          /* the main process now; 0 once ended */
+        pid_t previous_main_pid;
+        unsigned candidates;     /* how many could have become the main */
+        unsigned members;        /* processes followed now */
+        uint64_t cause_seq;      /* seq of the event that caused the report */
+} PnFollowReport;
+
+void pn_client_set_follow_reports(PnClient *c, bool on);
+/* The report pn_client_next() returned last: 0, or -ENOENT if that was no
+ * report (or none was returned yet). */
+int pn_client_get_follow(const PnClient *c, PnFollowReport *ret);
+/* "main-exited", "ended", "limit"; NULL if invalid. */
+const char *pn_follow_reason_to_string(PnFollowReason r);
 
 /* The JSON line (no newline) of the event pn_client_next() returned last,
  * or NULL if none. Synthesised overruns have a line of their own. */

@@ -31,6 +31,9 @@ typedef enum PnEventType {
         PN_EVENT_CONTINUE, /* the thread group left group-stop */
         PN_EVENT_OVERRUN,  /* events were lost; see lost and where */
         _PN_EVENT_TYPE_MAX,
+        /* Not an event type (no filter names it): a "follow" report on a
+         * subscription that follows a service; see pn_client_get_follow(). */
+        PN_REPORT_FOLLOW = 0x100,
         _PN_EVENT_TYPE_INVALID = -1,
 } PnEventType;
 
