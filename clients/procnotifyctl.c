@@ -2,8 +2,9 @@
 /*
  * procnotifyctl: the command-line client of procnotifyd, built on
  * libprocnotify. Commands: monitor (a live table, or JSON lines), wait (the
- * first matching event, for scripts and failover hooks), status, and the
- * broker's supervised children: run, children, kill.
+ * first matching event, for scripts and failover hooks), status, subscribe
+ * (a signal for every matching event, then exec a command that traps it),
+ * and the broker's supervised children: run, children, kill.
  *
  * Options may come before or after the command; each command refuses those
  * it has no use for, so that a misplaced filter is an error, not a silent
@@ -14,9 +15,12 @@
  *
  * Exit status: 0 success (for watch: the process exited), 1 `wait` or
  * `watch` timed out, 2 usage error, 3 the broker could not be reached,
- * closed the connection or refused the request.
+ * closed the connection or refused the request, 4 `wait --follow`: the
+ * service ended before a matching event; subscribe: 126/127 when the command
+ * could not be executed (as a shell does).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -42,6 +46,9 @@ enum {
         EXIT_TIMEOUT = 1,
         EXIT_USAGE = 2,
         EXIT_BROKER = 3,
+        EXIT_ENDED = 4,
+        EXIT_CANNOT_EXEC = 126,
+        EXIT_NOT_FOUND = 127,
 };
 
 #define MAX_TIMEOUT_SEC 1e9 /* ~31 years: "forever" without overflowing ms */
@@ -55,6 +62,7 @@ typedef enum Command {
         COMMAND_WAIT,
         COMMAND_STATUS,
         COMMAND_WATCH,
+        COMMAND_SUBSCRIBE,
         COMMAND_RUN,      /* run, children and kill last: checked as >= COMMAND_RUN */
         COMMAND_CHILDREN,
         COMMAND_KILL,
@@ -86,8 +94,9 @@ typedef struct Options {
         const char *name;
         const char *user;
         struct json_object *env;    /* array of "NAME=value" */
-        bool follow;
-        char **command_words;       /* run: the words after "--" */
+        bool follow;                /* run --follow */
+        long follow_pid;            /* monitor, wait: --follow=PID; 0 not given */
+        char **command_words;       /* run, subscribe: the words after "--" */
         size_t n_command_words;
         const char *target;         /* kill: pid or name */
         const char *signal;
@@ -120,6 +129,9 @@ static const char filters_help[] =
         "  -u, --unit=UNIT           systemd unit (shell glob)\n"
         "      --cgroup=PATH         cgroup, or any below it\n"
         "  -d, --descendants-of=PID  the process and everything below it\n"
+        "  -f, --follow=PID          the service PID belongs to, through its forks and\n"
+        "                            re-parenting; where its main process went is shown\n"
+        "                            as \"follow\" lines (not with --dbus or --reconnect)\n"
         "      --threads             also per-thread events\n";
 
 static void help_global(void) {
@@ -131,6 +143,8 @@ static void help_global(void) {
                "  monitor   show events as they happen (a table, or --json lines)\n"
                "  wait      wait for the first matching event, print it, exit 0\n"
                "  status    show the broker's version, kernel features and statistics\n"
+               "  subscribe have a signal sent for every matching event, then run a command\n"
+               "            (in this very process) that handles it\n"
                "  run       start a command as a supervised child of the broker\n"
                "  children  list the broker's supervised children\n"
                "  kill      signal a supervised child\n"
@@ -143,7 +157,8 @@ static void help_global(void) {
                "      --version       show the version\n"
                "\n"
                "Exit status: 0 success, 1 wait/watch timed out, 2 usage error, 3 the broker could\n"
-               "not be reached or refused the request. See procnotifyctl(1).\n",
+               "not be reached or refused the request, 4 wait --follow: the service ended\n"
+               "first. See procnotifyctl(1).\n",
                program, PN_CLIENT_DEFAULT_SOCKET);
 }
 
@@ -172,7 +187,8 @@ static void help_wait(void) {
                "Subscribe, wait for the first matching event, print it and exit 0; exit 1\n"
                "if none came within the timeout. An overrun while waiting is a warning on\n"
                "standard error (the event waited for may have been lost), and waiting goes\n"
-               "on.\n"
+               "on. With --follow, exit 4 (printing the broker's \"follow\" report) if the\n"
+               "service ended before a matching event.\n"
                "\n"
                "%s"
                "\n"
@@ -212,6 +228,26 @@ static void help_status(void) {
                "      --dbus[=ADDRESS]  ask org.procnotify.Broker1 (GetStatistics) on the\n"
                "                      system bus, or the bus at ADDRESS\n",
                program);
+}
+
+static void help_subscribe(void) {
+        printf("Usage: %s [--socket=PATH] subscribe --signal=SIGNAL [FILTERS] -- COMMAND [ARGUMENT...]\n"
+               "\n"
+               "Subscribe so that procnotifyd sends SIGNAL for every matching event, then\n"
+               "execute COMMAND in this same process: the broker signals the process that\n"
+               "connected, so COMMAND (a shell script with \"trap\", say) is the one that gets\n"
+               "it, with the event's process id in si_value. No event lines are sent (the\n"
+               "subscription is \"lines\": false); the connection stays open on the file\n"
+               "descriptor named in $PROCNOTIFY_FD, and the subscription lasts as long as\n"
+               "it is open. A signal can come as soon as COMMAND starts: match only\n"
+               "processes COMMAND starts after its handler is set (--descendants-of=$$\n"
+               "in a script that execs this), or the signal's default action applies.\n"
+               "\n"
+               "%s"
+               "\n"
+               "Options:\n"
+               "      --signal=SIGNAL  a name (USR1, SIGRTMIN+2) or number; not KILL or STOP\n",
+               program, filters_help);
 }
 
 static void help_run(void) {
@@ -369,20 +405,39 @@ static int parse_format(Options *o, const char *value) {
         return 0;
 }
 
+/* A process id for --follow or watch: 1..INT_MAX; 0 if it is none. */
+static long parse_pid(const char *word) {
+        char *end;
+        long pid;
+
+        errno = 0;
+        pid = strtol(word, &end, 10);
+        if (errno || end == word || *end || pid <= 0 || pid > INT_MAX)
+                return 0;
+        return pid;
+}
+
+static int parse_follow(Options *o, const char *value) {
+        if (o->follow_pid)
+                return usage_error("--follow=PID follows one service; run one command per service");
+        o->follow_pid = parse_pid(value);
+        if (!o->follow_pid)
+                return usage_error("--follow needs a process id, not \"%s\"", value);
+        return match_add(o, "follow", json_object_new_int64(o->follow_pid));
+}
+
 static int parse_command(Options *o, const char *word) {
         if (o->command == COMMAND_KILL && !o->target) {
                 o->target = word;
                 return 0;
         }
-        if (o->command == COMMAND_RUN)
-                return usage_error("the command to run goes after \"--\": run [OPTIONS] -- %s …", word);
+        if (o->command == COMMAND_RUN || o->command == COMMAND_SUBSCRIBE)
+                return usage_error("the command to run goes after \"--\": %s [OPTIONS] -- %s …",
+                                   o->command == COMMAND_RUN ? "run" : "subscribe", word);
         if (o->command == COMMAND_WATCH && o->watch_pid == 0) {
-                char *end;
-                errno = 0;
-                long pid = strtol(word, &end, 10);
-                if (errno || end == word || *end || pid <= 0 || pid > INT_MAX)
+                o->watch_pid = parse_pid(word);
+                if (!o->watch_pid)
                         return usage_error("watch needs a process id, not \"%s\"", word);
-                o->watch_pid = pid;
                 return 0;
         }
         if (o->command != COMMAND_NONE)
@@ -395,6 +450,8 @@ static int parse_command(Options *o, const char *word) {
                 o->command = COMMAND_STATUS;
         else if (streq(word, "watch"))
                 o->command = COMMAND_WATCH;
+        else if (streq(word, "subscribe"))
+                o->command = COMMAND_SUBSCRIBE;
         else if (streq(word, "run"))
                 o->command = COMMAND_RUN;
         else if (streq(word, "children"))
@@ -423,7 +480,6 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_NAME,
                 ARG_USER,
                 ARG_ENV,
-                ARG_FOLLOW,
                 ARG_SIGNAL,
         };
         static const struct option options[] = {
@@ -450,7 +506,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "name", required_argument, NULL, ARG_NAME },
                 { "user", required_argument, NULL, ARG_USER },
                 { "env", required_argument, NULL, ARG_ENV },
-                { "follow", no_argument, NULL, ARG_FOLLOW },
+                { "follow", optional_argument, NULL, 'f' },
                 { "signal", required_argument, NULL, ARG_SIGNAL },
                 {},
         };
@@ -459,7 +515,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
         opterr = 0; /* our own messages, with the program's name */
         /* "-" returns non-options in order as argument 1: the command may
          * stand anywhere, and options after it are still options. */
-        while ((c = getopt_long(argc, argv, "-:s:e:p:c:u:d:jt:h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "-:s:e:p:c:u:d:f::jt:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 1: r = parse_command(o, optarg); break;
                 case 's': o->socket = optarg; r = 0; break;
@@ -493,7 +549,18 @@ static int parse_argv(Options *o, int argc, char **argv) {
                         r = !o->env || json_object_array_add(o->env, json_object_new_string(optarg)) < 0
                                     ? -ENOMEM : 0;
                         break;
-                case ARG_FOLLOW: o->follow = true; r = 0; break;
+                case 'f':
+                        /* run --follow takes no value; the filter takes a
+                         * pid, also as the next word ("--follow 812"). */
+                        if (!optarg && optind < argc && parse_pid(argv[optind]))
+                                optarg = argv[optind++];
+                        if (optarg)
+                                r = parse_follow(o, optarg);
+                        else {
+                                o->follow = true;
+                                r = 0;
+                        }
+                        break;
                 case ARG_SIGNAL: o->signal = optarg; r = 0; break;
                 case ARG_VERSION:
                         printf("%s %s\n", program, PROCNOTIFY_VERSION);
@@ -526,12 +593,13 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case COMMAND_CHILDREN: help_children(); break;
                 case COMMAND_KILL: help_kill(); break;
                 case COMMAND_WATCH: help_watch(); break;
+                case COMMAND_SUBSCRIBE: help_subscribe(); break;
                 default: help_global(); break;
                 }
                 return -1;
         }
         if (o->command == COMMAND_NONE)
-                return usage_error("a command is needed: monitor, wait, status, watch, run, children or kill");
+                return usage_error("a command is needed: monitor, wait, status, watch, subscribe, run, children or kill");
         if (o->command == COMMAND_STATUS && o->has_filter)
                 return usage_error("status takes no filters");
         if (o->command == COMMAND_WATCH && o->has_filter)
@@ -545,12 +613,19 @@ static int parse_argv(Options *o, int argc, char **argv) {
                                    o->command == COMMAND_RUN ? "run" : o->command == COMMAND_KILL ? "kill" : "children");
         if (o->command != COMMAND_RUN && (o->name || o->user || o->env || o->follow))
                 return usage_error("--name, --user, --env and --follow are options of run");
-        if (o->command != COMMAND_KILL && o->signal)
-                return usage_error("--signal is an option of kill");
-        if (o->command == COMMAND_RUN) {
+        if (o->command != COMMAND_KILL && o->command != COMMAND_SUBSCRIBE && o->signal)
+                return usage_error("--signal is an option of kill and subscribe");
+        if (o->command == COMMAND_SUBSCRIBE && !o->signal)
+                return usage_error("subscribe needs --signal=SIGNAL: the signal is what it subscribes to");
+        if (o->command == COMMAND_SUBSCRIBE && (o->dbus || o->reconnect || o->format != FORMAT_DEFAULT))
+                return usage_error("subscribe takes no --dbus, --reconnect, --json or --format: it prints nothing");
+        if (o->follow_pid && (o->dbus || o->reconnect))
+                return usage_error("--follow=PID is for the socket, without --reconnect: a new broker "
+                                   "knows nothing of the service's past forks");
+        if (o->command == COMMAND_RUN || o->command == COMMAND_SUBSCRIBE) {
                 if (optind >= argc)
-                        return usage_error("run needs a command after \"--\"");
-                o->command = COMMAND_RUN;
+                        return usage_error("%s needs a command after \"--\"",
+                                           o->command == COMMAND_RUN ? "run" : "subscribe");
                 o->command_words = argv + optind;
                 o->n_command_words = (size_t) (argc - optind);
         } else if (optind < argc)
@@ -729,8 +804,8 @@ static void print_header(void) {
                "INFO");
 }
 
-static void print_row(const PnEvent *ev) {
-        char time[16], info[1280], comm[64], pid[16], ppid[16], uid[16];
+/* HH:MM:SS.mmm of an event (now, if it has no time). */
+static const char *format_time(const PnEvent *ev, char buf[static 16]) {
         uint64_t ns = ev->time_ns;
         struct tm tm;
 
@@ -741,8 +816,41 @@ static void print_row(const PnEvent *ev) {
         }
         time_t sec = (time_t) (ns / 1000000000u);
         localtime_r(&sec, &tm);
-        snprintf(time, sizeof(time), "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+        snprintf(buf, 16, "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec,
                  (unsigned) (ns / 1000000u % 1000u));
+        return buf;
+}
+
+/* A "follow" report: where the followed service's main process went. */
+static void print_follow_row(PnClient *c, const PnEvent *ev) {
+        char time[16], info[160];
+        PnFollowReport r;
+
+        if (pn_client_get_follow(c, &r) < 0)
+                return;
+        switch (r.reason) {
+        case PN_FOLLOW_MAIN_EXITED:
+                snprintf(info, sizeof(info), "main %d exited; main now %d (%u candidate%s, %u member%s)",
+                         r.previous_main_pid, r.main_pid, r.candidates, r.candidates == 1 ? "" : "s",
+                         r.members, r.members == 1 ? "" : "s");
+                break;
+        case PN_FOLLOW_ENDED:
+                snprintf(info, sizeof(info), "service ended: main %d exited, no process of it is left",
+                         r.previous_main_pid);
+                break;
+        default:
+                snprintf(info, sizeof(info), "%u processes followed, the most there can be: "
+                         "new ones are not followed", r.members);
+                break;
+        }
+        printf("%-12s %-8s %7d %7s %6s %-16s %s\n", format_time(ev, time), "follow", r.main_pid, "-",
+               "-", "-", info);
+}
+
+static void print_row(const PnEvent *ev) {
+        char time[16], info[1280], comm[64], pid[16], ppid[16], uid[16];
+
+        format_time(ev, time);
         format_info(ev, info, sizeof(info));
 
         if (ev->type == PN_EVENT_OVERRUN) {
@@ -863,6 +971,7 @@ static int cmd_monitor(const Options *o) {
         r = connect_broker(o, &c);
         if (r)
                 return r;
+        pn_client_set_follow_reports(c, o->follow_pid > 0);
         r = subscribe(c, o);
         if (r)
                 return r;
@@ -880,6 +989,8 @@ static int cmd_monitor(const Options *o) {
                         return broker_error(c, "monitor", r);
                 if (o->format == FORMAT_JSON)
                         printf("%s\n", pn_client_get_line(c));
+                else if (ev.type == PN_REPORT_FOLLOW)
+                        print_follow_row(c, &ev);
                 else
                         print_row(&ev);
         }
@@ -913,6 +1024,7 @@ static int cmd_wait(const Options *o) {
         r = connect_broker(o, &c);
         if (r)
                 return r;
+        pn_client_set_follow_reports(c, o->follow_pid > 0);
         r = subscribe(c, o);
         if (r)
                 return r;
@@ -928,6 +1040,19 @@ static int cmd_wait(const Options *o) {
                         continue;
                 if (r < 0)
                         return broker_error(c, "wait", r);
+                if (ev.type == PN_REPORT_FOLLOW) {
+                        PnFollowReport f;
+                        /* The main moving on is no event; the service
+                         * ending means none can come. */
+                        if (pn_client_get_follow(c, &f) < 0 || f.reason != PN_FOLLOW_ENDED)
+                                continue;
+                        if (o->format == FORMAT_TABLE) {
+                                print_header();
+                                print_follow_row(c, &ev);
+                        } else
+                                printf("%s\n", pn_client_get_line(c));
+                        return EXIT_ENDED;
+                }
                 if (ev.type != PN_EVENT_OVERRUN)
                         break;
                 /* The event waited for may be among those lost: say so, and
@@ -982,6 +1107,71 @@ static int cmd_watch(const Options *o) {
                         return EXIT_SUCCESS;
         }
         return EXIT_TIMEOUT;
+}
+
+/* The subscribe request of --signal and the filters, signal-only. */
+static struct json_object *subscribe_request(const Options *o) {
+        struct json_object *req = json_object_new_object(), *events = NULL, *sig;
+        char *end;
+
+        if (!req)
+                return NULL;
+        errno = 0;
+        long n = strtol(o->signal, &end, 10);
+        sig = !errno && end != o->signal && !*end ? json_object_new_int64(n) : json_object_new_string(o->signal);
+        if (o->events) {
+                events = json_object_new_array();
+                for (size_t i = 0; events && i < o->n_events; i++)
+                        json_object_array_add(events, json_object_new_string(o->events[i]));
+        }
+        json_object_object_add(req, "op", json_object_new_string("subscribe"));
+        if (events)
+                json_object_object_add(req, "events", events);
+        if (json_object_object_length(o->match) > 0)
+                json_object_object_add(req, "match", json_object_get(o->match));
+        if (o->threads)
+                json_object_object_add(req, "threads", json_object_new_boolean(true));
+        json_object_object_add(req, "signal", sig);
+        json_object_object_add(req, "lines", json_object_new_boolean(false));
+        return req;
+}
+
+/* Subscribe for a signal, then become the command that handles it: the
+ * broker signals the process that connected, which an exec keeps. */
+static int cmd_subscribe(const Options *o) {
+        _cleanup_(pn_client_freep) PnClient *c = NULL;
+        _cleanup_(json_object_putp) struct json_object *req = subscribe_request(o);
+        char fd[16];
+        int r, flags;
+
+        if (!req) {
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
+        r = connect_broker(o, &c);
+        if (r)
+                return r;
+        r = pn_client_subscribe_request(c, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), NULL);
+        if (r < 0)
+                return broker_error(c, "subscribe", r);
+        /* The connection must outlive the exec: it is the subscription. */
+        int sock = pn_client_get_fd(c);
+        flags = fcntl(sock, F_GETFD);
+        if (flags < 0 || fcntl(sock, F_SETFD, flags & ~FD_CLOEXEC) < 0 ||
+            fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) & ~O_NONBLOCK) < 0) {
+                fprintf(stderr, "%s: subscribe: cannot keep the connection open: %m\n", program);
+                return EXIT_FAILURE;
+        }
+        snprintf(fd, sizeof(fd), "%d", sock);
+        if (setenv("PROCNOTIFY_FD", fd, 1) < 0) {
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
+        fflush(NULL);
+        execvp(o->command_words[0], o->command_words);
+        r = errno;
+        fprintf(stderr, "%s: subscribe: cannot execute %s: %s\n", program, o->command_words[0], strerror(r));
+        return r == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
 }
 
 static int cmd_status(const Options *o) {
@@ -1200,6 +1390,8 @@ int main(int argc, char **argv) {
                 return cmd_kill(&o);
         case COMMAND_WATCH:
                 return cmd_watch(&o);
+        case COMMAND_SUBSCRIBE:
+                return cmd_subscribe(&o);
         default:
                 return EXIT_USAGE;
         }

@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 import time
 
-from pntest import (Broker, Client, check, check_no_sanitizer_report, child, exec_then_release,
-                    fail, of_pid, run)
+from pntest import (PN_CHILD, Broker, Client, Dance, check, check_no_sanitizer_report, child,
+                    exec_then_release, fail, of_pid, run)
 
 CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 ME = os.getpid()
@@ -220,6 +220,214 @@ def test_socket_activation_keeps_socket():
     listen.close()
     os.unlink(path)
     os.rmdir(d)
+
+
+# Only the events the follow and signal tests need (see test_adopt.py).
+FOLLOW_CONFIG = "[Connector]\nEvents=fork,exec,exit,predump\n"
+
+
+def test_monitor_follow_three_fork_daemon():
+    """monitor --follow=PID follows a daemon through a dance of three forks:
+    as JSON, each "follow" report right behind the exit of the old main,
+    ending at the main the daemon itself names; as a table (--follow PID,
+    the value as the next word), a "follow" row for each move and one when
+    the service ended."""
+    with Broker(config=FOLLOW_CONFIG) as b:
+        d = Dance(3, hold=True)
+        js = table = None
+        try:
+            d.read_stage0()
+            first = d.pid(0)
+            js = start_ctl(b, "monitor", "--json", f"--follow={first}", "--events=fork,exit")
+            table = start_ctl(b, "monitor", "--follow", str(first), "--events=exit")
+            wait_subscriptions(b, 2)
+            check(read_line(table).split()[:2] == ["TIME", "EVENT"], "no table header")
+            d.go()
+            d.read_all()
+            stages = [d.pid(i) for i in range(4)]
+            lines = []
+            while sum(1 for e in lines if e["type"] == "follow") < 3:
+                lines.append(json.loads(read_line(js)))
+            moves = [(e["previous_main_pid"], e["main_pid"]) for e in lines if e["type"] == "follow"]
+            want = [(stages[i], stages[i + 1]) for i in range(3)]
+            check(moves == want, f"main moves: got {moves}, want {want}")
+            check(moves[-1][1] == d.main, f"followed to {moves[-1][1]}, the daemon's main is {d.main}")
+            for i, e in enumerate(lines):
+                if e["type"] == "exit":
+                    nxt = lines[i + 1]
+                    check(nxt["type"] == "follow" and nxt["cause_seq"] == e["seq"],
+                          f"exit of {e['tgid']} not followed by its report: {nxt}")
+            forks = [e["tgid"] for e in lines if e["type"] == "fork"]
+            check(forks == stages[1:], f"forks of the service {forks}, want {stages[1:]}")
+            rows = [read_line(table).split(None, 6) for _ in range(6)]
+            for k in range(3):
+                ex, fo = rows[2 * k], rows[2 * k + 1]
+                check(ex[1] == "exit" and ex[2] == str(stages[k]), f"exit row {k}: {ex}")
+                check(fo[1] == "follow" and fo[2] == str(stages[k + 1]) and
+                      f"main {stages[k]} exited; main now {stages[k + 1]}" in fo[-1],
+                      f"follow row {k}: {fo}")
+            d.release()
+            ex, fo = read_line(table).split(None, 6), read_line(table).split(None, 6)
+            check(ex[1] == "exit" and ex[2] == str(d.main), f"exit row of the main: {ex}")
+            check(fo[1] == "follow" and fo[2] == "0" and "service ended" in fo[-1], f"end row: {fo}")
+        finally:
+            for m in (js, table):
+                if m:
+                    m.kill()
+                    m.wait()
+            d.close()
+
+
+def test_wait_follow_waits_for_the_service():
+    """wait --follow=PID --events=predump waits through the daemon's double
+    fork for the crash of its real main (exit 0, the main's predump); when
+    the followed service ends without one, wait exits 4 and prints the
+    broker's "ended" report."""
+    with Broker(config=FOLLOW_CONFIG) as b:
+        for segv in (True, False):
+            d = Dance(2, segv=segv, hold=True)
+            try:
+                d.read_stage0()
+                w = start_ctl(b, "wait", f"--follow={d.pid(0)}", "--events=predump", "--timeout=30")
+                wait_subscriptions(b, 1)
+                d.go()
+                d.read_all()
+                d.release()
+                out, err = w.communicate(timeout=30)
+                check_no_sanitizer_report(err.decode(), "procnotifyctl wait's stderr")
+                ev = json.loads(out)
+                if segv:
+                    check(w.returncode == 0 and ev["type"] == "predump" and ev["tgid"] == d.main,
+                          f"segv: rc {w.returncode}, {ev} (main {d.main}), {err!r}")
+                else:
+                    check(w.returncode == 4 and ev["type"] == "follow" and ev["reason"] == "ended"
+                          and ev["previous_main_pid"] == d.main,
+                          f"end: rc {w.returncode}, {ev} (main {d.main}), {err!r}")
+            finally:
+                d.close()
+            wait_subscriptions_gone(b)
+
+
+def wait_subscriptions_gone(b, timeout=10):
+    """Wait until the broker counts no subscription (a client's close seen)."""
+    c = b.client()
+    deadline = time.monotonic() + timeout
+    while c.request({"op": "status"})["socket"]["subscriptions"] > 0:
+        check(time.monotonic() < deadline, f"subscriptions still there after {timeout}s")
+        time.sleep(0.02)
+    c.close()
+
+
+SUBSCRIBE_TRAP_SCRIPT = r"""
+# Runs twice in one process: first it makes procnotifyctl subscribe this
+# process (for a signal on the predump of anything below it), which then
+# executes the script again with $PROCNOTIFY_FD set.
+log=$1 go=$2
+if [ -z "${PROCNOTIFY_FD:-}" ]; then
+    exec "$CTL" --socket "$SOCK" subscribe --signal=USR1 --events=predump \
+        --descendants-of=$$ -- bash "$0" "$@"
+fi
+trap 'echo usr1 >>"$log"' USR1
+echo "pid $$ fd $PROCNOTIFY_FD" >>"$log"
+# The child crashes once the test opened and closed the fifo.
+"$PN_CHILD" --wait-stdin segv nocore <"$go" &
+kid=$!
+# bash runs a trap once its foreground command ended: the signal, sent
+# before the broker reported the exit to anyone, is pending by then.
+"$CTL" --socket "$SOCK" wait --events=exit --pid=$kid --timeout=30 >"$log.exit"
+echo "wait $?" >>"$log"
+wait $kid
+echo "done $?" >>"$log"
+"""
+
+
+def test_subscribe_signal_trap_before_exit():
+    """procnotifyctl subscribe --signal: a bash script that traps SIGUSR1
+    becomes its own subscriber (procnotifyctl subscribes, then executes it
+    in the same process) and is signalled when its crashing child is about
+    to dump core, before the child's exit is reported."""
+    with Broker(config=FOLLOW_CONFIG) as b, tempfile.TemporaryDirectory() as tmp:
+        script, log, go = (os.path.join(tmp, n) for n in ("trap.sh", "log", "go"))
+        with open(script, "w") as f:
+            f.write(SUBSCRIBE_TRAP_SCRIPT)
+        os.mkfifo(go)
+        env = dict(os.environ, CTL=CTL, SOCK=b.socket_path, PN_CHILD=PN_CHILD)
+        env.pop("PROCNOTIFY_FD", None)
+        p = subprocess.Popen(["bash", script, log, go], env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            # The script's signal subscription and its wait's.
+            wait_subscriptions(b, 2, timeout=20)
+            os.close(os.open(go, os.O_WRONLY))
+            err = p.communicate(timeout=30)[1]
+        finally:
+            p.kill()
+            p.wait()
+        check_no_sanitizer_report(err, "the script's stderr")
+        lines = open(log).read().split("\n")
+        check(p.returncode == 0 and lines[-2:] == ["done 139", ""],
+              f"script failed: rc {p.returncode}, {err!r}, log {lines}")
+        check(lines[0].startswith(f"pid {p.pid} fd "), f"not the same process after exec: {lines}")
+        check(lines[1:4] == ["usr1", "wait 0", "done 139"],
+              f"SIGUSR1 did not come (once) before the exit was reported: {lines}")
+        ev = json.loads(open(log + ".exit").read())
+        check(ev["type"] == "exit" and ev["signal"] == 11, f"the exit reported: {ev}")
+
+
+def test_signal_only_subscription_sends_no_lines():
+    """"lines": false (what procnotifyctl subscribe asks for): the signal is
+    sent for each matching event, and no line of it is queued."""
+    with Broker(config=FOLLOW_CONFIG) as b:
+        got = []
+        old = signal.signal(signal.SIGUSR2, lambda s, f: got.append(s))
+        try:
+            c = b.client()
+            c.subscribe(events=["exit"], match={"ppid": ME}, signal="SIGUSR2", lines=False)
+            watcher = b.client()
+            watcher.subscribe(events=["exit"], match={"ppid": ME})
+            p = child("exit", 3)
+            p.wait()
+            # The other client's line is queued after the signal was sent.
+            watcher.events_until(of_pid(p.pid, "exit"), what="the exit on the other connection")
+            deadline = time.monotonic() + 10
+            while not got:
+                check(time.monotonic() < deadline, "no SIGUSR2 within 10 s")
+                signal.sigtimedwait([], 0.01)
+            r = c.request({"op": "ping"})
+            check(r["type"] == "pong" and not c.pending, f"lines came: {c.pending}, then {r}")
+            for bad, why in (({"lines": False}, "needs a"), ({"lines": 0, "signal": "USR1"}, "true or false")):
+                r = c.request({"op": "subscribe", "events": ["exit"], **bad})
+                check(r["type"] == "error" and r["code"] == "invalid-request" and why in r["message"],
+                      f"{bad}: {r}")
+        finally:
+            signal.signal(signal.SIGUSR2, old)
+
+
+def test_subscribe_and_follow_errors():
+    """Clear errors: usage (exit 2), the broker's refusal (exit 3, its code
+    shown), a command that cannot be executed (127, as a shell)."""
+    with Broker() as b:
+        for args, want in ((["subscribe", "--", "true"], "needs --signal"),
+                           (["subscribe", "--signal=USR1"], "needs a command"),
+                           (["subscribe", "--signal=USR1", "--json", "--", "true"], "prints nothing"),
+                           (["monitor", "--follow=abc"], "process id"),
+                           (["monitor", "--follow=1", "--follow=2"], "one service"),
+                           (["monitor", "--follow=1", "--dbus"], "for the socket"),
+                           (["monitor", "--follow=1", "--reconnect"], "for the socket"),
+                           (["status", "--follow=1"], "no filters"),
+                           (["monitor", "--signal=USR1"], "kill and subscribe")):
+            r = ctl(b, *args)
+            check(r.returncode == 2 and want in r.stderr, f"{args}: rc {r.returncode}, {r.stderr!r}")
+        r = ctl(b, "subscribe", "--signal=KILL", "--", "true")
+        check(r.returncode == 3 and "invalid-request" in r.stderr and "SIGKILL" in r.stderr,
+              f"KILL: rc {r.returncode}, {r.stderr!r}")
+        r = ctl(b, "monitor", "--follow=999999999")
+        check(r.returncode == 3 and "not-found" in r.stderr, f"gone pid: rc {r.returncode}, {r.stderr!r}")
+        r = ctl(b, "subscribe", "--signal=USR1", "--pid=1", "--", "/nonexistent/cmd")
+        check(r.returncode == 127 and "cannot execute /nonexistent/cmd" in r.stderr,
+              f"exec failure: rc {r.returncode}, {r.stderr!r}")
+        r = ctl(b, "subscribe", "--signal=USR1", "--pid=1", "--", "sh", "-c",
+                'test -n "$PROCNOTIFY_FD" && test -S /proc/self/fd/$PROCNOTIFY_FD && echo ok')
+        check(r.returncode == 0 and r.stdout == "ok\n", f"fd: rc {r.returncode}, {r.stdout!r} {r.stderr!r}")
 
 
 if __name__ == "__main__":
