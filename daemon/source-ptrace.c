@@ -114,10 +114,16 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                                 s.event_signal = sig;
                         }
                         s.op = TRACEE_OP_LISTEN;
-                } else {
+                } else if (*thread_gen == st->gen) {
                         /* SIGTRAP: woken from LISTEN by SIGCONT (or the first
                          * stop of a new thread). */
                         tracee_step_running(st, &s);
+                } else {
+                        /* Woken by a SIGCONT whose continue was told already
+                         * (another thread woke first), seen only now: maybe
+                         * after the next stop was told, which this thread
+                         * is yet to join. Not a continue of that one. */
+                        s.op = TRACEE_OP_CONT;
                 }
                 break;
         case PTRACE_EVENT_EXEC:
@@ -216,13 +222,19 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid) {
                 th->foreign = true;
                 return;
         }
+        /* Its first stop may have come before this event and been claimed
+         * (tracee_claim()) and, while detaching, let go already: then it is
+         * not ours any more, and an entry for it would wait for a status
+         * that never comes. */
+        if (read_tracer_pid(t->tgid, tid) != getpid())
+                return;
         if (tracee_add_thread(t, tid) < 0) {
                 /* Cannot follow it: let it go rather than leave it stopped. */
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
                 return;
         }
-        if (t->detaching)
-                (void) ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+        if (t->detaching && ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno == ESRCH)
+                tracee_thread_done(t, tracee_find_thread(t, tid));
 }
 
 /*
