@@ -682,12 +682,27 @@ def no_clone3_fallback():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _ignores(pid, sig):
+    """Whether process pid ignores sig (its SigIgn mask in /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    return False
+
+
 def stop_timeout_kills():
     """A child that ignores SIGTERM is killed after StopTimeout=."""
     with RunBroker(extra="StopTimeout=1\n") as b:
         c = b.client()
         pid = run_ok(c, [PN_CHILD, "ignore-term"], name="stubborn")["pid"]
         pidfd = os.pidfd_open(pid)
+        # "running" means it reached exec; it ignores SIGTERM only once its
+        # main() said so, which its SigIgn mask shows.
+        deadline = time.monotonic() + 10
+        while not _ignores(pid, signal.SIGTERM):
+            check(time.monotonic() < deadline, f"child {pid} did not ignore SIGTERM within 10 s")
+            time.sleep(0.005)
         t0 = time.monotonic()
         check(b.stop() == 0, "broker did not exit cleanly")
         r, _, _ = select.select([pidfd], [], [], 10)
