@@ -674,13 +674,53 @@ static int connect_broker(const Options *o, PnClient **ret) {
         return 0;
 }
 
+/* A --signal value as the protocol takes it: a number, or a name. */
+static struct json_object *signal_json(const char *value) {
+        char *end;
+        long n;
+
+        errno = 0;
+        n = strtol(value, &end, 10);
+        if (!errno && end != value && !*end)
+                return json_object_new_int64(n);
+        return json_object_new_string(value);
+}
+
+/* The subscribe request of the filters; for the subscribe command, for
+ * --signal only ("lines": false). NULL when out of memory. */
+static struct json_object *subscribe_request(const Options *o) {
+        struct json_object *req = json_object_new_object();
+        bool oom = !req;
+
+        if (!oom && o->events) {
+                struct json_object *events = json_object_new_array();
+                oom = json_object_object_add(req, "events", events) < 0 || !events;
+                for (size_t i = 0; !oom && i < o->n_events; i++)
+                        oom = json_object_array_add(events, json_object_new_string(o->events[i])) < 0;
+        }
+        if (!oom && json_object_object_length(o->match) > 0)
+                oom = json_object_object_add(req, "match", json_object_get(o->match)) < 0;
+        if (!oom && o->threads)
+                oom = json_object_object_add(req, "threads", json_object_new_boolean(true)) < 0;
+        if (!oom && o->command == COMMAND_SUBSCRIBE)
+                oom = json_object_object_add(req, "signal", signal_json(o->signal)) < 0 ||
+                      json_object_object_add(req, "lines", json_object_new_boolean(false)) < 0;
+        if (oom) {
+                json_object_put(req);
+                return NULL;
+        }
+        return req;
+}
+
 static int subscribe(PnClient *c, const Options *o) {
-        const char *match = NULL;
+        _cleanup_(json_object_putp) struct json_object *req = subscribe_request(o);
         int r;
 
-        if (json_object_object_length(o->match) > 0)
-                match = json_object_to_json_string_ext(o->match, JSON_C_TO_STRING_PLAIN);
-        r = pn_client_subscribe(c, (const char *const *) o->events, match, o->threads, NULL);
+        if (!req) {
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
+        r = pn_client_subscribe_request(c, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), NULL);
         if (r < 0)
                 return broker_error(c, "subscribe", r);
         return 0;
@@ -1109,51 +1149,19 @@ static int cmd_watch(const Options *o) {
         return EXIT_TIMEOUT;
 }
 
-/* The subscribe request of --signal and the filters, signal-only. */
-static struct json_object *subscribe_request(const Options *o) {
-        struct json_object *req = json_object_new_object(), *events = NULL, *sig;
-        char *end;
-
-        if (!req)
-                return NULL;
-        errno = 0;
-        long n = strtol(o->signal, &end, 10);
-        sig = !errno && end != o->signal && !*end ? json_object_new_int64(n) : json_object_new_string(o->signal);
-        if (o->events) {
-                events = json_object_new_array();
-                for (size_t i = 0; events && i < o->n_events; i++)
-                        json_object_array_add(events, json_object_new_string(o->events[i]));
-        }
-        json_object_object_add(req, "op", json_object_new_string("subscribe"));
-        if (events)
-                json_object_object_add(req, "events", events);
-        if (json_object_object_length(o->match) > 0)
-                json_object_object_add(req, "match", json_object_get(o->match));
-        if (o->threads)
-                json_object_object_add(req, "threads", json_object_new_boolean(true));
-        json_object_object_add(req, "signal", sig);
-        json_object_object_add(req, "lines", json_object_new_boolean(false));
-        return req;
-}
-
 /* Subscribe for a signal, then become the command that handles it: the
  * broker signals the process that connected, which an exec keeps. */
 static int cmd_subscribe(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
-        _cleanup_(json_object_putp) struct json_object *req = subscribe_request(o);
         char fd[16];
         int r, flags;
 
-        if (!req) {
-                fprintf(stderr, "%s: out of memory\n", program);
-                return EXIT_FAILURE;
-        }
         r = connect_broker(o, &c);
         if (r)
                 return r;
-        r = pn_client_subscribe_request(c, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), NULL);
-        if (r < 0)
-                return broker_error(c, "subscribe", r);
+        r = subscribe(c, o);
+        if (r)
+                return r;
         /* The connection must outlive the exec: it is the subscription. */
         int sock = pn_client_get_fd(c);
         flags = fcntl(sock, F_GETFD);
@@ -1347,14 +1355,8 @@ static int cmd_kill(const Options *o) {
                 json_object_object_add(req, "pid", json_object_new_int64(pid));
         else
                 json_object_object_add(req, "name", json_object_new_string(o->target));
-        if (o->signal) {
-                errno = 0;
-                long sig = strtol(o->signal, &end, 10);
-                if (!errno && *end == 0 && end != o->signal)
-                        json_object_object_add(req, "signal", json_object_new_int64(sig));
-                else
-                        json_object_object_add(req, "signal", json_object_new_string(o->signal));
-        }
+        if (o->signal)
+                json_object_object_add(req, "signal", signal_json(o->signal));
         r = connect_request_json(o, &c, "kill", req, &reply);
         if (r)
                 return r;
