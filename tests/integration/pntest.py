@@ -42,6 +42,16 @@ def fail(msg):
     raise AssertionError(msg)
 
 
+def wait_until(cond, what, timeout=10):
+    """Poll a condition the kernel or the broker sends no event for (a
+    /proc field, a status counter), for at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            fail(f"{what} not within {timeout}s")
+        time.sleep(0.01)
+
+
 def check(cond, msg):
     if not cond:
         fail(msg)

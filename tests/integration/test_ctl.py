@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from pntest import (PN_CHILD, Broker, Client, Dance, check, check_no_sanitizer_report, child,
-                    exec_then_release, fail, of_pid, run)
+                    exec_then_release, fail, of_pid, run, wait_until)
 
 CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 ME = os.getpid()
@@ -32,18 +32,17 @@ def start_ctl(b, *args):
     return p
 
 
-def wait_subscriptions(b, n, timeout=10):
-    """Wait until the broker counts n subscriptions (procnotifyctl has no
-    readiness signal of its own; the broker's status is the observable)."""
+def wait_subscriptions(b, n, timeout=10, at_least=True):
+    """Wait until the broker counts n subscriptions or more (exactly n
+    with at_least False): procnotifyctl has no readiness signal of its own,
+    and the broker's status is the observable."""
     c = b.client()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def count():
         s = c.request({"op": "status"})["socket"]["subscriptions"]
-        if s >= n:
-            c.close()
-            return
-        check(time.monotonic() < deadline, f"procnotifyctl did not subscribe within {timeout}s")
-        time.sleep(0.02)
+        return s >= n if at_least else s == n
+    wait_until(count, f"{n} subscriptions at the broker", timeout)
+    c.close()
 
 
 def read_line(proc, timeout=10):
@@ -305,17 +304,8 @@ def test_wait_follow_waits_for_the_service():
                           f"end: rc {w.returncode}, {ev} (main {d.main}), {err!r}")
             finally:
                 d.close()
-            wait_subscriptions_gone(b)
-
-
-def wait_subscriptions_gone(b, timeout=10):
-    """Wait until the broker counts no subscription (a client's close seen)."""
-    c = b.client()
-    deadline = time.monotonic() + timeout
-    while c.request({"op": "status"})["socket"]["subscriptions"] > 0:
-        check(time.monotonic() < deadline, f"subscriptions still there after {timeout}s")
-        time.sleep(0.02)
-    c.close()
+            # The next wait must not count this one's subscription.
+            wait_subscriptions(b, 0, at_least=False)
 
 
 SUBSCRIBE_TRAP_SCRIPT = r"""
@@ -377,8 +367,7 @@ def test_signal_only_subscription_sends_no_lines():
     """"lines": false (what procnotifyctl subscribe asks for): the signal is
     sent for each matching event, and no line of it is queued."""
     with Broker(config=FOLLOW_CONFIG) as b:
-        got = []
-        old = signal.signal(signal.SIGUSR2, lambda s, f: got.append(s))
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
         try:
             c = b.client()
             c.subscribe(events=["exit"], match={"ppid": ME}, signal="SIGUSR2", lines=False)
@@ -388,10 +377,9 @@ def test_signal_only_subscription_sends_no_lines():
             p.wait()
             # The other client's line is queued after the signal was sent.
             watcher.events_until(of_pid(p.pid, "exit"), what="the exit on the other connection")
-            deadline = time.monotonic() + 10
-            while not got:
-                check(time.monotonic() < deadline, "no SIGUSR2 within 10 s")
-                signal.sigtimedwait([], 0.01)
+            si = signal.sigtimedwait([signal.SIGUSR2], 10)
+            check(si and si.si_code == -1 and si.si_pid == b.proc.pid,  # SI_QUEUE, from the broker
+                  f"SIGUSR2 from the broker: {si}")
             r = c.request({"op": "ping"})
             check(r["type"] == "pong" and not c.pending, f"lines came: {c.pending}, then {r}")
             for bad, why in (({"lines": False}, "needs a"), ({"lines": 0, "signal": "USR1"}, "true or false")):
@@ -399,7 +387,7 @@ def test_signal_only_subscription_sends_no_lines():
                 check(r["type"] == "error" and r["code"] == "invalid-request" and why in r["message"],
                       f"{bad}: {r}")
         finally:
-            signal.signal(signal.SIGUSR2, old)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def test_subscribe_and_follow_errors():

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from pntest import Broker, PN_CHILD, PROCNOTIFYD, check, fail, run
+from pntest import Broker, PN_CHILD, PROCNOTIFYD, check, fail, run, wait_until
 
 PROCNOTIFYCTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 # After the marker child's exit, how long to keep reading for a second exit
@@ -699,10 +699,7 @@ def stop_timeout_kills():
         pidfd = os.pidfd_open(pid)
         # "running" means it reached exec; it ignores SIGTERM only once its
         # main() said so, which its SigIgn mask shows.
-        deadline = time.monotonic() + 10
-        while not _ignores(pid, signal.SIGTERM):
-            check(time.monotonic() < deadline, f"child {pid} did not ignore SIGTERM within 10 s")
-            time.sleep(0.005)
+        wait_until(lambda: _ignores(pid, signal.SIGTERM), f"child {pid} ignoring SIGTERM")
         t0 = time.monotonic()
         check(b.stop() == 0, "broker did not exit cleanly")
         r, _, _ = select.select([pidfd], [], [], 10)

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pntest
-from pntest import Broker, Client, check, fail, of_pid, run
+from pntest import Broker, Client, check, fail, of_pid, run, wait_until
 
 # The replies of the ops under test, so that Client.request() returns them.
 pntest.REPLY_TYPES.update({"watching", "unwatched"})
@@ -129,15 +129,6 @@ def tracer_pids(pid):
         except (FileNotFoundError, ProcessLookupError):
             pass  # ended meanwhile (an exec ends every other thread)
     return tracers
-
-
-def wait_until(cond, what, timeout=10):
-    """Poll a condition of /proc (the kernel sends no event for it)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            fail(f"{what} not within {timeout}s")
-        time.sleep(0.01)
 
 
 def behaves_untraced(o, stop=signal.SIGSTOP):
