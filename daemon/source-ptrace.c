@@ -114,16 +114,10 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                                 s.event_signal = sig;
                         }
                         s.op = TRACEE_OP_LISTEN;
-                } else if (*thread_gen == st->gen) {
+                } else {
                         /* SIGTRAP: woken from LISTEN by SIGCONT (or the first
                          * stop of a new thread). */
                         tracee_step_running(st, &s);
-                } else {
-                        /* Woken by a SIGCONT whose continue was told already
-                         * (another thread woke first), seen only now: maybe
-                         * after the next stop was told, which this thread
-                         * is yet to join. Not a continue of that one. */
-                        s.op = TRACEE_OP_CONT;
                 }
                 break;
         case PTRACE_EVENT_EXEC:

@@ -105,42 +105,6 @@ static void test_stale_group_stop_trap(void **state) {
         assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
 }
 
-/* SIGCONT woke both threads, but b's wake (SIGTRAP) is seen only after the
- * next group-stop was told (a made it first): no continue for it, or the
- * stop would read as undone and b's joining it as a stop of its own. */
-static void test_stale_wake_after_next_stop(void **state) {
-        TraceeState st = { 0 };
-        unsigned a = 0, b = 0;
-        TraceeStep s;
-        (void) state;
-        s = tracee_step(&st, &a, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.event, PN_EVENT_STOP);
-        s = tracee_step(&st, &b, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
-        s = tracee_step(&st, &a, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.event, PN_EVENT_CONTINUE);
-        /* The next SIGSTOP: a delivers it and is the first in the stop. */
-        s = tracee_step(&st, &a, false, stopped(SIGSTOP, 0));
-        assert_int_equal(s.op, TRACEE_OP_CONT);
-        s = tracee_step(&st, &a, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.event, PN_EVENT_STOP);
-        /* b's wake from the first SIGCONT, late. */
-        s = tracee_step(&st, &b, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.op, TRACEE_OP_CONT);
-        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
-        assert_true(st.stopped);
-        /* b joins the group-stop: told once already. */
-        s = tracee_step(&st, &b, false, stopped(SIGSTOP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.op, TRACEE_OP_LISTEN);
-        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
-        /* The second SIGCONT: one continue. */
-        s = tracee_step(&st, &b, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.event, PN_EVENT_CONTINUE);
-        s = tracee_step(&st, &a, false, stopped(SIGTRAP, PTRACE_EVENT_STOP));
-        assert_int_equal(s.event, _PN_EVENT_TYPE_INVALID);
-        assert_false(st.stopped);
-}
-
 static void test_new_thread(void **state) {
         TraceeState st = { 0 };
         unsigned tg = 0;
@@ -230,7 +194,6 @@ int main(void) {
                 cmocka_unit_test(test_signal_reinjected),
                 cmocka_unit_test(test_group_stop_once_then_continue),
                 cmocka_unit_test(test_stale_group_stop_trap),
-                cmocka_unit_test(test_stale_wake_after_next_stop),
                 cmocka_unit_test(test_new_thread),
                 cmocka_unit_test(test_exec),
                 cmocka_unit_test(test_gone),
