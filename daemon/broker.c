@@ -7,6 +7,7 @@
  * (events about processes the seed already saw are reconciled by start time).
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -607,7 +608,7 @@ static void broker_apply_config(Broker *b) {
 
 static int broker_reload(Broker *b) {
         Config *c = NULL;
-        char err[512];
+        char err[4096];
         int r;
 
         (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -617,8 +618,10 @@ static int broker_reload(Broker *b) {
                 r = config_load_file(c, b->config_path, streq(b->config_path, CONFIG_DEFAULT_PATH), err,
                                      sizeof(err));
         if (r < 0) {
-                log_error("Failed to reload %s: %s; keeping the running configuration.",
-                          b->config_path, r == -ENOMEM ? "out of memory" : err);
+                char prefix[PATH_MAX + 64];
+                snprintf(prefix, sizeof(prefix), "Failed to reload %s, keeping the running "
+                         "configuration: ", b->config_path);
+                log_lines(LOG_ERR, prefix, r == -ENOMEM ? "out of memory" : err);
                 config_free(c);
         } else {
                 /* Flags given at start keep overriding the file. */

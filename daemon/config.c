@@ -2,6 +2,7 @@
 /* Config implementation; see config.h. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,16 +212,139 @@ static int set_string(char **slot, const char *v) {
 
 typedef struct ParseCtx {
         Config *c;
-        char error[256]; /* the first error; inih supplies its line number */
+        const char *cursor;   /* the text not yet handed to inih */
+        unsigned line;        /* the line inih is parsing now */
+        bool section_known;   /* false in an unknown section: its keys are not reported again */
+        unsigned n_errors, n_shown;
+        char *error;          /* every error, "line N: message" a line */
+        size_t error_size, error_len;
 } ParseCtx;
 
+static const char *const config_sections[] = { "Broker", "Connector", "Limits", "Run", "Policy" };
+
+/* Record one error; a message for a line names it. When the caller's
+ * buffer is full the count still grows, and the last line says how many
+ * more there were. */
+_printf_(3, 4) static void parse_error(ParseCtx *p, unsigned line, const char *fmt, ...) {
+        char msg[256];
+        va_list ap;
+        int n;
+
+        p->n_errors++;
+        if (!p->error || p->error_size == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        /* Keep room for the "…and N more" line. */
+        size_t room = p->error_size > 48 ? p->error_size - 48 : 0;
+        if (line)
+                n = snprintf(NULL, 0, "%sline %u: %s", p->error_len ? "\n" : "", line, msg);
+        else
+                n = snprintf(NULL, 0, "%s%s", p->error_len ? "\n" : "", msg);
+        if (n < 0 || p->error_len + (size_t) n >= room)
+                return;
+        if (line)
+                snprintf(p->error + p->error_len, p->error_size - p->error_len, "%sline %u: %s",
+                         p->error_len ? "\n" : "", line, msg);
+        else
+                snprintf(p->error + p->error_len, p->error_size - p->error_len, "%s%s",
+                         p->error_len ? "\n" : "", msg);
+        p->error_len += (size_t) n;
+        p->n_shown++;
+}
+
+static bool is_blank(char ch) {
+        return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* inih's line reader, over the text in p->cursor. It counts lines (the
+ * packaged libinih gives handlers no line number) and normalises each line
+ * before inih sees it, so that the grammar is the documented one:
+ * - leading blanks are dropped: a setting is never taken as the
+ *   continuation of the one above;
+ * - a comment may follow a value, after a blank: "Key=value   # why"
+ *   (libinih as packaged knows only ';' there);
+ * - a line that is neither blank, a comment, a [Section] nor Key=Value, an
+ *   unknown section and a line too long for inih are reported here, with
+ *   their line, and inih gets an empty line instead, so that it goes on. */
+static char *parse_read_line(char *buf, int size, void *stream) {
+        ParseCtx *p = stream;
+        const char *nl;
+        size_t len;
+        char *s, *e;
+
+        if (!*p->cursor)
+                return NULL;
+        nl = strchrnul(p->cursor, '\n');
+        len = (size_t) (nl - p->cursor);
+        p->line++;
+        buf[0] = 0;
+        if (len >= (size_t) size - 1) {
+                parse_error(p, p->line, "line longer than %d characters", size - 2);
+                p->cursor = *nl ? nl + 1 : nl;
+                return buf;
+        }
+        memcpy(buf, p->cursor, len);
+        buf[len] = 0;
+        p->cursor = *nl ? nl + 1 : nl;
+
+        s = buf;
+        while (is_blank(*s))
+                s++;
+        if (*s == '#' || *s == ';') {
+                buf[0] = 0;
+                return buf;
+        }
+        for (e = s; *e; e++)
+                if ((*e == '#' || *e == ';') && e > s && is_blank(e[-1])) {
+                        *e = 0;
+                        break;
+                }
+        e = s + strlen(s);
+        while (e > s && is_blank(e[-1]))
+                *--e = 0;
+        memmove(buf, s, (size_t) (e - s) + 1);
+
+        if (!buf[0])
+                return buf;
+        if (buf[0] == '[') {
+                size_t n = strlen(buf);
+                size_t i;
+                if (n < 3 || buf[n - 1] != ']') {
+                        parse_error(p, p->line, "expected [Section], got \"%.64s\"", buf);
+                        buf[0] = 0;
+                        return buf;
+                }
+                for (i = 0; i < ELEMENTSOF(config_sections); i++)
+                        if (strlen(config_sections[i]) == n - 2 &&
+                            strncasecmp(buf + 1, config_sections[i], n - 2) == 0)
+                                break;
+                p->section_known = i < ELEMENTSOF(config_sections);
+                if (!p->section_known)
+                        parse_error(p, p->line, "unknown section %.66s", buf);
+                return buf;
+        }
+        if (buf[0] == '=' || !strchr(buf, '=')) {
+                parse_error(p, p->line, "expected Key=Value, got \"%.64s\"", buf);
+                buf[0] = 0;
+        }
+        return buf;
+}
+
 /* libinih as packaged calls handlers without a line number, and keeps going
- * after an error: keep the first message, ini_parse_string() returns its line. */
+ * after an error: the reader above counts lines, and every error is kept. */
 static int on_value(void *userdata, const char *section, const char *key, const char *value) {
         ParseCtx *p = userdata;
         Config *c = p->c;
         int r = -ENOENT;
 
+        if (!section[0]) {
+                parse_error(p, p->line, "%.64s= before any [Section]", key);
+                return 1;
+        }
+        if (!p->section_known)
+                return 1; /* reported at its header */
         if (strcasecmp(section, "Broker") == 0) {
                 if (streq(key, "Socket")) {
                         r = value[0] == '/' ? set_string(&c->socket_path, value) : -EINVAL;
@@ -292,49 +416,37 @@ static int on_value(void *userdata, const char *section, const char *key, const 
         } else if (strcasecmp(section, "Policy") == 0) {
                 if (streq(key, "Group"))
                         r = set_string(&c->group, value);
-        } else {
-                if (!p->error[0])
-                        snprintf(p->error, sizeof(p->error), "unknown section [%.64s]", section);
-                return 0;
         }
-        if (r < 0 && !p->error[0]) {
-                if (r == -ENOENT)
-                        snprintf(p->error, sizeof(p->error), "unknown key \"%.64s\" in [%.64s]", key,
-                                 section);
-                else
-                        snprintf(p->error, sizeof(p->error), "invalid value \"%.64s\" for %.64s=",
-                                 value, key);
-        }
-        return r == 0;
+        if (r == -ENOENT)
+                parse_error(p, p->line, "unknown key \"%.64s\" in [%.64s]", key, section);
+        else if (r < 0)
+                parse_error(p, p->line, "invalid value \"%.64s\" for %.64s=", value, key);
+        return 1; /* every error is ours to report; inih goes on */
 }
 
 int config_parse_string(Config *c, const char *text, char *error, size_t error_size) {
-        ParseCtx p = { .c = c };
+        ParseCtx p = { .c = c, .cursor = text, .section_known = true, .error = error,
+                       .error_size = error_size };
         int r;
 
-        r = ini_parse_string(text, on_value, &p);
-        if (r < 0)
+        if (error && error_size)
+                error[0] = 0;
+        r = ini_parse_stream(parse_read_line, &p, on_value, &p);
+        if (r == -2)
                 return -ENOMEM;
-        if (r == 0) {
-                /* A prctl number without its signal (or the reverse) is a
-                 * half-configured patched kernel: refuse rather than guess. */
-                if (!c->predump_prctl != !c->predump_signal) {
-                        snprintf(error, error_size, "[Run] PredumpSignalPrctl= and PredumpSignal= "
-                                                    "must be set together");
-                        return -EINVAL;
-                }
-                if (!c->adopt_prctl != !c->adopt_signal) {
-                        snprintf(error, error_size, "[Run] AdoptSignalPrctl= and AdoptSignal= "
-                                                    "must be set together");
-                        return -EINVAL;
-                }
-                if (c->predump_signal && c->predump_signal == c->adopt_signal) {
-                        snprintf(error, error_size, "[Run] PredumpSignal= and AdoptSignal= must differ");
-                        return -EINVAL;
-                }
+        /* A prctl number without its signal (or the reverse) is a
+         * half-configured patched kernel: refuse rather than guess. */
+        if (!c->predump_prctl != !c->predump_signal)
+                parse_error(&p, 0, "[Run] PredumpSignalPrctl= and PredumpSignal= must be set together");
+        if (!c->adopt_prctl != !c->adopt_signal)
+                parse_error(&p, 0, "[Run] AdoptSignalPrctl= and AdoptSignal= must be set together");
+        if (c->predump_signal && c->predump_signal == c->adopt_signal)
+                parse_error(&p, 0, "[Run] PredumpSignal= and AdoptSignal= must differ");
+        if (p.n_errors == 0)
                 return 0;
-        }
-        snprintf(error, error_size, "line %d: %s", r, p.error[0] ? p.error : "syntax error");
+        if (p.n_shown < p.n_errors && error && error_size)
+                snprintf(error + p.error_len, error_size - p.error_len, "%sand %u more error(s)",
+                         p.error_len ? "\n" : "", p.n_errors - p.n_shown);
         return -EINVAL;
 }
 
@@ -359,6 +471,12 @@ int config_load_file(Config *c, const char *path, bool optional, char *error, si
         }
         len = fread(text, 1, (1 << 20) - 1, f);
         text[len] = 0;
+        if (memchr(text, 0, len)) {
+                fclose(f);
+                free(text);
+                snprintf(error, error_size, "contains a NUL byte: not a configuration file");
+                return -EINVAL;
+        }
         bool more = fgetc(f) != EOF;
         fclose(f);
         if (more) {

@@ -55,8 +55,13 @@ enum {
 int config_new(Config **ret);  /* defaults */
 Config *config_free(Config *c);
 
-/* Parse INI text into c. On a bad line returns -EINVAL and a message naming
- * the line in error (error_size bytes). */
+/* Parse INI text into c. Grammar: "[Section]", "Key=Value", comments on
+ * lines of their own or after a value ("Key=value  # why": '#' or ';' after
+ * a blank), leading blanks ignored. Returns 0, -ENOMEM, or -EINVAL with every
+ * error in error (error_size bytes), one a line, "line N: message" (a
+ * message about the file as a whole names no line); if they do not all fit,
+ * the last line says how many more there were. Settings of good lines are
+ * applied even when others are bad, so c is not to be used after -EINVAL. */
 int config_parse_string(Config *c, const char *text, char *error, size_t error_size);
 /* Read and parse a file. A missing file is fine when optional. */
 int config_load_file(Config *c, const char *path, bool optional, char *error, size_t error_size);

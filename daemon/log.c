@@ -60,3 +60,13 @@ int log_internal(int level, int error, const char *fmt, ...) {
                 fprintf(stderr, "%s: %s\n", log_program, msg);
         return -error;
 }
+
+void log_lines(int level, const char *prefix, const char *text) {
+        while (text && *text) {
+                const char *nl = strchrnul(text, '\n');
+                int len = (int) (nl - text);
+                if (level <= log_get_max_level())
+                        (void) log_internal(level, 0, "%s%.*s", prefix, len, text);
+                text = *nl ? nl + 1 : nl;
+        }
+}

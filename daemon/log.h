@@ -20,6 +20,10 @@ int log_get_max_level(void);
 /* Log at level; if error != 0, errno is set to |error| for "%m". Returns -|error|. */
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 
+/* Log each line of text (lines end with '\n') as its own message, after
+ * prefix: one journal entry a line, as multi-line text never makes. */
+void log_lines(int level, const char *prefix, const char *text);
+
 #define log_full_errno(level, error, ...)                                         \
         ({                                                                        \
                 int _l = (level);                                                 \

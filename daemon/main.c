@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * procnotifyd: arguments, configuration, exit code. Everything else is the
- * broker's. Exit codes: 0 clean shutdown, 1 failure at run time, 2 bad
- * arguments or configuration.
+ * broker's. Exit codes: 0 clean shutdown (or a valid configuration, with
+ * --check-config), 1 failure at run time, 2 bad arguments or configuration.
  */
 #include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "config.h"
@@ -29,6 +32,8 @@ static void help(void) {
                "Options:\n"
                "  -c, --config=PATH          configuration file (default %s;\n"
                "                             a missing default file is not an error)\n"
+               "      --check-config         check the configuration (file and options),\n"
+               "                             report every error, and exit: 0 if valid\n"
                "  -s, --socket=PATH          JSON socket (default %s)\n"
                "      --dbus=WHERE           system (default), none, or a bus address\n"
                "                             such as unix:path=/run/my/bus\n"
@@ -53,22 +58,24 @@ static int parse_level(const char *s) {
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_DBUS = 0x100, ARG_RCVBUF, ARG_LOG_LEVEL, ARG_VERSION };
+        enum { ARG_DBUS = 0x100, ARG_RCVBUF, ARG_LOG_LEVEL, ARG_VERSION, ARG_CHECK_CONFIG };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "socket", required_argument, NULL, 's' },
                 { "dbus", required_argument, NULL, ARG_DBUS },
                 { "receive-buffer", required_argument, NULL, ARG_RCVBUF },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         const char *config_path = NULL, *socket_path = NULL, *dbus = NULL, *rcvbuf = NULL;
         int log_level = -1;
+        bool check_only = false;
         Config *config = NULL;
         Broker *broker = NULL;
-        char err[512];
+        char err[4096];
         int c, r;
 
         log_setup("procnotifyd");
@@ -85,6 +92,7 @@ int main(int argc, char *argv[]) {
                                 return EXIT_USAGE;
                         }
                         break;
+                case ARG_CHECK_CONFIG: check_only = true; break;
                 case 'h': help(); return EXIT_SUCCESS;
                 case ARG_VERSION: printf("procnotifyd %s\n", PROCNOTIFY_VERSION); return EXIT_SUCCESS;
                 default: return EXIT_USAGE;
@@ -99,11 +107,12 @@ int main(int argc, char *argv[]) {
                 log_error("Out of memory.");
                 return EXIT_FAILURE;
         }
-        r = config_load_file(config, config_path ? config_path : CONFIG_DEFAULT_PATH, !config_path,
-                             err, sizeof(err));
+        const char *path = config_path ? config_path : CONFIG_DEFAULT_PATH;
+        char prefix[PATH_MAX + 32];
+        r = config_load_file(config, path, !config_path, err, sizeof(err));
         if (r < 0) {
-                log_error("Bad configuration %s: %s", config_path ? config_path : CONFIG_DEFAULT_PATH,
-                          r == -ENOMEM ? "out of memory" : err);
+                snprintf(prefix, sizeof(prefix), "Bad configuration %s: ", path);
+                log_lines(LOG_ERR, prefix, r == -ENOMEM ? "out of memory" : err);
                 config_free(config);
                 return EXIT_USAGE;
         }
@@ -131,6 +140,15 @@ int main(int argc, char *argv[]) {
                 log_error("Out of memory.");
                 config_free(config);
                 return EXIT_FAILURE;
+        }
+
+        if (check_only) {
+                if (access(path, F_OK) < 0)
+                        printf("%s: no such file; the defaults and options are valid.\n", path);
+                else
+                        printf("%s: valid.\n", path);
+                config_free(config);
+                return EXIT_SUCCESS;
         }
 
         r = broker_new(&broker, config, config_path ? config_path : CONFIG_DEFAULT_PATH);

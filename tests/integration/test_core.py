@@ -719,6 +719,114 @@ def test_bad_config_exit_code():
         check_no_sanitizer_report(r.stderr)
 
 
+def test_config_every_error_reported():
+    """Every error in a file is reported in one run, each with its line, by
+    the broker and by --check-config; comments after values are comments."""
+    text = ("[Broker]\n"
+            "LogLevel=debug        # a comment after a value\n"
+            "  DBus=none           ; another, on an indented line\n"
+            "[Limits]\n"
+            "MaxClients=lots\n"
+            "Bogus=1\n"
+            "[Nope]\n"
+            "x=y\n"
+            "not a setting\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(text)
+        f.flush()
+        for extra in ([], ["--check-config"]):
+            r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", f.name, "--dbus=none",
+                                "--socket", "/tmp/pntest-never.sock", *extra],
+                               capture_output=True, text=True, timeout=20)
+            check(r.returncode == 2, f"{extra}: rc {r.returncode}, stderr {r.stderr!r}")
+            for line, what in ((5, "MaxClients"), (6, "Bogus"), (7, "[Nope]"),
+                               (9, "not a setting")):
+                check(re.search(rf"{re.escape(f.name)}: line {line}: .*{re.escape(what)}",
+                                r.stderr), f"{extra}: line {line} ({what}) not reported: {r.stderr!r}")
+            check(not re.search(r"line [1238]:", r.stderr),
+                  f"{extra}: a good line reported as bad: {r.stderr!r}")
+            check_no_sanitizer_report(r.stderr)
+        # The same file without its errors is valid, comments and all.
+        f.seek(0)
+        f.truncate()
+        f.write("".join(text.splitlines(True)[:4]))
+        f.flush()
+        r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", f.name, "--check-config"],
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0 and "valid" in r.stdout, f"good file: rc {r.returncode}, {r!r}")
+
+
+def _doc_config_blocks():
+    """Every INI block in README.md (```ini fences) and in the man pages
+    (.nf ... .fi), as (where, first section, text)."""
+    src = os.environ["PROCNOTIFY_SOURCE"]
+    blocks = []
+    with open(os.path.join(src, "README.md")) as f:
+        readme = f.read()
+    for m in re.finditer(r"^```ini\n(.*?)^```", readme, re.M | re.S):
+        where = f"README.md:{readme.count(chr(10), 0, m.start()) + 2}"
+        blocks.append((where, m.group(1)))
+    man = os.environ["PROCNOTIFY_MAN"]
+    for name in sorted(os.listdir(man)):
+        if not re.search(r"\.[0-9]$", name):
+            continue
+        with open(os.path.join(man, name)) as f:
+            page = f.read()
+        for m in re.finditer(r"^\.nf\n(.*?)^\.fi", page, re.M | re.S):
+            lines = [l for l in m.group(1).splitlines() if not re.match(r"\.(RS|RE)\b", l)]
+            text = "\n".join(lines) + "\n"
+            text = text.replace("\\-", "-").replace("\\e", "\\").replace("\\(em", "—")
+            where = f"man/{name}:{page.count(chr(10), 0, m.start()) + 2}"
+            blocks.append((where, text))
+    out = []
+    for where, text in blocks:
+        first = re.search(r"^\s*\[([A-Za-z]+)\]", text, re.M)
+        if first:
+            out.append((where, first.group(1), text))
+    return out
+
+
+def test_config_blocks_in_docs_valid():
+    """Each configuration block the README and the man pages show is valid
+    as written: broker blocks by procnotifyd --check-config, hook files by
+    procnotify-hooks --check (drop-ins for systemd units are not ours)."""
+    blocks = _doc_config_blocks()
+    broker_sections = {"Broker", "Connector", "Limits", "Run", "Policy"}
+    checked = {"broker": 0, "hooks": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (where, first, text) in enumerate(blocks):
+            if first in broker_sections:
+                path = os.path.join(tmp, f"{i}.conf")
+                with open(path, "w") as f:
+                    f.write(text)
+                r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", path, "--check-config"],
+                                   capture_output=True, text=True, timeout=20)
+                check(r.returncode == 0, f"{where}: the broker refuses this block "
+                                         f"(rc {r.returncode}): {r.stderr.strip()}\n{text}")
+                checked["broker"] += 1
+            elif first == "Match":
+                d = os.path.join(tmp, f"hooks{i}")
+                os.mkdir(d)
+                # The shipped examples, from the source tree rather than
+                # where an installation puts them (by a short path: hook
+                # lines are limited to 198 characters).
+                ex = os.path.join(tmp, "ex")
+                if not os.path.exists(ex):
+                    os.symlink(os.environ["HOOK_EXAMPLES"], ex)
+                text = re.sub(r"/\S*/share/procnotify/examples/", ex + "/", text)
+                # A user an example names (frr) is the reader's: here, nobody.
+                text = re.sub(r"^User=\S+", "User=nobody", text, flags=re.M)
+                with open(os.path.join(d, "doc.conf"), "w") as f:
+                    f.write(text)
+                r = subprocess.run([os.environ["PROCNOTIFY_HOOKS"], "--hooks-dir", d, "--check"],
+                                   capture_output=True, text=True, timeout=20)
+                check(r.returncode == 0, f"{where}: procnotify-hooks refuses this hook file "
+                                         f"(rc {r.returncode}): {r.stderr.strip()}\n{text}")
+                checked["hooks"] += 1
+    check(checked["broker"] >= 2 and checked["hooks"] >= 2,
+          f"too few blocks found in the docs (the extraction is broken?): {checked}")
+
+
 def test_sighup_reload():
     with Broker(config="[Limits]\nMaxSubscriptions=1\n") as b:
         c = b.client()

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -98,7 +99,79 @@ static void test_errors_name_their_line(void **state) {
         expect_bad("[Broker]\nColour=blue\n", "unknown key \"Colour\" in [Broker]");
         expect_bad("[Nope]\nx=y\n", "unknown section [Nope]");
         expect_bad("x=y\n", "line 1");
-        expect_bad("[Broker\n", "line 1");
+        expect_bad("[Broker\n", "line 1: expected [Section]");
+        expect_bad("x=y\n", "x= before any [Section]");
+}
+
+static void test_comments_and_blanks(void **state) {
+        Config *c;
+        char err[256] = "";
+        (void) state;
+        assert_int_equal(config_new(&c), 0);
+        const char *text = "# a comment\n"
+                           "[Broker]   # after a section\n"
+                           "  LogLevel = debug   # after a value\n"
+                           "\tDBus=none ; the other kind\n"
+                           "Socket=/run/a#b.sock\n" /* '#' without a blank before it is a value */
+                           "[limits]\r\n"
+                           "MaxClients=7\r\n";
+        assert_int_equal(config_parse_string(c, text, err, sizeof(err)), 0);
+        assert_int_equal(c->log_level, LOG_DEBUG);
+        assert_string_equal(c->dbus, "none");
+        assert_string_equal(c->socket_path, "/run/a#b.sock");
+        assert_int_equal(c->max_clients, 7);
+        config_free(c);
+}
+
+static void test_every_error_reported(void **state) {
+        Config *c;
+        char err[512] = "";
+        char longline[400];
+        (void) state;
+        assert_int_equal(config_new(&c), 0);
+        const char *text = "[Broker]\n"
+                           "LogLevel=chatty\n"
+                           "Colour=blue\n"
+                           "[Nope]\n"
+                           "a=b\n"
+                           "c=d\n"
+                           "[Limits]\n"
+                           "no equals sign\n"
+                           "MaxClients=0\n";
+        assert_int_equal(config_parse_string(c, text, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "line 2: invalid value \"chatty\" for LogLevel="));
+        assert_non_null(strstr(err, "line 3: unknown key \"Colour\" in [Broker]"));
+        assert_non_null(strstr(err, "line 4: unknown section [Nope]"));
+        /* The keys of an unknown section are not reported again. */
+        assert_null(strstr(err, "line 5"));
+        assert_null(strstr(err, "line 6"));
+        assert_non_null(strstr(err, "line 8: expected Key=Value"));
+        assert_non_null(strstr(err, "line 9: invalid value \"0\" for MaxClients="));
+        config_free(c);
+
+        /* A line too long for the parser is an error of its own line, and
+         * the lines after it are still read. */
+        memset(longline, 'x', sizeof(longline) - 1);
+        longline[sizeof(longline) - 1] = 0;
+        char *text2 = NULL;
+        assert_true(asprintf(&text2, "[Broker]\nGroup=%s\nLogLevel=loud\n", longline) > 0);
+        assert_int_equal(config_new(&c), 0);
+        assert_int_equal(config_parse_string(c, text2, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "line 2: line longer than"));
+        assert_non_null(strstr(err, "line 3: invalid value \"loud\""));
+        config_free(c);
+        free(text2);
+
+        /* More errors than fit: the last line says how many more. */
+        char many[4096] = "[Limits]\n";
+        for (int i = 0; i < 100; i++)
+                strcat(many, "MaxClients=x\n");
+        char small[200];
+        assert_int_equal(config_new(&c), 0);
+        assert_int_equal(config_parse_string(c, many, small, sizeof(small)), -EINVAL);
+        assert_true(strlen(small) < sizeof(small));
+        assert_non_null(strstr(small, "more error(s)"));
+        config_free(c);
 }
 
 static void test_sizes(void **state) {
@@ -194,6 +267,8 @@ int main(void) {
                 cmocka_unit_test(test_run_section),
                 cmocka_unit_test(test_run_section_errors),
                 cmocka_unit_test(test_errors_name_their_line),
+                cmocka_unit_test(test_comments_and_blanks),
+                cmocka_unit_test(test_every_error_reported),
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_missing_file),
         };
