@@ -26,7 +26,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PKGS_BUILD=(gcc meson ninja-build pkg-config libnl-3-dev libsystemd-dev libjson-c-dev
             libinih-dev libcap-ng-dev libcmocka-dev)
 # Tests: Debian's python3 (the D-Bus bindings are for it), real clients and buses.
-PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd strace)
+PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd strace prometheus)
 # Fuzzing: clang with its sanitizer and libFuzzer runtimes.
 PKGS_FUZZ=(clang libclang-rt-14-dev)
 # Sanitized runs: what a sanitizer must find in the broker, it must find at

@@ -24,17 +24,20 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "common/macro.h"
 #include "ctl-dbus.h"
+#include "ctl-status.h"
 #include "procnotify/client.h"
 #include "protocol/event-json.h"
 
@@ -47,6 +50,8 @@ enum {
         EXIT_USAGE = 2,
         EXIT_BROKER = 3,
         EXIT_ENDED = 4,
+        EXIT_REFUSED = 5,      /* the broker refused a well-formed request */
+        EXIT_INTERRUPTED = 130, /* SIGINT or SIGTERM, as a shell reports SIGINT */
         EXIT_CANNOT_EXEC = 126,
         EXIT_NOT_FOUND = 127,
 };
@@ -69,9 +74,11 @@ typedef enum Command {
 } Command;
 
 typedef enum Format {
-        FORMAT_DEFAULT, /* monitor: table; wait: json; status: pretty JSON */
+        FORMAT_DEFAULT, /* monitor, status: table; wait: json */
         FORMAT_TABLE,
-        FORMAT_JSON,
+        FORMAT_JSON,        /* one line each, as the broker sent it */
+        FORMAT_JSON_PRETTY, /* indented */
+        FORMAT_OPENMETRICS, /* status only */
 } Format;
 
 typedef struct Options {
@@ -83,6 +90,8 @@ typedef struct Options {
         bool threads;
         bool has_filter;            /* any of the above given */
         Format format;
+        bool no_legend;             /* no table header */
+        uint64_t count;             /* monitor: exit after this many events; 0: none */
         double timeout;             /* seconds; < 0: none */
         bool reconnect;
         long watch_pid;             /* watch: the process; 0 not given */
@@ -156,24 +165,32 @@ static void help_global(void) {
                "  -h, --help          show this help, or a command's: COMMAND --help\n"
                "      --version       show the version\n"
                "\n"
-               "Exit status: 0 success, 1 wait/watch timed out, 2 usage error, 3 the broker could\n"
-               "not be reached or refused the request, 4 wait --follow: the service ended\n"
-               "first. See procnotifyctl(1).\n",
+               "Exit status: 0 success, 1 wait/watch timed out, 2 usage error (also a request\n"
+               "or filter the broker found malformed), 3 the broker could not be reached or\n"
+               "failed, 4 wait --follow: the service ended first, 5 the broker refused the\n"
+               "request (access, limits, no such process), 130 interrupted (SIGINT, SIGTERM).\n"
+               "See procnotifyctl(1).\n",
                program, PN_CLIENT_DEFAULT_SOCKET);
 }
 
 static void help_monitor(void) {
-        printf("Usage: %s [--socket=PATH] monitor [FILTERS] [--json] [--reconnect]\n"
+        printf("Usage: %s [--socket=PATH] monitor [FILTERS] [--json[=pretty]] [-n N] [--reconnect]\n"
                "\n"
-               "Show matching events as they happen, one line each, until interrupted:\n"
-               "a table of TIME EVENT PID PPID UID COMM INFO, or with --json the broker's\n"
-               "JSON line of each event. Lost events (overrun) are always shown.\n"
+               "Show matching events as they happen, one line each, until interrupted\n"
+               "(exit 130) or N events were shown (exit 0): a table of TIME EVENT PID PPID\n"
+               "UID UNIT COMM INFO, or with --json the broker's JSON line of each event. Lost\n"
+               "events (overrun) are always shown. Ends as soon as nobody reads standard\n"
+               "output any more (monitor | head -1).\n"
                "\n"
                "%s"
                "\n"
                "Options:\n"
-               "  -j, --json          print each event's JSON line\n"
+               "  -j, --json[=STYLE]  print each event's JSON line (short, the default), or\n"
+               "                      each event indented (pretty)\n"
                "      --format=F      table (default) or json\n"
+               "      --no-legend     no table header\n"
+               "  -n, --count=N       exit 0 after N events (overruns and follow reports are\n"
+               "                      shown but not counted)\n"
                "      --reconnect     when the broker restarts, connect and subscribe again\n"
                "                      (the gap is shown as an overrun \"restart\")\n"
                "      --dbus[=ADDRESS]  subscribe over D-Bus (org.procnotify.Broker1 on the\n"
@@ -194,8 +211,10 @@ static void help_wait(void) {
                "\n"
                "Options:\n"
                "  -t, --timeout=SEC   give up after SEC seconds (fractions allowed)\n"
-               "  -j, --json          print the event's JSON line (the default)\n"
-               "      --format=F      json or table\n",
+               "  -j, --json[=STYLE]  print the event's JSON line (short, the default), or\n"
+               "                      indented (pretty)\n"
+               "      --format=F      json or table\n"
+               "      --no-legend     no table header\n",
                program, filters_help);
 }
 
@@ -211,20 +230,25 @@ static void help_watch(void) {
                "Options:\n"
                "      --stop          also report stop and continue (ptrace)\n"
                "  -t, --timeout=SEC   give up after SEC seconds (exit 1)\n"
-               "  -j, --json          print each event's JSON line\n"
-               "      --format=F      table (default) or json\n",
+               "  -j, --json[=STYLE]  print each event's JSON line (short), or indented (pretty)\n"
+               "      --format=F      table (default) or json\n"
+               "      --no-legend     no table header\n",
                program);
 }
 
 static void help_status(void) {
-        printf("Usage: %s [--socket=PATH] status [--json]\n"
+        printf("Usage: %s [--socket=PATH] status [--json[=pretty] | --format=F]\n"
                "\n"
-               "Show the broker's status reply: version, instance, kernel features,\n"
-               "connector and process table statistics, events per type, clients.\n"
+               "Show the broker's status: version, instance, uptime, kernel features, the\n"
+               "events lost (in all, and where), then each group of statistics (connector,\n"
+               "process table, watches, events per type, clients, ...) in human units.\n"
                "\n"
                "Options:\n"
-               "  -j, --json          print the reply as the broker sent it, on one line\n"
-               "      --format=F      table (indented JSON, the default) or json\n"
+               "  -j, --json[=STYLE]  the reply as the broker sent it, on one line (short,\n"
+               "                      the default), or indented (pretty)\n"
+               "      --format=F      table (the default), json, or openmetrics: the\n"
+               "                      Prometheus text format, for node_exporter's textfile\n"
+               "                      collector (procnotify_* metrics)\n"
                "      --dbus[=ADDRESS]  ask org.procnotify.Broker1 (GetStatistics) on the\n"
                "                      system bus, or the bus at ADDRESS\n",
                program);
@@ -304,13 +328,26 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         return EXIT_USAGE;
 }
 
+/* The exit status for an error code of the broker: a request it found
+ * malformed is a usage error (2), a failure of its own is 3, any other
+ * refusal 5. */
+static int exit_status_of_error(const char *code) {
+        static const char *const malformed[] = { "invalid-json", "invalid-request", "unknown-op",
+                                                 "invalid-filter", "line-too-long" };
+        for (size_t i = 0; i < ELEMENTSOF(malformed); i++)
+                if (streq(code, malformed[i]))
+                        return EXIT_USAGE;
+        return streq(code, "internal") ? EXIT_BROKER : EXIT_REFUSED;
+}
+
 /* Say why a request failed: the broker's own code and message when it
- * answered with an error, else the local error. */
+ * answered with an error, else the local error. Returns the exit status. */
 static int broker_error(PnClient *c, const char *what, int r) {
-        if (pn_client_get_error_code(c)[0])
+        if (pn_client_get_error_code(c)[0]) {
                 fprintf(stderr, "%s: %s refused by procnotifyd: %s: %s\n", program, what,
                         pn_client_get_error_code(c), pn_client_get_error_message(c));
-        else if (r == -ECONNRESET)
+                return exit_status_of_error(pn_client_get_error_code(c));
+        } else if (r == -ECONNRESET)
                 fprintf(stderr, "%s: %s: procnotifyd closed the connection\n", program, what);
         else if (r == -ETIMEDOUT)
                 fprintf(stderr, "%s: %s: procnotifyd did not answer\n", program, what);
@@ -400,8 +437,32 @@ static int parse_format(Options *o, const char *value) {
                 o->format = FORMAT_JSON;
         else if (streq(value, "table"))
                 o->format = FORMAT_TABLE;
+        else if (streq(value, "openmetrics"))
+                o->format = FORMAT_OPENMETRICS;
         else
-                return usage_error("--format is table or json, not \"%s\"", value);
+                return usage_error("--format is table, json or openmetrics, not \"%s\"", value);
+        return 0;
+}
+
+static int parse_json_style(Options *o, const char *value) {
+        if (!value || streq(value, "short"))
+                o->format = FORMAT_JSON;
+        else if (streq(value, "pretty"))
+                o->format = FORMAT_JSON_PRETTY;
+        else
+                return usage_error("--json is short or pretty, not \"%s\"", value);
+        return 0;
+}
+
+static int parse_count(Options *o, const char *value) {
+        char *end;
+        unsigned long long n;
+
+        errno = 0;
+        n = strtoull(value, &end, 10);
+        if (errno || end == value || *end || value[0] == '-' || n == 0)
+                return usage_error("--count needs a number of events (1 or more), not \"%s\"", value);
+        o->count = n;
         return 0;
 }
 
@@ -481,6 +542,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_USER,
                 ARG_ENV,
                 ARG_SIGNAL,
+                ARG_NO_LEGEND,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -495,7 +557,9 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "cgroup", required_argument, NULL, ARG_CGROUP },
                 { "descendants-of", required_argument, NULL, 'd' },
                 { "threads", no_argument, NULL, ARG_THREADS },
-                { "json", no_argument, NULL, 'j' },
+                { "json", optional_argument, NULL, 'j' },
+                { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "count", required_argument, NULL, 'n' },
                 { "format", required_argument, NULL, ARG_FORMAT },
                 { "timeout", required_argument, NULL, 't' },
                 { "reconnect", no_argument, NULL, ARG_RECONNECT },
@@ -515,7 +579,7 @@ static int parse_argv(Options *o, int argc, char **argv) {
         opterr = 0; /* our own messages, with the program's name */
         /* "-" returns non-options in order as argument 1: the command may
          * stand anywhere, and options after it are still options. */
-        while ((c = getopt_long(argc, argv, "-:s:e:p:c:u:d:f::jt:h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "-:s:e:p:c:u:d:f::jt:hn:", options, NULL)) >= 0) {
                 switch (c) {
                 case 1: r = parse_command(o, optarg); break;
                 case 's': o->socket = optarg; r = 0; break;
@@ -530,7 +594,15 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case 'u': r = match_add_string(o, "unit", "unit", optarg); break;
                 case ARG_CGROUP: r = match_add_string(o, "cgroup", "cgroup", optarg); break;
                 case ARG_THREADS: o->threads = o->has_filter = true; r = 0; break;
-                case 'j': o->format = FORMAT_JSON; r = 0; break;
+                case 'j':
+                        /* "--json pretty" as well as "--json=pretty". */
+                        if (!optarg && optind < argc &&
+                            (streq(argv[optind], "short") || streq(argv[optind], "pretty")))
+                                optarg = argv[optind++];
+                        r = parse_json_style(o, optarg);
+                        break;
+                case ARG_NO_LEGEND: o->no_legend = true; r = 0; break;
+                case 'n': r = parse_count(o, optarg); break;
                 case ARG_FORMAT: r = parse_format(o, optarg); break;
                 case 't': r = parse_timeout(o, optarg); break;
                 case ARG_RECONNECT: o->reconnect = true; r = 0; break;
@@ -602,6 +674,10 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 return usage_error("a command is needed: monitor, wait, status, watch, subscribe, run, children or kill");
         if (o->command == COMMAND_STATUS && o->has_filter)
                 return usage_error("status takes no filters");
+        if (o->command != COMMAND_STATUS && o->format == FORMAT_OPENMETRICS)
+                return usage_error("--format=openmetrics is for status");
+        if (o->command != COMMAND_MONITOR && o->count)
+                return usage_error("--count is an option of monitor");
         if (o->command == COMMAND_WATCH && o->has_filter)
                 return usage_error("watch takes a process id, not filters");
         if (o->command == COMMAND_WATCH && o->watch_pid == 0)
@@ -839,9 +915,27 @@ static void format_info(const PnEvent *ev, char *info, size_t size) {
         }
 }
 
-static void print_header(void) {
-        printf("%-12s %-8s %7s %7s %6s %-16s %s\n", "TIME", "EVENT", "PID", "PPID", "UID", "COMM",
-               "INFO");
+#define ROW_FORMAT "%-12s %-8s %7s %7s %6s %-24s %-16s %s\n"
+
+static void print_header(const Options *o) {
+        if (!o->no_legend)
+                printf(ROW_FORMAT, "TIME", "EVENT", "PID", "PPID", "UID", "UNIT", "COMM", "INFO");
+}
+
+/* A line the broker sent, as --json asked: as it came, or indented. */
+static void print_json_line(const Options *o, const char *line) {
+        _cleanup_(json_object_putp) struct json_object *j = NULL;
+
+        if (o->format == FORMAT_JSON_PRETTY && (j = json_tokener_parse(line)))
+                printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+                                                                          JSON_C_TO_STRING_SPACED |
+                                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
+        else
+                printf("%s\n", line);
+}
+
+static bool format_is_json(Format f) {
+        return f == FORMAT_JSON || f == FORMAT_JSON_PRETTY;
 }
 
 /* HH:MM:SS.mmm of an event (now, if it has no time). */
@@ -883,18 +977,19 @@ static void print_follow_row(PnClient *c, const PnEvent *ev) {
                          "new ones are not followed", r.members);
                 break;
         }
-        printf("%-12s %-8s %7d %7s %6s %-16s %s\n", format_time(ev, time), "follow", r.main_pid, "-",
-               "-", "-", info);
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", r.main_pid);
+        printf(ROW_FORMAT, format_time(ev, time), "follow", pid, "-", "-", "-", "-", info);
 }
 
 static void print_row(const PnEvent *ev) {
-        char time[16], info[1280], comm[64], pid[16], ppid[16], uid[16];
+        char time[16], info[1280], comm[64], unit[256], pid[16], ppid[16], uid[16];
 
         format_time(ev, time);
         format_info(ev, info, sizeof(info));
 
         if (ev->type == PN_EVENT_OVERRUN) {
-                printf("%-12s %-8s %7s %7s %6s %-16s %s\n", time, "overrun", "-", "-", "-", "-", info);
+                printf(ROW_FORMAT, time, "overrun", "-", "-", "-", "-", "-", info);
                 return;
         }
         snprintf(pid, sizeof(pid), "%d", ev->pid);
@@ -903,8 +998,9 @@ static void print_row(const PnEvent *ev) {
                 snprintf(uid, sizeof(uid), "?");
         else
                 snprintf(uid, sizeof(uid), "%u", ev->uid);
-        printf("%-12s %-8s %7s %7s %6s %-16s %s\n", time, pn_event_type_to_string(ev->type), pid,
-               ev->ppid ? ppid : "?", uid, printable(comm, sizeof(comm), ev->comm), info);
+        printf(ROW_FORMAT, time, pn_event_type_to_string(ev->type), pid, ev->ppid ? ppid : "?", uid,
+               ev->unit ? printable(unit, sizeof(unit), ev->unit) : "-",
+               printable(comm, sizeof(comm), ev->comm), info);
 }
 
 /* --- commands --- */
@@ -915,13 +1011,66 @@ static void on_stop_signal(int sig) {
         stop_requested = sig;
 }
 
-/* SIGINT/SIGTERM end monitor cleanly (exit 0). No SA_RESTART: the wait in
- * pn_client_next() returns -EINTR and the loop sees the flag at once. */
+/* SIGINT/SIGTERM end a waiting command with EXIT_INTERRUPTED. No
+ * SA_RESTART: the wait in pn_client_next() returns -EINTR and the loop
+ * sees the flag at once. */
 static void install_stop_handlers(void) {
         struct sigaction sa = { .sa_handler = on_stop_signal };
         sigemptyset(&sa.sa_mask);
         (void) sigaction(SIGINT, &sa, NULL);
         (void) sigaction(SIGTERM, &sa, NULL);
+}
+
+/* How often monitor looks whether anyone still reads its output while no
+ * event comes: "monitor | head -1" ends this long after head did. */
+#define MONITOR_TICK_MS 250
+
+/* Nobody reads standard output any more: the reading end of the pipe was
+ * closed (poll reports POLLERR on the writing end), or a write failed
+ * (SIGPIPE is ignored while monitoring, so that is EPIPE). */
+static bool stdout_gone(void) {
+        struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return true;
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
+/* Set up a monitor loop: stop signals, line-buffered output, no SIGPIPE
+ * (a closed pipe ends the loop through stdout_gone() instead). */
+static void monitor_begin(const Options *o) {
+        install_stop_handlers();
+        (void) signal(SIGPIPE, SIG_IGN);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (!format_is_json(o->format))
+                print_header(o);
+}
+
+/* The status (the reply's JSON, and its text when it came as a line) as
+ * --json or --format asked. */
+static int print_status(const Options *o, struct json_object *status, const char *line) {
+        switch (o->format) {
+        case FORMAT_JSON:
+                printf("%s\n", line ? line : json_object_to_json_string_ext(status, JSON_C_TO_STRING_PLAIN));
+                break;
+        case FORMAT_JSON_PRETTY:
+                printf("%s\n", json_object_to_json_string_ext(status, JSON_C_TO_STRING_PRETTY |
+                                                                              JSON_C_TO_STRING_SPACED |
+                                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+                break;
+        case FORMAT_OPENMETRICS:
+                if (ctl_status_print_openmetrics(stdout, status) < 0)
+                        goto bad;
+                break;
+        default:
+                if (ctl_status_print_table(stdout, status) < 0)
+                        goto bad;
+                break;
+        }
+        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+bad:
+        fprintf(stderr, "%s: status: the broker's reply is not a status object\n", program);
+        return EXIT_BROKER;
 }
 
 static int dbus_open(const Options *o, CtlDbus **ret) {
@@ -952,27 +1101,38 @@ static int cmd_monitor_dbus(const Options *o) {
                 ctl_dbus_free(d);
                 return EXIT_BROKER;
         }
-        install_stop_handlers();
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        if (o->format != FORMAT_JSON)
-                print_header();
-        r = EXIT_SUCCESS;
+        monitor_begin(o);
+        r = EXIT_INTERRUPTED;
+        uint64_t shown = 0;
         while (!stop_requested) {
-                int k = ctl_dbus_next(d, &ev, -1);
-                if (k == 0 || k == -EINTR)
+                int k = ctl_dbus_next(d, &ev, MONITOR_TICK_MS);
+                if (k == 0 || k == -EINTR) {
+                        if (stdout_gone()) {
+                                r = EXIT_SUCCESS;
+                                break;
+                        }
                         continue;
+                }
                 if (k < 0) {
                         fprintf(stderr, "%s: monitor: the bus connection was lost\n", program);
                         r = EXIT_BROKER;
                         break;
                 }
-                if (o->format == FORMAT_JSON) {
+                if (format_is_json(o->format)) {
                         jsonbuf_reset(&line);
                         event_json_format(&line, &ev);
-                        if (!jsonbuf_failed(&line))
-                                fputs(line.data, stdout);
+                        if (!jsonbuf_failed(&line)) {
+                                /* The line ends in '\n'; print_json_line adds one. */
+                                line.data[strcspn(line.data, "\n")] = 0;
+                                print_json_line(o, line.data);
+                        }
                 } else
                         print_row(&ev);
+                if (stdout_gone() ||
+                    (o->count && ev.type != PN_EVENT_OVERRUN && ++shown >= o->count)) {
+                        r = EXIT_SUCCESS;
+                        break;
+                }
         }
         jsonbuf_deinit(&line);
         ctl_dbus_free(d);
@@ -993,12 +1153,9 @@ static int cmd_status_dbus(const Options *o) {
                 fprintf(stderr, "%s: status: %s\n", program, error);
                 return EXIT_BROKER;
         }
-        printf("%s\n", json_object_to_json_string_ext(stats, o->format == FORMAT_JSON
-                                                                  ? JSON_C_TO_STRING_PLAIN
-                                                                  : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+        r = print_status(o, stats, NULL);
         json_object_put(stats);
-        return EXIT_SUCCESS;
+        return r;
 }
 
 static int cmd_monitor(const Options *o) {
@@ -1016,25 +1173,31 @@ static int cmd_monitor(const Options *o) {
         if (r)
                 return r;
         pn_client_set_reconnect(c, o->reconnect);
-        install_stop_handlers();
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        if (o->format != FORMAT_JSON)
-                print_header();
+        monitor_begin(o);
 
+        uint64_t shown = 0;
         while (!stop_requested) {
-                r = pn_client_next(c, &ev, -1);
-                if (r == -EINTR || r == 0)
+                r = pn_client_next(c, &ev, MONITOR_TICK_MS);
+                if (r == -EINTR || r == 0) {
+                        if (stdout_gone())
+                                return EXIT_SUCCESS;
                         continue;
+                }
                 if (r < 0)
                         return broker_error(c, "monitor", r);
-                if (o->format == FORMAT_JSON)
-                        printf("%s\n", pn_client_get_line(c));
+                if (format_is_json(o->format))
+                        print_json_line(o, pn_client_get_line(c));
                 else if (ev.type == PN_REPORT_FOLLOW)
                         print_follow_row(c, &ev);
                 else
                         print_row(&ev);
+                if (stdout_gone())
+                        return EXIT_SUCCESS;
+                if (o->count && ev.type != PN_EVENT_OVERRUN && ev.type != PN_REPORT_FOLLOW &&
+                    ++shown >= o->count)
+                        return EXIT_SUCCESS;
         }
-        return EXIT_SUCCESS;
+        return EXIT_INTERRUPTED;
 }
 
 static int64_t now_ms(void) {
@@ -1071,9 +1234,12 @@ static int cmd_wait(const Options *o) {
         /* The timeout counts from the moment the subscription is in place:
          * that is when waiting starts. */
         deadline_ms = deadline_after(o);
+        install_stop_handlers();
         for (;;) {
                 int wait_ms = ms_until(deadline_ms);
                 r = pn_client_next(c, &ev, wait_ms);
+                if (stop_requested)
+                        return EXIT_INTERRUPTED;
                 if (r == 0)
                         return EXIT_TIMEOUT;
                 if (r == -EINTR)
@@ -1087,10 +1253,10 @@ static int cmd_wait(const Options *o) {
                         if (pn_client_get_follow(c, &f) < 0 || f.reason != PN_FOLLOW_ENDED)
                                 continue;
                         if (o->format == FORMAT_TABLE) {
-                                print_header();
+                                print_header(o);
                                 print_follow_row(c, &ev);
                         } else
-                                printf("%s\n", pn_client_get_line(c));
+                                print_json_line(o, pn_client_get_line(c));
                         return EXIT_ENDED;
                 }
                 if (ev.type != PN_EVENT_OVERRUN)
@@ -1101,10 +1267,10 @@ static int cmd_wait(const Options *o) {
                         pn_client_get_line(c));
         }
         if (o->format == FORMAT_TABLE) {
-                print_header();
+                print_header(o);
                 print_row(&ev);
         } else
-                printf("%s\n", pn_client_get_line(c));
+                print_json_line(o, pn_client_get_line(c));
         return EXIT_SUCCESS;
 }
 
@@ -1127,26 +1293,28 @@ static int cmd_watch(const Options *o) {
         deadline_ms = deadline_after(o);
         install_stop_handlers();
         setvbuf(stdout, NULL, _IOLBF, 0);
-        if (o->format == FORMAT_JSON)
-                printf("%s\n", reply);
+        if (format_is_json(o->format))
+                print_json_line(o, reply);
         else
-                print_header();
+                print_header(o);
         while (!stop_requested) {
                 r = pn_client_next(c, &ev, ms_until(deadline_ms));
+                if (stop_requested)
+                        break;
                 if (r == 0)
                         return EXIT_TIMEOUT;
                 if (r == -EINTR)
                         continue;
                 if (r < 0)
                         return broker_error(c, "watch", r);
-                if (o->format == FORMAT_JSON)
-                        printf("%s\n", pn_client_get_line(c));
+                if (format_is_json(o->format))
+                        print_json_line(o, pn_client_get_line(c));
                 else
                         print_row(&ev);
                 if (ev.type == PN_EVENT_EXIT && !ev.thread && ev.tgid == (pid_t) o->watch_pid)
                         return EXIT_SUCCESS;
         }
-        return EXIT_TIMEOUT;
+        return EXIT_INTERRUPTED;
 }
 
 /* Subscribe for a signal, then become the command that handles it: the
@@ -1196,19 +1364,12 @@ static int cmd_status(const Options *o) {
         r = pn_client_request(c, "{\"op\":\"status\"}", &reply);
         if (r < 0)
                 return broker_error(c, "status", r);
-        if (o->format == FORMAT_JSON) {
-                printf("%s\n", reply);
-                return EXIT_SUCCESS;
-        }
         j = json_tokener_parse(reply);
         if (!j) {
                 fprintf(stderr, "%s: status: the broker's reply is not JSON\n", program);
                 return EXIT_BROKER;
         }
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-                                                                 JSON_C_TO_STRING_SPACED |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
-        return EXIT_SUCCESS;
+        return print_status(o, j, reply);
 }
 
 /* --- supervised children --- */
@@ -1288,7 +1449,7 @@ static int cmd_run(const Options *o) {
                 if (ev.type == PN_EVENT_EXIT && ev.tgid == pid && !ev.thread)
                         return ev.exit.status < 0 ? EXIT_BROKER : ev.exit.exit_code;
         }
-        return EXIT_SUCCESS;
+        return EXIT_INTERRUPTED;
 }
 
 static int cmd_children(const Options *o) {

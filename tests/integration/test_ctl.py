@@ -4,6 +4,7 @@
 daemon. Run one test: `test_ctl.py NAME`."""
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -12,7 +13,7 @@ import tempfile
 import time
 
 from pntest import (PN_CHILD, Broker, Client, Dance, check, check_no_sanitizer_report, child,
-                    exec_then_release, fail, of_pid, run, wait_until)
+                    exec_then_release, fail, of_pid, release, run, wait_until)
 
 CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
 ME = os.getpid()
@@ -80,11 +81,15 @@ def test_wait_timeout_exits_1():
         check(r.returncode == 1 and r.stdout == "", f"rc {r.returncode}, out {r.stdout!r}")
 
 
-def test_refused_filter_exits_3():
+def test_refused_filter_exits_2():
+    """A filter the broker refuses is the user's mistake, not the broker
+    being down: 2, as a usage error, so that a failover loop on 3 stops."""
     with Broker() as b:
         r = ctl(b, "monitor", "--events=bogus")
-        check(r.returncode == 3 and "invalid-filter" in r.stderr and "bogus" in r.stderr,
+        check(r.returncode == 2 and "invalid-filter" in r.stderr and "bogus" in r.stderr,
               f"rc {r.returncode}, stderr {r.stderr!r}")
+        r = ctl(b, "wait", "--comm=bfdd", "--cgroup=relative/path", "--timeout=5")
+        check(r.returncode == 2 and "invalid-filter" in r.stderr, f"cgroup: rc {r.returncode}, {r.stderr!r}")
 
 
 def test_usage_errors_exit_2():
@@ -108,9 +113,107 @@ def test_status():
         r = ctl(b, "status", "--json")
         s = json.loads(r.stdout)
         check(r.returncode == 0 and s["type"] == "status" and "connector" in s, f"status: {r.stdout}")
-        r = ctl(b, "status")
-        check(r.returncode == 0 and '"kernel_features"' in r.stdout and "\n  " in r.stdout,
+        check(r.stdout.count("\n") == 1, f"--json is one line: {r.stdout[:200]!r}")
+        r = ctl(b, "status", "--json=pretty")
+        check(r.returncode == 0 and json.loads(r.stdout)["type"] == "status" and "\n  " in r.stdout,
               f"pretty status: {r.stdout[:200]}")
+        # The table: a heading, one lost total with its parts, each section
+        # in human units.
+        r = ctl(b, "status")
+        out = r.stdout
+        check(r.returncode == 0 and out.startswith("procnotifyd ") and ", up " in out.splitlines()[0],
+              f"table heading: {out[:200]!r}")
+        check(re.search(r"^Lost events: 0$", out, re.M) and re.search(r"^  connector\.lost +0$", out, re.M)
+              and re.search(r"^  socket\.events_lost +0$", out, re.M), f"lost total: {out!r}")
+        check(re.search(r"^Connector:$", out, re.M) and re.search(r"^  receive_buffer +[0-9.]+ MiB$", out, re.M),
+              f"connector section: {out!r}")
+        check(re.search(r"^Kernel features: connector_filter (yes|no), pidfd (yes|no)", out, re.M),
+              f"kernel features: {out!r}")
+        check("{" not in out, f"JSON in the table: {out!r}")
+
+
+def test_status_openmetrics():
+    """--format=openmetrics is valid for Prometheus (promtool, as
+    node_exporter's textfile collector reads it) and carries the figures."""
+    with Broker() as b:
+        c = b.client()
+        c.subscribe(events=["exit"], match={"ppid": [ME]})
+        p = child("exit", 0)
+        p.wait()
+        # Counted once published: wait for it.
+        c.events_until(of_pid(p.pid, "exit"), what="the child's exit")
+        r = ctl(b, "status", "--format=openmetrics")
+        check(r.returncode == 0, f"rc {r.returncode}: {r.stderr}")
+        lint = subprocess.run(["promtool", "check", "metrics"], input=r.stdout, capture_output=True,
+                              text=True, timeout=30)
+        check(lint.returncode == 0, f"promtool: {lint.stdout}{lint.stderr}\n{r.stdout}")
+        m = re.search(r'^procnotify_events_total\{type="exit"\} ([0-9]+)$', r.stdout, re.M)
+        check(m and int(m.group(1)) >= 1, f"exit count: {r.stdout}")
+        check(re.search(r"^# TYPE procnotify_socket_clients gauge$", r.stdout, re.M) and
+              re.search(r"^procnotify_connector_lost_total 0$", r.stdout, re.M) and
+              re.search(r'^procnotify_build_info\{version="[^"]+",instance_id="[0-9a-f]{32}"\} 1$',
+                        r.stdout, re.M), f"families: {r.stdout}")
+        r = ctl(b, "monitor", "--format=openmetrics")
+        check(r.returncode == 2 and "for status" in r.stderr, f"monitor: rc {r.returncode}, {r.stderr!r}")
+
+
+def test_monitor_count_and_closed_pipe():
+    """monitor -n N ends after N events; monitor | head -1 ends soon after
+    head did, even when no event comes; --no-legend prints no header."""
+    with Broker() as b:
+        r = subprocess.run(f"{CTL} --socket {b.socket_path} monitor --events=exit --pid=999999999 "
+                           "| head -1", shell=True, capture_output=True, text=True, timeout=10)
+        check(r.returncode == 0 and r.stdout.startswith("TIME "), f"head -1: {r!r}")
+        m = start_ctl(b, "monitor", "--events=exit", f"--ppid={ME}", "-n", "2", "--no-legend", "--json")
+        wait_subscriptions(b, 1)
+        kids = [child("exit", 5), child("exit", 6), child("exit", 7)]
+        for k in kids:
+            k.wait()
+        out, err = m.communicate(timeout=20)
+        lines = out.decode().splitlines()
+        check(m.returncode == 0 and len(lines) == 2 and all(json.loads(l)["type"] == "exit" for l in lines),
+              f"-n 2: rc {m.returncode}, {lines}, {err!r}")
+        m = start_ctl(b, "monitor", "--events=exit", f"--ppid={ME}", "-n", "1", "--no-legend")
+        wait_subscriptions(b, 1, at_least=False)
+        k = child("exit", 9)
+        k.wait()
+        out, _ = m.communicate(timeout=20)
+        rows = out.decode().splitlines()
+        check(m.returncode == 0 and len(rows) == 1 and f" {k.pid} " in rows[0] and "exit code 9" in rows[0],
+              f"--no-legend: rc {m.returncode}, {rows}")
+        for bad in (["-n", "0"], ["--count=x"], ["--json=long"]):
+            r = ctl(b, "monitor", *bad)
+            check(r.returncode == 2, f"{bad}: rc {r.returncode}")
+
+
+def test_interrupt_exits_130():
+    """Ctrl-C (SIGINT) and SIGTERM end every waiting command with 130."""
+    with Broker() as b:
+        kid = child("exit", 0, hold=True)
+        for n, args in enumerate((["monitor"], ["wait", "--pid=999999999"],
+                                  ["watch", str(kid.pid)], ["monitor", "--json"])):
+            sig = signal.SIGINT if n % 2 == 0 else signal.SIGTERM
+            m = start_ctl(b, *args)
+            wait_subscriptions(b, 1, at_least=False)
+            m.send_signal(sig)
+            _, err = m.communicate(timeout=20)
+            check(m.returncode == 130, f"{args} after {sig.name}: rc {m.returncode}, {err!r}")
+            wait_subscriptions(b, 0, at_least=False)
+        release(kid)
+
+
+def test_bash_completion():
+    """The shipped completion completes commands, options and values."""
+    script = os.path.join(os.environ["PROCNOTIFY_SOURCE"], "clients", "completion", "procnotifyctl")
+    cases = {"procnotifyctl mon": "monitor",
+             "procnotifyctl monitor --events=exit,pre": "exit,predump",
+             "procnotifyctl status --format=open": "openmetrics",
+             "procnotifyctl monitor --no-l": "--no-legend"}
+    for line, want in cases.items():
+        r = subprocess.run(["bash", "-c", f'source "$0"; COMP_LINE="$1"; COMP_POINT=${{#1}}; '
+                            '_procnotifyctl; echo "${COMPREPLY[*]}"', script, line],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0 and r.stdout.split() == [want], f"{line!r}: {r.stdout!r} {r.stderr!r}")
 
 
 def test_monitor_table_and_json():
@@ -406,10 +509,10 @@ def test_subscribe_and_follow_errors():
             r = ctl(b, *args)
             check(r.returncode == 2 and want in r.stderr, f"{args}: rc {r.returncode}, {r.stderr!r}")
         r = ctl(b, "subscribe", "--signal=KILL", "--", "true")
-        check(r.returncode == 3 and "invalid-request" in r.stderr and "SIGKILL" in r.stderr,
+        check(r.returncode == 2 and "invalid-request" in r.stderr and "SIGKILL" in r.stderr,
               f"KILL: rc {r.returncode}, {r.stderr!r}")
         r = ctl(b, "monitor", "--follow=999999999")
-        check(r.returncode == 3 and "not-found" in r.stderr, f"gone pid: rc {r.returncode}, {r.stderr!r}")
+        check(r.returncode == 5 and "not-found" in r.stderr, f"gone pid: rc {r.returncode}, {r.stderr!r}")
         r = ctl(b, "subscribe", "--signal=USR1", "--pid=1", "--", "/nonexistent/cmd")
         check(r.returncode == 127 and "cannot execute /nonexistent/cmd" in r.stderr,
               f"exec failure: rc {r.returncode}, {r.stderr!r}")
