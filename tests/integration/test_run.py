@@ -517,7 +517,7 @@ def ctl_run_children_kill():
         ev = events_of(sub, r["pid"], lambda e: e["type"] == "exit")[-1]
         check(ev["signal"] == signal.SIGKILL, f"exit {ev}")
         p = subprocess.run(ctl + ["run", "--", "/nonexistent"], capture_output=True, text=True, timeout=20)
-        check(p.returncode == 3 and "cannot execute" in p.stderr, f"failed run: {p.returncode} {p.stderr}")
+        check(p.returncode == 5 and "cannot execute" in p.stderr, f"failed run: {p.returncode} {p.stderr}")
         p = subprocess.run(ctl + ["run"], capture_output=True, text=True, timeout=20)
         check(p.returncode == 2, f"run without a command: {p.returncode} {p.stderr}")
         p = subprocess.run(ctl + ["run", "--follow", "--", PN_CHILD, "exit", "5"], capture_output=True,

@@ -857,7 +857,7 @@ def test_ctl_watch():
         q.wait()
         r = subprocess.run([CTL, "--socket", b.socket_path, "watch", str(q.pid)],
                            capture_output=True, text=True, timeout=20)
-        check(r.returncode == 3 and "not-found" in r.stderr, f"refused: exit {r.returncode}: {r.stderr}")
+        check(r.returncode == 5 and "not-found" in r.stderr, f"refused: exit {r.returncode}: {r.stderr}")
         r = subprocess.run([CTL, "--socket", b.socket_path, "watch"], capture_output=True, text=True)
         check(r.returncode == 2, f"no pid: exit {r.returncode}")
         r = subprocess.run([CTL, "--socket", b.socket_path, "wait", "--stop"], capture_output=True, text=True)
