@@ -2,12 +2,16 @@
 /*
  * Hook file parsing; see hook-file.h.
  *
- * libinih as packaged does not pass line numbers to handlers, and it cuts
- * lines longer than its 200-byte buffer without saying so. So the text is
- * fed to ini_parse_stream() through a reader of our own that counts lines
- * (the handler always runs for the line read last) and refuses over-long
- * lines and NUL bytes itself: every error, also those found after the
- * whole file was read, names the line it stands on.
+ * libinih as packaged does not pass line numbers to handlers, and its line
+ * buffer is 200 bytes. So the text is fed to ini_parse_stream() through a
+ * reader of our own that counts lines (the handler always runs for the line
+ * read last), refuses NUL bytes and lines over HOOK_FILE_MAX_LINE itself,
+ * and hands a longer line to inih in pieces, each after the first as an
+ * indented continuation line (split at a blank outside quotes, so that the
+ * words are the same). An indented line continues the value before it, as
+ * libinih's multi-line values do: Command= and the list keys take it as
+ * more words. Every error, also those found after the whole file was read,
+ * names the line it stands on.
  *
  * [Match] keys become the "match" object of the JSON protocol, and each line
  * is checked at once with protocol/filter.c, so a bad value is reported at
@@ -170,12 +174,16 @@ typedef struct ParseCtx {
         struct json_object *events; /* array of names; NULL until Events= (or after "all") */
         bool events_set;
         struct json_object *match;  /* object of key: array */
-        bool command_set;
+        char *command;              /* Command='s text, continuations joined by ' ' */
 
         /* The reader's state. */
         const char *text;
         size_t size, pos;
         unsigned line;
+        const char *rest;           /* the part of a long line not handed out yet */
+        size_t rest_len;
+        bool have_value;            /* a KEY=VALUE was read since the last section */
+        bool continuation;          /* the line handed out last continues a value */
 
         unsigned error_line;        /* the first error; 0 while none */
         char error[256];
@@ -196,32 +204,130 @@ _printf_(2, 3) static int ctx_fail(ParseCtx *p, const char *fmt, ...) {
         return 0; /* the handler's "error" to inih */
 }
 
-/* The reader given to inih: one line of the text per call, counted. */
+/* Where to cut a line of len bytes so that the first part fits in max
+ * bytes: at the last blank outside quotes (the hook_split_words() rules:
+ * '...' and "..." quote, a backslash takes the next byte) within max. 0
+ * if there is none. */
+static size_t split_point(const char *s, size_t len, size_t max) {
+        size_t cut = 0;
+        char quote = 0;
+
+        for (size_t i = 0; i < len && i <= max; i++) {
+                if (s[i] == '\\' && quote != '\'') {
+                        i++;
+                        continue;
+                }
+                if (quote) {
+                        if (s[i] == quote)
+                                quote = 0;
+                } else if (s[i] == '\'' || s[i] == '"')
+                        quote = s[i];
+                else if ((s[i] == ' ' || s[i] == '\t') && i > 0)
+                        cut = i;
+        }
+        return cut;
+}
+
+/* Hand out the next piece of p->rest (at most max bytes) as an indented
+ * continuation line. */
+static char *ctx_hand_out_rest(ParseCtx *p, char *str, size_t max) {
+        size_t n = p->rest_len;
+
+        if (n > max - 1) {
+                n = split_point(p->rest, p->rest_len, max - 1);
+                if (n == 0) {
+                        ctx_fail(p, "a word longer than %zu bytes", max - 2);
+                        return NULL;
+                }
+        }
+        str[0] = ' ';
+        memcpy(str + 1, p->rest, n);
+        str[n + 1] = 0;
+        p->rest += n;
+        p->rest_len -= n;
+        while (p->rest_len && (*p->rest == ' ' || *p->rest == '\t')) {
+                p->rest++;
+                p->rest_len--;
+        }
+        if (p->rest_len == 0)
+                p->rest = NULL;
+        p->continuation = true;
+        return str;
+}
+
+/* The reader given to inih: one line of the text per call, counted; a long
+ * line in pieces (see the top of this file). */
 static char *ctx_read_line(char *str, int num, void *stream) {
         ParseCtx *p = stream;
-        size_t start = p->pos, len;
-        const char *nl;
+        size_t start = p->pos, len, content, max = (size_t) num - 2;
+        const char *nl, *line, *s;
 
+        if (p->rest)
+                return ctx_hand_out_rest(p, str, max);
         if (p->pos >= p->size)
                 return NULL;
         nl = memchr(p->text + start, '\n', p->size - start);
         len = (nl ? (size_t) (nl - (p->text + start)) + 1 : p->size - start);
         p->line++;
-        if (memchr(p->text + start, 0, len)) {
+        p->pos = start + len;
+        line = p->text + start;
+        if (memchr(line, 0, len)) {
                 ctx_fail(p, "the line contains a NUL byte");
                 return NULL;
         }
-        size_t content = len - (nl ? 1 : 0);
-        if (content > 0 && p->text[start + content - 1] == '\r')
+        content = len - (nl ? 1 : 0);
+        if (content > 0 && line[content - 1] == '\r')
                 content--;
-        if (content > HOOK_FILE_MAX_LINE || len + 1 > (size_t) num) {
+        if (content > HOOK_FILE_MAX_LINE) {
                 ctx_fail(p, "the line is longer than %d bytes: put long commands in a script",
                          HOOK_FILE_MAX_LINE);
                 return NULL;
         }
-        memcpy(str, p->text + start, len);
-        str[len] = 0;
-        p->pos = start + len;
+
+        /* What inih will make of it (its own order of rules). */
+        for (s = line; s < line + content && (*s == ' ' || *s == '\t'); s++)
+                ;
+        bool blank = s == line + content, comment = !blank && (*s == ';' || *s == '#');
+        bool indented = s > line;
+        p->continuation = !blank && !comment && indented && p->have_value;
+        if (!blank && !comment && !p->continuation) {
+                if (*s == '[')
+                        p->have_value = false;
+                else
+                        p->have_value = true;
+        }
+        /* A comment after a blank ends the line: cut it here, so that a
+         * long line's pieces never carry it. */
+        if (!comment)
+                for (const char *c = line; c < line + content; c++)
+                        if (*c == ';' && c > line && (c[-1] == ' ' || c[-1] == '\t')) {
+                                content = (size_t) (c - line);
+                                break;
+                        }
+        while (content > 0 && (line[content - 1] == ' ' || line[content - 1] == '\t'))
+                content--;
+
+        if (content <= max) {
+                memcpy(str, line, content);
+                str[content] = 0;
+                return str;
+        }
+        /* Too long for inih: the first piece now, the rest as continuations. */
+        size_t n = split_point(line, content, max);
+        if (n == 0 || comment) {
+                ctx_fail(p, "a word longer than %zu bytes", max);
+                return NULL;
+        }
+        memcpy(str, line, n);
+        str[n] = 0;
+        p->rest = line + n;
+        p->rest_len = content - n;
+        while (p->rest_len && (*p->rest == ' ' || *p->rest == '\t')) {
+                p->rest++;
+                p->rest_len--;
+        }
+        if (p->rest_len == 0)
+                p->rest = NULL;
         return str;
 }
 
@@ -349,34 +455,33 @@ static int ctx_events(ParseCtx *p, const char *value) {
 
 static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
         HookFile *h = p->h;
-        int r;
 
         if (streq(key, "Command")) {
-                _cleanup_(hook_strv_freep) char **words = NULL;
-                char error[256];
-                size_t n;
-
-                if (p->command_set && *value)
+                /* Words are split once the whole value is read (ctx_finish):
+                 * an indented line continues it. */
+                if (p->continuation) {
+                        if (!p->command)
+                                return ctx_fail(p, "an indented line continues an empty Command=");
+                        char *joined = NULL;
+                        if (asprintf(&joined, "%s %s", p->command, value) < 0)
+                                return -ENOMEM;
+                        free(p->command);
+                        p->command = joined;
+                        return 1;
+                }
+                if (p->command && *value)
                         return ctx_fail(
                                 p,
                                 "Command= is already set at line %u (an indented line continues "
                                 "the one before it)",
                                 h->command_line);
-                r = hook_split_words(value, &words, &n, error, sizeof(error));
-                if (r == -EINVAL)
-                        return ctx_fail(p, "invalid Command=: %s", error);
-                if (r < 0)
-                        return r;
-                h->argv = hook_strv_free(h->argv);
-                p->command_set = false;
-                if (n == 0)
+                p->command = (free(p->command), NULL);
+                if (!*value)
                         return 1;
-                if (words[0][0] != '/')
-                        return ctx_fail(p, "invalid Command=: \"%.64s\" is not an absolute path",
-                                        words[0]);
-                h->argv = TAKE_PTR(words);
+                p->command = strdup(value);
+                if (!p->command)
+                        return -ENOMEM;
                 h->command_line = p->line;
-                p->command_set = true;
                 return 1;
         }
         if (streq(key, "User")) {
@@ -437,6 +542,9 @@ static int on_value(void *userdata, const char *section, const char *key, const 
 
         if (p->error_set)
                 return 1; /* only the first error counts; inih goes on regardless */
+        /* Continuations are more words: for Command= and the list keys. */
+        if (p->continuation && !streq(key, "Command") && strcasecmp(section, "Match") != 0)
+                return ctx_fail(p, "an indented line continues %.64s=, which takes one value", key);
         if (strcasecmp(section, "Match") == 0) {
                 if (streq(key, "Events"))
                         r = ctx_events(p, value);
@@ -466,14 +574,27 @@ static int ctx_finish(ParseCtx *p) {
         HookFile *h = p->h;
         _cleanup_(filter_freep) Filter *f = NULL;
         char error[256];
+        size_t n;
         int r;
 
         p->line = 0;
         if (!p->events_set)
                 return ctx_fail(
                         p, "[Match] Events= is missing: name the event types this hook runs for");
-        if (!p->command_set)
+        if (!p->command)
                 return ctx_fail(p, "[Exec] Command= is missing");
+        /* Errors in the words stand at Command='s line. */
+        p->line = h->command_line;
+        r = hook_split_words(p->command, &h->argv, &n, error, sizeof(error));
+        if (r == -EINVAL)
+                return ctx_fail(p, "invalid Command=: %s", error);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return ctx_fail(p, "[Exec] Command= is missing");
+        if (h->argv[0][0] != '/')
+                return ctx_fail(p, "invalid Command=: \"%.64s\" is not an absolute path", h->argv[0]);
+        p->line = 0;
         r = filter_new_from_json(&f, p->events, NULL, p->match, error, sizeof(error));
         if (r == -EINVAL)
                 return ctx_fail(p, "invalid [Match]: %s", error);
@@ -484,7 +605,7 @@ static int ctx_finish(ParseCtx *p) {
         h->filter = TAKE_PTR(f);
 
         if (p->events) {
-                size_t n = json_object_array_length(p->events);
+                n = json_object_array_length(p->events);
                 h->event_names = calloc(n + 1, sizeof(char *));
                 if (!h->event_names)
                         return -ENOMEM;
@@ -537,6 +658,7 @@ int hook_file_parse(HookFile **ret, const char *name, const char *text, size_t s
         r = ini_parse_stream(ctx_read_line, &p, on_value, &p);
         if (r < 0 || p.oom) {
                 json_object_put(p.events);
+                free(p.command);
                 return -ENOMEM;
         }
         /* The earlier of inih's first error (a syntax error: its handler
@@ -551,10 +673,12 @@ int hook_file_parse(HookFile **ret, const char *name, const char *text, size_t s
                 r = ctx_finish(&p);
                 if (r < 0) {
                         json_object_put(p.events);
+                        free(p.command);
                         return r;
                 }
         }
         json_object_put(p.events);
+        free(p.command);
         if (p.error_set) {
                 err->line = p.error_line;
                 snprintf(err->message, sizeof(err->message), "%s", p.error);

@@ -18,7 +18,7 @@
 #include "protocol/filter.h"
 
 #define HOOK_FILE_MAX_SIZE (64u << 10)  /* bytes per hook file */
-#define HOOK_FILE_MAX_LINE 196          /* libinih's line buffer (200) less "\r\n\0" and one spare */
+#define HOOK_FILE_MAX_LINE 4096         /* bytes of one line (longer than libinih's 200: handed in pieces) */
 #define HOOK_NAME_MAX 64                /* bytes of a hook's name (the file name less ".conf") */
 #define HOOK_MAX_WORDS 256              /* words of Command=, values of one list key */
 #define HOOK_TIMEOUT_DEFAULT_USEC (30 * UINT64_C(1000000))

@@ -97,6 +97,59 @@ static void test_defaults(void **state) {
         hook_file_free(h);
 }
 
+static void test_long_and_continued_lines(void **state) {
+        HookFile *h = NULL;
+        HookFileError err;
+        char text[4096], want[64];
+        (void) state;
+
+        /* A Command= of 120 words, 700 bytes on one line: every word, in
+         * order (libinih's buffer is 200 bytes). */
+        strcpy(text, "[Match]\nEvents=exit\n[Exec]\nCommand=/usr/bin/printf");
+        for (int i = 0; i < 120; i++) {
+                snprintf(want, sizeof(want), " word%03d", i);
+                strcat(text, want);
+        }
+        strcat(text, "  ; a comment after the last word\nTimeout=3s\n");
+        assert_int_equal(parse(&h, text, &err), 0);
+        assert_string_equal(h->argv[0], "/usr/bin/printf");
+        for (int i = 0; i < 120; i++) {
+                snprintf(want, sizeof(want), "word%03d", i);
+                assert_non_null(h->argv[i + 1]);
+                assert_string_equal(h->argv[i + 1], want);
+        }
+        assert_null(h->argv[121]);
+        assert_int_equal(h->timeout_usec, 3 * UINT64_C(1000000));
+        hook_file_free(h);
+
+        /* Quoted words keep their blanks across the pieces. */
+        strcpy(text, "[Match]\nEvents=exit\n[Exec]\nCommand=/bin/echo");
+        for (int i = 0; i < 20; i++)
+                strcat(text, " 'a quoted  word'");
+        strcat(text, "\n");
+        assert_int_equal(parse(&h, text, &err), 0);
+        for (int i = 1; i <= 20; i++)
+                assert_string_equal(h->argv[i], "a quoted  word");
+        assert_null(h->argv[21]);
+        hook_file_free(h);
+
+        /* An indented line continues Command= and a list key; errors in
+         * the words stand at Command='s own line. */
+        assert_int_equal(parse(&h, "[Match]\nEvents=exit\nComm=a\n   b c\n[Exec]\n"
+                                   "Command=/usr/bin/env\n    FOO=1\n    /bin/true --x\n"
+                                   "MaxConcurrent=1\n",
+                               &err), 0);
+        assert_string_equal(h->match_json, "{\"comm\":[\"a\",\"b\",\"c\"]}");
+        assert_string_equal(h->argv[0], "/usr/bin/env");
+        assert_string_equal(h->argv[1], "FOO=1");
+        assert_string_equal(h->argv[2], "/bin/true");
+        assert_string_equal(h->argv[3], "--x");
+        assert_null(h->argv[4]);
+        assert_int_equal(h->command_line, 6);
+        hook_file_free(h);
+        expect_error("[Match]\nEvents=exit\n[Exec]\nCommand=relative\n  /abs\n", 4, "not an absolute path");
+}
+
 static void test_errors_name_their_line(void **state) {
         (void) state;
         expect_error("[Match]\nEvents=exit\nBogus=1\n[Exec]\nCommand=/bin/true\n", 3,
@@ -119,12 +172,27 @@ static void test_errors_name_their_line(void **state) {
         expect_error("[Match]\nEvents=exit\ngarbage\n", 3, "syntax error");
         expect_error("[Match]\n[Exec]\nCommand=/a\n", 0, "Events= is missing");
         expect_error("[Match]\nEvents=exit\n", 0, "Command= is missing");
-        /* libinih's 200-byte line buffer: a longer line is an error, not cut. */
+        /* One word longer than libinih's 200-byte buffer cannot be handed
+         * in pieces: an error, not cut. */
         char text[512];
         memset(text, 'x', sizeof(text));
         memcpy(text, "[Match]\nEvents=exit\n[Exec]\nCommand=/", 36);
         strcpy(text + 300, "\n");
-        expect_error(text, 4, "longer than");
+        expect_error(text, 4, "a word longer than");
+        /* A line over HOOK_FILE_MAX_LINE. */
+        char *huge = malloc(HOOK_FILE_MAX_LINE + 64);
+        assert_non_null(huge);
+        strcpy(huge, "[Match]\nEvents=exit\n[Exec]\nCommand=/a");
+        for (size_t n = strlen(huge); n < HOOK_FILE_MAX_LINE + 40; n += 2)
+                strcat(huge, " b");
+        strcat(huge, "\n");
+        expect_error(huge, 4, "longer than 4096 bytes");
+        free(huge);
+        /* Only Command= and the list keys continue on an indented line. */
+        expect_error("[Match]\nEvents=exit\n[Exec]\nCommand=/a\nTimeout=5s\n  10s\n", 6,
+                     "continues Timeout=");
+        expect_error("[Match]\nEvents=exit\n[Exec]\nCommand=\n  /a\n", 5, "continues an empty Command=");
+        expect_error("[Match]\nEvents=exit\n[Exec]\nCommand=/a 'open\n  b\n", 4, "unterminated");
         HookFile *h = NULL;
         HookFileError err;
         assert_int_equal(hook_file_parse(&h, "t", "[Match]\nEve\0nts=exit\n", 20, NULL, &err), -EINVAL);
@@ -247,6 +315,7 @@ int main(void) {
                 cmocka_unit_test(test_every_key),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_errors_name_their_line),
+                cmocka_unit_test(test_long_and_continued_lines),
                 cmocka_unit_test(test_filter_values_checked_like_the_broker),
                 cmocka_unit_test(test_uid_names),
                 cmocka_unit_test(test_words),
