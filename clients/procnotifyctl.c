@@ -37,7 +37,9 @@
 
 #include "common/macro.h"
 #include "ctl-dbus.h"
+#include "ctl-journal.h"
 #include "ctl-status.h"
+#include "protocol/filter.h"
 #include "procnotify/client.h"
 #include "protocol/event-json.h"
 
@@ -68,6 +70,7 @@ typedef enum Command {
         COMMAND_STATUS,
         COMMAND_WATCH,
         COMMAND_SUBSCRIBE,
+        COMMAND_LIST,
         COMMAND_RUN,      /* run, children and kill last: checked as >= COMMAND_RUN */
         COMMAND_CHILDREN,
         COMMAND_KILL,
@@ -108,6 +111,8 @@ typedef struct Options {
         char **command_words;       /* run, subscribe: the words after "--" */
         size_t n_command_words;
         const char *target;         /* kill: pid or name */
+        const char *since;          /* list: --since= */
+        const char *directory;      /* list: --directory= */
         const char *signal;
 } Options;
 
@@ -158,6 +163,7 @@ static void help_global(void) {
                "  children  list the broker's supervised children\n"
                "  kill      signal a supervised child\n"
                "  watch     follow one process (exit; with --stop, stop/continue) until it exits\n"
+               "  list      the crash history procnotifyd wrote to the journal\n"
                "\n"
                "Options:\n"
                "  -s, --socket=PATH   the broker's socket (default: $PROCNOTIFY_SOCKET, or\n"
@@ -252,6 +258,26 @@ static void help_status(void) {
                "      --dbus[=ADDRESS]  ask org.procnotify.Broker1 (GetStatistics) on the\n"
                "                      system bus, or the bus at ADDRESS\n",
                program);
+}
+
+static void help_list(void) {
+        printf("Usage: %s list [FILTERS] [--since=TIME] [--directory=DIR] [--json[=pretty]]\n"
+               "\n"
+               "Show the crash history: the predump, exit-by-signal, adopt and overrun events\n"
+               "procnotifyd wrote to the journal (journalctl MESSAGE_ID=...), oldest first, as\n"
+               "monitor shows events. Reading the system journal needs root or the\n"
+               "systemd-journal or adm group.\n"
+               "\n"
+               "%s"
+               "\n"
+               "Options:\n"
+               "      --since=TIME    from TIME on: 2026-12-07, \"2026-12-07 14:30\", today,\n"
+               "                      yesterday, -30s, -15min, -2h, -7d\n"
+               "      --directory=DIR the journal files in DIR instead of the system journal\n"
+               "                      (e.g. /var/log/journal/remote from systemd-journal-remote)\n"
+               "  -j, --json[=STYLE]  each event's JSON line (short), or indented (pretty)\n"
+               "      --no-legend     no table header\n",
+               program, filters_help);
 }
 
 static void help_subscribe(void) {
@@ -519,6 +545,8 @@ static int parse_command(Options *o, const char *word) {
                 o->command = COMMAND_CHILDREN;
         else if (streq(word, "kill"))
                 o->command = COMMAND_KILL;
+        else if (streq(word, "list"))
+                o->command = COMMAND_LIST;
         else
                 return usage_error("unknown command \"%s\"", word);
         return 0;
@@ -543,6 +571,8 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_ENV,
                 ARG_SIGNAL,
                 ARG_NO_LEGEND,
+                ARG_SINCE,
+                ARG_DIRECTORY,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -559,6 +589,8 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "threads", no_argument, NULL, ARG_THREADS },
                 { "json", optional_argument, NULL, 'j' },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "since", required_argument, NULL, ARG_SINCE },
+                { "directory", required_argument, NULL, ARG_DIRECTORY },
                 { "count", required_argument, NULL, 'n' },
                 { "format", required_argument, NULL, ARG_FORMAT },
                 { "timeout", required_argument, NULL, 't' },
@@ -602,6 +634,8 @@ static int parse_argv(Options *o, int argc, char **argv) {
                         r = parse_json_style(o, optarg);
                         break;
                 case ARG_NO_LEGEND: o->no_legend = true; r = 0; break;
+                case ARG_SINCE: o->since = optarg; r = 0; break;
+                case ARG_DIRECTORY: o->directory = optarg; r = 0; break;
                 case 'n': r = parse_count(o, optarg); break;
                 case ARG_FORMAT: r = parse_format(o, optarg); break;
                 case 't': r = parse_timeout(o, optarg); break;
@@ -666,12 +700,19 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 case COMMAND_KILL: help_kill(); break;
                 case COMMAND_WATCH: help_watch(); break;
                 case COMMAND_SUBSCRIBE: help_subscribe(); break;
+                case COMMAND_LIST: help_list(); break;
                 default: help_global(); break;
                 }
                 return -1;
         }
         if (o->command == COMMAND_NONE)
-                return usage_error("a command is needed: monitor, wait, status, watch, subscribe, run, children or kill");
+                return usage_error("a command is needed: monitor, wait, status, watch, subscribe, list, run, children or kill");
+        if (o->command != COMMAND_LIST && (o->since || o->directory))
+                return usage_error("--since and --directory are options of list");
+        if (o->command == COMMAND_LIST && (o->dbus || o->reconnect || o->follow_pid ||
+                                           json_object_object_get_ex(o->match, "descendants_of", NULL)))
+                return usage_error("list reads the journal: no --dbus, --reconnect, --follow or "
+                                   "--descendants-of");
         if (o->command == COMMAND_STATUS && o->has_filter)
                 return usage_error("status takes no filters");
         if (o->command != COMMAND_STATUS && o->format == FORMAT_OPENMETRICS)
@@ -1044,6 +1085,80 @@ static void monitor_begin(const Options *o) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (!format_is_json(o->format))
                 print_header(o);
+}
+
+typedef struct ListCtx {
+        const Options *o;
+        Filter *filter;
+        unsigned shown;
+} ListCtx;
+
+static int list_one(const char *line, size_t len, void *userdata) {
+        ListCtx *l = userdata;
+        _cleanup_(json_object_putp) struct json_object *j = NULL;
+        _cleanup_free_ char *copy = strndup(line, len);
+        PnEvent ev;
+
+        if (!copy)
+                return -ENOMEM;
+        j = json_tokener_parse(copy);
+        if (!j || event_json_parse(j, &ev) < 0)
+                return 0; /* not one of ours after all */
+        if (l->filter && !filter_match(l->filter, &ev, NULL))
+                return 0;
+        if (format_is_json(l->o->format))
+                print_json_line(l->o, copy);
+        else
+                print_row(&ev);
+        l->shown++;
+        return 0;
+}
+
+static int cmd_list(const Options *o) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+        struct json_object *events = NULL;
+        uint64_t since = 0;
+        char error[256];
+        struct timespec now;
+        int r;
+
+        if (o->since) {
+                clock_gettime(CLOCK_REALTIME, &now);
+                if (ctl_journal_parse_since(o->since, (uint64_t) now.tv_sec * 1000000u +
+                                                              (uint64_t) now.tv_nsec / 1000u,
+                                            &since) < 0)
+                        return usage_error("--since takes a date (2026-12-07), a date and time "
+                                           "(\"2026-12-07 14:30\"), today, yesterday, or -N followed "
+                                           "by s, min, h or d; not \"%s\"", o->since);
+        }
+        if (o->has_filter) {
+                if (o->events) {
+                        events = json_object_new_array();
+                        for (size_t i = 0; events && i < o->n_events; i++)
+                                json_object_array_add(events, json_object_new_string(o->events[i]));
+                }
+                struct json_object *threads = o->threads ? json_object_new_boolean(true) : NULL;
+                r = filter_new_from_json(&f, events, threads, o->match, error, sizeof(error));
+                json_object_put(events);
+                json_object_put(threads);
+                if (r == -EINVAL)
+                        return usage_error("%s", error);
+                if (r < 0) {
+                        fprintf(stderr, "%s: out of memory\n", program);
+                        return EXIT_FAILURE;
+                }
+        }
+        ListCtx l = { .o = o, .filter = f };
+        (void) signal(SIGPIPE, SIG_IGN);
+        if (!format_is_json(o->format))
+                print_header(o);
+        r = ctl_journal_list(since, o->directory, list_one, &l);
+        if (r < 0) {
+                fprintf(stderr, "%s: list: cannot read the journal%s%s: %s\n", program,
+                        o->directory ? " in " : "", o->directory ? o->directory : "", strerror(-r));
+                return r == -EACCES || r == -EPERM ? EXIT_REFUSED : EXIT_FAILURE;
+        }
+        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* The status (the reply's JSON, and its text when it came as a line) as
@@ -1555,6 +1670,8 @@ int main(int argc, char **argv) {
                 return cmd_watch(&o);
         case COMMAND_SUBSCRIBE:
                 return cmd_subscribe(&o);
+        case COMMAND_LIST:
+                return cmd_list(&o);
         default:
                 return EXIT_USAGE;
         }

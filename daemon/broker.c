@@ -35,6 +35,7 @@
 #include "protocol/reply.h"
 #include "reaper.h"
 #include "sink-dbus.h"
+#include "sink-journal.h"
 #include "sink-socket.h"
 #include "source-cnproc.h"
 #include "supervisor.h"
@@ -61,6 +62,7 @@ struct Broker {
         Supervisor *supervisor;
         WatchTable *watches;
         SinkSocket *sink_socket;
+        SinkJournal *sink_journal;  /* NULL with Journal=no */
         SinkDbus *sink_dbus;
         sd_event_source *dbus_drop;
         Policy policy;
@@ -283,6 +285,8 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
                 sink_socket_visit_stats(b->sink_socket, v);
         if (b->sink_dbus)
                 sink_dbus_visit_stats(b->sink_dbus, v);
+        if (b->sink_journal)
+                sink_journal_visit_stats(b->sink_journal, v);
 }
 
 static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
@@ -631,6 +635,10 @@ static int broker_reload(Broker *b) {
                 c->dbus = strdup(b->config->dbus);
                 if (c->kernel_events != b->config->kernel_events)
                         log_warning("Connector Events= changes take effect at restart.");
+                if (c->journal != b->config->journal) {
+                        log_warning("[Broker] Journal= changes take effect at restart.");
+                        c->journal = b->config->journal;
+                }
                 if (c->predump_prctl != b->config->predump_prctl ||
                     c->predump_signal != b->config->predump_signal ||
                     c->adopt_prctl != b->config->adopt_prctl || c->adopt_signal != b->config->adopt_signal) {
@@ -975,6 +983,12 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                  afd >= 0 ? "the socket systemd passed" : b->config->socket_path,
                  afd >= 0 ? "" : "", (unsigned long long) proctable_get_stats(b->table)->entries);
 
+        if (b->config->journal) {
+                r = sink_journal_new(&b->sink_journal, b->dispatcher, SINK_JOURNAL_SOCKET);
+                if (r < 0)
+                        goto fail_log;
+        }
+
         broker_connect_bus(b);
         r = broker_drop_privileges(b);
         if (r < 0)
@@ -993,6 +1007,7 @@ Broker *broker_free(Broker *b) {
         if (!b)
                 return NULL;
         sink_socket_free(b->sink_socket);
+        sink_journal_free(b->sink_journal);
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
         /* Before the reaper: detaching tracees needs their statuses. */

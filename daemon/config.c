@@ -39,6 +39,7 @@ int config_new(Config **ret) {
         c->max_watches_per_uid = 256;
         c->max_traced_threads = 4096;
         c->log_level = LOG_INFO;
+        c->journal = true;
         c->run_output = CONFIG_RUN_OUTPUT_AUTO;
         c->run_log_directory = strdup(CONFIG_DEFAULT_RUN_LOG_DIRECTORY);
         c->run_stop_timeout = 5;
@@ -350,6 +351,8 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = value[0] == '/' ? set_string(&c->socket_path, value) : -EINVAL;
                 } else if (streq(key, "DBus")) {
                         r = set_string(&c->dbus, value);
+                } else if (streq(key, "Journal")) {
+                        r = parse_bool(value, &c->journal);
                 } else if (streq(key, "LogLevel")) {
                         static const char *const levels[] = { "emerg", "alert", "crit", "err",
                                                               "warning", "notice", "info", "debug" };

@@ -17,6 +17,7 @@
 typedef struct Config {
         char *socket_path;
         char *dbus;                 /* "system", "none" or a bus address */
+        bool journal;               /* crash-class events as journal entries */
         uint64_t receive_buffer;    /* connector socket, bytes */
         uint32_t kernel_events;     /* PROC_EVENT_* mask; 0 = all */
         unsigned max_clients;

@@ -51,7 +51,6 @@ Filter *filter_free(Filter *f) {
         free(f);
         return NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free);
 
 _printf_(3, 4) static int fail(char *error, size_t size, const char *fmt, ...) {
         va_list ap;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/macro.h"
 #include "procnotify/event.h"
 
 struct json_object;
@@ -64,6 +65,7 @@ typedef struct FilterContext {
 int filter_new_from_json(Filter **ret, struct json_object *events, struct json_object *threads,
                          struct json_object *match, char *error, size_t error_size);
 Filter *filter_free(Filter *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free)
 
 /* Does ev pass f? Overrun events always pass. The "follow" key is not
  * tested here: membership of a followed service is state the sink keeps

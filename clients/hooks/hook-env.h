@@ -8,18 +8,15 @@
 
 #include <stddef.h>
 
+#include "protocol/event-fields.h"
+
 #define HOOK_ENV_PREFIX "PROCNOTIFY_"
-#define HOOK_ENV_MAX_FIELDS 128   /* members of an event taken into the environment */
+#define HOOK_ENV_MAX_FIELDS EVENT_FIELDS_MAX /* members of an event taken into the environment */
 
 /*
- * One "PROCNOTIFY_<FIELD>=<value>" entry for each top-level member of the
- * event's JSON line (len bytes, no newline), in the line's order: FIELD is
- * the member's name upper-cased ("exit_code" → PROCNOTIFY_EXIT_CODE). Values:
- * a string as it is (up to an embedded NUL), a number as written, true/false,
- * null as the empty string, an array as its elements joined with ","
- * ("connector,pidfd"), an object as its JSON text. Members whose name is not
- * of [a-z0-9_] are left out. Returns 0 and a NULL-terminated array (free with
- * hook_strv_free()), -EBADMSG if the line is not a JSON object, or -ENOMEM.
+ * event_fields_from_line() with the prefix PROCNOTIFY_: one
+ * "PROCNOTIFY_<FIELD>=<value>" entry for each top-level member of the event's
+ * JSON line ("exit_code" → PROCNOTIFY_EXIT_CODE). Free with hook_strv_free().
  */
 int hook_env_from_event(const char *line, size_t len, char ***ret);
 

@@ -32,7 +32,6 @@
 #include "hook-file.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(HookFile *, hook_file_free)
 
