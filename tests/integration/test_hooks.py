@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 
-from pntest import Broker, PN_CHILD, _libc, check, fail, of_pid, run
+from pntest import Broker, PN_CHILD, _libc, check, fail, of_pid, run, wait_until
 
 HOOKS = os.environ.get("PROCNOTIFY_HOOKS", "procnotify-hooks")
 EXAMPLES = os.environ.get("HOOK_EXAMPLES", "")
@@ -578,7 +578,9 @@ def test_example_restart_standby():
             rep = s.next_report(what="the standby started by restart-standby")
             standby = rep["pid"]
             with open(pidfile) as f:
-                check(int(f.read()) == standby, "the pid file does not name the standby")
+                recorded = f.read().split()
+            check(recorded[0] == str(standby) and recorded[1] == _start_time(standby),
+                  f"the pid file does not name the standby {standby}: {recorded}")
             check(rep["sid"] == standby, "the standby is not in a session of its own")
             h.wait_log(rf"restart-standby: {s.name} \(pid {crashed.pid}\) is dying of a core-class signal: "
                        rf"started standby pid {standby}")
@@ -590,6 +592,92 @@ def test_example_restart_standby():
         if standby:
             os.kill(standby, signal.SIGKILL)
         s.close()
+
+
+def _start_time(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[19]
+
+
+def test_example_restart_standby_second_crash():
+    """Once the standby is the running daemon, its own crash fails over
+    again: the recorded pid is then the dying process itself (at its
+    predump, and at its exit before it is reaped), not a running standby.
+    Three crashes in a row, a new standby each time."""
+    s = Scratch()
+    pidfile = os.path.join(s.dir, "standby.pid")
+    standbys = []
+    try:
+        s.hook("restart-standby",
+               f"[Match]\nEvents=predump exit\nComm={s.name}\n[Exec]\n"
+               f"Command={EXAMPLES}/restart-standby --pidfile {pidfile} --\n"
+               f"    /bin/sh -c \"ulimit -c 0; exec {s.child} pause\"\n"
+               "Timeout=10s\nMaxConcurrent=1\n")
+        with Broker() as b, Runner(b, s) as h:
+            c = b.client()
+            c.subscribe(events=["exec"], match={"comm": s.name})
+            crashed = run_watched(b, s, "segv", "nocore").pid
+            for round in range(3):
+                seen = {crashed, *standbys}
+                ev = c.events_until(lambda e: e["type"] == "exec" and e["tgid"] not in seen,
+                                    what=f"standby {round + 1}'s exec")[-1]
+                standby = ev["tgid"]
+                standbys.append(standby)
+                h.wait_log(rf"\(pid {crashed}\) is dying of a core-class signal: started standby pid "
+                           rf"{standby}")
+                # The crash's exit, after its predump, finds the new standby.
+                h.wait_log(rf"\(pid {crashed}\) died of signal 11: standby already running \(pid {standby}\)")
+                with open(pidfile) as f:
+                    check(f.read().split()[0] == str(standby), "the pid file does not name the new standby")
+                # The standby, now the daemon, crashes in its turn.
+                os.kill(standby, signal.SIGSEGV)
+                crashed = standby
+            ev = c.events_until(lambda e: e["type"] == "exec" and e["tgid"] not in standbys,
+                                what="the last standby's exec")[-1]
+            standbys.append(ev["tgid"])
+            h.wait_log(rf"\(pid {crashed}\) died of signal 11: standby already running \(pid {ev['tgid']}\)")
+            check(h.log().count("started standby pid") == 4, f"standbys started:\n{h.log()}")
+    finally:
+        for pid in standbys:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        s.close()
+
+
+def test_example_restart_standby_without_runtime_directory():
+    """Run by hand (no RUNTIME_DIRECTORY, no --pidfile): the default
+    directory is made, and a stale pid file, whose pid now names another
+    process, does not count as a running standby."""
+    tmp = tempfile.mkdtemp(prefix="pnstandby-")
+    rundir = os.path.join(tmp, "run", "procnotify-hooks")
+    marker = os.path.join(tmp, "started")
+    env = {"PATH": os.environ["PATH"], "RUNTIME_DIRECTORY": rundir,
+           "PROCNOTIFY_TYPE": "exit", "PROCNOTIFY_SIGNAL": "11", "PROCNOTIFY_PID": "1",
+           "PROCNOTIFY_TGID": "1", "PROCNOTIFY_COMM": "bfdd"}
+    cmd = [f"{EXAMPLES}/restart-standby", "--", "/bin/sh", "-c", f"echo $$ >> {marker}; exec sleep 60"]
+    try:
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0 and "started standby pid" in r.stdout,
+              f"rc {r.returncode}: {r.stdout!r} {r.stderr!r}")
+        check(os.stat(rundir).st_mode & 0o777 == 0o700, "the directory is not private")
+        # A stale record: our own pid, with a start time that is not ours.
+        with open(os.path.join(rundir, "standby.pid"), "w") as f:
+            f.write(f"{os.getpid()} 1\n")
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0 and "started standby pid" in r.stdout,
+              f"a reused pid counted as the standby: {r.stdout!r} {r.stderr!r}")
+        wait_until(lambda: os.path.exists(marker) and len(open(marker).read().split()) == 2,
+                   "both standbys ran")
+    finally:
+        if os.path.exists(marker):
+            for pid in open(marker).read().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_example_notify_peer():
