@@ -88,6 +88,23 @@ static inline bool bench_record_done(const BenchRecord *r, uint64_t deadline) {
         return r->seen >= r->n || now >= deadline || (r->seen > 0 && now - r->last_ns > BENCH_IDLE_NS);
 }
 
+/* PNB_EVENT: which event a receiver records, "comm" (the default: the
+ * generator's renames), "predump" or "exit" (bench-crash's crashes). */
+typedef enum BenchEvent {
+        BENCH_EVENT_COMM,
+        BENCH_EVENT_PREDUMP,
+        BENCH_EVENT_EXIT,
+} BenchEvent;
+
+static inline BenchEvent bench_event(void) {
+        const char *s = getenv("PNB_EVENT");
+        if (s && strcmp(s, "predump") == 0)
+                return BENCH_EVENT_PREDUMP;
+        if (s && strcmp(s, "exit") == 0)
+                return BENCH_EVENT_EXIT;
+        return BENCH_EVENT_COMM;
+}
+
 static inline bool bench_summary_mode(void) {
         const char *s = getenv("PNB_SUMMARY");
         return s && *s == '1';

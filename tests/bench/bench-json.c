@@ -5,7 +5,9 @@
  * to everything, counting every line in the index-less slot 0). It takes the receive time when a read returns
  * and only looks for the name in each line, so that what is measured is the
  * broker, not a JSON parser. It counts overrun reports (and what they say
- * was lost) for the summary line.
+ * was lost) for the summary line. With PNB_EVENT=predump or exit it
+ * subscribes to and records those events of the generator's processes
+ * (bench-crash) instead of their renames.
  */
 #include <poll.h>
 #include <sys/socket.h>
@@ -29,12 +31,15 @@ int main(int argc, char **argv) {
         strncpy(sa.sun_path, argv[1], sizeof(sa.sun_path) - 1);
         if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || bench_record_init(&rec, n) < 0)
                 return 1;
-        char req[1024];
+        static const char *const types[] = { "comm", "predump", "exit" };
+        const char *type = types[bench_event()];
+        char req[1024], want[32];
+        snprintf(want, sizeof(want), "\"type\":\"%s\"", type);
         if (argc > 4)
                 snprintf(req, sizeof(req), "%s\n", argv[4]);
         else
-                snprintf(req, sizeof(req), "{\"op\":\"subscribe\",\"events\":[\"comm\"],\"match\":{\"comm\":\"%s*\"}}\n",
-                         bench_prefix());
+                snprintf(req, sizeof(req), "{\"op\":\"subscribe\",\"events\":[\"%s\"],\"match\":{\"comm\":\"%s*\"}}\n",
+                         type, bench_prefix());
         if (write(fd, req, strlen(req)) < 0)
                 return 1;
 
@@ -54,7 +59,7 @@ int main(int argc, char **argv) {
                                 subscribed = true;
                                 printf("ready\n");
                                 fflush(stdout);
-                        } else if (memmem(line, (size_t) (nl - line), "\"type\":\"comm\"", 13)) {
+                        } else if (memmem(line, (size_t) (nl - line), want, strlen(want))) {
                                 bench_record(&rec, bench_index(line, (size_t) (nl - line)), t);
                         } else if (memmem(line, (size_t) (nl - line), "\"type\":\"overrun\"", 16)) {
                                 const char *l = memmem(line, (size_t) (nl - line), "\"lost\":", 7);

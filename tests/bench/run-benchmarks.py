@@ -19,6 +19,12 @@ latency   N events at a steady rate; for each, the time from just before the
                        dbus-daemon (and both again on dbus-broker),
             forkstat   forkstat -c -l -e comm, read through a pipe;
           p50, p99 and max, and each p50 and p99 divided by the floor's.
+crash     the events users act on: bench-crash forks children that name
+          themselves "pn<xy>-<i>" and die of SIGSEGV (RLIMIT_CORE 0), 1,000 at
+          100/s; for each, the time from just before the signal to the
+          arrival of its predump, and (in a run of its own) of its exit, at
+          the raw listener (which maps pids to names from the comm events)
+          and at a procnotify JSON client.
 absorb    the largest rate each receiver absorbs: bursts of events at rising
           rates (5k/s … 500k/s, then as fast as the generator goes), each of
           max(20,000, one second's worth) events. A receiver absorbs a rate
@@ -48,8 +54,9 @@ rss       peak RSS (VmHWM) of the broker with a 30,000-process table (children
 Everything goes to --out: one CSV per section, PNG plots (gnuplot) and
 results.md, the tables as printed.
 
-Usage: run-benchmarks [--quick] [--only latency,absorb,burst,cpu,rss] [--out DIR]
+Usage: run-benchmarks [--quick] [--only latency,crash,absorb,burst,cpu,rss] [--out DIR]
                       [--events N] [--rate R] [--rounds K] [--receivers raw,relay,…]
+       run-benchmarks --replot DIR
 (./dev.sh bench runs it from the build directory; it needs root.)
 """
 import argparse
@@ -360,10 +367,12 @@ def start_subscribers(argv, count, env, stop):
 
 
 def recv_procnotify(subscribers=1, request=SUB_COMM):
+    """procnotify with bench-json subscribers; request None: the one
+    bench-json makes for PNB_EVENT."""
     def setup(n, timeout, env):
         b = Broker()
-        rxs = start_subscribers([prog("bench-json"), b.socket, str(n), str(timeout), request], subscribers,
-                                env, b.stop)
+        rxs = start_subscribers([prog("bench-json"), b.socket, str(n), str(timeout),
+                                 *([request] if request else [])], subscribers, env, b.stop)
 
         def cleanup():
             kill_all(rxs)
@@ -511,6 +520,64 @@ def bench_latency(args):
     with open(os.path.join(args.out, "latency.dat"), "w") as f:
         for r in rows:
             f.write(f"\"{r['receiver']}\" {r['p50_us']:.1f} {r['p99_us']:.1f}\n")
+    return rows
+
+
+# --- crash -----------------------------------------------------------------
+
+CRASH = [
+    ("raw listener (floor)", recv_raw),
+    ("procnotify JSON", recv_procnotify(request=None)),
+]
+
+
+def crash_one(setup, n, rate, event):
+    """Latencies (µs) from a crash (just before the signal) to the event
+    (predump or exit) reaching the receiver, n crashes at rate."""
+    timeout = int(n / rate) + 30
+    env = dict(os.environ, PNB_EVENT=event)
+    procs, cleanup, _, _ = setup(n, timeout, env)
+    try:
+        out = subprocess.run([prog("bench-crash"), str(n), str(rate)], capture_output=True, text=True,
+                             check=True).stdout
+        sent = {int(i): int(t) for i, t in (l.split() for l in out.splitlines())}
+        received = collect(procs[0], timeout + 5)
+    finally:
+        cleanup()
+    return [(received[i] - sent[i]) / 1000 for i in received if i in sent]
+
+
+def bench_crash(args):
+    """The events users act on: a process crashes (SIGSEGV, no core), and
+    its predump, then its exit, reach the subscriber."""
+    per_round = args.crashes // args.rounds
+    lat = {(e, name): [] for e in ("predump", "exit") for name, _ in CRASH}
+    for rnd in range(args.rounds):
+        for event in ("predump", "exit"):
+            for name, setup in CRASH:
+                note(f"crash: round {rnd + 1}/{args.rounds}: {event} to {name} ({per_round} crashes at "
+                     f"{args.crash_rate}/s) …")
+                lat[(event, name)] += crash_one(setup, per_round, args.crash_rate, event)
+    rows = []
+    for event in ("predump", "exit"):
+        floor = None
+        for name, _ in CRASH:
+            v = sorted(lat[(event, name)])
+            r = {"event": event, "receiver": name, "crashes": per_round * args.rounds, "received": len(v),
+                 "p50_us": percentile(v, 50), "p99_us": percentile(v, 99),
+                 "max_us": v[-1] if v else float("nan")}
+            floor = floor or r
+            r["p50_ratio"] = r["p50_us"] / floor["p50_us"] if floor["p50_us"] else float("nan")
+            rows.append(r)
+    say(f"\n### Crash latency: predump and exit\n\nFrom just before a process's SIGSEGV (RLIMIT_CORE 0) "
+        f"to the subscriber's read(), {per_round * args.rounds:,} crashes at {args.crash_rate}/s, in "
+        f"{args.rounds} rounds of every receiver in turn:\n")
+    say("| event | receiver | received | p50 µs | p99 µs | max µs | p50 ÷ floor |")
+    say("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        say(f"| {r['event']} | {r['receiver']} | {r['received']:,} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | "
+            f"{r['max_us']:.1f} | {r['p50_ratio']:.2f} |")
+    write_csv(args, "crash.csv", rows)
     return rows
 
 
@@ -1000,7 +1067,7 @@ def check_targets(results):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="latency,absorb,burst,cpu,rss")
+    ap.add_argument("--only", default="latency,crash,absorb,burst,cpu,rss")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--quick", action="store_true", help="small counts, for development (figures are rough)")
     ap.add_argument("--events", type=int, help="latency: events (default 10000)")
@@ -1024,6 +1091,7 @@ def main():
     args.events = args.events or (2000 if q else 10000)
     args.absorb_min, args.absorb_seconds, args.absorb_max = (1000, 0.2, 100000) if q else (2000, 1.0, 1000000)
     args.burst = 200000 if q else 1000000
+    args.crashes, args.crash_rate = (100, 50) if q else (1000, 100)
     args.cpu_events = 2500 if q else 10000
     args.rss_procs, args.rss_clients = (3000, 100) if q else (30000, 1000)
     os.makedirs(args.out, exist_ok=True)
@@ -1033,7 +1101,7 @@ def main():
         f"{os.cpu_count()} CPUs, kernel {os.uname().release}, load average "
         f"{os.getloadavg()[0]:.2f} at the start{' (--quick: rough figures)' if q else ''}")
     results = {}
-    runners = {"latency": bench_latency, "absorb": bench_absorb, "burst": bench_burst, "cpu": bench_cpu,
+    runners = {"latency": bench_latency, "crash": bench_crash, "absorb": bench_absorb, "burst": bench_burst, "cpu": bench_cpu,
                "rss": bench_rss}
     for s in sections:
         if s not in runners:
