@@ -183,9 +183,10 @@ static int read_netns(int dirfd, const char *pid, ProcInfo *info) {
         struct stat st;
 
         snprintf(path, sizeof(path), "%s/ns/net", pid);
-        if (fstatat(dirfd, path, &st, 0) < 0)
-                return errno == ENOENT || errno == ESRCH ? -ESRCH : 0; /* not ours to see: unknown */
-        info->netns = (uint64_t) st.st_ino;
+        /* Not known rather than gone: a dying thread has no namespaces
+         * any more (ENOENT) while its process lives on. */
+        if (fstatat(dirfd, path, &st, 0) == 0)
+                info->netns = (uint64_t) st.st_ino;
         return 0;
 }
 
@@ -236,7 +237,9 @@ static int read_crash(int dirfd, const char *pid, ProcInfo *info) {
         n = read_file_at(dirfd, path, buf, sizeof(buf));
         if (n < 0)
                 return gone((int) n);
-        info->rss = sscanf(buf, "%llu %llu", &size, &resident) == 2
+        /* No resident page: the memory is gone already (a crash without a
+         * core ends within microseconds), not a process of size 0. */
+        info->rss = sscanf(buf, "%llu %llu", &size, &resident) == 2 && resident > 0
                             ? (int64_t) resident * sysconf(_SC_PAGESIZE)
                             : -1;
         snprintf(path, sizeof(path), "%s/limits", pid);
@@ -251,7 +254,7 @@ static int read_crash(int dirfd, const char *pid, ProcInfo *info) {
 
 static int procfs_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *info) {
         Procfs *fs = userdata;
-        char pid[16];
+        char pid[32];
         int r = 0;
 
         snprintf(pid, sizeof(pid), "%d", (int) tgid);
@@ -265,6 +268,10 @@ static int procfs_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *info
                 r = read_cmdline(fs->dirfd, pid, info);
         if (r >= 0 && (what & PROC_READ_CGROUP))
                 r = read_cgroup(fs->dirfd, pid, info);
+        /* A crash in a thread: the other threads, the main one too, are
+         * being killed for the dump, the crashing one holds the memory. */
+        if (info->tid > 0)
+                snprintf(pid, sizeof(pid), "%d/task/%d", (int) tgid, (int) info->tid);
         if (r >= 0 && (what & PROC_READ_NETNS))
                 r = read_netns(fs->dirfd, pid, info);
         if (r >= 0 && (what & PROC_READ_CRASH))

@@ -859,7 +859,8 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
  * limit, what the kernel will do with the core, and its namespace (which
  * then is the event's, also for an exec the table missed). */
 static void predump_read(ProcTable *t, Entry *e, PnEvent *ev) {
-        _cleanup_(proc_info_done) ProcInfo info = { .rss = -1, .core_limit = PN_CORE_LIMIT_UNKNOWN };
+        _cleanup_(proc_info_done) ProcInfo info = { .rss = -1, .core_limit = PN_CORE_LIMIT_UNKNOWN,
+                                                    .tid = ev->predump.tid };
 
         ev->predump.rss = -1;
         ev->predump.core_limit = PN_CORE_LIMIT_UNKNOWN;

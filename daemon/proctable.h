@@ -42,6 +42,8 @@ typedef struct ProcInfo {
         char *cmdline;        /* owned; NUL separators turned into spaces */
         char *cgroup;         /* owned; the unified-hierarchy path */
         uint64_t netns;       /* inode of ns/net; 0 if unreadable */
+        pid_t tid;            /* in: read PROC_READ_NETNS and PROC_READ_CRASH through this
+                               * thread (0: the main one), which may outlive the main one */
         int64_t rss;          /* PROC_READ_CRASH: resident bytes, -1 if not known */
         int64_t core_limit;   /* PROC_READ_CRASH: RLIMIT_CORE soft, bytes, or PN_CORE_LIMIT_* */
         PnCoreDump core_dump; /* PROC_READ_CRASH: what core_pattern and core_limit make of a crash */
