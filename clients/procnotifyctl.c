@@ -767,19 +767,25 @@ static struct json_object *crash_match(const Options *o, int part, char *const *
         static char *const exit_[] = { (char *) "exit", NULL };
         struct json_object *m = json_object_new_object(), *sigs;
 
+        bool oom = !m;
+
         *ret_events = part == 0 ? predump : exit_;
-        if (!m)
-                return NULL;
-        json_object_object_foreach(o->match, key, val)
-                if (json_object_object_add(m, key, json_object_get(val)) < 0)
-                        return json_object_put(m), NULL;
-        if (part == 1 && !json_object_object_get_ex(m, "signal", NULL)) {
+        if (!oom) {
+                json_object_object_foreach(o->match, key, val)
+                        oom = oom || json_object_object_add(m, key, json_object_get(val)) < 0;
+        }
+        if (!oom && part == 1 && !json_object_object_get_ex(m, "signal", NULL)) {
+                /* Every signal: 64 values, FILTER_MAX_VALUES. */
                 sigs = json_object_new_array();
-                for (int sig = 1; sigs && sig <= SIGRTMAX; sig++)
-                        if (json_object_array_add(sigs, json_object_new_int(sig)) < 0)
-                                sigs = (json_object_put(sigs), NULL);
-                if (!sigs || json_object_object_add(m, "signal", sigs) < 0)
-                        return json_object_put(m), NULL;
+                oom = !sigs || json_object_object_add(m, "signal", sigs) < 0;
+                if (oom)
+                        json_object_put(sigs);
+                for (int sig = 1; !oom && sig <= SIGRTMAX; sig++)
+                        oom = json_object_array_add(sigs, json_object_new_int(sig)) < 0;
+        }
+        if (oom) {
+                json_object_put(m);
+                return NULL;
         }
         return m;
 }
