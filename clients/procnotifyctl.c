@@ -912,9 +912,20 @@ static void format_info(const PnEvent *ev, char *info, size_t size) {
         case PN_EVENT_COMM:
                 snprintf(info, size, "renamed%s", ev->thread ? " (thread)" : "");
                 break;
-        case PN_EVENT_PREDUMP:
-                snprintf(info, size, "dying of a core-class signal; a core dump may follow");
+        case PN_EVENT_PREDUMP: {
+                /* What decides how long the dump takes: its size, where it goes. */
+                const char *core = pn_core_dump_to_string(ev->predump.core_dump);
+                char thread[32] = "";
+                if (ev->predump.tid > 0 && ev->predump.tid != ev->tgid)
+                        snprintf(thread, sizeof(thread), " in thread %d", (int) ev->predump.tid);
+                if (ev->predump.rss > 0)
+                        snprintf(info, size, "dying of a core-class signal%s; %.1f MiB resident, core: %s",
+                                 thread, (double) ev->predump.rss / (1 << 20), core ? core : "?");
+                else
+                        snprintf(info, size, "dying of a core-class signal%s; core: %s", thread,
+                                 core ? core : "?");
                 break;
+        }
         case PN_EVENT_EXIT:
                 if (ev->thread)
                         snprintf(info, size, "thread of %d ended", ev->tgid);

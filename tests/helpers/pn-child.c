@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 static pthread_barrier_t barrier;
+static char *volatile big_memory;
 
 /* A real invalid access (not raise()). The address comes from a volatile
  * global and the store is volatile, so the compiler can neither prove it is
@@ -216,6 +217,7 @@ int main(int argc, char **argv) {
                 if (!mem)
                         return 99;
                 memset(mem, 0x5a, size);
+                big_memory = mem; /* kept, or the compiler may drop the memset */
                 set_core(1);
                 crash();
                 return 1;
