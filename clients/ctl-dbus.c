@@ -100,8 +100,10 @@ int ctl_dbus_subscribe(CtlDbus *d, char *const *events, struct json_object *matc
                 json_object_object_foreach(match, key, val) {
                         if (r >= 0)
                                 r = sd_bus_message_open_container(m, 'e', "sv");
+                        /* On D-Bus, "signal" is the signal sent to the subscriber;
+                         * the match key of how a process ended is "event_signal". */
                         if (r >= 0)
-                                r = sd_bus_message_append(m, "s", key);
+                                r = sd_bus_message_append(m, "s", streq(key, "signal") ? "event_signal" : key);
                         if (r >= 0)
                                 r = append_value(m, val);
                         if (r >= 0)
@@ -199,16 +201,20 @@ static int decode(sd_bus_message *m, PnEvent *ev) {
         case PN_EVENT_COMM:
                 r = sd_bus_message_read(m, "b", &thread);
                 break;
-        case PN_EVENT_PREDUMP:
-                r = sd_bus_message_read(m, "i", &ev->predump.signal);
+        case PN_EVENT_PREDUMP: {
+                const char *core_dump = NULL;
+                r = sd_bus_message_read(m, "iixxst", &ev->predump.signal, &ev->predump.tid, &ev->predump.rss,
+                                        &ev->predump.core_limit, &core_dump, &ev->netns);
+                ev->predump.core_dump = pn_core_dump_from_string(core_dump);
                 break;
+        }
         case PN_EVENT_EXIT:
                 r = sd_bus_message_read(m, "iibi", &ev->exit.exit_code, &ev->exit.signal, &core,
                                         &ev->exit.status);
                 ev->exit.core_dumped = core;
                 ev->sources = read_sources(m);
                 if (r >= 0)
-                        r = sd_bus_message_read(m, "b", &thread);
+                        r = sd_bus_message_read(m, "bt", &thread, &ev->netns);
                 break;
         case PN_EVENT_ADOPT:
                 r = sd_bus_message_read(m, "ii", &ev->adopt.old_parent, &ev->adopt.new_parent);

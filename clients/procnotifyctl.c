@@ -90,6 +90,8 @@ typedef struct Options {
         char **events;              /* NULL-terminated, or NULL for all */
         size_t n_events;
         struct json_object *match;  /* built from the filter flags */
+        struct json_object *signals; /* --signal values: monitor and wait match them */
+        bool crash;                 /* --crash: predump, or exit by a signal */
         bool threads;
         bool has_filter;            /* any of the above given */
         Format format;
@@ -124,6 +126,7 @@ static void options_done(Options *o) {
                 free(o->events[i]);
         free(o->events);
         json_object_put(o->match);
+        json_object_put(o->signals);
 }
 
 /* --- messages --- */
@@ -143,6 +146,16 @@ static const char filters_help[] =
         "  -u, --unit=UNIT           systemd unit (shell glob)\n"
         "      --cgroup=PATH         cgroup, or any below it\n"
         "  -d, --descendants-of=PID  the process and everything below it\n"
+        "      --cmdline=GLOB        command line, arguments joined by single spaces\n"
+        "                            (shell glob: \"*bfdd -n blue*\")\n"
+        "      --netns=NS            network namespace: its inode, or its name under\n"
+        "                            /run/netns (resolved when subscribing)\n"
+        "      --crash               a crash: a predump, or an exit by a signal (not\n"
+        "                            --events); an exit(0) or exit(1) is no crash\n"
+        "      --signal=SIGNAL       monitor, wait: an exit killed by (or a stop by)\n"
+        "                            SIGNAL, a name (SEGV, SIGABRT) or number; a\n"
+        "                            predump's signal is not known: it never matches\n"
+        "      --exit-code=N         an exit with status N (0-255; 128+signal if killed)\n"
         "  -f, --follow=PID          the service PID belongs to, through its forks and\n"
         "                            re-parenting; where its main process went is shown\n"
         "                            as \"follow\" lines (not with --dbus or --reconnect)\n"
@@ -384,6 +397,8 @@ static int broker_error(PnClient *c, const char *what, int r) {
 
 /* --- options --- */
 
+static struct json_object *signal_json(const char *value);
+
 static int events_add(Options *o, const char *list) {
         _cleanup_free_ char *copy = strdup(list);
         char *save = NULL;
@@ -444,6 +459,31 @@ static int match_add_string(Options *o, const char *flag, const char *key, const
         if (!*value)
                 return usage_error("--%s needs a value", flag);
         return match_add(o, key, json_object_new_string(value));
+}
+
+/* --netns: an inode number, or a name under /run/netns (the broker resolves it). */
+static int match_add_netns(Options *o, const char *value) {
+        char *end;
+        unsigned long long v;
+
+        if (!*value)
+                return usage_error("--netns needs an inode number or a name under /run/netns");
+        errno = 0;
+        v = strtoull(value, &end, 10);
+        if (value[0] >= '0' && value[0] <= '9' && !errno && !*end)
+                return match_add(o, "netns", json_object_new_int64(v > INT64_MAX ? -1 : (int64_t) v));
+        return match_add(o, "netns", json_object_new_string(value));
+}
+
+static int match_add_exit_code(Options *o, const char *value) {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < 0 || v > 255)
+                return usage_error("--exit-code needs a number from 0 to 255, not \"%s\"", value);
+        return match_add(o, "exit_code", json_object_new_int64(v));
 }
 
 static int parse_timeout(Options *o, const char *value) {
@@ -573,6 +613,10 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 ARG_NO_LEGEND,
                 ARG_SINCE,
                 ARG_DIRECTORY,
+                ARG_CMDLINE,
+                ARG_NETNS,
+                ARG_CRASH,
+                ARG_EXIT_CODE,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -604,6 +648,10 @@ static int parse_argv(Options *o, int argc, char **argv) {
                 { "env", required_argument, NULL, ARG_ENV },
                 { "follow", optional_argument, NULL, 'f' },
                 { "signal", required_argument, NULL, ARG_SIGNAL },
+                { "cmdline", required_argument, NULL, ARG_CMDLINE },
+                { "netns", required_argument, NULL, ARG_NETNS },
+                { "crash", no_argument, NULL, ARG_CRASH },
+                { "exit-code", required_argument, NULL, ARG_EXIT_CODE },
                 {},
         };
         int c, r;
@@ -667,7 +715,18 @@ static int parse_argv(Options *o, int argc, char **argv) {
                                 r = 0;
                         }
                         break;
-                case ARG_SIGNAL: o->signal = optarg; r = 0; break;
+                case ARG_SIGNAL:
+                        /* kill, subscribe: the signal to send; monitor, wait: a filter. */
+                        o->signal = optarg;
+                        if (!o->signals)
+                                o->signals = json_object_new_array();
+                        r = !o->signals || json_object_array_add(o->signals, signal_json(optarg)) < 0
+                                    ? -ENOMEM : 0;
+                        break;
+                case ARG_CMDLINE: r = match_add_string(o, "cmdline", "cmdline", optarg); break;
+                case ARG_NETNS: r = match_add_netns(o, optarg); break;
+                case ARG_CRASH: o->crash = o->has_filter = true; r = 0; break;
+                case ARG_EXIT_CODE: r = match_add_exit_code(o, optarg); break;
                 case ARG_VERSION:
                         printf("%s %s\n", program, PROCNOTIFY_VERSION);
                         return -1;
@@ -730,8 +789,21 @@ static int parse_argv(Options *o, int argc, char **argv) {
                                    o->command == COMMAND_RUN ? "run" : o->command == COMMAND_KILL ? "kill" : "children");
         if (o->command != COMMAND_RUN && (o->name || o->user || o->env || o->follow))
                 return usage_error("--name, --user, --env and --follow are options of run");
-        if (o->command != COMMAND_KILL && o->command != COMMAND_SUBSCRIBE && o->signal)
-                return usage_error("--signal is an option of kill and subscribe");
+        if (o->signal && (o->command == COMMAND_MONITOR || o->command == COMMAND_WAIT)) {
+                /* A filter here: how the process ended. */
+                o->has_filter = true;
+                if (json_object_object_add(o->match, "signal", json_object_get(o->signals)) < 0) {
+                        fprintf(stderr, "%s: out of memory\n", program);
+                        return EXIT_FAILURE;
+                }
+        } else if (o->signal && o->command != COMMAND_KILL && o->command != COMMAND_SUBSCRIBE)
+                return usage_error("--signal is an option of monitor, wait, kill and subscribe");
+        if (o->signal && o->command != COMMAND_MONITOR && o->command != COMMAND_WAIT &&
+            json_object_array_length(o->signals) > 1)
+                return usage_error("--signal is given once to %s: it is the signal to send",
+                                   o->command == COMMAND_KILL ? "kill" : "subscribe");
+        if (o->crash && o->events)
+                return usage_error("--crash chooses the events (predump and exit): give no --events");
         if (o->command == COMMAND_SUBSCRIBE && !o->signal)
                 return usage_error("subscribe needs --signal=SIGNAL: the signal is what it subscribes to");
         if (o->command == COMMAND_SUBSCRIBE && (o->dbus || o->reconnect || o->format != FORMAT_DEFAULT))
@@ -803,20 +875,60 @@ static struct json_object *signal_json(const char *value) {
         return json_object_new_string(value);
 }
 
-/* The subscribe request of the filters; for the subscribe command, for
- * --signal only ("lines": false). NULL when out of memory. */
-static struct json_object *subscribe_request(const Options *o) {
+/* --crash is two subscriptions, for the filters cannot say "or" across
+ * keys: every predump (its signal is not known), and every exit by a signal
+ * (by the --signal ones if given). Part 0 or 1 of it: its events (NULL-
+ * terminated) and a new match object; NULL when out of memory. */
+static struct json_object *crash_match(const Options *o, int part, char *const **ret_events) {
+        static char *const predump[] = { (char *) "predump", NULL };
+        static char *const exit_[] = { (char *) "exit", NULL };
+        struct json_object *m = json_object_new_object(), *sigs;
+
+        bool oom = !m;
+
+        *ret_events = part == 0 ? predump : exit_;
+        if (!oom) {
+                json_object_object_foreach(o->match, key, val)
+                        oom = oom || json_object_object_add(m, key, json_object_get(val)) < 0;
+        }
+        if (!oom && part == 1 && !json_object_object_get_ex(m, "signal", NULL)) {
+                /* Every signal: 64 values, FILTER_MAX_VALUES. */
+                sigs = json_object_new_array();
+                oom = !sigs || json_object_object_add(m, "signal", sigs) < 0;
+                if (oom)
+                        json_object_put(sigs);
+                for (int sig = 1; !oom && sig <= SIGRTMAX; sig++)
+                        oom = json_object_array_add(sigs, json_object_new_int(sig)) < 0;
+        }
+        if (oom) {
+                json_object_put(m);
+                return NULL;
+        }
+        return m;
+}
+
+/* The subscribe request of the filters (part: of --crash, see crash_match());
+ * for the subscribe command, for --signal only ("lines": false). NULL when
+ * out of memory. */
+static struct json_object *subscribe_request(const Options *o, int part) {
         struct json_object *req = json_object_new_object();
+        _cleanup_(json_object_putp) struct json_object *match = NULL;
+        char *const *event_names = o->events;
         bool oom = !req;
 
-        if (!oom && o->events) {
+        if (o->crash) {
+                match = crash_match(o, part, &event_names);
+                oom = oom || !match;
+        } else if (!oom)
+                match = json_object_get(o->match);
+        if (!oom && event_names) {
                 struct json_object *events = json_object_new_array();
                 oom = json_object_object_add(req, "events", events) < 0 || !events;
-                for (size_t i = 0; !oom && i < o->n_events; i++)
-                        oom = json_object_array_add(events, json_object_new_string(o->events[i])) < 0;
+                for (size_t i = 0; !oom && event_names[i]; i++)
+                        oom = json_object_array_add(events, json_object_new_string(event_names[i])) < 0;
         }
-        if (!oom && json_object_object_length(o->match) > 0)
-                oom = json_object_object_add(req, "match", json_object_get(o->match)) < 0;
+        if (!oom && json_object_object_length(match) > 0)
+                oom = json_object_object_add(req, "match", json_object_get(match)) < 0;
         if (!oom && o->threads)
                 oom = json_object_object_add(req, "threads", json_object_new_boolean(true)) < 0;
         if (!oom && o->command == COMMAND_SUBSCRIBE)
@@ -830,16 +942,19 @@ static struct json_object *subscribe_request(const Options *o) {
 }
 
 static int subscribe(PnClient *c, const Options *o) {
-        _cleanup_(json_object_putp) struct json_object *req = subscribe_request(o);
-        int r;
+        for (int part = 0; part < (o->crash ? 2 : 1); part++) {
+                _cleanup_(json_object_putp) struct json_object *req = subscribe_request(o, part);
+                int r;
 
-        if (!req) {
-                fprintf(stderr, "%s: out of memory\n", program);
-                return EXIT_FAILURE;
+                if (!req) {
+                        fprintf(stderr, "%s: out of memory\n", program);
+                        return EXIT_FAILURE;
+                }
+                r = pn_client_subscribe_request(c, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+                                                NULL);
+                if (r < 0)
+                        return broker_error(c, "subscribe", r);
         }
-        r = pn_client_subscribe_request(c, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), NULL);
-        if (r < 0)
-                return broker_error(c, "subscribe", r);
         return 0;
 }
 
@@ -914,9 +1029,20 @@ static void format_info(const PnEvent *ev, char *info, size_t size) {
         case PN_EVENT_COMM:
                 snprintf(info, size, "renamed%s", ev->thread ? " (thread)" : "");
                 break;
-        case PN_EVENT_PREDUMP:
-                snprintf(info, size, "dying of a core-class signal; a core dump may follow");
+        case PN_EVENT_PREDUMP: {
+                /* What decides how long the dump takes: its size, where it goes. */
+                const char *core = pn_core_dump_to_string(ev->predump.core_dump);
+                char thread[32] = "";
+                if (ev->predump.tid > 0 && ev->predump.tid != ev->tgid)
+                        snprintf(thread, sizeof(thread), " in thread %d", (int) ev->predump.tid);
+                if (ev->predump.rss > 0)
+                        snprintf(info, size, "dying of a core-class signal%s; %.1f MiB resident, core: %s",
+                                 thread, (double) ev->predump.rss / (1 << 20), core ? core : "?");
+                else
+                        snprintf(info, size, "dying of a core-class signal%s; core: %s", thread,
+                                 core ? core : "?");
                 break;
+        }
         case PN_EVENT_EXIT:
                 if (ev->thread)
                         snprintf(info, size, "thread of %d ended", ev->tgid);
@@ -1209,8 +1335,18 @@ static int cmd_monitor_dbus(const Options *o) {
 
         if (r)
                 return r;
-        r = ctl_dbus_subscribe(d, o->events, json_object_object_length(o->match) ? o->match : NULL,
-                               o->threads, error, sizeof(error));
+        for (int part = 0; r >= 0 && part < (o->crash ? 2 : 1); part++) {
+                _cleanup_(json_object_putp) struct json_object *match = NULL;
+                char *const *events = o->events;
+                match = o->crash ? crash_match(o, part, &events) : json_object_get(o->match);
+                if (!match) {
+                        fprintf(stderr, "%s: out of memory\n", program);
+                        ctl_dbus_free(d);
+                        return EXIT_FAILURE;
+                }
+                r = ctl_dbus_subscribe(d, events, json_object_object_length(match) ? match : NULL,
+                                       o->threads, error, sizeof(error));
+        }
         if (r < 0) {
                 fprintf(stderr, "%s: monitor: the broker refused: %s\n", program, error);
                 ctl_dbus_free(d);

@@ -96,10 +96,17 @@ int cnproc_msg_parse(const void *buf, size_t len, CnprocMsg *ret) {
                 ev->thread = ev->pid != ev->tgid;
                 break;
         case PROC_EVENT_COREDUMP:
+                /* A process-level event: the kernel names the thread that
+                 * took the signal, which may not be the main one. */
                 ev->type = PN_EVENT_PREDUMP;
-                ev->pid = pe.event_data.coredump.process_pid;
+                ev->pid = pe.event_data.coredump.process_tgid;
                 ev->tgid = pe.event_data.coredump.process_tgid;
                 ev->ppid = pe.event_data.coredump.parent_tgid;
+                ev->predump.tid = pe.event_data.coredump.process_pid;
+                ev->predump.rss = -1;
+                ev->predump.core_limit = PN_CORE_LIMIT_UNKNOWN;
+                if (ev->predump.tid <= 0)
+                        return -EBADMSG;
                 break;
         case PROC_EVENT_EXIT:
                 ev->type = PN_EVENT_EXIT;

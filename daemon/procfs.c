@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/macro.h"
 #include "procfs.h"
@@ -176,9 +178,83 @@ static int read_cgroup(int dirfd, const char *pid, ProcInfo *info) {
         return info->cgroup ? 0 : -ENOMEM;
 }
 
+static int read_netns(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/ns/net", pid);
+        /* Not known rather than gone: a dying thread has no namespaces
+         * any more (ENOENT) while its process lives on. */
+        if (fstatat(dirfd, path, &st, 0) == 0)
+                info->netns = (uint64_t) st.st_ino;
+        return 0;
+}
+
+/* "Max core file size  0  unlimited  bytes": the soft limit, or PN_CORE_LIMIT_*. */
+int64_t procfs_parse_core_limit(const char *limits) {
+        const char *key = "\nMax core file size";
+        const char *p = strstr(limits, key);
+        unsigned long long v;
+        char *end;
+
+        if (!p)
+                return PN_CORE_LIMIT_UNKNOWN;
+        p += strlen(key);
+        while (*p == ' ')
+                p++;
+        if (strncmp(p, "unlimited", 9) == 0)
+                return PN_CORE_LIMIT_UNLIMITED;
+        errno = 0;
+        v = strtoull(p, &end, 10);
+        if (errno || end == p || v > INT64_MAX)
+                return PN_CORE_LIMIT_UNKNOWN;
+        return (int64_t) v;
+}
+
+PnCoreDump procfs_core_dump_kind(const char *core_pattern, int64_t core_limit) {
+        if (!core_pattern || core_limit == PN_CORE_LIMIT_UNKNOWN)
+                return PN_CORE_DUMP_UNKNOWN;
+        if (core_pattern[0] == '|')
+                /* The kernel pipes whatever the limit, but for 1: its mark
+                 * of a helper's own crash (fs/coredump.c). */
+                return core_limit == 1 ? PN_CORE_DUMP_NONE : PN_CORE_DUMP_PIPE;
+        if (!core_pattern[0] || core_pattern[0] == '\n')
+                return PN_CORE_DUMP_NONE;
+        /* A file needs at least one page (binfmt_elf's min_coredump). */
+        return core_limit != PN_CORE_LIMIT_UNLIMITED && core_limit < (int64_t) sysconf(_SC_PAGESIZE)
+                       ? PN_CORE_DUMP_NONE
+                       : PN_CORE_DUMP_FILE;
+}
+
+/* What a manager needs at a predump: resident size, core limit, and what
+ * the kernel will do with the core. */
+static int read_crash(int dirfd, const char *pid, ProcInfo *info) {
+        char path[64], buf[4096], pattern[256];
+        unsigned long long size, resident;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/statm", pid);
+        n = read_file_at(dirfd, path, buf, sizeof(buf));
+        if (n < 0)
+                return gone((int) n);
+        /* No resident page: the memory is gone already (a crash without a
+         * core ends within microseconds), not a process of size 0. */
+        info->rss = sscanf(buf, "%llu %llu", &size, &resident) == 2 && resident > 0
+                            ? (int64_t) resident * sysconf(_SC_PAGESIZE)
+                            : -1;
+        snprintf(path, sizeof(path), "%s/limits", pid);
+        n = read_file_at(dirfd, path, buf, sizeof(buf));
+        if (n < 0)
+                return gone((int) n);
+        info->core_limit = procfs_parse_core_limit(buf);
+        n = read_file_at(dirfd, "sys/kernel/core_pattern", pattern, sizeof(pattern));
+        info->core_dump = procfs_core_dump_kind(n >= 0 ? pattern : NULL, info->core_limit);
+        return 0;
+}
+
 static int procfs_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *info) {
         Procfs *fs = userdata;
-        char pid[16];
+        char pid[32];
         int r = 0;
 
         snprintf(pid, sizeof(pid), "%d", (int) tgid);
@@ -192,6 +268,14 @@ static int procfs_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *info
                 r = read_cmdline(fs->dirfd, pid, info);
         if (r >= 0 && (what & PROC_READ_CGROUP))
                 r = read_cgroup(fs->dirfd, pid, info);
+        /* A crash in a thread: the other threads, the main one too, are
+         * being killed for the dump, the crashing one holds the memory. */
+        if (info->tid > 0)
+                snprintf(pid, sizeof(pid), "%d/task/%d", (int) tgid, (int) info->tid);
+        if (r >= 0 && (what & PROC_READ_NETNS))
+                r = read_netns(fs->dirfd, pid, info);
+        if (r >= 0 && (what & PROC_READ_CRASH))
+                r = read_crash(fs->dirfd, pid, info);
         if (r < 0)
                 proc_info_done(info);
         return r;

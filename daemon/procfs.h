@@ -18,3 +18,13 @@ void procfs_reader_done(ProcReader *r);
 /* Parse the contents of /proc/PID/stat into info (ppid, state, comm,
  * nthreads, start_time). Pure; exported for tests and fuzzing. */
 int procfs_parse_stat(const char *buf, size_t len, ProcInfo *info);
+
+/* The soft "Max core file size" of /proc/PID/limits, in bytes, or
+ * PN_CORE_LIMIT_UNLIMITED / PN_CORE_LIMIT_UNKNOWN. Pure. */
+int64_t procfs_parse_core_limit(const char *limits);
+
+/* What the kernel does with a crash's core, given the contents of
+ * /proc/sys/kernel/core_pattern (NULL: unreadable) and the process's core
+ * limit: a pipe to a helper ('|'), a file, or nothing (a file pattern and
+ * a limit below one page, an empty pattern, or a pipe and limit 1). Pure. */
+PnCoreDump procfs_core_dump_kind(const char *core_pattern, int64_t core_limit);

@@ -355,6 +355,8 @@ static void entry_apply_info(ProcTable *t, Entry *e, const ProcInfo *info, unsig
                 refstr_set(&t->strings, &p->cmdline, info->cmdline);
         if ((what & PROC_READ_CGROUP) && info->cgroup)
                 entry_set_cgroup(t, p, info->cgroup);
+        if ((what & PROC_READ_NETNS) && info->netns)
+                p->netns = info->netns;
 }
 
 /* Learn about a process the table has not seen yet, from the reader. */
@@ -383,6 +385,7 @@ void proctable_enrich(const ProcEntry *e, PnEvent *ev) {
         ev->cmdline = refstr_get(e->cmdline);
         ev->cgroup = refstr_get(e->cgroup);
         ev->unit = refstr_get(e->unit);
+        ev->netns = e->netns;
         ev->uid = e->uid;
         ev->ppid = e->ppid;
 }
@@ -595,6 +598,7 @@ static void entry_inherit(ProcTable *t, ProcEntry *c, ProcEntry *p, pid_t ppid) 
         c->euid = p->euid;
         c->gid = p->gid;
         c->egid = p->egid;
+        c->netns = p->netns;
         tree_link(c, p);
         c->ppid = ppid;
 }
@@ -762,7 +766,9 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                         void *userdata) {
         _cleanup_(proc_info_done) ProcInfo info = { 0 };
         Entry *e = map_find(t, ev->tgid);
-        const unsigned what = PROC_READ_STAT | PROC_READ_EXE | PROC_READ_CMDLINE | PROC_READ_CGROUP;
+        /* The namespace too: "ip netns exec" and its kind enter it, then exec. */
+        const unsigned what = PROC_READ_STAT | PROC_READ_EXE | PROC_READ_CMDLINE | PROC_READ_CGROUP |
+                              PROC_READ_NETNS;
 
         if (!e) {
                 e = entry_load(t, ev->tgid, now_ns);
@@ -848,6 +854,25 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         emit(ev, userdata);
 }
 
+/* A predump: the process still exists (it is about to dump core), so what
+ * a manager needs to know how long it has is read now: its size, its core
+ * limit, what the kernel will do with the core, and its namespace (which
+ * then is the event's, also for an exec the table missed). */
+static void predump_read(ProcTable *t, Entry *e, PnEvent *ev) {
+        _cleanup_(proc_info_done) ProcInfo info = { .rss = -1, .core_limit = PN_CORE_LIMIT_UNKNOWN,
+                                                    .tid = ev->predump.tid };
+
+        ev->predump.rss = -1;
+        ev->predump.core_limit = PN_CORE_LIMIT_UNKNOWN;
+        ev->predump.core_dump = PN_CORE_DUMP_UNKNOWN;
+        if (t->reader.read(t->reader.userdata, e->pub.tgid, PROC_READ_CRASH | PROC_READ_NETNS, &info) < 0)
+                return;
+        ev->predump.rss = info.rss;
+        ev->predump.core_limit = info.core_limit;
+        ev->predump.core_dump = info.core_dump;
+        entry_apply_info(t, e, &info, PROC_READ_NETNS);
+}
+
 static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
                          void *userdata) {
         Entry *e = entry_find_or_load(t, ev->tgid, now_ns);
@@ -881,6 +906,7 @@ static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEm
                         if (e->predump_reported)
                                 return;
                         e->predump_reported = true;
+                        predump_read(t, e, ev);
                         break;
                 default:
                         break;
@@ -956,6 +982,7 @@ void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTabl
                         if (e->predump_reported)
                                 return; /* the connector told first */
                         e->predump_reported = true;
+                        predump_read(t, e, ev);
                         proctable_enrich(&e->pub, ev);
                 }
                 emit(ev, userdata);

@@ -26,7 +26,9 @@ enum {
         PROC_READ_EXE = 1u << 2,
         PROC_READ_CMDLINE = 1u << 3,
         PROC_READ_CGROUP = 1u << 4,
-        PROC_READ_ALL = (1u << 5) - 1,
+        PROC_READ_NETNS = 1u << 5,   /* netns */
+        PROC_READ_ALL = (1u << 6) - 1,
+        PROC_READ_CRASH = 1u << 6,   /* rss, core_limit, core_dump: at a predump only */
 };
 
 typedef struct ProcInfo {
@@ -39,6 +41,12 @@ typedef struct ProcInfo {
         char *exe;            /* owned, NULL if unreadable (kernel threads) */
         char *cmdline;        /* owned; NUL separators turned into spaces */
         char *cgroup;         /* owned; the unified-hierarchy path */
+        uint64_t netns;       /* inode of ns/net; 0 if unreadable */
+        pid_t tid;            /* in: read PROC_READ_NETNS and PROC_READ_CRASH through this
+                               * thread (0: the main one), which may outlive the main one */
+        int64_t rss;          /* PROC_READ_CRASH: resident bytes, -1 if not known */
+        int64_t core_limit;   /* PROC_READ_CRASH: RLIMIT_CORE soft, bytes, or PN_CORE_LIMIT_* */
+        PnCoreDump core_dump; /* PROC_READ_CRASH: what core_pattern and core_limit make of a crash */
 } ProcInfo;
 
 void proc_info_done(ProcInfo *i);
@@ -64,6 +72,7 @@ typedef struct ProcEntry {
         int32_t nthreads;         /* live threads known */
         char comm[16];            /* "" when not known */
         RefStr *exe, *cmdline, *cgroup, *unit;
+        uint64_t netns;           /* network namespace inode, 0 when not known */
         bool vanished;            /* not in /proc at the last resync */
         struct ProcEntry *parent; /* NULL if the parent is not in the table */
         struct ProcEntry *first_child, *next_sibling, *prev_sibling;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "common/netns.h"
 #include "protocol/request.h"
 #include "sink-context.h"
 
@@ -55,4 +56,19 @@ void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChan
                 .ts_ns = ev->ts_ns,
                 .time_ns = ev->time_ns,
         };
+}
+
+const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size) {
+        int k;
+
+        if (!filter_has_netns_names(f))
+                return NULL;
+        k = filter_resolve_netns(f, netns_inode_by_name, NULL, msg, size);
+        if (k == -EINVAL)
+                return PN_ERR_INVALID_FILTER;
+        if (k < 0) {
+                snprintf(msg, size, "out of memory");
+                return PN_ERR_INTERNAL;
+        }
+        return NULL;
 }

@@ -82,6 +82,13 @@ typedef struct SinkContext {
 } SinkContext;
 
 /*
+ * Turn the network namespace names of f's "netns" key into inodes (names
+ * under /run/netns, as they are now). NULL, or an error code
+ * (PN_ERR_INVALID_FILTER: no such namespace; PN_ERR_INTERNAL) with msg.
+ */
+const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size);
+
+/*
  * A follow of pid for a subscriber with creds that holds n_follows already
  * (FOLLOW_MAX_PER_CONNECTION), seeded through ctx->follow_new. NULL and
  * *ret on success; else the protocol error code (PN_ERR_LIMIT_EXCEEDED,

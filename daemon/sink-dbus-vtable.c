@@ -152,8 +152,13 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 struct json_object *v = read_variant(m, "match", key, error, size);
                 if (!v)
                         return -EINVAL;
-                /* "threads" and "signal" are options of the subscription, not process keys. */
-                json_object_object_add(streq(key, "threads") || streq(key, "signal") ? req : match, key, v);
+                /* "threads" and "signal" are options of the subscription, not process keys;
+                 * the match key "signal" (how a process ended) is "event_signal" here. */
+                if (streq(key, "event_signal"))
+                        json_object_object_add(match, "signal", v);
+                else
+                        json_object_object_add(streq(key, "threads") || streq(key, "signal") ? req : match,
+                                               key, v);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
@@ -530,6 +535,14 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 s->stats.bad_calls++;
                 return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
         }
+        const char *code = sink_context_resolve_netns(p->filter, error, sizeof(error));
+        if (code) {
+                pending_free(p);
+                if (!streq(code, PN_ERR_INVALID_FILTER))
+                        return -ENOMEM;
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
         p->events = calloc(json_object_array_length(events) + 1, sizeof(char *));
         for (size_t i = 0; p->events && i < json_object_array_length(events); i++)
                 p->events[i] = strdup(json_object_get_string(json_object_array_get_idx(events, i)));
@@ -887,9 +900,10 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("SessionCreated", PROCESS_ARGS "i", PROCESS_NAMES "sid\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Ptrace", PROCESS_ARGS "iib", PROCESS_NAMES "tracer_pid\0tracer_tgid\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("CommChanged", PROCESS_ARGS "b", PROCESS_NAMES "thread\0", 0),
-        SD_BUS_SIGNAL_WITH_NAMES("Predump", PROCESS_ARGS "i", PROCESS_NAMES "signal\0", 0),
-        SD_BUS_SIGNAL_WITH_NAMES("Exited", PROCESS_ARGS "iibiasb",
-                                 PROCESS_NAMES "exit_code\0signal\0core_dumped\0status\0sources\0thread\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Predump", PROCESS_ARGS "iixxst",
+                                 PROCESS_NAMES "signal\0tid\0rss\0core_limit\0core_dump\0netns\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Exited", PROCESS_ARGS "iibiasbt",
+                                 PROCESS_NAMES "exit_code\0signal\0core_dumped\0status\0sources\0thread\0netns\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Adopted", PROCESS_ARGS "iias", PROCESS_NAMES "old_parent\0new_parent\0sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Stopped", PROCESS_ARGS "ias", PROCESS_NAMES "signal\0sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Continued", PROCESS_ARGS "as", PROCESS_NAMES "sources\0", 0),

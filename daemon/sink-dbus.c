@@ -74,7 +74,13 @@ static int append_event(sd_bus_message *m, const PnEvent *ev) {
         case PN_EVENT_COMM:
                 return sd_bus_message_append(m, "b", ev->thread);
         case PN_EVENT_PREDUMP:
-                return sd_bus_message_append(m, "i", ev->predump.signal);
+                /* No null on D-Bus: 0 for an unknown signal or thread, -1
+                 * for an unknown size, PN_CORE_LIMIT_* (-1 unlimited, -2
+                 * unknown), "" for an unknown core_dump and 0 netns. */
+                return sd_bus_message_append(m, "iixxst", ev->predump.signal, (int32_t) ev->predump.tid,
+                                             ev->predump.rss, ev->predump.core_limit,
+                                             str_or_empty(pn_core_dump_to_string(ev->predump.core_dump)),
+                                             ev->netns);
         case PN_EVENT_EXIT:
                 /* An exit inferred after a loss has no status: -1 throughout. */
                 r = sd_bus_message_append(m, "iibi", ev->exit.status < 0 ? -1 : ev->exit.exit_code,
@@ -83,7 +89,7 @@ static int append_event(sd_bus_message *m, const PnEvent *ev) {
                                           ev->exit.status);
                 if (r >= 0)
                         r = append_sources(m, ev->sources);
-                return r < 0 ? r : sd_bus_message_append(m, "b", ev->thread);
+                return r < 0 ? r : sd_bus_message_append(m, "bt", ev->thread, ev->netns);
         case PN_EVENT_ADOPT:
                 r = sd_bus_message_append(m, "ii", (int32_t) ev->adopt.old_parent,
                                           (int32_t) ev->adopt.new_parent);

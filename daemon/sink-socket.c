@@ -503,6 +503,7 @@ static void client_subscribe(Client *c, Request *r) {
         SinkSocket *s = c->sink;
         Follow *follow = NULL;
         pid_t follow_pid = filter_get_follow(r->subscribe.filter);
+        const char *code;
         char msg[160];
         int k;
 
@@ -512,9 +513,13 @@ static void client_subscribe(Client *c, Request *r) {
                 client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
                 return;
         }
+        code = sink_context_resolve_netns(r->subscribe.filter, msg, sizeof(msg));
+        if (code) {
+                client_send_error(c, code, msg);
+                return;
+        }
         if (follow_pid > 0) {
                 size_t n_follows = 0;
-                const char *code;
                 for (size_t i = 0; i < c->n_subs; i++)
                         n_follows += c->subs[i].follow != NULL;
                 code = sink_context_follow_new(&s->ctx, &c->creds, follow_pid, n_follows, &follow, msg,

@@ -119,6 +119,7 @@ bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, ui
                 .pid = (pid_t) si->ssi_pid,
                 .tgid = (pid_t) si->ssi_pid,
                 .uid = si->ssi_uid,
+                .predump = { .rss = -1, .core_limit = PN_CORE_LIMIT_UNKNOWN },
         };
         if (si->ssi_status > 0 && si->ssi_status < _NSIG)
                 ev->predump.signal = si->ssi_status;

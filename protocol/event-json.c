@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "common/macro.h"
 #include "event-json.h"
 
 void event_json_format_time(char buf[static 32], uint64_t time_ns) {
@@ -51,6 +52,32 @@ static void format_process(JsonBuf *b, const PnEvent *ev) {
         jsonbuf_field_str(b, "cmdline", ev->cmdline);
         jsonbuf_field_str(b, "cgroup", ev->cgroup);
         jsonbuf_field_str(b, "unit", ev->unit);
+        if (ev->netns)
+                jsonbuf_field_uint(b, "netns", ev->netns);
+        else
+                jsonbuf_field_null(b, "netns");
+}
+
+static void format_predump(JsonBuf *b, const PnEvent *ev) {
+        if (ev->predump.signal)
+                jsonbuf_field_int(b, "signal", ev->predump.signal);
+        else
+                jsonbuf_field_null(b, "signal");
+        if (ev->predump.tid)
+                jsonbuf_field_int(b, "tid", ev->predump.tid);
+        else
+                jsonbuf_field_null(b, "tid");
+        if (ev->predump.rss >= 0)
+                jsonbuf_field_int(b, "rss", ev->predump.rss);
+        else
+                jsonbuf_field_null(b, "rss");
+        if (ev->predump.core_limit >= 0)
+                jsonbuf_field_int(b, "core_limit", ev->predump.core_limit);
+        else if (ev->predump.core_limit == PN_CORE_LIMIT_UNLIMITED)
+                jsonbuf_field_str(b, "core_limit", "unlimited");
+        else
+                jsonbuf_field_null(b, "core_limit");
+        jsonbuf_field_str(b, "core_dump", pn_core_dump_to_string(ev->predump.core_dump));
 }
 
 static void format_sources(JsonBuf *b, uint32_t sources) {
@@ -106,10 +133,7 @@ void event_json_format(JsonBuf *b, const PnEvent *ev) {
                 jsonbuf_field_int(b, "tracer_tgid", ev->ptrace.tracer_tgid);
                 break;
         case PN_EVENT_PREDUMP:
-                if (ev->predump.signal)
-                        jsonbuf_field_int(b, "signal", ev->predump.signal);
-                else
-                        jsonbuf_field_null(b, "signal");
+                format_predump(b, ev);
                 break;
         case PN_EVENT_EXIT:
                 if (ev->exit.status < 0) {
@@ -236,6 +260,7 @@ int event_json_parse(struct json_object *obj, PnEvent *ev) {
         ev->cmdline = get_str(obj, "cmdline");
         ev->cgroup = get_str(obj, "cgroup");
         ev->unit = get_str(obj, "unit");
+        ev->netns = get_uint(obj, "netns", 0);
         struct json_object *t;
         ev->thread = json_object_object_get_ex(obj, "thread", &t) && json_object_get_boolean(t);
 
@@ -260,6 +285,12 @@ int event_json_parse(struct json_object *obj, PnEvent *ev) {
                 break;
         case PN_EVENT_PREDUMP:
                 ev->predump.signal = (int) get_int(obj, "signal", 0);
+                ev->predump.tid = (pid_t) get_int(obj, "tid", 0);
+                ev->predump.rss = get_int(obj, "rss", -1);
+                ev->predump.core_limit = get_int(obj, "core_limit", PN_CORE_LIMIT_UNKNOWN);
+                if (streq_ptr(get_str(obj, "core_limit"), "unlimited"))
+                        ev->predump.core_limit = PN_CORE_LIMIT_UNLIMITED;
+                ev->predump.core_dump = pn_core_dump_from_string(get_str(obj, "core_dump"));
                 break;
         case PN_EVENT_EXIT:
                 ev->exit.status = (int) get_int(obj, "status", -1);

@@ -3,7 +3,10 @@
  * Names of event types and overrun places, and decoding of wait statuses:
  * the small vocabulary that the JSON codec, the D-Bus sink and clients share.
  */
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 
 #include "procnotify/event.h"
@@ -50,6 +53,69 @@ PnOverrunWhere pn_overrun_where_from_string(const char *s) {
                 if (strcmp(overrun_where_names[w], s) == 0)
                         return (PnOverrunWhere) w;
         return _PN_OVERRUN_WHERE_MAX;
+}
+
+static const char *const core_dump_names[_PN_CORE_DUMP_MAX] = {
+        [PN_CORE_DUMP_NONE] = "none",
+        [PN_CORE_DUMP_FILE] = "file",
+        [PN_CORE_DUMP_PIPE] = "pipe",
+};
+
+const char *pn_core_dump_to_string(PnCoreDump d) {
+        if (d <= PN_CORE_DUMP_UNKNOWN || d >= _PN_CORE_DUMP_MAX)
+                return NULL;
+        return core_dump_names[d];
+}
+
+PnCoreDump pn_core_dump_from_string(const char *s) {
+        for (int d = PN_CORE_DUMP_UNKNOWN + 1; s && d < _PN_CORE_DUMP_MAX; d++)
+                if (strcmp(core_dump_names[d], s) == 0)
+                        return (PnCoreDump) d;
+        return PN_CORE_DUMP_UNKNOWN;
+}
+
+/* "RTMIN", "RTMIN+N", "RTMAX", "RTMAX-N" (without "SIG"); 0 if not one. */
+static int parse_rt_name(const char *s) {
+        int base, sign;
+        char *end;
+
+        if (strncasecmp(s, "RTMIN", 5) == 0)
+                base = SIGRTMIN, sign = 1;
+        else if (strncasecmp(s, "RTMAX", 5) == 0)
+                base = SIGRTMAX, sign = -1;
+        else
+                return 0;
+        s += 5;
+        if (!*s)
+                return base;
+        if (*s != (sign > 0 ? '+' : '-') || s[1] < '0' || s[1] > '9')
+                return 0;
+        long n = strtol(s + 1, &end, 10);
+        if (*end || n > SIGRTMAX - SIGRTMIN)
+                return 0;
+        return base + sign * (int) n;
+}
+
+int pn_signal_from_string(const char *s) {
+        const char *name = s;
+        char *end;
+        int sig;
+
+        if (!s || !*s)
+                return 0;
+        if (*s >= '0' && *s <= '9') {
+                long n = strtol(s, &end, 10);
+                return !*end && n >= 1 && n <= SIGRTMAX ? (int) n : 0;
+        }
+        if (strncasecmp(name, "SIG", 3) == 0)
+                name += 3;
+        sig = parse_rt_name(name);
+        for (int i = 1; !sig && i < SIGRTMIN; i++) {
+                const char *abbrev = sigabbrev_np(i);
+                if (abbrev && strcasecmp(abbrev, name) == 0)
+                        sig = i;
+        }
+        return sig;
 }
 
 void pn_event_set_exit_status(PnEvent *ev, int status) {

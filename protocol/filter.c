@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,15 @@ static const char *const filter_key_names[_FILTER_KEY_MAX] = {
         [FILTER_COMM] = "comm",     [FILTER_EXE] = "exe",
         [FILTER_CGROUP] = "cgroup", [FILTER_UNIT] = "unit",
         [FILTER_DESCENDANTS_OF] = "descendants_of",
-        [FILTER_FOLLOW] = "follow",
+        [FILTER_FOLLOW] = "follow", [FILTER_SIGNAL] = "signal",
+        [FILTER_CORE_DUMPED] = "core_dumped", [FILTER_EXIT_CODE] = "exit_code",
+        [FILTER_CMDLINE] = "cmdline", [FILTER_NETNS] = "netns",
 };
 
 static bool filter_key_is_numeric(FilterKey k) {
         return k == FILTER_PID || k == FILTER_TGID || k == FILTER_PPID || k == FILTER_UID ||
-               k == FILTER_DESCENDANTS_OF || k == FILTER_FOLLOW;
+               k == FILTER_DESCENDANTS_OF || k == FILTER_FOLLOW || k == FILTER_SIGNAL ||
+               k == FILTER_CORE_DUMPED || k == FILTER_EXIT_CODE || k == FILTER_NETNS;
 }
 
 const char *filter_key_to_string(FilterKey k) {
@@ -100,9 +104,76 @@ static uint32_t glob_prefix(const char *s) {
         return s[n] == '*' && s[n + 1] == 0 ? (uint32_t) n + 1 : 0;
 }
 
+/* A signal number or name ("SEGV", "SIGSEGV", any case). */
+static int parse_signal(FilterValues *v, struct json_object *o, char *error, size_t size) {
+        int sig = 0;
+
+        if (json_object_is_type(o, json_type_int)) {
+                int64_t n = json_object_get_int64(o);
+                if (n >= 1 && n <= SIGRTMAX)
+                        sig = (int) n;
+        } else if (json_object_is_type(o, json_type_string)) {
+                const char *s = json_object_get_string(o);
+                if ((size_t) json_object_get_string_len(o) == strlen(s))
+                        sig = pn_signal_from_string(s);
+        } else
+                return fail(error, size, "match.signal: expected a signal name (\"SEGV\") or number");
+        if (!sig)
+                return fail(error, size, "match.signal: %.32s is not a signal (a name such as "
+                            "\"SEGV\" or \"SIGABRT\", or a number from 1 to %d)",
+                            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), SIGRTMAX);
+        v->nums[v->n++] = sig;
+        return 0;
+}
+
+/* An inode number, or the name of a file under /run/netns (resolved later,
+ * by filter_resolve_netns(): parsing does no I/O). */
+static int parse_netns(FilterValues *v, struct json_object *o, char *error, size_t size) {
+        if (json_object_is_type(o, json_type_int)) {
+                int64_t n = json_object_get_int64(o);
+                if (n < 1 || n > (int64_t) UINT32_MAX)
+                        return fail(error, size, "match.netns: %lld is not a namespace inode",
+                                    (long long) n);
+                v->nums[v->n++] = n;
+                return 0;
+        }
+        if (!json_object_is_type(o, json_type_string))
+                return fail(error, size, "match.netns: expected an inode number or a name under /run/netns");
+        const char *s = json_object_get_string(o);
+        size_t len = (size_t) json_object_get_string_len(o);
+        if (len == 0 || len > FILTER_MAX_NETNS_NAME || strlen(s) != len || strchr(s, '/') ||
+            streq(s, ".") || streq(s, ".."))
+                return fail(error, size, "match.netns: \"%.64s\" is not a name under /run/netns "
+                            "(1 to %d bytes, no '/')", s, FILTER_MAX_NETNS_NAME);
+        v->strs[v->n] = strdup(s);
+        if (!v->strs[v->n])
+                return -ENOMEM;
+        v->nums[v->n++] = 0;
+        return 0;
+}
+
 static int parse_value(FilterKey k, FilterValues *v, struct json_object *o, char *error,
                        size_t size) {
         const char *key = filter_key_names[k];
+        switch (k) {
+        case FILTER_SIGNAL:
+                return parse_signal(v, o, error, size);
+        case FILTER_CORE_DUMPED:
+                if (!json_object_is_type(o, json_type_boolean))
+                        return fail(error, size, "match.core_dumped: expected true or false");
+                v->nums[v->n++] = json_object_get_boolean(o);
+                return 0;
+        case FILTER_EXIT_CODE:
+                if (!json_object_is_type(o, json_type_int) || json_object_get_int64(o) < 0 ||
+                    json_object_get_int64(o) > 255)
+                        return fail(error, size, "match.exit_code: expected an integer from 0 to 255");
+                v->nums[v->n++] = json_object_get_int64(o);
+                return 0;
+        case FILTER_NETNS:
+                return parse_netns(v, o, error, size);
+        default:
+                break;
+        }
         if (filter_key_is_numeric(k)) {
                 if (!json_object_is_type(o, json_type_int))
                         return fail(error, size, "match.%s: expected an integer", key);
@@ -152,6 +223,9 @@ static int parse_key(FilterKey k, FilterValues *v, struct json_object *o, char *
         if (filter_key_is_numeric(k)) {
                 v->nums = calloc(n, sizeof(*v->nums));
                 if (!v->nums)
+                        return -ENOMEM;
+                /* A namespace may be given by name. */
+                if (k == FILTER_NETNS && !(v->strs = calloc(n, sizeof(*v->strs))))
                         return -ENOMEM;
         } else {
                 v->strs = calloc(n, sizeof(*v->strs));
@@ -248,10 +322,70 @@ static bool match_descendant(const FilterValues *v, pid_t tgid, const FilterCont
         return false;
 }
 
+bool filter_has_netns_names(const Filter *f) {
+        const FilterValues *v = &f->values[FILTER_NETNS];
+        for (size_t i = 0; (f->keys & (1u << FILTER_NETNS)) && i < v->n; i++)
+                if (v->strs[i] && v->nums[i] == 0)
+                        return true;
+        return false;
+}
+
+int filter_resolve_netns(Filter *f, FilterResolveNetns resolve, void *userdata, char *error,
+                         size_t size) {
+        FilterValues *v = &f->values[FILTER_NETNS];
+
+        for (size_t i = 0; (f->keys & (1u << FILTER_NETNS)) && i < v->n; i++) {
+                uint64_t ino = 0;
+                int r;
+                if (!v->strs[i] || v->nums[i] != 0)
+                        continue;
+                r = resolve ? resolve(v->strs[i], &ino, userdata) : -ENOENT;
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || ino == 0 || ino > UINT32_MAX)
+                        return fail(error, size, "match.netns: no network namespace named \"%.64s\" "
+                                    "under /run/netns (%s)", v->strs[i],
+                                    r < 0 ? strerror(-r) : "not a namespace");
+                v->nums[i] = (int64_t) ino;
+        }
+        return 0;
+}
+
 pid_t filter_get_follow(const Filter *f) {
         if (!(f->keys & (1u << FILTER_FOLLOW)) || f->values[FILTER_FOLLOW].n == 0)
                 return 0;
         return (pid_t) f->values[FILTER_FOLLOW].nums[0];
+}
+
+#define FILTER_KEYS_OF_EXIT \
+        ((1u << FILTER_SIGNAL) | (1u << FILTER_CORE_DUMPED) | (1u << FILTER_EXIT_CODE))
+
+/* signal, core_dumped, exit_code: about how a process ended (or stopped).
+ * An event that carries no such field, or carries it as not known (an
+ * exit inferred after a loss; a predump whose signal is not known), does
+ * not match a key about it. */
+static bool match_how_ended(const Filter *f, const PnEvent *ev) {
+        const FilterValues *v = f->values;
+        bool known_exit = ev->type == PN_EVENT_EXIT && ev->exit.status >= 0;
+        int sig = 0;
+
+        if (f->keys & (1u << FILTER_SIGNAL)) {
+                if (known_exit)
+                        sig = ev->exit.signal;
+                else if (ev->type == PN_EVENT_PREDUMP)
+                        sig = ev->predump.signal;
+                else if (ev->type == PN_EVENT_STOP)
+                        sig = ev->stop.signal;
+                if (sig == 0 || !match_num(&v[FILTER_SIGNAL], sig))
+                        return false;
+        }
+        if ((f->keys & (1u << FILTER_CORE_DUMPED)) &&
+            (!known_exit || !match_num(&v[FILTER_CORE_DUMPED], ev->exit.core_dumped)))
+                return false;
+        if ((f->keys & (1u << FILTER_EXIT_CODE)) &&
+            (!known_exit || !match_num(&v[FILTER_EXIT_CODE], ev->exit.exit_code)))
+                return false;
+        return true;
 }
 
 bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx) {
@@ -282,6 +416,13 @@ bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx) 
         if ((f->keys & (1u << FILTER_UNIT)) && !match_str(&v[FILTER_UNIT], ev->unit))
                 return false;
         if ((f->keys & (1u << FILTER_CGROUP)) && !match_cgroup(&v[FILTER_CGROUP], ev->cgroup))
+                return false;
+        if ((f->keys & (1u << FILTER_CMDLINE)) && !match_str(&v[FILTER_CMDLINE], ev->cmdline))
+                return false;
+        if ((f->keys & (1u << FILTER_NETNS)) &&
+            (ev->netns == 0 || !match_num(&v[FILTER_NETNS], (int64_t) ev->netns)))
+                return false;
+        if ((f->keys & FILTER_KEYS_OF_EXIT) && !match_how_ended(f, ev))
                 return false;
         if ((f->keys & (1u << FILTER_DESCENDANTS_OF)) &&
             !match_descendant(&v[FILTER_DESCENDANTS_OF], ev->tgid, ctx))

@@ -20,6 +20,7 @@ struct json_object;
 
 #define FILTER_MAX_VALUES 64      /* values per match key */
 #define FILTER_MAX_STRING 4096    /* bytes per string value */
+#define FILTER_MAX_NETNS_NAME 255 /* bytes of a name under /run/netns (NAME_MAX) */
 
 typedef enum FilterKey {
         FILTER_PID,            /* the process (pid or tgid) */
@@ -32,13 +33,18 @@ typedef enum FilterKey {
         FILTER_UNIT,           /* exact, or shell glob */
         FILTER_DESCENDANTS_OF, /* the process itself or any descendant */
         FILTER_FOLLOW,         /* one process id: the followed service (matched by the sink) */
+        FILTER_SIGNAL,         /* the event's signal: exit killed by, stop, predump when known */
+        FILTER_CORE_DUMPED,    /* an exit with a known status: did it dump core (0/1) */
+        FILTER_EXIT_CODE,      /* an exit with a known status: 0-255, like $? */
+        FILTER_CMDLINE,        /* the command line (arguments joined by spaces), exact or glob */
+        FILTER_NETNS,          /* the network namespace inode; names resolved by filter_resolve_netns() */
         _FILTER_KEY_MAX,
 } FilterKey;
 
 typedef struct FilterValues {
         size_t n;
         int64_t *nums;
-        char **strs;
+        char **strs;      /* netns: the name a value was given as, NULL for an inode */
         bool *globs;
         uint32_t *prefix; /* a glob that is "abc*": 1 + strlen("abc"), compared without fnmatch; else 0 */
 } FilterValues;
@@ -71,6 +77,22 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free)
  * tested here: membership of a followed service is state the sink keeps
  * per subscription (daemon/follow.h), and it tests it besides. */
 bool filter_match(const Filter *f, const PnEvent *ev, const FilterContext *ctx);
+
+/* Resolve a network namespace name (a file under /run/netns) to its inode:
+ * 0, or a negative errno. */
+typedef int (*FilterResolveNetns)(const char *name, uint64_t *ret_inode, void *userdata);
+
+/*
+ * Turn the names of the "netns" key into inodes, now: a subscription names
+ * the namespace that had that name when it was made (one re-created under
+ * the same name later is another namespace). Returns 0 (also without netns
+ * names), or -EINVAL with the reason in error when a name resolves to
+ * nothing; without a resolver every name fails.
+ */
+int filter_resolve_netns(Filter *f, FilterResolveNetns resolve, void *userdata, char *error,
+                         size_t error_size);
+/* Does f name a network namespace by name (that filter_resolve_netns() must resolve)? */
+bool filter_has_netns_names(const Filter *f);
 
 /* The process id of the "follow" key, 0 if the filter has none. */
 pid_t filter_get_follow(const Filter *f);

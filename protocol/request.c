@@ -49,28 +49,6 @@ static struct json_object *member(struct json_object *root, const char *key) {
         return v;
 }
 
-/* "RTMIN", "RTMIN+N", "RTMAX", "RTMAX-N" (without "SIG"); 0 if not one. */
-static int parse_rt_name(const char *s) {
-        int base, sign;
-        char *end;
-
-        if (strncasecmp(s, "RTMIN", 5) == 0)
-                base = SIGRTMIN, sign = 1;
-        else if (strncasecmp(s, "RTMAX", 5) == 0)
-                base = SIGRTMAX, sign = -1;
-        else
-                return 0;
-        s += 5;
-        if (!*s)
-                return base;
-        if (*s != (sign > 0 ? '+' : '-') || s[1] < '0' || s[1] > '9')
-                return 0;
-        long n = strtol(s + 1, &end, 10);
-        if (*end || n > SIGRTMAX - SIGRTMIN)
-                return 0;
-        return base + sign * (int) n;
-}
-
 /* A signal name ("SIGUSR1", "USR1", any case; "SIGRTMIN+N", "SIGRTMAX-N") or
  * number from 1 to SIGRTMAX; subscribe and kill differ only in what they
  * refuse after. */
@@ -86,15 +64,10 @@ static int signal_from_json(struct json_object *o, int *ret, char *error, size_t
                 }
                 sig = (int) n;
         } else if (json_object_is_type(o, json_type_string)) {
-                const char *s = json_object_get_string(o), *name = s;
-                if (strncasecmp(name, "SIG", 3) == 0)
-                        name += 3;
-                sig = parse_rt_name(name);
-                for (int i = 1; !sig && i < SIGRTMIN; i++) {
-                        const char *abbrev = sigabbrev_np(i);
-                        if (abbrev && strcasecmp(abbrev, name) == 0)
-                                sig = i;
-                }
+                const char *s = json_object_get_string(o);
+                /* A name: digits in a string are not one. */
+                if (*s < '0' || *s > '9')
+                        sig = pn_signal_from_string(s);
                 if (!sig) {
                         snprintf(error, size, "\"signal\": unknown signal \"%.32s\"", s);
                         return -EINVAL;

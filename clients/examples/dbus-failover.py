@@ -53,19 +53,20 @@ def main():
         if args.once:
             loop.quit()
 
-    # Signal arguments, in the order of dbus/org.procnotify.Broker1.xml.
-    def on_predump(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit, sig):
+    # Signal arguments, in the order of dbus/org.procnotify.Broker1.xml;
+    # *newer takes what a newer broker appends (tid, rss, core_limit, …).
+    def on_predump(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit, sig, *newer):
         print(f"predump pid={tgid} comm={comm}", flush=True)
         failover(int(tgid), str(comm))
 
     def on_exited(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit,
-                  exit_code, sig, core_dumped, status, sources, thread):
+                  exit_code, sig, core_dumped, status, sources, thread, *newer):
         print(f"exit pid={tgid} comm={comm} exit_code={exit_code} signal={sig} "
               f"core_dumped={'true' if core_dumped else 'false'}", flush=True)
         if sig:
             failover(int(tgid), str(comm))
 
-    def on_overrun(seq, ts_ns, lost, where, first_seq, last_seq):
+    def on_overrun(seq, ts_ns, lost, where, first_seq, last_seq, *newer):
         print(f"overrun lost={lost} where={where}", file=sys.stderr, flush=True)
 
     for member, fn in (("Predump", on_predump), ("Exited", on_exited), ("Overrun", on_overrun)):

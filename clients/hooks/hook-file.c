@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "common/macro.h"
+#include "common/netns.h"
 #include "hook-file.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
@@ -336,7 +337,71 @@ static const struct {
 } match_keys[] = {
         { "Comm", FILTER_COMM },     { "Exe", FILTER_EXE },   { "Unit", FILTER_UNIT },
         { "Cgroup", FILTER_CGROUP }, { "Uid", FILTER_UID },
+        { "Cmdline", FILTER_CMDLINE }, { "Netns", FILTER_NETNS },
+        { "Signal", FILTER_SIGNAL }, { "ExitCode", FILTER_EXIT_CODE },
+        { "CoreDumped", FILTER_CORE_DUMPED },
 };
+
+/* A word of digits as a number, else -1. */
+static int64_t word_number(const char *w) {
+        unsigned long long v;
+        char *end;
+
+        if (w[0] < '0' || w[0] > '9')
+                return -1;
+        errno = 0;
+        v = strtoull(w, &end, 10);
+        return errno || *end || v > INT64_MAX ? -1 : (int64_t) v;
+}
+
+/* The JSON value of one word of a [Match] key other than Uid=: numbers for
+ * the numeric keys, booleans for CoreDumped=, a network namespace's name
+ * resolved to its inode now; the filter judges the rest. NULL with an
+ * error set (*oom false) or out of memory (*oom true). */
+static struct json_object *match_word_value(ParseCtx *p, const char *key, FilterKey k, const char *w,
+                                            bool *oom) {
+        struct json_object *v = NULL;
+        int64_t n = word_number(w);
+        uint64_t ino = 0;
+        int r;
+
+        *oom = false;
+        switch (k) {
+        case FILTER_SIGNAL:
+        case FILTER_EXIT_CODE:
+                v = n >= 0 ? json_object_new_int64(n) : json_object_new_string(w);
+                break;
+        case FILTER_CORE_DUMPED:
+                if (streq(w, "yes") || streq(w, "true") || streq(w, "1"))
+                        v = json_object_new_boolean(true);
+                else if (streq(w, "no") || streq(w, "false") || streq(w, "0"))
+                        v = json_object_new_boolean(false);
+                else
+                        return ctx_fail(p, "invalid %s=: \"%.64s\" is not yes or no", key, w), NULL;
+                break;
+        case FILTER_NETNS:
+                if (n >= 0) {
+                        v = json_object_new_int64(n);
+                        break;
+                }
+                /* A name is resolved when the hook is loaded (and again at
+                 * each reload): the broker and this runner match the inode. */
+                if (strlen(w) > FILTER_MAX_NETNS_NAME || strchr(w, '/') || streq(w, ".") || streq(w, ".."))
+                        return ctx_fail(p, "invalid %s=: \"%.64s\" is not a name under %s", key, w,
+                                        NETNS_RUN_DIR), NULL;
+                r = netns_inode_by_name(w, &ino, NULL);
+                if (r < 0)
+                        return ctx_fail(p, "invalid %s=: no network namespace named \"%.64s\" under %s (%s)",
+                                        key, w, NETNS_RUN_DIR, strerror(-r)), NULL;
+                v = json_object_new_int64((int64_t) ino);
+                break;
+        default:
+                v = json_object_new_string(w);
+                break;
+        }
+        *oom = !v;
+        return v;
+}
 
 static int ctx_match_value(ParseCtx *p, const char *key, FilterKey k, const char *value) {
         const char *jkey = filter_key_to_string(k);
@@ -383,8 +448,12 @@ static int ctx_match_value(ParseCtx *p, const char *key, FilterKey k, const char
                                         p,
                                         "invalid Uid=: \"%.64s\" is neither a uid nor a known user",
                                         words[i]);
-                } else
-                        v = json_object_new_string(words[i]);
+                } else {
+                        bool oom;
+                        v = match_word_value(p, key, k, words[i], &oom);
+                        if (!v && !oom)
+                                return 0; /* the error is set */
+                }
                 if (!v || json_object_array_add(array, v) < 0) {
                         json_object_put(v);
                         return -ENOMEM;

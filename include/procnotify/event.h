@@ -57,6 +57,19 @@ enum {
         PN_SOURCE_PROCFS = 1u << 4,    /* inferred from /proc during a resync */
 };
 
+/* What the kernel will do with a predump's core (from core_pattern and the
+ * process's RLIMIT_CORE at the event). */
+typedef enum PnCoreDump {
+        PN_CORE_DUMP_UNKNOWN, /* not known: the process was gone before /proc was read */
+        PN_CORE_DUMP_NONE,    /* no core: a file pattern and a limit below one page, or a pipe and limit 1 */
+        PN_CORE_DUMP_FILE,    /* written to a file named by core_pattern */
+        PN_CORE_DUMP_PIPE,    /* piped to the helper core_pattern names (it decides what to keep) */
+        _PN_CORE_DUMP_MAX,
+} PnCoreDump;
+
+#define PN_CORE_LIMIT_UNLIMITED (-1) /* predump.core_limit: RLIM_INFINITY */
+#define PN_CORE_LIMIT_UNKNOWN (-2)
+
 typedef struct PnEvent {
         PnEventType type;
         uint64_t seq;      /* broker-wide, monotonically increasing; 0 for client overruns */
@@ -95,6 +108,10 @@ typedef struct PnEvent {
                 } ptrace;
                 struct {
                         int signal;       /* 0: not known at this point */
+                        pid_t tid;        /* the thread that took the signal; 0 if not known */
+                        int64_t rss;      /* resident bytes at the event; -1 if not known */
+                        int64_t core_limit; /* RLIMIT_CORE soft in bytes, or PN_CORE_LIMIT_* */
+                        PnCoreDump core_dump;
                 } predump;
                 struct {
                         int status;       /* raw wait status; -1 if not known (inferred) */
@@ -116,6 +133,10 @@ typedef struct PnEvent {
                         uint64_t last_seq;
                 } overrun;
         };
+
+        /* The network namespace (inode of /proc/PID/ns/net), 0 if not known:
+         * read at exec (and at predump), inherited at fork. */
+        uint64_t netns;
 } PnEvent;
 
 /* The protocol name of an event type ("fork", "predump", …), NULL if invalid. */
@@ -125,6 +146,14 @@ PnEventType pn_event_type_from_string(const char *s);
 
 const char *pn_overrun_where_to_string(PnOverrunWhere w);
 PnOverrunWhere pn_overrun_where_from_string(const char *s);
+
+/* "none", "file", "pipe"; NULL for PN_CORE_DUMP_UNKNOWN. */
+const char *pn_core_dump_to_string(PnCoreDump d);
+PnCoreDump pn_core_dump_from_string(const char *s);
+
+/* A signal's number from its name ("SIGSEGV", "segv", "SIGRTMIN+2",
+ * "RTMAX-1"; any case) or its number ("11"), 1 to SIGRTMAX; 0 if none. */
+int pn_signal_from_string(const char *s);
 
 /* Decode a raw wait status into exit_code/signal/core_dumped of ev->exit. */
 void pn_event_set_exit_status(PnEvent *ev, int status);

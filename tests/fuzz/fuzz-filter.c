@@ -18,6 +18,14 @@ static bool fake_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
         return tgid > ancestor && tgid % 7 == ancestor % 7;
 }
 
+static int fake_netns(const char *name, uint64_t *ret, void *userdata) {
+        (void) userdata;
+        if (name[0] == 'x')
+                return -ENOENT;
+        *ret = 4026531840u + (uint64_t) (strlen(name) % 3);
+        return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct json_tokener *tok = json_tokener_new_ex(16);
         struct json_object *root, *events = NULL, *threads = NULL, *match = NULL;
@@ -35,7 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 json_object_object_get_ex(root, "threads", &threads);
                 json_object_object_get_ex(root, "match", &match);
         }
-        if (filter_new_from_json(&f, events, threads, match, error, sizeof(error)) == 0) {
+        if (filter_new_from_json(&f, events, threads, match, error, sizeof(error)) == 0 &&
+            filter_resolve_netns(f, fake_netns, NULL, error, sizeof(error)) < 0 && !error[0])
+                abort();
+        if (f) {
                 FilterContext ctx = { .is_descendant = fake_descendant };
                 PnEvent ev = {
                         .type = (PnEventType) (size % _PN_EVENT_TYPE_MAX),
@@ -48,7 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .exe = "/usr/sbin/bfdd",
                         .cgroup = "/system.slice/frr.service",
                         .unit = "frr.service",
+                        .cmdline = size % 6 ? "/usr/sbin/bfdd -N blue" : NULL,
+                        .netns = size % 3 ? 4026531840u + size % 4 : 0,
                 };
+                if (ev.type == PN_EVENT_EXIT)
+                        pn_event_set_exit_status(&ev, size % 7 == 0 ? -1 : (int) (size % 0x10000));
+                else if (ev.type == PN_EVENT_PREDUMP || ev.type == PN_EVENT_STOP)
+                        ev.predump.signal = (int) (size % 65);
                 (void) filter_match(f, &ev, &ctx);
                 filter_free(f);
         } else if (!error[0])

@@ -6,6 +6,8 @@
  *
  *   pn-child exit CODE              exit with CODE
  *   pn-child segv core|nocore       die of SIGSEGV, with RLIMIT_CORE unlimited or 0
+ *   pn-child segv-big MIB           touch MIB MiB of memory, then die of SIGSEGV with a core
+ *                                   (its dump takes a while: the broker reads it meanwhile)
  *   pn-child threads N CODE         start N threads, let them end, exit CODE
  *   pn-child thread-exit-group N CODE  N threads run; one of them calls exit(CODE)
  *   pn-child thread-segv N          N threads run; one of them dies of SIGSEGV
@@ -57,6 +59,7 @@
 #include <unistd.h>
 
 static pthread_barrier_t barrier;
+static char *volatile big_memory;
 
 /* A real invalid access (not raise()). The address comes from a volatile
  * global and the store is volatile, so the compiler can neither prove it is
@@ -205,6 +208,17 @@ int main(int argc, char **argv) {
                 return (int) a;
         if (strcmp(cmd, "segv") == 0) {
                 set_core(argc > 2 && strcmp(argv[2], "core") == 0);
+                crash();
+                return 1;
+        }
+        if (strcmp(cmd, "segv-big") == 0) {
+                size_t size = (size_t) a << 20;
+                char *mem = malloc(size);
+                if (!mem)
+                        return 99;
+                memset(mem, 0x5a, size);
+                big_memory = mem; /* kept, or the compiler may drop the memset */
+                set_core(1);
                 crash();
                 return 1;
         }

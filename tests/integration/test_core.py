@@ -141,6 +141,11 @@ def test_thread_crash():
         mine = [e for e in seen + c.pending if e.get("tgid") == p.pid]
         check([e["type"] for e in mine] == ["predump", "exit"], f"events: {mine}")
         check(mine[1]["signal"] == signal.SIGSEGV, f"exit: {mine[1]}")
+        # A process-level event: the process as pid, the crashing thread
+        # (not the main one here) as tid; no thread flag.
+        pd = mine[0]
+        check(pd["pid"] == p.pid and pd.get("tid") not in (None, p.pid) and "thread" not in pd,
+              f"predump: {pd}")
 
 
 def test_two_clients_filters():

@@ -505,7 +505,8 @@ def test_subscribe_and_follow_errors():
                            (["monitor", "--follow=1", "--dbus"], "for the socket"),
                            (["monitor", "--follow=1", "--reconnect"], "for the socket"),
                            (["status", "--follow=1"], "no filters"),
-                           (["monitor", "--signal=USR1"], "kill and subscribe")):
+                           # monitor and wait take --signal as a filter (issue 14)
+                           (["watch", "--signal=USR1", "1"], "monitor, wait, kill and subscribe")):
             r = ctl(b, *args)
             check(r.returncode == 2 and want in r.stderr, f"{args}: rc {r.returncode}, {r.stderr!r}")
         r = ctl(b, "subscribe", "--signal=KILL", "--", "true")

@@ -114,9 +114,15 @@ static void test_coredump_and_exit(void **state) {
         Dgram *d = make(PROC_EVENT_COREDUMP, 1, 0, &c, sizeof(c));
         assert_int_equal(cnproc_msg_parse(d->buf, d->len, &m), CNPROC_MSG_EVENT);
         assert_int_equal(m.ev.type, PN_EVENT_PREDUMP);
-        assert_int_equal(m.ev.pid, 21);
+        /* A process-level event: pid is the process, tid the thread that
+         * took the signal (issue 14: a non-main thread's id was the pid). */
+        assert_int_equal(m.ev.pid, 20);
         assert_int_equal(m.ev.tgid, 20);
+        assert_int_equal(m.ev.predump.tid, 21);
+        assert_false(m.ev.thread);
         assert_int_equal(m.ev.ppid, 10);
+        assert_int_equal(m.ev.predump.rss, -1);
+        assert_int_equal(m.ev.predump.core_limit, PN_CORE_LIMIT_UNKNOWN);
 
         /* exit_code is a raw wait status; exit_signal is SIGCHLD, not the killer. */
         struct exit_proc_event x = { .process_pid = 20, .process_tgid = 20, .exit_code = 11 | 0x80,

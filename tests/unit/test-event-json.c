@@ -38,6 +38,7 @@ static PnEvent base(PnEventType t) {
                 .cmdline = "/usr/lib/frr/bfdd -d",
                 .cgroup = "/system.slice/frr.service",
                 .unit = "frr.service",
+                .netns = 4026532290u,
         };
         return ev;
 }
@@ -71,6 +72,7 @@ static void check_process(const PnEvent *a, const PnEvent *b) {
         assert_string_equal(a->cgroup, b->cgroup);
         assert_string_equal(a->unit, b->unit);
         assert_int_equal(a->thread, b->thread);
+        assert_int_equal(a->netns, b->netns);
 }
 
 static void test_every_type_round_trips(void **state) {
@@ -83,7 +85,13 @@ static void test_every_type_round_trips(void **state) {
                 case PN_EVENT_GID: ev.id.real = 1001; ev.id.effective = 0; break;
                 case PN_EVENT_SID: ev.sid.sid = 812; break;
                 case PN_EVENT_PTRACE: ev.ptrace.tracer_pid = 900; ev.ptrace.tracer_tgid = 899; break;
-                case PN_EVENT_PREDUMP: ev.predump.signal = SIGSEGV; break;
+                case PN_EVENT_PREDUMP:
+                        ev.predump.signal = SIGSEGV;
+                        ev.predump.tid = 813;
+                        ev.predump.rss = 1073741824;
+                        ev.predump.core_limit = 0;
+                        ev.predump.core_dump = PN_CORE_DUMP_PIPE;
+                        break;
                 case PN_EVENT_EXIT: pn_event_set_exit_status(&ev, SIGSEGV | 0x80); ev.sources |= PN_SOURCE_PIDFD; break;
                 case PN_EVENT_ADOPT: ev.adopt.old_parent = 700; ev.adopt.new_parent = 1; break;
                 case PN_EVENT_STOP: ev.stop.signal = SIGTSTP; ev.sources = PN_SOURCE_PTRACE; break;
@@ -112,7 +120,13 @@ static void test_every_type_round_trips(void **state) {
                         assert_int_equal(back.ptrace.tracer_pid, 900);
                         assert_int_equal(back.ptrace.tracer_tgid, 899);
                         break;
-                case PN_EVENT_PREDUMP: assert_int_equal(back.predump.signal, SIGSEGV); break;
+                case PN_EVENT_PREDUMP:
+                        assert_int_equal(back.predump.signal, SIGSEGV);
+                        assert_int_equal(back.predump.tid, 813);
+                        assert_int_equal(back.predump.rss, 1073741824);
+                        assert_int_equal(back.predump.core_limit, 0);
+                        assert_int_equal(back.predump.core_dump, PN_CORE_DUMP_PIPE);
+                        break;
                 case PN_EVENT_EXIT:
                         assert_int_equal(back.exit.signal, SIGSEGV);
                         assert_int_equal(back.exit.exit_code, 128 + SIGSEGV);
@@ -148,6 +162,33 @@ static void test_nulls_and_unknowns(void **state) {
         assert_null(back.comm);
         assert_int_equal(back.uid, UINT32_MAX);
         assert_false(json_object_object_get_ex(o, "thread", NULL)); /* only when true */
+        json_object_put(o);
+}
+
+/* What a predump says when /proc could not tell (the process was gone),
+ * and an unlimited core. */
+static void test_predump_unknowns(void **state) {
+        PnEvent ev = base(PN_EVENT_PREDUMP), back;
+        struct json_object *v;
+        (void) state;
+        ev.netns = 0;
+        ev.predump.rss = -1;
+        ev.predump.core_limit = PN_CORE_LIMIT_UNKNOWN;
+        struct json_object *o = round_trip(&ev, &back);
+        const char *const nulls[] = { "signal", "tid", "rss", "core_limit", "core_dump", "netns" };
+        for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+                assert_true(json_object_object_get_ex(o, nulls[i], &v));
+                assert_null(v);
+        }
+        assert_int_equal(back.predump.rss, -1);
+        assert_int_equal(back.predump.core_limit, PN_CORE_LIMIT_UNKNOWN);
+        assert_int_equal(back.predump.core_dump, PN_CORE_DUMP_UNKNOWN);
+        json_object_put(o);
+        ev.predump.core_limit = PN_CORE_LIMIT_UNLIMITED;
+        o = round_trip(&ev, &back);
+        assert_true(json_object_object_get_ex(o, "core_limit", &v));
+        assert_string_equal(json_object_get_string(v), "unlimited");
+        assert_int_equal(back.predump.core_limit, PN_CORE_LIMIT_UNLIMITED);
         json_object_put(o);
 }
 
@@ -246,6 +287,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_type_round_trips),
                 cmocka_unit_test(test_nulls_and_unknowns),
+                cmocka_unit_test(test_predump_unknowns),
                 cmocka_unit_test(test_inferred_exit_has_null_status),
                 cmocka_unit_test(test_client_overrun_fields),
                 cmocka_unit_test(test_time_format),

@@ -234,6 +234,38 @@ static void test_uid_names(void **state) {
         hook_file_free(h);
 }
 
+/* The keys a failover manager matches crashes with, as the broker takes
+ * them; a namespace by inode (a name needs /run/netns: integration test). */
+static void test_crash_keys(void **state) {
+        HookFile *h = NULL;
+        HookFileError err;
+        const char *text = "[Match]\nEvents=exit\nSignal=SEGV 6\nExitCode=134 139\nCoreDumped=yes\n"
+                           "Cmdline=\"*bfdd -N blue*\"\nNetns=4026532290\n"
+                           "[Exec]\nCommand=/bin/true\n";
+        PnEvent ev = { .type = PN_EVENT_EXIT, .pid = 5, .tgid = 5, .uid = 0,
+                       .cmdline = "/usr/lib/frr/bfdd -N blue -d", .netns = 4026532290u };
+        (void) state;
+        assert_int_equal(parse(&h, text, &err), 0);
+        assert_string_equal(h->match_json,
+                            "{\"signal\":[\"SEGV\",6],\"exit_code\":[134,139],\"core_dumped\":[true],"
+                            "\"cmdline\":[\"*bfdd -N blue*\"],\"netns\":[4026532290]}");
+        pn_event_set_exit_status(&ev, 11 | 0x80);
+        assert_true(hook_file_match(h, &ev));
+        pn_event_set_exit_status(&ev, 0); /* a clean exit is no crash */
+        assert_false(hook_file_match(h, &ev));
+        pn_event_set_exit_status(&ev, 11 | 0x80);
+        ev.netns = 4026531840u; /* the same daemon in another namespace */
+        assert_false(hook_file_match(h, &ev));
+        hook_file_free(h);
+
+        expect_error("[Match]\nEvents=exit\nSignal=SIGFOO\n", 3, "Signal=");
+        expect_error("[Match]\nEvents=exit\nExitCode=300\n", 3, "ExitCode=");
+        expect_error("[Match]\nEvents=exit\nCoreDumped=maybe\n", 3, "is not yes or no");
+        expect_error("[Match]\nEvents=exit\nNetns=../etc\n", 3, "is not a name under /run/netns");
+        expect_error("[Match]\nEvents=exit\nNetns=procnotify-no-such-ns\n", 3,
+                     "no network namespace named \"procnotify-no-such-ns\"");
+}
+
 static void test_words(void **state) {
         char **w = NULL;
         char error[128];
@@ -318,6 +350,7 @@ int main(void) {
                 cmocka_unit_test(test_long_and_continued_lines),
                 cmocka_unit_test(test_filter_values_checked_like_the_broker),
                 cmocka_unit_test(test_uid_names),
+                cmocka_unit_test(test_crash_keys),
                 cmocka_unit_test(test_words),
                 cmocka_unit_test(test_timespan),
                 cmocka_unit_test(test_match),

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -76,12 +77,62 @@ static void test_reader_on_self(void **state) {
         procfs_reader_done(&r);
 }
 
+static void test_core_limit_and_kind(void **state) {
+        const char *limits = "Limit                     Soft Limit           Hard Limit           Units     \n"
+                             "Max cpu time              unlimited            unlimited            seconds   \n"
+                             "Max core file size        %s            unlimited            bytes     \n";
+        char buf[512];
+        long page = sysconf(_SC_PAGESIZE);
+        (void) state;
+
+        snprintf(buf, sizeof(buf), limits, "0");
+        assert_int_equal(procfs_parse_core_limit(buf), 0);
+        snprintf(buf, sizeof(buf), limits, "1073741824");
+        assert_int_equal(procfs_parse_core_limit(buf), 1073741824);
+        snprintf(buf, sizeof(buf), limits, "unlimited");
+        assert_int_equal(procfs_parse_core_limit(buf), PN_CORE_LIMIT_UNLIMITED);
+        assert_int_equal(procfs_parse_core_limit("Max cpu time 1 1 seconds\n"), PN_CORE_LIMIT_UNKNOWN);
+
+        /* systemd-coredump, apport: a pipe whatever the limit, but 1. */
+        const char *pipe = "|/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n";
+        assert_int_equal(procfs_core_dump_kind(pipe, 0), PN_CORE_DUMP_PIPE);
+        assert_int_equal(procfs_core_dump_kind(pipe, PN_CORE_LIMIT_UNLIMITED), PN_CORE_DUMP_PIPE);
+        assert_int_equal(procfs_core_dump_kind(pipe, 1), PN_CORE_DUMP_NONE);
+        /* A file needs a limit of a page at least. */
+        assert_int_equal(procfs_core_dump_kind("core\n", 0), PN_CORE_DUMP_NONE);
+        assert_int_equal(procfs_core_dump_kind("core\n", page - 1), PN_CORE_DUMP_NONE);
+        assert_int_equal(procfs_core_dump_kind("core\n", page), PN_CORE_DUMP_FILE);
+        assert_int_equal(procfs_core_dump_kind("/var/crash/%e.%p\n", PN_CORE_LIMIT_UNLIMITED), PN_CORE_DUMP_FILE);
+        assert_int_equal(procfs_core_dump_kind("\n", PN_CORE_LIMIT_UNLIMITED), PN_CORE_DUMP_NONE);
+        assert_int_equal(procfs_core_dump_kind(NULL, 0), PN_CORE_DUMP_UNKNOWN);
+        assert_int_equal(procfs_core_dump_kind("core", PN_CORE_LIMIT_UNKNOWN), PN_CORE_DUMP_UNKNOWN);
+}
+
+/* The crash details and the namespace of a live process: this one. */
+static void test_crash_and_netns_of_self(void **state) {
+        ProcReader r;
+        ProcInfo i = { 0 };
+        struct stat st;
+        (void) state;
+        assert_int_equal(procfs_reader_init(&r, NULL), 0);
+        assert_int_equal(r.read(r.userdata, getpid(), PROC_READ_CRASH | PROC_READ_NETNS, &i), 0);
+        assert_int_equal(stat("/proc/self/ns/net", &st), 0);
+        assert_int_equal(i.netns, st.st_ino);
+        assert_true(i.rss > 0);
+        assert_true(i.core_limit >= 0 || i.core_limit == PN_CORE_LIMIT_UNLIMITED);
+        assert_true(i.core_dump != PN_CORE_DUMP_UNKNOWN);
+        proc_info_done(&i);
+        procfs_reader_done(&r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stat_line),
                 cmocka_unit_test(test_hostile_comm),
                 cmocka_unit_test(test_truncated),
                 cmocka_unit_test(test_reader_on_self),
+                cmocka_unit_test(test_core_limit_and_kind),
+                cmocka_unit_test(test_crash_and_netns_of_self),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
