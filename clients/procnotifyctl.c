@@ -367,6 +367,22 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         return EXIT_USAGE;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+        stop_requested = sig;
+}
+
+/* SIGINT/SIGTERM end a waiting command with EXIT_INTERRUPTED. No
+ * SA_RESTART: the wait in pn_client_next() returns -EINTR and the loop
+ * sees the flag at once. */
+static void install_stop_handlers(void) {
+        struct sigaction sa = { .sa_handler = on_stop_signal };
+        sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+}
+
 /* The exit status for an error code of the broker: a request it found
  * malformed is a usage error (2), a failure of its own is 3, any other
  * refusal 5. */
@@ -382,6 +398,8 @@ static int exit_status_of_error(const char *code) {
 /* Say why a request failed: the broker's own code and message when it
  * answered with an error, else the local error. Returns the exit status. */
 static int broker_error(PnClient *c, const char *what, int r) {
+        if (stop_requested)
+                return EXIT_INTERRUPTED; /* the user stopped it: no error */
         if (pn_client_get_error_code(c)[0]) {
                 fprintf(stderr, "%s: %s refused by procnotifyd: %s: %s\n", program, what,
                         pn_client_get_error_code(c), pn_client_get_error_message(c));
@@ -845,6 +863,8 @@ static int connect_broker(const Options *o, PnClient **ret) {
                 return EXIT_BROKER;
         }
         r = pn_client_open(c);
+        if (r < 0 && stop_requested)
+                return EXIT_INTERRUPTED;
         if (r < 0) {
                 if (pn_client_get_error_code(c)[0])
                         fprintf(stderr, "%s: procnotifyd at %s refused the connection: %s: %s\n",
@@ -1172,22 +1192,6 @@ static void print_row(const PnEvent *ev) {
 
 /* --- commands --- */
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig) {
-        stop_requested = sig;
-}
-
-/* SIGINT/SIGTERM end a waiting command with EXIT_INTERRUPTED. No
- * SA_RESTART: the wait in pn_client_next() returns -EINTR and the loop
- * sees the flag at once. */
-static void install_stop_handlers(void) {
-        struct sigaction sa = { .sa_handler = on_stop_signal };
-        sigemptyset(&sa.sa_mask);
-        (void) sigaction(SIGINT, &sa, NULL);
-        (void) sigaction(SIGTERM, &sa, NULL);
-}
-
 /* How often monitor looks whether anyone still reads its output while no
  * event comes: "monitor | head -1" ends this long after head did. */
 #define MONITOR_TICK_MS 250
@@ -1198,8 +1202,11 @@ static void install_stop_handlers(void) {
 static bool stdout_gone(void) {
         struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
 
-        if (fflush(stdout) != 0 || ferror(stdout))
+        /* A write interrupted by a stop signal (a full pipe) is no reader
+         * gone: the caller checks stop_requested first. */
+        if (fflush(stdout) != 0 && errno == EPIPE)
                 return true;
+        clearerr(stdout);
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
@@ -1357,6 +1364,8 @@ static int cmd_monitor_dbus(const Options *o) {
         uint64_t shown = 0;
         while (!stop_requested) {
                 int k = ctl_dbus_next(d, &ev, MONITOR_TICK_MS);
+                if (stop_requested)
+                        break;
                 if (k == 0 || k == -EINTR) {
                         if (stdout_gone()) {
                                 r = EXIT_SUCCESS;
@@ -1379,6 +1388,8 @@ static int cmd_monitor_dbus(const Options *o) {
                         }
                 } else
                         print_row(&ev);
+                if (stop_requested)
+                        break;
                 if (stdout_gone() ||
                     (o->count && ev.type != PN_EVENT_OVERRUN && ++shown >= o->count)) {
                         r = EXIT_SUCCESS;
@@ -1429,6 +1440,8 @@ static int cmd_monitor(const Options *o) {
         uint64_t shown = 0;
         while (!stop_requested) {
                 r = pn_client_next(c, &ev, MONITOR_TICK_MS);
+                if (stop_requested)
+                        break;
                 if (r == -EINTR || r == 0) {
                         if (stdout_gone())
                                 return EXIT_SUCCESS;
@@ -1442,6 +1455,8 @@ static int cmd_monitor(const Options *o) {
                         print_follow_row(c, &ev);
                 else
                         print_row(&ev);
+                if (stop_requested)
+                        break;
                 if (stdout_gone())
                         return EXIT_SUCCESS;
                 if (o->count && ev.type != PN_EVENT_OVERRUN && ev.type != PN_REPORT_FOLLOW &&
@@ -1789,6 +1804,11 @@ int main(int argc, char **argv) {
         if (r != 0)
                 return r < 0 ? EXIT_SUCCESS : r;
 
+        /* Every command that waits stops on SIGINT/SIGTERM with
+         * EXIT_INTERRUPTED, also while it connects and subscribes. */
+        if (o.command == COMMAND_MONITOR || o.command == COMMAND_WAIT || o.command == COMMAND_WATCH ||
+            (o.command == COMMAND_RUN && o.follow))
+                install_stop_handlers();
         switch (o.command) {
         case COMMAND_MONITOR:
                 return cmd_monitor(&o);
