@@ -27,6 +27,8 @@
  *   pn-child daemon N [segv] [hold] the fork dance of a daemon with N forks (below)
  *   pn-child subreaper CMD ARGS…    become a child subreaper, run pn-child CMD ARGS…
  *                                   as its child, reap everything, exit 0
+ *   pn-child udp ADDR PORT          a daemon that holds a session with a peer: send
+ *                                   "alive PID" to ADDR:PORT (IPv4) every 20 ms, forever
  *
  * daemon: stage 0 (this process) forks stage 1 and exits at once; stage 1
  * calls setsid(); every stage i >= 1 first waits until its parent is gone
@@ -42,7 +44,9 @@
  * test holds the child until the broker has reported its exec (and so read
  * its name), then lets it go.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -338,6 +342,19 @@ int main(int argc, char **argv) {
                         hold |= strcmp(argv[i], "hold") == 0;
                 }
                 return fork_dance(a, segv, hold);
+        }
+        if (strcmp(cmd, "udp") == 0 && argc > 3) {
+                struct sockaddr_in peer = { .sin_family = AF_INET,
+                                            .sin_port = htons((uint16_t) atoi(argv[3])) };
+                int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                char msg[32];
+                if (fd < 0 || inet_pton(AF_INET, argv[2], &peer.sin_addr) != 1)
+                        return 99;
+                int n = snprintf(msg, sizeof(msg), "alive %d\n", (int) getpid());
+                for (;;) {
+                        (void) sendto(fd, msg, (size_t) n, 0, (struct sockaddr *) &peer, sizeof(peer));
+                        usleep(20000);
+                }
         }
         if (strcmp(cmd, "subreaper") == 0 && argc > 2) {
                 argv[1] = argv[0]; /* run "pn-child CMD ARGS…" */

@@ -9,6 +9,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import select
 import shutil
 import signal
@@ -94,14 +95,17 @@ class Runner:
     """procnotify-hooks on the test broker's socket, its log read by a
     thread so that tests wait for log lines as events."""
 
-    def __init__(self, broker, scratch, user=None, args=()):
+    def __init__(self, broker, scratch, user=None, args=(), preexec=None):
         self.broker, self.scratch, self.user, self.args = broker, scratch, user, list(args)
+        self.preexec = preexec
         self.lines = []
         self.cond = threading.Condition()
         self.proc = None
         self.notify_path = os.path.join(scratch.dir, "hooks-notify.sock")
 
     def _preexec(self):
+        if self.preexec:
+            self.preexec()
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.setgroups([])
@@ -678,6 +682,122 @@ def test_example_restart_standby_without_runtime_directory():
                 except ProcessLookupError:
                     pass
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _netns_inode(pid_or_name):
+    path = (f"/proc/{pid_or_name}/ns/net" if isinstance(pid_or_name, int)
+            else f"/run/netns/{pid_or_name}")
+    return os.stat(path).st_ino
+
+
+def test_recipe_netns_standby():
+    """The shipped recipe for a daemon in a network namespace that holds a
+    UDP session with a peer in another (the BFD case), run as shipped:
+    clients/examples/hooks.d/netns-standby.conf with its "edit" values
+    pointed at a daemon of the test's own (pn-child udp, under a name of
+    its own), the shipped restart-standby, a root runner. The daemon
+    crashes three times in a row: each time a standby comes up in the same
+    namespace and the peer, in the other namespace, hears from it."""
+    s = Scratch()
+    tag = f"pn{os.getpid() % 100000}"
+    ns_a, ns_b = f"{tag}a", f"{tag}b"
+    port = 4784
+    daemon = os.path.join(s.dir, f"{tag}udpd")
+    shutil.copy(PN_CHILD, daemon)
+    procs, started = [], []
+
+    def ip(*args):
+        r = subprocess.run(["ip", *args], capture_output=True, text=True)
+        check(r.returncode == 0, f"ip {' '.join(args)}: {r.stderr}")
+
+    def no_core():
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _libc.prctl(1, signal.SIGKILL)
+
+    try:
+        # Two hosts of the test's own: the daemon's and its peer's.
+        ip("netns", "add", ns_a)
+        ip("netns", "add", ns_b)
+        ip("link", "add", f"{tag}va", "netns", ns_a, "type", "veth", "peer", "name", f"{tag}vb",
+           "netns", ns_b)
+        ip("-n", ns_a, "addr", "add", "192.0.2.1/24", "dev", f"{tag}va")
+        ip("-n", ns_b, "addr", "add", "192.0.2.2/24", "dev", f"{tag}vb")
+        for ns, dev in ((ns_a, f"{tag}va"), (ns_b, f"{tag}vb")):
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        peer = subprocess.Popen(
+            ["ip", "netns", "exec", ns_b, "python3", "-u", "-c",
+             "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+             f"s.bind(('192.0.2.2',{port}))\nprint('listening')\n"
+             "while True: sys.stdout.write(s.recv(100).decode())"],
+            stdout=subprocess.PIPE, text=True, preexec_fn=no_core)
+        procs.append(peer)
+        check(peer.stdout.readline().strip() == "listening", "the peer did not start")
+
+        def heard_from(exclude, timeout=20):
+            """The pid of the next daemon the peer hears from, other than exclude."""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([peer.stdout], [], [], max(deadline - time.monotonic(), 0))
+                if not r:
+                    break
+                words = peer.stdout.readline().split()
+                if len(words) == 2 and words[0] == "alive" and int(words[1]) not in exclude:
+                    return int(words[1])
+            fail(f"the peer heard from no new daemon within {timeout}s")
+
+        # The recipe as shipped, its "edit" values set for this daemon.
+        with open(os.path.join(EXAMPLES, "hooks.d", "netns-standby.conf")) as f:
+            text = f.read()
+        cmdline = f"{daemon} udp 192.0.2.2 {port}"
+        for old, new in ((r"^Exe=\S+", f"Exe={daemon}"),
+                         (r'^Cmdline="[^"]*"', f'Cmdline="{cmdline}*"'),
+                         (r"^Netns=\S+", f"Netns={ns_a}"),
+                         (r"/usr/share/procnotify/examples/", EXAMPLES + "/"),
+                         (r"/run/procnotify-hooks-root/standby-blue.pid", os.path.join(s.dir, "standby.pid")),
+                         (r"ip netns exec blue$", f"ip netns exec {ns_a}"),
+                         (r"^    /usr/lib/frr/bfdd -N blue$", f"    {cmdline}")):
+            text, n = re.subn(old, new, text, flags=re.M)
+            check(n == 1, f"the shipped recipe has no line for {old!r}: the test and it differ")
+        s.hook("netns-standby", text)
+
+        with Broker() as b, Runner(b, s, preexec=no_core) as h:
+            # A daemon is crashed only once the broker has seen its exec:
+            # a process gone before that is nameless, and matches nothing.
+            execs = b.client()
+            execs.subscribe(events=["exec"], match={"exe": daemon})
+            first = subprocess.Popen(["ip", "netns", "exec", ns_a, *cmdline.split()], preexec_fn=no_core)
+            procs.append(first)
+            current = heard_from(set())
+            check(current == first.pid, f"the peer heard from {current}, not the daemon {first.pid}")
+            execs.events_until(of_pid(current, "exec"), what="the daemon's exec")
+            seen = {current}
+            for n in range(3):
+                os.kill(current, signal.SIGSEGV)
+                standby = heard_from(seen)
+                seen.add(standby)
+                started.append(standby)
+                execs.events_until(of_pid(standby, "exec"), what=f"standby {n + 1}'s exec")
+                h.wait_log(rf"\(pid {current}\) is dying of a core-class signal: started standby pid {standby}")
+                # The crash's exit, after its predump, finds the standby.
+                h.wait_log(rf"\(pid {current}\) died of signal 11: standby already running \(pid {standby}\)")
+                check(_netns_inode(standby) == _netns_inode(ns_a),
+                      f"standby {n + 1} ({standby}) runs outside the namespace {ns_a}")
+                with open(f"/proc/{standby}/cmdline") as f:
+                    check(f.read().split("\0")[:4] == cmdline.split(), f"standby {n + 1}'s command line")
+                current = standby
+    finally:
+        for pid in started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            p.kill()
+            p.wait()
+        subprocess.run(["ip", "netns", "del", ns_a], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns_b], capture_output=True)
+        s.close()
 
 
 def test_example_notify_peer():
