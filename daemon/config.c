@@ -12,6 +12,7 @@
 #include "common/linux-compat.h"
 #include "common/macro.h"
 #include "config.h"
+#include "protocol/utf8.h"
 
 int config_new(Config **ret) {
         Config *c = calloc(1, sizeof(*c));
@@ -294,16 +295,17 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = set_string(&c->group, value);
         } else {
                 if (!p->error[0])
-                        snprintf(p->error, sizeof(p->error), "unknown section [%.64s]", section);
+                        snprintf(p->error, sizeof(p->error), "unknown section [%.*s]",
+                                 PN_UTF8_CUT(section, 64));
                 return 0;
         }
         if (r < 0 && !p->error[0]) {
                 if (r == -ENOENT)
-                        snprintf(p->error, sizeof(p->error), "unknown key \"%.64s\" in [%.64s]", key,
-                                 section);
+                        snprintf(p->error, sizeof(p->error), "unknown key \"%.*s\" in [%.*s]",
+                                 PN_UTF8_CUT(key, 64), PN_UTF8_CUT(section, 64));
                 else
-                        snprintf(p->error, sizeof(p->error), "invalid value \"%.64s\" for %.64s=",
-                                 value, key);
+                        snprintf(p->error, sizeof(p->error), "invalid value \"%.*s\" for %.*s=",
+                                 PN_UTF8_CUT(value, 64), PN_UTF8_CUT(key, 64));
         }
         return r == 0;
 }

@@ -15,6 +15,7 @@
 
 #include "common/macro.h"
 #include "filter.h"
+#include "utf8.h"
 
 static const char *const filter_key_names[_FILTER_KEY_MAX] = {
         [FILTER_PID] = "pid",       [FILTER_TGID] = "tgid",
@@ -82,8 +83,8 @@ static int parse_events(Filter *f, struct json_object *events, char *error, size
                         return fail(error, size, "\"events\"[%zu] is not a string", i);
                 PnEventType t = pn_event_type_from_string(json_object_get_string(e));
                 if (t == _PN_EVENT_TYPE_INVALID)
-                        return fail(error, size, "unknown event type \"%.64s\"",
-                                    json_object_get_string(e));
+                        return fail(error, size, "unknown event type \"%.*s\"",
+                                    PN_UTF8_CUT(json_object_get_string(e), 64));
                 f->events |= PN_EVENT_BIT(t);
         }
         return 0;
@@ -123,7 +124,8 @@ static int parse_value(FilterKey k, FilterValues *v, struct json_object *o, char
                 return fail(error, size, "match.%s: string must have 1 to %d bytes and no NUL",
                             key, FILTER_MAX_STRING);
         if (k == FILTER_CGROUP && s[0] != '/')
-                return fail(error, size, "match.cgroup: \"%.64s\" is not an absolute path", s);
+                return fail(error, size, "match.cgroup: \"%.*s\" is not an absolute path",
+                            PN_UTF8_CUT(s, 64));
         char *copy = strdup(s);
         if (!copy)
                 return -ENOMEM;
@@ -193,7 +195,8 @@ int filter_new_from_json(Filter **ret, struct json_object *events, struct json_o
                                 if (strcmp(filter_key_names[k], key) == 0)
                                         break;
                         if (k == _FILTER_KEY_MAX)
-                                return fail(error, size, "unknown match key \"%.64s\"", key);
+                                return fail(error, size, "unknown match key \"%.*s\"",
+                                            PN_UTF8_CUT(key, 64));
                         /* json-c keeps the last of duplicate keys; nothing to check. */
                         r = parse_key(k, &f->values[k], val, error, size);
                         if (r < 0)
