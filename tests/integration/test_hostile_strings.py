@@ -13,6 +13,7 @@ requests whose text is not valid are refused; a comm with newline and ESC
 cannot forge lines in procnotify-hooks' log or the examples' output.
 Run one test: `test_hostile_strings.py NAME[@BUS]`."""
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,14 @@ def mapped(raw):
     return "".join(out)
 
 
+def wait_ready(p, what, timeout=30):
+    """Wait (bounded) until child p printed "ready" after naming itself."""
+    r, _, _ = select.select([p.stdout], [], [], timeout)
+    check(r, f"{what} did not start within {timeout}s")
+    line = p.stdout.readline()
+    check(line == b"ready\n", f"{what} did not start: {line!r}, exit {p.poll()}")
+
+
 class Hostile:
     """A copy of python3 under a hostile name, in a hostile cgroup (whose
     name makes a unit), with hostile arguments, that names itself COMM."""
@@ -108,8 +117,11 @@ class Hostile:
         self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   preexec_fn=pre)
         self.pid = self.p.pid
-        line = self.p.stdout.readline()
-        check(line == b"ready\n", f"the hostile child did not start: {line!r}, exit {self.p.poll()}")
+        try:
+            wait_ready(self.p, "the hostile child")
+        except BaseException:
+            self.close()
+            raise
 
     def expected(self):
         return {
@@ -253,7 +265,7 @@ def test_hook_log_escaped():
             c.subscribe(events=["comm"], match={"ppid": ME})
             p = subprocess.Popen([py, "-c", CHILD, comm.hex(), "0"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
-            check(p.stdout.readline() == b"ready\n", "the named child did not start")
+            wait_ready(p, "the named child")
             c.events_until(of_pid(p.pid, "comm"), 15, what=f"the comm event of {p.pid}")
             p.stdin.close()
             p.wait(15)
