@@ -87,6 +87,13 @@ size_t pn_utf8_sanitize(char *dst, size_t size, const char *s, size_t n) {
         size_t o = 0;
 
         for (size_t i = 0; i < n;) {
+                /* Plain ASCII, the common case, byte by byte. */
+                if ((unsigned char) s[i] - 1u < 0x7fu) {
+                        if (o + 1 >= size)
+                                break;
+                        dst[o++] = s[i++];
+                        continue;
+                }
                 const char *piece = s + i;
                 size_t l = pn_utf8_char_len(s + i, n - i), step = l;
                 if (l == 0) {
