@@ -90,8 +90,11 @@ int cnproc_msg_parse(const void *buf, size_t len, CnprocMsg *ret) {
                 ev->type = PN_EVENT_COMM;
                 ev->pid = pe.event_data.comm.process_pid;
                 ev->tgid = pe.event_data.comm.process_tgid;
-                memcpy(ret->comm, pe.event_data.comm.comm, sizeof(ret->comm));
-                ret->comm[sizeof(ret->comm) - 1] = 0;
+                /* A name is any bytes the process chose: mapped here,
+                 * where it enters, like every string read from /proc
+                 * (procfs.c), so both sinks send the same valid text. */
+                pn_utf8_sanitize(ret->comm, sizeof(ret->comm), pe.event_data.comm.comm,
+                                 strnlen(pe.event_data.comm.comm, sizeof(pe.event_data.comm.comm) - 1));
                 ev->comm = ret->comm;
                 ev->thread = ev->pid != ev->tgid;
                 break;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "procnotify/event.h"
+#include "protocol/utf8.h"
 
 typedef struct CnprocMsg {
         uint32_t seq;      /* cn_msg.seq: per-CPU counter of the kernel */
@@ -18,7 +19,7 @@ typedef struct CnprocMsg {
         uint32_t ack;
         uint32_t ack_err;  /* for CNPROC_MSG_ACK */
         PnEvent ev;        /* for CNPROC_MSG_EVENT; ev.comm points into comm */
-        char comm[16];
+        char comm[PN_COMM_SIZE]; /* the kernel's comm, mapped by pn_utf8_sanitize() */
 } CnprocMsg;
 
 enum {

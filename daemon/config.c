@@ -13,6 +13,7 @@
 #include "common/linux-compat.h"
 #include "common/macro.h"
 #include "config.h"
+#include "protocol/utf8.h"
 
 int config_new(Config **ret) {
         Config *c = calloc(1, sizeof(*c));
@@ -313,7 +314,7 @@ static char *parse_read_line(char *buf, int size, void *stream) {
                 size_t n = strlen(buf);
                 size_t i;
                 if (n < 3 || buf[n - 1] != ']') {
-                        parse_error(p, p->line, "expected [Section], got \"%.64s\"", buf);
+                        parse_error(p, p->line, "expected [Section], got \"%.*s\"", PN_UTF8_CUT(buf, 64));
                         buf[0] = 0;
                         return buf;
                 }
@@ -323,11 +324,11 @@ static char *parse_read_line(char *buf, int size, void *stream) {
                                 break;
                 p->section_known = i < ELEMENTSOF(config_sections);
                 if (!p->section_known)
-                        parse_error(p, p->line, "unknown section %.66s", buf);
+                        parse_error(p, p->line, "unknown section %.*s", PN_UTF8_CUT(buf, 66));
                 return buf;
         }
         if (buf[0] == '=' || !strchr(buf, '=')) {
-                parse_error(p, p->line, "expected Key=Value, got \"%.64s\"", buf);
+                parse_error(p, p->line, "expected Key=Value, got \"%.*s\"", PN_UTF8_CUT(buf, 64));
                 buf[0] = 0;
         }
         return buf;
@@ -341,7 +342,7 @@ static int on_value(void *userdata, const char *section, const char *key, const 
         int r = -ENOENT;
 
         if (!section[0]) {
-                parse_error(p, p->line, "%.64s= before any [Section]", key);
+                parse_error(p, p->line, "%.*s= before any [Section]", PN_UTF8_CUT(key, 64));
                 return 1;
         }
         if (!p->section_known)
@@ -421,9 +422,11 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                         r = set_string(&c->group, value);
         }
         if (r == -ENOENT)
-                parse_error(p, p->line, "unknown key \"%.64s\" in [%.64s]", key, section);
+                parse_error(p, p->line, "unknown key \"%.*s\" in [%.*s]", PN_UTF8_CUT(key, 64),
+                            PN_UTF8_CUT(section, 64));
         else if (r < 0)
-                parse_error(p, p->line, "invalid value \"%.64s\" for %.64s=", value, key);
+                parse_error(p, p->line, "invalid value \"%.*s\" for %.*s=", PN_UTF8_CUT(value, 64),
+                            PN_UTF8_CUT(key, 64));
         return 1; /* every error is ours to report; inih goes on */
 }
 

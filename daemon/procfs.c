@@ -56,9 +56,9 @@ int procfs_parse_stat(const char *buf, size_t len, ProcInfo *info) {
                 }
         if (!open || !close || close < open)
                 return -EINVAL;
-        size_t n = MIN((size_t) (close - open - 1), sizeof(info->comm) - 1);
-        memcpy(info->comm, open + 1, n);
-        info->comm[n] = 0;
+        /* At most the kernel's 15 bytes, mapped to valid text (utf8.h). */
+        size_t n = MIN((size_t) (close - open - 1), PROCFS_COMM_MAX);
+        pn_utf8_sanitize(info->comm, sizeof(info->comm), open + 1, n);
 
         /* Fields after comm, numbered from 3 (state) as in proc(5). */
         const char *p = close + 1;
@@ -133,7 +133,7 @@ static int read_exe(int dirfd, const char *pid, ProcInfo *info) {
         if (n < 0)
                 return 0; /* kernel threads and exited mms have none: not an error */
         buf[n] = 0;
-        info->exe = strdup(buf);
+        info->exe = pn_utf8_sanitize_dup(buf);
         return info->exe ? 0 : -ENOMEM;
 }
 
@@ -153,7 +153,7 @@ static int read_cmdline(int dirfd, const char *pid, ProcInfo *info) {
                 if (buf[i] == 0)
                         buf[i] = ' ';
         buf[n] = 0;
-        info->cmdline = strdup(buf);
+        info->cmdline = pn_utf8_sanitize_dup(buf);
         return info->cmdline ? 0 : -ENOMEM;
 }
 
@@ -174,7 +174,8 @@ static int read_cgroup(int dirfd, const char *pid, ProcInfo *info) {
         else
                 return 0;
         size_t len = strcspn(p, "\n");
-        info->cgroup = strndup(p, len);
+        buf[p - buf + len] = 0; /* p points into buf */
+        info->cgroup = pn_utf8_sanitize_dup(p);
         return info->cgroup ? 0 : -ENOMEM;
 }
 

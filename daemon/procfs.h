@@ -3,13 +3,17 @@
  * The ProcReader of the real system: reads /proc/PID/{stat,status,exe,
  * cmdline,cgroup} with plain open/read (no stdio) through a held /proc
  * directory fd. This is the only place the process table's knowledge
- * touches the file system.
+ * touches the file system, and where the strings read (comm, exe, cmdline,
+ * cgroup; the unit is made from the cgroup) are mapped to valid text by
+ * pn_utf8_sanitize() (protocol/utf8.h): any bytes a process chose become
+ * what both sinks can send.
  */
 #pragma once
 
 #include "proctable.h"
 
 #define PROCFS_CMDLINE_MAX 4096
+#define PROCFS_COMM_MAX 15 /* bytes: TASK_COMM_LEN - 1 */
 
 /* Open /proc (or root, for tests) and fill *ret; release with procfs_reader_done(). */
 int procfs_reader_init(ProcReader *ret, const char *root);

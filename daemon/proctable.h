@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "procnotify/event.h"
+#include "protocol/utf8.h"
 
 enum {
         PROC_READ_STAT = 1u << 0,    /* ppid, start_time, nthreads, state, comm */
@@ -37,7 +38,9 @@ typedef struct ProcInfo {
         uint32_t nthreads;
         uint32_t uid, euid, gid, egid;
         char state;           /* R, S, D, Z, X, T, t, … */
-        char comm[16];
+        /* Every string below is mapped by pn_utf8_sanitize() (protocol/utf8.h)
+         * by the reader: valid for both sinks. */
+        char comm[PN_COMM_SIZE];
         char *exe;            /* owned, NULL if unreadable (kernel threads) */
         char *cmdline;        /* owned; NUL separators turned into spaces */
         char *cgroup;         /* owned; the unified-hierarchy path */
@@ -70,7 +73,7 @@ typedef struct ProcEntry {
         uint64_t born_ns;         /* when the table learned of it (CLOCK_MONOTONIC) */
         uint32_t uid, euid, gid, egid;
         int32_t nthreads;         /* live threads known */
-        char comm[16];            /* "" when not known */
+        char comm[PN_COMM_SIZE];  /* "" when not known; mapped (protocol/utf8.h) */
         RefStr *exe, *cmdline, *cgroup, *unit;
         uint64_t netns;           /* network namespace inode, 0 when not known */
         bool vanished;            /* not in /proc at the last resync */

@@ -15,6 +15,7 @@
 #include "common/macro.h"
 #include "peer-pidfd.h"
 #include "protocol/request.h"
+#include "protocol/utf8.h"
 #include "sink-dbus-internal.h"
 
 #define ERROR_INVALID_FILTER "org.procnotify.Broker1.Error.InvalidFilter"
@@ -111,8 +112,9 @@ static struct json_object *read_variant(sd_bus_message *m, const char *what, con
                         goto bad;
                 }
         } else {
-                snprintf(error, size, "%s.%.64s: D-Bus type '%.16s' is not accepted (integers, "
-                         "strings, booleans, or arrays of integers or strings)", what, key, contents);
+                snprintf(error, size, "%s.%.*s: D-Bus type '%.16s' is not accepted (integers, "
+                         "strings, booleans, or arrays of integers or strings)", what,
+                         PN_UTF8_CUT(key, 64), contents);
                 return NULL;
         }
         if (sd_bus_message_exit_container(m) < 0) {
@@ -121,7 +123,7 @@ static struct json_object *read_variant(sd_bus_message *m, const char *what, con
         }
         return v;
 bad:
-        snprintf(error, size, "%s.%.64s: the value could not be read", what, key);
+        snprintf(error, size, "%s.%.*s: the value could not be read", what, PN_UTF8_CUT(key, 64));
         return NULL;
 }
 
@@ -580,7 +582,8 @@ static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op,
                         if (r >= 0 && !streq(key, "stop")) {
                                 s->stats.bad_calls++;
                                 return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Unknown option \"%.64s\" (known: stop).", key);
+                                                         "Unknown option \"%.*s\" (known: stop).",
+                                                         PN_UTF8_CUT(key, 64));
                         }
                         if (r >= 0)
                                 r = sd_bus_message_read(m, "v", "b", &stop);
@@ -630,7 +633,8 @@ static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
                         refused = refused || streq(key, not_options[i]);
                 struct json_object *v = NULL;
                 if (refused)
-                        snprintf(error, sizeof(error), "\"%.64s\" is not an option here.", key);
+                        snprintf(error, sizeof(error), "\"%.*s\" is not an option here.",
+                                 PN_UTF8_CUT(key, 64));
                 else
                         v = read_variant(m, "options", key, error, sizeof(error));
                 if (!v) {

@@ -24,6 +24,7 @@
 
 #include "common/linux-compat.h"
 #include "common/macro.h"
+#include "protocol/utf8.h"
 #include "spawn.h"
 
 #define SPAWN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -156,8 +157,8 @@ static void spawn_describe(const SpawnParams *p, const SpawnReport *rep, SpawnEr
         err->error = rep->error;
         switch ((SpawnStep) rep->step) {
         case STEP_EXEC:
-                snprintf(err->message, sizeof(err->message), "cannot execute \"%.128s\": %s",
-                         p->argv[0], e);
+                snprintf(err->message, sizeof(err->message), "cannot execute \"%.*s\": %s",
+                         PN_UTF8_CUT(p->argv[0], 128), e);
                 break;
         case STEP_PREDUMP:
                 snprintf(err->message, sizeof(err->message),

@@ -16,6 +16,7 @@
 
 #include "common/macro.h"
 #include "filter.h"
+#include "utf8.h"
 
 static const char *const filter_key_names[_FILTER_KEY_MAX] = {
         [FILTER_PID] = "pid",       [FILTER_TGID] = "tgid",
@@ -85,8 +86,8 @@ static int parse_events(Filter *f, struct json_object *events, char *error, size
                         return fail(error, size, "\"events\"[%zu] is not a string", i);
                 PnEventType t = pn_event_type_from_string(json_object_get_string(e));
                 if (t == _PN_EVENT_TYPE_INVALID)
-                        return fail(error, size, "unknown event type \"%.64s\"",
-                                    json_object_get_string(e));
+                        return fail(error, size, "unknown event type \"%.*s\"",
+                                    PN_UTF8_CUT(json_object_get_string(e), 64));
                 f->events |= PN_EVENT_BIT(t);
         }
         return 0;
@@ -143,8 +144,8 @@ static int parse_netns(FilterValues *v, struct json_object *o, char *error, size
         size_t len = (size_t) json_object_get_string_len(o);
         if (len == 0 || len > FILTER_MAX_NETNS_NAME || strlen(s) != len || strchr(s, '/') ||
             streq(s, ".") || streq(s, ".."))
-                return fail(error, size, "match.netns: \"%.64s\" is not a name under /run/netns "
-                            "(1 to %d bytes, no '/')", s, FILTER_MAX_NETNS_NAME);
+                return fail(error, size, "match.netns: \"%.*s\" is not a name under /run/netns "
+                            "(1 to %d bytes, no '/')", PN_UTF8_CUT(s, 64), FILTER_MAX_NETNS_NAME);
         v->strs[v->n] = strdup(s);
         if (!v->strs[v->n])
                 return -ENOMEM;
@@ -193,7 +194,8 @@ static int parse_value(FilterKey k, FilterValues *v, struct json_object *o, char
                 return fail(error, size, "match.%s: string must have 1 to %d bytes and no NUL",
                             key, FILTER_MAX_STRING);
         if (k == FILTER_CGROUP && s[0] != '/')
-                return fail(error, size, "match.cgroup: \"%.64s\" is not an absolute path", s);
+                return fail(error, size, "match.cgroup: \"%.*s\" is not an absolute path",
+                            PN_UTF8_CUT(s, 64));
         char *copy = strdup(s);
         if (!copy)
                 return -ENOMEM;
@@ -266,7 +268,8 @@ int filter_new_from_json(Filter **ret, struct json_object *events, struct json_o
                                 if (strcmp(filter_key_names[k], key) == 0)
                                         break;
                         if (k == _FILTER_KEY_MAX)
-                                return fail(error, size, "unknown match key \"%.64s\"", key);
+                                return fail(error, size, "unknown match key \"%.*s\"",
+                                            PN_UTF8_CUT(key, 64));
                         /* json-c keeps the last of duplicate keys; nothing to check. */
                         r = parse_key(k, &f->values[k], val, error, size);
                         if (r < 0)
@@ -343,8 +346,8 @@ int filter_resolve_netns(Filter *f, FilterResolveNetns resolve, void *userdata, 
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 || ino == 0 || ino > UINT32_MAX)
-                        return fail(error, size, "match.netns: no network namespace named \"%.64s\" "
-                                    "under /run/netns (%s)", v->strs[i],
+                        return fail(error, size, "match.netns: no network namespace named \"%.*s\" "
+                                    "under /run/netns (%s)", PN_UTF8_CUT(v->strs[i], 64),
                                     r < 0 ? strerror(-r) : "not a namespace");
                 v->nums[i] = (int64_t) ino;
         }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jsonbuf.h"
+#include "utf8.h"
 
 void jsonbuf_init(JsonBuf *b) {
         *b = JSONBUF_INIT;
@@ -67,39 +68,6 @@ void jsonbuf_append_char(JsonBuf *b, char c) {
         b->data[b->len] = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n) {
-        unsigned char c = s[0];
-        size_t len;
-        uint32_t cp;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf) {
-                len = 2;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                len = 3;
-                cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                len = 4;
-                cp = c & 0x07;
-        } else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        /* Reject overlong forms, surrogates and values past U+10FFFF. */
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
-
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
@@ -156,11 +124,13 @@ void jsonbuf_append_quoted(JsonBuf *b, const char *str, size_t n) {
                 o += run;
                 run = 0;
                 if (c >= 0x80) {
-                        size_t l = utf8_valid_len(s + i, n - i);
+                        /* The mapping of utf8.h, so that a string mapped
+                         * before is left as it is. */
+                        size_t l = pn_utf8_char_len((const char *) s + i, n - i);
                         if (l == 0) {
                                 memcpy(o, "\\ufffd", 6);
                                 o += 6;
-                                i++;
+                                i += pn_utf8_replaced_len((const char *) s + i, n - i);
                         } else {
                                 memcpy(o, s + i, l);
                                 o += l;

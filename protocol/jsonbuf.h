@@ -5,7 +5,9 @@
  * Events are encoded on the broker's hot path (hundreds of thousands a
  * second), and their strings come from processes (comm, cmdline) and may hold
  * any bytes: the writer escapes control characters and replaces invalid UTF-8
- * with U+FFFD so that every line it produces is valid JSON in valid UTF-8.
+ * and noncharacters with U+FFFD, by the mapping of utf8.h (which the broker
+ * applied already to every string from the kernel), so that every line it
+ * produces is valid JSON in valid UTF-8.
  * Allocation failure is sticky: later appends do nothing and
  * jsonbuf_failed() reports it, so callers check once at the end.
  */

@@ -17,6 +17,7 @@
 
 #include "common/macro.h"
 #include "request.h"
+#include "utf8.h"
 
 typedef int (*RequestParseFn)(Request *r, ProtoError *err);
 
@@ -37,8 +38,8 @@ static int check_members(struct json_object *root, const char *const *allowed, P
                 for (size_t i = 0; !ok && allowed[i]; i++)
                         ok = streq(key, allowed[i]);
                 if (!ok)
-                        return fail(err, PN_ERR_INVALID_REQUEST, "unknown member \"%.64s\" in %s request",
-                                    key, json_object_get_string(json_object_object_get(root, "op")));
+                        return fail(err, PN_ERR_INVALID_REQUEST, "unknown member \"%.*s\" in %s request",
+                                    PN_UTF8_CUT(key, 64), json_object_get_string(json_object_object_get(root, "op")));
         }
         return 0;
 }
@@ -69,7 +70,7 @@ static int signal_from_json(struct json_object *o, int *ret, char *error, size_t
                 if (*s < '0' || *s > '9')
                         sig = pn_signal_from_string(s);
                 if (!sig) {
-                        snprintf(error, size, "\"signal\": unknown signal \"%.32s\"", s);
+                        snprintf(error, size, "\"signal\": unknown signal \"%.*s\"", PN_UTF8_CUT(s, 32));
                         return -EINVAL;
                 }
         } else {
@@ -383,6 +384,69 @@ void request_done(Request *r) {
         r->op = _REQUEST_OP_INVALID;
 }
 
+static int hex4(const char *s, uint32_t *ret) {
+        uint32_t v = 0;
+        for (int i = 0; i < 4; i++) {
+                char c = s[i];
+                int d = c >= '0' && c <= '9' ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                      : -1;
+                if (d < 0)
+                        return -EINVAL;
+                v = v << 4 | (uint32_t) d;
+        }
+        *ret = v;
+        return 0;
+}
+
+/*
+ * The text of a line that json-c accepted: every string in it, member names
+ * included, must be one the broker could send back (utf8.h), raw or
+ * escaped. json-c lets through overlong forms, encoded surrogates and
+ * noncharacters, and cuts a member name at an escaped NUL ("op\u0000x" is
+ * "op"), so this reads the line itself. In valid JSON a backslash only
+ * occurs in a string. Returns the offset of the first bad character, or
+ * len if there is none.
+ */
+static size_t request_text_check(const char *line, size_t len, const char **why) {
+        for (size_t i = 0; i < len;) {
+                unsigned char c = (unsigned char) line[i];
+                if (c == '\\' && i + 1 < len && line[i + 1] == 'u') {
+                        uint32_t cp, lo;
+                        if (i + 6 > len || hex4(line + i + 2, &cp) < 0)
+                                return i; /* json-c refused it before */
+                        size_t at = i;
+                        i += 6;
+                        if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= len && line[i] == '\\' &&
+                            line[i + 1] == 'u' && hex4(line + i + 2, &lo) >= 0 && lo >= 0xdc00 &&
+                            lo <= 0xdfff) {
+                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                                i += 6;
+                        }
+                        if (!pn_utf8_codepoint_is_valid(cp)) {
+                                *why = cp == 0 ? "a NUL character (\\u0000)"
+                                       : cp >= 0xd800 && cp <= 0xdfff ? "a lone surrogate escape"
+                                                                      : "a noncharacter escape";
+                                return at;
+                        }
+                } else if (c == '\\') {
+                        i += 2;
+                } else if (c < 0x80) {
+                        i++;
+                } else {
+                        size_t l = pn_utf8_char_len(line + i, len - i);
+                        if (l == 0) {
+                                *why = "a byte sequence that is not a valid UTF-8 character "
+                                       "(overlong form, surrogate, noncharacter)";
+                                return i;
+                        }
+                        i += l;
+                }
+        }
+        return len;
+}
+
 int request_parse(Request *ret, const char *line, size_t len, ProtoError *err) {
         struct json_tokener *tok;
         Request r = { .op = _REQUEST_OP_INVALID };
@@ -419,6 +483,13 @@ int request_parse(Request *ret, const char *line, size_t len, ProtoError *err) {
                         json_object_put(r.root);
                         return fail(err, PN_ERR_INVALID_JSON, "trailing data after the JSON value at byte %zu", i);
                 }
+        const char *why = NULL;
+        size_t bad = request_text_check(line, used, &why);
+        if (bad < used) {
+                json_object_put(r.root);
+                return fail(err, PN_ERR_INVALID_REQUEST, "the request holds %s at byte %zu",
+                            why ? why : "an invalid escape", bad);
+        }
         return request_parse_object(ret, r.root, err);
 }
 
@@ -442,7 +513,8 @@ int request_parse_object(Request *ret, struct json_object *root, ProtoError *err
                         break;
                 }
         if (r.op == _REQUEST_OP_INVALID) {
-                fail(err, PN_ERR_UNKNOWN_OP, "unknown op \"%.64s\"", json_object_get_string(op));
+                fail(err, PN_ERR_UNKNOWN_OP, "unknown op \"%.*s\"",
+                     PN_UTF8_CUT(json_object_get_string(op), 64));
                 json_object_put(r.root);
                 return -EINVAL;
         }

@@ -43,6 +43,11 @@ def main():
     loop = GLib.MainLoop()
     done = set()  # pids already failed over for
 
+    def shown(comm):
+        """comm for one line of output: a process names itself with any
+        characters, newline and ESC included; those are escaped as in Python."""
+        return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in str(comm))
+
     def failover(pid, comm):
         if pid in done:
             return
@@ -56,12 +61,12 @@ def main():
     # Signal arguments, in the order of dbus/org.procnotify.Broker1.xml;
     # *newer takes what a newer broker appends (tid, rss, core_limit, …).
     def on_predump(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit, sig, *newer):
-        print(f"predump pid={tgid} comm={comm}", flush=True)
+        print(f"predump pid={tgid} comm={shown(comm)}", flush=True)
         failover(int(tgid), str(comm))
 
     def on_exited(seq, ts_ns, pid, tgid, ppid, uid, comm, exe, cmdline, cgroup, unit,
                   exit_code, sig, core_dumped, status, sources, thread, *newer):
-        print(f"exit pid={tgid} comm={comm} exit_code={exit_code} signal={sig} "
+        print(f"exit pid={tgid} comm={shown(comm)} exit_code={exit_code} signal={sig} "
               f"core_dumped={'true' if core_dumped else 'false'}", flush=True)
         if sig:
             failover(int(tgid), str(comm))

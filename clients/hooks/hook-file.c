@@ -31,6 +31,7 @@
 #include "common/macro.h"
 #include "common/netns.h"
 #include "hook-file.h"
+#include "protocol/utf8.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
@@ -377,7 +378,7 @@ static struct json_object *match_word_value(ParseCtx *p, const char *key, Filter
                 else if (streq(w, "no") || streq(w, "false") || streq(w, "0"))
                         v = json_object_new_boolean(false);
                 else
-                        return ctx_fail(p, "invalid %s=: \"%.64s\" is not yes or no", key, w), NULL;
+                        return ctx_fail(p, "invalid %s=: \"%.*s\" is not yes or no", key, PN_UTF8_CUT(w, 64)), NULL;
                 break;
         case FILTER_NETNS:
                 if (n >= 0) {
@@ -387,12 +388,12 @@ static struct json_object *match_word_value(ParseCtx *p, const char *key, Filter
                 /* A name is resolved when the hook is loaded (and again at
                  * each reload): the broker and this runner match the inode. */
                 if (strlen(w) > FILTER_MAX_NETNS_NAME || strchr(w, '/') || streq(w, ".") || streq(w, ".."))
-                        return ctx_fail(p, "invalid %s=: \"%.64s\" is not a name under %s", key, w,
-                                        NETNS_RUN_DIR), NULL;
+                        return ctx_fail(p, "invalid %s=: \"%.*s\" is not a name under %s", key,
+                                        PN_UTF8_CUT(w, 64), NETNS_RUN_DIR), NULL;
                 r = netns_inode_by_name(w, &ino, NULL);
                 if (r < 0)
-                        return ctx_fail(p, "invalid %s=: no network namespace named \"%.64s\" under %s (%s)",
-                                        key, w, NETNS_RUN_DIR, strerror(-r)), NULL;
+                        return ctx_fail(p, "invalid %s=: no network namespace named \"%.*s\" under %s (%s)",
+                                        key, PN_UTF8_CUT(w, 64), NETNS_RUN_DIR, strerror(-r)), NULL;
                 v = json_object_new_int64((int64_t) ino);
                 break;
         default:
@@ -446,8 +447,8 @@ static int ctx_match_value(ParseCtx *p, const char *key, FilterKey k, const char
                         else
                                 return ctx_fail(
                                         p,
-                                        "invalid Uid=: \"%.64s\" is neither a uid nor a known user",
-                                        words[i]);
+                                        "invalid Uid=: \"%.*s\" is neither a uid nor a known user",
+                                        PN_UTF8_CUT(words[i], 64));
                 } else {
                         bool oom;
                         v = match_word_value(p, key, k, words[i], &oom);
@@ -499,8 +500,8 @@ static int ctx_events(ParseCtx *p, const char *value) {
                         }
                         PnEventType t = pn_event_type_from_string(w);
                         if (t == _PN_EVENT_TYPE_INVALID)
-                                return ctx_fail(p, "invalid Events=: unknown event type \"%.64s\"",
-                                                w);
+                                return ctx_fail(p, "invalid Events=: unknown event type \"%.*s\"",
+                                                PN_UTF8_CUT(w, 64));
                         if (p->h->events == PN_EVENT_ALL_BITS)
                                 continue;
                         if (p->h->events & PN_EVENT_BIT(t))
@@ -558,7 +559,8 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                 if (!*value)
                         return 1;
                 if (strlen(value) > 64 || strpbrk(value, " \t:/"))
-                        return ctx_fail(p, "invalid User=: \"%.64s\" is not a user name", value);
+                        return ctx_fail(p, "invalid User=: \"%.*s\" is not a user name",
+                                        PN_UTF8_CUT(value, 64));
                 h->user = strdup(value);
                 h->user_line = p->line;
                 return h->user ? 1 : -ENOMEM;
@@ -573,9 +575,9 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                     usec > HOOK_TIMEOUT_MAX_USEC)
                         return ctx_fail(
                                 p,
-                                "invalid Timeout=: \"%.64s\" is not a duration from 1ms to 24h "
+                                "invalid Timeout=: \"%.*s\" is not a duration from 1ms to 24h "
                                 "(e.g. 30s, 500ms, 2min)",
-                                value);
+                                PN_UTF8_CUT(value, 64));
                 h->timeout_usec = usec;
                 return 1;
         }
@@ -586,8 +588,8 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                 }
                 if (parse_unsigned(value, 1, HOOK_MAX_CONCURRENT_MAX, &h->max_concurrent) < 0)
                         return ctx_fail(
-                                p, "invalid MaxConcurrent=: \"%.64s\" is not a number from 1 to %d",
-                                value, HOOK_MAX_CONCURRENT_MAX);
+                                p, "invalid MaxConcurrent=: \"%.*s\" is not a number from 1 to %d",
+                                PN_UTF8_CUT(value, 64), HOOK_MAX_CONCURRENT_MAX);
                 return 1;
         }
         if (streq(key, "MaxQueued")) {
@@ -597,11 +599,11 @@ static int ctx_exec(ParseCtx *p, const char *key, const char *value) {
                 }
                 if (parse_unsigned(value, 0, HOOK_MAX_QUEUED_MAX, &h->max_queued) < 0)
                         return ctx_fail(
-                                p, "invalid MaxQueued=: \"%.64s\" is not a number from 0 to %d",
-                                value, HOOK_MAX_QUEUED_MAX);
+                                p, "invalid MaxQueued=: \"%.*s\" is not a number from 0 to %d",
+                                PN_UTF8_CUT(value, 64), HOOK_MAX_QUEUED_MAX);
                 return 1;
         }
-        return ctx_fail(p, "unknown key \"%.64s\" in [Exec]", key);
+        return ctx_fail(p, "unknown key \"%.*s\" in [Exec]", PN_UTF8_CUT(key, 64));
 }
 
 static int on_value(void *userdata, const char *section, const char *key, const char *value) {
@@ -612,7 +614,8 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                 return 1; /* only the first error counts; inih goes on regardless */
         /* Continuations are more words: for Command= and the list keys. */
         if (p->continuation && !streq(key, "Command") && strcasecmp(section, "Match") != 0)
-                return ctx_fail(p, "an indented line continues %.64s=, which takes one value", key);
+                return ctx_fail(p, "an indented line continues %.*s=, which takes one value",
+                                PN_UTF8_CUT(key, 64));
         if (strcasecmp(section, "Match") == 0) {
                 if (streq(key, "Events"))
                         r = ctx_events(p, value);
@@ -622,15 +625,17 @@ static int on_value(void *userdata, const char *section, const char *key, const 
                                 if (streq(key, match_keys[i].key))
                                         break;
                         if (i == ELEMENTSOF(match_keys))
-                                return ctx_fail(p, "unknown key \"%.64s\" in [Match]", key);
+                                return ctx_fail(p, "unknown key \"%.*s\" in [Match]",
+                                                PN_UTF8_CUT(key, 64));
                         r = ctx_match_value(p, key, match_keys[i].filter_key, value);
                 }
         } else if (strcasecmp(section, "Exec") == 0)
                 r = ctx_exec(p, key, value);
         else if (!section[0])
-                return ctx_fail(p, "\"%.64s=\" stands before any section: start with [Match]", key);
+                return ctx_fail(p, "\"%.*s=\" stands before any section: start with [Match]",
+                                PN_UTF8_CUT(key, 64));
         else
-                return ctx_fail(p, "unknown section [%.64s]", section);
+                return ctx_fail(p, "unknown section [%.*s]", PN_UTF8_CUT(section, 64));
         if (r < 0) {
                 p->oom = true;
                 return ctx_fail(p, "out of memory");
@@ -661,7 +666,8 @@ static int ctx_finish(ParseCtx *p) {
         if (n == 0)
                 return ctx_fail(p, "[Exec] Command= is missing");
         if (h->argv[0][0] != '/')
-                return ctx_fail(p, "invalid Command=: \"%.64s\" is not an absolute path", h->argv[0]);
+                return ctx_fail(p, "invalid Command=: \"%.*s\" is not an absolute path",
+                                PN_UTF8_CUT(h->argv[0], 64));
         p->line = 0;
         r = filter_new_from_json(&f, p->events, NULL, p->match, error, sizeof(error));
         if (r == -EINVAL)
@@ -704,8 +710,8 @@ int hook_file_parse(HookFile **ret, const char *name, const char *text, size_t s
         err->message[0] = 0;
         if (!hook_name_is_valid(name)) {
                 snprintf(err->message, sizeof(err->message),
-                         "\"%.64s\" is not a valid hook name: use 1 to %d of A-Z a-z 0-9 _ . @ -",
-                         name, HOOK_NAME_MAX);
+                         "\"%.*s\" is not a valid hook name: use 1 to %d of A-Z a-z 0-9 _ . @ -",
+                         PN_UTF8_CUT(name, 64), HOOK_NAME_MAX);
                 return -EINVAL;
         }
         if (size > HOOK_FILE_MAX_SIZE) {

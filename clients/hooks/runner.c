@@ -35,6 +35,7 @@
 #include "hook-file.h"
 #include "hook-spawn.h"
 #include "procnotify/client.h"
+#include "protocol/utf8.h"
 #include "runner.h"
 
 #define RUNNER_BATCH 64                     /* events per loop iteration */
@@ -52,7 +53,7 @@ typedef struct EventInfo {
         uint64_t ts_ns;         /* the kernel's CLOCK_MONOTONIC timestamp */
         PnEventType type;
         pid_t pid;              /* 0 for overruns */
-        char comm[16];
+        char comm[PN_COMM_SIZE]; /* as the broker sent it: valid UTF-8, not escaped */
 } EventInfo;
 
 typedef struct Queued {
@@ -614,20 +615,66 @@ static Job *job_free(Job *j) {
         return NULL;
 }
 
+const char *runner_log_escape(char *buf, size_t size, const char *s) {
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+
+        for (size_t i = 0, n = strlen(s); i < n;) {
+                unsigned char c = (unsigned char) s[i];
+                char esc[8];
+                size_t l, step = 1;
+
+                if (c == '\\' || c == '\n' || c == '\t' || c == '\r') {
+                        esc[0] = '\\';
+                        esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
+                        l = 2;
+                } else if (c < 0x20 || c == 0x7f) {
+                        memcpy(esc, (char[]){ '\\', 'x', hex[c >> 4], hex[c & 0xf] }, 4);
+                        l = 4;
+                } else if (c < 0x80) {
+                        esc[0] = (char) c;
+                        l = 1;
+                } else if (c == 0xc2 && i + 1 < n && (unsigned char) s[i + 1] <= 0x9f &&
+                           (unsigned char) s[i + 1] >= 0x80) {
+                        unsigned char d = (unsigned char) s[i + 1];
+                        memcpy(esc, (char[]){ '\\', 'u', '0', '0', hex[d >> 4], hex[d & 0xf] }, 6);
+                        l = 6;
+                        step = 2;
+                } else if ((step = pn_utf8_char_len(s + i, n - i)) > 0) {
+                        memcpy(esc, s + i, step);
+                        l = step;
+                } else {
+                        memcpy(esc, (char[]){ '\\', 'x', hex[c >> 4], hex[c & 0xf] }, 4);
+                        l = 4;
+                        step = 1;
+                }
+                if (o + l >= size)
+                        break;
+                memcpy(buf + o, esc, l);
+                o += l;
+                i += step;
+        }
+        buf[o] = 0;
+        return buf;
+}
+
 static void describe_event(char *buf, size_t size, const EventInfo *e) {
+        char comm[PN_COMM_SIZE * 2];
+
         if (e->type == PN_EVENT_OVERRUN)
                 snprintf(buf, size, "overrun%s%llu", e->seq ? " seq " : "",
                          (unsigned long long) e->seq);
         else
                 snprintf(buf, size, "%s seq %llu of %d %s", pn_event_type_to_string(e->type),
-                         (unsigned long long) e->seq, (int) e->pid, e->comm[0] ? e->comm : "?");
+                         (unsigned long long) e->seq, (int) e->pid,
+                         e->comm[0] ? runner_log_escape(comm, sizeof(comm), e->comm) : "?");
 }
 
 static int job_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Job *j = userdata;
         Runner *r = j->runner;
         double ms = (double) (now_usec() - j->start_usec) / 1000.0;
-        char what[96];
+        char what[160];
 
         describe_event(what, sizeof(what), &j->info);
         if (si->si_code == CLD_EXITED && si->si_status == 0)
@@ -672,7 +719,7 @@ static int runner_start_job(Runner *r, Hook *h, const char *line, size_t len,
                             const EventInfo *info) {
         _cleanup_(hook_strv_freep) char **event_env = NULL, **env = NULL;
         _cleanup_(sd_event_source_unrefp) sd_event_source *child = NULL, *timer = NULL;
-        char what[96];
+        char what[160];
         Job *j;
         int k;
 
@@ -777,11 +824,13 @@ static void runner_start_queued(Runner *r) {
 
 static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *line, size_t len) {
         EventInfo info = { .seq = ev->seq, .ts_ns = ev->ts_ns, .type = ev->type };
-        char what[96];
+        char what[160];
 
         if (ev->type != PN_EVENT_OVERRUN) {
                 info.pid = ev->tgid;
-                snprintf(info.comm, sizeof(info.comm), "%s", ev->comm ? ev->comm : "");
+                if (ev->comm)
+                        snprintf(info.comm, sizeof(info.comm), "%.*s",
+                                 PN_UTF8_CUT(ev->comm, sizeof(info.comm) - 1));
         }
         if (!h->queue_head && hook_can_start(r, h)) {
                 (void) runner_start_job(r, h, line, len, &info);

@@ -41,3 +41,13 @@ int runner_run(Runner *r);
 /* Load hooks.d and report every problem, without connecting: returns the
  * number of files with errors, or a negative errno. */
 int runner_check(Runner *r, unsigned *ret_loaded);
+
+/* s made safe for one line of the log, into buf (size >= 1; cut on a
+ * character boundary when it does not fit): a backslash becomes "\\\\",
+ * newline, tab and carriage return "\\n", "\\t", "\\r", any other C0
+ * control character, DEL and a byte that is not valid UTF-8 "\\xHH", a C1
+ * control character (U+0080..U+009F) "\\u00HH"; the rest is copied. So a
+ * process name cannot start a line of its own or drive the terminal that
+ * shows the log (a comm is whatever its process chose, ESC and newline
+ * included). Returns buf. */
+const char *runner_log_escape(char *buf, size_t size, const char *s);

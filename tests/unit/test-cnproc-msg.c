@@ -107,6 +107,22 @@ static void test_comm_always_terminated(void **state) {
         assert_ptr_equal(m.ev.comm, m.comm);
 }
 
+/* The kernel's comm is any bytes: mapped to valid text (protocol/utf8.h). */
+static void test_comm_mapped(void **state) {
+        struct comm_proc_event c = { .process_pid = 21, .process_tgid = 21 };
+        CnprocMsg m;
+        (void) state;
+        memcpy(c.comm, "b\xff\xed\xa0\x80\xef\xbf\xbf\n", 10);
+        Dgram *d = make(PROC_EVENT_COMM, 1, 0, &c, sizeof(c));
+        assert_int_equal(cnproc_msg_parse(d->buf, d->len, &m), CNPROC_MSG_EVENT);
+        assert_string_equal(m.ev.comm, "b" PN_UTF8_REPLACEMENT PN_UTF8_REPLACEMENT PN_UTF8_REPLACEMENT
+                                       PN_UTF8_REPLACEMENT PN_UTF8_REPLACEMENT "\n");
+        memset(c.comm, 0xff, sizeof(c.comm));
+        d = make(PROC_EVENT_COMM, 1, 0, &c, sizeof(c));
+        assert_int_equal(cnproc_msg_parse(d->buf, d->len, &m), CNPROC_MSG_EVENT);
+        assert_int_equal(strlen(m.ev.comm), 45);
+}
+
 static void test_coredump_and_exit(void **state) {
         CnprocMsg m;
         (void) state;
@@ -193,6 +209,7 @@ int main(void) {
                 cmocka_unit_test(test_fork),
                 cmocka_unit_test(test_exec_ids_sid_ptrace),
                 cmocka_unit_test(test_comm_always_terminated),
+                cmocka_unit_test(test_comm_mapped),
                 cmocka_unit_test(test_coredump_and_exit),
                 cmocka_unit_test(test_ack_and_other),
                 cmocka_unit_test(test_malformed),

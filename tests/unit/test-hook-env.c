@@ -12,6 +12,7 @@
 
 #include "hooks/hook-env.h"
 #include "hooks/hook-file.h"
+#include "hooks/runner.h"
 #include "procnotify/event.h"
 #include "protocol/event-json.h"
 
@@ -106,9 +107,31 @@ static void test_build(void **state) {
         hook_strv_free(env);
 }
 
+/* The runner's log escape: nothing a process name holds starts a line or
+ * reaches a terminal raw. */
+static void test_log_escape(void **state) {
+        char buf[64];
+        (void) state;
+        assert_string_equal(runner_log_escape(buf, sizeof(buf), "bfdd"), "bfdd");
+        assert_string_equal(runner_log_escape(buf, sizeof(buf), "x\nFORGED\x1b[31m"),
+                            "x\\nFORGED\\x1b[31m");
+        assert_string_equal(runner_log_escape(buf, sizeof(buf), "a\\b\tc\rd\x7f\x01"),
+                            "a\\\\b\\tc\\rd\\x7f\\x01");
+        assert_string_equal(runner_log_escape(buf, sizeof(buf), "caf\xc3\xa9 \xef\xbf\xbd"),
+                            "caf\xc3\xa9 \xef\xbf\xbd");
+        assert_string_equal(runner_log_escape(buf, sizeof(buf), "\xc2\x9b" "31m\xc2\x85"),
+                            "\\u009b31m\\u0085");
+        assert_string_equal(runner_log_escape(buf, sizeof(buf), "\xff\xc0\xaf"), "\\xff\\xc0\\xaf");
+        /* Cut whole: never half an escape or half a character. */
+        assert_string_equal(runner_log_escape(buf, 4, "ab\n"), "ab");
+        assert_string_equal(runner_log_escape(buf, 4, "a\xc3\xa9\xc3\xa9"), "a\xc3\xa9");
+        assert_string_equal(runner_log_escape(buf, 1, "abc"), "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exit_event),
+                cmocka_unit_test(test_log_escape),
                 cmocka_unit_test(test_odd_members),
                 cmocka_unit_test(test_build),
         };

@@ -43,6 +43,19 @@ static void test_hostile_comm(void **state) {
         assert_string_equal(i.comm, "x y z 15 chars");
 }
 
+/* A name that is not valid UTF-8 comes out mapped (protocol/utf8.h),
+ * whole: 15 bytes that all become U+FFFD fit. */
+static void test_comm_mapped(void **state) {
+        ProcInfo i;
+        (void) state;
+        assert_int_equal(parse("44 (\xff\xc0\xaf\xef\xbf\xbe\nA\x1b) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 2 0 9 0\n", &i), 0);
+        assert_string_equal(i.comm, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\nA\x1b");
+        assert_int_equal(parse("45 (\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff) S 1 0 0 0 0 0 0 "
+                               "0 0 0 0 0 0 0 0 0 2 0 9 0\n", &i), 0);
+        assert_int_equal(strlen(i.comm), 45);
+        assert_true(pn_utf8_is_valid(i.comm, 45));
+}
+
 static void test_truncated(void **state) {
         ProcInfo i;
         (void) state;
@@ -129,6 +142,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stat_line),
                 cmocka_unit_test(test_hostile_comm),
+                cmocka_unit_test(test_comm_mapped),
                 cmocka_unit_test(test_truncated),
                 cmocka_unit_test(test_reader_on_self),
                 cmocka_unit_test(test_core_limit_and_kind),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "protocol/request.h"
+#include "protocol/utf8.h"
 
 static void expect_error(const char *line, size_t len, const char *code, const char *in_message) {
         Request r;
@@ -60,6 +61,69 @@ static void test_invalid_request(void **state) {
         EXPECT("{\"op\":\"unsubscribe\"}", PN_ERR_INVALID_REQUEST, "id");
         EXPECT("{\"op\":\"unsubscribe\",\"id\":0}", PN_ERR_INVALID_REQUEST, "id");
         EXPECT("{\"op\":\"unsubscribe\",\"id\":\"1\"}", PN_ERR_INVALID_REQUEST, "id");
+}
+
+/* Text json-c lets through that is not text the broker could send back:
+ * invalid-request, not cut or accepted. */
+static void test_invalid_text(void **state) {
+        (void) state;
+        EXPECT("{\"op\":\"ping\\u0000\"}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\\u0000x\":\"ping\"}", PN_ERR_INVALID_REQUEST, "(\\u0000) at byte 4");
+        EXPECT("{\"op\":\"subscribe\",\"events\":[\"exit\\u0000junk\"]}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\":\"subscribe\",\"signal\":\"USR1\\u0000junk\"}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\":\"subscribe\",\"match\":{\"comm\":\"a\\u0000\"}}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\":\"ping\",\"\\u0000\":1}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\":\"p\\u0000\"}", PN_ERR_INVALID_REQUEST, "NUL");
+        EXPECT("{\"op\":\"\xc0\xafping\"}", PN_ERR_INVALID_REQUEST, "noncharacter) at byte 7");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\xe0\x80\xaf\"}", PN_ERR_INVALID_REQUEST, "UTF-8");
+        EXPECT("{\"op\":\"subscribe\",\"events\":[\"exit\xf0\x80\x80\x80\"]}", PN_ERR_INVALID_REQUEST, "UTF-8");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\xed\xa0\x80\"}", PN_ERR_INVALID_REQUEST, "UTF-8");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\xf4\x90\x80\x80\"}", PN_ERR_INVALID_REQUEST, "UTF-8");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\xef\xbf\xbe\"}", PN_ERR_INVALID_REQUEST, "UTF-8");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\\ud800\"}", PN_ERR_INVALID_REQUEST, "surrogate");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\\udc00\\ud800\"}", PN_ERR_INVALID_REQUEST, "surrogate");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\\uFFFE\"}", PN_ERR_INVALID_REQUEST, "noncharacter");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\\ufdd0\"}", PN_ERR_INVALID_REQUEST, "noncharacter");
+        EXPECT("{\"op\":\"ping\",\"x\":\"\\ud83f\\udffe\"}", PN_ERR_INVALID_REQUEST, "noncharacter");
+        /* What is text stays accepted: escapes, a backslash before "u0000", pairs. */
+        const char *ok[] = {
+                "{\"op\":\"ping\"}",
+                "{\"op\":\"subscribe\",\"match\":{\"comm\":\"\\\\u0000\"}}",
+                "{\"op\":\"subscribe\",\"match\":{\"comm\":\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00 \\n\\\"\"}}",
+                "{\"op\":\"subscribe\",\"match\":{\"comm\":\"\xef\xbf\xbd\\ufffd\"}}",
+        };
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                Request r;
+                ProtoError err = { 0 };
+                if (request_parse(&r, ok[i], strlen(ok[i]), &err) != 0)
+                        fail_msg("%s: refused: %s", ok[i], err.message);
+                request_done(&r);
+        }
+}
+
+/* Echoed names are cut on a character boundary: the message stays UTF-8. */
+static void test_error_cut_on_boundary(void **state) {
+        Request r;
+        ProtoError err = { 0 };
+        char line[256];
+        (void) state;
+        /* 63 'x' then 'é': "%.64s" cut the é in two. */
+        snprintf(line, sizeof(line), "{\"op\":\"%063d\xc3\xa9\"}", 0);
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), -EINVAL);
+        assert_string_equal(err.code, PN_ERR_UNKNOWN_OP);
+        assert_true(pn_utf8_is_valid(err.message, strlen(err.message)));
+        snprintf(line, sizeof(line), "{\"op\":\"subscribe\",\"events\":[\"%063d\xc3\xa9\"]}", 0);
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), -EINVAL);
+        assert_true(pn_utf8_is_valid(err.message, strlen(err.message)));
+        snprintf(line, sizeof(line), "{\"op\":\"subscribe\",\"match\":{\"%063d\xc3\xa9\":1}}", 0);
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), -EINVAL);
+        assert_true(pn_utf8_is_valid(err.message, strlen(err.message)));
+        snprintf(line, sizeof(line), "{\"op\":\"ping\",\"%063d\xc3\xa9\":1}", 0);
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), -EINVAL);
+        assert_true(pn_utf8_is_valid(err.message, strlen(err.message)));
+        snprintf(line, sizeof(line), "{\"op\":\"subscribe\",\"signal\":\"%031d\xc3\xa9\"}", 0);
+        assert_int_equal(request_parse(&r, line, strlen(line), &err), -EINVAL);
+        assert_true(pn_utf8_is_valid(err.message, strlen(err.message)));
 }
 
 static void test_unknown_op(void **state) {
@@ -337,6 +401,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_invalid_json),
                 cmocka_unit_test(test_invalid_request),
+                cmocka_unit_test(test_invalid_text),
+                cmocka_unit_test(test_error_cut_on_boundary),
                 cmocka_unit_test(test_unknown_op),
                 cmocka_unit_test(test_invalid_filter),
                 cmocka_unit_test(test_follow_and_signal),
