@@ -120,9 +120,10 @@ static int parse_signal(FilterValues *v, struct json_object *o, char *error, siz
         } else
                 return fail(error, size, "match.signal: expected a signal name (\"SEGV\") or number");
         if (!sig)
-                return fail(error, size, "match.signal: %.32s is not a signal (a name such as "
+                return fail(error, size, "match.signal: %.*s is not a signal (a name such as "
                             "\"SEGV\" or \"SIGABRT\", or a number from 1 to %d)",
-                            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), SIGRTMAX);
+                            PN_UTF8_CUT(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 32),
+                            SIGRTMAX);
         v->nums[v->n++] = sig;
         return 0;
 }
