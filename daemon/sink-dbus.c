@@ -529,6 +529,8 @@ static int peer_on_track_removed(sd_bus_track *t, void *userdata) {
         /* Our own connection closing drops every track: the peer may well
          * be there still, checked once connected again. */
         if (!sd_bus_is_open(sd_bus_track_get_bus(t))) {
+                /* Unreferenced here: sd-bus closes until no track is left. */
+                p->track = sd_bus_track_unref(p->track);
                 p->live = false;
                 return 0;
         }

@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Hostile D-Bus subscribers (issue 12): one subscriber's backlog must not
+silence another, a subscriber that does not read must not get the broker
+thrown off the bus, and a lost bus is connected again. On a real private
+dbus-daemon and dbus-broker: `test_hostile_dbus.py NAME@dbus-daemon`.
+
+`test_hostile_dbus.py measure KIND MODE RUNS [N]` prints one JSON line per
+run of the storm below (for the README's figures), without checking."""
+import ctypes
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from pntest import (SANITIZED, Broker, Bus, Proc, check, child, fail, of_pid, release, run,
+                    wait_until)
+from pnusers import Users, as_user
+
+ME = os.getpid()
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUBSCRIBER = os.path.join(HERE, "dbus-subscriber.py")
+STORM = 200000
+# How late the selective subscriber's Predump may be (its ts_ns, the
+# kernel's, to its dispatch in the subscriber), with a storm on.
+LATE_MS = 1000 if SANITIZED else 250
+
+
+def subscriber(bus, events, match, user=None):
+    s = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, events, json.dumps(match)],
+             env=dict(os.environ, PN_STAMP="1"), preexec_fn=as_user(user) if user else None)
+    first = s.json(what="the subscription")
+    check("subscribed" in first, f"subscriber: {first}")
+    s.first = first
+    return s
+
+
+class Greedy:
+    """A subscriber to everything whose output is read fast, slowly (4 KiB
+    every 20 ms) or not at all (its pipe fills, it stops reading the bus);
+    counts the losses its Overrun signals tell."""
+
+    def __init__(self, bus, mode, user=None):
+        self.sub = subscriber(bus, "", {"threads": True}, user)
+        self.mode, self.lines, self.told, self.stop = mode, 0, 0, False
+        self.pongs = 0
+        self.lock = threading.Lock()
+        self.thread = None
+        if mode != "none":
+            self.start()
+
+    def start(self, mode=None):
+        self.mode = mode or self.mode
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        fd, buf = self.sub.p.stdout.fileno(), self.sub.buf
+        while not self.stop:
+            data = os.read(fd, 4096 if self.mode == "slow" else 1 << 20)
+            if not data:
+                return
+            lines = (buf + data).split(b"\n")
+            buf = lines.pop()
+            with self.lock:
+                for line in lines:
+                    m = json.loads(line)
+                    self.lines += 1
+                    if m.get("member") == "Overrun" and m["args"]["where"] == "client":
+                        self.told += m["args"]["lost"]
+                    self.pongs += "pong" in m
+            if self.mode == "slow":
+                time.sleep(0.02)  # the slow reader's pace, not a synchronisation
+
+    def close(self):
+        self.stop = True
+        self.sub.close()
+
+
+def status(control):
+    return control.request({"op": "status"})
+
+
+def storm(kind, mode, n=STORM, greedy_user=None):
+    """A storm of n comm events; a process crashes in its middle; a
+    subscriber to that process's predump and exit, and a greedy one (mode).
+    Returns (whether the selective subscriber got the Predump, how late in
+    ms, the broker's D-Bus statistics, the greedy subscriber, the broker log)."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        control = b.client()
+        control.subscribe(events=["exit"], match={"ppid": ME})
+        crash = child("segv", hold=True)
+        burst = child("comm-burst", n, hold=True)
+        sel = subscriber(bus, "predump,exit", {"pid": crash.pid})
+        greedy = Greedy(bus, mode, greedy_user)
+        try:
+            seq0 = status(control)["seq"]
+            release(burst)
+            # The middle of the storm: the broker's seq, nothing to wait on.
+            wait_until(lambda: status(control)["seq"] >= seq0 + n // 2 or burst.poll() is not None,
+                       "half the storm", 120)
+            release(crash)
+            got, late = None, None
+            deadline = time.monotonic() + 60
+            while got is None and time.monotonic() < deadline:
+                if not sel.ready(min(1, deadline - time.monotonic())):
+                    continue
+                m = sel.json()
+                a = m.get("args", {})
+                if a.get("tgid") != crash.pid:
+                    continue
+                if m["member"] == "Predump":
+                    got, late = True, (m["recv_ns"] - a["ts_ns"]) / 1e6
+                elif m["member"] == "Exited":
+                    got = False
+            check(burst.wait(120) == 0, f"burst child exited {burst.returncode}")
+            crash.wait(30)
+            control.events_until(of_pid(burst.pid, "exit"), 60, what="the storm's end")
+            st = status(control)["dbus"]
+            return bool(got), late, st, greedy, b.log()
+        finally:
+            if greedy.mode == "none":
+                greedy.start("fast")
+            greedy.stop = True
+            greedy.sub.close()
+            sel.close()
+
+
+def selective_not_starved(kind, mode, user=False):
+    """The selective subscriber gets its Predump, promptly, whatever the
+    greedy one does; the broker stays on the bus; every loss is the greedy
+    subscriber's, and counted."""
+    def go(greedy_user):
+        got, late, st, greedy, log = storm(kind, mode, greedy_user=greedy_user)
+        print(f"{kind}, greedy {mode}{' (unprivileged)' if user else ''}: Predump "
+              f"{'received %.1f ms late' % late if got else 'NOT received'}; greedy read "
+              f"{greedy.lines} lines, was told of {greedy.told} lost; broker: {st}")
+        check(got, f"the selective subscriber did not get its Predump with a greedy subscriber "
+              f"reading {mode} (broker lost {st['signals_lost']} signals)")
+        check(late <= LATE_MS, f"the selective subscriber's Predump came {late:.1f} ms late "
+              f"(at most {LATE_MS} ms) with a greedy subscriber reading {mode}")
+        check(st.get("reconnects", 0) == 0 and "D-Bus:" not in log,
+              f"the broker lost the bus: {st}\n{log}")
+    if user:
+        with Users("g") as u:
+            go(u.g)
+    else:
+        go(None)
+
+
+def test_selective_greedy_fast(kind):
+    selective_not_starved(kind, "fast")
+
+
+def test_selective_greedy_slow(kind):
+    selective_not_starved(kind, "slow")
+
+
+def test_selective_greedy_none(kind):
+    selective_not_starved(kind, "none")
+
+
+# --- the bus drops the broker, or goes away --------------------------------
+
+SYS_pidfd_getfd = 438
+
+
+def cut_bus_connection(broker, bus):
+    """Shut down the broker's connection to bus from outside (the socket,
+    taken with pidfd_getfd): the broker reads EOF and its writes fail, as
+    when the bus closes the connection (dbus-broker does for a sender over
+    its quota); the bus sees the broker leave."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(broker.proc.pid)
+    try:
+        for name in os.listdir(f"/proc/{broker.proc.pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{broker.proc.pid}/fd/{name}").startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(name), 0)
+            check(fd >= 0, f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+            s = socket.socket(fileno=fd)
+            try:
+                if s.family == socket.AF_UNIX and s.getpeername() == bus.socket_path:
+                    s.shutdown(socket.SHUT_RDWR)
+                    return
+            except OSError:
+                pass
+            finally:
+                s.close()
+    finally:
+        os.close(pidfd)
+    fail(f"the broker has no connection to {bus.socket_path}")
+
+
+def exits(control, n):
+    """Run n children that exit; return the seqs of their exit events."""
+    seqs = []
+    for _ in range(n):
+        p = child("exit", 0)
+        seqs.append(control.events_until(of_pid(p.pid, "exit"), 15, what=f"exit of {p.pid}")[-1]["seq"])
+        p.wait()
+    return seqs
+
+
+def signal_about(sub, member, pid, timeout=30):
+    while True:
+        m = sub.json(timeout, f"{member} about {pid}")
+        if m.get("member") == member and m["args"].get("tgid") == pid:
+            return m
+
+
+def test_reconnect_after_disconnect(kind):
+    """The bus drops the broker's connection (while the bus is stopped, so
+    that events come before it is back): the broker connects again, owns
+    its name again, the subscriber still on the bus keeps its subscription,
+    and it gets an Overrun counting exactly the signals lost meanwhile."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        control = b.client()
+        control.subscribe(events=["exit"], match={"ppid": ME})
+        sub = subscriber(bus, "exit", {"ppid": ME})
+        try:
+            p = child("exit", 0)
+            signal_about(sub, "Exited", p.pid)
+            p.wait()
+            bus.pause()
+            cut_bus_connection(b, bus)
+            wait_until(lambda: "connecting again" in b.log(), "the broker's word that it lost the bus")
+            lost = exits(control, 3)
+            bus.resume()
+            m = sub.json(30, "an Overrun for the signals lost while the bus was away "
+                         "(the broker did not come back)")
+            check(m["member"] == "Overrun" and m["args"]["where"] == "client",
+                  f"first signal after the reconnect: {m}")
+            a = m["args"]
+            check(a["lost"] == 3 and a["first_seq"] == lost[0] and a["last_seq"] == lost[-1],
+                  f"Overrun {a}; the exits lost had seqs {lost}")
+            p = child("exit", 0)
+            signal_about(sub, "Exited", p.pid)
+            p.wait()
+            st = control.request({"op": "status"})["dbus"]
+            check(st["reconnects"] == 1 and st["peers"] == 1, f"after the reconnect: {st}")
+            check("connected again" in b.log(), b.log())
+            print(f"{kind}: reconnected; the subscriber kept its subscription and was told of "
+                  f"{a['lost']} lost ({a['first_seq']}..{a['last_seq']})")
+        finally:
+            sub.close()
+
+
+def test_reconnect_after_bus_restart(kind):
+    """The bus itself is stopped and started again: the broker keeps trying
+    (backoff, the JSON socket served meanwhile), owns its name on the new
+    bus, serves new subscribers there, and keeps none of the old bus's."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        control = b.client()
+        control.subscribe(events=["exit"], match={"ppid": ME})
+        old = subscriber(bus, "exit", {"ppid": ME})
+        try:
+            bus.stop()
+            wait_until(lambda: "connecting again" in b.log(), "the broker's word that it lost the bus")
+            check(control.request({"op": "ping"})["type"] == "pong", "the socket is not served")
+            exits(control, 1)
+            old.close()
+            bus.start()
+            wait_until(lambda: "connected again" in b.log(), "the broker back on the new bus", 30)
+            sub = subscriber(bus, "exit", {"ppid": ME})
+            try:
+                p = child("exit", 0)
+                signal_about(sub, "Exited", p.pid)
+                p.wait()
+                st = control.request({"op": "status"})["dbus"]
+                check(st["peers"] == 1 and st["subscriptions"] == 1,
+                      f"the old bus's subscriber is kept: {st}")
+            finally:
+                sub.close()
+        finally:
+            old.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "measure":
+        kind, mode, runs = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        n = int(sys.argv[5]) if len(sys.argv) > 5 else 600000
+        for i in range(runs):
+            got, late, st, greedy, log = storm(kind, mode, n)
+            print(json.dumps({"kind": kind, "mode": mode, "n": n, "got": got, "late_ms": late,
+                              "signals_lost": st["signals_lost"], "reconnects": st.get("reconnects"),
+                              "lost_bus": "D-Bus:" in log}), flush=True)
+        sys.exit(0)
+    tests = {}
+    for name, fn in list(globals().items()):
+        if name.startswith("test_"):
+            for kind in Bus.KINDS:
+                tests[f"{name[5:]}@{kind}"] = (lambda fn=fn, kind=kind: fn(kind))
+    run(tests)
