@@ -803,8 +803,9 @@ static int sink_dbus_attach(SinkDbus *s, sd_bus *bus) {
 }
 
 /* Leave the current connection: what peers had queued is lost (counted),
- * they wait, not live, until a new connection finds them still there. */
-static void sink_dbus_detach(SinkDbus *s) {
+ * they wait, not live, until a new connection finds them still there.
+ * flush: write out what sd-bus holds first (at exit; it may block). */
+static void sink_dbus_detach(SinkDbus *s, bool flush) {
         s->connected = false;
         for (DbusPeer *p = s->peers; p; p = p->next) {
                 peer_queue_clear(s, p);
@@ -818,7 +819,7 @@ static void sink_dbus_detach(SinkDbus *s) {
         s->slot_enumerator = sd_bus_slot_unref(s->slot_enumerator);
         s->slot_name = sd_bus_slot_unref(s->slot_name);
         s->slot_disconnect = sd_bus_slot_unref(s->slot_disconnect);
-        s->bus = sd_bus_flush_close_unref(s->bus);
+        s->bus = flush ? sd_bus_flush_close_unref(s->bus) : sd_bus_close_unref(s->bus);
 }
 
 /* Called in the bus's own callbacks: the connection is left in the timer's. */
@@ -840,12 +841,12 @@ static int sink_dbus_on_reconnect(sd_event_source *src, uint64_t usec, void *use
 
         (void) src;
         (void) usec;
-        sink_dbus_detach(s);
+        sink_dbus_detach(s, false);
         r = s->cb.connect(s->userdata, &bus);
         if (r >= 0)
                 r = sink_dbus_attach(s, bus);
         if (r < 0) {
-                sink_dbus_detach(s);
+                sink_dbus_detach(s, false);
                 sink_dbus_schedule_reconnect(s);
         }
         return 0;
@@ -945,7 +946,7 @@ SinkDbus *sink_dbus_free(SinkDbus *s) {
                 peer_free(s->peers);
         sd_event_source_disable_unref(s->pump);
         sd_event_source_disable_unref(s->reconnect);
-        sink_dbus_detach(s);
+        sink_dbus_detach(s, true);
         sd_event_unref(s->event);
         free(s);
         return NULL;
