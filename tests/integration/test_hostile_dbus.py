@@ -19,6 +19,7 @@ import time
 from pntest import (SANITIZED, Broker, Bus, Proc, check, child, fail, of_pid, release, run,
                     wait_until)
 from pnusers import Users, as_user
+from test_dbus import signal_of
 
 ME = os.getpid()
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -208,13 +209,6 @@ def exits(control, n):
     return seqs
 
 
-def signal_about(sub, member, pid, timeout=30):
-    while True:
-        m = sub.json(timeout, f"{member} about {pid}")
-        if m.get("member") == member and m["args"].get("tgid") == pid:
-            return m
-
-
 def test_reconnect_after_disconnect(kind):
     """The bus drops the broker's connection (while the bus is stopped, so
     that events come before it is back): the broker connects again, owns
@@ -226,11 +220,11 @@ def test_reconnect_after_disconnect(kind):
         sub = subscriber(bus, "exit", {"ppid": ME})
         try:
             p = child("exit", 0)
-            signal_about(sub, "Exited", p.pid)
+            signal_of(sub, "Exited", p.pid)
             p.wait()
             bus.pause()
             cut_bus_connection(b, bus)
-            wait_until(lambda: "connecting again" in b.log(), "the broker's word that it lost the bus")
+            wait_until(lambda: "the bus connection was closed" in b.log(), "the broker's word that it lost the bus")
             lost = exits(control, 3)
             bus.resume()
             m = sub.json(30, "an Overrun for the signals lost while the bus was away "
@@ -241,7 +235,7 @@ def test_reconnect_after_disconnect(kind):
             check(a["lost"] == 3 and a["first_seq"] == lost[0] and a["last_seq"] == lost[-1],
                   f"Overrun {a}; the exits lost had seqs {lost}")
             p = child("exit", 0)
-            signal_about(sub, "Exited", p.pid)
+            signal_of(sub, "Exited", p.pid)
             p.wait()
             st = control.request({"op": "status"})["dbus"]
             check(st["reconnects"] == 1 and st["peers"] == 1, f"after the reconnect: {st}")
@@ -262,7 +256,7 @@ def test_reconnect_after_bus_restart(kind):
         old = subscriber(bus, "exit", {"ppid": ME})
         try:
             bus.stop()
-            wait_until(lambda: "connecting again" in b.log(), "the broker's word that it lost the bus")
+            wait_until(lambda: "the bus connection was closed" in b.log(), "the broker's word that it lost the bus")
             check(control.request({"op": "ping"})["type"] == "pong", "the socket is not served")
             exits(control, 1)
             old.close()
@@ -271,7 +265,7 @@ def test_reconnect_after_bus_restart(kind):
             sub = subscriber(bus, "exit", {"ppid": ME})
             try:
                 p = child("exit", 0)
-                signal_about(sub, "Exited", p.pid)
+                signal_of(sub, "Exited", p.pid)
                 p.wait()
                 st = control.request({"op": "status"})["dbus"]
                 check(st["peers"] == 1 and st["subscriptions"] == 1,
