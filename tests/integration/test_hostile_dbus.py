@@ -164,6 +164,46 @@ def test_selective_greedy_none(kind):
     selective_not_starved(kind, "none")
 
 
+# --- a signal that cannot be sent ------------------------------------------
+
+BAD_COMM = r"""
+import ctypes, sys
+sys.stdin.read()
+ctypes.CDLL(None).prctl(15, b"\xff\xfe-not-utf8")  # PR_SET_NAME
+"""
+
+
+def test_send_failure_told(kind):
+    """A process names itself with bytes that are not UTF-8: its comm and
+    exit events each reach the D-Bus subscriber as a signal or as loss told
+    by an Overrun covering their seq (sd-bus refuses strings that are not
+    valid UTF-8; the JSON socket delivers them): nothing is lost silently."""
+    with Bus(kind) as bus, Broker(dbus=bus.address) as b:
+        json_sub = b.client()
+        p = subprocess.Popen(["/usr/bin/python3", "-c", BAD_COMM], stdin=subprocess.PIPE)
+        json_sub.subscribe(events=["comm", "exit"], match={"pid": p.pid})
+        sub = subscriber(bus, "comm,exit", {"pid": p.pid})
+        try:
+            p.stdin.close()
+            seqs = [json_sub.events_until(of_pid(p.pid, t), 15, what=f"{t} of {p.pid}")[-1]["seq"]
+                    for t in ("comm", "exit")]
+            p.wait()
+            told = set()
+            while not all(q in told for q in seqs):
+                m = sub.json(15, f"signal or Overrun for seqs {seqs} (told of {sorted(told)}): "
+                             f"lost silently")
+                a = m["args"]
+                if m["member"] == "Overrun" and a["where"] == "client":
+                    told.update(q for q in seqs if a["first_seq"] <= q <= a["last_seq"])
+                elif a.get("tgid") == p.pid:
+                    told.add(a["seq"])
+            st = json_sub.request({"op": "status"})["dbus"]
+            print(f"{kind}: the comm and exit events of a process named with invalid UTF-8 reached "
+                  f"the D-Bus subscriber or were told lost; dbus statistics: {st}")
+        finally:
+            sub.close()
+
+
 # --- the bus drops the broker, or goes away --------------------------------
 
 SYS_pidfd_getfd = 438
