@@ -294,18 +294,19 @@ static void peer_ping(SinkDbus *s, DbusPeer *p) {
 }
 
 /* Hand d to sd-bus; what a failure loses is counted and told. */
-static void peer_send(SinkDbus *s, DbusPeer *p, DbusQueued *d) {
+static int peer_send(SinkDbus *s, DbusPeer *p, DbusQueued *d) {
         int r = sd_bus_send(s->bus, d->m, NULL);
 
         d->m = sd_bus_message_unref(d->m);
         if (r < 0) {
                 peer_lose(s, p, &d->loss, d->report);
-                return;
+                return r;
         }
         s->stats.signals_sent++;
         p->sent += d->bytes;
         if (p->sent - p->ping_mark >= PEER_WINDOW / DBUS_PEER_PINGS)
                 peer_ping(s, p);
+        return 0;
 }
 
 /* Queue an Overrun telling p's untold loss, once its queue has room (half
@@ -315,7 +316,8 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p, bool force) {
         sd_bus_message *m = NULL;
         PnEvent ev;
 
-        if (p->loss.lost == 0 || !p->live || (!force && p->q_bytes > s->opt.queue_bytes / 2))
+        if (p->loss.lost == 0 || !p->live || (!force && p->q_bytes > s->opt.queue_bytes / 2) ||
+            !sd_bus_is_open(s->bus))
                 return;
         sink_loss_overrun(&p->loss, &ev);
         if (build_event(s, p, &ev, &m) < 0)
@@ -332,6 +334,7 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p, bool force) {
  * queue is short and each has room in its window. */
 static void sink_dbus_pump(SinkDbus *s) {
         uint64_t queued = 0;
+        int r;
 
         while (s->connected && s->ready_head) {
                 (void) sd_bus_get_n_queued_write(s->bus, &queued);
@@ -348,10 +351,12 @@ static void sink_dbus_pump(SinkDbus *s) {
                         continue;
                 }
                 DbusQueued d = peer_queue_pop(p);
-                peer_send(s, p, &d);
-                peer_report_lost(s, p, false);
+                r = peer_send(s, p, &d);
                 if (p->q_len > 0)
                         sink_ready_add(s, p);
+                if (r < 0)
+                        return; /* the bus is going (or short of memory): the next iteration */
+                peer_report_lost(s, p, false);
         }
         if (!s->ready_head)
                 (void) sd_event_source_set_enabled(s->pump, SD_EVENT_OFF);
