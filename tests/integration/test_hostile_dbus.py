@@ -117,8 +117,12 @@ def storm(kind, mode, n=STORM, greedy_user=None):
                        "half the storm", 120)
             release(crash)
             got, late = None, None
-            deadline = time.monotonic() + 60
+            deadline, ended = time.monotonic() + 60, False
             while got is None and time.monotonic() < deadline:
+                if not ended and burst.poll() is not None and crash.poll() is not None:
+                    # Both done: what the broker had for the bus goes out
+                    # within seconds; a Predump still missing was dropped.
+                    ended, deadline = True, min(deadline, time.monotonic() + 10)
                 if not sel.ready(min(1, deadline - time.monotonic())):
                     continue
                 m = sel.json()
