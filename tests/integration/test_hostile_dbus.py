@@ -123,7 +123,7 @@ def storm(kind, mode, n=STORM, greedy_user=None):
                     # Both done: what the broker had for the bus goes out
                     # within seconds; a Predump still missing was dropped.
                     ended, deadline = True, min(deadline, time.monotonic() + 10)
-                if not sel.ready(min(1, deadline - time.monotonic())):
+                if not sel.ready(max(0, min(1, deadline - time.monotonic()))):
                     continue
                 m = sel.json()
                 a = m.get("args", {})
