@@ -86,7 +86,7 @@ def status(control):
     return control.request({"op": "status"})
 
 
-def storm(kind, mode, n=STORM, greedy_user=None):
+def storm(kind, mode, n=STORM, greedy_user=None, check_told=False):
     """A storm of n comm events; a process crashes in its middle; a
     subscriber to that process's predump and exit, and a greedy one (mode).
     Returns (whether the selective subscriber got the Predump, how late in
@@ -136,12 +136,19 @@ def storm(kind, mode, n=STORM, greedy_user=None):
             check(burst.wait(120) == 0, f"burst child exited {burst.returncode}")
             crash.wait(30)
             control.events_until(of_pid(burst.pid, "exit"), 60, what="the storm's end")
+            if check_told:
+                # Reading again, the greedy subscriber is told what it lost.
+                if greedy.thread is None:
+                    greedy.start("fast")
+                greedy.mode = "fast"
+                wait_until(lambda: greedy.told > 0, "an Overrun telling the greedy subscriber "
+                           "its loss once it reads", 60)
             st = status(control)["dbus"]
             jthread.join(60)
             st["json_late_ms"] = json_late[0] if json_late else None
             return bool(got), late, st, greedy, b.log()
         finally:
-            if greedy.mode == "none":
+            if greedy.thread is None:
                 greedy.start("fast")
             greedy.stop = True
             greedy.sub.close()
@@ -153,7 +160,7 @@ def selective_not_starved(kind, mode, user=False):
     greedy one does; the broker stays on the bus; every loss is the greedy
     subscriber's, and counted."""
     def go(greedy_user):
-        got, late, st, greedy, log = storm(kind, mode, greedy_user=greedy_user)
+        got, late, st, greedy, log = storm(kind, mode, greedy_user=greedy_user, check_told=True)
         print(f"{kind}, greedy {mode}{' (unprivileged)' if user else ''}: Predump "
               f"{'received %.1f ms late' % late if got else 'NOT received'}; greedy read "
               f"{greedy.lines} lines, was told of {greedy.told} lost; broker: {st}")
