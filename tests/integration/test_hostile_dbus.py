@@ -34,7 +34,7 @@ LATE_MS = 1000 if SANITIZED else 250
 def subscriber(bus, events, match, user=None):
     s = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, events, json.dumps(match)],
              env=dict(os.environ, PN_STAMP="1"), preexec_fn=as_user(user) if user else None)
-    first = s.json(what="the subscription")
+    first = s.json(60, what="the subscription")
     check("subscribed" in first, f"subscriber: {first}")
     s.first = first
     return s
