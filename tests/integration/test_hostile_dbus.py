@@ -349,7 +349,11 @@ if __name__ == "__main__":
         kind, mode, runs = sys.argv[2], sys.argv[3], int(sys.argv[4])
         n = int(sys.argv[5]) if len(sys.argv) > 5 else 600000
         for i in range(runs):
-            got, late, st, greedy, log = storm(kind, mode, n)
+            try:
+                got, late, st, greedy, log = storm(kind, mode, n)
+            except AssertionError as e:
+                print(json.dumps({"kind": kind, "mode": mode, "n": n, "error": str(e)[:200]}), flush=True)
+                continue
             print(json.dumps({"kind": kind, "mode": mode, "n": n, "got": got, "late_ms": late,
                               "json_late_ms": st["json_late_ms"], "signals_lost": st["signals_lost"], "reconnects": st.get("reconnects"),
                               "lost_bus": "D-Bus:" in log}), flush=True)
