@@ -18,7 +18,6 @@ import time
 
 from pntest import (SANITIZED, Broker, Bus, Proc, check, child, fail, of_pid, release, run,
                     wait_until)
-from pnusers import Users, as_user
 from test_dbus import signal_of
 
 ME = os.getpid()
@@ -31,9 +30,9 @@ STORM = 200000
 LATE_MS = 1000 if SANITIZED else 250
 
 
-def subscriber(bus, events, match, user=None):
+def subscriber(bus, events, match):
     s = Proc(["/usr/bin/python3", SUBSCRIBER, bus.address, events, json.dumps(match)],
-             env=dict(os.environ, PN_STAMP="1"), preexec_fn=as_user(user) if user else None)
+             env=dict(os.environ, PN_STAMP="1"))
     first = s.json(60, what="the subscription")
     check("subscribed" in first, f"subscriber: {first}")
     s.first = first
@@ -45,8 +44,8 @@ class Greedy:
     every 20 ms) or not at all (its pipe fills, it stops reading the bus);
     counts the losses its Overrun signals tell."""
 
-    def __init__(self, bus, mode, user=None):
-        self.sub = subscriber(bus, "", {"threads": True}, user)
+    def __init__(self, bus, mode):
+        self.sub = subscriber(bus, "", {"threads": True})
         self.mode, self.lines, self.told, self.stop = mode, 0, 0, False
         self.pongs = 0
         self.lock = threading.Lock()
@@ -86,7 +85,7 @@ def status(control):
     return control.request({"op": "status"})
 
 
-def storm(kind, mode, n=STORM, greedy_user=None, check_told=False):
+def storm(kind, mode, n=STORM, check_told=False):
     """A storm of n comm events; a process crashes in its middle; a
     subscriber to that process's predump and exit, and a greedy one (mode).
     Returns (whether the selective subscriber got the Predump, how late in
@@ -108,7 +107,7 @@ def storm(kind, mode, n=STORM, greedy_user=None, check_told=False):
             json_late.append((time.monotonic_ns() - e["ts_ns"]) / 1e6)
         jthread = threading.Thread(target=json_read, daemon=True)
         jthread.start()
-        greedy = Greedy(bus, mode, greedy_user)
+        greedy = Greedy(bus, mode)
         try:
             seq0 = status(control)["seq"]
             release(burst)
@@ -155,29 +154,23 @@ def storm(kind, mode, n=STORM, greedy_user=None, check_told=False):
             sel.close()
 
 
-def selective_not_starved(kind, mode, user=False):
+def selective_not_starved(kind, mode):
     """The selective subscriber gets its Predump, promptly, whatever the
     greedy one does; the broker stays on the bus; every loss is the greedy
     subscriber's, and counted."""
-    def go(greedy_user):
-        got, late, st, greedy, log = storm(kind, mode, greedy_user=greedy_user, check_told=True)
-        print(f"{kind}, greedy {mode}{' (unprivileged)' if user else ''}: Predump "
-              f"{'received %.1f ms late' % late if got else 'NOT received'}; greedy read "
-              f"{greedy.lines} lines, was told of {greedy.told} lost; broker: {st}")
-        check(got, f"the selective subscriber did not get its Predump with a greedy subscriber "
-              f"reading {mode} (broker lost {st['signals_lost']} signals)")
-        jl = st["json_late_ms"]
-        check(jl is not None, "the Predump did not reach the socket subscriber")
-        check(late - jl <= LATE_MS, f"the selective subscriber's Predump came {late:.1f} ms late, "
-              f"{late - jl:.1f} ms after the socket's (at most {LATE_MS} ms) with a greedy "
-              f"subscriber reading {mode}")
-        check(st.get("reconnects", 0) == 0 and "D-Bus:" not in log,
-              f"the broker lost the bus: {st}\n{log}")
-    if user:
-        with Users("g") as u:
-            go(u.g)
-    else:
-        go(None)
+    got, late, st, greedy, log = storm(kind, mode, check_told=True)
+    print(f"{kind}, greedy {mode}: Predump "
+          f"{'received %.1f ms late' % late if got else 'NOT received'}; greedy read "
+          f"{greedy.lines} lines, was told of {greedy.told} lost; broker: {st}")
+    check(got, f"the selective subscriber did not get its Predump with a greedy subscriber "
+          f"reading {mode} (broker lost {st['signals_lost']} signals)")
+    jl = st["json_late_ms"]
+    check(jl is not None, "the Predump did not reach the socket subscriber")
+    check(late - jl <= LATE_MS, f"the selective subscriber's Predump came {late:.1f} ms late, "
+          f"{late - jl:.1f} ms after the socket's (at most {LATE_MS} ms) with a greedy "
+          f"subscriber reading {mode}")
+    check(st.get("reconnects", 0) == 0 and "D-Bus:" not in log,
+          f"the broker lost the bus: {st}\n{log}")
 
 
 def test_selective_greedy_fast(kind):
