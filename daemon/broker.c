@@ -92,6 +92,7 @@ struct Broker {
         uint64_t armed_pending_ns;
         bool running;       /* the loop is about to run or runs */
         bool dbus_pending;  /* the bus has not answered the name request yet */
+        bool dbus_away;     /* the bus was lost; the sink is connecting again */
         bool notified;      /* READY=1 sent */
 };
 
@@ -566,8 +567,8 @@ static SinkDbusOptions broker_dbus_options(const Config *c) {
         return (SinkDbusOptions){
                 .max_peers = c->max_clients,
                 .max_subscriptions = c->max_subscriptions,
-                /* Signals waiting to be written to the bus, as the socket's queue. */
-                .max_queued = MAX(c->client_queue_bytes / 256, 1024),
+                /* Each subscriber's own queue, as on the socket. */
+                .queue_bytes = c->client_queue_bytes,
         };
 }
 
@@ -746,6 +747,9 @@ static void broker_check_ready(Broker *b) {
 
 static void broker_on_dbus_ready(void *userdata) {
         Broker *b = userdata;
+        if (b->dbus_away)
+                log_info("D-Bus: connected again, serving %s.", DBUS_NAME);
+        b->dbus_away = false;
         b->dbus_pending = false;
         broker_check_ready(b);
 }
@@ -758,8 +762,8 @@ static int broker_on_dbus_drop(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-/* The sink lost its bus or name: say so once, and drop it outside its own
- * callbacks. The JSON socket goes on. */
+/* The sink lost its bus or name before it ever served: say so once, and
+ * drop it outside its own callbacks. The JSON socket goes on. */
 static void broker_on_dbus_lost(void *userdata, const char *why) {
         Broker *b = userdata;
         if (b->dbus_drop)
@@ -771,13 +775,21 @@ static void broker_on_dbus_lost(void *userdata, const char *why) {
                 b->sink_dbus = NULL; /* leak rather than free in a bus callback */
 }
 
-static void broker_connect_bus(Broker *b) {
+/* The sink lost the bus it served on: it connects again by itself. Said
+ * once per outage. */
+static void broker_on_dbus_disconnected(void *userdata, const char *why) {
+        Broker *b = userdata;
+        if (b->dbus_away)
+                return;
+        b->dbus_away = true;
+        log_warning("D-Bus: %s; connecting again.", why);
+}
+
+static int broker_open_bus(Broker *b, sd_bus **ret) {
         const char *how = b->config->dbus;
         sd_bus *bus = NULL;
         int r;
 
-        if (streq(how, "none"))
-                return;
         if (streq(how, "system"))
                 r = sd_bus_open_system(&bus);
         else {
@@ -790,13 +802,37 @@ static void broker_connect_bus(Broker *b) {
                         r = sd_bus_start(bus);
         }
         if (r < 0) {
+                sd_bus_flush_close_unref(bus);
+                return r;
+        }
+        *ret = bus;
+        return 0;
+}
+
+static int broker_on_dbus_connect(void *userdata, sd_bus **ret) {
+        return broker_open_bus(userdata, ret);
+}
+
+static void broker_connect_bus(Broker *b) {
+        const char *how = b->config->dbus;
+        sd_bus *bus = NULL;
+        int r;
+
+        if (streq(how, "none"))
+                return;
+        r = broker_open_bus(b, &bus);
+        if (r < 0) {
                 log_notice("No D-Bus at %s (%s): serving the JSON socket only.",
                            streq(how, "system") ? "the system bus" : how, strerror(-r));
-                sd_bus_flush_close_unref(bus);
                 return;
         }
         SinkDbusOptions o = broker_dbus_options(b->config);
-        SinkDbusCallbacks cb = { .on_ready = broker_on_dbus_ready, .on_lost = broker_on_dbus_lost };
+        SinkDbusCallbacks cb = {
+                .connect = broker_on_dbus_connect,
+                .on_ready = broker_on_dbus_ready,
+                .on_lost = broker_on_dbus_lost,
+                .on_disconnected = broker_on_dbus_disconnected,
+        };
         r = sink_dbus_new(&b->sink_dbus, bus, b->event, &b->sink_ctx, &o, &cb, b);
         if (r < 0) {
                 log_warning_errno(r, "Failed to serve %s on D-Bus, serving the JSON socket only: %m",

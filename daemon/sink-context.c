@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "common/netns.h"
 #include "protocol/request.h"
@@ -71,4 +72,30 @@ const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size) {
                 return PN_ERR_INTERNAL;
         }
         return NULL;
+}
+
+void sink_loss_add(SinkLoss *l, uint64_t n, uint64_t first_seq, uint64_t last_seq) {
+        if (n == 0)
+                return;
+        if (first_seq && (l->lost == 0 || !l->first_seq || first_seq < l->first_seq))
+                l->first_seq = first_seq;
+        if (last_seq > l->last_seq || l->lost == 0)
+                l->last_seq = last_seq;
+        l->lost += n;
+}
+
+static uint64_t now_ns(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+void sink_loss_overrun(const SinkLoss *l, PnEvent *ret) {
+        *ret = (PnEvent){
+                .type = PN_EVENT_OVERRUN,
+                .ts_ns = now_ns(CLOCK_MONOTONIC),
+                .time_ns = now_ns(CLOCK_REALTIME),
+                .overrun = { .lost = l->lost, .where = PN_OVERRUN_CLIENT,
+                             .first_seq = l->first_seq, .last_seq = l->last_seq },
+        };
 }

@@ -99,3 +99,16 @@ const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *cre
                                     size_t n_follows, Follow **ret, char *msg, size_t size);
 /* The report of ch (not FOLLOW_CHANGE_NONE), caused by ev, for subscription id. */
 void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChange *ch, const PnEvent *ev);
+
+/*
+ * What a subscriber lost and was not told yet, in both sinks: how many of
+ * its events, from which seq to which. sink_loss_add() counts n more lost
+ * from first to last (seqs; 0: none, as for a report of its own);
+ * sink_loss_overrun() is the client overrun event that tells it.
+ */
+typedef struct SinkLoss {
+        uint64_t lost, first_seq, last_seq;
+} SinkLoss;
+
+void sink_loss_add(SinkLoss *l, uint64_t n, uint64_t first_seq, uint64_t last_seq);
+void sink_loss_overrun(const SinkLoss *l, PnEvent *ret);

@@ -10,6 +10,24 @@
 
 typedef struct DbusPeer DbusPeer;
 
+/* A signal built for a peer and waiting in its own queue. */
+typedef struct DbusQueued {
+        sd_bus_message *m;
+        uint32_t bytes;   /* its size as counted against the queue and the window */
+        SinkLoss loss;    /* what dropping it unsent loses: its event, or the loss it tells */
+        bool report;      /* an Overrun: that loss was counted when it happened */
+} DbusQueued;
+
+/* A Peer.Ping sent to a peer behind its signals: its reply says that the
+ * peer has read every signal sent before it (mark, in bytes sent). */
+typedef struct DbusPing {
+        DbusPeer *peer;
+        sd_bus_slot *slot;  /* NULL: unused */
+        uint64_t mark;
+} DbusPing;
+
+#define DBUS_PEER_PINGS 4
+
 typedef struct DbusSubscription {
         DbusPeer *peer;
         uint64_t id;      /* broker-wide, in the object path */
@@ -34,7 +52,20 @@ struct DbusPeer {
         DbusSubscription *subs;
         size_t n_subs;
         size_t n_follows;  /* subscriptions with a follow */
-        uint64_t lost, lost_first, lost_last;
+        SinkLoss loss;     /* dropped and not told yet */
+        bool live;         /* on the current bus connection (checked after a reconnect) */
+        sd_bus_slot *restore; /* the check of a reconnect, while it runs */
+
+        /* Its own queue of signals not yet handed to sd-bus (a ring). */
+        DbusQueued *q;
+        size_t q_head, q_len, q_cap;
+        uint64_t q_bytes;
+        /* Bytes handed to sd-bus for it, ever; those its pings' replies
+         * showed read; sent at the last ping. */
+        uint64_t sent, acked, ping_mark;
+        DbusPing pings[DBUS_PEER_PINGS];
+        DbusPeer *ready_next, *ready_prev; /* in SinkDbus.ready: queued, and room to send */
+        bool ready;
         DbusPeer *next;
 };
 
@@ -48,9 +79,14 @@ struct SinkDbus {
         uint64_t next_sub_id;
         uint64_t next_owner;
         DbusPeer *peers;
+        DbusPeer *ready_head, *ready_tail; /* peers to send from, round-robin */
         sd_bus_slot *slot_vtable, *slot_sub_vtable, *slot_enumerator, *slot_name,
                 *slot_disconnect;
-        sd_event_source *report_lost; /* post source, on while a peer's loss is untold */
+        sd_event_source *pump;      /* post source, on while some peer is ready */
+        sd_event_source *reconnect; /* timer, while the bus is away */
+        uint64_t backoff_usec;
+        bool connected;             /* the name is owned on s->bus */
+        bool ever_ready;            /* it was once: a lost bus is reconnected */
         SinkDbusCallbacks cb;
         void *userdata;
 };
@@ -67,6 +103,9 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
  * when MaxClients forbids a new one, -EDQUOT when the caller's user is at
  * MaxClientsPerUser. */
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
+/* The credentials in a GetConnectionCredentials reply: 0, or negative
+ * errno (-EBADMSG: no uid in it). */
+int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret);
 /* The credentials of a known peer, or NULL. */
 const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name);
 /* Takes filter, events and follow (may be NULL) on success. -EUSERS: the

@@ -199,7 +199,7 @@ static void pending_destroy(void *userdata) {
         pending_free(userdata);
 }
 
-static int read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret) {
+int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret) {
         uint32_t uid = UINT32_MAX, pid = 0;
         gid_t groups[MAX_PEER_GROUPS];
         size_t n_groups = 0;
@@ -464,7 +464,7 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
         PeerCreds creds;
 
         (void) ret_error;
-        if (sd_bus_message_is_method_error(reply, NULL) || read_creds(reply, p->sink->ctx.policy, &creds) < 0)
+        if (sd_bus_message_is_method_error(reply, NULL) || sink_dbus_read_creds(reply, p->sink->ctx.policy, &creds) < 0)
                 return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
                                                   "The bus did not tell who is calling.");
         return subscribe_caller(p, &creds);

@@ -35,28 +35,35 @@ typedef struct SinkDbus SinkDbus;
 typedef struct SinkDbusOptions {
         unsigned max_peers;          /* subscribing connections in all */
         unsigned max_subscriptions;  /* per connection */
-        uint64_t max_queued;         /* signals waiting in our write queue */
+        uint64_t queue_bytes;        /* signals waiting for one peer, in bytes (ClientQueue=) */
 } SinkDbusOptions;
 
 typedef struct SinkDbusStats {
         uint64_t peers;              /* subscribing connections now */
         uint64_t subscriptions;      /* now */
         uint64_t signals_sent;
-        uint64_t signals_lost;       /* dropped: our write queue was full */
+        uint64_t signals_lost;       /* dropped: the peer's queue was full, the bus away, a send failed */
         uint64_t bad_calls;
         uint64_t unix_signals_sent;   /* Unix signals sent to subscribers ("signal") */
         uint64_t unix_signals_failed; /* that the kernel refused (subscriber gone, queue full) */
+        uint64_t reconnects;          /* times the bus was connected again after losing it */
 } SinkDbusStats;
 
 /*
  * Serve on an already connected bus (taken over). Requests the name
  * asynchronously: on_ready is called once it is owned; on_lost (then the sink
  * is useless and should be freed, outside this call) if the name cannot be
- * had or the bus goes away.
+ * had or the bus goes away before it was. Once it was owned, a lost
+ * connection (or name) is made again: on_disconnected says why, connect is
+ * asked for a new connection to the same bus after a backoff (100 ms
+ * doubling to 10 s, never blocking), on_ready comes again once the name is
+ * owned, and subscribers still on the bus keep their subscriptions.
  */
 typedef struct SinkDbusCallbacks {
+        int (*connect)(void *userdata, sd_bus **ret);
         void (*on_ready)(void *userdata);
         void (*on_lost)(void *userdata, const char *why);
+        void (*on_disconnected)(void *userdata, const char *why);
 } SinkDbusCallbacks;
 
 int sink_dbus_new(SinkDbus **ret, sd_bus *bus, sd_event *e, const SinkContext *ctx,

@@ -75,7 +75,7 @@ struct Client {
         size_t n_subs;
         uint64_t next_sub_id;
 
-        uint64_t lost, lost_first, lost_last;
+        SinkLoss loss;      /* dropped and not told yet */
 };
 
 struct SinkSocket {
@@ -135,31 +135,16 @@ static int client_append(Client *c, const char *data, size_t n) {
         return 0;
 }
 
-static uint64_t now_ns(clockid_t clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 /* Tell the client how many of its events were dropped, and which. */
 static void client_report_lost(Client *c) {
         JsonBuf b = JSONBUF_INIT; /* not the reply buffer: a reply may be in it */
-        PnEvent ev = {
-                .type = PN_EVENT_OVERRUN,
-                .ts_ns = now_ns(CLOCK_MONOTONIC),
-                .time_ns = now_ns(CLOCK_REALTIME),
-                .overrun = {
-                        .lost = c->lost,
-                        .where = PN_OVERRUN_CLIENT,
-                        .first_seq = c->lost_first,
-                        .last_seq = c->lost_last,
-                },
-        };
+        PnEvent ev;
 
+        sink_loss_overrun(&c->loss, &ev);
         event_json_format(&b, &ev);
         /* Out of memory: keep counting; the report is tried again later. */
         if (!jsonbuf_failed(&b) && client_append(c, b.data, b.len) == 0)
-                c->lost = 0;
+                c->loss = (SinkLoss){ 0 };
         jsonbuf_deinit(&b);
 }
 
@@ -170,7 +155,7 @@ static void client_report_lost(Client *c) {
  */
 static void client_send_reply(Client *c) {
         SinkSocket *s = c->sink;
-        if (c->lost > 0)
+        if (c->loss.lost > 0)
                 client_report_lost(c);
         if (!jsonbuf_failed(&s->reply))
                 (void) client_append(c, s->reply.data, s->reply.len);
@@ -184,10 +169,7 @@ static void client_send_error(Client *c, const char *code, const char *message) 
 
 /* ev is not delivered to c: count it for c's next overrun report. */
 static void client_drop_event(Client *c, const PnEvent *ev) {
-        if (c->lost == 0)
-                c->lost_first = ev->seq;
-        c->lost++;
-        c->lost_last = ev->seq;
+        sink_loss_add(&c->loss, 1, ev->seq, ev->seq);
         c->sink->stats.events_lost++;
 }
 
@@ -250,7 +232,7 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
         /* Once over the limit, wait until half the queue drained before
          * taking events again, so that a slow reader gets one overrun report
          * per episode and not one per event. */
-        if (c->lost > 0 && queued <= cap / 2) {
+        if (c->loss.lost > 0 && queued <= cap / 2) {
                 client_report_lost(c);
                 queued = client_queued(c);
         }
@@ -259,9 +241,9 @@ static void client_queue_event(Client *c, const char *line, size_t len, const Pn
          * The client's own loss so far is reported first: it happened before
          * this seq, and a report after it would leave a gap unexplained. */
         if (ev->type == PN_EVENT_OVERRUN) {
-                if (c->lost > 0)
+                if (c->loss.lost > 0)
                         client_report_lost(c);
-        } else if (c->lost > 0 || queued + len > cap) {
+        } else if (c->loss.lost > 0 || queued + len > cap) {
                 client_drop_event(c, ev);
                 return;
         }
@@ -334,10 +316,10 @@ static bool client_flush(Client *c) {
                         c->out = NULL;
                         c->out_cap = 0;
                 }
-                if (c->lost == 0 || c->closing)
+                if (c->loss.lost == 0 || c->closing)
                         break;
                 client_report_lost(c);
-                if (c->lost > 0)
+                if (c->loss.lost > 0)
                         break; /* out of memory: report with the next event */
         }
         if (c->closing) {

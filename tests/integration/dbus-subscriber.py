@@ -23,17 +23,22 @@ Commands on stdin, one per line, each answered by a JSON line:
                "-" for none; JSON objects in ARGS are sent as a{sv})
   ping         -> {"pong": true} (a round trip to the broker, after every
                   signal it sent before its reply)
+With PN_STAMP=1 in the environment, each signal's line also has "recv_ns":
+CLOCK_MONOTONIC when it was dispatched (its ts_ns is on the same clock).
 """
 import json
+import os
 import signal
 import sys
 import threading
+import time
 
 import dbus
 from dbus.mainloop.glib import DBusGMainLoop
 from gi.repository import GLib
 
 ARGS = {}  # signal name -> argument names, from the broker's introspection
+STAMP = os.environ.get("PN_STAMP") == "1"
 
 
 def plain(v):
@@ -95,7 +100,10 @@ def main():
 
     def on_signal(*args, **kw):
         names = ARGS.get(kw["member"], [])
-        out({"member": kw["member"], "args": dict(zip(names, (plain(a) for a in args)))})
+        line = {"member": kw["member"], "args": dict(zip(names, (plain(a) for a in args)))}
+        if STAMP:
+            line["recv_ns"] = time.monotonic_ns()
+        out(line)
 
     bus.add_signal_receiver(on_signal, dbus_interface="org.procnotify.Broker1",
                             member_keyword="member")

@@ -275,7 +275,11 @@ class Bus:
     def __enter__(self):
         if not shutil.which(self.kind):
             raise Skip(f"{self.kind} is not installed")
-        log = open(self.log_path, "wb")
+        self._start()
+        return self
+
+    def _start(self):
+        log = open(self.log_path, "ab")
         if self.kind == "dbus-daemon":
             self.proc = subprocess.Popen(["dbus-daemon", "--config-file", self.config, "--nofork",
                                           "--print-address=1"], stdout=subprocess.PIPE,
@@ -284,6 +288,8 @@ class Bus:
             check(r and self.proc.stdout.readline().strip(), f"dbus-daemon did not start:\n{self.log()}")
         else:
             notify_path = os.path.join(self.dir, "notify.sock")
+            if os.path.exists(notify_path):
+                os.unlink(notify_path)  # started again (restart)
             notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             notify.bind(notify_path)
             self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "dbus-broker-run.py"),
@@ -297,7 +303,27 @@ class Bus:
                 ready = bool(r) and b"READY=1" in notify.recv(4096)
             notify.close()
             check(ready, f"dbus-broker did not get ready:\n{self.log()}")
-        return self
+
+    def stop(self):
+        """End the bus (SIGTERM), as a bus that is stopped or restarted."""
+        self.resume()
+        router = os.pidfd_open(self._router())
+        self.proc.terminate()
+        self.proc.wait(10)
+        # dbus-broker is the launcher's child: gone only once it exited.
+        try:
+            signal.pidfd_send_signal(router, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        r, _, _ = select.select([router], [], [], 10)
+        os.close(router)
+        check(r, f"{self.kind} did not exit within 10s of SIGTERM")
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+
+    def start(self):
+        """Start it again after stop(), on the same address: a new bus."""
+        self._start()
 
     def _router(self):
         """The process that reads and routes messages: dbus-daemon itself,
