@@ -209,6 +209,29 @@ static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev, uint64
                 (*queued)++;
 }
 
+/* The Unix signals p asked for, as far as it could send them itself; a
+ * SignalWithheld tells it once when one is not sent. Like Followed, never
+ * dropped for a full queue: it comes once per episode. */
+static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const PnEvent *ev) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        PeerSignalCounts n = { &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
+                               &s->stats.unix_signals_withheld };
+        int sig = peer_signals_send(&p->signals, sigmask, ev->tgid, &n), r;
+
+        if (sig <= 0)
+                return;
+        r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "SignalWithheld");
+        if (r >= 0)
+                r = sd_bus_message_set_destination(m, p->name);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "iutt", (int32_t) sig, (uint32_t) p->creds.pid, ev->seq,
+                                          ev->ts_ns);
+        if (r >= 0)
+                r = sd_bus_send(s->bus, m, NULL);
+        if (r >= 0)
+                s->stats.signals_sent++;
+}
+
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
         SinkDbus *s = userdata;
         uint64_t queued = 0;
@@ -225,8 +248,7 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 bool matched = peer_matches(p, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
                 /* The signal first, so that the peer can act before the bus delivers. */
                 if (sigmask)
-                        peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
-                                                &s->stats.unix_signals_failed);
+                        peer_send_signals(s, p, sigmask, ev);
                 if (matched)
                         peer_queue_event(s, p, ev, &queued);
                 if (follow_changed)
@@ -274,7 +296,7 @@ static DbusPeer *peer_free(DbusPeer *p) {
                         break;
                 }
         s->stats.peers--;
-        safe_close(p->pidfd);
+        peer_signals_done(&p->signals);
         sd_bus_track_unref(p->track);
         free(p->name);
         free(p);
@@ -293,6 +315,13 @@ const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name) {
                 if (streq(p->name, name))
                         return &p->creds;
         return NULL;
+}
+
+bool sink_dbus_peer_has_signals(SinkDbus *s, const char *name) {
+        for (DbusPeer *p = s->peers; p; p = p->next)
+                if (streq(p->name, name))
+                        return p->signals.pidfd >= 0;
+        return false;
 }
 
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret) {
@@ -319,7 +348,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         }
         p->sink = s;
         p->creds = *creds;
-        p->pidfd = -1;
+        p->signals = PEER_SIGNALS_INIT;
         p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);
         if (!p->name) {
@@ -584,5 +613,6 @@ void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v) {
         stats_uint(v, "bad_calls", s->stats.bad_calls);
         stats_uint(v, "unix_signals_sent", s->stats.unix_signals_sent);
         stats_uint(v, "unix_signals_failed", s->stats.unix_signals_failed);
+        stats_uint(v, "unix_signals_withheld", s->stats.unix_signals_withheld);
         stats_section_end(v);
 }

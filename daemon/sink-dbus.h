@@ -46,6 +46,7 @@ typedef struct SinkDbusStats {
         uint64_t bad_calls;
         uint64_t unix_signals_sent;   /* Unix signals sent to subscribers ("signal") */
         uint64_t unix_signals_failed; /* that the kernel refused (subscriber gone, queue full) */
+        uint64_t unix_signals_withheld; /* the subscriber could not have sent itself */
 } SinkDbusStats;
 
 /*

@@ -38,6 +38,7 @@ typedef struct SinkSocketStats {
         uint64_t bad_requests;
         uint64_t signals_sent;     /* signals sent to subscribers ("signal") */
         uint64_t signals_failed;   /* that the kernel refused (subscriber gone, queue full) */
+        uint64_t signals_withheld; /* the subscriber could not have sent itself (peer_may_signal) */
 } SinkSocketStats;
 
 /*

@@ -69,3 +69,19 @@ void reply_follow(JsonBuf *b, const FollowReport *f) {
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
 }
+
+void reply_signal_withheld(JsonBuf *b, int signal, pid_t pid, uint64_t cause_seq, uint64_t ts_ns,
+                           uint64_t time_ns) {
+        char time[32];
+
+        event_json_format_time(time, time_ns);
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "signal-withheld");
+        jsonbuf_field_uint(b, "ts_ns", ts_ns);
+        jsonbuf_field_str(b, "time", time);
+        jsonbuf_field_int(b, "signal", signal);
+        jsonbuf_field_int(b, "pid", pid);
+        jsonbuf_field_uint(b, "cause_seq", cause_seq);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
