@@ -247,8 +247,12 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_section_begin(v, "kernel_features");
         stats_kernel_features(v, &b->features);
         stats_section_end(v);
+        stats_bool(v, "sees_all", v->sees_all);
         stats_section_begin(v, "connector");
-        stats_uint(v, "received", cs->received);
+        /* What the kernel reported of every process on the host: its rate is
+         * other users' activity. Loss is everyone's (overruns go to all). */
+        if (v->sees_all)
+                stats_uint(v, "received", cs->received);
         stats_uint(v, "lost", cs->lost);
         stats_uint(v, "enobufs", cs->enobufs);
         stats_uint(v, "resets", cs->resets);
@@ -256,27 +260,30 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_uint(v, "receive_buffer", cs->receive_buffer);
         stats_uint(v, "overrun_events", b->overrun_events);
         stats_section_end(v);
-        stats_section_begin(v, "process_table");
-        stats_uint(v, "entries", ts->entries);
-        /* With entries, a fingerprint of the table that tests compare with
-         * /proc: one pass over the table, only when status is asked for. */
-        uint64_t tgid_sum = 0;
-        proctable_foreach(b->table, broker_add_tgid, &tgid_sum);
-        stats_uint(v, "tgid_sum", tgid_sum);
-        stats_uint(v, "resyncs", ts->resyncs);
-        stats_uint(v, "inferred_exits", ts->inferred_exits);
-        stats_uint(v, "adoptions", ts->adoptions);
-        stats_uint(v, "full", ts->full);
-        stats_uint(v, "merged_exits", ts->merged_exits);
-        stats_uint(v, "unmerged_exits", ts->unmerged_exits);
-        stats_section_end(v);
-        if (b->watches)
-                watch_table_visit_stats(b->watches, v);
-        stats_section_begin(v, "events");
-        for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
-                stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
-        stats_section_end(v);
-        if (b->supervisor)
+        if (v->sees_all) {
+                /* Every figure below describes processes of any user. */
+                stats_section_begin(v, "process_table");
+                stats_uint(v, "entries", ts->entries);
+                /* With entries, a fingerprint of the table that tests compare with
+                 * /proc: one pass over the table, only when status is asked for. */
+                uint64_t tgid_sum = 0;
+                proctable_foreach(b->table, broker_add_tgid, &tgid_sum);
+                stats_uint(v, "tgid_sum", tgid_sum);
+                stats_uint(v, "resyncs", ts->resyncs);
+                stats_uint(v, "inferred_exits", ts->inferred_exits);
+                stats_uint(v, "adoptions", ts->adoptions);
+                stats_uint(v, "full", ts->full);
+                stats_uint(v, "merged_exits", ts->merged_exits);
+                stats_uint(v, "unmerged_exits", ts->unmerged_exits);
+                stats_section_end(v);
+                if (b->watches)
+                        watch_table_visit_stats(b->watches, v);
+                stats_section_begin(v, "events");
+                for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
+                        stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
+                stats_section_end(v);
+        }
+        if (b->supervisor && v->sees_all)
                 supervisor_visit_stats(b->supervisor, v);
         if (b->sink_socket)
                 sink_socket_visit_stats(b->sink_socket, v);

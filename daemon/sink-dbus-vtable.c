@@ -422,6 +422,8 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
         return reply_control(p, o, sub);
 }
 
+static int reply_statistics(sd_bus_message *call, SinkDbus *s, bool sees_all);
+
 /* Subscribe the caller of p->call, whose credentials the bus told. */
 static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         SinkDbus *s = p->sink;
@@ -429,6 +431,8 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         DbusSubscription *sub = NULL;
         int r;
 
+        if (p->op == REQUEST_STATUS)
+                return reply_statistics(p->call, s, creds->privileged);
         r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), creds, &peer);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
@@ -825,8 +829,9 @@ static void sm_str(void *userdata, const char *key, const char *value) {
                 sm->r = sd_bus_message_append(sm->m, "{sv}", key, "s", value ? value : "");
 }
 
-static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        SinkDbus *s = userdata;
+/* The statistics for the caller of call, whose credentials the bus told:
+ * without figures about other users' processes unless it sees them all. */
+static int reply_statistics(sd_bus_message *call, SinkDbus *s, bool sees_all) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         StatsMessage sm = { 0 };
         StatsVisitor v = {
@@ -836,10 +841,10 @@ static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error
                 .value_bool = sm_bool,
                 .value_str = sm_str,
                 .userdata = &sm,
+                .sees_all = sees_all,
         };
-        (void) ret_error;
 
-        sm.r = sd_bus_message_new_method_return(m, &reply);
+        sm.r = sd_bus_message_new_method_return(call, &reply);
         if (sm.r < 0)
                 return sm.r;
         sm.m = reply;
@@ -851,6 +856,16 @@ static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error
         if (sm.r < 0)
                 return sm.r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        PendingSubscribe *p = pending_new(userdata);
+        (void) ret_error;
+
+        if (!p)
+                return -ENOMEM;
+        p->op = REQUEST_STATUS;
+        return ask_sender_creds(p, m);
 }
 
 /* --- properties --- */

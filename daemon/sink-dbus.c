@@ -453,13 +453,20 @@ DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path) 
         return NULL;
 }
 
+/* Whether the caller of the message being served (if any) may see sub:
+ * subscription objects, their Owner and Events, are their owner's alone. */
+static bool subscription_visible(sd_bus *bus, const DbusSubscription *sub) {
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        const char *sender = m ? sd_bus_message_get_sender(m) : NULL;
+        return !m || (sender && streq(sender, sub->peer->name));
+}
+
 int sink_dbus_subscription_find(sd_bus *bus, const char *path, const char *iface, void *userdata,
                                 void **found, sd_bus_error *error) {
         DbusSubscription *sub = sink_dbus_subscription_by_path(userdata, path);
-        (void) bus;
         (void) iface;
         (void) error;
-        if (!sub)
+        if (!sub || !subscription_visible(bus, sub))
                 return 0;
         *found = sub;
         return 1;
@@ -471,7 +478,6 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
         size_t n = 0, i = 0;
         char **v;
 
-        (void) bus;
         (void) prefix;
         (void) error;
         for (DbusPeer *p = s->peers; p; p = p->next)
@@ -481,6 +487,8 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
                 return -ENOMEM;
         for (DbusPeer *p = s->peers; p; p = p->next)
                 for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+                        if (!subscription_visible(bus, sub))
+                                continue;
                         v[i] = strdup(sub->path);
                         if (!v[i]) {
                                 for (size_t j = 0; j < i; j++)

@@ -410,6 +410,7 @@ static void client_status(Client *c) {
                 .value_bool = json_bool,
                 .value_str = json_str,
                 .userdata = b,
+                .sees_all = c->creds.privileged,
         };
 
         jsonbuf_begin_object(b);

@@ -107,9 +107,9 @@ while True:
 
 
 def user_py(user, code, *args, timeout=30):
-    """Run Python code as user; its stdout is one JSON value."""
+    """Run Python code as user (None: root); its stdout is one JSON value."""
     r = subprocess.run([PY, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
-                       preexec_fn=as_user(user), cwd="/", timeout=timeout)
+                       preexec_fn=as_user(user) if user else None, cwd="/", timeout=timeout)
     check(r.returncode == 0, f"python as {user} failed: {r.stderr}")
     return json.loads(r.stdout)
 
@@ -282,6 +282,118 @@ def test_dbus_signal_needs_processfd(kind):
             victim.wait()
             orphan.send("")
             orphan.close()
+
+# --- statistics: nothing about other users' processes -------------------------
+
+STATUS_JSON = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+f = s.makefile("rb")
+f.readline()
+s.sendall(b'{"op":"status"}\n')
+print(f.readline().decode())
+"""
+
+STATUS_DBUS = r"""
+import json, sys, dbus
+def plain(v):
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, dbus.Boolean):
+        return bool(v)
+    if isinstance(v, dbus.String):
+        return str(v)
+    return int(v)
+c = dbus.bus.BusConnection(sys.argv[1])
+o = c.get_object("org.procnotify.Broker1", "/org/procnotify/Broker1", introspect=False)
+print(json.dumps(plain(o.GetStatistics(dbus_interface="org.procnotify.Broker1"))))
+"""
+
+# What describes processes of any user: only for root and the group.
+PER_PROCESS = ("process_table", "events", "watches", "run")
+
+
+def status_as(kind, b, bus, user):
+    if kind == "json":
+        return user_py(user, STATUS_JSON, b.socket_path)
+    return user_py(user, STATUS_DBUS, bus.address)
+
+
+def test_statistics_hidden_from_others(kind):
+    """status / GetStatistics: a user outside the group gets no figure about
+    other users' processes (process counts, tgid_sum, per-type event counts,
+    the connector's received count, watches, supervised children), and says so
+    (sees_all false); a member of the group and root get them all."""
+    with contextlib.ExitStack() as stack:
+        u = stack.enter_context(Users("a", member=("m",)))
+        bus = stack.enter_context(Bus(kind)) if kind != "json" else None
+        b = stack.enter_context(Broker(config=f"[Policy]\nGroup={u.group}\n",
+                                       dbus=bus.address if bus else None))
+        other = status_as(kind, b, bus, u.a)
+        shown = [k for k in PER_PROCESS if k in other]
+        check(not shown, f"{u.a} (not in the group) was shown {shown}: {json.dumps(other)[:600]}")
+        check("received" not in other["connector"], f"connector: {other['connector']}")
+        check(other["sees_all"] is False and "lost" in other["connector"]
+              and ("socket" in other if kind == "json" else "dbus" in other), f"status: {other}")
+        for who in (u.m, None):
+            full = status_as(kind, b, bus, who)
+            check(full["sees_all"] is True and full["process_table"]["tgid_sum"] > 0
+                  and "received" in full["connector"] and "events" in full,
+                  f"{who or 'root'} was not shown everything: {json.dumps(full)[:600]}")
+
+
+# --- subscription objects: their owner's alone ---------------------------------
+
+# Subscribes, prints its path and unique name; then for each line on stdin
+# (another subscription's path) prints the subscription nodes it can list
+# and the Owner it can read of its own and of the other one.
+OWNER_PROBE = r"""
+import json, sys, dbus
+import xml.etree.ElementTree as ET
+DEST, PATH = "org.procnotify.Broker1", "/org/procnotify/Broker1"
+c = dbus.bus.BusConnection(sys.argv[1])
+o = c.get_object(DEST, PATH, introspect=False)
+own = str(o.Subscribe(dbus.Array(["predump"], signature="s"), dbus.Dictionary({}, signature="sv"),
+                      dbus_interface=DEST))
+print(json.dumps({"path": own, "name": str(c.get_unique_name())}), flush=True)
+for line in sys.stdin:
+    xml = c.get_object(DEST, PATH + "/subscription", introspect=False).Introspect(
+        dbus_interface="org.freedesktop.DBus.Introspectable")
+    res = {"nodes": sorted(n.get("name") for n in ET.fromstring(str(xml)).findall("node"))}
+    for key, p in (("own", own), ("other", line.strip())):
+        try:
+            res[key] = str(c.get_object(DEST, p, introspect=False).Get(
+                "org.procnotify.Subscription1", "Owner", dbus_interface="org.freedesktop.DBus.Properties"))
+        except dbus.DBusException as e:
+            res[key] = {"error": e.get_dbus_name()}
+    print(json.dumps(res), flush=True)
+"""
+
+
+def test_subscriptions_listed_to_owner_only(kind):
+    """Two users each subscribe on D-Bus: each lists only its own
+    subscription object below /org/procnotify/Broker1/subscription and reads
+    only its own Owner; the other's object does not exist for it."""
+    check(kind != "json", "D-Bus only")
+    with Users("a", "b") as u, Bus(kind) as bus, Broker(dbus=bus.address):
+        probes = [Proc([PY, "-c", OWNER_PROBE, bus.address], preexec_fn=as_user(x), cwd="/")
+                  for x in (u.a, u.b)]
+        try:
+            me = [p.json(what="the subscription") for p in probes]
+            for i, p in enumerate(probes):
+                mine, theirs = me[i], me[1 - i]
+                p.send(theirs["path"])
+                r = p.json(what="the probe")
+                leaf = mine["path"].rsplit("/", 1)[1]
+                check(r["nodes"] == [leaf], f"user {i} lists {r['nodes']}, not only its own {leaf}")
+                check(r["own"] == mine["name"], f"own Owner: {r}")
+                check(isinstance(r["other"], dict) and "UnknownObject" in r["other"]["error"],
+                      f"user {i} read the other user's subscription: {r['other']}")
+        finally:
+            for p in probes:
+                p.close()
+
 
 
 if __name__ == "__main__":
