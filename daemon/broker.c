@@ -365,15 +365,17 @@ static void broker_on_control_release(void *userdata, SinkOwner owner) {
                 watch_table_release(b->watches, owner);
 }
 
-/* A watch ended by itself (its process exited): take its subscription away
- * from the sink that holds it. */
-static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag) {
+/* A watch ended by itself (its process exited, or executed what its
+ * watcher may not trace: reason): take its subscription away from the sink
+ * that holds it. */
+static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag, pid_t pid,
+                                  const char *reason) {
         Broker *b = userdata;
         SinkOwner range = owner & ~(SINK_OWNER_SOCKET - 1);
         if (range == SINK_OWNER_SOCKET && b->sink_socket)
-                sink_socket_drop_subscription(b->sink_socket, owner, tag);
+                sink_socket_drop_subscription(b->sink_socket, owner, tag, pid, reason);
         else if (range == SINK_OWNER_DBUS && b->sink_dbus)
-                sink_dbus_drop_subscription(b->sink_dbus, owner, tag);
+                sink_dbus_drop_subscription(b->sink_dbus, owner, tag, pid, reason);
 }
 
 /* Wait statuses nobody registered for (orphans the broker adopted). */

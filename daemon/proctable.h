@@ -34,6 +34,7 @@ typedef struct ProcInfo {
         uint64_t start_time;  /* clock ticks after boot (/proc/PID/stat field 22) */
         uint32_t nthreads;
         uint32_t uid, euid, gid, egid;
+        uint32_t suid;        /* saved uid (PROC_READ_STATUS) */
         char state;           /* R, S, D, Z, X, T, t, … */
         char comm[16];
         char *exe;            /* owned, NULL if unreadable (kernel threads) */
@@ -61,6 +62,7 @@ typedef struct ProcEntry {
         uint64_t start_time;      /* 0: not known */
         uint64_t born_ns;         /* when the table learned of it (CLOCK_MONOTONIC) */
         uint32_t uid, euid, gid, egid;
+        uint32_t suid;        /* saved uid (PROC_READ_STATUS) */
         int32_t nthreads;         /* live threads known */
         char comm[16];            /* "" when not known */
         RefStr *exe, *cmdline, *cgroup, *unit;

@@ -387,7 +387,7 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
                 o = json_tokener_parse(line.data);
         jsonbuf_deinit(&line);
         if (reply.unsubscribe_tag)
-                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag);
+                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag, 0, NULL);
         if (!o || !json_object_object_get_ex(o, "type", &v)) {
                 filter_free(reply.subscribe);
                 return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
@@ -947,6 +947,7 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("Stopped", PROCESS_ARGS "ias", PROCESS_NAMES "signal\0sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Continued", PROCESS_ARGS "as", PROCESS_NAMES "sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Overrun", "tttstt", "seq\0ts_ns\0lost\0where\0first_seq\0last_seq\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("WatchEnded", "ous", "subscription\0pid\0reason\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("SignalWithheld", "iutt", "signal\0pid\0cause_seq\0ts_ns\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Followed", "osiiuutt",
                                  "subscription\0reason\0main_pid\0previous_main_pid\0candidates\0members\0"

@@ -432,14 +432,27 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
         free(sub);
 }
 
-void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag) {
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                 const char *reason) {
         for (DbusPeer *p = s->peers; p; p = p->next) {
                 if (p->owner != owner)
                         continue;
                 for (DbusSubscription *sub = p->subs, *next; sub; sub = next) {
                         next = sub->next;
-                        if (sub->tag == tag)
-                                sink_dbus_subscription_free(sub);
+                        if (sub->tag != tag)
+                                continue;
+                        if (reason) {
+                                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                                int r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE,
+                                                                  "WatchEnded");
+                                if (r >= 0)
+                                        r = sd_bus_message_set_destination(m, p->name);
+                                if (r >= 0)
+                                        r = sd_bus_message_append(m, "ous", sub->path, (uint32_t) pid, reason);
+                                if (r >= 0 && sd_bus_send(s->bus, m, NULL) >= 0)
+                                        s->stats.signals_sent++;
+                        }
+                        sink_dbus_subscription_free(sub);
                 }
                 return;
         }

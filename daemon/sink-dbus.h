@@ -67,6 +67,7 @@ SinkDbus *sink_dbus_free(SinkDbus *s);
 void sink_dbus_set_options(SinkDbus *s, const SinkDbusOptions *o);
 /* Visit this sink's statistics as a "dbus" section. */
 void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v);
-/* Remove owner's subscriptions tagged tag (its watch ended). No-op if the
- * peer is gone. */
-void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag);
+/* Remove owner's subscriptions tagged tag (its watch of pid ended); with a
+ * reason, the peer is told (WatchEnded). No-op if the peer is gone. */
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                 const char *reason);

@@ -981,13 +981,21 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         return NULL;
 }
 
-void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag) {
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                   const char *reason) {
         for (Client *c = s->clients; c; c = c->next) {
                 if (c->owner != owner)
                         continue;
-                for (size_t i = c->n_subs; i-- > 0;)
-                        if (c->subs[i].tag == tag)
-                                client_remove_subscription(c, i);
+                for (size_t i = c->n_subs; i-- > 0;) {
+                        if (c->subs[i].tag != tag)
+                                continue;
+                        if (reason) {
+                                reply_watch_ended(&s->reply, c->subs[i].id, pid, reason,
+                                                  now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME));
+                                client_send_reply(c);
+                        }
+                        client_remove_subscription(c, i);
+                }
                 return;
         }
 }

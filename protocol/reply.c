@@ -85,3 +85,19 @@ void reply_signal_withheld(JsonBuf *b, int signal, pid_t pid, uint64_t cause_seq
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
 }
+
+void reply_watch_ended(JsonBuf *b, uint64_t id, pid_t pid, const char *reason, uint64_t ts_ns,
+                       uint64_t time_ns) {
+        char time[32];
+
+        event_json_format_time(time, time_ns);
+        jsonbuf_begin_object(b);
+        jsonbuf_field_str(b, "type", "watch-ended");
+        jsonbuf_field_uint(b, "ts_ns", ts_ns);
+        jsonbuf_field_str(b, "time", time);
+        jsonbuf_field_uint(b, "id", id);
+        jsonbuf_field_int(b, "pid", pid);
+        jsonbuf_field_str(b, "reason", reason);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}

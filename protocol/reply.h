@@ -50,3 +50,8 @@ void reply_follow(JsonBuf *b, const FollowReport *f);
  * the event that caused it (seq cause_seq), no seq of its own. */
 void reply_signal_withheld(JsonBuf *b, int signal, pid_t pid, uint64_t cause_seq, uint64_t ts_ns,
                            uint64_t time_ns);
+
+/* {"type":"watch-ended",…}: the watch of pid, delivered by subscription id,
+ * ended for reason (PROTOCOL.md, "watch"), at ts_ns / time_ns. */
+void reply_watch_ended(JsonBuf *b, uint64_t id, pid_t pid, const char *reason, uint64_t ts_ns,
+                       uint64_t time_ns);

@@ -395,6 +395,49 @@ def test_subscriptions_listed_to_owner_only(kind):
                 p.close()
 
 
+# --- stop watches: not past a set-uid exec -----------------------------------
+
+
+def tracer_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    fail(f"no TracerPid for {pid}")
+
+
+def test_stop_watch_ends_at_setuid_exec(kind):
+    """A user's stop (ptrace) watch of its own process: when that process
+    executes a set-uid root program (which the broker's CAP_SYS_PTRACE lets
+    the kernel run with its privileges), the watch ends with reason
+    "not-permitted" and the broker detaches: the user must not keep a root
+    process seized (nor be told of its stops)."""
+    check(kind == "json", "JSON only")
+    with Users("a") as u, Broker() as b, setuid_root_copy() as exe:
+        target = Proc(["/bin/sh", "-c", f'read x; exec {exe} {int(signal.SIGUSR1)}'],
+                      preexec_fn=as_user(u.a), cwd="/")
+        watcher = Relay(b, u.a)
+        try:
+            r = watcher.request({"op": "watch", "pid": target.p.pid, "stop": True})
+            check(r.get("type") == "watching" and r.get("stop") is True, f"watch: {r}")
+            check(tracer_of(target.p.pid) == b.proc.pid, "not traced by the broker")
+            target.send("go")
+            check(target.line(what="the set-uid program").split() == ["root", "0", "0", "0"],
+                  "set-uid program did not become root")
+            seen = watcher.until(lambda m: m.get("type") == "watch-ended", "watch-ended")
+            e = seen[-1]
+            check(e["pid"] == target.p.pid and e["reason"] == "not-permitted" and e["id"] == r["id"]
+                  and "ts_ns" in e, f"report: {e}")
+            wait_until(lambda: tracer_of(target.p.pid) == 0, "the broker letting the root process go")
+            r = watcher.request({"op": "unwatch", "pid": target.p.pid})
+            check(r.get("type") == "error" and r.get("code") == "not-found", f"unwatch after the end: {r}")
+            st = b.client().request({"op": "status"})["watches"]
+            check(st["active"] == 0 and st["revoked"] == 1 and st["traced_processes"] == 0, f"status: {st}")
+        finally:
+            watcher.close()
+            target.close()
+
+
 
 if __name__ == "__main__":
     KINDS = ("json",) + Bus.KINDS
