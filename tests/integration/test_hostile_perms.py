@@ -25,7 +25,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from pntest import Broker, Bus, Client, Proc, check, fail, run, wait_until
+from pntest import HERE, Broker, Bus, Client, Proc, check, fail, run, wait_until
 from pnusers import Users, as_user
 
 PY = "/usr/bin/python3"
@@ -410,33 +410,51 @@ def test_stop_watch_ends_at_setuid_exec(kind):
     """A user's stop (ptrace) watch of its own process: when that process
     executes a set-uid root program (which the broker's CAP_SYS_PTRACE lets
     the kernel run with its privileges), the watch ends with reason
-    "not-permitted" and the broker detaches: the user must not keep a root
-    process seized (nor be told of its stops)."""
-    check(kind == "json", "JSON only")
-    with Users("a") as u, Broker() as b, setuid_root_copy() as exe:
+    "not-permitted" (JSON watch-ended, D-Bus WatchEnded) and the broker
+    detaches: the user must not keep a root process seized (nor be told of
+    its stops)."""
+    with contextlib.ExitStack() as stack:
+        u = stack.enter_context(Users("a"))
+        bus = stack.enter_context(Bus(kind)) if kind != "json" else None
+        b = stack.enter_context(Broker(dbus=bus.address if bus else None))
+        exe = stack.enter_context(setuid_root_copy())
         target = Proc(["/bin/sh", "-c", f'read x; exec {exe} {int(signal.SIGUSR1)}'],
                       preexec_fn=as_user(u.a), cwd="/")
-        watcher = Relay(b, u.a)
-        try:
-            r = watcher.request({"op": "watch", "pid": target.p.pid, "stop": True})
+        stack.callback(target.close)
+        pid = target.p.pid
+        if kind == "json":
+            watcher = Relay(b, u.a)
+            stack.callback(watcher.close)
+            r = watcher.request({"op": "watch", "pid": pid, "stop": True})
             check(r.get("type") == "watching" and r.get("stop") is True, f"watch: {r}")
-            check(tracer_of(target.p.pid) == b.proc.pid, "not traced by the broker")
-            target.send("go")
-            check(target.line(what="the set-uid program").split() == ["root", "0", "0", "0"],
-                  "set-uid program did not become root")
-            seen = watcher.until(lambda m: m.get("type") == "watch-ended", "watch-ended")
-            e = seen[-1]
-            check(e["pid"] == target.p.pid and e["reason"] == "not-permitted" and e["id"] == r["id"]
+            sub = r["id"]
+        else:
+            watcher = Relay.__new__(Relay)
+            Proc.__init__(watcher, [PY, os.path.join(HERE, "dbus-subscriber.py"), bus.address, "-"],
+                          preexec_fn=as_user(u.a), cwd="/")
+            stack.callback(watcher.close)
+            check("listening" in watcher.json(what="listening"), "D-Bus watcher did not start")
+            watcher.send(f'call Watch ua{{sv}} [{pid}, {{"stop": true}}]')
+            r = watcher.until(lambda m: "reply" in m or "error" in m, "the Watch reply")[-1]
+            check("reply" in r, f"Watch: {r}")
+            sub = r["reply"][0]
+        check(tracer_of(pid) == b.proc.pid, "not traced by the broker")
+        target.send("go")
+        check(target.line(what="the set-uid program").split() == ["root", "0", "0", "0"],
+              "set-uid program did not become root")
+        if kind == "json":
+            e = watcher.until(lambda m: m.get("type") == "watch-ended", "watch-ended")[-1]
+            check(e["pid"] == pid and e["reason"] == "not-permitted" and e["id"] == sub
                   and "ts_ns" in e, f"report: {e}")
-            wait_until(lambda: tracer_of(target.p.pid) == 0, "the broker letting the root process go")
-            r = watcher.request({"op": "unwatch", "pid": target.p.pid})
+        else:
+            e = watcher.until(lambda m: m.get("member") == "WatchEnded", "WatchEnded")[-1]["args"]
+            check(e == {"subscription": sub, "pid": pid, "reason": "not-permitted"}, f"WatchEnded: {e}")
+        wait_until(lambda: tracer_of(pid) == 0, "the broker letting the root process go")
+        st = b.client().request({"op": "status"})["watches"]
+        check(st["active"] == 0 and st["revoked"] == 1 and st["traced_processes"] == 0, f"status: {st}")
+        if kind == "json":
+            r = watcher.request({"op": "unwatch", "pid": pid})
             check(r.get("type") == "error" and r.get("code") == "not-found", f"unwatch after the end: {r}")
-            st = b.client().request({"op": "status"})["watches"]
-            check(st["active"] == 0 and st["revoked"] == 1 and st["traced_processes"] == 0, f"status: {st}")
-        finally:
-            watcher.close()
-            target.close()
-
 
 
 if __name__ == "__main__":
