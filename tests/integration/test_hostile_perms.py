@@ -27,6 +27,7 @@ import xml.etree.ElementTree as ET
 
 from pntest import HERE, Broker, Bus, Client, Proc, check, fail, run, wait_until
 from pnusers import Users, as_user
+from test_watch import proc_status
 
 PY = "/usr/bin/python3"
 PN_SETUID = os.environ.get("PN_SETUID", "pn-setuid")
@@ -170,7 +171,8 @@ def test_signal_withheld_after_setuid_exec(kind):
             check(sub.line(what="pending") == "pending 0",
                   "the broker signalled a process that had become root")
             w = [e for e in seen if e.get("type") == "signal-withheld"]
-            check(len(w) == 1, f"no single signal-withheld report before the exit: {seen}")
+            check(len(w) == 1, f"no single signal-withheld report before the exit of {pid}: {seen}; "
+                  f"status: {b.client().request({'op': 'status'})['socket']}")
             w = w[0]
             check(w["signal"] == signal.SIGUSR1 and w["pid"] == sub.p.pid and w["cause_seq"] > 0
                   and "ts_ns" in w and "time" in w, f"report: {w}")
@@ -399,11 +401,7 @@ def test_subscriptions_listed_to_owner_only(kind):
 
 
 def tracer_of(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("TracerPid:"):
-                return int(line.split()[1])
-    fail(f"no TracerPid for {pid}")
+    return int(proc_status(pid, key="TracerPid"))
 
 
 def test_stop_watch_ends_at_setuid_exec(kind):
