@@ -251,8 +251,12 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_section_begin(v, "kernel_features");
         stats_kernel_features(v, &b->features);
         stats_section_end(v);
+        stats_bool(v, "sees_all", v->sees_all);
         stats_section_begin(v, "connector");
-        stats_uint(v, "received", cs->received);
+        /* What the kernel reported of every process on the host: its rate is
+         * other users' activity. Loss is everyone's (overruns go to all). */
+        if (v->sees_all)
+                stats_uint(v, "received", cs->received);
         stats_uint(v, "lost", cs->lost);
         stats_uint(v, "enobufs", cs->enobufs);
         stats_uint(v, "resets", cs->resets);
@@ -260,27 +264,30 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
         stats_uint(v, "receive_buffer", cs->receive_buffer);
         stats_uint(v, "overrun_events", b->overrun_events);
         stats_section_end(v);
-        stats_section_begin(v, "process_table");
-        stats_uint(v, "entries", ts->entries);
-        /* With entries, a fingerprint of the table that tests compare with
-         * /proc: one pass over the table, only when status is asked for. */
-        uint64_t tgid_sum = 0;
-        proctable_foreach(b->table, broker_add_tgid, &tgid_sum);
-        stats_uint(v, "tgid_sum", tgid_sum);
-        stats_uint(v, "resyncs", ts->resyncs);
-        stats_uint(v, "inferred_exits", ts->inferred_exits);
-        stats_uint(v, "adoptions", ts->adoptions);
-        stats_uint(v, "full", ts->full);
-        stats_uint(v, "merged_exits", ts->merged_exits);
-        stats_uint(v, "unmerged_exits", ts->unmerged_exits);
-        stats_section_end(v);
-        if (b->watches)
-                watch_table_visit_stats(b->watches, v);
-        stats_section_begin(v, "events");
-        for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
-                stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
-        stats_section_end(v);
-        if (b->supervisor)
+        if (v->sees_all) {
+                /* Every figure below describes processes of any user. */
+                stats_section_begin(v, "process_table");
+                stats_uint(v, "entries", ts->entries);
+                /* With entries, a fingerprint of the table that tests compare with
+                 * /proc: one pass over the table, only when status is asked for. */
+                uint64_t tgid_sum = 0;
+                proctable_foreach(b->table, broker_add_tgid, &tgid_sum);
+                stats_uint(v, "tgid_sum", tgid_sum);
+                stats_uint(v, "resyncs", ts->resyncs);
+                stats_uint(v, "inferred_exits", ts->inferred_exits);
+                stats_uint(v, "adoptions", ts->adoptions);
+                stats_uint(v, "full", ts->full);
+                stats_uint(v, "merged_exits", ts->merged_exits);
+                stats_uint(v, "unmerged_exits", ts->unmerged_exits);
+                stats_section_end(v);
+                if (b->watches)
+                        watch_table_visit_stats(b->watches, v);
+                stats_section_begin(v, "events");
+                for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
+                        stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
+                stats_section_end(v);
+        }
+        if (b->supervisor && v->sees_all)
                 supervisor_visit_stats(b->supervisor, v);
         if (b->sink_socket)
                 sink_socket_visit_stats(b->sink_socket, v);
@@ -364,15 +371,17 @@ static void broker_on_control_release(void *userdata, SinkOwner owner) {
                 watch_table_release(b->watches, owner);
 }
 
-/* A watch ended by itself (its process exited): take its subscription away
- * from the sink that holds it. */
-static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag) {
+/* A watch ended by itself (its process exited, or executed what its
+ * watcher may not trace: reason): take its subscription away from the sink
+ * that holds it. */
+static void broker_on_watch_ended(void *userdata, SinkOwner owner, uint64_t tag, pid_t pid,
+                                  const char *reason) {
         Broker *b = userdata;
         SinkOwner range = owner & ~(SINK_OWNER_SOCKET - 1);
         if (range == SINK_OWNER_SOCKET && b->sink_socket)
-                sink_socket_drop_subscription(b->sink_socket, owner, tag);
+                sink_socket_drop_subscription(b->sink_socket, owner, tag, pid, reason);
         else if (range == SINK_OWNER_DBUS && b->sink_dbus)
-                sink_dbus_drop_subscription(b->sink_dbus, owner, tag);
+                sink_dbus_drop_subscription(b->sink_dbus, owner, tag, pid, reason);
 }
 
 /* Wait statuses nobody registered for (orphans the broker adopted). */

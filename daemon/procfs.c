@@ -121,6 +121,11 @@ static int read_status(int dirfd, const char *pid, ProcInfo *info) {
         if (parse_ids(buf, "\nUid:", &info->uid, &info->euid) < 0 ||
             parse_ids(buf, "\nGid:", &info->gid, &info->egid) < 0)
                 return -EINVAL;
+        /* The third of "Uid:\treal\teffective\tsaved\tfs". */
+        unsigned long r, e, saved;
+        if (sscanf(strstr(buf, "\nUid:") + 5, "%lu %lu %lu", &r, &e, &saved) != 3)
+                return -EINVAL;
+        info->suid = (uint32_t) saved;
         return 0;
 }
 

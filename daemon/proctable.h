@@ -37,6 +37,7 @@ typedef struct ProcInfo {
         uint64_t start_time;  /* clock ticks after boot (/proc/PID/stat field 22) */
         uint32_t nthreads;
         uint32_t uid, euid, gid, egid;
+        uint32_t suid;        /* saved uid (PROC_READ_STATUS) */
         char state;           /* R, S, D, Z, X, T, t, … */
         /* Every string below is mapped by pn_utf8_sanitize() (protocol/utf8.h)
          * by the reader: valid for both sinks. */
@@ -72,6 +73,7 @@ typedef struct ProcEntry {
         uint64_t start_time;      /* 0: not known */
         uint64_t born_ns;         /* when the table learned of it (CLOCK_MONOTONIC) */
         uint32_t uid, euid, gid, egid;
+        uint32_t suid;        /* saved uid (PROC_READ_STATUS) */
         int32_t nthreads;         /* live threads known */
         char comm[PN_COMM_SIZE];  /* "" when not known; mapped (protocol/utf8.h) */
         RefStr *exe, *cmdline, *cgroup, *unit;

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "peer-pidfd.h"
 #include "protocol/filter.h"
 #include "sink-dbus.h"
 
@@ -46,7 +47,7 @@ struct DbusPeer {
         SinkDbus *sink;
         char *name;        /* unique bus name */
         PeerCreds creds;
-        int pidfd;         /* the peer's process, once a subscription asks for signals */
+        PeerSignals signals; /* to the peer's process, once a subscription asks for them */
         SinkOwner owner;   /* what the broker keeps for it (watches) */
         sd_bus_track *track;
         DbusSubscription *subs;
@@ -105,9 +106,11 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
 /* The credentials in a GetConnectionCredentials reply: 0, or negative
  * errno (-EBADMSG: no uid in it). */
-int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret);
+int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret, int *ret_pidfd);
 /* The credentials of a known peer, or NULL. */
 const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name);
+/* Whether the known peer name has its process's pidfd for signals. */
+bool sink_dbus_peer_has_signals(SinkDbus *s, const char *name);
 /* Takes filter, events and follow (may be NULL) on success. -EUSERS: the
  * peer is at MaxSubscriptions; -EDQUOT: its user at MaxSubscriptionsPerUser. */
 int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal, Follow *follow,

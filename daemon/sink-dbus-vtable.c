@@ -6,6 +6,7 @@
  * checks the signatures and answers InvalidArgs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #define ERROR_NOT_FOUND "org.procnotify.Broker1.Error.NotFound"
 #define ERROR_BUSY "org.procnotify.Broker1.Error.Busy"
 #define ERROR_SPAWN_FAILED "org.procnotify.Broker1.Error.SpawnFailed"
+#define ERROR_SIGNAL_NOT_SUPPORTED "org.procnotify.Broker1.Error.SignalNotSupported"
 
 #define MAX_PEER_GROUPS 256
 
@@ -182,7 +184,17 @@ typedef struct PendingSubscribe {
         int signal;
         Follow *follow;   /* subscribe with "follow", once the caller is known */
         Request req;      /* what the broker serves, as a JSON request */
+        int process_fd;   /* the bus's ProcessFD of the caller, or -1 */
 } PendingSubscribe;
+
+static PendingSubscribe *pending_new(SinkDbus *s) {
+        PendingSubscribe *p = calloc(1, sizeof(*p));
+        if (p) {
+                p->sink = s;
+                p->process_fd = -1;
+        }
+        return p;
+}
 
 static void pending_free(PendingSubscribe *p) {
         sd_bus_message_unref(p->call);
@@ -192,6 +204,7 @@ static void pending_free(PendingSubscribe *p) {
         for (size_t i = 0; p->events && p->events[i]; i++)
                 free(p->events[i]);
         free(p->events);
+        safe_close(p->process_fd);
         free(p);
 }
 
@@ -199,8 +212,15 @@ static void pending_destroy(void *userdata) {
         pending_free(userdata);
 }
 
-int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret) {
+/* The caller's credentials from GetConnectionCredentials' reply, and its
+ * ProcessFD (a pidfd of the process that connected, given by newer
+ * dbus-daemon and dbus-broker releases, not by Debian 12's 1.14 and 33;
+ * -1 where the bus does not give one) in
+ * *ret_pidfd, a copy the caller owns. */
+int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds *ret,
+                         int *ret_pidfd) {
         uint32_t uid = UINT32_MAX, pid = 0;
+        _cleanup_close_ int pidfd = -1;
         gid_t groups[MAX_PEER_GROUPS];
         size_t n_groups = 0;
         int r;
@@ -215,6 +235,15 @@ int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds 
                         r = sd_bus_message_read(reply, "v", "u", &uid);
                 else if (streq(key, "ProcessID"))
                         r = sd_bus_message_read(reply, "v", "u", &pid);
+                else if (streq(key, "ProcessFD") && pidfd < 0) {
+                        int fd = -1;
+                        r = sd_bus_message_read(reply, "v", "h", &fd);
+                        if (r >= 0 && fd >= 0) {
+                                pidfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                                if (pidfd < 0)
+                                        return -errno;
+                        }
+                }
                 else if (streq(key, "UnixGroupIDs")) {
                         uint32_t g;
                         r = sd_bus_message_enter_container(reply, 'v', "au");
@@ -244,6 +273,8 @@ int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds 
          * membership is judged as on the JSON socket. With no list the peer
          * is privileged only as root. */
         policy_peer_init(policy, ret, uid, (gid_t) -1, (pid_t) pid, groups, n_groups);
+        if (ret_pidfd)
+                *ret_pidfd = TAKE_FD(pidfd);
         return 0;
 }
 
@@ -365,7 +396,7 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
                 o = json_tokener_parse(line.data);
         jsonbuf_deinit(&line);
         if (reply.unsubscribe_tag)
-                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag);
+                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag, 0, NULL);
         if (!o || !json_object_object_get_ex(o, "type", &v)) {
                 filter_free(reply.subscribe);
                 return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
@@ -400,6 +431,8 @@ static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
         return reply_control(p, o, sub);
 }
 
+static int reply_statistics(sd_bus_message *call, SinkDbus *s, bool sees_all);
+
 /* Subscribe the caller of p->call, whose credentials the bus told. */
 static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         SinkDbus *s = p->sink;
@@ -407,6 +440,8 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         DbusSubscription *sub = NULL;
         int r;
 
+        if (p->op == REQUEST_STATUS)
+                return reply_statistics(p->call, s, creds->privileged);
         r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), creds, &peer);
         if (r == -EUSERS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
@@ -429,16 +464,24 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                 if (code)
                         return sd_bus_reply_method_errorf(p->call, error_name(code), "%s", msg);
         }
-        if (p->signal && peer->pidfd < 0) {
-                /* The bus told the pid just now: a process that started
-                 * later holds a reused pid and is refused. */
-                r = peer_pidfd_open_pid(creds->pid, peer_boottime_now());
+        if (p->signal && peer->signals.pidfd < 0) {
+                /* Never a bare pid: a process that ended while another kept
+                 * its connection may have left its pid to anyone, root too. */
+                if (p->process_fd < 0)
+                        return sd_bus_reply_method_errorf(p->call, ERROR_SIGNAL_NOT_SUPPORTED,
+                                                          "signal: this bus does not tell the calling "
+                                                          "process as a pidfd (ProcessFD in "
+                                                          "GetConnectionCredentials), and no signal is "
+                                                          "sent to a bare pid.");
+                r = peer_signals_set(&peer->signals, TAKE_FD(p->process_fd), creds->uid);
+                if (r == -EPERM)
+                        return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
+                                                          "signal: the calling process no longer runs "
+                                                          "as the user that connected to the bus.");
                 if (r < 0)
                         return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
-                                                          "signal: cannot get a pidfd of the calling "
-                                                          "process (%s); no signal is sent to a bare pid.",
-                                                          strerror(-r));
-                peer->pidfd = r;
+                                                          "signal: cannot read the calling process's "
+                                                          "credentials (%s).", strerror(-r));
         }
         r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, p->follow, &sub);
         if (r == -EUSERS)
@@ -464,7 +507,8 @@ static int on_sender_creds(sd_bus_message *reply, void *userdata, sd_bus_error *
         PeerCreds creds;
 
         (void) ret_error;
-        if (sd_bus_message_is_method_error(reply, NULL) || sink_dbus_read_creds(reply, p->sink->ctx.policy, &creds) < 0)
+        if (sd_bus_message_is_method_error(reply, NULL) ||
+            sink_dbus_read_creds(reply, p->sink->ctx.policy, &creds, &p->process_fd) < 0)
                 return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
                                                   "The bus did not tell who is calling.");
         return subscribe_caller(p, &creds);
@@ -480,6 +524,9 @@ static int ask_sender_creds(PendingSubscribe *p, sd_bus_message *m) {
         /* A connection's credentials do not change (unique names are never
          * reused): a known peer is not asked about again. */
         const PeerCreds *known = sink_dbus_peer_creds(p->sink, sd_bus_message_get_sender(m));
+        /* …but a first "signal" asks for its ProcessFD. */
+        if (known && p->signal && !sink_dbus_peer_has_signals(p->sink, sd_bus_message_get_sender(m)))
+                known = NULL;
         if (known) {
                 PeerCreds creds = *known;
                 r = subscribe_caller(p, &creds);
@@ -514,10 +561,9 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         }
         if (r < 0)
                 return r;
-        p = calloc(1, sizeof(*p));
+        p = pending_new(s);
         if (!p)
                 return -ENOMEM;
-        p->sink = s;
         json_object_object_get_ex(req, "events", &events);
         json_object_object_get_ex(req, "match", &match);
         json_object_object_get_ex(req, "threads", &threads);
@@ -597,10 +643,9 @@ static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op,
                 if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
                         return r;
         }
-        p = calloc(1, sizeof(*p));
+        p = pending_new(s);
         if (!p)
                 return -ENOMEM;
-        p->sink = s;
         p->op = p->req.op = op;
         p->req.watch.pid = pid;
         p->req.watch.stop = stop;
@@ -649,7 +694,7 @@ static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
 
 /* Parse req (taken) as the socket would, then ask who is calling. */
 static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *req, sd_bus_error *ret_error) {
-        PendingSubscribe *p = calloc(1, sizeof(*p));
+        PendingSubscribe *p = pending_new(s);
         ProtoError err;
         int r;
 
@@ -657,7 +702,6 @@ static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *re
                 json_object_put(req);
                 return -ENOMEM;
         }
-        p->sink = s;
         r = request_parse_object(&p->req, req, &err);
         if (r < 0) {
                 free(p);
@@ -804,8 +848,9 @@ static void sm_str(void *userdata, const char *key, const char *value) {
                 sm->r = sd_bus_message_append(sm->m, "{sv}", key, "s", value ? value : "");
 }
 
-static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        SinkDbus *s = userdata;
+/* The statistics for the caller of call, whose credentials the bus told:
+ * without figures about other users' processes unless it sees them all. */
+static int reply_statistics(sd_bus_message *call, SinkDbus *s, bool sees_all) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         StatsMessage sm = { 0 };
         StatsVisitor v = {
@@ -815,10 +860,10 @@ static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error
                 .value_bool = sm_bool,
                 .value_str = sm_str,
                 .userdata = &sm,
+                .sees_all = sees_all,
         };
-        (void) ret_error;
 
-        sm.r = sd_bus_message_new_method_return(m, &reply);
+        sm.r = sd_bus_message_new_method_return(call, &reply);
         if (sm.r < 0)
                 return sm.r;
         sm.m = reply;
@@ -830,6 +875,16 @@ static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error
         if (sm.r < 0)
                 return sm.r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_statistics(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        PendingSubscribe *p = pending_new(userdata);
+        (void) ret_error;
+
+        if (!p)
+                return -ENOMEM;
+        p->op = REQUEST_STATUS;
+        return ask_sender_creds(p, m);
 }
 
 /* --- properties --- */
@@ -912,6 +967,8 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("Stopped", PROCESS_ARGS "ias", PROCESS_NAMES "signal\0sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Continued", PROCESS_ARGS "as", PROCESS_NAMES "sources\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Overrun", "tttstt", "seq\0ts_ns\0lost\0where\0first_seq\0last_seq\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("WatchEnded", "ous", "subscription\0pid\0reason\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("SignalWithheld", "iutt", "signal\0pid\0cause_seq\0ts_ns\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Followed", "osiiuutt",
                                  "subscription\0reason\0main_pid\0previous_main_pid\0candidates\0members\0"
                                  "cause_seq\0ts_ns\0", 0),

@@ -476,6 +476,29 @@ static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev) {
         peer_queue_message(s, p, m, bytes, (SinkLoss){ 1, ev->seq, ev->seq });
 }
 
+/* The Unix signals p asked for, as far as it could send them itself; a
+ * SignalWithheld tells it once when one is not sent. Like Followed, never
+ * dropped for a full queue: it comes once per episode. */
+static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const PnEvent *ev) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        PeerSignalCounts n = { &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
+                               &s->stats.unix_signals_withheld };
+        int sig = peer_signals_send(&p->signals, sigmask, ev->tgid, &n), r;
+
+        if (sig <= 0)
+                return;
+        r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "SignalWithheld");
+        if (r >= 0)
+                r = sd_bus_message_set_destination(m, p->name);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "iutt", (int32_t) sig, (uint32_t) p->creds.pid, ev->seq,
+                                          ev->ts_ns);
+        if (r >= 0)
+                r = sd_bus_send(s->bus, m, NULL);
+        if (r >= 0)
+                s->stats.signals_sent++;
+}
+
 static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
         SinkDbus *s = userdata;
 
@@ -490,8 +513,7 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
                 bool matched = peer_matches(p, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
                 /* The signal first, so that the peer can act before the bus delivers. */
                 if (sigmask)
-                        peer_pidfd_send_signals(p->pidfd, sigmask, ev->tgid, &s->stats.unix_signals_sent,
-                                                &s->stats.unix_signals_failed);
+                        peer_send_signals(s, p, sigmask, ev);
                 if (matched)
                         peer_queue_event(s, p, ev);
                 if (follow_changed)
@@ -520,7 +542,7 @@ static DbusPeer *peer_free(DbusPeer *p) {
                         break;
                 }
         s->stats.peers--;
-        safe_close(p->pidfd);
+        peer_signals_done(&p->signals);
         while (p->q_len > 0)
                 sd_bus_message_unref(peer_queue_pop(p).m);
         free(p->q);
@@ -555,6 +577,13 @@ const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name) {
         return NULL;
 }
 
+bool sink_dbus_peer_has_signals(SinkDbus *s, const char *name) {
+        for (DbusPeer *p = s->peers; p; p = p->next)
+                if (streq(p->name, name))
+                        return p->signals.pidfd >= 0;
+        return false;
+}
+
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret) {
         DbusPeer *p;
         int r;
@@ -579,7 +608,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
         }
         p->sink = s;
         p->creds = *creds;
-        p->pidfd = -1;
+        p->signals = PEER_SIGNALS_INIT;
         p->live = true;
         p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);
@@ -664,14 +693,27 @@ void sink_dbus_subscription_free(DbusSubscription *sub) {
         free(sub);
 }
 
-void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag) {
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                 const char *reason) {
         for (DbusPeer *p = s->peers; p; p = p->next) {
                 if (p->owner != owner)
                         continue;
                 for (DbusSubscription *sub = p->subs, *next; sub; sub = next) {
                         next = sub->next;
-                        if (sub->tag == tag)
-                                sink_dbus_subscription_free(sub);
+                        if (sub->tag != tag)
+                                continue;
+                        if (reason) {
+                                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                                int r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE,
+                                                                  "WatchEnded");
+                                if (r >= 0)
+                                        r = sd_bus_message_set_destination(m, p->name);
+                                if (r >= 0)
+                                        r = sd_bus_message_append(m, "ous", sub->path, (uint32_t) pid, reason);
+                                if (r >= 0 && sd_bus_send(s->bus, m, NULL) >= 0)
+                                        s->stats.signals_sent++;
+                        }
+                        sink_dbus_subscription_free(sub);
                 }
                 return;
         }
@@ -685,13 +727,20 @@ DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path) 
         return NULL;
 }
 
+/* Whether the caller of the message being served (if any) may see sub:
+ * subscription objects, their Owner and Events, are their owner's alone. */
+static bool subscription_visible(sd_bus *bus, const DbusSubscription *sub) {
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        const char *sender = m ? sd_bus_message_get_sender(m) : NULL;
+        return !m || (sender && streq(sender, sub->peer->name));
+}
+
 int sink_dbus_subscription_find(sd_bus *bus, const char *path, const char *iface, void *userdata,
                                 void **found, sd_bus_error *error) {
         DbusSubscription *sub = sink_dbus_subscription_by_path(userdata, path);
-        (void) bus;
         (void) iface;
         (void) error;
-        if (!sub)
+        if (!sub || !subscription_visible(bus, sub))
                 return 0;
         *found = sub;
         return 1;
@@ -703,7 +752,6 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
         size_t n = 0, i = 0;
         char **v;
 
-        (void) bus;
         (void) prefix;
         (void) error;
         for (DbusPeer *p = s->peers; p; p = p->next)
@@ -713,6 +761,8 @@ int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *user
                 return -ENOMEM;
         for (DbusPeer *p = s->peers; p; p = p->next)
                 for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+                        if (!subscription_visible(bus, sub))
+                                continue;
                         v[i] = strdup(sub->path);
                         if (!v[i]) {
                                 for (size_t j = 0; j < i; j++)
@@ -875,7 +925,7 @@ static int peer_on_restore(sd_bus_message *m, void *userdata, sd_bus_error *erro
         p->restore = sd_bus_slot_unref(p->restore);
         if (!sd_bus_is_open(s->bus))
                 return 0; /* our connection closing: checked on the next */
-        if (sd_bus_message_is_method_error(m, NULL) || sink_dbus_read_creds(m, s->ctx.policy, &creds) < 0 ||
+        if (sd_bus_message_is_method_error(m, NULL) || sink_dbus_read_creds(m, s->ctx.policy, &creds, NULL) < 0 ||
             creds.uid != p->creds.uid || creds.pid != p->creds.pid) {
                 peer_free(p);
                 return 0;
@@ -976,5 +1026,6 @@ void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v) {
         stats_uint(v, "unix_signals_sent", s->stats.unix_signals_sent);
         stats_uint(v, "unix_signals_failed", s->stats.unix_signals_failed);
         stats_uint(v, "reconnects", s->stats.reconnects);
+        stats_uint(v, "unix_signals_withheld", s->stats.unix_signals_withheld);
         stats_section_end(v);
 }

@@ -47,6 +47,7 @@ typedef struct SinkDbusStats {
         uint64_t unix_signals_sent;   /* Unix signals sent to subscribers ("signal") */
         uint64_t unix_signals_failed; /* that the kernel refused (subscriber gone, queue full) */
         uint64_t reconnects;          /* times the bus was connected again after losing it */
+        uint64_t unix_signals_withheld; /* the subscriber could not have sent itself */
 } SinkDbusStats;
 
 /*
@@ -73,6 +74,7 @@ SinkDbus *sink_dbus_free(SinkDbus *s);
 void sink_dbus_set_options(SinkDbus *s, const SinkDbusOptions *o);
 /* Visit this sink's statistics as a "dbus" section. */
 void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v);
-/* Remove owner's subscriptions tagged tag (its watch ended). No-op if the
- * peer is gone. */
-void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag);
+/* Remove owner's subscriptions tagged tag (its watch of pid ended); with a
+ * reason, the peer is told (WatchEnded). No-op if the peer is gone. */
+void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                 const char *reason);

@@ -59,7 +59,7 @@ struct Client {
         sd_event_source *io;
         int fd;
         PeerCreds creds;
-        int pidfd;             /* the client's process, once a subscription asks for signals */
+        PeerSignals signals;   /* to the client's process, once a subscription asks for them */
         uint64_t accepted_ns;  /* CLOCK_BOOTTIME at accept, to check a pid against */
         SinkOwner owner;
 
@@ -268,6 +268,20 @@ static void client_queue_matched(Client *c, const PnEvent *ev, bool *formatted) 
                 client_queue_event(c, s->line.data, s->line.len, ev);
 }
 
+/* The signals c asked for, as far as it could send them itself; told once
+ * when one is withheld (whether or not its subscriptions take lines). */
+static void client_send_signals(Client *c, uint64_t sigmask, const PnEvent *ev) {
+        SinkSocket *s = c->sink;
+        PeerSignalCounts n = { &s->stats.signals_sent, &s->stats.signals_failed,
+                               &s->stats.signals_withheld };
+        int sig = peer_signals_send(&c->signals, sigmask, ev->tgid, &n);
+
+        if (sig > 0) {
+                reply_signal_withheld(&s->reply, sig, c->creds.pid, ev->seq, ev->ts_ns, ev->time_ns);
+                client_send_reply(c);
+        }
+}
+
 static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
         SinkSocket *s = userdata;
         bool formatted = false;
@@ -282,8 +296,7 @@ static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
                 bool matched = client_match(c, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
                 /* The signal first, so that the subscriber can act before it reads the line. */
                 if (sigmask)
-                        peer_pidfd_send_signals(c->pidfd, sigmask, ev->tgid, &s->stats.signals_sent,
-                                                &s->stats.signals_failed);
+                        client_send_signals(c, sigmask, ev);
                 if (matched)
                         client_queue_matched(c, ev, &formatted);
                 if (follow_changed)
@@ -379,6 +392,7 @@ static void client_status(Client *c) {
                 .value_bool = json_bool,
                 .value_str = json_str,
                 .userdata = b,
+                .sees_all = c->creds.privileged,
         };
 
         jsonbuf_begin_object(b);
@@ -400,6 +414,7 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_uint(v, "bad_requests", s->stats.bad_requests);
         stats_uint(v, "signals_sent", s->stats.signals_sent);
         stats_uint(v, "signals_failed", s->stats.signals_failed);
+        stats_uint(v, "signals_withheld", s->stats.signals_withheld);
         stats_section_end(v);
 }
 
@@ -511,8 +526,17 @@ static void client_subscribe(Client *c, Request *r) {
                         return;
                 }
         }
-        if (r->subscribe.signal && c->pidfd < 0) {
+        if (r->subscribe.signal && c->signals.pidfd < 0) {
                 k = peer_pidfd_open_socket(c->fd, c->creds.pid, c->accepted_ns);
+                if (k >= 0)
+                        k = peer_signals_set(&c->signals, k, c->creds.uid);
+                if (k == -EPERM) {
+                        follow_free(follow);
+                        client_send_error(c, PN_ERR_ACCESS_DENIED,
+                                          "\"signal\": this connection's process no longer runs as the "
+                                          "user that connected");
+                        return;
+                }
                 if (k < 0) {
                         follow_free(follow);
                         snprintf(msg, sizeof(msg), "\"signal\": cannot get a pidfd of this connection's "
@@ -520,7 +544,6 @@ static void client_subscribe(Client *c, Request *r) {
                         client_send_error(c, PN_ERR_ACCESS_DENIED, msg);
                         return;
                 }
-                c->pidfd = k;
         }
         if (client_add_subscription(c, r->subscribe.filter, 0) < 0) {
                 follow_free(follow);
@@ -729,7 +752,7 @@ static void client_free(Client *c) {
         }
         uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->creds.uid);
         free(c->subs);
-        safe_close(c->pidfd);
+        peer_signals_done(&c->signals);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         free(c->in);
@@ -781,7 +804,7 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         }
         c->sink = s;
         c->fd = fd;
-        c->pidfd = -1;
+        c->signals = PEER_SIGNALS_INIT;
         c->accepted_ns = peer_boottime_now();
         c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
         policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
@@ -945,13 +968,21 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         return NULL;
 }
 
-void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag) {
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                   const char *reason) {
         for (Client *c = s->clients; c; c = c->next) {
                 if (c->owner != owner)
                         continue;
-                for (size_t i = c->n_subs; i-- > 0;)
-                        if (c->subs[i].tag == tag)
-                                client_remove_subscription(c, i);
+                for (size_t i = c->n_subs; i-- > 0;) {
+                        if (c->subs[i].tag != tag)
+                                continue;
+                        if (reason) {
+                                reply_watch_ended(&s->reply, c->subs[i].id, pid, reason,
+                                                  now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME));
+                                client_send_reply(c);
+                        }
+                        client_remove_subscription(c, i);
+                }
                 return;
         }
 }

@@ -38,6 +38,7 @@ typedef struct SinkSocketStats {
         uint64_t bad_requests;
         uint64_t signals_sent;     /* signals sent to subscribers ("signal") */
         uint64_t signals_failed;   /* that the kernel refused (subscriber gone, queue full) */
+        uint64_t signals_withheld; /* the subscriber could not have sent itself (peer_may_signal) */
 } SinkSocketStats;
 
 /*
@@ -52,9 +53,11 @@ SinkSocket *sink_socket_free(SinkSocket *s);
 /* Apply new limits (reload); existing clients keep their subscriptions. */
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o);
 /* Remove owner's subscriptions tagged tag (given by the broker through
- * SinkControlReply), e.g. when the watch it was for has ended. No-op if the
- * connection is gone. */
-void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag);
+ * SinkControlReply), e.g. when the watch of pid it was for has ended; with
+ * a reason, the client is told ("watch-ended"). No-op if the connection is
+ * gone. */
+void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag, pid_t pid,
+                                   const char *reason);
 const SinkSocketStats *sink_socket_get_stats(SinkSocket *s);
 /* Visit this sink's statistics as a "socket" section. */
 void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v);

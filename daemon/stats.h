@@ -4,7 +4,9 @@
  * without either knowing the other's format. The broker walks its figures
  * (and asks each sink for its own) through the visitor; the JSON socket
  * writes them as a "status" object, D-Bus as a{sv}. Values are grouped in
- * named sections; sections do not nest.
+ * named sections; sections do not nest. sees_all is the viewer's: false
+ * for one that policy shows only its own processes, which is then shown no
+ * figure about other users' processes (PROTOCOL.md, "status").
  */
 #pragma once
 
@@ -18,6 +20,7 @@ typedef struct StatsVisitor {
         void (*value_bool)(void *userdata, const char *key, bool value);
         void (*value_str)(void *userdata, const char *key, const char *value);
         void *userdata;
+        bool sees_all;
 } StatsVisitor;
 
 static inline void stats_section_begin(const StatsVisitor *v, const char *name) {

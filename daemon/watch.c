@@ -48,7 +48,7 @@ struct WatchedProc {
 
 struct Watch {
         SinkOwner owner;
-        uid_t uid;           /* the watcher's */
+        PeerCreds peer;      /* the watcher's, to judge again at each exec */
         uint64_t tag;        /* of its subscription */
         bool stop;
         WatchedProc *proc;
@@ -74,7 +74,7 @@ struct WatchTable {
         Retired *retired;
         uint64_t next_tag;
         struct {
-                uint64_t made, refused, stops, continues, detached;
+                uint64_t made, refused, stops, continues, detached, revoked;
         } stats;
 };
 
@@ -220,7 +220,7 @@ static void watch_proc_end(WatchedProc *p) {
                 if (x->proc != p)
                         continue;
                 if (w->cb.drop_subscription)
-                        w->cb.drop_subscription(w->userdata, x->owner, x->tag);
+                        w->cb.drop_subscription(w->userdata, x->owner, x->tag, p->tgid, NULL);
                 watch_free(w, x); /* the last one frees p */
         }
 }
@@ -238,13 +238,50 @@ static void watch_proc_on_exit(PidfdWatch *pw, int status, uint64_t ts_ns, void 
                 watch_proc_end(p);
 }
 
+/* The uid to judge a stop watch of a process by (policy.h): its own only
+ * while its real, effective and saved uids are all one, as the kernel's
+ * ptrace rule wants; a set-user-ID program is nobody's own. */
+static uint32_t watch_trace_uid(const ProcInfo *info) {
+        return info->uid == info->euid && info->uid == info->suid ? info->uid : UINT32_MAX;
+}
+
+/* p executed a program: end the stop watches whose watcher may not trace
+ * what it runs now. The last one retires the tracee (detaches it). */
+static void watch_proc_on_exec(WatchedProc *p) {
+        WatchTable *w = p->table;
+        _cleanup_(proc_info_done) ProcInfo info = { 0 };
+
+        if (w->reader.read(w->reader.userdata, p->tgid, PROC_READ_STAT | PROC_READ_STATUS, &info) < 0 ||
+            info.start_time != p->start_time)
+                return; /* gone: its exit ends the watches */
+        for (Watch *x = w->watches, *next; x; x = next) {
+                next = x->next;
+                if (x->proc != p || !x->stop ||
+                    policy_may_act(&x->peer, POLICY_ACTION_WATCH_STOP, p->tgid, watch_trace_uid(&info),
+                                   getpid()))
+                        continue;
+                if (w->cb.drop_subscription)
+                        w->cb.drop_subscription(w->userdata, x->owner, x->tag, p->tgid,
+                                                WATCH_ENDED_NOT_PERMITTED);
+                w->stats.revoked++;
+                if (p->n_watches == 1) {
+                        watch_free(w, x); /* frees p */
+                        return;
+                }
+                watch_free(w, x);
+        }
+}
+
 void watch_table_on_event(WatchTable *w, const PnEvent *ev) {
         if (ev->type == PN_EVENT_EXEC) {
                 /* Threads an exec took away without a word (see
                  * tracee_exec_seen()). May free a retired tracee. */
                 for (WatchedProc *p = w->procs; p; p = p->next)
-                        if (p->tracee && p->tgid == ev->tgid)
+                        if (p->tracee && p->tgid == ev->tgid) {
                                 tracee_exec_seen(p->tracee);
+                                watch_proc_on_exec(p);
+                                break;
+                        }
                 for (Retired *r = w->retired, *next; r; r = next) {
                         next = r->next;
                         if (tracee_get_pid(r->tracee) == ev->tgid)
@@ -353,9 +390,10 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
                                      "process %d is not yours to watch (uid %u)", (int) pid, info->uid);
                 return NULL;
         }
-        if (stop && !peer->privileged && info->euid != peer->uid) {
-                /* As the kernel's own rule for ptrace: the effective uid
-                 * must be the peer's too (not a set-user-ID program). */
+        if (stop && !peer->privileged && watch_trace_uid(info) != peer->uid) {
+                /* As the kernel's own rule for ptrace: the effective and
+                 * saved uids must be the peer's too (not a set-user-ID
+                 * program); watch_proc_on_exec() judges so again at each exec. */
                 reply_errorf(reply, PN_ERR_ACCESS_DENIED,
                              "process %d runs with another effective uid (%u): not yours to trace",
                              (int) pid, info->euid);
@@ -462,7 +500,7 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
         }
         for (x = w->watches; x; x = x->next) {
                 n_owner += x->owner == owner;
-                n_uid += x->uid == peer->uid;
+                n_uid += x->peer.uid == peer->uid;
         }
         if (n_owner >= w->opt.max_per_owner) {
                 reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
@@ -495,7 +533,7 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
                         watch_proc_free(p);
                 return;
         }
-        *x = (Watch){ .owner = owner, .uid = peer->uid, .tag = ++w->next_tag, .stop = stop, .proc = p };
+        *x = (Watch){ .owner = owner, .peer = *peer, .tag = ++w->next_tag, .stop = stop, .proc = p };
         p->n_stop += stop;
         x->next = w->watches;
         w->watches = x;
@@ -634,5 +672,6 @@ void watch_table_visit_stats(WatchTable *w, const StatsVisitor *v) {
         stats_uint(v, "stops", w->stats.stops);
         stats_uint(v, "continues", w->stats.continues);
         stats_uint(v, "detached", w->stats.detached);
+        stats_uint(v, "revoked", w->stats.revoked);
         stats_section_end(v);
 }

@@ -25,6 +25,11 @@
 
 typedef struct WatchTable WatchTable;
 
+/* A stop watch's process executed a program the watcher may not trace
+ * (policy_may_act() no longer allows it: a set-user-ID or set-group-ID
+ * program, say): the watch ends. */
+#define WATCH_ENDED_NOT_PERMITTED "not-permitted"
+
 typedef struct WatchTableOptions {
         unsigned max_per_owner;      /* watches per connection */
         unsigned max_per_uid;        /* watches of all connections of one uid (root exempt) */
@@ -35,8 +40,11 @@ typedef struct WatchTableCallbacks {
         /* Publish an event (stop, continue; exits go through the process
          * table with the same function). */
         ProcTableEmitFn emit;
-        /* Remove owner's subscription tagged tag: its watch has ended. */
-        void (*drop_subscription)(void *userdata, SinkOwner owner, uint64_t tag);
+        /* Remove owner's subscription tagged tag: its watch of pid has
+         * ended. reason: NULL when it did its work (the process exited);
+         * else the watcher is told why (WATCH_ENDED_*). */
+        void (*drop_subscription)(void *userdata, SinkOwner owner, uint64_t tag, pid_t pid,
+                                  const char *reason);
 } WatchTableCallbacks;
 
 int watch_table_new(WatchTable **ret, sd_event *e, Reaper *reaper, ProcTable *table,
@@ -55,7 +63,8 @@ void watch_table_request(WatchTable *w, const PeerCreds *peer, SinkOwner owner, 
 void watch_table_release(WatchTable *w, SinkOwner owner);
 
 /* Every published event, after the sinks had it: the exit of a watched
- * process ends its watches. */
+ * process ends its watches; an exec of a traced one ends the stop watches
+ * whose watcher may no longer trace it (WATCH_ENDED_NOT_PERMITTED). */
 void watch_table_on_event(WatchTable *w, const PnEvent *ev);
 /* A wait status nobody registered for: a new thread of a tracee? Returns
  * true if taken. */

@@ -51,14 +51,20 @@ void reply_error(JsonBuf *b, const char *code, const char *message) {
         jsonbuf_append_char(b, '\n');
 }
 
-void reply_follow(JsonBuf *b, const FollowReport *f) {
+/* The head of a message shaped like an event: type, ts_ns and time (of the
+ * event that caused it), no seq. */
+static void begin_timed(JsonBuf *b, const char *type, uint64_t ts_ns, uint64_t time_ns) {
         char time[32];
 
-        event_json_format_time(time, f->time_ns);
+        event_json_format_time(time, time_ns);
         jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "follow");
-        jsonbuf_field_uint(b, "ts_ns", f->ts_ns);
+        jsonbuf_field_str(b, "type", type);
+        jsonbuf_field_uint(b, "ts_ns", ts_ns);
         jsonbuf_field_str(b, "time", time);
+}
+
+void reply_follow(JsonBuf *b, const FollowReport *f) {
+        begin_timed(b, "follow", f->ts_ns, f->time_ns);
         jsonbuf_field_uint(b, "id", f->id);
         jsonbuf_field_str(b, "reason", f->reason);
         jsonbuf_field_int(b, "main_pid", f->main_pid);
@@ -66,6 +72,26 @@ void reply_follow(JsonBuf *b, const FollowReport *f) {
         jsonbuf_field_uint(b, "candidates", f->candidates);
         jsonbuf_field_uint(b, "members", f->members);
         jsonbuf_field_uint(b, "cause_seq", f->cause_seq);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+void reply_signal_withheld(JsonBuf *b, int signal, pid_t pid, uint64_t cause_seq, uint64_t ts_ns,
+                           uint64_t time_ns) {
+        begin_timed(b, "signal-withheld", ts_ns, time_ns);
+        jsonbuf_field_int(b, "signal", signal);
+        jsonbuf_field_int(b, "pid", pid);
+        jsonbuf_field_uint(b, "cause_seq", cause_seq);
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}
+
+void reply_watch_ended(JsonBuf *b, uint64_t id, pid_t pid, const char *reason, uint64_t ts_ns,
+                       uint64_t time_ns) {
+        begin_timed(b, "watch-ended", ts_ns, time_ns);
+        jsonbuf_field_uint(b, "id", id);
+        jsonbuf_field_int(b, "pid", pid);
+        jsonbuf_field_str(b, "reason", reason);
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
 }

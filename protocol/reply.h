@@ -43,3 +43,15 @@ typedef struct FollowReport {
  * Shaped like an event (ts_ns and time, of its cause) so that clients that
  * tell events from replies by ts_ns take it for one; it has no seq. */
 void reply_follow(JsonBuf *b, const FollowReport *f);
+
+/* {"type":"signal-withheld",…}: a signal this connection asked for was not
+ * sent to its process pid, because its own kill() could not have sent it
+ * (PROTOCOL.md, "Signals"). Shaped like reply_follow(): ts_ns and time of
+ * the event that caused it (seq cause_seq), no seq of its own. */
+void reply_signal_withheld(JsonBuf *b, int signal, pid_t pid, uint64_t cause_seq, uint64_t ts_ns,
+                           uint64_t time_ns);
+
+/* {"type":"watch-ended",…}: the watch of pid, delivered by subscription id,
+ * ended for reason (PROTOCOL.md, "watch"), at ts_ns / time_ns. */
+void reply_watch_ended(JsonBuf *b, uint64_t id, pid_t pid, const char *reason, uint64_t ts_ns,
+                       uint64_t time_ns);

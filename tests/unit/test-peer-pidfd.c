@@ -54,7 +54,9 @@ static void test_pid_checked_against_start_time(void **state) {
 
 static void test_socket_and_signals(void **state) {
         int sp[2];
-        uint64_t sent = 0, failed = 0;
+        uint64_t sent = 0, failed = 0, withheld = 0;
+        PeerSignalCounts n = { &sent, &failed, &withheld };
+        PeerSignals ps = PEER_SIGNALS_INIT;
         sigset_t set;
         siginfo_t si;
         (void) state;
@@ -63,11 +65,17 @@ static void test_socket_and_signals(void **state) {
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
         int fd = peer_pidfd_open_socket(sp[0], getpid(), peer_boottime_now());
         assert_true(fd >= 0);
+        /* Not who connected: refused, and the fd closed. */
+        assert_int_equal(peer_signals_set(&ps, dup(fd), getuid() + 1), -EPERM);
+        assert_int_equal(ps.pidfd, -1);
+        assert_int_equal(peer_signals_set(&ps, fd, getuid()), 0);
+        assert_int_equal(ps.ruid, getuid());
+        assert_int_equal(ps.euid, geteuid());
         sigemptyset(&set);
         sigaddset(&set, SIGUSR1);
         sigaddset(&set, SIGUSR2);
         sigprocmask(SIG_BLOCK, &set, NULL);
-        peer_pidfd_send_signals(fd, (1u << (SIGUSR1 - 1)) | (1u << (SIGUSR2 - 1)), 4242, &sent, &failed);
+        assert_int_equal(peer_signals_send(&ps, (1u << (SIGUSR1 - 1)) | (1u << (SIGUSR2 - 1)), 4242, &n), 0);
         assert_int_equal(sent, 2);
         assert_int_equal(failed, 0);
         for (int i = 0; i < 2; i++) {
@@ -76,17 +84,63 @@ static void test_socket_and_signals(void **state) {
                 assert_int_equal(si.si_pid, getpid());
                 assert_int_equal(si.si_value.sival_int, 4242);
         }
-        peer_pidfd_send_signals(-1, 1u << (SIGUSR1 - 1), 1, &sent, &failed);
+        /* A subscriber that was another user (this test runs as root: its
+         * process is no longer that user's): withheld, told once. */
+        if (getuid() == 0) {
+                ps.ruid = ps.euid = 4242;
+                assert_int_equal(peer_signals_send(&ps, 1u << (SIGUSR2 - 1), 1, &n), SIGUSR2);
+                assert_int_equal(peer_signals_send(&ps, 1u << (SIGUSR2 - 1), 1, &n), 0);
+                assert_int_equal(withheld, 2);
+                assert_int_equal(sent, 2);
+                ps.ruid = 0;
+                assert_int_equal(peer_signals_send(&ps, 1u << (SIGUSR1 - 1), 1, &n), 0);
+                assert_true(sigwaitinfo(&set, &si) == SIGUSR1);
+                ps.ruid = 4242; /* told again after a signal got through */
+                assert_int_equal(peer_signals_send(&ps, 1u << (SIGUSR2 - 1), 1, &n), SIGUSR2);
+        }
+        peer_signals_done(&ps);
+        assert_int_equal(peer_signals_send(&ps, 1u << (SIGUSR1 - 1), 1, &n), 0);
         assert_int_equal(failed, 1);
-        close(fd);
         close(sp[0]);
         close(sp[1]);
+}
+
+static void test_kill_rule(void **state) {
+        (void) state;
+        /* kernel/signal.c kill_ok_by_cred(): sender real or effective uid
+         * against target real or saved uid; root may always. */
+        assert_true(peer_may_signal(1000, 1000, 1000, 1000));
+        assert_true(peer_may_signal(1000, 1000, 1000, 0));  /* set-uid root, ruid kept */
+        assert_true(peer_may_signal(1000, 1000, 0, 1000));  /* saved uid still the user's */
+        assert_false(peer_may_signal(1000, 1000, 0, 0));    /* became root for good */
+        assert_true(peer_may_signal(1000, 2000, 2000, 0));
+        assert_false(peer_may_signal(1000, 2000, 3000, 3000));
+        assert_true(peer_may_signal(1000, 0, 3000, 3000));
+}
+
+static void test_read_uids(void **state) {
+        uint32_t r, e, s;
+        (void) state;
+        int fd = peer_pidfd_open_pid(getpid(), peer_boottime_now());
+        assert_true(fd >= 0);
+        assert_int_equal(peer_pidfd_read_uids(fd, &r, &e, &s), 0);
+        assert_int_equal(r, getuid());
+        assert_int_equal(e, geteuid());
+        close(fd);
+        pid_t pid = start_child();
+        fd = peer_pidfd_open_pid(pid, peer_boottime_now());
+        assert_true(fd >= 0);
+        reap(pid);
+        assert_int_equal(peer_pidfd_read_uids(fd, &r, &e, &s), -ESRCH);
+        close(fd);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pid_checked_against_start_time),
                 cmocka_unit_test(test_socket_and_signals),
+                cmocka_unit_test(test_kill_rule),
+                cmocka_unit_test(test_read_uids),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,11 @@ static void test_reader_on_self(void **state) {
         assert_int_equal(procfs_reader_init(&r, NULL), 0);
         assert_int_equal(r.read(r.userdata, getpid(), PROC_READ_ALL, &i), 0);
         assert_int_equal(i.ppid, getppid());
-        assert_int_equal(i.uid, getuid());
+        uid_t ru, eu, su;
+        assert_int_equal(getresuid(&ru, &eu, &su), 0);
+        assert_int_equal(i.uid, ru);
+        assert_int_equal(i.euid, eu);
+        assert_int_equal(i.suid, su);
         assert_true(i.start_time > 0);
         assert_non_null(i.exe);
         assert_non_null(strstr(i.exe, "test-procfs"));
