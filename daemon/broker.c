@@ -626,6 +626,9 @@ static int broker_reload(Broker *b) {
                 c->socket_path = strdup(b->config->socket_path);
                 free(c->dbus);
                 c->dbus = strdup(b->config->dbus);
+                c->override_receive_buffer = b->config->override_receive_buffer;
+                c->override_log_level = b->config->override_log_level;
+                config_apply_overrides(c);
                 if (c->kernel_events != b->config->kernel_events)
                         log_warning("Connector Events= changes take effect at restart.");
                 if (c->predump_prctl != b->config->predump_prctl ||
@@ -965,6 +968,8 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 log_error_errno(r, "Failed to listen on %s: %m%s", b->config->socket_path,
                                 r == -EADDRINUSE ? " (another procnotifyd is serving it)"
                                 : r == -EEXIST   ? " (a file that is not a socket is in the way)"
+                                : r == -EPERM    ? " (its directory must be the broker's own, writable "
+                                                   "by no group or other user)"
                                                  : "");
                 goto fail;
         }

@@ -18,6 +18,7 @@
 
 #include "common/macro.h"
 #include "peer-pidfd.h"
+#include "sink-dbus-args.h"
 #include "sink-dbus-internal.h"
 
 /* Signal names, one per event type (the JSON protocol's "type"). */
@@ -515,6 +516,10 @@ int sink_dbus_new(SinkDbus **ret, sd_bus *bus, sd_event *e, const SinkContext *c
         s->userdata = userdata;
 
         r = sd_bus_attach_event(bus, e, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+        /* Before any handler: every call's arguments are bounded (floating: it lives with the bus). */
+        r = sd_bus_add_filter(bus, NULL, sink_dbus_args_filter, &s->stats.bad_calls);
         if (r < 0)
                 goto fail;
         r = sd_bus_add_object_vtable(bus, &s->slot_vtable, DBUS_PATH, DBUS_INTERFACE, sink_dbus_vtable, s);

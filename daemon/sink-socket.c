@@ -843,10 +843,28 @@ static int sink_socket_on_accept(sd_event_source *src, int fd, uint32_t revents,
         return 0;
 }
 
+/* The socket's directory must be one only we can change: an entry another
+ * user could rename or replace (a symlink swapped in between two calls on
+ * the path) is refused. -EPERM when it is not. */
+static int check_directory(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+
+        if (dfd < 0)
+                return -errno;
+        if (fstat(dfd, &st) < 0)
+                return -errno;
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        return 0;
+}
+
 static int bind_path(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *dir = NULL;
+        mode_t old_umask;
+        int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -855,8 +873,17 @@ static int bind_path(const char *path) {
         dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
-        if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
-                return -errno;
+        /* 0755 whatever the umask (the unit's is 0077): clients must reach
+         * the socket. The broker is single-threaded, so the umask is its own. */
+        const char *parent = dirname(dir);
+        old_umask = umask(0022);
+        r = mkdir(parent, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        umask(old_umask);
+        if (r < 0)
+                return r;
+        r = check_directory(parent);
+        if (r < 0)
+                return r;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -877,12 +904,17 @@ static int bind_path(const char *path) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
         /* Anyone may connect: the policy, not the file mode, decides what
-         * each one sees. */
-        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
-                int r = -errno;
+         * each one sees. bind() creates the file with its final mode 0666
+         * (the socket's 0777 less this umask), so no chmod() follows the
+         * path again after it: bind() itself never follows a symlink there. */
+        old_umask = umask(0111);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
+        umask(old_umask);
+        if (r < 0)
+                return r;
+        if (listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
                 unlink(path);
                 return r;
         }
