@@ -12,6 +12,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "fdreserve.h"
 #include "log.h"
 
 #ifndef PROCNOTIFY_VERSION
@@ -79,6 +80,8 @@ int main(int argc, char *argv[]) {
          * buffers (a 32 MiB D-Bus message sd-bus read whole) in the heap,
          * resident after they are freed. */
         (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        /* The soft descriptor limit up to the hard one (the unit's LimitNOFILE=). */
+        (void) fdreserve_init();
         while ((c = getopt_long(argc, argv, "c:s:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'c': config_path = optarg; break;

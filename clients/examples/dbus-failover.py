@@ -15,6 +15,13 @@ with PROCNOTIFY_PID and PROCNOTIFY_COMM in its environment: the predump
 arrives before the core is written, so a standby can take over while the
 crashed process is still dumping. With --once it exits after that.
 Without --address it uses the system bus.
+
+Only signals from the broker count: each one's sender must be the unique
+name that owns org.procnotify.Broker1 (asked with GetNameOwner, followed
+through NameOwnerChanged). A signal is just a message with an interface
+and a member, which any connection may send: on a bus whose policy lets
+more than the broker send them (root can, everywhere), a forged Predump
+would otherwise start a failover.
 """
 import argparse
 import os
@@ -39,9 +46,29 @@ def main():
 
     DBusGMainLoop(set_as_default=True)
     bus = dbus.bus.BusConnection(args.address) if args.address else dbus.SystemBus()
-    broker = dbus.Interface(bus.get_object(NAME, PATH), NAME)
     loop = GLib.MainLoop()
     done = set()  # pids already failed over for
+    # The unique name of the broker our subscription lives on.
+    owner = {"name": None}
+
+    def on_owner_changed(new_owner):
+        # Another broker (or none) now: it has no subscription of ours, and
+        # signals from the old name can no longer come. Follow the name
+        # and subscribe again on the new broker.
+        if new_owner and new_owner != owner["name"]:
+            owner["name"] = str(new_owner)
+            try:
+                subscribe()
+            except dbus.DBusException as e:
+                print(f"dbus-failover: {e.get_dbus_name()}: {e.get_dbus_message()}", file=sys.stderr)
+        elif not new_owner:
+            owner["name"] = None
+
+    def from_broker(fn):
+        def receive(*args, sender=None):
+            if sender is not None and sender == owner["name"]:
+                fn(*args)
+        return receive
 
     def failover(pid, comm):
         if pid in done:
@@ -68,14 +95,22 @@ def main():
     def on_overrun(seq, ts_ns, lost, where, first_seq, last_seq):
         print(f"overrun lost={lost} where={where}", file=sys.stderr, flush=True)
 
-    for member, fn in (("Predump", on_predump), ("Exited", on_exited), ("Overrun", on_overrun)):
-        bus.add_signal_receiver(fn, dbus_interface=NAME, signal_name=member, path=PATH)
-    try:
+    def subscribe():
+        # Called on the unique name itself: the subscription is where the signals are accepted from.
+        broker = dbus.Interface(bus.get_object(owner["name"], PATH), NAME)
         broker.Subscribe(["predump", "exit", "overrun"],
                          dbus.Dictionary({"comm": args.comm}, signature="sv"))
+
+    for member, fn in (("Predump", on_predump), ("Exited", on_exited), ("Overrun", on_overrun)):
+        bus.add_signal_receiver(from_broker(fn), dbus_interface=NAME, signal_name=member, path=PATH,
+                                sender_keyword="sender")
+    try:
+        owner["name"] = str(bus.get_name_owner(NAME))
+        subscribe()
     except dbus.DBusException as e:
         print(f"dbus-failover: {e.get_dbus_name()}: {e.get_dbus_message()}", file=sys.stderr)
         return 3
+    bus.watch_name_owner(NAME, on_owner_changed)
     print(f"watching {args.comm}", flush=True)
     loop.run()
     return 0

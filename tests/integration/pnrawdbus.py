@@ -46,6 +46,11 @@ class Body:
         self.b += struct.pack("<i", v)
         return self
 
+    def u64(self, v):
+        self.pad(8)
+        self.b += struct.pack("<Q", v)
+        return self
+
     def string(self, s):
         data = s if isinstance(s, bytes) else s.encode()
         self.u32(len(data))
@@ -134,8 +139,7 @@ class RawConnection:
         self.sock.setblocking(False)
         self.send(self.method_call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                    "Hello"))
-        _, fields, body = self.read_reply(self.serial, timeout)
-        self.unique_name = body[4:4 + struct.unpack_from("<I", body)[0]].decode()
+        self.unique_name = read_string(self.read_reply(self.serial, timeout)[2])
 
     def _auth_line(self):
         data = b""
@@ -246,6 +250,25 @@ class RawConnection:
                 return m
 
 
+def read_string(body):
+    """The first argument of a body that starts with a string."""
+    n = struct.unpack_from("<I", body)[0]
+    return bytes(body[4:4 + n]).decode()
+
+
+def read_string_array(body):
+    """The first argument of a body that is 'as' (ListNames)."""
+    body = bytes(body)
+    n = struct.unpack_from("<I", body)[0]
+    out, off = [], 4
+    while off < 4 + n:
+        off += -off % 4
+        k = struct.unpack_from("<I", body, off)[0]
+        out.append(body[off + 4:off + 4 + k].decode())
+        off += 5 + k
+    return out
+
+
 def error_name(m):
     """The error name of a reply, or None for a method return."""
     return m[1].get(F_ERROR_NAME) if m[0] == ERROR else None
@@ -253,8 +276,6 @@ def error_name(m):
 
 def error_text(m):
     """An error reply's message (its first string argument)."""
-    body = m[2]
-    if m[0] != ERROR or len(body) < 4:
+    if m[0] != ERROR or len(m[2]) < 4:
         return ""
-    n = struct.unpack_from("<I", body)[0]
-    return bytes(body[4:4 + n]).decode(errors="replace")
+    return read_string(m[2])

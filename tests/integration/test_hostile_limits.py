@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import tempfile
 import threading
 import time
 
-from pntest import (HERE, SANITIZED, Broker, Bus, check, child, fail, of_pid, run, vmrss_kib,
-                    wait_until)
+from pntest import (HERE, SANITIZED, Broker, Bus, check, child, exec_then_release, fail, of_pid, run,
+                    vmrss_kib, wait_until)
 from pnusers import Users, as_user
 
 ME = os.getpid()
@@ -191,7 +192,7 @@ def test_socket_mode_without_chmod():
     b = Broker()
     trace = os.path.join(b.dir, "strace.out")
     b.prefix = ["/bin/sh", "-c", 'umask 077; exec "$@"', "sh", strace, "-f", "-qq", "-o", trace,
-                "-e", "trace=chmod,fchmodat,fchmodat2,lchown,chown,fchownat"]
+                "-e", "trace=chmod,fchmodat,lchown,chown,fchownat"]
     with b:
         mode = stat.S_IMODE(os.stat(b.socket_path).st_mode)
         check(mode == 0o666, f"socket mode {oct(mode)} under umask 077, expected 0o666")
@@ -221,14 +222,220 @@ def test_socket_directory_checked():
                 shutil.rmtree(d, ignore_errors=True)
 
 
+# --- item 8: descriptor exhaustion --------------------------------------------------
+
+# Run as a user: open up to N connections to the socket, read each one's
+# first line, print {"hello": n, "refused": [messages]}, hold them until stdin closes.
+OPENER = r"""
+import json, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+held, hello, refused = [], 0, []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(path)
+    line = b""
+    while not line.endswith(b"\n"):
+        data = s.recv(4096)
+        if not data:
+            break
+        line += data
+    m = json.loads(line) if line else {"type": "eof"}
+    if m.get("type") == "hello":
+        hello += 1
+        held.append(s)
+    else:
+        refused.append(m.get("message", m.get("type")))
+        s.close()
+print(json.dumps({"hello": hello, "refused": refused}), flush=True)
+sys.stdin.read()
+"""
+
+
+def open_connections(path, user, n):
+    p = subprocess.Popen(["/usr/bin/python3", "-c", OPENER, path, str(n)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=as_user(user))
+    line = p.stdout.readline()
+    if not line:
+        fail(f"connection opener for {user} failed: {p.stderr.read()}")
+    return p, json.loads(line)
+
+
+def test_fd_exhaustion_root_reserve():
+    """With RLIMIT_NOFILE lowered to 160, three users within their per-user
+    limits (64 connections each) cannot take the broker's last descriptors:
+    the reserve refuses them with a message and root still gets its hello.
+    When root itself exhausts the descriptors, the broker stops accepting
+    (no busy loop: under 0.2 s of CPU in 2 s), logs it once, and accepts
+    again as soon as a client leaves."""
+    nofile = 160
+    with Users("a", "b", "c") as u, \
+            Broker(prefix=["prlimit", f"--nofile={nofile}:{nofile}"]) as b:
+        control = b.client()
+        openers = []
+        try:
+            got = []
+            for user in (u.a, u.b, u.c):
+                p, out = open_connections(b.socket_path, user, 64)
+                openers.append(p)
+                got.append(out)
+            refused = sum(len(o["refused"]) for o in got)
+            check(refused > 0 and all("short of file descriptors" in m for o in got for m in o["refused"]),
+                  f"users were not refused by the reserve: {got}")
+            try:
+                root = b.client(timeout=5)
+            except AssertionError as e:
+                fail(f"root got no hello after three users opened 192 connections "
+                     f"(RLIMIT_NOFILE {nofile}): {e}")
+            check(root.request({"op": "ping"})["type"] == "pong", "root not served")
+            # Root is exempt: its connections take the broker to EMFILE.
+            socks = []
+            for _ in range(nofile):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.setblocking(False)
+                try:
+                    s.connect(b.socket_path)
+                except BlockingIOError:
+                    s.close()
+                    break  # the backlog is full
+                socks.append(s)
+            wait_until(lambda: "Cannot accept connections" in b.log(), "the out-of-descriptors message")
+            cpu0 = cpu_ns(b.proc.pid)
+            time.sleep(2)  # measuring CPU use over a period: nothing to wait for
+            cpu = (cpu_ns(b.proc.pid) - cpu0) / 1e9
+            check(cpu < 0.2, f"the broker used {cpu:.2f} s of CPU in 2 s while out of descriptors "
+                  "(an accept loop spinning on EMFILE)")
+            check(b.log().count("Cannot accept connections") == 1,
+                  f"the out-of-descriptors message is not rate-limited:\n{b.log()[-3000:]}")
+            st = control.request({"op": "status"})["socket"]
+            check(st["accept_paused"] >= 1, f"accept_paused not counted: {st}")
+        finally:
+            for p in openers:
+                p.stdin.close()
+                p.wait()
+        # Descriptors come back: the backlog is served, new clients too.
+        for s in socks:
+            s.close()
+        wait_until(lambda: control.request({"op": "status"})["socket"]["clients"] <= 2,
+                   "the clients' connections to close", timeout=30)
+        check(b.client(timeout=10).request({"op": "ping"})["type"] == "pong", "not serving after")
+
+
+# --- item 4: forged signals are neither routed nor believed ---------------------------
+
+FORGE = os.path.join(HERE, "forge-signal.py")
+CTL = os.environ.get("PROCNOTIFYCTL", "procnotifyctl")
+EXAMPLE = os.path.join(HERE, "..", "..", "clients", "examples", "dbus-failover.py")
+
+
+def forge(bus, user, pid, comm, *excluded):
+    r = subprocess.run(["/usr/bin/python3", FORGE, bus.address, str(pid), comm, *excluded],
+                       capture_output=True, text=True, timeout=60,
+                       preexec_fn=as_user(user) if user else None)
+    check(r.returncode == 0, f"forge-signal.py failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return json.loads(r.stdout)
+
+
+def broker_subscriptions(bus):
+    r = subprocess.run(["busctl", f"--address={bus.address}", "call", "--json=short",
+                        "org.procnotify.Broker1", "/org/procnotify/Broker1", "org.procnotify.Broker1",
+                        "GetStatistics"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"GetStatistics: {r.stderr}")
+    return json.loads(r.stdout)["data"][0]["dbus"]["data"]["subscriptions"]["data"]
+
+
+def test_forged_signals_ignored(kind):
+    """A user who is not root cannot send the broker's signals, broadcast
+    or unicast: the bus policy refuses them. Root can (the bus cannot tell
+    one root process from another), so procnotifyctl monitor --dbus and
+    dbus-failover.py accept signals only from the unique name that owns
+    org.procnotify.Broker1: a forged Predump is neither printed nor acted
+    on, and the real one that follows is."""
+    from pnrawdbus import RawConnection, Body, SIGNAL, F_INTERFACE, F_MEMBER
+    from pntest import Proc, PN_CHILD
+    with Users("f") as u, Bus(kind) as bus, Broker(dbus=bus.address) as b, \
+            tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        comm = f"pnfg{os.getpid() % 100000}"
+        exe = os.path.join(tmp, comm)
+        shutil.copy(PN_CHILD, exe)
+        out = os.path.join(tmp, "failed-over")
+        ex = Proc(["/usr/bin/python3", EXAMPLE, f"--address={bus.address}", f"--comm={comm}", "--once",
+                   "--", "sh", "-c", f'echo "$PROCNOTIFY_PID" >> {out}'])
+        mon = Proc([CTL, f"--dbus={bus.address}", "monitor", "--json", "--events=predump,exit",
+                    f"--comm={comm}"])
+        # A listener that believes any signal of the broker's interface (a
+        # match rule without sender=): what reaches it, broadcast or
+        # unicast, the bus routed.
+        listener = RawConnection(bus.address)
+        for iface in ("org.procnotify.Broker1", "org.example.Forger"):
+            rule = f"type='signal',interface='{iface}'"
+            listener.send(listener.method_call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                               "org.freedesktop.DBus", "AddMatch", "s", Body().string(rule).b))
+            listener.read_reply(listener.serial)
+        try:
+            check(ex.line(what="the example's first line") == f"watching {comm}", "example not watching")
+            wait_until(lambda: broker_subscriptions(bus) >= 2, "procnotifyctl's subscription", timeout=30)
+
+            def signals_until_done():
+                got = []
+                while True:
+                    m = listener.read_message(30)
+                    if m[0] == SIGNAL and m[1].get(F_INTERFACE) == "org.example.Forger":
+                        return got
+                    if m[0] == SIGNAL:
+                        got.append(m[1].get(F_MEMBER))
+
+            # 1. Not root: the bus refuses every one (dbus-daemon answers
+            # AccessDenied to a unicast signal, dbus-broker drops it).
+            res = forge(bus, u.f, 999991, comm)
+            check(listener.unique_name in res["unicast"] and
+                  all(e in (None, "org.freedesktop.DBus.Error.AccessDenied") for e in res["unicast"].values()),
+                  f"unexpected answers to the forger's unicast signals: {res['unicast']}")
+            got = signals_until_done()
+            check(not got, f"the bus routed an unprivileged user's forged {got} (broadcast and unicast)")
+            # 2. Root: routed, but not believed.
+            forge(bus, None, 999992, comm)
+            check(signals_until_done() == ["Predump", "Predump"], "root's forged signals were not routed")
+            # 3. The real crash.
+            # Crash only once the broker has seen the exec: the name it
+            # matches is the one the exec gave.
+            c = b.client()
+            c.subscribe(events=["exec"], match={"ppid": ME})
+            p = child("segv", "nocore", hold=True, cwd=tmp, exe=exe)
+            exec_then_release(c, p)
+            p.wait()
+            try:
+                line = ex.line(what="the example's predump line")
+            except AssertionError:
+                ex.p.kill()
+                fail(f"no predump line from the example: {ex.p.stderr.read()!r}")
+            check(line == f"predump pid={p.pid} comm={comm}",
+                  f"dbus-failover.py believed a forged signal: {line!r} (the real crash was {p.pid})")
+            check(ex.p.wait(timeout=15) == 0, "the example did not exit after --once")
+            ev = mon.json(what="procnotifyctl's first event")
+            check(ev.get("tgid") == p.pid and ev.get("type") == "predump",
+                  f"procnotifyctl monitor --dbus printed a forged event: {ev} (the real crash was {p.pid})")
+            wait_until(lambda: os.path.exists(out), "the failover command")
+            with open(out) as f:
+                check(f.read().split() == [str(p.pid)], "failover ran for a forged pid")
+        finally:
+            listener.close()
+            ex.close()
+            mon.close()
+
+
 TESTS = {
+    "fd_exhaustion_root_reserve": test_fd_exhaustion_root_reserve,
     "sighup_keeps_overrides": test_sighup_keeps_overrides,
     "socket_mode_without_chmod": test_socket_mode_without_chmod,
     "socket_directory_checked": test_socket_directory_checked,
 }
 for _kind in Bus.KINDS:
     for _name, _fn in (("dbus_oversized_refused", test_dbus_oversized_refused),
-                       ("dbus_hostile_rss_and_stall", test_dbus_hostile_rss_and_stall)):
+                       ("dbus_hostile_rss_and_stall", test_dbus_hostile_rss_and_stall),
+                       ("forged_signals_ignored", test_forged_signals_ignored)):
         TESTS[f"{_name}@{_kind}"] = (lambda fn, k: lambda: fn(k))(_fn, _kind)
 
 if __name__ == "__main__":
