@@ -88,7 +88,12 @@ def main():
             pending[c.serial] = (what, want)
             i += 1
         for serial, (what, want) in pending.items():
-            got = error_name(c.read_reply(serial, 120)) or "(success)"
+            try:
+                got = error_name(c.read_reply(serial, 120)) or "(success)"
+            except AssertionError:
+                wrong.append(f"{what}: no reply within 120 s (call {serial})")
+                print(json.dumps({"calls": i, "bytes": sent_bytes, "replies": replies, "wrong": wrong}))
+                return 1
             replies[got] = replies.get(got, 0) + 1
             if got != want and len(wrong) < 10:
                 wrong.append(f"{what}: expected {want}, got {got}")

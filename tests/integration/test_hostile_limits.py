@@ -232,14 +232,18 @@ path, n = sys.argv[1], int(sys.argv[2])
 held, hello, refused = [], 0, []
 for _ in range(n):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(20)
+    s.settimeout(5)
     s.connect(path)
     line = b""
-    while not line.endswith(b"\n"):
-        data = s.recv(4096)
-        if not data:
-            break
-        line += data
+    try:
+        while not line.endswith(b"\n"):
+            data = s.recv(4096)
+            if not data:
+                break
+            line += data
+    except socket.timeout:
+        refused.append("no first line within 5 s")
+        break
     m = json.loads(line) if line else {"type": "eof"}
     if m.get("type") == "hello":
         hello += 1
