@@ -36,20 +36,20 @@ class Body:
         self.b += b"\0" * (-len(self.b) % n)
         return self
 
-    def u32(self, v):
-        self.pad(4)
-        self.b += struct.pack("<I", v)
+    def fixed(self, fmt, v):
+        """A fixed-size value, aligned to its size (struct format fmt)."""
+        self.pad(struct.calcsize(fmt))
+        self.b += struct.pack("<" + fmt, v)
         return self
+
+    def u32(self, v):
+        return self.fixed("I", v)
 
     def i32(self, v):
-        self.pad(4)
-        self.b += struct.pack("<i", v)
-        return self
+        return self.fixed("i", v)
 
     def u64(self, v):
-        self.pad(8)
-        self.b += struct.pack("<Q", v)
-        return self
+        return self.fixed("Q", v)
 
     def string(self, s):
         data = s if isinstance(s, bytes) else s.encode()
