@@ -203,6 +203,12 @@ def test_socket_mode_without_chmod():
             calls = [line for line in f if "chmod" in line or "chown" in line]
         check(not calls, f"the broker changed a path's mode after creating it: {calls}")
         check(b.client().request({"op": "ping"})["type"] == "pong", "not serving")
+        # SIGTERM to the broker itself (strace, sent one, would detach and
+        # leave it running); strace exits with it.
+        with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
+            broker_pid = int(f.read().split()[0])
+        os.kill(broker_pid, signal.SIGTERM)
+        check(b.proc.wait(60) == 0, f"broker exited with {b.proc.returncode} after SIGTERM")
 
 
 def test_socket_directory_checked():
