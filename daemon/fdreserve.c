@@ -5,12 +5,14 @@
 #include "fdreserve.h"
 
 static unsigned fd_limit = 1024;
+static struct rlimit fd_limit_at_start = { .rlim_cur = RLIM_INFINITY, .rlim_max = RLIM_INFINITY };
 
 unsigned fdreserve_init(void) {
         struct rlimit rl;
 
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return fd_limit;
+        fd_limit_at_start = rl;
         if (rl.rlim_cur < rl.rlim_max) {
                 struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
                 if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
@@ -23,6 +25,11 @@ unsigned fdreserve_init(void) {
 
 unsigned fdreserve_limit(void) {
         return fd_limit;
+}
+
+void fdreserve_restore_limit(void) {
+        if (fd_limit_at_start.rlim_cur != RLIM_INFINITY)
+                (void) setrlimit(RLIMIT_NOFILE, &fd_limit_at_start);
 }
 
 bool fdreserve_refuses(int fd, uid_t uid) {

@@ -18,6 +18,9 @@
 /* Raise the soft RLIMIT_NOFILE to the hard one (the broker never uses
  * select()) and remember it. Returns the limit. */
 unsigned fdreserve_init(void);
+/* In a child before exec: the soft limit the broker started with (programs
+ * that use select() break on descriptors past 1024). Async-signal-safe. */
+void fdreserve_restore_limit(void);
 /* The limit fdreserve_init() found (1024 before it is called). */
 unsigned fdreserve_limit(void);
 /* Whether fd, just opened on behalf of uid, is in root's reserve: the

@@ -72,7 +72,7 @@ static void test_entries(void **state) {
         assert_int_equal(check_events(bus, DBUS_ARGS_MAX_ENTRIES, 1), 0);
         assert_int_equal(check_events(bus, DBUS_ARGS_MAX_ENTRIES + 1, 1), DBUS_ARGS_E_ENTRIES);
         assert_int_equal(check_events(bus, 1000000, 1), DBUS_ARGS_E_ENTRIES);
-        sd_bus_flush_close_unref(bus);
+        sd_bus_close_unref(bus);
         close(fds[1]);
 }
 
@@ -85,7 +85,7 @@ static void test_bytes(void **state) {
         assert_int_equal(check_events(bus, 1, fits), 0);
         assert_int_equal(check_events(bus, 1, fits + 1), DBUS_ARGS_E_BYTES);
         assert_int_equal(check_events(bus, 200, 1000), DBUS_ARGS_E_BYTES);
-        sd_bus_flush_close_unref(bus);
+        sd_bus_close_unref(bus);
         close(fds[1]);
 }
 
@@ -113,7 +113,7 @@ static void test_depth(void **state) {
         /* a{sv}: the array and the entry are 2 levels, each variant one more. */
         assert_int_equal(check_depth(bus, DBUS_ARGS_MAX_DEPTH - 2), 0);
         assert_int_equal(check_depth(bus, DBUS_ARGS_MAX_DEPTH - 1), DBUS_ARGS_E_DEPTH);
-        sd_bus_flush_close_unref(bus);
+        sd_bus_close_unref(bus);
         close(fds[1]);
 }
 
