@@ -26,9 +26,12 @@ HOSTILE = os.path.join(HERE, "hostile-dbus.py")
 # and its figures are the sanitizer's, not the broker's.
 ASAN_SMALL_QUARANTINE = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
                          ":quarantine_size_mb=4:thread_local_quarantine_size_kb=64"}
-RSS_TOLERANCE_KIB = 1024 + (4096 if SANITIZED else 0)
-# The longest the broker may work at once, in CPU time (ASan makes it 2-3x slower).
-STALL_LIMIT_MS = 10 * (3 if SANITIZED else 1)
+# The targets (1 MiB, 10 ms) are the broker's, checked in the normal build.
+# In the sanitized one the figures are ASan's allocator's (measured: VmRSS
+# +6.3 MiB and 270 ms of CPU at once around the 8 MB messages, against
+# +0.1 MiB and 7 ms): there the bounds only catch gross regressions.
+RSS_TOLERANCE_KIB = 1024 + (15 * 1024 if SANITIZED else 0)
+STALL_LIMIT_MS = 1000 if SANITIZED else 10
 
 
 def cpu_ns(pid):
