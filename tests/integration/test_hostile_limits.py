@@ -225,9 +225,13 @@ def test_socket_directory_checked():
             try:
                 os.chmod(d, mode)
                 os.chown(d, owner, -1)
-                r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", "/dev/null", "--dbus=none",
-                                    "--socket", os.path.join(d, "events.sock")], capture_output=True,
-                                   text=True, timeout=30)
+                try:
+                    r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", "/dev/null", "--dbus=none",
+                                        "--socket", os.path.join(d, "events.sock")], capture_output=True,
+                                       text=True, timeout=30)
+                except subprocess.TimeoutExpired:
+                    fail(f"the broker served a socket in a directory of mode {oct(mode)}, owner {owner} "
+                         "(still running after 30 s)")
                 check(r.returncode != 0 and "directory must be the broker's own" in r.stderr,
                       f"socket in a directory of mode {oct(mode)}, owner {owner}: rc {r.returncode}, "
                       f"stderr {r.stderr!r}")
