@@ -289,11 +289,12 @@ def test_fd_exhaustion_root_reserve():
     limits (64 connections each) cannot take the broker's last descriptors:
     the reserve refuses them with a message and root still gets its hello.
     When root itself exhausts the descriptors, the broker stops accepting
-    (no busy loop: under 0.2 s of CPU in 2 s), logs it once, and accepts
+    (no busy loop: under 0.5 s of CPU in 2 s; a spin takes it all), logs it once, and accepts
     again as soon as a client leaves."""
     nofile = 160
     with Users("a", "b", "c") as u, \
-            Broker(prefix=["prlimit", f"--nofile={nofile}:{nofile}"]) as b:
+            Broker(config="[Connector]\nEvents=predump\n",  # its CPU time is the accept loop's
+                   prefix=["prlimit", f"--nofile={nofile}:{nofile}"]) as b:
         control = b.client()
         openers = []
         try:
@@ -326,7 +327,7 @@ def test_fd_exhaustion_root_reserve():
             cpu0 = cpu_ns(b.proc.pid)
             time.sleep(2)  # measuring CPU use over a period: nothing to wait for
             cpu = (cpu_ns(b.proc.pid) - cpu0) / 1e9
-            check(cpu < 0.2, f"the broker used {cpu:.2f} s of CPU in 2 s while out of descriptors "
+            check(cpu < 0.5, f"the broker used {cpu:.2f} s of CPU in 2 s while out of descriptors "
                   "(an accept loop spinning on EMFILE)")
             check(b.log().count("Cannot accept connections") == 1,
                   f"the out-of-descriptors message is not rate-limited:\n{b.log()[-3000:]}")
