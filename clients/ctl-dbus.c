@@ -20,6 +20,12 @@
 struct CtlDbus {
         sd_bus *bus;
         sd_bus_message *current; /* the signal behind the last event */
+        /* The unique name that answered Subscribe: the owner of NAME then.
+         * Signals from anyone else are forgeries (anyone on a bus without
+         * the broker's policy, or root, may send signals of IFACE) and are
+         * dropped. A new owner is a new broker, which knows nothing of our
+         * subscriptions: its signals cannot be ours either. */
+        char *broker;
 };
 
 int ctl_dbus_open(CtlDbus **ret, const char *address) {
@@ -52,6 +58,7 @@ CtlDbus *ctl_dbus_free(CtlDbus *d) {
                 return NULL;
         sd_bus_message_unref(d->current);
         sd_bus_flush_close_unref(d->bus);
+        free(d->broker);
         free(d);
         return NULL;
 }
@@ -120,6 +127,14 @@ int ctl_dbus_subscribe(CtlDbus *d, char *const *events, struct json_object *matc
         if (r < 0)
                 snprintf(error, size, "%s: %s", e.name ? e.name : "error", e.message ? e.message : strerror(-r));
         sd_bus_error_free(&e);
+        if (r >= 0) {
+                const char *sender = sd_bus_message_get_sender(reply);
+                char *name = sender ? strdup(sender) : NULL;
+                if (!name)
+                        return -ENOMEM;
+                free(d->broker);
+                d->broker = name;
+        }
         return r;
 }
 
@@ -249,7 +264,9 @@ int ctl_dbus_next(CtlDbus *d, PnEvent *ret, int timeout_ms) {
                 if (r < 0)
                         return r == -ECONNRESET || r == -ENOTCONN ? -ECONNRESET : r;
                 if (m) {
-                        if (sd_bus_message_is_signal(m, IFACE, NULL) && decode(m, ret) == 0) {
+                        const char *sender = sd_bus_message_get_sender(m);
+                        if (sd_bus_message_is_signal(m, IFACE, NULL) && d->broker && sender &&
+                            strcmp(sender, d->broker) == 0 && decode(m, ret) == 0) {
                                 sd_bus_message_unref(d->current);
                                 d->current = m;
                                 return 1;

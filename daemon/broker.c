@@ -26,8 +26,10 @@
 
 #include "broker.h"
 #include "caps.h"
+#include "common/clock.h"
 #include "common/linux-compat.h"
 #include "dispatcher.h"
+#include "fdreserve.h"
 #include "log.h"
 #include "policy.h"
 #include "procfs.h"
@@ -90,17 +92,13 @@ struct Broker {
         uint64_t last_resync_ns;
         uint64_t overrun_events;
         uint64_t armed_pending_ns;
+        uint64_t fd_shortage_logged_ns; /* the last "out of descriptors" message */
+        uint64_t fd_shortages;          /* since then */
         bool running;       /* the loop is about to run or runs */
         bool dbus_pending;  /* the bus has not answered the name request yet */
         bool dbus_away;     /* the bus was lost; the sink is connecting again */
         bool notified;      /* READY=1 sent */
 };
-
-static uint64_t clock_ns(clockid_t clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 /* --- publishing --- */
 
@@ -589,6 +587,38 @@ static WatchTableOptions broker_watch_options(const Config *c) {
         };
 }
 
+/* The descriptors the limits allow, against RLIMIT_NOFILE: each client a
+ * socket and, when it asks for signals, a pidfd; the reserve (root's); a
+ * margin for the broker's own (connector, bus, signalfd, timers, /proc
+ * reads). Watches come on top, bounded per user and refused to all but
+ * root once only the reserve is left (fdreserve.h). */
+#define BROKER_OWN_FDS 64
+
+static void broker_check_fd_limit(const Config *c) {
+        uint64_t need = 2ull * c->max_clients + FDRESERVE_SIZE + BROKER_OWN_FDS;
+        if (need > fdreserve_limit())
+                log_warning("RLIMIT_NOFILE is %u, but MaxClients=%u needs up to %llu descriptors (2 a "
+                            "client, %d kept for root, %d for the broker): users may be refused before "
+                            "MaxClients; raise LimitNOFILE= or lower MaxClients=.",
+                            fdreserve_limit(), c->max_clients, (unsigned long long) need, FDRESERVE_SIZE,
+                            BROKER_OWN_FDS);
+}
+
+/* Out of descriptors at accept: logged at most every 10 s, with a count. */
+static void broker_on_fd_shortage(void *userdata, int error) {
+        Broker *b = userdata;
+        uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+        b->fd_shortages++;
+        if (b->fd_shortage_logged_ns && now - b->fd_shortage_logged_ns < 10 * 1000000000ull)
+                return;
+        log_warning_errno(error, "Cannot accept connections: %m (RLIMIT_NOFILE %u); paused until a client "
+                          "leaves or %d ms pass (%llu times since the last message).", fdreserve_limit(),
+                          SINK_SOCKET_ACCEPT_RETRY_MS, (unsigned long long) b->fd_shortages);
+        b->fd_shortage_logged_ns = now;
+        b->fd_shortages = 0;
+}
+
 static void broker_apply_config(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
@@ -598,6 +628,7 @@ static void broker_apply_config(Broker *b) {
         };
 
         log_set_max_level(c->log_level);
+        broker_check_fd_limit(c);
         policy_init(&b->policy, broker_lookup_group(c->group));
         if (b->supervisor) {
                 SupervisorOptions o = broker_supervisor_options(c);
@@ -643,6 +674,9 @@ static int broker_reload(Broker *b) {
                 c->socket_path = strdup(b->config->socket_path);
                 free(c->dbus);
                 c->dbus = strdup(b->config->dbus);
+                c->override_receive_buffer = b->config->override_receive_buffer;
+                c->override_log_level = b->config->override_log_level;
+                config_apply_overrides(c);
                 if (c->kernel_events != b->config->kernel_events)
                         log_warning("Connector Events= changes take effect at restart.");
                 if (c->journal != b->config->journal) {
@@ -1017,10 +1051,14 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         };
         int afd = broker_activation_fd();
         r = sink_socket_new(&b->sink_socket, b->event, &b->sink_ctx, &so, b->config->socket_path, afd);
+        if (r >= 0)
+                sink_socket_set_on_fd_shortage(b->sink_socket, broker_on_fd_shortage, b);
         if (r < 0) {
                 log_error_errno(r, "Failed to listen on %s: %m%s", b->config->socket_path,
                                 r == -EADDRINUSE ? " (another procnotifyd is serving it)"
                                 : r == -EEXIST   ? " (a file that is not a socket is in the way)"
+                                : r == -EPERM    ? " (its directory must be the broker's own, writable "
+                                                   "by no group or other user)"
                                                  : "");
                 goto fail;
         }

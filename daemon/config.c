@@ -41,6 +41,8 @@ int config_new(Config **ret) {
         c->max_traced_threads = 4096;
         c->log_level = LOG_INFO;
         c->journal = true;
+        c->override_receive_buffer = UINT64_MAX;
+        c->override_log_level = -1;
         c->run_output = CONFIG_RUN_OUTPUT_AUTO;
         c->run_log_directory = strdup(CONFIG_DEFAULT_RUN_LOG_DIRECTORY);
         c->run_stop_timeout = 5;
@@ -52,6 +54,13 @@ int config_new(Config **ret) {
         }
         *ret = c;
         return 0;
+}
+
+void config_apply_overrides(Config *c) {
+        if (c->override_receive_buffer != UINT64_MAX)
+                c->receive_buffer = c->override_receive_buffer;
+        if (c->override_log_level >= 0)
+                c->log_level = c->override_log_level;
 }
 
 Config *config_free(Config *c) {

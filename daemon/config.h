@@ -31,6 +31,10 @@ typedef struct Config {
         unsigned max_traced_threads; /* under ptrace ("stop") watches, in all */
         char *group;                /* members see every event */
         int log_level;              /* syslog level */
+        /* Command-line flags (main.c) over the file: kept here so that a
+         * reload (SIGHUP) applies them again over the new file. */
+        uint64_t override_receive_buffer; /* --receive-buffer; UINT64_MAX: none */
+        int override_log_level;           /* --log-level; -1: none */
 
         /* [Run]: supervised children (supervisor.c) */
         bool run_enabled;           /* Enabled=: the broker may start children */
@@ -71,6 +75,9 @@ int config_load_file(Config *c, const char *path, bool optional, char *error, si
  * patched-kernel prctl: not one it uses itself (CHLD, TERM, INT, HUP) and
  * not KILL or STOP. -EINVAL otherwise. */
 int config_parse_prctl_signal(const char *s, int *ret);
+
+/* Apply the command-line overrides (override_*) over what the file set. */
+void config_apply_overrides(Config *c);
 
 /* "32M", "64K", "1G", "4096" -> bytes. */
 int config_parse_size(const char *s, uint64_t *ret);

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "fdreserve.h"
 #include "log.h"
 
 #ifndef PROCNOTIFY_VERSION
@@ -79,6 +81,14 @@ int main(int argc, char *argv[]) {
         int c, r;
 
         log_setup("procnotifyd");
+        /* Memory a caller made the broker take is given back when freed:
+         * a fixed threshold (glibc's own default) stops glibc from raising
+         * it after each large free, which would keep the next large
+         * buffers (a 32 MiB D-Bus message sd-bus read whole) in the heap,
+         * resident after they are freed. */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        /* The soft descriptor limit up to the hard one (the unit's LimitNOFILE=). */
+        (void) fdreserve_init();
         while ((c = getopt_long(argc, argv, "c:s:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'c': config_path = optarg; break;
@@ -129,13 +139,13 @@ int main(int argc, char *argv[]) {
                 free(config->dbus);
                 config->dbus = strdup(dbus);
         }
-        if (rcvbuf && config_parse_size(rcvbuf, &config->receive_buffer) < 0) {
+        if (rcvbuf && config_parse_size(rcvbuf, &config->override_receive_buffer) < 0) {
                 log_error("Invalid --receive-buffer \"%s\" (a size such as 32M).", rcvbuf);
                 config_free(config);
                 return EXIT_USAGE;
         }
-        if (log_level >= 0)
-                config->log_level = log_level;
+        config->override_log_level = log_level;
+        config_apply_overrides(config);
         if (!config->socket_path || !config->dbus) {
                 log_error("Out of memory.");
                 config_free(config);

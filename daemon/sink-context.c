@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/netns.h"
 #include "protocol/request.h"
 #include "sink-context.h"
@@ -84,17 +85,11 @@ void sink_loss_add(SinkLoss *l, uint64_t n, uint64_t first_seq, uint64_t last_se
         l->lost += n;
 }
 
-static uint64_t now_ns(clockid_t clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 void sink_loss_overrun(const SinkLoss *l, PnEvent *ret) {
         *ret = (PnEvent){
                 .type = PN_EVENT_OVERRUN,
-                .ts_ns = now_ns(CLOCK_MONOTONIC),
-                .time_ns = now_ns(CLOCK_REALTIME),
+                .ts_ns = clock_ns(CLOCK_MONOTONIC),
+                .time_ns = clock_ns(CLOCK_REALTIME),
                 .overrun = { .lost = l->lost, .where = PN_OVERRUN_CLIENT,
                              .first_seq = l->first_seq, .last_seq = l->last_seq },
         };

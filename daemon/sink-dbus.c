@@ -27,6 +27,7 @@
 
 #include "common/macro.h"
 #include "peer-pidfd.h"
+#include "sink-dbus-args.h"
 #include "sink-dbus-internal.h"
 
 /* Signal names, one per event type (the JSON protocol's "type"). */
@@ -841,6 +842,11 @@ static int sink_dbus_attach(SinkDbus *s, sd_bus *bus) {
 
         s->bus = bus;
         r = sd_bus_attach_event(bus, s->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        /* Before any handler: every call's arguments are bounded (floating:
+         * it lives with this connection). */
+        r = sd_bus_add_filter(bus, NULL, sink_dbus_args_filter, &s->stats.bad_calls);
         if (r < 0)
                 return r;
         r = sd_bus_add_object_vtable(bus, &s->slot_vtable, DBUS_PATH, DBUS_INTERFACE, sink_dbus_vtable, s);

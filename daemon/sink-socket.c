@@ -22,8 +22,10 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/linux-compat.h"
 #include "common/macro.h"
+#include "fdreserve.h"
 #include "peer-pidfd.h"
 #include "protocol/event-json.h"
 #include "protocol/reply.h"
@@ -81,6 +83,9 @@ struct Client {
 struct SinkSocket {
         sd_event *event;
         sd_event_source *listen_io;
+        sd_event_source *accept_retry; /* while accepting is paused for want of descriptors */
+        void (*on_fd_shortage)(void *userdata, int error);
+        void *on_fd_shortage_userdata;
         sd_event_source *flush; /* defer, ONESHOT while s->dirty is not empty */
         int listen_fd;
         char *unlink_path;
@@ -98,6 +103,7 @@ struct SinkSocket {
 
 static void client_free(Client *c);
 static void client_update_events(Client *c);
+static void sink_socket_accept_resume(SinkSocket *s);
 
 static size_t client_queued(const Client *c) {
         return c->out_len - c->out_off;
@@ -415,6 +421,7 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_uint(v, "signals_sent", s->stats.signals_sent);
         stats_uint(v, "signals_failed", s->stats.signals_failed);
         stats_uint(v, "signals_withheld", s->stats.signals_withheld);
+        stats_uint(v, "accept_paused", s->stats.accept_paused);
         stats_section_end(v);
 }
 
@@ -528,6 +535,13 @@ static void client_subscribe(Client *c, Request *r) {
         }
         if (r->subscribe.signal && c->signals.pidfd < 0) {
                 k = peer_pidfd_open_socket(c->fd, c->creds.pid, c->accepted_ns);
+                if (fdreserve_refuses(k, c->creds.uid)) {
+                        safe_close(k);
+                        follow_free(follow);
+                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, "\"signal\": the broker is short of "
+                                          "file descriptors (the last ones are kept for root)");
+                        return;
+                }
                 if (k >= 0)
                         k = peer_signals_set(&c->signals, k, c->creds.uid);
                 if (k == -EPERM) {
@@ -755,6 +769,7 @@ static void client_free(Client *c) {
         peer_signals_done(&c->signals);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
+        sink_socket_accept_resume(s); /* a descriptor is free again */
         free(c->in);
         free(c->out);
         free(c);
@@ -788,6 +803,10 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
 
         if (s->stats.clients >= s->opt.max_clients) {
                 refuse(s, fd, "the broker serves no more clients (MaxClients)");
+                return;
+        }
+        if (fdreserve_refuses(fd, cred.uid)) {
+                refuse(s, fd, "the broker is short of file descriptors (the last ones are kept for root)");
                 return;
         }
         /* Counted with the user's subscribing D-Bus connections. */
@@ -837,6 +856,40 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         client_send_reply(c);
 }
 
+/* Accepting again: a descriptor was freed, or it is time to try. */
+static void sink_socket_accept_resume(SinkSocket *s) {
+        if (!s->accept_retry)
+                return;
+        s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+        (void) sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON);
+}
+
+static int sink_socket_on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+        (void) src;
+        (void) usec;
+        sink_socket_accept_resume(userdata);
+        return 0;
+}
+
+/* Out of descriptors: the pending connection stays in the backlog, and the
+ * level-triggered listening socket would wake the loop at once, forever.
+ * Stop listening until a client goes or a timer fires instead. */
+static void sink_socket_accept_pause(SinkSocket *s, int error) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *t = NULL;
+
+        if (s->accept_retry)
+                return;
+        if (sd_event_add_time_relative(s->event, &t, CLOCK_MONOTONIC, SINK_SOCKET_ACCEPT_RETRY_MS * 1000ULL,
+                                       0, sink_socket_on_accept_retry, s) < 0)
+                return; /* no timer (no memory): keep polling rather than never accept again */
+        (void) sd_event_source_set_description(t, "socket-accept-retry");
+        (void) sd_event_source_set_enabled(s->listen_io, SD_EVENT_OFF);
+        s->accept_retry = TAKE_PTR(t);
+        s->stats.accept_paused++;
+        if (s->on_fd_shortage)
+                s->on_fd_shortage(s->on_fd_shortage_userdata, error);
+}
+
 static int sink_socket_on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         SinkSocket *s = userdata;
         (void) src;
@@ -846,10 +899,33 @@ static int sink_socket_on_accept(sd_event_source *src, int fd, uint32_t revents,
                 if (cfd < 0) {
                         if (errno == EINTR || errno == ECONNABORTED)
                                 continue;
-                        break; /* EAGAIN; EMFILE: retried on the next wakeup */
+                        if (errno == EMFILE || errno == ENFILE)
+                                sink_socket_accept_pause(s, -errno);
+                        break; /* EAGAIN */
                 }
                 sink_socket_accept_one(s, cfd);
         }
+        return 0;
+}
+
+void sink_socket_set_on_fd_shortage(SinkSocket *s, void (*fn)(void *userdata, int error), void *userdata) {
+        s->on_fd_shortage = fn;
+        s->on_fd_shortage_userdata = userdata;
+}
+
+/* The socket's directory must be one only we can change: an entry another
+ * user could rename or replace (a symlink swapped in between two calls on
+ * the path) is refused. -EPERM when it is not. */
+static int check_directory(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+
+        if (dfd < 0)
+                return -errno;
+        if (fstat(dfd, &st) < 0)
+                return -errno;
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
         return 0;
 }
 
@@ -857,6 +933,8 @@ static int bind_path(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *dir = NULL;
+        mode_t old_umask;
+        int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -865,8 +943,17 @@ static int bind_path(const char *path) {
         dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
-        if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
-                return -errno;
+        /* 0755 whatever the umask (the unit's is 0077): clients must reach
+         * the socket. The broker is single-threaded, so the umask is its own. */
+        const char *parent = dirname(dir);
+        old_umask = umask(0022);
+        r = mkdir(parent, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        umask(old_umask);
+        if (r < 0)
+                return r;
+        r = check_directory(parent);
+        if (r < 0)
+                return r;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -887,12 +974,17 @@ static int bind_path(const char *path) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
         /* Anyone may connect: the policy, not the file mode, decides what
-         * each one sees. */
-        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
-                int r = -errno;
+         * each one sees. bind() creates the file with its final mode 0666
+         * (the socket's 0777 less this umask), so no chmod() follows the
+         * path again after it: bind() itself never follows a symlink there. */
+        old_umask = umask(0111);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
+        umask(old_umask);
+        if (r < 0)
+                return r;
+        if (listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
                 unlink(path);
                 return r;
         }
@@ -955,6 +1047,7 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         if (s->watch_id > 0)
                 dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
         sd_event_source_disable_unref(s->listen_io);
+        sd_event_source_disable_unref(s->accept_retry);
         sd_event_source_disable_unref(s->flush);
         safe_close(s->listen_fd);
         if (s->unlink_path)
@@ -978,7 +1071,7 @@ void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag,
                                 continue;
                         if (reason) {
                                 reply_watch_ended(&s->reply, c->subs[i].id, pid, reason,
-                                                  now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME));
+                                                  clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_REALTIME));
                                 client_send_reply(c);
                         }
                         client_remove_subscription(c, i);

@@ -39,6 +39,7 @@ typedef struct SinkSocketStats {
         uint64_t signals_sent;     /* signals sent to subscribers ("signal") */
         uint64_t signals_failed;   /* that the kernel refused (subscriber gone, queue full) */
         uint64_t signals_withheld; /* the subscriber could not have sent itself (peer_may_signal) */
+        uint64_t accept_paused;    /* times accepting stopped for want of descriptors */
 } SinkSocketStats;
 
 /*
@@ -59,5 +60,10 @@ void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o);
 void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag, pid_t pid,
                                    const char *reason);
 const SinkSocketStats *sink_socket_get_stats(SinkSocket *s);
+/* Called (for logging) each time accept() fails for want of descriptors
+ * (error: -EMFILE, -ENFILE) and the sink stops accepting: until a client
+ * goes, or SINK_SOCKET_ACCEPT_RETRY_MS have passed. */
+#define SINK_SOCKET_ACCEPT_RETRY_MS 250
+void sink_socket_set_on_fd_shortage(SinkSocket *s, void (*fn)(void *userdata, int error), void *userdata);
 /* Visit this sink's statistics as a "socket" section. */
 void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v);

@@ -25,6 +25,7 @@
 #include "common/linux-compat.h"
 #include "common/macro.h"
 #include "protocol/utf8.h"
+#include "fdreserve.h"
 #include "spawn.h"
 
 #define SPAWN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -93,6 +94,8 @@ _noreturn_ static void child_run(const SpawnParams *p, int report_fd) {
          * the broker's terminal signals never reach it. */
         if (setsid() < 0)
                 child_fail(report_fd, STEP_SETSID, errno);
+        /* Not the descriptor limit the broker raised for itself. */
+        fdreserve_restore_limit();
 
         /* A broker started with closed standard descriptors may hold the
          * output on 0-2: move it out of the way first. */

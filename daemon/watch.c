@@ -25,6 +25,7 @@
 
 #include "common/macro.h"
 #include "protocol/reply.h"
+#include "fdreserve.h"
 #include "source-pidfd.h"
 #include "source-ptrace.h"
 #include "watch.h"
@@ -364,6 +365,11 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
                 bool fds = r == -EMFILE || r == -ENFILE;
                 reply_errorf(reply, fds ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
                              "cannot open a pidfd for %d: %s", (int) pid, strerror(-r));
+                return NULL;
+        }
+        if (fdreserve_refuses(pidfd_watch_get_fd(pw), peer->uid)) {
+                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                             "the broker is short of file descriptors (the last ones are kept for root)");
                 return NULL;
         }
         e = proctable_learn(w->table, pid, now_ns());

@@ -21,6 +21,7 @@ import time
 import uuid
 
 from pntest import Broker, PN_CHILD, _libc, check, fail, of_pid, run, wait_until
+from pnusers import Users
 
 HOOKS = os.environ.get("PROCNOTIFY_HOOKS", "procnotify-hooks")
 EXAMPLES = os.environ.get("HOOK_EXAMPLES", "")
@@ -194,9 +195,9 @@ class Runner:
             print("--- procnotify-hooks log ---\n" + log + "\n--- end ---")
 
 
-def watched(scratch, *args, user=None):
-    """Start the uniquely named pn-child with args, held until release():
-    the broker must have read its name (at exec) before it exits."""
+def watched(scratch, *args, user=None, exe=None):
+    """Start the uniquely named pn-child (or exe) with args, held until
+    release(): the broker must have read its name (at exec) before it exits."""
     def pre():
         if user:
             pw = pwd.getpwnam(user)
@@ -204,16 +205,16 @@ def watched(scratch, *args, user=None):
             os.setgid(pw.pw_gid)
             os.setuid(pw.pw_uid)
         _libc.prctl(1, signal.SIGKILL)
-    return subprocess.Popen([scratch.child, "--wait-stdin"] + [str(a) for a in args],
+    return subprocess.Popen([exe or scratch.child, "--wait-stdin"] + [str(a) for a in args],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, preexec_fn=pre)
 
 
-def run_watched(b, scratch, *args, user=None):
+def run_watched(b, scratch, *args, user=None, exe=None):
     """Run a watched process to its end, released once the broker has
     reported its exec (so its exit carries its name). Returns it."""
     c = b.client()
     c.subscribe(events=["exec"], match={"comm": scratch.name})
-    p = watched(scratch, *args, user=user)
+    p = watched(scratch, *args, user=user, exe=exe)
     c.events_until(of_pid(p.pid, "exec"), 15, what=f"exec of {p.pid}")
     p.stdin.close()
     p.wait(15)
@@ -566,18 +567,51 @@ def test_sigterm_stops_running_hooks():
         s.close()
 
 
+def shipped_match(name, s):
+    """The [Match] section of clients/examples/hooks.d/NAME.conf as shipped,
+    fitted to the test machine: its /usr/lib/frr executables are the test's
+    root-owned s.child, a Comm= is s.name, and Unit= is dropped (nothing
+    runs in frr.service here: Exe= is what the tests check)."""
+    with open(os.path.join(EXAMPLES, "hooks.d", name + ".conf")) as f:
+        match = f.read().split("[Match]", 1)[1].split("[Exec]", 1)[0]
+    lines = ["[Match]"]
+    for line in match.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key == "Unit":
+            continue
+        lines.append({"Exe": f"Exe={s.child}", "Comm": f"Comm={s.name}"}.get(key, line))
+    return "\n".join(lines) + "\n"
+
+
+def impostor(b, s, users):
+    """A user's own copy of pn-child under the watched process's name,
+    crashed: what any user can do. Returns the process."""
+    d = tempfile.mkdtemp(prefix="pnimpostor-")
+    os.chmod(d, 0o755)
+    exe = os.path.join(d, s.name)
+    shutil.copy(s.child, exe)
+    os.chown(exe, users.i.uid, users.i.gid)
+    try:
+        return run_watched(b, s, "segv", "nocore", user=users.i.name, exe=exe)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_example_restart_standby():
+    """The shipped hook file starts one standby for the real crash, and
+    none for a user's process of the same name."""
     s = Scratch()
     pidfile = os.path.join(s.dir, "standby.pid")
     standby = None
     try:
         s.hook("restart-standby",
-               f"[Match]\nEvents=predump exit\nComm={s.name}\n[Exec]\n"
+               shipped_match("restart-standby", s) + "[Exec]\n"
                f"Command={EXAMPLES}/restart-standby --pidfile {pidfile} -- {s.script} {s.report} standby\n"
                "Timeout=10s\nMaxConcurrent=1\n")
-        with Broker() as b, Runner(b, s) as h:
+        with Users("i") as users, Broker() as b, Runner(b, s) as h:
             run_watched(b, s, "exit", 0)  # a clean exit: no standby
             h.wait_log(r"restart-standby: .* exited cleanly: no standby started")
+            fake = impostor(b, s, users)
             crashed = run_watched(b, s, "segv", "nocore")
             rep = s.next_report(what="the standby started by restart-standby")
             standby = rep["pid"]
@@ -588,6 +622,9 @@ def test_example_restart_standby():
             check(rep["sid"] == standby, "the standby is not in a session of its own")
             h.wait_log(rf"restart-standby: {s.name} \(pid {crashed.pid}\) is dying of a core-class signal: "
                        rf"started standby pid {standby}")
+            check(not [l for l in h.lines if l and f"(pid {fake.pid})" in l],
+                  f"the hook ran for user {users.i.name}'s process {fake.pid} named {s.name}:\n"
+                  + "\n".join(l for l in h.lines if l))
             # The exit after the predump, and a second crash: one standby.
             run_watched(b, s, "segv", "nocore")
             h.wait_log(rf"standby already running \(pid {standby}\)", count=3)
@@ -807,10 +844,11 @@ def test_example_notify_peer():
     port = peer.getsockname()[1]
     flag = os.path.join(s.dir, "peer-notified")
     try:
-        s.hook("notify-peer", f"[Match]\nEvents=predump\nComm={s.name}\n[Exec]\n"
+        s.hook("notify-peer", shipped_match("notify-peer", s) + "[Exec]\n"
                               f"Command={EXAMPLES}/notify-peer udp:127.0.0.1:{port} file:{flag}\n"
                               "Timeout=2s\n")
-        with Broker() as b, Runner(b, s) as h:
+        with Users("i") as users, Broker() as b, Runner(b, s) as h:
+            fake = impostor(b, s, users)
             p = run_watched(b, s, "segv", "nocore")
             r, _, _ = select.select([peer], [], [], 15)
             check(r, "the peer got no datagram within 15s")
@@ -818,6 +856,8 @@ def test_example_notify_peer():
             word, host, event = line.rstrip("\n").split(" ", 2)
             check(word == "procnotify" and host == os.uname().nodename, f"peer got {line!r}")
             ev = json.loads(event)
+            check(ev["tgid"] != fake.pid, f"the peer was told of user {users.i.name}'s process {fake.pid} "
+                  f"named {s.name}: {ev}")
             check(ev["type"] == "predump" and ev["tgid"] == p.pid, f"peer got event {ev}")
             h.wait_log(r"Hook notify-peer: pid \d+ .* exited with status 0")
             with open(flag) as f:
