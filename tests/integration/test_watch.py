@@ -390,9 +390,10 @@ def test_new_threads_traced():
 def test_leader_exit_keeps_watch():
     """The leader thread ends (pthread_exit) and the other threads run on:
     the connector tells the leader's end as pid = tgid, as it does when a
-    non-leader execs, yet the process lives. The stop watch goes on (the
-    broker once took that for the process's end, 25 ms later, and let go of
-    the process); when the process does end, the watch ends."""
+    non-leader execs, yet the process lives, and the stop watch goes on;
+    when the process does end, the watch ends. (The non-leader exec, where
+    the broker used to end the watch when the exec outlasted the 25 ms it
+    holds the connector's report for the pidfd, is exec_while_stopping.)"""
     with Broker() as b:
         c, seer = b.client(), b.client()
         p = subprocess.Popen([PN_CHILD, "--wait-stdin", "leader-exit", "2"], stdin=subprocess.PIPE,
