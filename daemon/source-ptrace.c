@@ -44,7 +44,7 @@ typedef struct TraceeThread {
         pid_t tid;
         bool done;      /* detached or gone: no longer ours */
         bool foreign;   /* a process of its own: detach at its first stop */
-        unsigned gen;   /* TraceeState.gen when last resumed */
+        TraceeMark mark; /* how and when the broker last let it go */
 } TraceeThread;
 
 struct Tracee {
@@ -64,18 +64,30 @@ static bool is_stop_signal(int sig) {
         return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-/* The process runs (again): a stop told before ends with a "continue". */
-static void tracee_step_running(TraceeState *st, TraceeStep *s) {
-        if (st->stopped) {
-                st->stopped = false;
-                st->gen++;
-                s->event = PN_EVENT_CONTINUE;
-        }
-        s->op = TRACEE_OP_CONT;
+/* The rule is told in source-ptrace.h, above TraceeState. */
+
+TraceeMark tracee_mark_seized(const TraceeState *st) {
+        return (TraceeMark){ .how = TRACEE_RELEASED_NEVER, .epoch = st->epoch };
 }
 
-TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, int status) {
+TraceeMark tracee_mark_cloned(TraceeMark parent) {
+        return (TraceeMark){ .how = TRACEE_RELEASED_NEVER, .epoch = parent.epoch };
+}
+
+TraceeMark tracee_mark_unknown(const TraceeState *st) {
+        return (TraceeMark){ .how = TRACEE_RELEASED_NEVER, .epoch = st->epoch - 1 };
+}
+
+static void tracee_tell(TraceeState *st, TraceeStep *s, PnEventType event, int signal) {
+        st->stopped = event == PN_EVENT_STOP;
+        st->epoch++;
+        s->event = event;
+        s->event_signal = signal;
+}
+
+TraceeStep tracee_step(TraceeState *st, TraceeMark *mark, bool detaching, int status) {
         TraceeStep s = { .op = TRACEE_OP_NONE, .event = _PN_EVENT_TYPE_INVALID };
+        bool fresh = mark->epoch == st->epoch;
         int sig, event;
 
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
@@ -104,29 +116,35 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                 break;
         case PTRACE_EVENT_STOP:
                 if (is_stop_signal(sig)) {
-                        /* Group-stop: every thread reports it, the first
-                         * one tells, unless its trap predates the last
-                         * continue. LISTEN keeps it stopped like an
-                         * untraced process, where SIGCONT can wake it. */
-                        if (!st->stopped && *thread_gen == st->gen) {
-                                st->stopped = true;
-                                s.event = PN_EVENT_STOP;
-                                s.event_signal = sig;
-                        }
+                        /* In a group-stop when it trapped. LISTEN keeps it
+                         * stopped like an untraced process, where SIGCONT
+                         * can wake it. */
+                        if (!st->stopped && fresh)
+                                tracee_tell(st, &s, PN_EVENT_STOP, sig);
+                        else if (!st->stopped)
+                                s.probe = true;
                         s.op = TRACEE_OP_LISTEN;
                 } else {
-                        /* SIGTRAP: woken from LISTEN by SIGCONT (or the first
-                         * stop of a new thread). */
-                        tracee_step_running(st, &s);
+                        /* SIGTRAP: no group-stop when it trapped. Woken from
+                         * LISTEN by SIGCONT, or the first stop of a new
+                         * thread, or an interrupt. */
+                        if (st->stopped && fresh && mark->how == TRACEE_RELEASED_LISTEN)
+                                tracee_tell(st, &s, PN_EVENT_CONTINUE, 0);
+                        s.op = TRACEE_OP_CONT;
                 }
                 break;
         case PTRACE_EVENT_EXEC:
-                /* The exec ended every other thread, and this one was not
-                 * stopped: a group-stop that some threads had entered (and
-                 * that was reported) is undone, and the real parent never
-                 * saw it complete. The process runs: say so. Should the
-                 * kernel still stop this thread, that is a new stop. */
-                tracee_step_running(st, &s);
+                /* The exec ended every other thread and cleared the
+                 * group-stop, and this thread was not stopped: a group-stop
+                 * that some threads had entered (and that was told) is
+                 * undone, and the real parent never saw it complete. The
+                 * process runs: say so. Whatever any thread reported before
+                 * is past. */
+                if (st->stopped)
+                        tracee_tell(st, &s, PN_EVENT_CONTINUE, 0);
+                else
+                        st->epoch++;
+                s.op = TRACEE_OP_CONT;
                 break;
         default:
                 /* PTRACE_EVENT_CLONE, and events we did not ask for. */
@@ -134,7 +152,9 @@ TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, in
                 break;
         }
         if (s.op == TRACEE_OP_CONT)
-                *thread_gen = st->gen;
+                *mark = (TraceeMark){ .how = TRACEE_RELEASED_CONT, .epoch = st->epoch };
+        else if (s.op == TRACEE_OP_LISTEN)
+                *mark = (TraceeMark){ .how = TRACEE_RELEASED_LISTEN, .epoch = st->epoch };
         return s;
 }
 
@@ -152,7 +172,7 @@ static void tracee_on_status(pid_t tid, int status, void *userdata);
 /* Track tid (attached already) and route its statuses here. The slot of a
  * thread that is done is reused, so that the array is as long as the most
  * threads the process had at once, not as every thread it ever made. */
-static int tracee_add_thread(Tracee *t, pid_t tid) {
+static int tracee_add_thread(Tracee *t, pid_t tid, TraceeMark mark) {
         TraceeThread *th = tracee_find_thread(t, tid);
         int r;
 
@@ -174,7 +194,7 @@ static int tracee_add_thread(Tracee *t, pid_t tid) {
                 return r;
         if (!th)
                 th = &t->threads[t->n_threads++];
-        *th = (TraceeThread){ .tid = tid, .gen = t->state.gen };
+        *th = (TraceeThread){ .tid = tid, .mark = mark };
         t->n_live++;
         return 0;
 }
@@ -197,8 +217,9 @@ static void tracee_check_released(Tracee *t) {
 
 static int read_tracer_pid(pid_t tgid, pid_t tid);
 
-/* A thread created by a traced one: attached by the kernel already. */
-static void tracee_adopt_thread(Tracee *t, pid_t tid) {
+/* A thread created by a traced one, whose mark was parent before its clone
+ * event: attached by the kernel already. */
+static void tracee_adopt_thread(Tracee *t, pid_t tid, TraceeMark parent) {
         char path[64];
 
         snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) t->tgid, (int) tid);
@@ -210,7 +231,8 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid) {
                  * stop, else at that stop. */
                 TraceeThread *th;
                 if (read_tracer_pid(tid, tid) != getpid() ||
-                    ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0 || tracee_add_thread(t, tid) < 0)
+                    ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0 ||
+                    tracee_add_thread(t, tid, tracee_mark_cloned(parent)) < 0)
                         return;
                 th = tracee_find_thread(t, tid);
                 th->foreign = true;
@@ -222,7 +244,7 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid) {
          * that never comes. */
         if (read_tracer_pid(t->tgid, tid) != getpid())
                 return;
-        if (tracee_add_thread(t, tid) < 0) {
+        if (tracee_add_thread(t, tid, tracee_mark_cloned(parent)) < 0) {
                 /* Cannot follow it: let it go rather than leave it stopped. */
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
                 return;
@@ -248,7 +270,8 @@ static void tracee_exec(Tracee *t, TraceeThread *th) {
 }
 
 static void tracee_handle(Tracee *t, TraceeThread *th, int status) {
-        TraceeStep s = tracee_step(&t->state, &th->gen, t->detaching || th->foreign, status);
+        TraceeMark before = th->mark;
+        TraceeStep s = tracee_step(&t->state, &th->mark, t->detaching || th->foreign, status);
         pid_t tid = th->tid;
         long r = 0;
 
@@ -257,7 +280,7 @@ static void tracee_handle(Tracee *t, TraceeThread *th, int status) {
         if (s.clone) {
                 unsigned long msg = 0;
                 if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && msg > 0)
-                        tracee_adopt_thread(t, (pid_t) msg);
+                        tracee_adopt_thread(t, (pid_t) msg, before);
                 th = tracee_find_thread(t, tid); /* the array may have moved */
         }
         switch (s.op) {
@@ -274,6 +297,10 @@ static void tracee_handle(Tracee *t, TraceeThread *th, int status) {
         case TRACEE_OP_NONE:
                 break;
         }
+        /* Trap again at once, with the process as it is now (the rule in
+         * source-ptrace.h). */
+        if (s.probe && r == 0)
+                r = ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
         /* ESRCH: killed meanwhile (SIGKILL needs no tracer); its exit follows. */
         (void) r;
         if (s.gone)
@@ -332,7 +359,7 @@ bool tracee_claim(Tracee *t, pid_t tid, int status) {
          * gone, while the exec was under way). */
         if (read_tracer_pid(t->tgid, tid) != getpid())
                 return false;
-        if (tracee_add_thread(t, tid) < 0) {
+        if (tracee_add_thread(t, tid, tracee_mark_unknown(&t->state)) < 0) {
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
                 return true;
         }
@@ -385,7 +412,7 @@ static int tracee_seize_pass(Tracee *t, size_t max_threads) {
                                 break;
                         }
                 }
-                r = tracee_add_thread(t, tid);
+                r = tracee_add_thread(t, tid, tracee_mark_seized(&t->state));
                 if (r == -EEXIST)
                         r = -EBUSY; /* the reaper has it: a child of the broker */
                 if (r < 0) {

@@ -7,7 +7,8 @@
  *
  *   signal-delivery-stop        PTRACE_CONT with that signal (re-injected)
  *   group-stop (PTRACE_EVENT_STOP, a stop signal)
- *                               "stop" once per group-stop, then PTRACE_LISTEN:
+ *                               "stop" once per group-stop (the rule below),
+ *                               then PTRACE_LISTEN:
  *                               the thread stays stopped, the real parent's
  *                               waitpid(WUNTRACED) sees the stop, and SIGCONT
  *                               wakes it
@@ -102,25 +103,96 @@ typedef struct TraceeStep {
         bool clone;         /* a new thread: PTRACE_GETEVENTMSG names it */
         bool exec;          /* PTRACE_EVENT_EXEC: every other thread is gone */
         bool gone;          /* the thread ended */
+        bool probe;         /* after the op, PTRACE_INTERRUPT: trap again, fresh */
         PnEventType event;  /* PN_EVENT_STOP, PN_EVENT_CONTINUE, or _PN_EVENT_TYPE_INVALID */
         int event_signal;   /* for PN_EVENT_STOP */
 } TraceeStep;
 
-/* What tracee_step() remembers of the process and of each thread. */
+/*
+ * The group-stop rule (issue 13). Ptrace shows a group-stop only through
+ * the PTRACE_EVENT_STOP traps of single threads, and each trap describes
+ * the process as it was when that thread trapped: the stop signal if a
+ * group-stop was under way or complete (group_stop_count > 0 or
+ * SIGNAL_STOP_STOPPED), SIGTRAP if not (do_jobctl_trap()). The broker reads
+ * the traps later, in any order across threads, so a trap can predate what
+ * was told already. Hence:
+ *
+ *   - An epoch T counts what was told: it is bumped by every stop and every
+ *     continue told, and by every exec.
+ *   - Each thread remembers how the broker last let it go (never: seized or
+ *     new; CONT; LISTEN) and the T of that moment. Its next trap happened
+ *     after that moment; if T is still the same, after everything told so
+ *     far: it is news. If T moved on, the trap may be older than what was
+ *     told, and is judged stale: the thread is let go again (at the new T),
+ *     and a change it saw is seen again, by this thread or another.
+ *   - A stop is told if the process is not told stopped and the trapping
+ *     thread's epoch is T.
+ *   - A continue is told if the process is told stopped and the thread that
+ *     woke (PTRACE_EVENT_STOP with SIGTRAP) was let go by LISTEN at T: it sat
+ *     in the told group-stop, and SIGCONT (or the end of the stop) woke it.
+ *     A SIGTRAP of a thread let go by CONT is no continue: a new thread's
+ *     first stop, or the wake of a SIGCONT told already.
+ *   - PTRACE_EVENT_EXEC: the exec ended every other thread and cleared the
+ *     group-stop (zap_other_threads()); a process told stopped is told
+ *     continued, and T is bumped in any case.
+ *   - A stale trap that shows a group-stop while none is told is probed:
+ *     the thread is left listening and interrupted (PTRACE_INTERRUPT), so
+ *     that it traps again at once, at the new T, with the state of now.
+ *     Without it a stop could go untold: a thread that was woken by a
+ *     SIGCONT and trapped for the next group-stop before the broker saw
+ *     the wake has a stale epoch, and if the thread that told the continue
+ *     has ended meanwhile, no thread of the process reports with epoch T.
+ *     (Nothing of the kind is needed for a continue: the thread that told
+ *     the stop is left listening and only SIGCONT, SIGKILL or an exec ends
+ *     that.) The interrupt re-traps a listening thread without touching the
+ *     group-stop, and costs nothing in the usual stale case, a trap queued
+ *     before a SIGCONT, which the kernel makes trap again anyway.
+ *   - A new thread (PTRACE_EVENT_CLONE) takes the epoch its parent was let
+ *     go at before the clone: its first trap is no newer than that. A
+ *     thread whose first stop comes before its parent's clone event is
+ *     taken as stale.
+ *
+ * Why the told sequence is right: a stop is only told from a trap that saw
+ * a group-stop after the last continue was told, a continue only from a
+ * trap that saw none after the last stop was told, so the two alternate and
+ * each follows a real change. None is missed: the thread that told the last
+ * change is let go at the new T, and sees the next change (it traps for
+ * every group-stop, and, left listening, SIGCONT wakes it); a thread judged
+ * stale is let go at T and, probed if need be, traps again with what is
+ * current. What ptrace cannot show is not told: a SIGCONT and a new stop
+ * signal both between two traps of every thread read as one group-stop.
+ */
+typedef enum TraceeRelease {
+        TRACEE_RELEASED_NEVER,  /* seized, or new: not let go by the broker yet */
+        TRACEE_RELEASED_CONT,   /* PTRACE_CONT */
+        TRACEE_RELEASED_LISTEN, /* PTRACE_LISTEN: left in the group-stop */
+} TraceeRelease;
+
+/* What tracee_step() remembers of the process... */
 typedef struct TraceeState {
-        bool stopped;   /* in group-stop, as reported so far */
-        unsigned gen;   /* continues reported so far */
+        bool stopped;   /* in group-stop, as told */
+        unsigned epoch; /* T: stops and continues told, and execs */
 } TraceeState;
+
+/* ...and of each thread: how and when it was last let go. */
+typedef struct TraceeMark {
+        TraceeRelease how;
+        unsigned epoch; /* TraceeState.epoch at that moment */
+} TraceeMark;
+
+/* The mark of a thread seized now. */
+TraceeMark tracee_mark_seized(const TraceeState *st);
+/* The mark of a thread made by a thread whose mark, before its
+ * PTRACE_EVENT_CLONE was handled, was parent. */
+TraceeMark tracee_mark_cloned(TraceeMark parent);
+/* The mark of a thread whose parent is not known (its first stop came
+ * before the clone event): stale, its first report tells nothing. */
+TraceeMark tracee_mark_unknown(const TraceeState *st);
 
 /*
  * What to do with a thread's raw wait status (as from waitpid with __WALL,
- * ptrace event bits in status >> 16). *st is the process's state, updated:
- * a group-stop is reported by the first of its threads, a continue
- * likewise. *thread_gen is st->gen when this thread was last resumed: a
- * group-stop trap of a thread not resumed since the last continue was
- * queued before that continue (SIGCONT came while the broker had not yet
- * handled every thread's trap) and is no new stop; the kernel makes such a
- * thread trap again at once when it is listened to. detaching: every stop
- * detaches.
+ * ptrace event bits in status >> 16), by the rule above. *st is the
+ * process's state, *mark the thread's; both are updated (the mark to how
+ * the thread is let go now). detaching: every stop detaches.
  */
-TraceeStep tracee_step(TraceeState *st, unsigned *thread_gen, bool detaching, int status);
+TraceeStep tracee_step(TraceeState *st, TraceeMark *mark, bool detaching, int status);

@@ -294,7 +294,16 @@ void watch_table_on_event(WatchTable *w, const PnEvent *ev) {
                 return;
         for (WatchedProc *p = w->procs; p; p = p->next)
                 if (p->tgid == ev->tgid) {
-                        watch_proc_end(p);
+                        /* Only if the process has ended. The leader's end
+                         * alone (a non-leader exec'ing ends it, and the
+                         * connector tells it as pid = tgid; or the leader
+                         * left by pthread_exit) is no end of the process;
+                         * the pidfd tells the real one (it is readable by
+                         * the time the connector reports a process's last
+                         * thread), and watch_proc_on_exit() then ends the
+                         * watches. */
+                        if (!pidfd_watch_is_alive(p->pidfd))
+                                watch_proc_end(p);
                         return;
                 }
 }

@@ -11,6 +11,8 @@
  *   pn-child threads N CODE         start N threads, let them end, exit CODE
  *   pn-child thread-exit-group N CODE  N threads run; one of them calls exit(CODE)
  *   pn-child thread-segv N          N threads run; one of them dies of SIGSEGV
+ *   pn-child leader-exit N          N threads run (and wait for signals); the leader
+ *                                   thread ends (pthread_exit), the process goes on
  *   pn-child comm-burst N           rename itself N times (N comm events)
  *   pn-child wait-stdin CODE        block until stdin reaches EOF, then exit CODE
  *   pn-child setuid UID CODE        become UID, then exit CODE
@@ -93,6 +95,14 @@ static void *thread_segv(void *arg) {
         pthread_barrier_wait(&barrier);
         if ((long) arg == 0)
                 crash();
+        for (;;)
+                pause();
+        return NULL;
+}
+
+static void *thread_pause(void *arg) {
+        (void) arg;
+        pthread_barrier_wait(&barrier);
         for (;;)
                 pause();
         return NULL;
@@ -184,7 +194,7 @@ static int subreaper(char **argv) {
 }
 
 static int usage(void) {
-        fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|"
+        fprintf(stderr, "usage: pn-child exit|segv|threads|thread-exit-group|thread-segv|leader-exit|"
                         "comm-burst|wait-stdin|setuid|pause|ignore-term|daemonize|double-fork|say|"
                         "daemon|subreaper ...\n");
         return 2;
@@ -241,6 +251,12 @@ int main(int argc, char **argv) {
                 pthread_barrier_wait(&barrier);
                 for (;;)
                         pause();
+        }
+        if (strcmp(cmd, "leader-exit") == 0) {
+                if (start_threads(a, thread_pause, ids) < 0)
+                        return 99;
+                pthread_barrier_wait(&barrier);
+                pthread_exit(NULL);
         }
         if (strcmp(cmd, "thread-segv") == 0) {
                 set_core(0);

@@ -387,6 +387,43 @@ def test_new_threads_traced():
         check(st["traced_threads"] == 0 and st["active"] == 0, f"tracees left: {st}")
 
 
+def test_leader_exit_keeps_watch():
+    """The leader thread ends (pthread_exit) and the other threads run on:
+    the connector tells the leader's end as pid = tgid, as it does when a
+    non-leader execs, yet the process lives, and the stop watch goes on;
+    when the process does end, the watch ends. (The non-leader exec, where
+    the broker used to end the watch when the exec outlasted the 25 ms it
+    holds the connector's report for the pidfd, is exec_while_stopping.)"""
+    with Broker() as b:
+        c, seer = b.client(), b.client()
+        p = subprocess.Popen([PN_CHILD, "--wait-stdin", "leader-exit", "2"], stdin=subprocess.PIPE,
+                             preexec_fn=_die_with_parent)
+        wait_until(lambda: proc_status(p.pid, key="Name") == "pn-child", "pn-child exec")
+        seer.subscribe(events=["exit"], match={"tgid": p.pid})
+        watch(c, p.pid, stop=True)
+        p.stdin.close()
+        wait_until(lambda: proc_status(p.pid, key="State").startswith("Z"), "the leader ended")
+        # The broker holds the connector's report of the leader's end for
+        # the pidfd, at most 25 ms; what it then does with the watch is done
+        # by the time that report is published (if it is) or 2 s passed.
+        try:
+            seer.events_until(of_pid(p.pid, "exit"), timeout=2, what="the leader's end")
+        except AssertionError:
+            pass
+        tids = tracer_pids(p.pid)
+        check(len(tids) == 3 and set(tids.values()) == {b.proc.pid}, f"tasks and tracers: {tids}")
+        for _ in range(2):
+            os.kill(p.pid, signal.SIGSTOP)
+            expect_events(c, p.pid, ["stop"])
+            os.kill(p.pid, signal.SIGCONT)
+            expect_events(c, p.pid, ["continue"])
+        st = c.request({"op": "status"})["watches"]
+        check(st["active"] == 1 and st["stops"] == 2 and st["continues"] == 2, f"watches: {st}")
+        p.kill()
+        p.wait()
+        wait_until(lambda: c.request({"op": "status"})["watches"]["active"] == 0, "the watch ended with the process")
+
+
 def test_exec_keeps_watch():
     """The pidfd and the tracer follow a process through exec: the new
     program's stop and exit are reported, the exit once."""
@@ -398,7 +435,10 @@ def test_exec_keeps_watch():
         watch(c, p.pid, stop=True)
         p.stdin.write(b"go\n")
         p.stdin.flush()
-        e = c.events_until(of_pid(p.pid, "exec"), what="the exec")[-1]
+        # The connector can lag (under load) behind the watch: the exec
+        # that made sh itself may come only now.
+        e = c.events_until(lambda e: of_pid(p.pid, "exec")(e) and e.get("comm") != "sh",
+                           what="the exec")[-1]
         check(e["comm"] == "pn-child", f"exec: {e}")
         os.kill(p.pid, signal.SIGSTOP)
         check(expect_events(c, p.pid, ["stop"])[0]["comm"] == "pn-child", "stop after exec")
@@ -460,6 +500,20 @@ def unwatched_untraced(c, o):
     behaves_untraced(o)
 
 
+def stop_on_its_way(pid):
+    """SIGSTOP is queued for pid, or one of its tasks is in a stop (a
+    signal-delivery-stop, a group-stop)."""
+    if int(proc_status(pid, key="ShdPnd"), 16) & (1 << (signal.SIGSTOP - 1)):
+        return True
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if proc_status(pid, t, "State")[0] in "tT":
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 def _exec_under_stop_watch(by):
     with Broker() as b, Observer("--threads", "3", "--exec-on-usr2", by, "--exec-threads", "2") as o:
         c = b.client()
@@ -514,6 +568,21 @@ def test_exec_while_stopping():
             check(c.request({"op": "ping"})["type"] == "pong", "ping")
             said = [e["type"] for e in c.pending if e.get("tgid") == o.pid and e.get("type") in ("stop", "continue")]
             c.pending.clear()
+            if not said and first.startswith("ready"):
+                # Undone by the exec, or still on its way into the new image
+                # (queued, or being delivered): wait until the broker tells
+                # the stop, or nothing of it is left, twice in a row (a thread
+                # just resumed with SIGSTOP runs an instant before it stops).
+                quiet = []
+
+                def settled():
+                    c.request({"op": "ping"})
+                    said.extend(e["type"] for e in c.pending
+                                if e.get("tgid") == o.pid and e.get("type") in ("stop", "continue"))
+                    c.pending.clear()
+                    quiet.append(not stop_on_its_way(o.pid))
+                    return bool(said) or quiet[-2:] == [True, True]
+                wait_until(settled, f"round {round}: the stop undone or told")
             if said[-1:] == ["stop"]:
                 states = {t: proc_status(o.pid, t, "State") for t in os.listdir(f"/proc/{o.pid}/task")}
                 print(f"round {round}: {first!r} first, the broker said {said}; tasks {states}")
@@ -525,7 +594,13 @@ def test_exec_while_stopping():
             want = ["stop", "continue"] * (len(said) // 2)
             check(said == want and (said or first.startswith("ready")),
                   f"round {round} ({first!r} first): the broker said {said}")
-            check(proc_status(o.pid, key="State")[0] in "RS", f"round {round}: not running")
+            # Running: not group-stopped ("T"). A ptrace-stop ("t") passes
+            # as soon as the broker answers it (a SIGCONT being delivered,
+            # a thread trapping again at once), so wait for it to pass.
+            state = []
+            wait_until(lambda: state.append(proc_status(o.pid, key="State")) or state[-1][0] != "t",
+                       f"round {round}: the broker answering a ptrace-stop")
+            check(state[-1][0] in "RS", f"round {round}: not running ({state[-1]})")
         print(f"outcomes of 30 rounds: {outcomes}")
         stops_and_continues(c, o, b, 3)
         unwatched_untraced(c, o)
