@@ -33,7 +33,6 @@ typedef enum SpawnStep {
         STEP_SETSID,
         STEP_STDIO,
         STEP_FDS,
-        STEP_PREDUMP,
         STEP_CHDIR,
         STEP_GROUPS,
         STEP_GID,
@@ -112,9 +111,6 @@ _noreturn_ static void child_run(const SpawnParams *p, int report_fd) {
                 for (int i = 3; i < 65536; i++)
                         (void) fcntl(i, F_SETFD, FD_CLOEXEC);
 
-        if (p->predump_prctl && prctl(p->predump_prctl, p->predump_signal, 0, 0, 0) < 0)
-                child_fail(report_fd, STEP_PREDUMP, errno);
-
         if (chdir("/") < 0)
                 child_fail(report_fd, STEP_CHDIR, errno);
         umask(022);
@@ -158,12 +154,6 @@ static void spawn_describe(const SpawnParams *p, const SpawnReport *rep, SpawnEr
         case STEP_EXEC:
                 snprintf(err->message, sizeof(err->message), "cannot execute \"%.128s\": %s",
                          p->argv[0], e);
-                break;
-        case STEP_PREDUMP:
-                snprintf(err->message, sizeof(err->message),
-                         "[Run] PredumpSignalPrctl=%d (signal %d) failed in the child: %s; "
-                         "does this kernel carry the PR_SET_PREDUMP_SIG patch under that number?",
-                         p->predump_prctl, p->predump_signal, e);
                 break;
         case STEP_GROUPS:
                 snprintf(err->message, sizeof(err->message), "setgroups() failed: %s", e);
