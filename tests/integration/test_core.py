@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from pntest import (REPLY_TYPES, SANITIZED, Broker, Client, SeqAccount, Skip, check,
-                    check_no_sanitizer_report, child, exec_then_release, fail, of_pid,
+                    check_no_sanitizer_report, child, exec_then_release, fail, kernel_at_least, of_pid,
                     proc_tgids, release, run, vmrss_kib)
 
 ME = os.getpid()
@@ -794,6 +794,42 @@ def test_client_limit_per_user():
         check(r and r["type"] == "error" and r["code"] == "limit-exceeded", f"4th client: {r}")
         check(extra.read_line(5) is None, "refused client not closed")
         check(clients[0].request({"op": "ping"})["type"] == "pong", "existing client disturbed")
+
+
+def test_connector_setup_never_waits():
+    """Subscribing to the connector and finding out whether the kernel
+    filters events (Linux 6.6) never waits for the kernel: the acks are
+    queued within send(). Before, the probe waited up to 250 ms for an ack
+    that kernels before 6.6 never send, at start and at every reset of the
+    socket, with the event loop blocked. strace of the broker: no poll()
+    with a timeout; the status says what the kernel can do."""
+    import shutil
+    import pntest
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="pncore-strace-")
+    trace = os.path.join(tmp, "trace")
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {strace} -f -qq -e trace=poll,ppoll -o {trace} {pntest.PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    try:
+        with Broker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
+            s = b.client().request({"op": "status"})
+            filt = s["kernel_features"]["connector_filter"]
+            check(filt is kernel_at_least(6, 6), f"connector filter {filt} on Linux {os.uname().release}")
+            with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
+                os.kill(int(f.read().split()[0]), signal.SIGTERM)
+            check(b.proc.wait(20) == 0, "the traced broker did not exit cleanly")
+        with open(trace) as f:
+            text = f.read()
+        waits = [line for line in text.splitlines() if re.search(r"poll\(.*, [1-9][0-9]*\)", line) or
+                 re.search(r"ppoll\(.*\{tv_sec=\d+, tv_nsec=\d+\}", line) and "tv_sec=0, tv_nsec=0" not in line]
+        check(not waits, f"the broker waited in poll():\n" + "\n".join(waits[:5]))
+    finally:
+        pntest.PROCNOTIFYD = saved
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
