@@ -6,6 +6,7 @@
  *
  *   pn-child exit CODE              exit with CODE
  *   pn-child segv core|nocore       die of SIGSEGV, with RLIMIT_CORE unlimited or 0
+ *   pn-child segv-large MB          touch MB megabytes, then die of SIGSEGV with a core
  *   pn-child threads N CODE         start N threads, let them end, exit CODE
  *   pn-child thread-exit-group N CODE  N threads run; one of them calls exit(CODE)
  *   pn-child thread-segv N          N threads run; one of them dies of SIGSEGV
@@ -49,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -205,6 +207,18 @@ int main(int argc, char **argv) {
                 return (int) a;
         if (strcmp(cmd, "segv") == 0) {
                 set_core(argc > 2 && strcmp(argv[2], "core") == 0);
+                crash();
+                return 1;
+        }
+        if (strcmp(cmd, "segv-large") == 0) {
+                size_t len = (size_t) (argc > 2 ? strtol(argv[2], NULL, 10) : 0) << 20;
+                char *m = len ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                              : NULL;
+                if (m == MAP_FAILED)
+                        return 98;
+                for (size_t i = 0; i < len; i += 4096)
+                        m[i] = (char) ((i >> 12) | 1);
+                set_core(1);
                 crash();
                 return 1;
         }

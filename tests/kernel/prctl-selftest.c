@@ -16,7 +16,9 @@
  * Prints "ok"/"not ok" per check, then "N passed, N failed"; exit status
  * 1 if anything failed.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
