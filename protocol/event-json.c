@@ -109,6 +109,7 @@ void event_json_format(JsonBuf *b, const PnEvent *ev) {
                         jsonbuf_field_int(b, "signal", ev->predump.signal);
                 else
                         jsonbuf_field_null(b, "signal");
+                format_sources(b, ev->sources);
                 break;
         case PN_EVENT_EXIT:
                 if (ev->exit.status < 0) {
