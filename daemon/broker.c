@@ -495,47 +495,41 @@ static int broker_add_prctl_signal(Broker *b, sd_event_source **ret, int sig, co
         return 0;
 }
 
-/* Patched kernels only, and only as configured: never probed. */
-static int broker_setup_prctls(Broker *b) {
-        Config *c = b->config;
+/* One patched-kernel prctl: its signal handled, the prctl called on the
+ * broker itself, the table told to merge its reports with the connector's. */
+static int broker_setup_prctl(Broker *b, sd_event_source **src, int number, int sig, PnEventType type) {
+        const char *key = type == PN_EVENT_PREDUMP ? "PredumpSignalPrctl" : "AdoptSignalPrctl";
+        const char *what = type == PN_EVENT_PREDUMP ? "predumps" : "adoptions";
         int r;
 
-        /* Both are the broker's own settings about its children (the
-         * kernel reads the parent's, and execve clears them): set once, on
-         * the broker. The table then holds the connector's report of a
-         * child's crash or of an orphan's adoption briefly for the signal,
-         * to publish one event naming both sources. */
-        if (c->predump_prctl) {
-                r = broker_add_prctl_signal(b, &b->sig_predump, c->predump_signal, "predump-signal");
-                if (r < 0)
-                        return r;
-                if (prctl(c->predump_prctl, c->predump_signal, 0, 0, 0) < 0)
-                        log_error_errno(errno, "Failed to call prctl(%d, %d) (PredumpSignalPrctl=, a "
-                                        "patched kernel's PR_SET_PREDUMP_SIG), ignoring: %m; predumps "
-                                        "come from the connector only",
-                                        c->predump_prctl, c->predump_signal);
-                else {
-                        proctable_set_prctl(b->table, b->pid, PN_EVENT_PREDUMP);
-                        log_info("Called prctl(%d, %d) (PredumpSignalPrctl=): children's crashes are "
-                                 "also signalled.", c->predump_prctl, c->predump_signal);
-                }
+        r = broker_add_prctl_signal(b, src, sig, type == PN_EVENT_PREDUMP ? "predump-signal" : "adopt-signal");
+        if (r < 0)
+                return r;
+        if (prctl(number, sig, 0, 0, 0) < 0) {
+                log_error_errno(errno, "Failed to call prctl(%d, %d) (%s=, a patched kernel's %s), ignoring: "
+                                "%m; %s come from the connector only", number, sig, key,
+                                type == PN_EVENT_PREDUMP ? "PR_SET_PREDUMP_SIG" : "PR_SET_ADOPTSIG", what);
+                return 0;
         }
-        if (c->adopt_prctl) {
-                r = broker_add_prctl_signal(b, &b->sig_adopt, c->adopt_signal, "adopt-signal");
-                if (r < 0)
-                        return r;
-                if (prctl(c->adopt_prctl, c->adopt_signal, 0, 0, 0) < 0)
-                        log_error_errno(errno, "Failed to call prctl(%d, %d) (AdoptSignalPrctl=, a patched "
-                                        "kernel's PR_SET_ADOPTSIG), ignoring: %m; adoptions are still "
-                                        "inferred from the process table",
-                                        c->adopt_prctl, c->adopt_signal);
-                else {
-                        proctable_set_prctl(b->table, b->pid, PN_EVENT_ADOPT);
-                        log_info("Called prctl(%d, %d) (AdoptSignalPrctl=): adoptions are also "
-                                 "signalled.", c->adopt_prctl, c->adopt_signal);
-                }
-        }
+        proctable_set_prctl(b->table, b->pid, type);
+        log_info("Called prctl(%d, %d) (%s=): %s are also signalled.", number, sig, key, what);
         return 0;
+}
+
+/* Patched kernels only, and only as configured: never probed. Both are the
+ * broker's own settings about its children (the kernel reads the parent's,
+ * and execve clears them): set once, on the broker. The table then holds
+ * the connector's report of a child's crash or of an orphan's adoption
+ * briefly for the signal, to publish one event naming both sources. */
+static int broker_setup_prctls(Broker *b) {
+        Config *c = b->config;
+        int r = 0;
+
+        if (c->predump_prctl)
+                r = broker_setup_prctl(b, &b->sig_predump, c->predump_prctl, c->predump_signal, PN_EVENT_PREDUMP);
+        if (r >= 0 && c->adopt_prctl)
+                r = broker_setup_prctl(b, &b->sig_adopt, c->adopt_prctl, c->adopt_signal, PN_EVENT_ADOPT);
+        return r;
 }
 
 /* --- set-up --- */
