@@ -198,8 +198,6 @@ static int decode(sd_bus_message *m, PnEvent *ev) {
                 break;
         case PN_EVENT_PREDUMP:
                 r = sd_bus_message_read(m, "i", &ev->predump.signal);
-                if (r >= 0)
-                        ev->sources = read_sources(m);
                 break;
         case PN_EVENT_EXIT:
                 r = sd_bus_message_read(m, "iibi", &ev->exit.exit_code, &ev->exit.signal, &core,

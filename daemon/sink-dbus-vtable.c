@@ -887,7 +887,7 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("SessionCreated", PROCESS_ARGS "i", PROCESS_NAMES "sid\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Ptrace", PROCESS_ARGS "iib", PROCESS_NAMES "tracer_pid\0tracer_tgid\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("CommChanged", PROCESS_ARGS "b", PROCESS_NAMES "thread\0", 0),
-        SD_BUS_SIGNAL_WITH_NAMES("Predump", PROCESS_ARGS "ias", PROCESS_NAMES "signal\0sources\0", 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Predump", PROCESS_ARGS "i", PROCESS_NAMES "signal\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Exited", PROCESS_ARGS "iibiasb",
                                  PROCESS_NAMES "exit_code\0signal\0core_dumped\0status\0sources\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Adopted", PROCESS_ARGS "iias", PROCESS_NAMES "old_parent\0new_parent\0sources\0", 0),

@@ -73,8 +73,9 @@ static int append_event(sd_bus_message *m, const PnEvent *ev) {
         case PN_EVENT_COMM:
                 return sd_bus_message_append(m, "b", ev->thread);
         case PN_EVENT_PREDUMP:
-                r = sd_bus_message_append(m, "i", ev->predump.signal);
-                return r < 0 ? r : append_sources(m, ev->sources);
+                /* No sources: an argument more would break every client
+                 * that handles the signal (its arguments are its API). */
+                return sd_bus_message_append(m, "i", ev->predump.signal);
         case PN_EVENT_EXIT:
                 /* An exit inferred after a loss has no status: -1 throughout. */
                 r = sd_bus_message_append(m, "iibi", ev->exit.status < 0 ? -1 : ev->exit.exit_code,
