@@ -814,20 +814,30 @@ def test_connector_setup_never_waits():
         f.write(f"#!/bin/sh\nexec {strace} -f -qq -e trace=poll,ppoll -o {trace} {pntest.PROCNOTIFYD} \"$@\"\n")
     os.chmod(wrapper, 0o755)
     saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    traced = None
     try:
         with Broker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
+            # The broker is strace's child: SIGTERM to strace would only
+            # detach it. It is stopped directly, whatever happens below.
+            with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
+                traced = int(f.read().split()[0])
             s = b.client().request({"op": "status"})
             filt = s["kernel_features"]["connector_filter"]
             check(filt is kernel_at_least(6, 6), f"connector filter {filt} on Linux {os.uname().release}")
-            with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
-                os.kill(int(f.read().split()[0]), signal.SIGTERM)
+            os.kill(traced, signal.SIGTERM)
             check(b.proc.wait(20) == 0, "the traced broker did not exit cleanly")
+            traced = None
         with open(trace) as f:
             text = f.read()
         waits = [line for line in text.splitlines() if re.search(r"poll\(.*, [1-9][0-9]*\)", line) or
                  re.search(r"ppoll\(.*\{tv_sec=\d+, tv_nsec=\d+\}", line) and "tv_sec=0, tv_nsec=0" not in line]
         check(not waits, f"the broker waited in poll():\n" + "\n".join(waits[:5]))
     finally:
+        if traced:
+            try:
+                os.kill(traced, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         pntest.PROCNOTIFYD = saved
         shutil.rmtree(tmp, ignore_errors=True)
 
