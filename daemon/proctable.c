@@ -843,6 +843,15 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         r = t->reader.read(t->reader.userdata, ev->tgid, parent ? PROC_READ_STAT : PROC_READ_ALL, &info);
 
         e = map_find(t, ev->tgid);
+        if (e && e->adopt_held && !e->pub.start_time && !e->pub.comm[0] && parent) {
+                /* Made by an adoption signal before this fork was read. */
+                entry_inherit(t, &e->pub, &parent->pub, ev->ppid);
+                if (r == 0)
+                        e->pub.start_time = info.start_time;
+                proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
         if (e && e->exit_held && !e->tracked && !e->pub.comm[0] && parent) {
                 /* The broker reaped it before the connector (lagging behind
                  * a burst) told of its fork: learn what fork() copied. */
@@ -1100,6 +1109,16 @@ void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTabl
                                 return; /* already inferred from the old parent's exit */
                         adopt_seen(t, e, ev->adopt.old_parent > 0 ? ev->adopt.old_parent : e->pub.ppid,
                                    ev->adopt.new_parent, ev->ts_ns, ev->sources, now_ns, emit, userdata);
+                        return;
+                }
+                if (ev->adopt.old_parent > 0 && (e = entry_new(t, ev->tgid, now_ns))) {
+                        /* The kernel signals the adoption before the old
+                         * parent's exit, and the connector's fork of the
+                         * orphan may still be queued: hold it in an entry
+                         * that fork fills in (handle_fork()). */
+                        e->pub.ppid = ev->adopt.old_parent;
+                        adopt_seen(t, e, ev->adopt.old_parent, ev->adopt.new_parent, ev->ts_ns, ev->sources,
+                                   now_ns, emit, userdata);
                         return;
                 }
                 emit(ev, userdata);

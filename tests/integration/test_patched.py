@@ -81,7 +81,8 @@ def adopt_with_old_parent():
         if not any(e["type"] == "adopt" for e in seen):
             seen += sub.events_until(lambda e: e["type"] == "adopt", timeout=30, what="the adoption")
         adopts = [e for e in seen if e["type"] == "adopt"]
-        check(len(adopts) == 1, f"adoptions: {adopts}")
+        st = ctl.request({"op": "status"})
+        check(len(adopts) == 1, f"adoptions: {adopts}; status {st['run']} {st['process_table']}")
         adopt = adopts[0]
         forks = {e["tgid"]: e for e in seen if e["type"] == "fork"}
         daemon = adopt["tgid"]
@@ -89,9 +90,8 @@ def adopt_with_old_parent():
         check(middle and adopt["old_parent"] == middle and forks[middle]["ppid"] == cpid,
               f"old_parent is not the intermediate process: {adopt}, forks {forks}")
         check(adopt["new_parent"] == b.proc.pid, f"new_parent: {adopt}")
-        check(sorted(adopt["sources"]) == ["connector", "prctl"], f"adopt sources: {adopt}")
-        st = ctl.request({"op": "status"})
         run, table = st["run"], st["process_table"]
+        check(sorted(adopt["sources"]) == ["connector", "prctl"], f"adopt sources: {adopt}; {run} {table}")
         check(run["adopt_signals_accepted"] == 1 and run["adopt_signals_refused"] == 0, f"run: {run}")
         check(table["merged_adoptions"] == 1, f"process table: {table}")
         k = ctl.request({"op": "kill", "pid": daemon})

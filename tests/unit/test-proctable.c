@@ -1011,6 +1011,27 @@ static void test_prctl_merge(void **state) {
         assert_int_equal(n_seen, 5);
         assert_int_equal(seen[4].ev.sources, PN_SOURCE_CONNECTOR);
         assert_int_equal(proctable_get_stats(t)->unmerged_predumps, 1);
+        /* The signal before the connector's fork of the orphan was read
+         * (the kernel signals before the old parent's exit is reported): the
+         * fork fills in the entry, the old parent's exit merges. */
+        fake_add(61, 50, 7, "daemon2");
+        fake_add(910, 50, 99, "orphan2");
+        ad = (PnEvent){ .type = PN_EVENT_ADOPT, .pid = 910, .tgid = 910, .sources = PN_SOURCE_PRCTL,
+                        .adopt = { .old_parent = 61, .new_parent = 50 }, .uid = UINT32_MAX };
+        other(t, ad, 3000);
+        assert_int_equal(n_seen, 5);
+        handle(t, fork_ev(61, 910, 910));
+        assert_int_equal(n_seen, 6);
+        assert_int_equal(seen[5].ev.type, PN_EVENT_FORK);
+        fake(61)->alive = false;
+        handle(t, exit_ev(61, 61, 0));
+        assert_int_equal(n_seen, 8);
+        assert_int_equal(seen[7].ev.type, PN_EVENT_ADOPT);
+        assert_int_equal(seen[7].ev.pid, 910);
+        assert_int_equal(seen[7].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PRCTL);
+        assert_int_equal(seen[7].ev.adopt.old_parent, 61);
+        assert_string_equal(seen[7].comm, "daemon2"); /* what fork() copied */
+        assert_int_equal(proctable_get_stats(t)->merged_adoptions, 2);
         proctable_free(t);
 }
 
