@@ -104,6 +104,9 @@ mount -t tmpfs -o mode=0755 run /newroot/run
 mkdir -p /newroot/run/lock /newroot/run/user /newroot/run/dbus
 mount -t tmpfs -o mode=1777 vartmp /newroot/var/tmp
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
+# /etc on a tmpfs of its own: useradd's lock files (link()) fail on the
+# overlay over 9p ("/etc/subgid.lock: No such file or directory").
+mkdir -p /rw/etc && cp -a /newroot/etc/. /rw/etc/ && mount --bind /rw/etc /newroot/etc
 cp /bin/busybox /newroot/.pn-job/busybox
 exec switch_root /newroot /.pn-job/busybox sh /.pn-job/pid1.sh
 INIT
