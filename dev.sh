@@ -13,10 +13,15 @@
 #                                        and run each for FUZZ_SECONDS (default: 240 s
 #                                        shared among them, at least 30 s each)
 #   ./dev.sh bench                       build, then run the benchmarks (tests/bench)
+#   ./dev.sh test-kernels [stock|patched] build, then run the suite in qemu on Debian 12's
+#                                        stock 6.1 and the patched-kernel tests on a 6.1
+#                                        with PR_SET_PREDUMP_SIG/PR_SET_ADOPTSIG (built and
+#                                        cached in /var/cache/procnotify-kernels; see
+#                                        tests/kernel/)
 #
 # Each installs the Debian packages it needs first (apt-get), so nothing else
 # is needed. BUILD_DIR (default: build) and MESON_ARGS change the build.
-# .ci/run runs test, test-sanitized and fuzz, and sums their counts.
+# .ci/run runs test, test-sanitized, fuzz and test-kernels, and sums their counts.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
@@ -33,6 +38,9 @@ PKGS_FUZZ=(clang libclang-rt-14-dev)
 # once; leaks are checked at every exit (LeakSanitizer, on by default).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Kernel stages: qemu, the initramfs's busybox, and what building a kernel
+# needs (tests/kernel/build-kernel.sh installs linux-source-6.1 itself).
+PKGS_KERNEL=(qemu-system-x86 busybox-static kmod cpio bc bison flex libelf-dev libssl-dev make xz-utils)
 # Benchmarks: the baseline tools and plotting.
 PKGS_BENCH=(forkstat gnuplot-nox valgrind)
 
@@ -174,13 +182,18 @@ fuzz)
         echo "dev.sh: fuzzing $n targets for ${FUZZ_SECONDS} s each"
         run_tests --suite fuzz "$@"
         ;;
+test-kernels)
+        install_packages "${PKGS_BUILD[@]}" "${PKGS_TEST[@]}" "${PKGS_KERNEL[@]}"
+        build
+        BUILD_DIR=$BUILD_DIR exec tests/kernel/test-kernels.sh "$@"
+        ;;
 bench)
         install_packages "${PKGS_BUILD[@]}" "${PKGS_TEST[@]}" "${PKGS_BENCH[@]}"
         build
         exec "$BUILD_DIR/tests/bench/run-benchmarks" "$@"
         ;;
 *)
-        sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -143,15 +143,12 @@ static const char *empty_to_null(const char *s) {
 }
 
 static uint32_t read_sources(sd_bus_message *m) {
-        static const char *const names[] = { "connector", "pidfd", "ptrace", "child", "procfs" };
         const char *s;
         uint32_t r = 0;
         if (sd_bus_message_enter_container(m, 'a', "s") < 0)
                 return 0;
         while (sd_bus_message_read(m, "s", &s) > 0)
-                for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                        if (streq(s, names[i]))
-                                r |= 1u << i;
+                r |= pn_source_from_string(s);
         sd_bus_message_exit_container(m);
         return r;
 }

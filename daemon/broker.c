@@ -277,6 +277,10 @@ static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
                 stats_uint(v, "full", ts->full);
                 stats_uint(v, "merged_exits", ts->merged_exits);
                 stats_uint(v, "unmerged_exits", ts->unmerged_exits);
+                stats_uint(v, "merged_predumps", ts->merged_predumps);
+                stats_uint(v, "unmerged_predumps", ts->unmerged_predumps);
+                stats_uint(v, "merged_adoptions", ts->merged_adoptions);
+                stats_uint(v, "unmerged_adoptions", ts->unmerged_adoptions);
                 stats_section_end(v);
                 if (b->watches)
                         watch_table_visit_stats(b->watches, v);
@@ -458,13 +462,13 @@ static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_sigi
         bool ok;
 
         if (s == b->sig_predump)
-                ok = supervisor_event_from_predump_siginfo(si, now, &ev);
+                ok = supervisor_accept_predump_signal(b->supervisor, si, now, &ev);
         else
-                ok = supervisor_event_from_adopt_siginfo(si, b->pid, now, &ev);
+                ok = supervisor_accept_adopt_signal(b->supervisor, si, b->pid, now, &ev);
         if (!ok) {
-                supervisor_count_refused_signal(b->supervisor);
-                log_debug("Ignoring signal %u from pid %u (code %d): not the kernel's notification.",
-                          si->ssi_signo, si->ssi_pid, si->ssi_code);
+                log_debug("Refusing signal %u from pid %u (code %d, status %d): not the kernel's %s "
+                          "notification.", si->ssi_signo, si->ssi_pid, si->ssi_code, si->ssi_status,
+                          s == b->sig_predump ? "predump" : "adoption");
                 return 0;
         }
         proctable_handle_other(b->table, &ev, now, broker_emit, b);
@@ -479,8 +483,6 @@ static SupervisorOptions broker_supervisor_options(const Config *c) {
                 .log_directory = c->run_log_directory,
                 .max_children = c->max_children,
                 .max_children_per_uid = c->max_children_per_uid,
-                .predump_prctl = c->predump_prctl,
-                .predump_signal = c->predump_signal,
         };
 }
 
@@ -506,32 +508,41 @@ static int broker_add_prctl_signal(Broker *b, sd_event_source **ret, int sig, co
         return 0;
 }
 
-/* Patched kernels only, and only as configured: never probed. */
-static int broker_setup_prctls(Broker *b) {
-        Config *c = b->config;
+/* One patched-kernel prctl: its signal handled, the prctl called on the
+ * broker itself, the table told to merge its reports with the connector's. */
+static int broker_setup_prctl(Broker *b, sd_event_source **src, int number, int sig, PnEventType type) {
+        const char *key = type == PN_EVENT_PREDUMP ? "PredumpSignalPrctl" : "AdoptSignalPrctl";
+        const char *what = type == PN_EVENT_PREDUMP ? "predumps" : "adoptions";
         int r;
 
-        if (c->predump_prctl) {
-                r = broker_add_prctl_signal(b, &b->sig_predump, c->predump_signal, "predump-signal");
-                if (r < 0)
-                        return r;
-                log_info("Children call prctl(%d, %d) (PredumpSignalPrctl=, a patched kernel's "
-                         "PR_SET_PREDUMP_SIG) before exec.", c->predump_prctl, c->predump_signal);
+        r = broker_add_prctl_signal(b, src, sig, type == PN_EVENT_PREDUMP ? "predump-signal" : "adopt-signal");
+        if (r < 0)
+                return r;
+        if (prctl(number, sig, 0, 0, 0) < 0) {
+                log_error_errno(errno, "Failed to call prctl(%d, %d) (%s=, a patched kernel's %s), ignoring: "
+                                "%m; %s come from the connector only", number, sig, key,
+                                type == PN_EVENT_PREDUMP ? "PR_SET_PREDUMP_SIG" : "PR_SET_ADOPTSIG", what);
+                return 0;
         }
-        if (c->adopt_prctl) {
-                r = broker_add_prctl_signal(b, &b->sig_adopt, c->adopt_signal, "adopt-signal");
-                if (r < 0)
-                        return r;
-                if (prctl(c->adopt_prctl, c->adopt_signal, 0, 0, 0) < 0)
-                        log_error_errno(errno, "Failed to call prctl(%d, %d) (AdoptSignalPrctl=, a patched "
-                                        "kernel's PR_SET_ADOPTSIG), ignoring: %m; adoptions are still "
-                                        "inferred from the process table",
-                                        c->adopt_prctl, c->adopt_signal);
-                else
-                        log_info("Called prctl(%d, %d) (AdoptSignalPrctl=): adoptions are also "
-                                 "signalled.", c->adopt_prctl, c->adopt_signal);
-        }
+        proctable_set_prctl(b->table, b->pid, type);
+        log_info("Called prctl(%d, %d) (%s=): %s are also signalled.", number, sig, key, what);
         return 0;
+}
+
+/* Patched kernels only, and only as configured: never probed. Both are the
+ * broker's own settings about its children (the kernel reads the parent's,
+ * and execve clears them): set once, on the broker. The table then holds
+ * the connector's report of a child's crash or of an orphan's adoption
+ * briefly for the signal, to publish one event naming both sources. */
+static int broker_setup_prctls(Broker *b) {
+        Config *c = b->config;
+        int r = 0;
+
+        if (c->predump_prctl)
+                r = broker_setup_prctl(b, &b->sig_predump, c->predump_prctl, c->predump_signal, PN_EVENT_PREDUMP);
+        if (r >= 0 && c->adopt_prctl)
+                r = broker_setup_prctl(b, &b->sig_adopt, c->adopt_prctl, c->adopt_signal, PN_EVENT_ADOPT);
+        return r;
 }
 
 /* --- set-up --- */
@@ -976,9 +987,6 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         if (r < 0)
                 goto fail_log;
         broker_set_subreaper(b);
-        r = broker_setup_prctls(b);
-        if (r < 0)
-                goto fail;
         r = dispatcher_new(&b->dispatcher);
         if (r < 0)
                 goto fail_log;
@@ -990,6 +998,9 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
         r = proctable_new(&b->table, &b->reader, b->config->max_processes);
         if (r < 0)
                 goto fail_log;
+        r = broker_setup_prctls(b);
+        if (r < 0)
+                goto fail;
 
         CnprocOptions co = {
                 .receive_buffer = b->config->receive_buffer,

@@ -13,6 +13,7 @@
 #include "common/macro.h"
 #include "peer-pidfd.h"
 #include "procfs.h"
+#include "source-pidfd.h"
 
 uint64_t peer_boottime_now(void) {
         struct timespec ts;
@@ -27,11 +28,9 @@ int peer_pidfd_open_pid(pid_t pid, uint64_t known_since_ns) {
         ssize_t n;
         long hz = sysconf(_SC_CLK_TCK);
 
-        if (pid <= 0)
-                return -ESRCH;
-        fd = pn_pidfd_open(pid, 0);
+        fd = pidfd_open_process(pid);
         if (fd < 0)
-                return -errno;
+                return fd;
         /* The pidfd pins whichever process has pid now; its start time tells
          * whether that is still the one the caller learned of. */
         snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);

@@ -130,6 +130,8 @@ typedef enum PendingKind {
         PENDING_LEADER, /* leader exited with threads left: verify */
         PENDING_GHOST,  /* not in /proc at resync: report unless its exit comes */
         PENDING_EXIT,   /* an exit held for another source's report of it */
+        PENDING_PREDUMP, /* a predump held for the other of connector and prctl signal */
+        PENDING_ADOPT_HELD, /* the same for an adoption */
 } PendingKind;
 
 typedef struct Pending {
@@ -166,6 +168,8 @@ struct ProcTable {
         size_t ended_next;
         uint64_t connector_ts;  /* latest kernel time of a connector event */
         size_t n_held;          /* exits seen by another source, held for the connector */
+        pid_t prctl_self;       /* the broker, when a patched kernel signals it (proctable_set_prctl()) */
+        bool prctl_predump, prctl_adopt;
         StrSet strings;
         ProcTableStats stats;
 };
@@ -188,6 +192,22 @@ typedef struct Entry {
         uint64_t held_seen_ns; /* CLOCK_MONOTONIC when the held report was handled */
         bool tracked;          /* learned by proctable_track() after its exec */
         bool predump_reported;
+        /* Its parent exited while it lived, but it was gone before /proc
+         * could tell its new parent: its own exit (which names the parent
+         * it had then) settles the adoption (adoption_settle_at_exit()). */
+        pid_t adopt_from;
+        uint64_t adopt_ts;
+        /* A predump or an adoption that one of the connector and a patched
+         * kernel's signal reported, held for the other (predump_seen(),
+         * adopt_seen()): the sources so far (0: none held) and what they
+         * told. */
+        uint32_t predump_held;
+        uint64_t predump_held_ts;
+        pid_t predump_held_pid;
+        __typeof__(((PnEvent *) 0)->predump) predump_held_details; /* read at the first report */
+        uint32_t adopt_held;
+        uint64_t adopt_held_ts;
+        pid_t adopt_held_old, adopt_held_new;
 } Entry;
 
 void proc_info_done(ProcInfo *i) {
@@ -501,6 +521,110 @@ static void emit_adopt(ProcTable *t, ProcEntry *child, pid_t old_parent, pid_t n
 }
 
 /*
+ * The connector and a patched kernel's signal (PN_SOURCE_PRCTL) report the
+ * same crash of a child of the broker, and the same adoption of an orphan
+ * by it: one event names both. The first report is held at most
+ * PROCTABLE_PRCTL_HOLD_NS for the other (the kernel sends both within
+ * microseconds), and only when the other is expected (proctable_set_prctl(),
+ * a child of the broker; an adoption by it); the process's exit publishes
+ * it first.
+ */
+static void predump_release(ProcTable *t, Entry *e, ProcTableEmitFn emit, void *userdata) {
+        /* A process-level event: pid is the process, the crashing thread
+         * is predump.tid (as the first report told it). */
+        PnEvent ev = {
+                .type = PN_EVENT_PREDUMP,
+                .ts_ns = e->predump_held_ts,
+                .sources = e->predump_held,
+                .pid = e->pub.tgid,
+                .tgid = e->pub.tgid,
+                .predump = e->predump_held_details,
+        };
+        e->predump_held = 0;
+        e->predump_reported = true;
+        proctable_enrich(&e->pub, &ev);
+        emit(&ev, userdata);
+}
+
+static void predump_read(ProcTable *t, Entry *e, PnEvent *ev);
+
+static void predump_seen(ProcTable *t, Entry *e, PnEvent *ev, uint64_t now_ns, ProcTableEmitFn emit,
+                         void *userdata) {
+        if (e->predump_reported)
+                return; /* published already */
+        if (e->predump_held) {
+                if (e->predump_held & ev->sources)
+                        return; /* the same source twice */
+                e->predump_held |= ev->sources;
+                e->predump_held_ts = MIN(e->predump_held_ts, ev->ts_ns);
+                /* The connector names the crashing thread; the signal does not. */
+                if (!e->predump_held_details.tid)
+                        e->predump_held_details.tid = ev->predump.tid;
+                t->stats.merged_predumps++;
+                predump_release(t, e, emit, userdata);
+                return;
+        }
+        /* The first report: the process still exists, read what it is
+         * about to lose now (predump_read()), for this report or the
+         * merged one. */
+        predump_read(t, e, ev);
+        if (t->prctl_predump && e->pub.ppid == t->prctl_self &&
+            pending_add(t, PENDING_PREDUMP, &e->pub, 0, 0, now_ns + PROCTABLE_PRCTL_HOLD_NS)) {
+                e->predump_held = ev->sources;
+                e->predump_held_ts = ev->ts_ns;
+                e->predump_held_pid = ev->pid;
+                e->predump_held_details = ev->predump;
+                return;
+        }
+        e->predump_reported = true;
+        proctable_enrich(&e->pub, ev);
+        emit(ev, userdata);
+}
+
+static void adopt_release(ProcTable *t, Entry *e, ProcTableEmitFn emit, void *userdata) {
+        uint32_t sources = e->adopt_held;
+        e->adopt_held = 0;
+        emit_adopt(t, &e->pub, e->adopt_held_old, e->adopt_held_new, e->adopt_held_ts, sources, emit,
+                   userdata);
+}
+
+static void adopt_seen(ProcTable *t, Entry *e, pid_t old_parent, pid_t new_parent, uint64_t ts_ns,
+                       uint32_t sources, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        if (e->adopt_held) {
+                if (e->adopt_held & sources)
+                        return; /* the same source twice */
+                e->adopt_held |= sources;
+                e->adopt_held_ts = MIN(e->adopt_held_ts, ts_ns);
+                if (!e->adopt_held_old)
+                        e->adopt_held_old = old_parent;
+                t->stats.merged_adoptions++;
+                adopt_release(t, e, emit, userdata);
+                return;
+        }
+        if (t->prctl_adopt && new_parent == t->prctl_self &&
+            pending_add(t, PENDING_ADOPT_HELD, &e->pub, 0, 0, now_ns + PROCTABLE_PRCTL_HOLD_NS)) {
+                e->adopt_held = sources;
+                e->adopt_held_ts = ts_ns;
+                e->adopt_held_old = old_parent;
+                e->adopt_held_new = new_parent;
+                return;
+        }
+        emit_adopt(t, &e->pub, old_parent, new_parent, ts_ns, sources, emit, userdata);
+}
+
+/* Publish what is held for e before its exit. */
+static void held_release(ProcTable *t, Entry *e, ProcTableEmitFn emit, void *userdata) {
+        if (e->predump_held) {
+                t->stats.unmerged_predumps++;
+                predump_release(t, e, emit, userdata);
+        }
+        if (e->adopt_held) {
+                t->stats.unmerged_adoptions++;
+                adopt_release(t, e, emit, userdata);
+        }
+}
+
+/*
  * Read the new parent of a child whose parent exited. The kernel re-parents
  * before it sends the parent's exit event, but a thread-group parent can hand
  * its children between threads first; if the child still names the old
@@ -511,8 +635,15 @@ static void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, un
         ProcInfo info = { 0 };
         int r = t->reader.read(t->reader.userdata, child->tgid, PROC_READ_STAT, &info);
         proc_info_done(&info);
-        if (r < 0)
-                return; /* gone too: its own exit event will tell */
+        if (r < 0) {
+                /* Gone too (a loaded broker reads this late: the next stage
+                 * of a fork dance may be reaped already). It was adopted all
+                 * the same; its exit names the new parent. */
+                Entry *c = (Entry *) child;
+                c->adopt_from = old_parent;
+                c->adopt_ts = ts_ns;
+                return;
+        }
         if (child->start_time && info.start_time && info.start_time != child->start_time)
                 return; /* pid reused */
         if (info.ppid == old_parent) {
@@ -521,7 +652,23 @@ static void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, un
                                     now_ns + PROCTABLE_ADOPT_RETRY_NS);
                 return;
         }
-        emit_adopt(t, child, old_parent, info.ppid, ts_ns, PN_SOURCE_CONNECTOR, emit, userdata);
+        adopt_seen(t, (Entry *) child, old_parent, info.ppid, ts_ns, PN_SOURCE_CONNECTOR, now_ns, emit,
+                   userdata);
+}
+
+/* The exit of e, whose parent was parent_tgid then: the adoption that
+ * settle_adoption() could not read is told first. */
+static void adoption_settle_at_exit(ProcTable *t, Entry *e, pid_t parent_tgid, uint32_t sources,
+                                    ProcTableEmitFn emit, void *userdata) {
+        pid_t old = e->adopt_from;
+
+        held_release(t, e, emit, userdata);
+        if (!old)
+                return;
+        e->adopt_from = 0;
+        if (parent_tgid <= 0 || parent_tgid == old)
+                return;
+        emit_adopt(t, &e->pub, old, parent_tgid, e->adopt_ts, sources, emit, userdata);
 }
 
 /* e's exit is no longer held. */
@@ -552,6 +699,7 @@ static void process_ended(ProcTable *t, Entry *e, int status, uint32_t sources, 
         pid_t tgid = e->pub.tgid;
         size_t n = 0;
 
+        held_release(t, e, emit, userdata);
         if (e->exit_held) {
                 /* One exit with what every source told: the authoritative
                  * status, the first source's time. */
@@ -712,6 +860,15 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
         r = t->reader.read(t->reader.userdata, ev->tgid, parent ? PROC_READ_STAT : PROC_READ_ALL, &info);
 
         e = map_find(t, ev->tgid);
+        if (e && e->adopt_held && !e->pub.start_time && !e->pub.comm[0] && parent) {
+                /* Made by an adoption signal before this fork was read. */
+                entry_inherit(t, &e->pub, &parent->pub, ev->ppid);
+                if (r == 0)
+                        e->pub.start_time = info.start_time;
+                proctable_enrich(&e->pub, ev);
+                emit(ev, userdata);
+                return;
+        }
         if (e && e->exit_held && !e->tracked && !e->pub.comm[0] && parent) {
                 /* The broker reaped it before the connector (lagging behind
                  * a burst) told of its fork: learn what fork() copied. */
@@ -838,6 +995,7 @@ static void handle_exit(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 e->leader_exited = true;
 
         if (e->pub.nthreads <= 0 && e->leader_exited) {
+                adoption_settle_at_exit(t, e, ev->ppid, PN_SOURCE_CONNECTOR, emit, userdata);
                 process_exit_seen(t, e, e->last_status, PN_SOURCE_CONNECTOR, ev->ts_ns, now_ns, emit,
                                   userdata);
                 return;
@@ -902,12 +1060,9 @@ static void handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEm
                         }
                         break;
                 case PN_EVENT_PREDUMP:
-                        /* A patched kernel's predump signal may have told already. */
-                        if (e->predump_reported)
-                                return;
-                        e->predump_reported = true;
-                        predump_read(t, e, ev);
-                        break;
+                        /* A patched kernel's predump signal may tell too. */
+                        predump_seen(t, e, ev, now_ns, emit, userdata);
+                        return;
                 default:
                         break;
                 }
@@ -969,6 +1124,8 @@ void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTabl
                 /* A wait status comes from the parent (the broker): an
                  * orphan that died before the table could read its new
                  * parent is linked to it now. */
+                adoption_settle_at_exit(t, e, ev->ppid, ev->sources & ~PN_SOURCE_CONNECTOR, emit,
+                                        userdata);
                 if (ev->ppid > 0 && e->pub.ppid != ev->ppid) {
                         Entry *np = map_find(t, ev->ppid);
                         e->pub.ppid = ev->ppid;
@@ -979,20 +1136,27 @@ void proctable_handle_other(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTabl
                 return;
         case PN_EVENT_PREDUMP:
                 if (e) {
-                        if (e->predump_reported)
-                                return; /* the connector told first */
-                        e->predump_reported = true;
-                        predump_read(t, e, ev);
-                        proctable_enrich(&e->pub, ev);
+                        predump_seen(t, e, ev, now_ns, emit, userdata);
+                        return;
                 }
                 emit(ev, userdata);
                 return;
         case PN_EVENT_ADOPT:
                 if (e) {
-                        if (e->pub.ppid == ev->adopt.new_parent)
+                        if (!e->adopt_held && e->pub.ppid == ev->adopt.new_parent)
                                 return; /* already inferred from the old parent's exit */
-                        emit_adopt(t, &e->pub, e->pub.ppid, ev->adopt.new_parent, ev->ts_ns, ev->sources,
-                                   emit, userdata);
+                        adopt_seen(t, e, ev->adopt.old_parent > 0 ? ev->adopt.old_parent : e->pub.ppid,
+                                   ev->adopt.new_parent, ev->ts_ns, ev->sources, now_ns, emit, userdata);
+                        return;
+                }
+                if (ev->adopt.old_parent > 0 && (e = entry_new(t, ev->tgid, now_ns))) {
+                        /* The kernel signals the adoption before the old
+                         * parent's exit, and the connector's fork of the
+                         * orphan may still be queued: hold it in an entry
+                         * that fork fills in (handle_fork()). */
+                        e->pub.ppid = ev->adopt.old_parent;
+                        adopt_seen(t, e, ev->adopt.old_parent, ev->adopt.new_parent, ev->ts_ns, ev->sources,
+                                   now_ns, emit, userdata);
                         return;
                 }
                 emit(ev, userdata);
@@ -1119,6 +1283,18 @@ void proctable_run_pending(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, 
                 case PENDING_ADOPT:
                         settle_adoption(t, &e->pub, p.old_parent, p.tries, now_ns, now_ns, emit, userdata);
                         break;
+                case PENDING_PREDUMP:
+                        if (e->predump_held) {
+                                t->stats.unmerged_predumps++;
+                                predump_release(t, e, emit, userdata);
+                        }
+                        break;
+                case PENDING_ADOPT_HELD:
+                        if (e->adopt_held) {
+                                t->stats.unmerged_adoptions++;
+                                adopt_release(t, e, emit, userdata);
+                        }
+                        break;
                 case PENDING_GHOST:
                         if (e->pub.vanished)
                                 process_ended(t, e, -1, PN_SOURCE_PROCFS, now_ns, now_ns, emit, userdata);
@@ -1234,6 +1410,14 @@ void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *
         for (size_t i = 0; i < t->nslots; i++)
                 if (t->slots[i])
                         cb(t->slots[i], ctx);
+}
+
+void proctable_set_prctl(ProcTable *t, pid_t self, PnEventType type) {
+        t->prctl_self = self;
+        if (type == PN_EVENT_PREDUMP)
+                t->prctl_predump = true;
+        else if (type == PN_EVENT_ADOPT)
+                t->prctl_adopt = true;
 }
 
 const ProcTableStats *proctable_get_stats(const ProcTable *t) {

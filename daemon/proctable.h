@@ -91,6 +91,10 @@ typedef struct ProcTableStats {
         uint64_t full;            /* events that found the table full */
         uint64_t merged_exits;    /* exits published once for the connector and another source */
         uint64_t unmerged_exits;  /* held exits published without the source they waited for */
+        /* Predumps and adoptions published once for the connector and a
+         * patched kernel's signal; held ones published without the other. */
+        uint64_t merged_predumps, unmerged_predumps;
+        uint64_t merged_adoptions, unmerged_adoptions;
 } ProcTableStats;
 
 /* Expected conditions (positive; errors are -errno). */
@@ -193,6 +197,17 @@ void proctable_enrich(const ProcEntry *e, PnEvent *ev);
 void proctable_foreach(const ProcTable *t, void (*cb)(const ProcEntry *e, void *ctx), void *ctx);
 const ProcTableStats *proctable_get_stats(const ProcTable *t);
 
+/*
+ * A patched kernel signals self for its children's crashes (type
+ * PN_EVENT_PREDUMP: PR_SET_PREDUMP_SIG) or its adoptions (PN_EVENT_ADOPT:
+ * PR_SET_ADOPTSIG), reported through proctable_handle_other() with source
+ * PN_SOURCE_PRCTL. From now on the connector's predump of a child of self,
+ * or the adoption of an orphan by self, and the signal's are one event
+ * naming both sources: the first is held at most PROCTABLE_PRCTL_HOLD_NS
+ * for the other (counted in merged_* or unmerged_*).
+ */
+void proctable_set_prctl(ProcTable *t, pid_t self, PnEventType type);
+
 /* The systemd unit a cgroup path belongs to ("foo.service"), or NULL;
  * writes into buf. Pure helper, exported for tests. */
 const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t size);
@@ -207,3 +222,5 @@ const char *proctable_unit_from_cgroup(const char *cgroup, char *buf, size_t siz
 #define PROCTABLE_EXIT_SLACK_NS (5 * 1000 * 1000ull)          /* connector past it: its exit was lost */
 #define PROCTABLE_EXIT_WAIT_NS (2000 * 1000 * 1000ull)        /* other first: at most, for the connector */
 #define PROCTABLE_ENDED_KEEP_NS (5 * 1000 * 1000 * 1000ull)   /* a late second report is dropped */
+/* Predumps and adoptions seen by the connector and a prctl signal. */
+#define PROCTABLE_PRCTL_HOLD_NS (100 * 1000 * 1000ull)

@@ -47,11 +47,10 @@ static const char *str_or_empty(const char *s) {
 }
 
 static int append_sources(sd_bus_message *m, uint32_t sources) {
-        static const char *const names[] = { "connector", "pidfd", "ptrace", "child", "procfs" };
         int r = sd_bus_message_open_container(m, 'a', "s");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(names); i++)
+        for (unsigned i = 0; r >= 0 && i < _PN_SOURCE_COUNT; i++)
                 if (sources & (1u << i))
-                        r = sd_bus_message_append(m, "s", names[i]);
+                        r = sd_bus_message_append(m, "s", pn_source_to_string(i));
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 

@@ -35,7 +35,6 @@
 #define CNPROC_MSG_SIZE 256        /* a proc event datagram is 76 bytes */
 #define CNPROC_MAX_BATCHES 16      /* per callback: about 1000 events */
 #define CNPROC_WATCHDOG_USEC 100000
-#define CNPROC_ACK_TIMEOUT_MS 250
 
 struct Cnproc {
         sd_event *event;
@@ -222,34 +221,38 @@ static int cnproc_send_mcast(Cnproc *c, uint32_t op, uint32_t events, uint32_t a
 }
 
 /*
- * Ask for a filtered subscription and wait for the kernel's ack: kernels
- * before 6.6 ignore the longer request silently, so no ack means no filter.
- * The ack itself passes only a filter of "all", so ask for all first and
- * narrow afterwards.
+ * Subscribe, and find out whether the kernel filters events (Linux 6.6),
+ * without waiting: the connector handles a request synchronously, within
+ * send(), and its ack is queued on this socket before send() returns. Ask
+ * for a filtered subscription of everything (ack cookie A: before 6.6 the
+ * longer request is ignored without an ack), then for a legacy one (ack
+ * A + 1, on every kernel). Reading what is queued up to the second ack
+ * tells whether the first was understood. The ack itself passes only a
+ * filter of "all", so both ask for all; the caller narrows afterwards.
+ * Events queued before the acks are dropped: the table is seeded after.
  */
-static bool cnproc_probe_filter(Cnproc *c) {
-        uint32_t cookie = (uint32_t) random() | 1u;
-        struct timespec start, now;
+static bool cnproc_subscribe_probe(Cnproc *c) {
+        uint32_t filtered = (uint32_t) random() & ~0xffu, legacy = filtered + 0x10;
         char buf[CNPROC_MSG_SIZE];
+        bool filter = false;
 
-        if (cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, PROC_EVENT_ALL, cookie) < 0)
+        /* The kernel acks with the request's cookie + 1. */
+        if (cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, PROC_EVENT_ALL, filtered) < 0 ||
+            cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, 0, legacy) < 0)
                 return false;
-        clock_gettime(CLOCK_MONOTONIC, &start);
         for (;;) {
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-                if (elapsed >= CNPROC_ACK_TIMEOUT_MS)
-                        return false;
-                struct pollfd p = { .fd = c->fd, .events = POLLIN };
-                if (poll(&p, 1, (int) (CNPROC_ACK_TIMEOUT_MS - elapsed)) <= 0)
-                        continue;
                 ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n < 0 && (errno == EINTR || errno == ENOBUFS))
+                        continue; /* ENOBUFS: events overflowed; the acks may follow */
                 if (n <= 0)
-                        continue;
+                        return filter; /* drained without the second ack */
                 CnprocMsg m;
-                /* Events before the ack are dropped: the table is seeded after. */
-                if (cnproc_msg_parse(buf, (size_t) n, &m) == CNPROC_MSG_ACK && m.ack == cookie + 1)
-                        return m.ack_err == 0;
+                if (cnproc_msg_parse(buf, (size_t) n, &m) != CNPROC_MSG_ACK)
+                        continue;
+                if (m.ack == filtered + 1)
+                        filter = m.ack_err == 0;
+                else if (m.ack == legacy + 1)
+                        return filter;
         }
 }
 
@@ -283,14 +286,10 @@ static int cnproc_open(Cnproc *c) {
         if (r < 0)
                 return r;
 
-        c->stats.filter = cnproc_probe_filter(c);
-        if (!c->stats.filter) {
-                /* Legacy subscription: everything. */
-                r = cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, 0, 0);
-                if (r < 0)
-                        return r;
-                want = PROC_EVENT_ALL;
-        } else if (want != PROC_EVENT_ALL) {
+        c->stats.filter = cnproc_subscribe_probe(c);
+        if (!c->stats.filter)
+                want = PROC_EVENT_ALL; /* the legacy subscription: everything */
+        else if (want != PROC_EVENT_ALL) {
                 r = cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, want, 0);
                 if (r < 0)
                         return r;

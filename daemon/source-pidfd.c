@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* PidfdWatch implementation; see source-pidfd.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/linux-compat.h"
 #include "common/macro.h"
@@ -16,6 +20,37 @@ struct PidfdWatch {
         PidfdWatchFn fn;
         void *userdata;
 };
+
+int pidfd_open_process(pid_t pid) {
+        char path[64], buf[1024];
+        const char *tgid;
+        ssize_t n;
+        int fd;
+
+        if (pid <= 0)
+                return -ESRCH;
+        fd = pn_pidfd_open(pid, 0);
+        if (fd >= 0)
+                return fd;
+        if (errno != EINVAL)
+                return -errno;
+        /* EINVAL (older kernels): the pid exists but leads no thread group:
+         * a thread's id, or a process reaped while the call ran. A thread
+         * still has /proc/TID/status (not listed, but there), naming its
+         * thread group. */
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        _cleanup_close_ int sfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (sfd < 0)
+                return -ESRCH;
+        n = read(sfd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return -ESRCH;
+        buf[n] = 0;
+        tgid = strstr(buf, "\nTgid:");
+        if (tgid && atoi(tgid + 6) != pid && atoi(tgid + 6) > 0)
+                return -ENOENT;
+        return -ESRCH;
+}
 
 int pidfd_exit_status(int pidfd) {
         struct pidfd_info info = { .mask = PIDFD_INFO_EXIT };
@@ -47,9 +82,9 @@ int pidfd_watch_new(PidfdWatch **ret, sd_event *e, pid_t tgid, PidfdWatchFn fn, 
         PidfdWatch *w;
         int r;
 
-        fd = pn_pidfd_open(tgid, 0);
+        fd = pidfd_open_process(tgid);
         if (fd < 0)
-                return -errno;
+                return fd;
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;

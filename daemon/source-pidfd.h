@@ -21,13 +21,20 @@
 
 typedef struct PidfdWatch PidfdWatch;
 
+/* pidfd_open(pid, 0), its errors the same on every kernel: returns the fd,
+ * -ESRCH if pid names no process (never existed, or gone, even if reaped
+ * during the call), -ENOENT if it is a thread id, not a process, or another
+ * -errno. Before Linux 6.9 pidfd_open() says EINVAL for both of the latter
+ * two; /proc tells them apart. */
+int pidfd_open_process(pid_t pid);
+
 /* The process ended: status is its raw wait status, or -1 if the kernel
  * cannot tell yet. ts_ns is CLOCK_MONOTONIC when it was noticed. Called
  * once; the watch may be freed in the callback. */
 typedef void (*PidfdWatchFn)(PidfdWatch *w, int status, uint64_t ts_ns, void *userdata);
 
 /* Open a pidfd for the process tgid and watch it on e. Returns 0, -ESRCH if
- * there is no such process, or -errno. The caller checks that the pidfd is
+ * there is no such process, -ENOENT for a thread id, or -errno. The caller checks that the pidfd is
  * the process it means (pidfd_watch_is_alive() after reading its start time). */
 int pidfd_watch_new(PidfdWatch **ret, sd_event *e, pid_t tgid, PidfdWatchFn fn, void *userdata);
 PidfdWatch *pidfd_watch_free(PidfdWatch *w);

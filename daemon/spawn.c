@@ -35,7 +35,6 @@ typedef enum SpawnStep {
         STEP_SETSID,
         STEP_STDIO,
         STEP_FDS,
-        STEP_PREDUMP,
         STEP_CHDIR,
         STEP_GROUPS,
         STEP_GID,
@@ -116,9 +115,6 @@ _noreturn_ static void child_run(const SpawnParams *p, int report_fd) {
                 for (int i = 3; i < 65536; i++)
                         (void) fcntl(i, F_SETFD, FD_CLOEXEC);
 
-        if (p->predump_prctl && prctl(p->predump_prctl, p->predump_signal, 0, 0, 0) < 0)
-                child_fail(report_fd, STEP_PREDUMP, errno);
-
         if (chdir("/") < 0)
                 child_fail(report_fd, STEP_CHDIR, errno);
         umask(022);
@@ -162,12 +158,6 @@ static void spawn_describe(const SpawnParams *p, const SpawnReport *rep, SpawnEr
         case STEP_EXEC:
                 snprintf(err->message, sizeof(err->message), "cannot execute \"%.*s\": %s",
                          PN_UTF8_CUT(p->argv[0], 128), e);
-                break;
-        case STEP_PREDUMP:
-                snprintf(err->message, sizeof(err->message),
-                         "[Run] PredumpSignalPrctl=%d (signal %d) failed in the child: %s; "
-                         "does this kernel carry the PR_SET_PREDUMP_SIG patch under that number?",
-                         p->predump_prctl, p->predump_signal, e);
                 break;
         case STEP_GROUPS:
                 snprintf(err->message, sizeof(err->message), "setgroups() failed: %s", e);

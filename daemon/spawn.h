@@ -9,8 +9,8 @@
  * In the child, before exec: default signal dispositions and an empty
  * mask, a new session (and so process group), stdin from /dev/null,
  * stdout and stderr to the given descriptor, every other descriptor closed
- * on exec, "/" as working directory, umask 022, the configured
- * patched-kernel predump prctl, then the identity (groups, gid, uid) and,
+ * on exec, "/" as working directory, umask 022, then the identity
+ * (groups, gid, uid) and,
  * for a non-root uid, no capabilities at all: the ambient set cleared, the
  * bounding set emptied, keep-caps off, and a check after setuid that the
  * permitted and effective sets are empty. A root child keeps root's
@@ -36,8 +36,6 @@ typedef struct SpawnParams {
         const gid_t *groups;
         size_t n_groups;
         int output_fd;            /* stdout and stderr; -1: /dev/null */
-        int predump_prctl;        /* 0: none; else prctl(predump_prctl, predump_signal) */
-        int predump_signal;
 } SpawnParams;
 
 typedef struct SpawnError {

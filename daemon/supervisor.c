@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,9 @@
 #include "policy.h"
 #include "protocol/event-json.h"
 #include "protocol/filter.h"
+#include "procfs.h"
 #include "protocol/reply.h"
+#include "source-pidfd.h"
 #include "spawn.h"
 #include "supervisor.h"
 
@@ -103,41 +106,40 @@ bool supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent
         return false;
 }
 
-/* Sent by the kernel about a process, not by someone with kill()/sigqueue(). */
-static bool siginfo_from_kernel(const struct signalfd_siginfo *si) {
-        return si->ssi_code > 0 && si->ssi_code != SI_KERNEL && (pid_t) si->ssi_pid > 0;
+/* The form of the patched kernel's signals (seeds 000, 001): SI_USER, as
+ * a kill() from si_pid would look, so the form alone proves nothing. */
+static bool siginfo_kernel_form(const struct signalfd_siginfo *si) {
+        return si->ssi_code == SI_USER && (pid_t) si->ssi_pid > 0;
 }
 
 bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
                                            PnEvent *ev) {
-        if (!siginfo_from_kernel(si))
+        if (!siginfo_kernel_form(si))
                 return false;
         *ev = (PnEvent){
                 .type = PN_EVENT_PREDUMP,
                 .ts_ns = ts_ns,
-                .sources = PN_SOURCE_CHILD,
+                .sources = PN_SOURCE_PRCTL,
                 .pid = (pid_t) si->ssi_pid,
                 .tgid = (pid_t) si->ssi_pid,
                 .uid = si->ssi_uid,
                 .predump = { .rss = -1, .core_limit = PN_CORE_LIMIT_UNKNOWN },
         };
-        if (si->ssi_status > 0 && si->ssi_status < _NSIG)
-                ev->predump.signal = si->ssi_status;
         return true;
 }
 
 bool supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
                                          uint64_t ts_ns, PnEvent *ev) {
-        if (!siginfo_from_kernel(si))
+        if (!siginfo_kernel_form(si) || (pid_t) si->ssi_status <= 0 || (pid_t) si->ssi_pid == self)
                 return false;
         *ev = (PnEvent){
                 .type = PN_EVENT_ADOPT,
                 .ts_ns = ts_ns,
-                .sources = PN_SOURCE_CHILD,
+                .sources = PN_SOURCE_PRCTL,
                 .pid = (pid_t) si->ssi_pid,
                 .tgid = (pid_t) si->ssi_pid,
                 .uid = si->ssi_uid,
-                .adopt = { .old_parent = 0, .new_parent = self },
+                .adopt = { .old_parent = (pid_t) si->ssi_status, .new_parent = self },
         };
         return true;
 }
@@ -268,7 +270,9 @@ void supervisor_adopted(Supervisor *s, pid_t pid, uint32_t uid) {
 
         if (supervisor_find(s, pid) || s->n_adopted >= SUPERVISOR_MAX_ORPHANS)
                 return;
-        fd = pn_pidfd_open(pid, 0);
+        fd = pidfd_open_process(pid);
+        if (fd < 0)
+                fd = -1;
         /* Ours? A peek (WNOWAIT) that collects nothing: the reaper stays
          * the only collector. ECHILD: not our child (anymore). */
         if (fd >= 0 && waitid((idtype_t) P_PIDFD, (id_t) fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
@@ -530,8 +534,6 @@ static void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *
                 .groups = user.groups,
                 .n_groups = (size_t) user.n_groups,
                 .output_fd = out,
-                .predump_prctl = s->opt.predump_prctl,
-                .predump_signal = s->opt.predump_signal,
         };
         r = spawn_start(&p, SUPERVISOR_EXEC_TIMEOUT_MS, &pid, &pidfd, &clone3, &err);
         spawn_env_free(env);
@@ -719,8 +721,103 @@ unsigned supervisor_count(const Supervisor *s) {
         return (unsigned) s->n_children;
 }
 
-void supervisor_count_refused_signal(Supervisor *s) {
+/* --- a patched kernel's signals --- */
+
+/* Is pid dumping core now? CoreDumping: 1 in /proc/PID/status (Linux 4.15):
+ * the kernel sets it before it sends the predump signal. */
+static bool core_dumping(pid_t pid) {
+        char path[64], buf[2048];
+        const char *p;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        p = strstr(buf, "\nCoreDumping:");
+        return p && atoi(p + strlen("\nCoreDumping:")) == 1;
+}
+
+/* The dump may be over before the broker looks (a small core, RLIMIT_CORE
+ * 0): then the child is dead, not yet reaped, of a signal whose default
+ * action dumps core. A peek (WNOWAIT) that collects nothing. */
+static bool died_dumping(const Child *c) {
+        siginfo_t si = {};
+        int r;
+
+        if (c->pidfd >= 0)
+                r = waitid((idtype_t) P_PIDFD, (id_t) c->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
+        else
+                r = waitid(P_PID, (id_t) c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r < 0 || si.si_pid != c->pid)
+                return false;
+        if (si.si_code == CLD_DUMPED)
+                return true;
+        if (si.si_code != CLD_KILLED)
+                return false;
+        switch (si.si_status) {
+        case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE:
+        case SIGSEGV: case SIGXCPU: case SIGXFSZ: case SIGSYS:
+                return true;
+        default:
+                return false;
+        }
+}
+
+bool supervisor_accept_predump_signal(Supervisor *s, const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                      PnEvent *ev) {
+        Child *c;
+
+        /* Anyone allowed to signal the broker can send SI_USER with its own
+         * pid: only a child of ours that is dumping core is believed. The
+         * child is not reaped yet (we reap it), so its pid names it still:
+         * what /proc says is about this child, and its pidfd confirms. */
+        if (supervisor_event_from_predump_siginfo(si, ts_ns, ev) && (c = supervisor_find(s, ev->pid)) &&
+            (core_dumping(c->pid) || died_dumping(c))) {
+                s->stats.predump_signals_accepted++;
+                ev->ppid = getpid();
+                return true;
+        }
+        s->stats.predump_signals_refused++;
         s->stats.refused_signals++;
+        return false;
+}
+
+/* The parent of pid now, from /proc/PID/stat; -1 if gone. */
+static pid_t parent_of(pid_t pid) {
+        char path[64], buf[1024];
+        ProcInfo info = { 0 };
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return -1;
+        buf[n] = 0;
+        return procfs_parse_stat(buf, (size_t) n, &info) < 0 ? -1 : info.ppid;
+}
+
+bool supervisor_accept_adopt_signal(Supervisor *s, const struct signalfd_siginfo *si, pid_t self,
+                                    uint64_t ts_ns, PnEvent *ev) {
+        Child *c;
+
+        /* An orphan whose parent is now the broker; a child we started was
+         * never anyone else's orphan. */
+        if (supervisor_event_from_adopt_siginfo(si, self, ts_ns, ev) &&
+            !((c = supervisor_find(s, ev->pid)) && !c->adopted) && parent_of(ev->pid) == self) {
+                s->stats.adopt_signals_accepted++;
+                return true;
+        }
+        s->stats.adopt_signals_refused++;
+        s->stats.refused_signals++;
+        return false;
 }
 
 const SupervisorStats *supervisor_get_stats(const Supervisor *s) {
@@ -741,6 +838,10 @@ void supervisor_visit_stats(Supervisor *s, const StatsVisitor *v) {
         stats_uint(v, "ended", st->ended);
         stats_uint(v, "orphans_reaped", st->orphans_reaped);
         stats_uint(v, "refused_signals", st->refused_signals);
+        stats_uint(v, "predump_signals_accepted", st->predump_signals_accepted);
+        stats_uint(v, "predump_signals_refused", st->predump_signals_refused);
+        stats_uint(v, "adopt_signals_accepted", st->adopt_signals_accepted);
+        stats_uint(v, "adopt_signals_refused", st->adopt_signals_refused);
         stats_section_end(v);
 }
 

@@ -41,8 +41,6 @@ typedef struct SupervisorOptions {
         const char *log_directory; /* copied */
         unsigned max_children;
         unsigned max_children_per_uid;
-        int predump_prctl;         /* 0: not configured */
-        int predump_signal;
 } SupervisorOptions;
 
 typedef struct SupervisorCallbacks {
@@ -70,7 +68,12 @@ typedef struct SupervisorStats {
         uint64_t failed;
         uint64_t ended;
         uint64_t orphans_reaped;
-        uint64_t refused_signals; /* predump/adopt signals not from the kernel */
+        uint64_t refused_signals; /* predump/adopt signals not from the kernel (both kinds) */
+        /* A patched kernel's PR_SET_PREDUMP_SIG and PR_SET_ADOPTSIG signals:
+         * accepted (authenticated) and refused (kill(), sigqueue(), or si_pid
+         * not what the kernel would name). */
+        uint64_t predump_signals_accepted, predump_signals_refused;
+        uint64_t adopt_signals_accepted, adopt_signals_refused;
 } SupervisorStats;
 
 int supervisor_new(Supervisor **ret, Reaper *reaper, const SupervisorOptions *o,
@@ -98,9 +101,6 @@ unsigned supervisor_stop(Supervisor *s, int sig);
 /* Children plus tracked orphans alive. */
 unsigned supervisor_count(const Supervisor *s);
 
-/* A predump/adopt signal that was not the kernel's notification (counted
- * in refused_signals). */
-void supervisor_count_refused_signal(Supervisor *s);
 
 const SupervisorStats *supervisor_get_stats(const Supervisor *s);
 void supervisor_visit_stats(Supervisor *s, const StatsVisitor *v);
@@ -112,17 +112,30 @@ void supervisor_visit_stats(Supervisor *s, const StatsVisitor *v);
  * are not one of these (ptrace event stops). */
 bool supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent *ev);
 
-/* A patched kernel's PR_SET_PREDUMP_SIG signal (si_pid: the child about to
- * dump core, si_status: the signal killing it) into a predump event; false
- * if the signal was not sent by the kernel (si_code <= 0: kill(), sigqueue())
- * or names no process. */
+/* A patched kernel's PR_SET_PREDUMP_SIG signal (sent with SEND_SIG_NOINFO:
+ * si_code SI_USER, si_pid the child about to dump core, si_uid its uid)
+ * into a predump event with source "prctl"; false if its form cannot be the
+ * kernel's (another si_code: sigqueue(), tgkill(); no pid). SI_USER is also
+ * what kill() gives: supervisor_accept_predump_signal() authenticates. */
 bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
                                            PnEvent *ev);
-/* A patched kernel's PR_SET_ADOPTSIG signal (si_pid: the orphan adopted by
- * self) into an adopt event (old_parent 0: filled by the process table);
- * false as above. */
+/* A patched kernel's PR_SET_ADOPTSIG signal (si_code SI_USER, si_pid the
+ * orphan adopted by self, si_status its old parent) into an adopt event with
+ * source "prctl"; false if its form cannot be the kernel's (as above, or no
+ * old parent: a kill() has si_status 0). */
 bool supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
                                          uint64_t ts_ns, PnEvent *ev);
+
+/* Authenticate a predump signal and count it (accepted or refused): si_pid
+ * must be a child of the broker that is dumping core (CoreDumping: 1 in its
+ * /proc status, or already dead of a core-dumping signal: a small core is
+ * written before the broker looks). true: *ev is the event to publish. */
+bool supervisor_accept_predump_signal(Supervisor *s, const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                      PnEvent *ev);
+/* The same for an adoption signal: si_pid's parent must now be self, and it
+ * must not be a child the broker started (those were never orphans). */
+bool supervisor_accept_adopt_signal(Supervisor *s, const struct signalfd_siginfo *si, pid_t self,
+                                    uint64_t ts_ns, PnEvent *ev);
 
 /* The default name of a child from its command: the basename of argv0 with
  * anything not allowed in a name replaced by '_'. */

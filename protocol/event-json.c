@@ -81,11 +81,10 @@ static void format_predump(JsonBuf *b, const PnEvent *ev) {
 }
 
 static void format_sources(JsonBuf *b, uint32_t sources) {
-        static const char *const names[] = { "connector", "pidfd", "ptrace", "child", "procfs" };
         jsonbuf_begin_array_field(b, "sources");
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        for (unsigned i = 0; i < _PN_SOURCE_COUNT; i++)
                 if (sources & (1u << i))
-                        jsonbuf_elem_str(b, names[i]);
+                        jsonbuf_elem_str(b, pn_source_to_string(i));
         jsonbuf_end_array(b);
 }
 
@@ -134,6 +133,7 @@ void event_json_format(JsonBuf *b, const PnEvent *ev) {
                 break;
         case PN_EVENT_PREDUMP:
                 format_predump(b, ev);
+                format_sources(b, ev->sources);
                 break;
         case PN_EVENT_EXIT:
                 if (ev->exit.status < 0) {
@@ -219,17 +219,12 @@ static const char *get_str(struct json_object *o, const char *key) {
 }
 
 static uint32_t get_sources(struct json_object *o) {
-        static const char *const names[] = { "connector", "pidfd", "ptrace", "child", "procfs" };
         struct json_object *a;
         uint32_t r = 0;
         if (!json_object_object_get_ex(o, "sources", &a) || !json_object_is_type(a, json_type_array))
                 return 0;
-        for (size_t i = 0; i < json_object_array_length(a); i++) {
-                const char *s = json_object_get_string(json_object_array_get_idx(a, i));
-                for (size_t j = 0; s && j < sizeof(names) / sizeof(names[0]); j++)
-                        if (strcmp(s, names[j]) == 0)
-                                r |= 1u << j;
-        }
+        for (size_t i = 0; i < json_object_array_length(a); i++)
+                r |= pn_source_from_string(json_object_get_string(json_object_array_get_idx(a, i)));
         return r;
 }
 

@@ -27,6 +27,21 @@ static const char *const overrun_where_names[_PN_OVERRUN_WHERE_MAX] = {
         [PN_OVERRUN_RESTART] = "restart",
 };
 
+static const char *const source_names[_PN_SOURCE_COUNT] = {
+        "connector", "pidfd", "ptrace", "child", "procfs", "prctl",
+};
+
+const char *pn_source_to_string(unsigned i) {
+        return i < _PN_SOURCE_COUNT ? source_names[i] : NULL;
+}
+
+uint32_t pn_source_from_string(const char *s) {
+        for (unsigned i = 0; s && i < _PN_SOURCE_COUNT; i++)
+                if (strcmp(source_names[i], s) == 0)
+                        return 1u << i;
+        return 0;
+}
+
 const char *pn_event_type_to_string(PnEventType t) {
         if (t < 0 || t >= _PN_EVENT_TYPE_MAX)
                 return NULL;

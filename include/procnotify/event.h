@@ -55,6 +55,8 @@ enum {
         PN_SOURCE_PTRACE = 1u << 2,    /* a ptrace watch */
         PN_SOURCE_CHILD = 1u << 3,     /* the broker's own child (waitid) */
         PN_SOURCE_PROCFS = 1u << 4,    /* inferred from /proc during a resync */
+        PN_SOURCE_PRCTL = 1u << 5,     /* a patched kernel's PR_SET_PREDUMP_SIG/PR_SET_ADOPTSIG signal */
+        _PN_SOURCE_COUNT = 6,          /* bits in use */
 };
 
 /* What the kernel will do with a predump's core (from core_pattern and the
@@ -143,6 +145,12 @@ typedef struct PnEvent {
 const char *pn_event_type_to_string(PnEventType t);
 /* The event type for a protocol name, or _PN_EVENT_TYPE_INVALID. */
 PnEventType pn_event_type_from_string(const char *s);
+
+/* The protocol name of source bit 1u << i ("connector", …, "prctl"), NULL
+ * if i >= _PN_SOURCE_COUNT. */
+const char *pn_source_to_string(unsigned i);
+/* The source bit of a protocol name, 0 if unknown. */
+uint32_t pn_source_from_string(const char *s);
 
 const char *pn_overrun_where_to_string(PnOverrunWhere w);
 PnOverrunWhere pn_overrun_where_from_string(const char *s);

@@ -8,6 +8,7 @@
  *   pn-child segv core|nocore       die of SIGSEGV, with RLIMIT_CORE unlimited or 0
  *   pn-child segv-big MIB           touch MIB MiB of memory, then die of SIGSEGV with a core
  *                                   (its dump takes a while: the broker reads it meanwhile)
+ *   pn-child segv-large MIB         the same (the kernel tests' name for it)
  *   pn-child threads N CODE         start N threads, let them end, exit CODE
  *   pn-child thread-exit-group N CODE  N threads run; one of them calls exit(CODE)
  *   pn-child thread-segv N          N threads run; one of them dies of SIGSEGV
@@ -57,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -225,7 +227,7 @@ int main(int argc, char **argv) {
                 crash();
                 return 1;
         }
-        if (strcmp(cmd, "segv-big") == 0) {
+        if (strcmp(cmd, "segv-big") == 0 || strcmp(cmd, "segv-large") == 0) {
                 size_t size = (size_t) a << 20;
                 char *mem = malloc(size);
                 if (!mem)

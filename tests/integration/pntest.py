@@ -42,6 +42,14 @@ def fail(msg):
     raise AssertionError(msg)
 
 
+def kernel_at_least(major, minor):
+    """Is the running kernel at least major.minor? What the broker can do
+    depends on it (the connector filter: 6.6; SO_PEERPIDFD: 6.5; pidfd
+    information: 6.15), and a test asserts what is documented for each."""
+    release = os.uname().release.split("-")[0].split(".")
+    return (int(release[0]), int(release[1])) >= (major, minor)
+
+
 def wait_until(cond, what, timeout=10):
     """Poll a condition the kernel or the broker sends no event for (a
     /proc field, a status counter), for at most timeout seconds."""

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from pntest import (REPLY_TYPES, SANITIZED, Broker, Client, SeqAccount, Skip, check,
-                    check_no_sanitizer_report, child, exec_then_release, fail, of_pid,
+                    check_no_sanitizer_report, child, exec_then_release, fail, kernel_at_least, of_pid,
                     proc_tgids, release, run, vmrss_kib)
 
 ME = os.getpid()
@@ -927,6 +927,52 @@ def test_client_limit_per_user():
         check(r and r["type"] == "error" and r["code"] == "limit-exceeded", f"4th client: {r}")
         check(extra.read_line(5) is None, "refused client not closed")
         check(clients[0].request({"op": "ping"})["type"] == "pong", "existing client disturbed")
+
+
+def test_connector_setup_never_waits():
+    """Subscribing to the connector and finding out whether the kernel
+    filters events (Linux 6.6) never waits for the kernel: the acks are
+    queued within send(). Before, the probe waited up to 250 ms for an ack
+    that kernels before 6.6 never send, at start and at every reset of the
+    socket, with the event loop blocked. strace of the broker: no poll()
+    with a timeout; the status says what the kernel can do."""
+    import shutil
+    import pntest
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="pncore-strace-")
+    trace = os.path.join(tmp, "trace")
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {strace} -f -qq -e trace=poll,ppoll -o {trace} {pntest.PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    traced = None
+    try:
+        with Broker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
+            # The broker is strace's child: SIGTERM to strace would only
+            # detach it. It is stopped directly, whatever happens below.
+            with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
+                traced = int(f.read().split()[0])
+            s = b.client().request({"op": "status"})
+            filt = s["kernel_features"]["connector_filter"]
+            check(filt is kernel_at_least(6, 6), f"connector filter {filt} on Linux {os.uname().release}")
+            os.kill(traced, signal.SIGTERM)
+            check(b.proc.wait(20) == 0, "the traced broker did not exit cleanly")
+            traced = None
+        with open(trace) as f:
+            text = f.read()
+        waits = [line for line in text.splitlines() if re.search(r"poll\(.*, [1-9][0-9]*\)", line) or
+                 re.search(r"ppoll\(.*\{tv_sec=\d+, tv_nsec=\d+\}", line) and "tv_sec=0, tv_nsec=0" not in line]
+        check(not waits, f"the broker waited in poll():\n" + "\n".join(waits[:5]))
+    finally:
+        if traced:
+            try:
+                os.kill(traced, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pntest.PROCNOTIFYD = saved
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import pntest
 from pntest import (SANITIZED, Broker, Bus, Dance, HERE, Proc, SeqAccount, check, child,
-                    exec_then_release, fail, of_pid, release, run)
+                    exec_then_release, fail, kernel_at_least, of_pid, release, run)
 from pnusers import Users, as_user
 from test_adopt import CONFIG as FOLLOW_CONFIG
 from test_run import RunBroker
@@ -327,7 +327,7 @@ def test_properties(kind):
     with Bus(kind) as bus, Broker(dbus=bus.address) as b:
         r = busctl(bus, "get-property", "--json=short", *DEST, "org.procnotify.Broker1", "KernelFeatures")
         f = json.loads(r.stdout)["data"]
-        check(f.get("connector_filter") is True and "pidfd_info" in f, f"KernelFeatures: {f}")
+        check(f.get("connector_filter") is kernel_at_least(6, 6) and "pidfd_info" in f, f"KernelFeatures: {f}")
         r = busctl(bus, "get-property", *DEST, "org.procnotify.Broker1", "ProtocolVersion")
         check(r.stdout.strip() == "u 1", f"ProtocolVersion: {r.stdout}")
 
@@ -347,7 +347,8 @@ def test_ctl_over_dbus(kind):
                            text=True, timeout=30)
         check(r.returncode == 0, f"status: {r.stderr}")
         s = json.loads(r.stdout)
-        check(s["version"] and s["kernel_features"]["connector_filter"] is True and "dbus" in s, f"status: {s}")
+        check(s["version"] and s["kernel_features"]["connector_filter"] is kernel_at_least(6, 6) and "dbus" in s,
+              f"status: {s}")
         m = Proc([CTL, f"--dbus={bus.address}", "monitor", "--json", "--events=exit", f"--ppid={ME}"])
         try:
             deadline = time.monotonic() + 15

@@ -58,8 +58,10 @@ static void test_event_from_status(void **state) {
 }
 
 static void test_predump_siginfo(void **state) {
-        struct signalfd_siginfo si = { .ssi_signo = SIGUSR1, .ssi_code = CLD_DUMPED, .ssi_pid = 99,
-                                       .ssi_uid = 1000, .ssi_status = SIGABRT };
+        /* The patched kernel sends it with SEND_SIG_NOINFO: SI_USER, the
+         * dying child's pid and uid, no status. */
+        struct signalfd_siginfo si = { .ssi_signo = SIGUSR1, .ssi_code = SI_USER, .ssi_pid = 99,
+                                       .ssi_uid = 1000 };
         PnEvent ev;
         (void) state;
         assert_true(supervisor_event_from_predump_siginfo(&si, 5, &ev));
@@ -67,37 +69,41 @@ static void test_predump_siginfo(void **state) {
         assert_int_equal(ev.pid, 99);
         assert_int_equal(ev.tgid, 99);
         assert_int_equal(ev.uid, 1000);
-        assert_int_equal(ev.predump.signal, SIGABRT);
-        assert_int_equal(ev.sources, PN_SOURCE_CHILD);
-        assert_int_equal(ev.ts_ns, 5);
-        /* A status that is no signal is not made one. */
-        si.ssi_status = 300;
-        assert_true(supervisor_event_from_predump_siginfo(&si, 5, &ev));
         assert_int_equal(ev.predump.signal, 0);
-        /* Sent with kill(), sigqueue(), tkill() or by the kernel about
-         * nobody: not the notification. */
-        const int32_t codes[] = { SI_USER, SI_QUEUE, SI_TKILL, SI_KERNEL };
+        assert_int_equal(ev.sources, PN_SOURCE_PRCTL);
+        assert_int_equal(ev.ts_ns, 5);
+        /* sigqueue(), tkill(), the kernel about nobody, a CLD_* code: never
+         * the form of this notification. */
+        const int32_t codes[] = { SI_QUEUE, SI_TKILL, SI_KERNEL, CLD_DUMPED };
         for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
                 si.ssi_code = codes[i];
                 assert_false(supervisor_event_from_predump_siginfo(&si, 5, &ev));
         }
-        si.ssi_code = CLD_DUMPED;
+        si.ssi_code = SI_USER;
         si.ssi_pid = 0;
         assert_false(supervisor_event_from_predump_siginfo(&si, 5, &ev));
 }
 
 static void test_adopt_siginfo(void **state) {
-        struct signalfd_siginfo si = { .ssi_signo = SIGUSR2, .ssi_code = CLD_EXITED, .ssi_pid = 77,
-                                       .ssi_uid = 0 };
+        /* SI_USER as seen from userspace, si_status the old parent. */
+        struct signalfd_siginfo si = { .ssi_signo = SIGUSR2, .ssi_code = SI_USER, .ssi_pid = 77,
+                                       .ssi_uid = 0, .ssi_status = 76 };
         PnEvent ev;
         (void) state;
         assert_true(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
         assert_int_equal(ev.type, PN_EVENT_ADOPT);
         assert_int_equal(ev.tgid, 77);
         assert_int_equal(ev.adopt.new_parent, 10);
-        assert_int_equal(ev.adopt.old_parent, 0);
-        assert_int_equal(ev.sources, PN_SOURCE_CHILD);
+        assert_int_equal(ev.adopt.old_parent, 76);
+        assert_int_equal(ev.sources, PN_SOURCE_PRCTL);
+        /* A kill() has no old parent (its siginfo is cleared). */
+        si.ssi_status = 0;
+        assert_false(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
+        si.ssi_status = 76;
+        si.ssi_code = SI_QUEUE;
+        assert_false(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
         si.ssi_code = SI_USER;
+        si.ssi_pid = 10; /* the broker itself */
         assert_false(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
 }
 

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The kernel stages of CI (./dev.sh test-kernels), on the build in
+# $BUILD_DIR (default: build; built on the host first by dev.sh):
+#
+#   stock:   Debian 12's stock 6.1 (fetch-stock.sh), the whole default test
+#            suite (unit and integration) in the VM;
+#   patched: linux-source-6.1 + predump-adoptsig.patch (build-kernel.sh,
+#            cached), suite 'kernel-patched' in the VM: the prctl selftest
+#            and the broker's tests of the patched path.
+#
+#   test-kernels.sh [stock|patched]...   (default: both)
+#
+# Each stage prints the meson log of failures and its own counts; the last
+# line sums them: "N passed, N failed, N skipped". A stage that cannot run
+# (no kernel, the VM did not report) counts as one failure. Exit status 1
+# if anything failed.
+set -uo pipefail
+here=$(dirname "$(readlink -f "$0")")
+cd "$here/../.."
+BUILD_DIR=${BUILD_DIR:-build}
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(stock patched)
+
+passed=0 failed=0 skipped=0 times=()
+
+# In the guest: meson's own runner without rebuilding (the host built it),
+# plain output, then the counts of its log.
+guest_tests() {
+        local dir=$1
+        shift
+        cat <<GUEST
+set -o pipefail
+rm -f "$dir/meson-logs/testlog.json"
+meson test -C "$dir" --no-rebuild --print-errorlogs $* | cat
+/usr/bin/python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+p = f = s = 0
+try:
+    lines = open(sys.argv[1]).readlines()
+except OSError:
+    lines = []
+for line in lines:
+    t = json.loads(line)
+    r = t["result"]
+    if r in ("OK", "EXPECTEDFAIL"):
+        p += 1
+    elif r == "SKIP":
+        s += 1
+    else:
+        f += 1
+        print("FAILED:", t["name"], r)
+if not lines:
+    f = 1
+    print("no test log: meson ran nothing")
+print(f"{p} passed, {f} failed, {s} skipped")
+PY
+GUEST
+}
+
+run_stage() {
+        local name=$1 log start st line
+        shift
+        log=$(mktemp)
+        start=$(date +%s)
+        echo "=== test-kernels: $name"
+        "$@" 2>&1 | tee "$log"
+        st=${PIPESTATUS[0]}
+        line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -n 1 | tr -d '\r')
+        rm -f "$log"
+        if [ -z "$line" ]; then
+                echo "=== test-kernels: $name ended (status $st) without a result line: counted as 1 failed"
+                failed=$((failed + 1))
+        else
+                read -r p _ f _ s _ <<<"${line//,/}"
+                passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+        fi
+        times+=("$name $(($(date +%s) - start))s${line:+ ($line)}")
+}
+
+stock() {
+        local k
+        mapfile -t k < <("$here/fetch-stock.sh") || return 1
+        [ ${#k[@]} -eq 2 ] || return 1
+        "$here/run-vm.sh" --modules "${k[1]}" "${k[0]}" -- bash -c "$(guest_tests "$BUILD_DIR")"
+}
+
+patched() {
+        local k
+        k=$("$here/build-kernel.sh") || return 1
+        "$here/run-vm.sh" "$k" -- bash -c "$(guest_tests "$BUILD_DIR" --suite kernel-patched)"
+}
+
+for s in "${stages[@]}"; do
+        case $s in
+        stock | patched) run_stage "$s" "$s" ;;
+        *)
+                echo "test-kernels: unknown stage $s (stock, patched)" >&2
+                exit 2
+                ;;
+        esac
+done
+echo "=== test-kernels: ${times[*]/%/;}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ]
