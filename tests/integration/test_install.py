@@ -22,14 +22,15 @@ unprivileged user may call the broker.
 """
 import fcntl
 import glob
+import grp
 import os
+import pwd
 import re
 import select
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -285,8 +286,6 @@ def apt(*args):
 
 def exercise_installed(log):
     """The installed package: user, group, files, units, and the broker."""
-    import grp
-    import pwd
     try:
         hooks_user = pwd.getpwnam("procnotify-hooks")
         group = grp.getgrnam("procnotify")
@@ -367,8 +366,6 @@ def test_deb_package():
                                 text=True).stdout
         check("installed" not in before or "not-installed" in before,
               "procnotify is installed on this machine: the test installs and purges its own build")
-        import grp
-        import pwd
         had_user = "procnotify-hooks" in {p.pw_name for p in pwd.getpwall()}
         had_group = "procnotify" in {g.gr_name for g in grp.getgrall()}
         log_path = os.path.join(d, "broker.log")
