@@ -29,9 +29,11 @@ BUILD_DIR=${BUILD_DIR:-build}
 
 # Build and run: compiler, meson, and the libraries of the stack.
 PKGS_BUILD=(gcc meson ninja-build pkg-config libnl-3-dev libsystemd-dev libjson-c-dev
-            libinih-dev libcap-ng-dev libcmocka-dev)
+            libinih-dev libcap-ng-dev libcmocka-dev libdbus-1-dev)
 # Tests: Debian's python3 (the D-Bus bindings are for it), real clients and buses.
-PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd strace prometheus)
+PKGS_TEST=(python3 socat jq dbus dbus-broker python3-dbus python3-gi systemd strace prometheus
+           # install deb_package: dpkg-buildpackage -b and lintian
+           build-essential dpkg-dev debhelper lintian)
 # Fuzzing: clang with its sanitizer and libFuzzer runtimes.
 PKGS_FUZZ=(clang libclang-rt-14-dev)
 # Sanitized runs: what a sanitizer must find in the broker, it must find at
@@ -58,7 +60,8 @@ install_packages() {
         echo "dev.sh: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Another apt or dpkg run (a test installing its package) holds the lock: wait.
+        apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 build() {

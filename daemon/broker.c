@@ -96,6 +96,9 @@ struct Broker {
         uint64_t fd_shortages;          /* since then */
         bool running;       /* the loop is about to run or runs */
         bool dbus_pending;  /* the bus has not answered the name request yet */
+        /* No bus to connect to yet: tried again from a timer and at SIGHUP. */
+        sd_event_source *bus_retry;
+        bool bus_missing_told;
         bool dbus_away;     /* the bus was lost; the sink is connecting again */
         bool notified;      /* READY=1 sent */
 };
@@ -662,6 +665,8 @@ static void broker_apply_config(Broker *b) {
         }
 }
 
+static void broker_connect_bus(Broker *b);
+
 static int broker_reload(Broker *b) {
         Config *c = NULL;
         char err[4096];
@@ -717,6 +722,7 @@ static int broker_reload(Broker *b) {
                 config_free(b->config);
                 b->config = c;
                 broker_apply_config(b);
+                broker_connect_bus(b); /* a bus that was missing may be there now */
                 log_info("Reloaded configuration%s%s.", b->config_path ? " from " : "",
                          b->config_path ? b->config_path : "");
         }
@@ -867,19 +873,41 @@ static int broker_on_dbus_connect(void *userdata, sd_bus **ret) {
         return broker_open_bus(userdata, ret);
 }
 
+static int broker_on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Serve D-Bus. Without a bus to connect to (none runs yet, as on a machine
+ * without systemd, or it was restarted without one), say so once and try
+ * again every BROKER_BUS_RETRY_USEC and at every reload: the broker serves
+ * D-Bus from the moment a bus appears, with nobody restarting it. */
+#define BROKER_BUS_RETRY_USEC (2 * 1000000ULL)
+
 static void broker_connect_bus(Broker *b) {
         const char *how = b->config->dbus;
         sd_bus *bus = NULL;
         int r;
 
-        if (streq(how, "none"))
+        if (streq(how, "none") || b->sink_dbus)
                 return;
         r = broker_open_bus(b, &bus);
         if (r < 0) {
-                log_notice("No D-Bus at %s (%s): serving the JSON socket only.",
-                           streq(how, "system") ? "the system bus" : how, strerror(-r));
+                if (!b->bus_missing_told)
+                        log_notice("No D-Bus at %s (%s): serving the JSON socket only; D-Bus is served "
+                                   "as soon as the bus appears.",
+                                   streq(how, "system") ? "the system bus" : how, strerror(-r));
+                b->bus_missing_told = true;
+                if (!b->bus_retry && sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC,
+                                                                 BROKER_BUS_RETRY_USEC, 0,
+                                                                 broker_on_bus_retry, b) >= 0)
+                        (void) sd_event_source_set_description(b->bus_retry, "bus-retry");
+                else if (b->bus_retry) {
+                        (void) sd_event_source_set_time_relative(b->bus_retry, BROKER_BUS_RETRY_USEC);
+                        (void) sd_event_source_set_enabled(b->bus_retry, SD_EVENT_ONESHOT);
+                }
                 return;
         }
+        if (b->bus_missing_told)
+                log_info("D-Bus at %s appeared.", streq(how, "system") ? "the system bus" : how);
+        b->bus_missing_told = false;
         SinkDbusOptions o = broker_dbus_options(b->config);
         SinkDbusCallbacks cb = {
                 .connect = broker_on_dbus_connect,
@@ -895,6 +923,14 @@ static void broker_connect_bus(Broker *b) {
         }
         b->dbus_pending = true;
         log_info("Serving %s on %s.", DBUS_NAME, streq(how, "system") ? "the system bus" : how);
+}
+
+static int broker_on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Broker *b = userdata;
+        (void) s;
+        (void) usec;
+        broker_connect_bus(b);
+        return 0;
 }
 
 /*
@@ -1104,6 +1140,7 @@ Broker *broker_free(Broker *b) {
         sink_journal_free(b->sink_journal);
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
+        sd_event_source_disable_unref(b->bus_retry);
         /* Before the reaper: detaching tracees needs their statuses. */
         b->watches = watch_table_free(b->watches);
         cnproc_free(b->cnproc);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Config: procnotifyd's settings, from defaults, the INI file
- * (/etc/procnotify/procnotify.conf, parsed with libinih) and command-line
+ * (SYSCONFDIR/procnotify/procnotify.conf, parsed with libinih) and command-line
  * flags, in that order. Parsing is pure (config_parse_string) so that it can
  * be unit-tested and fuzzed; config_load_file() only reads the file.
  */
@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_DEFAULT_PATH "/etc/procnotify/procnotify.conf"
+/* PROCNOTIFY_PKGSYSCONFDIR: the build's sysconfdir/procnotify (meson.build). */
+#define CONFIG_DEFAULT_PATH PROCNOTIFY_PKGSYSCONFDIR "/procnotify.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/procnotify/events.sock"
 
 typedef struct Config {

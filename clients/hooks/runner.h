@@ -19,7 +19,7 @@
 
 #include <stdbool.h>
 
-#define RUNNER_DEFAULT_HOOKS_DIR "/etc/procnotify/hooks.d"
+#define RUNNER_DEFAULT_HOOKS_DIR PROCNOTIFY_PKGSYSCONFDIR "/hooks.d" /* meson.build */
 #define RUNNER_MAX_HOOKS 1024
 #define RUNNER_MAX_RUNNING 256                 /* hook processes at once, all hooks */
 #define RUNNER_MAX_QUEUED_BYTES (16u << 20)    /* event lines queued, all hooks */

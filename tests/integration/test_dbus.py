@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import pntest
 from pntest import (SANITIZED, Broker, Bus, Dance, HERE, Proc, SeqAccount, check, child,
-                    exec_then_release, fail, kernel_at_least, of_pid, release, run)
+                    exec_then_release, fail, kernel_at_least, of_pid, release, run, wait_until)
 from pnusers import Users, as_user
 from test_adopt import CONFIG as FOLLOW_CONFIG
 from test_run import RunBroker
@@ -338,6 +338,25 @@ def test_no_bus_keeps_serving(kind):
         check(b.client().request({"op": "ping"})["type"] == "pong", "socket not served")
         log = b.log()
         check("No D-Bus at unix:path=/tmp/pntest-no-bus.sock" in log and "JSON socket only" in log, log)
+
+
+def test_bus_appears_later(kind):
+    """No bus when the broker starts: it says so once, serves the socket,
+    and serves D-Bus as soon as a bus appears at that address, with nobody
+    restarting it (a machine whose bus starts after the broker)."""
+    bus = Bus(kind)
+    with Broker(dbus=bus.address) as b:
+        check(b.client().request({"op": "ping"})["type"] == "pong", "socket not served")
+        wait_until(lambda: "No D-Bus at" in b.log(), "the broker's word that there is no bus")
+        with bus:
+            wait_until(lambda: _name_owned(bus), f"{DEST[0]} on the bus that appeared", 20)
+            s = stats(bus)
+            check("subscriptions" in s, f"GetStatistics on the new bus: {s}")
+        check(b.log().count("No D-Bus at") == 1, f"the missing bus was told more than once:\n{b.log()}")
+
+
+def _name_owned(bus):
+    return busctl(bus, "status", DEST[0]).returncode == 0
 
 
 def test_ctl_over_dbus(kind):

@@ -790,7 +790,7 @@ def test_recipe_netns_standby():
         for old, new in ((r"^Exe=\S+", f"Exe={daemon}"),
                          (r'^Cmdline="[^"]*"', f'Cmdline="{cmdline}*"'),
                          (r"^Netns=\S+", f"Netns={ns_a}"),
-                         (r"/usr/share/procnotify/examples/", EXAMPLES + "/"),
+                         (r"/usr/local/share/procnotify/examples/", EXAMPLES + "/"),
                          (r"/run/procnotify-hooks-root/standby-blue.pid", os.path.join(s.dir, "standby.pid")),
                          (r"ip netns exec blue$", f"ip netns exec {ns_a}"),
                          (r"^    /usr/lib/frr/bfdd -N blue$", f"    {cmdline}")):
