@@ -59,7 +59,8 @@ if [ -n "$modules" ]; then
         ver=$(basename "$modules")
         base=$(dirname "$(dirname "$(dirname "$modules")")")
         n=0
-        for m in virtio_pci 9pnet_virtio 9p overlay; do
+        # veth: the tests make network namespaces of their own joined by one.
+        for m in virtio_pci 9pnet_virtio 9p overlay veth; do
                 while read -r _ path _; do
                         [ -n "$path" ] || continue
                         name=$(basename "$path")
@@ -118,6 +119,9 @@ chmod +x "$job/initramfs/init"
 cat >"$job/share/pid1.sh" <<'PID1'
 bb=/.pn-job/busybox
 $bb hostname pn-vm
+# The loopback interface is up on every booted machine (udev/networkd or
+# ifupdown do it): the tests send datagrams to 127.0.0.1.
+$bb ip link set lo up
 $bb setsid -c $bb sh /.pn-job/cmd.sh </dev/console >/dev/console 2>&1 &
 cmd=$!
 while :; do
