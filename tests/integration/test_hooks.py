@@ -615,13 +615,15 @@ def test_example_restart_standby():
             crashed = run_watched(b, s, "segv", "nocore")
             rep = s.next_report(what="the standby started by restart-standby")
             standby = rep["pid"]
+            # The script records the standby after starting it, and then
+            # says so: its log line, not the standby's report, is the sign.
+            h.wait_log(rf"restart-standby: {s.name} \(pid {crashed.pid}\) is dying of a core-class signal: "
+                       rf"started standby pid {standby}")
             with open(pidfile) as f:
                 recorded = f.read().split()
             check(recorded[0] == str(standby) and recorded[1] == _start_time(standby),
                   f"the pid file does not name the standby {standby}: {recorded}")
             check(rep["sid"] == standby, "the standby is not in a session of its own")
-            h.wait_log(rf"restart-standby: {s.name} \(pid {crashed.pid}\) is dying of a core-class signal: "
-                       rf"started standby pid {standby}")
             check(not [l for l in h.lines if l and f"(pid {fake.pid})" in l],
                   f"the hook ran for user {users.i.name}'s process {fake.pid} named {s.name}:\n"
                   + "\n".join(l for l in h.lines if l))
