@@ -320,7 +320,9 @@ static void broker_follow_seed_one(const ProcEntry *e, void *userdata) {
 
 static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid) {
         Broker *b = userdata;
-        const ProcEntry *e = proctable_find(b->table, pid);
+        /* A service just started may be newer than the connector's fork
+         * event of it: learn it from /proc then, as a watch does. */
+        const ProcEntry *e = proctable_learn(b->table, pid, clock_ns(CLOCK_MONOTONIC));
         FollowSeed fs = { 0 };
         int r;
 
