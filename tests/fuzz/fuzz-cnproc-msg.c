@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon/cnproc-msg.h"
+#include "protocol/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,8 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         memcpy(buf, data, size);
         int r = cnproc_msg_parse(buf, size, &m);
-        if (r == CNPROC_MSG_EVENT && (m.ev.pid <= 0 || m.ev.tgid <= 0 ||
-                                      (m.ev.comm && strnlen(m.ev.comm, 16) == 16)))
+        /* A comm is mapped to valid UTF-8 (protocol/utf8.h): up to 15
+         * bytes from the kernel, each of which may become U+FFFD. */
+        if (r == CNPROC_MSG_EVENT &&
+            (m.ev.pid <= 0 || m.ev.tgid <= 0 ||
+             (m.ev.comm && (strnlen(m.ev.comm, PN_COMM_SIZE) == PN_COMM_SIZE ||
+                            !pn_utf8_is_valid(m.ev.comm, strlen(m.ev.comm))))))
                 abort();
         free(buf);
         return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon/procfs.h"
+#include "protocol/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,7 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         memcpy(buf, data, size);
         buf[size] = 0;
-        if (procfs_parse_stat(buf, size, &info) == 0 && strnlen(info.comm, 16) == 16)
+        /* A comm is mapped to valid UTF-8 (protocol/utf8.h): up to 15
+         * bytes of the line, each of which may become U+FFFD. */
+        if (procfs_parse_stat(buf, size, &info) == 0 &&
+            (strnlen(info.comm, PN_COMM_SIZE) == PN_COMM_SIZE ||
+             !pn_utf8_is_valid(info.comm, strlen(info.comm))))
                 abort();
         proc_info_done(&info);
         free(buf);

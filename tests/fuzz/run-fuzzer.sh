@@ -17,7 +17,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$corpus"/. "$work"/
 mkdir -p "$artifacts"
 rc=0
-"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -error_exitcode=1 \
         -artifact_prefix="$prefix" -print_final_stats=1 "$work" || rc=$?
 if [ "$rc" -ne 0 ]; then
         for f in "$prefix"*; do
