@@ -91,6 +91,8 @@ NOT_IN_VM=(
         "core burst_default_config:a 1,000,000-event burst against native-speed bounds"
         "dbus flood_*:comm storms against native-speed delivery bounds"
         "hostile dbus selective_greedy_*:a 200,000-event storm against native-speed lateness bounds"
+        "hooks timeout_kills_process_group:a Python hook must report within its 1 s Timeout= (cold start over 9p)"
+        "hooks sigterm_stops_running_hooks:a Python hook's report within 15 s of a cold start over 9p"
 )
 
 # The names of the default suite's tests, less NOT_IN_VM.
