@@ -1,48 +1,36 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Broker implementation; see broker.h.
+ * Broker implementation; see broker.h. This file owns the event loop: it
+ * wires the sources to the process table, the dispatcher and the sinks,
+ * serves the control glue, handles SIGTERM/SIGINT/SIGHUP, starts up and
+ * shuts down. Reload, the bus connection, the privilege drop, the prctl
+ * signals and the status figures have files of their own (broker-*.c, with
+ * the shared state in broker-internal.h).
  *
  * Start-up order matters: the connector is subscribed before the process
  * table is seeded from /proc, so that no process can slip between the two
  * (events about processes the seed already saw are reconciled by start time).
  */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 
-#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
-#include "broker.h"
-#include "caps.h"
+#include "broker-internal.h"
 #include "common/clock.h"
 #include "common/linux-compat.h"
-#include "dispatcher.h"
 #include "fdreserve.h"
 #include "log.h"
-#include "policy.h"
-#include "procfs.h"
-#include "proctable.h"
 #include "protocol/reply.h"
-#include "reaper.h"
-#include "sink-dbus.h"
-#include "sink-journal.h"
-#include "sink-socket.h"
-#include "source-cnproc.h"
-#include "supervisor.h"
-#include "uidlimits.h"
-#include "watch.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -51,61 +39,9 @@
 #define OVERRUN_MIN_INTERVAL_NS (100 * 1000 * 1000ull)
 #define RESYNC_MIN_INTERVAL_NS (1000 * 1000 * 1000ull)
 
-struct Broker {
-        sd_event *event;
-        Config *config;
-        char *config_path;
-
-        ProcReader reader;
-        ProcTable *table;
-        Dispatcher *dispatcher;
-        Cnproc *cnproc;
-        Reaper *reaper;
-        Supervisor *supervisor;
-        WatchTable *watches;
-        SinkSocket *sink_socket;
-        SinkJournal *sink_journal;  /* NULL with Journal=no */
-        SinkDbus *sink_dbus;
-        sd_event_source *dbus_drop;
-        Policy policy;
-        UidLimits *limits;
-        CapMask caps;       /* kept after start-up */
-        SinkContext sink_ctx;
-        KernelFeatures features;
-
-        sd_event_source *sig_term, *sig_int, *sig_hup;
-        sd_event_source *sig_predump, *sig_adopt; /* patched-kernel prctl signals */
-        sd_event_source *stop_timer;              /* shutdown: children get StopTimeout= */
-        pid_t pid;
-        sd_event_source *pending_timer, *overrun_timer, *resync_timer, *post;
-
-        char boot_id[40];
-        char instance_id[40];
-        uint64_t started_ns;
-
-        /* Wall-clock offset of CLOCK_MONOTONIC, refreshed every second. */
-        uint64_t realtime_offset_ns;
-        uint64_t offset_checked_ns;
-
-        uint64_t lost_unreported;  /* kernel loss not yet in an overrun event */
-        uint64_t last_overrun_ns;
-        uint64_t last_resync_ns;
-        uint64_t overrun_events;
-        uint64_t armed_pending_ns;
-        uint64_t fd_shortage_logged_ns; /* the last "out of descriptors" message */
-        uint64_t fd_shortages;          /* since then */
-        bool running;       /* the loop is about to run or runs */
-        bool dbus_pending;  /* the bus has not answered the name request yet */
-        /* No bus to connect to yet: tried again from a timer and at SIGHUP. */
-        sd_event_source *bus_retry;
-        bool bus_missing_told;
-        bool dbus_away;     /* the bus was lost; the sink is connecting again */
-        bool notified;      /* READY=1 sent */
-};
-
 /* --- publishing --- */
 
-static void broker_emit(PnEvent *ev, void *userdata) {
+void broker_emit(PnEvent *ev, void *userdata) {
         Broker *b = userdata;
 
         if (ev->ts_ns - b->offset_checked_ns > 1000000000u || ev->ts_ns < b->offset_checked_ns) {
@@ -231,75 +167,6 @@ static int broker_on_post(sd_event_source *s, void *userdata) {
                 broker_arm(b, b->pending_timer, d);
         }
         return 0;
-}
-
-/* --- status --- */
-
-static void broker_add_tgid(const ProcEntry *e, void *ctx) {
-        *(uint64_t *) ctx += (uint64_t) e->tgid;
-}
-
-static void broker_visit_stats(void *userdata, const StatsVisitor *v) {
-        Broker *b = userdata;
-        const CnprocStats *cs = cnproc_get_stats(b->cnproc);
-        const ProcTableStats *ts = proctable_get_stats(b->table);
-        const DispatcherStats *ds = dispatcher_get_stats(b->dispatcher);
-
-        stats_str(v, "version", PROCNOTIFY_VERSION);
-        stats_str(v, "instance_id", b->instance_id);
-        stats_uint(v, "uptime_ns", clock_ns(CLOCK_MONOTONIC) - b->started_ns);
-        stats_uint(v, "seq", dispatcher_last_seq(b->dispatcher));
-        stats_section_begin(v, "kernel_features");
-        stats_kernel_features(v, &b->features);
-        stats_section_end(v);
-        stats_bool(v, "sees_all", v->sees_all);
-        stats_section_begin(v, "connector");
-        /* What the kernel reported of every process on the host: its rate is
-         * other users' activity. Loss is everyone's (overruns go to all). */
-        if (v->sees_all)
-                stats_uint(v, "received", cs->received);
-        stats_uint(v, "lost", cs->lost);
-        stats_uint(v, "enobufs", cs->enobufs);
-        stats_uint(v, "resets", cs->resets);
-        stats_uint(v, "malformed", cs->malformed);
-        stats_uint(v, "receive_buffer", cs->receive_buffer);
-        stats_uint(v, "overrun_events", b->overrun_events);
-        stats_section_end(v);
-        if (v->sees_all) {
-                /* Every figure below describes processes of any user. */
-                stats_section_begin(v, "process_table");
-                stats_uint(v, "entries", ts->entries);
-                /* With entries, a fingerprint of the table that tests compare with
-                 * /proc: one pass over the table, only when status is asked for. */
-                uint64_t tgid_sum = 0;
-                proctable_foreach(b->table, broker_add_tgid, &tgid_sum);
-                stats_uint(v, "tgid_sum", tgid_sum);
-                stats_uint(v, "resyncs", ts->resyncs);
-                stats_uint(v, "inferred_exits", ts->inferred_exits);
-                stats_uint(v, "adoptions", ts->adoptions);
-                stats_uint(v, "full", ts->full);
-                stats_uint(v, "merged_exits", ts->merged_exits);
-                stats_uint(v, "unmerged_exits", ts->unmerged_exits);
-                stats_uint(v, "merged_predumps", ts->merged_predumps);
-                stats_uint(v, "unmerged_predumps", ts->unmerged_predumps);
-                stats_uint(v, "merged_adoptions", ts->merged_adoptions);
-                stats_uint(v, "unmerged_adoptions", ts->unmerged_adoptions);
-                stats_section_end(v);
-                if (b->watches)
-                        watch_table_visit_stats(b->watches, v);
-                stats_section_begin(v, "events");
-                for (int t = 0; t < _PN_EVENT_TYPE_MAX; t++)
-                        stats_uint(v, pn_event_type_to_string(t), ds->events[t]);
-                stats_section_end(v);
-        }
-        if (b->supervisor && v->sees_all)
-                supervisor_visit_stats(b->supervisor, v);
-        if (b->sink_socket)
-                sink_socket_visit_stats(b->sink_socket, v);
-        if (b->sink_dbus)
-                sink_dbus_visit_stats(b->sink_dbus, v);
-        if (b->sink_journal)
-                sink_journal_visit_stats(b->sink_journal, v);
 }
 
 static bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor) {
@@ -458,98 +325,6 @@ static int broker_on_stop_timer(sd_event_source *s, uint64_t usec, void *userdat
         return sd_event_exit(b->event, 0);
 }
 
-/* The signal a patched kernel sends for PR_SET_PREDUMP_SIG or PR_SET_ADOPTSIG. */
-static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_siginfo *si,
-                                  void *userdata) {
-        Broker *b = userdata;
-        uint64_t now = clock_ns(CLOCK_MONOTONIC);
-        PnEvent ev;
-        bool ok;
-
-        if (s == b->sig_predump)
-                ok = supervisor_accept_predump_signal(b->supervisor, si, now, &ev);
-        else
-                ok = supervisor_accept_adopt_signal(b->supervisor, si, b->pid, now, &ev);
-        if (!ok) {
-                log_debug("Refusing signal %u from pid %u (code %d, status %d): not the kernel's %s "
-                          "notification.", si->ssi_signo, si->ssi_pid, si->ssi_code, si->ssi_status,
-                          s == b->sig_predump ? "predump" : "adoption");
-                return 0;
-        }
-        proctable_handle_other(b->table, &ev, now, broker_emit, b);
-        dispatcher_flush(b->dispatcher);
-        return 0;
-}
-
-static SupervisorOptions broker_supervisor_options(const Config *c) {
-        return (SupervisorOptions){
-                .enabled = c->run_enabled,
-                .output = c->run_output,
-                .log_directory = c->run_log_directory,
-                .max_children = c->max_children,
-                .max_children_per_uid = c->max_children_per_uid,
-        };
-}
-
-/* Subreaper only when children may be run: then orphans of children are
- * the broker's to reap and report. */
-static void broker_set_subreaper(Broker *b) {
-        if (prctl(PR_SET_CHILD_SUBREAPER, b->config->run_enabled ? 1 : 0, 0, 0, 0) < 0)
-                log_warning_errno(errno, "Failed to %s child subreaper, ignoring: %m",
-                                  b->config->run_enabled ? "become" : "stop being");
-}
-
-static int broker_add_prctl_signal(Broker *b, sd_event_source **ret, int sig, const char *name) {
-        sigset_t mask;
-        int r;
-
-        sigemptyset(&mask);
-        sigaddset(&mask, sig);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_add_signal(b->event, ret, sig, broker_on_prctl_signal, b);
-        if (r < 0)
-                return log_error_errno(r, "Failed to handle signal %d for %s: %m", sig, name);
-        (void) sd_event_source_set_description(*ret, name);
-        return 0;
-}
-
-/* One patched-kernel prctl: its signal handled, the prctl called on the
- * broker itself, the table told to merge its reports with the connector's. */
-static int broker_setup_prctl(Broker *b, sd_event_source **src, int number, int sig, PnEventType type) {
-        const char *key = type == PN_EVENT_PREDUMP ? "PredumpSignalPrctl" : "AdoptSignalPrctl";
-        const char *what = type == PN_EVENT_PREDUMP ? "predumps" : "adoptions";
-        int r;
-
-        r = broker_add_prctl_signal(b, src, sig, type == PN_EVENT_PREDUMP ? "predump-signal" : "adopt-signal");
-        if (r < 0)
-                return r;
-        if (prctl(number, sig, 0, 0, 0) < 0) {
-                log_error_errno(errno, "Failed to call prctl(%d, %d) (%s=, a patched kernel's %s), ignoring: "
-                                "%m; %s come from the connector only", number, sig, key,
-                                type == PN_EVENT_PREDUMP ? "PR_SET_PREDUMP_SIG" : "PR_SET_ADOPTSIG", what);
-                return 0;
-        }
-        proctable_set_prctl(b->table, b->pid, type);
-        log_info("Called prctl(%d, %d) (%s=): %s are also signalled.", number, sig, key, what);
-        return 0;
-}
-
-/* Patched kernels only, and only as configured: never probed. Both are the
- * broker's own settings about its children (the kernel reads the parent's,
- * and execve clears them): set once, on the broker. The table then holds
- * the connector's report of a child's crash or of an orphan's adoption
- * briefly for the signal, to publish one event naming both sources. */
-static int broker_setup_prctls(Broker *b) {
-        Config *c = b->config;
-        int r = 0;
-
-        if (c->predump_prctl)
-                r = broker_setup_prctl(b, &b->sig_predump, c->predump_prctl, c->predump_signal, PN_EVENT_PREDUMP);
-        if (r >= 0 && c->adopt_prctl)
-                r = broker_setup_prctl(b, &b->sig_adopt, c->adopt_prctl, c->adopt_signal, PN_EVENT_ADOPT);
-        return r;
-}
-
 /* --- set-up --- */
 
 static void broker_probe_features(Broker *b) {
@@ -574,52 +349,6 @@ static void broker_probe_features(Broker *b) {
         }
 }
 
-static gid_t broker_lookup_group(const char *name) {
-        struct group *g;
-        if (!name || !*name)
-                return (gid_t) -1;
-        g = getgrnam(name);
-        if (!g) {
-                log_info("Group \"%s\" does not exist: only root sees every process.", name);
-                return (gid_t) -1;
-        }
-        return g->gr_gid;
-}
-
-static SinkDbusOptions broker_dbus_options(const Config *c) {
-        return (SinkDbusOptions){
-                .max_peers = c->max_clients,
-                .max_subscriptions = c->max_subscriptions,
-                /* Each subscriber's own queue, as on the socket. */
-                .queue_bytes = c->client_queue_bytes,
-        };
-}
-
-static WatchTableOptions broker_watch_options(const Config *c) {
-        return (WatchTableOptions){
-                .max_per_owner = c->max_watches,
-                .max_per_uid = c->max_watches_per_uid,
-                .max_traced_threads = c->max_traced_threads,
-        };
-}
-
-/* The descriptors the limits allow, against RLIMIT_NOFILE: each client a
- * socket and, when it asks for signals, a pidfd; the reserve (root's); a
- * margin for the broker's own (connector, bus, signalfd, timers, /proc
- * reads). Watches come on top, bounded per user and refused to all but
- * root once only the reserve is left (fdreserve.h). */
-#define BROKER_OWN_FDS 64
-
-static void broker_check_fd_limit(const Config *c) {
-        uint64_t need = 2ull * c->max_clients + FDRESERVE_SIZE + BROKER_OWN_FDS;
-        if (need > fdreserve_limit())
-                log_warning("RLIMIT_NOFILE is %u, but MaxClients=%u needs up to %llu descriptors (2 a "
-                            "client, %d kept for root, %d for the broker): users may be refused before "
-                            "MaxClients; raise LimitNOFILE= or lower MaxClients=.",
-                            fdreserve_limit(), c->max_clients, (unsigned long long) need, FDRESERVE_SIZE,
-                            BROKER_OWN_FDS);
-}
-
 /* Out of descriptors at accept: logged at most every 10 s, with a count. */
 static void broker_on_fd_shortage(void *userdata, int error) {
         Broker *b = userdata;
@@ -633,103 +362,6 @@ static void broker_on_fd_shortage(void *userdata, int error) {
                           SINK_SOCKET_ACCEPT_RETRY_MS, (unsigned long long) b->fd_shortages);
         b->fd_shortage_logged_ns = now;
         b->fd_shortages = 0;
-}
-
-static void broker_apply_config(Broker *b) {
-        Config *c = b->config;
-        SinkSocketOptions so = {
-                .max_clients = c->max_clients,
-                .max_subscriptions = c->max_subscriptions,
-                .queue_bytes = c->client_queue_bytes,
-        };
-
-        log_set_max_level(c->log_level);
-        broker_check_fd_limit(c);
-        policy_init(&b->policy, broker_lookup_group(c->group));
-        if (b->supervisor) {
-                SupervisorOptions o = broker_supervisor_options(c);
-                if (supervisor_set_options(b->supervisor, &o) < 0)
-                        log_warning("Out of memory applying [Run] settings; keeping the old ones.");
-                broker_set_subreaper(b);
-        }
-        uidlimits_set_max(b->limits, UID_RESOURCE_CLIENTS, c->max_clients_per_uid);
-        uidlimits_set_max(b->limits, UID_RESOURCE_SUBSCRIPTIONS, c->max_subscriptions_per_uid);
-        uidlimits_set_max(b->limits, UID_RESOURCE_WATCHES, c->max_watches_per_uid);
-        if (b->sink_socket)
-                sink_socket_set_options(b->sink_socket, &so);
-        if (b->watches) {
-                WatchTableOptions wo = broker_watch_options(c);
-                watch_table_set_options(b->watches, &wo);
-        }
-        if (b->sink_dbus) {
-                SinkDbusOptions dbo = broker_dbus_options(c);
-                sink_dbus_set_options(b->sink_dbus, &dbo);
-        }
-}
-
-static void broker_connect_bus(Broker *b);
-
-static int broker_reload(Broker *b) {
-        Config *c = NULL;
-        char err[4096];
-        int r;
-
-        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                          (unsigned long long) (clock_ns(CLOCK_MONOTONIC) / 1000));
-        r = config_new(&c);
-        if (r >= 0 && b->config_path)
-                r = config_load_file(c, b->config_path, streq(b->config_path, CONFIG_DEFAULT_PATH), err,
-                                     sizeof(err));
-        if (r < 0) {
-                char prefix[PATH_MAX + 64];
-                snprintf(prefix, sizeof(prefix), "Failed to reload %s, keeping the running "
-                         "configuration: ", b->config_path);
-                log_lines(LOG_ERR, prefix, r == -ENOMEM ? "out of memory" : err);
-                config_free(c);
-        } else {
-                /* Flags given at start keep overriding the file. */
-                free(c->socket_path);
-                c->socket_path = strdup(b->config->socket_path);
-                free(c->dbus);
-                c->dbus = strdup(b->config->dbus);
-                c->override_receive_buffer = b->config->override_receive_buffer;
-                c->override_log_level = b->config->override_log_level;
-                config_apply_overrides(c);
-                if (c->kernel_events != b->config->kernel_events)
-                        log_warning("Connector Events= changes take effect at restart.");
-                if (c->journal != b->config->journal) {
-                        log_warning("[Broker] Journal= changes take effect at restart.");
-                        c->journal = b->config->journal;
-                }
-                if (c->predump_prctl != b->config->predump_prctl ||
-                    c->predump_signal != b->config->predump_signal ||
-                    c->adopt_prctl != b->config->adopt_prctl || c->adopt_signal != b->config->adopt_signal) {
-                        log_warning("[Run] *Prctl= and *Signal= changes take effect at restart.");
-                        c->predump_prctl = b->config->predump_prctl;
-                        c->predump_signal = b->config->predump_signal;
-                        c->adopt_prctl = b->config->adopt_prctl;
-                        c->adopt_signal = b->config->adopt_signal;
-                }
-                if (c->receive_buffer != b->config->receive_buffer) {
-                        r = cnproc_set_receive_buffer(b->cnproc, c->receive_buffer);
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to set the connector receive buffer, ignoring: %m");
-                }
-                if (caps_needed(c) & ~b->caps) {
-                        char names[256];
-                        caps_format(caps_needed(c) & ~b->caps, names, sizeof(names));
-                        log_warning("The new configuration needs %s, dropped at start: restart the broker.",
-                                    names);
-                }
-                config_free(b->config);
-                b->config = c;
-                broker_apply_config(b);
-                broker_connect_bus(b); /* a bus that was missing may be there now */
-                log_info("Reloaded configuration%s%s.", b->config_path ? " from " : "",
-                         b->config_path ? b->config_path : "");
-        }
-        (void) sd_notify(false, "READY=1");
-        return 0;
 }
 
 static int broker_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -799,170 +431,12 @@ static int broker_activation_fd(void) {
 
 /* READY=1 once everything asked for serves: the socket, and the bus name
  * unless the bus refused it (then the broker serves without). */
-static void broker_check_ready(Broker *b) {
+void broker_check_ready(Broker *b) {
         if (b->notified || !b->running || b->dbus_pending)
                 return;
         b->notified = true;
         (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s%s", b->config->socket_path,
                           b->sink_dbus ? " and " DBUS_NAME : "");
-}
-
-static void broker_on_dbus_ready(void *userdata) {
-        Broker *b = userdata;
-        if (b->dbus_away)
-                log_info("D-Bus: connected again, serving %s.", DBUS_NAME);
-        b->dbus_away = false;
-        b->dbus_pending = false;
-        broker_check_ready(b);
-}
-
-static int broker_on_dbus_drop(sd_event_source *s, void *userdata) {
-        Broker *b = userdata;
-        (void) s;
-        b->sink_dbus = sink_dbus_free(b->sink_dbus);
-        b->dbus_drop = sd_event_source_disable_unref(b->dbus_drop);
-        return 0;
-}
-
-/* The sink lost its bus or name before it ever served: say so once, and
- * drop it outside its own callbacks. The JSON socket goes on. */
-static void broker_on_dbus_lost(void *userdata, const char *why) {
-        Broker *b = userdata;
-        if (b->dbus_drop)
-                return;
-        log_warning("D-Bus: %s; serving the JSON socket only.", why);
-        b->dbus_pending = false;
-        broker_check_ready(b);
-        if (sd_event_add_defer(b->event, &b->dbus_drop, broker_on_dbus_drop, b) < 0)
-                b->sink_dbus = NULL; /* leak rather than free in a bus callback */
-}
-
-/* The sink lost the bus it served on: it connects again by itself. Said
- * once per outage. */
-static void broker_on_dbus_disconnected(void *userdata, const char *why) {
-        Broker *b = userdata;
-        if (b->dbus_away)
-                return;
-        b->dbus_away = true;
-        log_warning("D-Bus: %s; connecting again.", why);
-}
-
-static int broker_open_bus(Broker *b, sd_bus **ret) {
-        const char *how = b->config->dbus;
-        sd_bus *bus = NULL;
-        int r;
-
-        if (streq(how, "system"))
-                r = sd_bus_open_system(&bus);
-        else {
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, how);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-        }
-        if (r < 0) {
-                sd_bus_flush_close_unref(bus);
-                return r;
-        }
-        *ret = bus;
-        return 0;
-}
-
-static int broker_on_dbus_connect(void *userdata, sd_bus **ret) {
-        return broker_open_bus(userdata, ret);
-}
-
-static int broker_on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
-
-/* Serve D-Bus. Without a bus to connect to (none runs yet, as on a machine
- * without systemd, or it was restarted without one), say so once and try
- * again every BROKER_BUS_RETRY_USEC and at every reload: the broker serves
- * D-Bus from the moment a bus appears, with nobody restarting it. */
-#define BROKER_BUS_RETRY_USEC (2 * 1000000ULL)
-
-static void broker_connect_bus(Broker *b) {
-        const char *how = b->config->dbus;
-        sd_bus *bus = NULL;
-        int r;
-
-        if (streq(how, "none") || b->sink_dbus)
-                return;
-        r = broker_open_bus(b, &bus);
-        if (r < 0) {
-                if (!b->bus_missing_told)
-                        log_notice("No D-Bus at %s (%s): serving the JSON socket only; D-Bus is served "
-                                   "as soon as the bus appears.",
-                                   streq(how, "system") ? "the system bus" : how, strerror(-r));
-                b->bus_missing_told = true;
-                if (!b->bus_retry && sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC,
-                                                                 BROKER_BUS_RETRY_USEC, 0,
-                                                                 broker_on_bus_retry, b) >= 0)
-                        (void) sd_event_source_set_description(b->bus_retry, "bus-retry");
-                else if (b->bus_retry) {
-                        (void) sd_event_source_set_time_relative(b->bus_retry, BROKER_BUS_RETRY_USEC);
-                        (void) sd_event_source_set_enabled(b->bus_retry, SD_EVENT_ONESHOT);
-                }
-                return;
-        }
-        if (b->bus_missing_told)
-                log_info("D-Bus at %s appeared.", streq(how, "system") ? "the system bus" : how);
-        b->bus_missing_told = false;
-        SinkDbusOptions o = broker_dbus_options(b->config);
-        SinkDbusCallbacks cb = {
-                .connect = broker_on_dbus_connect,
-                .on_ready = broker_on_dbus_ready,
-                .on_lost = broker_on_dbus_lost,
-                .on_disconnected = broker_on_dbus_disconnected,
-        };
-        r = sink_dbus_new(&b->sink_dbus, bus, b->event, &b->sink_ctx, &o, &cb, b);
-        if (r < 0) {
-                log_warning_errno(r, "Failed to serve %s on D-Bus, serving the JSON socket only: %m",
-                                  DBUS_NAME);
-                return;
-        }
-        b->dbus_pending = true;
-        log_info("Serving %s on %s.", DBUS_NAME, streq(how, "system") ? "the system bus" : how);
-}
-
-static int broker_on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        Broker *b = userdata;
-        (void) s;
-        (void) usec;
-        broker_connect_bus(b);
-        return 0;
-}
-
-/*
- * Everything that needs more than the broker keeps is done (the sockets are
- * bound, the bus connected, the connector subscribed): keep only what
- * caps_needed() says, and stay uid 0 (see caps.h, README "Least privilege").
- * Failing to drop is fatal: never serve with more than documented.
- */
-static int broker_drop_privileges(Broker *b) {
-        CapMask want = caps_needed(b->config);
-        CapState st;
-        char names[256];
-        int r;
-
-        r = caps_drop_to(want);
-        if (r < 0)
-                return log_error_errno(r, "Failed to drop capabilities: %m");
-        r = caps_get_state(&st);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read our capabilities: %m");
-        b->caps = st.effective;
-        if (want & ~st.effective) {
-                caps_format(want & ~st.effective, names, sizeof(names));
-                log_warning("Started without %s: features that need it will fail.", names);
-        }
-        caps_format(st.effective, names, sizeof(names));
-        log_info("Keeping capabilities %s; every other capability dropped%s.", names,
-                 st.bounding & ~st.effective ? " (the bounding set could not be narrowed)"
-                                             : ", bounding set too");
-        return 0;
 }
 
 int broker_new(Broker **ret, Config *config, const char *config_path) {

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The broker's patched-kernel prctls (PR_SET_PREDUMP_SIG, PR_SET_ADOPTSIG):
+ * their signals handled, accepted only from the kernel, and merged into the
+ * process table's events.
+ */
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include <systemd/sd-event.h>
+
+#include "broker-internal.h"
+#include "common/clock.h"
+#include "log.h"
+
+/* The signal a patched kernel sends for PR_SET_PREDUMP_SIG or PR_SET_ADOPTSIG. */
+static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_siginfo *si,
+                                  void *userdata) {
+        Broker *b = userdata;
+        uint64_t now = clock_ns(CLOCK_MONOTONIC);
+        PnEvent ev;
+        bool ok;
+
+        if (s == b->sig_predump)
+                ok = supervisor_accept_predump_signal(b->supervisor, si, now, &ev);
+        else
+                ok = supervisor_accept_adopt_signal(b->supervisor, si, b->pid, now, &ev);
+        if (!ok) {
+                log_debug("Refusing signal %u from pid %u (code %d, status %d): not the kernel's %s "
+                          "notification.", si->ssi_signo, si->ssi_pid, si->ssi_code, si->ssi_status,
+                          s == b->sig_predump ? "predump" : "adoption");
+                return 0;
+        }
+        proctable_handle_other(b->table, &ev, now, broker_emit, b);
+        dispatcher_flush(b->dispatcher);
+        return 0;
+}
+
+static int broker_add_prctl_signal(Broker *b, sd_event_source **ret, int sig, const char *name) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, sig);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(b->event, ret, sig, broker_on_prctl_signal, b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to handle signal %d for %s: %m", sig, name);
+        (void) sd_event_source_set_description(*ret, name);
+        return 0;
+}
+
+/* One patched-kernel prctl: its signal handled, the prctl called on the
+ * broker itself, the table told to merge its reports with the connector's. */
+static int broker_setup_prctl(Broker *b, sd_event_source **src, int number, int sig, PnEventType type) {
+        const char *key = type == PN_EVENT_PREDUMP ? "PredumpSignalPrctl" : "AdoptSignalPrctl";
+        const char *what = type == PN_EVENT_PREDUMP ? "predumps" : "adoptions";
+        int r;
+
+        r = broker_add_prctl_signal(b, src, sig, type == PN_EVENT_PREDUMP ? "predump-signal" : "adopt-signal");
+        if (r < 0)
+                return r;
+        if (prctl(number, sig, 0, 0, 0) < 0) {
+                log_error_errno(errno, "Failed to call prctl(%d, %d) (%s=, a patched kernel's %s), ignoring: "
+                                "%m; %s come from the connector only", number, sig, key,
+                                type == PN_EVENT_PREDUMP ? "PR_SET_PREDUMP_SIG" : "PR_SET_ADOPTSIG", what);
+                return 0;
+        }
+        proctable_set_prctl(b->table, b->pid, type);
+        log_info("Called prctl(%d, %d) (%s=): %s are also signalled.", number, sig, key, what);
+        return 0;
+}
+
+/* Patched kernels only, and only as configured: never probed. Both are the
+ * broker's own settings about its children (the kernel reads the parent's,
+ * and execve clears them): set once, on the broker. The table then holds
+ * the connector's report of a child's crash or of an orphan's adoption
+ * briefly for the signal, to publish one event naming both sources. */
+int broker_setup_prctls(Broker *b) {
+        Config *c = b->config;
+        int r = 0;
+
+        if (c->predump_prctl)
+                r = broker_setup_prctl(b, &b->sig_predump, c->predump_prctl, c->predump_signal, PN_EVENT_PREDUMP);
+        if (r >= 0 && c->adopt_prctl)
+                r = broker_setup_prctl(b, &b->sig_adopt, c->adopt_prctl, c->adopt_signal, PN_EVENT_ADOPT);
+        return r;
+}
