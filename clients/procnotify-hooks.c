@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "common/log.h"
 #include "hooks/runner.h"
 #include "procnotify/client.h"
 

@@ -11,7 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "broker-internal.h"
-#include "log.h"
+#include "common/log.h"
 
 static void broker_on_dbus_ready(void *userdata) {
         Broker *b = userdata;

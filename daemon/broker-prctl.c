@@ -11,7 +11,7 @@
 
 #include "broker-internal.h"
 #include "common/clock.h"
-#include "log.h"
+#include "common/log.h"
 
 /* The signal a patched kernel sends for PR_SET_PREDUMP_SIG or PR_SET_ADOPTSIG. */
 static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_siginfo *si,

@@ -4,7 +4,7 @@
  * keep only the capabilities caps_needed() names (caps.c does the work).
  */
 #include "broker-internal.h"
-#include "log.h"
+#include "common/log.h"
 
 /*
  * Everything that needs more than the broker keeps is done (the sockets are

@@ -16,8 +16,8 @@
 
 #include "broker-internal.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "fdreserve.h"
-#include "log.h"
 
 SupervisorOptions broker_supervisor_options(const Config *c) {
         return (SupervisorOptions){

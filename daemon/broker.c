@@ -28,8 +28,8 @@
 #include "broker-internal.h"
 #include "common/clock.h"
 #include "common/linux-compat.h"
+#include "common/log.h"
 #include "fdreserve.h"
-#include "log.h"
 #include "protocol/reply.h"
 
 #ifndef PROCNOTIFY_VERSION

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "common/log.h"
 #include "config.h"
 #include "fdreserve.h"
-#include "log.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"

@@ -30,7 +30,7 @@
 #include <systemd/sd-event.h>
 
 #include "common/macro.h"
-#include "daemon/log.h"
+#include "common/log.h"
 #include "hook-env.h"
 #include "hook-file.h"
 #include "hook-spawn.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "common/log.h"
 
 static const char *log_program = "procnotify";
 static int log_max_level = LOG_INFO;
