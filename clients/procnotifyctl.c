@@ -35,6 +35,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "ctl-dbus.h"
 #include "ctl-journal.h"
@@ -61,7 +62,6 @@ enum {
 #define MAX_TIMEOUT_SEC 1e9 /* ~31 years: "forever" without overflowing ms */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(PnClient *, pn_client_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
 
 typedef enum Command {
         COMMAND_NONE,

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "peer-pidfd.h"
 #include "protocol/request.h"
@@ -28,11 +29,6 @@
 #define ERROR_SIGNAL_NOT_SUPPORTED "org.procnotify.Broker1.Error.SignalNotSupported"
 
 #define MAX_PEER_GROUPS 256
-
-static void json_object_putp(struct json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
 
 /* --- a{sv} match -> the JSON the filter parser takes --- */
 

@@ -8,12 +8,11 @@
 
 #include <json-c/json.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "event-fields.h"
 #include "request.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(char **, event_fields_free)
 
 char **event_fields_free(char **fields) {
         for (size_t i = 0; fields && fields[i]; i++)

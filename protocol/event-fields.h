@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "common/macro.h"
+
 #define EVENT_FIELDS_MAX 128 /* members of an event taken */
 
 /* MESSAGE_ID= of procnotifyd's journal entries (procnotifyd(8) lists them),
@@ -31,3 +33,4 @@
  */
 int event_fields_from_line(const char *line, size_t len, const char *prefix, char ***ret);
 char **event_fields_free(char **fields);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, event_fields_free)

@@ -12,13 +12,12 @@
 
 #include <json-c/json.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "hook-env.h"
 #include "hook-file.h"
 #include "protocol/event-fields.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
 
 int hook_env_from_event(const char *line, size_t len, char ***ret) {
         return event_fields_from_line(line, len, HOOK_ENV_PREFIX, ret);

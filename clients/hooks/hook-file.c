@@ -28,14 +28,12 @@
 
 #include <json-c/json.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "common/netns.h"
 #include "hook-file.h"
 #include "protocol/utf8.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(HookFile *, hook_file_free)
 
 char **hook_strv_free(char **v) {
         for (size_t i = 0; v && v[i]; i++)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/macro.h"
 #include "procnotify/event.h"
 #include "protocol/filter.h"
 
@@ -60,6 +61,7 @@ typedef struct HookFile {
 int hook_file_parse(HookFile **ret, const char *name, const char *text, size_t size,
                     HookResolveUid resolve_uid, HookFileError *err);
 HookFile *hook_file_free(HookFile *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HookFile *, hook_file_free)
 
 /* Does ev start this hook? Overruns only if Events= names "overrun" (or is
  * "all"); per-thread events never. */
@@ -78,6 +80,7 @@ bool hook_name_is_valid(const char *name);
  */
 int hook_split_words(const char *s, char ***ret, size_t *ret_n, char *error, size_t error_size);
 char **hook_strv_free(char **v);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
 
 /* "30", "30s", "500ms", "1.5s", "2min", "1h", "250us": a duration in
  * microseconds. Returns 0, or -EINVAL. */

@@ -44,8 +44,6 @@
 
 extern char **environ;
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(HookFile *, hook_file_free)
 
 /* What the log says about the event a hook runs for. */
 typedef struct EventInfo {

@@ -32,6 +32,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "procnotify/client.h"
 #include "protocol/event-json.h"
@@ -49,7 +50,6 @@ _Static_assert(PN_CLIENT_MAX_LINE == PN_MAX_LINE, "the public line limit is the 
 #define PARK_MAX_LINES 16384u
 #define MAX_SUBSCRIPTIONS 4096       /* the most [Limits] MaxSubscriptions= allows */
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
 
 typedef enum ParkedKind {
         PARKED_LINE,     /* an event line received during a request */
