@@ -121,6 +121,17 @@ static void broker_on_kernel_loss(void *userdata, uint64_t lost) {
                 broker_arm(b, b->resync_timer, MAX(now, b->last_resync_ns + RESYNC_MIN_INTERVAL_NS));
 }
 
+/* Without the connector the broker would serve silence as if nothing ran:
+ * exit non-zero instead, so that the service manager restarts it
+ * (Restart=on-failure) with a fresh socket and a fresh table. */
+static void broker_on_kernel_lost(void *userdata, int error) {
+        Broker *b = userdata;
+        log_error_errno(error, "Failed to re-create the proc connector socket: %m; exiting so that "
+                        "the broker is restarted.");
+        (void) sd_notify(false, "STOPPING=1");
+        (void) sd_event_exit(b->event, EXIT_FAILURE);
+}
+
 static int broker_on_overrun_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) s;
         (void) usec;
@@ -522,6 +533,7 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .on_event = broker_on_kernel_event,
                 .on_loss = broker_on_kernel_loss,
                 .on_batch_end = broker_on_kernel_batch_end,
+                .on_fatal = broker_on_kernel_lost,
         };
         r = cnproc_new(&b->cnproc, b->event, &co, &cb, b);
         if (r < 0) {

@@ -14,7 +14,6 @@
  * while the kernel keeps dropping for it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -66,11 +65,23 @@ struct Cnproc {
 
 static int cnproc_open(Cnproc *c);
 
+/* Drop the socket and its I/O source; c->fd never names a closed (and
+ * possibly reused) descriptor. */
+static void cnproc_close(Cnproc *c) {
+        c->io = sd_event_source_disable_unref(c->io);
+        if (c->sock)
+                nl_socket_free(c->sock);
+        c->sock = NULL;
+        c->fd = -1;
+}
+
+/* The kernel's drop count of every socket so far; without a socket (being
+ * re-created), what was counted before. */
 static uint64_t cnproc_read_drops(Cnproc *c) {
         uint32_t mem[SK_MEMINFO_VARS] = { 0 };
         socklen_t len = sizeof(mem);
 
-        if (getsockopt(c->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+        if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
                 return c->drops;
         return c->drops_base + mem[SK_MEMINFO_DROPS];
 }
@@ -198,12 +209,19 @@ static int cnproc_on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
         cnproc_report_loss(c);
 
         if (dropped && silent) {
+                int r;
+
                 c->stats.resets++;
                 c->drops_base = drops;
-                c->io = sd_event_source_disable_unref(c->io);
-                nl_socket_free(c->sock);
-                c->sock = NULL;
-                (void) cnproc_open(c);
+                cnproc_close(c);
+                r = cnproc_open(c);
+                if (r < 0) {
+                        /* No kernel source is left: the broker cannot go on
+                         * without publishing loss forever. */
+                        cnproc_close(c);
+                        c->cb.on_fatal(c->userdata, r);
+                        return 0;
+                }
                 c->drops = cnproc_read_drops(c);
         }
         c->drops_at_tick = c->drops;
@@ -213,11 +231,22 @@ static int cnproc_on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* libnl's error as -errno: errno where the system call set it. */
+static int cnproc_nl_error(int nlerr) {
+        switch (-nlerr) {
+        case NLE_NOMEM: return -ENOMEM;
+        case NLE_PERM: return -EPERM;
+        case NLE_PROTO_MISMATCH:
+        case NLE_OPNOTSUPP: return -EPROTONOSUPPORT;
+        default: return errno > 0 ? -errno : -EIO;
+        }
+}
+
 static int cnproc_send_mcast(Cnproc *c, uint32_t op, uint32_t events, uint32_t ack) {
         char payload[64];
         size_t len = cnproc_msg_build_mcast(payload, sizeof(payload), op, events, ack);
         int r = nl_send_simple(c->sock, NLMSG_DONE, 0, payload, (int) len);
-        return r < 0 ? -EIO : 0;
+        return r < 0 ? cnproc_nl_error(r) : 0;
 }
 
 /*
@@ -231,29 +260,35 @@ static int cnproc_send_mcast(Cnproc *c, uint32_t op, uint32_t events, uint32_t a
  * filter of "all", so both ask for all; the caller narrows afterwards.
  * Events queued before the acks are dropped: the table is seeded after.
  */
-static bool cnproc_subscribe_probe(Cnproc *c) {
+static int cnproc_subscribe_probe(Cnproc *c, bool *ret_filter) {
         uint32_t filtered = (uint32_t) random() & ~0xffu, legacy = filtered + 0x10;
         char buf[CNPROC_MSG_SIZE];
         bool filter = false;
+        int r;
 
         /* The kernel acks with the request's cookie + 1. */
-        if (cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, PROC_EVENT_ALL, filtered) < 0 ||
-            cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, 0, legacy) < 0)
-                return false;
+        r = cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, PROC_EVENT_ALL, filtered);
+        if (r < 0)
+                return r;
+        r = cnproc_send_mcast(c, PROC_CN_MCAST_LISTEN, 0, legacy);
+        if (r < 0)
+                return r;
         for (;;) {
                 ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
                 if (n < 0 && (errno == EINTR || errno == ENOBUFS))
                         continue; /* ENOBUFS: events overflowed; the acks may follow */
                 if (n <= 0)
-                        return filter; /* drained without the second ack */
+                        break; /* drained without the second ack */
                 CnprocMsg m;
                 if (cnproc_msg_parse(buf, (size_t) n, &m) != CNPROC_MSG_ACK)
                         continue;
                 if (m.ack == filtered + 1)
                         filter = m.ack_err == 0;
                 else if (m.ack == legacy + 1)
-                        return filter;
+                        break;
         }
+        *ret_filter = filter;
+        return 0;
 }
 
 static int cnproc_apply_rcvbuf(Cnproc *c) {
@@ -279,14 +314,17 @@ static int cnproc_open(Cnproc *c) {
         nl_socket_disable_seq_check(c->sock);
         nl_socket_disable_auto_ack(c->sock);
         nl_join_groups(c->sock, CN_IDX_PROC);
-        if (nl_connect(c->sock, NETLINK_CONNECTOR) < 0)
-                return -EPROTONOSUPPORT;
+        r = nl_connect(c->sock, NETLINK_CONNECTOR);
+        if (r < 0)
+                return cnproc_nl_error(r);
         c->fd = nl_socket_get_fd(c->sock);
         r = cnproc_apply_rcvbuf(c);
         if (r < 0)
                 return r;
 
-        c->stats.filter = cnproc_subscribe_probe(c);
+        r = cnproc_subscribe_probe(c, &c->stats.filter);
+        if (r < 0)
+                return r;
         if (!c->stats.filter)
                 want = PROC_EVENT_ALL; /* the legacy subscription: everything */
         else if (want != PROC_EVENT_ALL) {

@@ -10,7 +10,7 @@
  * numbers, and the socket's kernel drop counter (SO_MEMINFO) are all
  * reconciled into one running count, reported through on_loss. A watchdog
  * timer notices a socket that stopped receiving while the kernel drops for
- * it, and re-creates the socket.
+ * it, and re-creates the socket; if that fails, on_fatal says so.
  */
 #pragma once
 
@@ -30,6 +30,10 @@ typedef struct CnprocCallbacks {
         void (*on_loss)(void *userdata, uint64_t lost);
         /* A batch of events was handed over (may be NULL). */
         void (*on_batch_end)(void *userdata);
+        /* The source is gone for good: the watchdog could not re-create a
+         * stuck socket (error is -errno). No event comes any more; the
+         * caller must stop (the source only waits to be freed). */
+        void (*on_fatal)(void *userdata, int error);
 } CnprocCallbacks;
 
 typedef struct CnprocOptions {

@@ -15,7 +15,8 @@ import time
 
 from pntest import (REPLY_TYPES, SANITIZED, Broker, Client, SeqAccount, Skip, check,
                     check_no_sanitizer_report, child, exec_then_release, fail, kernel_at_least, of_pid,
-                    proc_tgids, release, run, vmrss_kib)
+                    proc_tgids, release, run, vmrss_kib, wait_until)
+from pntest import _die_with_parent
 
 ME = os.getpid()
 
@@ -929,6 +930,11 @@ def test_client_limit_per_user():
         check(clients[0].request({"op": "ping"})["type"] == "pong", "existing client disturbed")
 
 
+def _traced_by(pid, tracer):
+    with open(f"/proc/{pid}/status") as f:
+        return re.search(r"^TracerPid:\s+(\d+)$", f.read(), re.M).group(1) == str(tracer)
+
+
 def test_connector_setup_never_waits():
     """Subscribing to the connector and finding out whether the kernel
     filters events (Linux 6.6) never waits for the kernel: the acks are
@@ -973,6 +979,55 @@ def test_connector_setup_never_waits():
                 pass
         pntest.PROCNOTIFYD = saved
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_connector_loss_is_fatal():
+    """A connector socket the watchdog cannot re-create is a lost kernel
+    source: the broker says "Failed to re-create the proc connector
+    socket: …" and exits non-zero, so that systemd restarts it
+    (Restart=on-failure). Before, it ignored the failure and served
+    silence, reading SO_MEMINFO from the closed descriptor. Real faults,
+    injected by strace into the running broker: every recvmmsg() fails with
+    EAGAIN (the socket is stuck: the kernel drops for it, the broker
+    receives nothing), so the watchdog re-creates it, and socket() fails
+    with EMFILE as when the descriptors are exhausted."""
+    import shutil
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    # LeakSanitizer cannot stop a process another tracer holds.
+    with Broker(args=["--receive-buffer=4K"], env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
+        tracer = subprocess.Popen([strace, "-qq", "-o", "/dev/null", "-p", str(b.proc.pid),
+                                   "-e", "trace=recvmmsg,socket",
+                                   "-e", "inject=recvmmsg:error=EAGAIN",
+                                   "-e", "inject=socket:error=EMFILE"],
+                                  stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        try:
+            wait_until(lambda: _traced_by(b.proc.pid, tracer.pid), "strace attached to the broker")
+            burst = None
+            deadline = time.monotonic() + (60 if SANITIZED else 20)
+            # Comm bursts until the broker gives up; each is plenty to
+            # overflow a 4 KiB buffer.
+            while b.proc.poll() is None and time.monotonic() < deadline:
+                if burst is None or burst.poll() is not None:
+                    burst = child("comm-burst", 20000)
+                time.sleep(0.05)
+            if burst:
+                burst.kill()
+                burst.wait()
+            rc = b.proc.poll()
+            if rc is None:
+                tracer.kill()
+                tracer.wait()
+                st = b.client().request({"op": "status"})["connector"]
+                fail(f"the broker still runs after its connector socket could not be re-created "
+                     f"(connector: {st}):\n{b.log()}")
+        finally:
+            if tracer.poll() is None:
+                tracer.kill()
+            tracer.wait()
+        check(rc != 0, f"the broker exited with {rc} after losing the connector")
+        check(re.search(r"Failed to re-create the proc connector socket: Too many open files", b.log()),
+              f"no \"Failed to re-create …\" in the log:\n{b.log()}")
 
 
 if __name__ == "__main__":
