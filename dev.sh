@@ -20,7 +20,8 @@
 #                                        tests/kernel/)
 #
 # Each installs the Debian packages it needs first (apt-get), so nothing else
-# is needed. BUILD_DIR (default: build) and MESON_ARGS change the build.
+# is needed. BUILD_DIR (default: build) and MESON_ARGS change the build
+# (.ci/run adds -Dwerror=true: a warning fails CI).
 # .ci/run runs test, test-sanitized, fuzz and test-kernels, and sums their counts.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -196,7 +197,7 @@ bench)
         exec "$BUILD_DIR/tests/bench/run-benchmarks" "$@"
         ;;
 *)
-        sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -68,7 +68,7 @@ static void printable(char *buf, size_t size, const char *s) {
         buf[n] = 0;
 }
 
-bool sink_journal_format(JsonBuf *b, const PnEvent *ev) {
+int sink_journal_format(JsonBuf *b, const PnEvent *ev) {
         const char *id;
         char message[512], name[96], unit[160], sig[16];
         int priority;
@@ -80,7 +80,7 @@ bool sink_journal_format(JsonBuf *b, const PnEvent *ev) {
                 break;
         case PN_EVENT_EXIT:
                 if (ev->thread || ev->exit.signal <= 0)
-                        return false;
+                        return SINK_JOURNAL_E_NOT_ENTRY;
                 id = EVENT_JOURNAL_ID_CRASH;
                 priority = LOG_ERR;
                 break;
@@ -93,7 +93,7 @@ bool sink_journal_format(JsonBuf *b, const PnEvent *ev) {
                 priority = LOG_WARNING;
                 break;
         default:
-                return false;
+                return SINK_JOURNAL_E_NOT_ENTRY;
         }
 
         printable(name, sizeof(name), ev->comm);
@@ -147,7 +147,7 @@ bool sink_journal_format(JsonBuf *b, const PnEvent *ev) {
         if (jsonbuf_failed(&line) || line.len == 0) {
                 jsonbuf_deinit(&line);
                 b->failed = true;
-                return true;
+                return -ENOMEM;
         }
         size_t len = line.len - 1; /* without its newline */
         if (event_fields_from_line(line.data, len, "PROCNOTIFY_", &fields) < 0) {
@@ -161,16 +161,18 @@ bool sink_journal_format(JsonBuf *b, const PnEvent *ev) {
         }
         event_fields_free(fields);
         jsonbuf_deinit(&line);
-        return true;
+        return jsonbuf_failed(b) ? -ENOMEM : 0;
 }
 
 static void sink_journal_on_event(const PnEvent *ev, void *userdata) {
         SinkJournal *s = userdata;
+        int r;
 
         jsonbuf_reset(&s->datagram);
-        if (!sink_journal_format(&s->datagram, ev))
+        r = sink_journal_format(&s->datagram, ev);
+        if (r == SINK_JOURNAL_E_NOT_ENTRY)
                 return;
-        if (jsonbuf_failed(&s->datagram)) {
+        if (r < 0) {
                 s->stats.failed++;
                 return;
         }

@@ -41,11 +41,15 @@ const SinkJournalStats *sink_journal_get_stats(const SinkJournal *s);
 /* Section "journal" of the status. */
 void sink_journal_visit_stats(const SinkJournal *s, const StatsVisitor *v);
 
-/* Whether ev is one of the entries, and if so its datagram, appended to b
- * (check jsonbuf_failed()): MESSAGE_ID=, PRIORITY=, SYSLOG_IDENTIFIER=,
+/* sink_journal_format(): ev is not one of the entries. */
+#define SINK_JOURNAL_E_NOT_ENTRY 1
+
+/* If ev is one of the entries, append its datagram to b and return 0 (or
+ * -ENOMEM: b failed); otherwise SINK_JOURNAL_E_NOT_ENTRY. The datagram:
+ * MESSAGE_ID=, PRIORITY=, SYSLOG_IDENTIFIER=,
  * MESSAGE= (a sentence, control characters as '?'), OBJECT_PID= (journald
  * adds the process's OBJECT_* fields while it exists, so that
  * `journalctl -u UNIT` shows it), PROCNOTIFY_<FIELD>= for each member of
  * the event's JSON line, named as in hook environments, and PROCNOTIFY_JSON=
  * (the line itself). Values with a newline use the protocol's binary form. */
-bool sink_journal_format(JsonBuf *b, const PnEvent *ev);
+int sink_journal_format(JsonBuf *b, const PnEvent *ev);
