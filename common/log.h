@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Logging for the top of the daemon (broker.c, main.c) and the clients; the
+ * Logging for the top of the daemon (broker*.c, main.c) and the clients; the
  * library parts never log. One line per message on stderr; when stderr is
  * the journal (JOURNAL_STREAM) each line carries a "<N>" priority prefix,
  * otherwise a program-name prefix for humans.
