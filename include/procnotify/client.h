@@ -237,6 +237,82 @@ void pn_client_set_reconnect(PnClient *c, bool reconnect);
 /* How many times the client reconnected. */
 unsigned pn_client_get_reconnects(const PnClient *c);
 
+/*
+ * Non-blocking use, for callers with an event loop of their own (sd-event,
+ * GLib, poll): nothing below waits. Watch pn_client_get_fd() for
+ * pn_client_get_events(), call pn_client_process() when it is ready, then
+ * pn_client_next(c, &ev, 0) until it returns 0; recompute the events after
+ * every call (they change when requests are queued or the socket is
+ * replaced). A request's reply comes to its callback, from inside
+ * pn_client_process() or pn_client_next():
+ *
+ *     result  0, or a negative errno: the broker errors above (the error
+ *             getters hold the broker's code and message during the call),
+ *             -ECONNRESET/-EMSGSIZE/-EPROTO if the connection was lost first,
+ *             -ECANCELED from pn_client_free();
+ *     reply   the reply's JSON line (no newline) on success, else NULL;
+ *             valid during the call only.
+ *
+ * Every callback is called exactly once. It may call any function of the
+ * client but pn_client_free(); from pn_client_free() (result -ECANCELED)
+ * it must only release its userdata. Timeouts are the caller's: the library
+ * has no timer; a caller that gives up frees the client (or makes a new
+ * one). The blocking calls are the same requests followed by a wait.
+ */
+typedef enum PnClientState {
+        PN_CLIENT_DISCONNECTED, /* no connection (never made, lost, or refused) */
+        PN_CLIENT_CONNECTING,   /* connected, waiting for the hello (and replays) */
+        PN_CLIENT_READY,        /* the hello came, and every replayed subscription was accepted */
+} PnClientState;
+
+typedef void (*PnClientCallback)(PnClient *c, int result, const char *reply, void *userdata);
+
+/*
+ * Start connecting. Returns 0 with the socket connected (pn_client_get_fd()
+ * valid; the state is PN_CLIENT_CONNECTING); callback (may be NULL) is
+ * called once the hello came and, on a reconnect, every subscription was
+ * made again (state PN_CLIENT_READY, result 0), or with the error that
+ * closed the connection (-EPROTO, -EUSERS, a refused replay's error, …).
+ * Returns -EAGAIN if the listener's backlog is full (try again later),
+ * -ENOENT or -ECONNREFUSED if no broker listens, -EISCONN, another -errno.
+ * Requests may be queued at once: they are answered after the hello.
+ */
+int pn_client_open_async(PnClient *c, PnClientCallback callback, void *userdata);
+
+/* The state of the connection. */
+PnClientState pn_client_get_state(const PnClient *c);
+
+/* The poll events to wait for on pn_client_get_fd(): POLLIN, with POLLOUT
+ * while requests wait to be written; 0 while not connected. */
+int pn_client_get_events(const PnClient *c);
+
+/*
+ * Do what the descriptor allows, without waiting: write queued requests,
+ * read the hello and replies (and call their callbacks), parking events met
+ * on the way for pn_client_next(). Returns 0, or the error that closed the
+ * connection (every pending callback has been called with it), -ENOTCONN
+ * or -ECONNRESET when not connected.
+ */
+int pn_client_process(PnClient *c);
+
+/*
+ * The requests above, without waiting: 0 once queued (callback, which may
+ * be NULL, gets the reply), or an error found at once: not connected,
+ * -EINVAL with the same codes as the blocking call, -EUSERS for more than
+ * 4096 subscriptions, -ENOBUFS when too many requests wait already, -ENOMEM.
+ * The subscribe calls return the subscription's id at once; it is valid
+ * (and replayed after a reconnect) only once its callback got 0, and
+ * pn_client_unsubscribe*() return -EBUSY until then.
+ */
+int pn_client_subscribe_async(PnClient *c, const char *const *events, const char *match_json,
+                              bool threads, uint64_t *ret_id, PnClientCallback callback,
+                              void *userdata);
+int pn_client_subscribe_request_async(PnClient *c, const char *request_json, uint64_t *ret_id,
+                                      PnClientCallback callback, void *userdata);
+int pn_client_unsubscribe_async(PnClient *c, uint64_t id, PnClientCallback callback, void *userdata);
+int pn_client_request_async(PnClient *c, const char *request_json, PnClientCallback callback,
+                            void *userdata);
+
 /* The broker's error reply to the last request ("invalid-filter", …, and a
  * message for humans), or "" if the last request got no error reply. */
 const char *pn_client_get_error_code(const PnClient *c);
