@@ -452,6 +452,15 @@ static void client_complete(PnClient *c, int result, const char *reply) {
 static void client_forget_subscription_id(PnClient *c, uint64_t id);
 
 static void client_fail_pending(PnClient *c, int error) {
+        char code[sizeof(c->error_code)], message[sizeof(c->error_message)];
+
+        /* A request lost with the connection got no error reply: its
+         * callback sees "" in the getters. An open refused by the broker
+         * keeps what the broker said. */
+        memcpy(code, c->error_code, sizeof(code));
+        memcpy(message, c->error_message, sizeof(message));
+        if (c->pending_head)
+                client_clear_error(c);
         while (c->pending_head) {
                 Call *q = c->pending_head;
                 if (q->kind == CALL_SUBSCRIBE)
@@ -461,6 +470,8 @@ static void client_fail_pending(PnClient *c, int error) {
         if (c->open_callback) {
                 PnClientCallback cb = c->open_callback;
                 c->open_callback = NULL;
+                memcpy(c->error_code, code, sizeof(code));
+                memcpy(c->error_message, message, sizeof(message));
                 cb(c, error, NULL, c->open_userdata);
         }
 }
