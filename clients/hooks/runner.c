@@ -1037,14 +1037,19 @@ static void runner_start_queued(Runner *r) {
 }
 
 static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *line, size_t len) {
-        EventInfo info = { .seq = ev->seq, .ts_ns = ev->ts_ns, .type = ev->type };
+        EventInfo info = {
+                .seq = pn_event_get_seq(ev),
+                .ts_ns = pn_event_get_ts_ns(ev),
+                .type = pn_event_get_type(ev),
+        };
+        const char *comm = pn_event_get_comm(ev);
         char what[160];
 
-        if (ev->type != PN_EVENT_OVERRUN) {
-                info.pid = ev->tgid;
-                if (ev->comm)
+        if (info.type != PN_EVENT_OVERRUN) {
+                info.pid = pn_event_get_tgid(ev);
+                if (comm)
                         snprintf(info.comm, sizeof(info.comm), "%.*s",
-                                 PN_UTF8_CUT(ev->comm, sizeof(info.comm) - 1));
+                                 PN_UTF8_CUT(comm, sizeof(info.comm) - 1));
         }
         if (!h->queue_head && hook_can_start(r, h)) {
                 (void) runner_start_job(r, h, line, len, &info);
@@ -1082,19 +1087,20 @@ static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *lin
 /* --- events --- */
 
 static void runner_log_overrun(Runner *r, const PnEvent *ev) {
-        switch (ev->overrun.where) {
+        unsigned long long lost = pn_event_get_lost(ev);
+
+        switch (pn_event_get_overrun_where(ev)) {
         case PN_OVERRUN_KERNEL:
                 log_warning("The kernel dropped %llu events for the broker: hooks may have missed "
                             "events.",
-                            (unsigned long long) ev->overrun.lost);
+                            lost);
                 break;
         case PN_OVERRUN_CLIENT:
                 log_warning("The broker dropped %llu events for this runner (seq %llu-%llu), which "
                             "read too "
                             "slowly: hooks may have missed events.",
-                            (unsigned long long) ev->overrun.lost,
-                            (unsigned long long) ev->overrun.first_seq,
-                            (unsigned long long) ev->overrun.last_seq);
+                            lost, (unsigned long long) pn_event_get_first_seq(ev),
+                            (unsigned long long) pn_event_get_last_seq(ev));
                 break;
         case PN_OVERRUN_RESTART:
                 log_warning("Reconnected to the broker (instance %s): events while disconnected "
@@ -1102,7 +1108,7 @@ static void runner_log_overrun(Runner *r, const PnEvent *ev) {
                             pn_client_get_instance_id(r->client));
                 break;
         default:
-                log_warning("Events were lost (%llu).", (unsigned long long) ev->overrun.lost);
+                log_warning("Events were lost (%llu).", lost);
         }
 }
 
@@ -1111,7 +1117,7 @@ static void runner_handle_event(Runner *r, const PnEvent *ev) {
         _cleanup_free_ char *text = NULL;
         size_t len;
 
-        if (ev->type == PN_EVENT_OVERRUN)
+        if (pn_event_get_type(ev) == PN_EVENT_OVERRUN)
                 runner_log_overrun(r, ev);
         if (!line)
                 return;
@@ -1136,7 +1142,7 @@ static void runner_handle_event(Runner *r, const PnEvent *ev) {
  * parked in the library), come back on the next loop iteration, so that
  * hook exits and signals are served in between. */
 static void runner_drain(Runner *r) {
-        PnEvent ev;
+        const PnEvent *ev;
 
         if (r->stopping)
                 return; /* the client is gone */
@@ -1156,7 +1162,7 @@ static void runner_drain(Runner *r) {
                         runner_sync_io(r);
                         return;
                 }
-                runner_handle_event(r, &ev);
+                runner_handle_event(r, ev);
         }
         (void) sd_event_source_set_enabled(r->more, SD_EVENT_ONESHOT);
 }

@@ -34,6 +34,7 @@
 
 #include "common/macro.h"
 #include "procnotify/client.h"
+#include "procnotify/event.h"
 #include "protocol/event-json.h"
 #include "protocol/jsonbuf.h"
 #include "protocol/request.h"
@@ -116,7 +117,8 @@ struct PnClient {
         struct json_tokener *tok;
         char *line;                 /* the last event's line, PN_CLIENT_MAX_LINE bytes */
         bool has_line;
-        struct json_object *event;  /* the last event; ret's strings point into it */
+        struct json_object *event;  /* the last event; ev's strings point into it */
+        PnEvent ev;                 /* the last event pn_client_next() returned */
 
         int protocol;
         char version[64], instance_id[64], boot_id[64];
@@ -1373,7 +1375,7 @@ static int client_reconnect(PnClient *c, int64_t deadline) {
         }
 }
 
-int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
+static int client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
         int64_t deadline = deadline_after(timeout_ms);
 
         for (;;) {
@@ -1415,4 +1417,11 @@ int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
                         continue;
                 return r;
         }
+}
+
+int pn_client_next(PnClient *c, const PnEvent **ret, int timeout_ms) {
+        int r = client_next(c, &c->ev, timeout_ms);
+        if (r > 0)
+                *ret = &c->ev;
+        return r;
 }

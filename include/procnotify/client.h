@@ -4,7 +4,7 @@
  * PROTOCOL.md) for C programs. pkg-config: libprocnotify.
  *
  *     PnClient *c = NULL;
- *     PnEvent ev;
+ *     const PnEvent *ev;
  *     const char *const events[] = { "predump", "exit", NULL };
  *     int r;
  *
@@ -13,8 +13,9 @@
  *     r = pn_client_subscribe(c, events, "{\"comm\":\"bfdd\"}", false, NULL);
  *     if (r < 0) …  (pn_client_get_error_message(c) says why)
  *     while ((r = pn_client_next(c, &ev, -1)) > 0)
- *             if (ev.type == PN_EVENT_PREDUMP || ev.type == PN_EVENT_OVERRUN)
- *                     failover();
+ *             if (pn_event_get_type(ev) == PN_EVENT_PREDUMP ||
+ *                 pn_event_get_type(ev) == PN_EVENT_OVERRUN)
+ *                     failover(pn_event_get_tgid(ev));
  *     c = pn_client_free(c);
  *
  * Contracts common to every function:
@@ -44,7 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "procnotify/event.h"
+#include "procnotify/event-types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -165,9 +166,10 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply);
 
 /*
  * The next event, waiting at most timeout_ms (0: do not wait; -1: forever).
- * Returns 1 with *ret filled; its strings, and pn_client_get_line(), stay
- * valid until the next pn_client_next() or pn_client_free(). ret->time_ns is
- * the event's "time". Returns 0 on timeout; -EINTR if a signal interrupted the
+ * Returns 1 with *ret pointing to the event, which the library owns: it,
+ * its strings and pn_client_get_line() stay valid until the next
+ * pn_client_next() or pn_client_free(). pn_event_get_time_ns() is the
+ * event's "time". Returns 0 on timeout; -EINTR if a signal interrupted the
  * wait; -ECONNRESET once the broker closed the connection and every event
  * received before was returned (unless reconnecting is on); -ENOTCONN if the
  * connection was never made; -EMSGSIZE if the broker sent a line longer than
@@ -179,14 +181,14 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply);
  * 16384 events), the excess is dropped and reported as an overrun with where
  * PN_OVERRUN_CLIENT, as the broker reports its own queue's losses.
  */
-int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms);
+int pn_client_next(PnClient *c, const PnEvent **ret, int timeout_ms);
 
 /*
  * A "follow" report (PROTOCOL.md, "Following a service"): the main process
  * of a followed service changed. pn_client_next() returns reports only after
  * pn_client_set_follow_reports(c, true), as a PnEvent of type
  * PN_REPORT_FOLLOW (ts_ns and time_ns those of the causing event, pid and
- * tgid the new main pid, 0 once the service ended); pn_client_get_follow()
+ * tgid the new main pid, 0 once the service ended, uid UINT32_MAX); pn_client_get_follow()
  * then gives the rest. Off by default: programs that know only events never
  * see a type they do not know.
  */

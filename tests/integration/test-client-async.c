@@ -186,12 +186,15 @@ typedef struct WaitExit {
 
 static bool got_exit(PnClient *c, void *data) {
         WaitExit *w = data;
-        PnEvent ev;
+        const PnEvent *ev;
         int r;
 
         while ((r = NO_WAIT(pn_client_next(c, &ev, 0))) > 0)
-                if (ev.type == PN_EVENT_EXIT && ev.tgid == w->pid) {
-                        assert_int_equal(ev.exit.exit_code, 7);
+                if (pn_event_get_type(ev) == PN_EVENT_EXIT && pn_event_get_tgid(ev) == w->pid) {
+                        assert_int_equal(pn_event_get_exit_code(ev), 7);
+                        assert_int_equal(pn_event_get_signal(ev), 0);
+                        assert_int_equal(pn_event_get_ppid(ev), getpid());
+                        assert_int_equal(pn_event_get_rss(ev), -1); /* not a predump */
                         w->got = true;
                 }
         assert_int_equal(r, 0);
@@ -263,7 +266,7 @@ static void test_silent_peer_never_waits(void **state) {
                 struct pollfd p = { .fd = pn_client_get_fd(c), .events = (short) pn_client_get_events(c) };
                 assert_int_equal(poll(&p, 1, 100), 0); /* nothing comes */
                 assert_int_equal(NO_WAIT(pn_client_process(c)), 0);
-                PnEvent ev;
+                const PnEvent *ev;
                 assert_int_equal(NO_WAIT(pn_client_next(c, &ev, 0)), 0);
         }
         assert_int_equal(pn_client_get_state(c), PN_CLIENT_CONNECTING);
