@@ -454,15 +454,21 @@ def test_reconnects_after_broker_restart():
         s.report_hook("r")
         with Broker() as b, Runner(b, s) as h:
             h.wait_log(r"Connected to the broker")
-            b.stop()
-            h.wait_log(r"Lost the connection to the broker")
-            b.start()
-            h.wait_log(r"Reconnected to the broker \(instance [0-9a-f]+\): events while disconnected")
-            p = run_watched(b, s, "exit", 5)
-            rep = s.next_report(what="the hook's report after the broker restarted")
-            check(json.loads(rep["stdin"])["tgid"] == p.pid, "hook ran for another process")
+            restart_broker_and_run_hook(b, s, h)
     finally:
         s.close()
+
+
+def restart_broker_and_run_hook(b, s, h):
+    """Restart the broker under the runner; once it reconnected, its hook
+    runs for a new process."""
+    b.stop()
+    h.wait_log(r"Lost the connection to the broker")
+    b.start()
+    h.wait_log(r"Reconnected to the broker \(instance [0-9a-f]+\): events while disconnected")
+    p = run_watched(b, s, "exit", 5)
+    rep = s.next_report(what="the hook's report after the broker restarted")
+    check(json.loads(rep["stdin"])["tgid"] == p.pid, "hook ran for another process")
 
 
 def test_waits_for_broker():
@@ -563,13 +569,7 @@ def test_loop_waits_only_in_epoll():
             try:
                 wait_until(lambda: _traced(h.proc.pid),
                            "strace attached to the runner")
-                b.stop()
-                h.wait_log(r"Lost the connection to the broker")
-                b.start()
-                h.wait_log(r"Reconnected to the broker \(instance [0-9a-f]+\)")
-                p = run_watched(b, s, "exit", 3)
-                rep = s.next_report(what="the hook's report after the restart")
-                check(json.loads(rep["stdin"])["tgid"] == p.pid, "hook ran for another process")
+                restart_broker_and_run_hook(b, s, h)
                 h.proc.send_signal(signal.SIGHUP)
                 h.wait_ready()
             finally:
