@@ -1015,86 +1015,86 @@ static void format_info(const PnEvent *ev, char *info, size_t size) {
         char a[512], b[512], sig[16];
 
         info[0] = 0;
-        switch (ev->type) {
+        switch (pn_event_get_type(ev)) {
         case PN_EVENT_FORK:
-                if (ev->thread)
-                        snprintf(info, size, "new thread of %d", ev->tgid);
-                else if (ev->fork.parent_pid && ev->fork.parent_pid != ev->ppid)
-                        snprintf(info, size, "parent %d (thread %d)", ev->ppid, ev->fork.parent_pid);
+                if (pn_event_get_thread(ev))
+                        snprintf(info, size, "new thread of %d", pn_event_get_tgid(ev));
+                else if (pn_event_get_parent_pid(ev) && pn_event_get_parent_pid(ev) != pn_event_get_ppid(ev))
+                        snprintf(info, size, "parent %d (thread %d)", pn_event_get_ppid(ev), pn_event_get_parent_pid(ev));
                 else
-                        snprintf(info, size, "parent %d", ev->ppid);
+                        snprintf(info, size, "parent %d", pn_event_get_ppid(ev));
                 break;
         case PN_EVENT_EXEC:
-                if (ev->cmdline)
-                        snprintf(info, size, "%s [%s]", printable(a, sizeof(a), ev->exe),
-                                 printable(b, sizeof(b), ev->cmdline));
+                if (pn_event_get_cmdline(ev))
+                        snprintf(info, size, "%s [%s]", printable(a, sizeof(a), pn_event_get_exe(ev)),
+                                 printable(b, sizeof(b), pn_event_get_cmdline(ev)));
                 else
-                        snprintf(info, size, "%s", printable(a, sizeof(a), ev->exe));
+                        snprintf(info, size, "%s", printable(a, sizeof(a), pn_event_get_exe(ev)));
                 break;
         case PN_EVENT_UID:
-                snprintf(info, size, "ruid %u euid %u", ev->id.real, ev->id.effective);
+                snprintf(info, size, "ruid %u euid %u", pn_event_get_id_real(ev), pn_event_get_id_effective(ev));
                 break;
         case PN_EVENT_GID:
-                snprintf(info, size, "rgid %u egid %u", ev->id.real, ev->id.effective);
+                snprintf(info, size, "rgid %u egid %u", pn_event_get_id_real(ev), pn_event_get_id_effective(ev));
                 break;
         case PN_EVENT_SID:
-                snprintf(info, size, "new session %d", ev->sid.sid);
+                snprintf(info, size, "new session %d", pn_event_get_sid(ev));
                 break;
         case PN_EVENT_PTRACE:
-                if (ev->ptrace.tracer_tgid)
-                        snprintf(info, size, "traced by %d", ev->ptrace.tracer_tgid);
+                if (pn_event_get_tracer_tgid(ev))
+                        snprintf(info, size, "traced by %d", pn_event_get_tracer_tgid(ev));
                 else
                         snprintf(info, size, "tracer detached");
                 break;
         case PN_EVENT_COMM:
-                snprintf(info, size, "renamed%s", ev->thread ? " (thread)" : "");
+                snprintf(info, size, "renamed%s", pn_event_get_thread(ev) ? " (thread)" : "");
                 break;
         case PN_EVENT_PREDUMP: {
                 /* What decides how long the dump takes: its size, where it goes. */
-                const char *core = pn_core_dump_to_string(ev->predump.core_dump);
+                const char *core = pn_core_dump_to_string(pn_event_get_core_dump(ev));
                 char thread[32] = "";
-                if (ev->predump.tid > 0 && ev->predump.tid != ev->tgid)
-                        snprintf(thread, sizeof(thread), " in thread %d", (int) ev->predump.tid);
-                if (ev->predump.rss > 0)
+                if (pn_event_get_tid(ev) > 0 && pn_event_get_tid(ev) != pn_event_get_tgid(ev))
+                        snprintf(thread, sizeof(thread), " in thread %d", (int) pn_event_get_tid(ev));
+                if (pn_event_get_rss(ev) > 0)
                         snprintf(info, size, "dying of a core-class signal%s; %.1f MiB resident, core: %s",
-                                 thread, (double) ev->predump.rss / (1 << 20), core ? core : "?");
+                                 thread, (double) pn_event_get_rss(ev) / (1 << 20), core ? core : "?");
                 else
                         snprintf(info, size, "dying of a core-class signal%s; core: %s", thread,
                                  core ? core : "?");
                 break;
         }
         case PN_EVENT_EXIT:
-                if (ev->thread)
-                        snprintf(info, size, "thread of %d ended", ev->tgid);
-                else if (ev->exit.status < 0)
+                if (pn_event_get_thread(ev))
+                        snprintf(info, size, "thread of %d ended", pn_event_get_tgid(ev));
+                else if (pn_event_get_status(ev) < 0)
                         snprintf(info, size, "status unknown (inferred after a loss)");
-                else if (ev->exit.signal)
-                        snprintf(info, size, "killed by signal %d (%s)%s", ev->exit.signal,
-                                 signal_name(ev->exit.signal, sig),
-                                 ev->exit.core_dumped ? ", core dumped" : "");
+                else if (pn_event_get_signal(ev))
+                        snprintf(info, size, "killed by signal %d (%s)%s", pn_event_get_signal(ev),
+                                 signal_name(pn_event_get_signal(ev), sig),
+                                 pn_event_get_core_dumped(ev) ? ", core dumped" : "");
                 else
-                        snprintf(info, size, "exit code %d", ev->exit.exit_code);
+                        snprintf(info, size, "exit code %d", pn_event_get_exit_code(ev));
                 break;
         case PN_EVENT_ADOPT:
-                snprintf(info, size, "parent %d -> %d", ev->adopt.old_parent, ev->adopt.new_parent);
+                snprintf(info, size, "parent %d -> %d", pn_event_get_old_parent(ev), pn_event_get_new_parent(ev));
                 break;
         case PN_EVENT_STOP:
-                snprintf(info, size, "stopped by %s", signal_name(ev->stop.signal, sig));
+                snprintf(info, size, "stopped by %s", signal_name(pn_event_get_signal(ev), sig));
                 break;
         case PN_EVENT_CONTINUE:
                 snprintf(info, size, "continued");
                 break;
         case PN_EVENT_OVERRUN:
-                if (ev->overrun.where == PN_OVERRUN_RESTART)
+                if (pn_event_get_overrun_where(ev) == PN_OVERRUN_RESTART)
                         snprintf(info, size, "connection to the broker re-made: events in between unknown");
-                else if (ev->overrun.where == PN_OVERRUN_CLIENT)
+                else if (pn_event_get_overrun_where(ev) == PN_OVERRUN_CLIENT)
                         snprintf(info, size, "lost %llu events (this client's queue was full; seq %llu-%llu)",
-                                 (unsigned long long) ev->overrun.lost,
-                                 (unsigned long long) ev->overrun.first_seq,
-                                 (unsigned long long) ev->overrun.last_seq);
+                                 (unsigned long long) pn_event_get_lost(ev),
+                                 (unsigned long long) pn_event_get_first_seq(ev),
+                                 (unsigned long long) pn_event_get_last_seq(ev));
                 else
-                        snprintf(info, size, "lost %llu events (%s)", (unsigned long long) ev->overrun.lost,
-                                 ev->overrun.where == PN_OVERRUN_KERNEL ? "the kernel dropped them"
+                        snprintf(info, size, "lost %llu events (%s)", (unsigned long long) pn_event_get_lost(ev),
+                                 pn_event_get_overrun_where(ev) == PN_OVERRUN_KERNEL ? "the kernel dropped them"
                                                                         : "unknown place");
                 break;
         default:
@@ -1127,7 +1127,7 @@ static bool format_is_json(Format f) {
 
 /* HH:MM:SS.mmm of an event (now, if it has no time). */
 static const char *format_time(const PnEvent *ev, char buf[static 16]) {
-        uint64_t ns = ev->time_ns;
+        uint64_t ns = pn_event_get_time_ns(ev);
         struct tm tm;
 
         if (ns == 0) {
@@ -1175,19 +1175,19 @@ static void print_row(const PnEvent *ev) {
         format_time(ev, time);
         format_info(ev, info, sizeof(info));
 
-        if (ev->type == PN_EVENT_OVERRUN) {
+        if (pn_event_get_type(ev) == PN_EVENT_OVERRUN) {
                 printf(ROW_FORMAT, time, "overrun", "-", "-", "-", "-", "-", info);
                 return;
         }
-        snprintf(pid, sizeof(pid), "%d", ev->pid);
-        snprintf(ppid, sizeof(ppid), "%d", ev->ppid);
-        if (ev->uid == UINT32_MAX)
+        snprintf(pid, sizeof(pid), "%d", pn_event_get_pid(ev));
+        snprintf(ppid, sizeof(ppid), "%d", pn_event_get_ppid(ev));
+        if (pn_event_get_uid(ev) == UINT32_MAX)
                 snprintf(uid, sizeof(uid), "?");
         else
-                snprintf(uid, sizeof(uid), "%u", ev->uid);
-        printf(ROW_FORMAT, time, pn_event_type_to_string(ev->type), pid, ev->ppid ? ppid : "?", uid,
-               ev->unit ? printable(unit, sizeof(unit), ev->unit) : "-",
-               printable(comm, sizeof(comm), ev->comm), info);
+                snprintf(uid, sizeof(uid), "%u", pn_event_get_uid(ev));
+        printf(ROW_FORMAT, time, pn_event_type_to_string(pn_event_get_type(ev)), pid, pn_event_get_ppid(ev) ? ppid : "?", uid,
+               pn_event_get_unit(ev) ? printable(unit, sizeof(unit), pn_event_get_unit(ev)) : "-",
+               printable(comm, sizeof(comm), pn_event_get_comm(ev)), info);
 }
 
 /* --- commands --- */
@@ -1422,7 +1422,7 @@ static int cmd_status_dbus(const Options *o) {
 
 static int cmd_monitor(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
-        PnEvent ev;
+        const PnEvent *ev;
         int r;
 
         if (o->dbus)
@@ -1451,15 +1451,15 @@ static int cmd_monitor(const Options *o) {
                         return broker_error(c, "monitor", r);
                 if (format_is_json(o->format))
                         print_json_line(o, pn_client_get_line(c));
-                else if (ev.type == PN_REPORT_FOLLOW)
-                        print_follow_row(c, &ev);
+                else if (pn_event_get_type(ev) == PN_REPORT_FOLLOW)
+                        print_follow_row(c, ev);
                 else
-                        print_row(&ev);
+                        print_row(ev);
                 if (stop_requested)
                         break;
                 if (stdout_gone())
                         return EXIT_SUCCESS;
-                if (o->count && ev.type != PN_EVENT_OVERRUN && ev.type != PN_REPORT_FOLLOW &&
+                if (o->count && pn_event_get_type(ev) != PN_EVENT_OVERRUN && pn_event_get_type(ev) != PN_REPORT_FOLLOW &&
                     ++shown >= o->count)
                         return EXIT_SUCCESS;
         }
@@ -1487,7 +1487,7 @@ static int ms_until(int64_t deadline_ms) {
 static int cmd_wait(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
         int64_t deadline_ms;
-        PnEvent ev;
+        const PnEvent *ev;
         int r;
 
         r = connect_broker(o, &c);
@@ -1512,7 +1512,7 @@ static int cmd_wait(const Options *o) {
                         continue;
                 if (r < 0)
                         return broker_error(c, "wait", r);
-                if (ev.type == PN_REPORT_FOLLOW) {
+                if (pn_event_get_type(ev) == PN_REPORT_FOLLOW) {
                         PnFollowReport f;
                         /* The main moving on is no event; the service
                          * ending means none can come. */
@@ -1520,12 +1520,12 @@ static int cmd_wait(const Options *o) {
                                 continue;
                         if (o->format == FORMAT_TABLE) {
                                 print_header(o);
-                                print_follow_row(c, &ev);
+                                print_follow_row(c, ev);
                         } else
                                 print_json_line(o, pn_client_get_line(c));
                         return EXIT_ENDED;
                 }
-                if (ev.type != PN_EVENT_OVERRUN)
+                if (pn_event_get_type(ev) != PN_EVENT_OVERRUN)
                         break;
                 /* The event waited for may be among those lost: say so, and
                  * keep waiting, since there is no telling. */
@@ -1534,7 +1534,7 @@ static int cmd_wait(const Options *o) {
         }
         if (o->format == FORMAT_TABLE) {
                 print_header(o);
-                print_row(&ev);
+                print_row(ev);
         } else
                 print_json_line(o, pn_client_get_line(c));
         return EXIT_SUCCESS;
@@ -1545,7 +1545,7 @@ static int cmd_watch(const Options *o) {
         _cleanup_free_ char *reply = NULL;
         char request[96];
         int64_t deadline_ms;
-        PnEvent ev;
+        const PnEvent *ev;
         int r;
 
         r = connect_broker(o, &c);
@@ -1576,8 +1576,8 @@ static int cmd_watch(const Options *o) {
                 if (format_is_json(o->format))
                         print_json_line(o, pn_client_get_line(c));
                 else
-                        print_row(&ev);
-                if (ev.type == PN_EVENT_EXIT && !ev.thread && ev.tgid == (pid_t) o->watch_pid)
+                        print_row(ev);
+                if (pn_event_get_type(ev) == PN_EVENT_EXIT && !pn_event_get_thread(ev) && pn_event_get_tgid(ev) == (pid_t) o->watch_pid)
                         return EXIT_SUCCESS;
         }
         return EXIT_INTERRUPTED;
@@ -1673,7 +1673,7 @@ static int cmd_run(const Options *o) {
         _cleanup_(pn_client_freep) PnClient *c = NULL;
         _cleanup_(json_object_putp) struct json_object *reply = NULL;
         struct json_object *req = json_object_new_object(), *argv = json_object_new_array(), *v;
-        PnEvent ev;
+        const PnEvent *ev;
         pid_t pid;
         int r;
 
@@ -1712,8 +1712,8 @@ static int cmd_run(const Options *o) {
                         return broker_error(c, "run --follow", r);
                 printf("%s\n", pn_client_get_line(c));
                 fflush(stdout);
-                if (ev.type == PN_EVENT_EXIT && ev.tgid == pid && !ev.thread)
-                        return ev.exit.status < 0 ? EXIT_BROKER : ev.exit.exit_code;
+                if (pn_event_get_type(ev) == PN_EVENT_EXIT && pn_event_get_tgid(ev) == pid && !pn_event_get_thread(ev))
+                        return pn_event_get_status(ev) < 0 ? EXIT_BROKER : pn_event_get_exit_code(ev);
         }
         return EXIT_INTERRUPTED;
 }

@@ -41,6 +41,7 @@
 #define RUNNER_BATCH 64                     /* events per loop iteration */
 #define RECONNECT_MIN_USEC (100 * UINT64_C(1000))
 #define RECONNECT_MAX_USEC (2 * UINT64_C(1000000))
+#define RUNNER_CONNECT_TIMEOUT_USEC (10 * UINT64_C(1000000)) /* hello, replays, subscriptions */
 
 extern char **environ;
 
@@ -89,6 +90,13 @@ typedef struct Job {
         bool timed_out;
 } Job;
 
+typedef enum RunnerPhase {
+        RUNNER_IDLE,        /* not connected; the reconnect timer may be armed */
+        RUNNER_CONNECTING,  /* waiting for the hello (and the replayed subscriptions) */
+        RUNNER_SUBSCRIBING, /* waiting for the answers to the current set's subscriptions */
+        RUNNER_CONNECTED,
+} RunnerPhase;
+
 struct Runner {
         char *hooks_dir;
         char *socket_path;              /* NULL: the library's default */
@@ -96,6 +104,8 @@ struct Runner {
         sd_event *event;
         sd_event_source *io;
         int io_fd;
+        uint32_t io_events;
+        sd_event_source *connect_timer; /* RUNNER_CONNECT_TIMEOUT_USEC to be connected */
         sd_event_source *more;          /* defer: parked events left after a batch */
         sd_event_source *reconnect;     /* timer */
         sd_event_source *stop_timer;
@@ -112,6 +122,11 @@ struct Runner {
         bool stopping;
         bool retry_logged;
         bool reconnecting;              /* the reconnect timer is armed */
+        bool reset_pending;             /* the next connect starts with a new client */
+        bool reloading;                 /* RELOADING=1 sent, READY=1 not yet */
+        RunnerPhase phase;
+        unsigned generation;            /* of the subscription round; bumped to give one up */
+        unsigned n_subscribing;         /* replies due in the current round */
 
         Job *jobs;
         unsigned n_running;
@@ -382,50 +397,102 @@ static int hooks_load_dir(const char *dir, uid_t self, Hook ***ret, size_t *ret_
 
 /* --- the broker connection --- */
 
+/*
+ * Nothing here waits: the connection is made, subscribed and replayed
+ * through the library's non-blocking calls, and their replies come to
+ * callbacks from runner_on_broker. The phases:
+ *
+ *     IDLE ──runner_connect──► CONNECTING ──hello (and replays)──► SUBSCRIBING ──► CONNECTED
+ *       ▲                          │                                  │               │
+ *       └──── reconnect timer ◄────┴── refused, lost, RUNNER_CONNECT_TIMEOUT_USEC ◄───┘
+ *
+ * A library callback never frees the client (it is called from inside it):
+ * what must start over with a new client is done by runner_connect.
+ */
+
 static int runner_on_broker(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static void runner_drain(Runner *r);
 static void runner_connection_lost(Runner *r);
+static void runner_schedule_reconnect(Runner *r);
 
-/* Watch the descriptor the library has now; none while disconnected. */
+/* A subscription asked for: its reply goes to the hook (or the union) of
+ * the round it was asked in. */
+typedef struct SubCall {
+        Runner *runner;
+        Hook *hook;             /* a reference; NULL for the union subscription */
+        unsigned generation;
+        uint64_t id;
+} SubCall;
+
+static SubCall *sub_call_free(SubCall *sc) {
+        if (!sc)
+                return NULL;
+        hook_unref(sc->hook);
+        free(sc);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(SubCall *, sub_call_free)
+
+/* Watch the descriptor the library has now, for what it wants; none while
+ * disconnected. */
 static int runner_sync_io(Runner *r) {
-        int fd = pn_client_get_fd(r->client);
+        int fd = r->client ? pn_client_get_fd(r->client) : -1;
+        uint32_t events = 0;
         int k;
 
-        if (fd == r->io_fd && (fd < 0) == !r->io)
+        if (fd >= 0)
+                events = (uint32_t) pn_client_get_events(r->client) & (EPOLLIN | EPOLLOUT);
+        if (fd == r->io_fd && (fd < 0) == !r->io) {
+                if (r->io && events != r->io_events) {
+                        k = sd_event_source_set_io_events(r->io, events);
+                        if (k < 0)
+                                return log_error_errno(k, "Failed to watch the broker connection: %m");
+                        r->io_events = events;
+                }
                 return 0;
+        }
         r->io = sd_event_source_disable_unref(r->io);
         r->io_fd = -1;
         if (fd < 0)
                 return 0;
-        k = sd_event_add_io(r->event, &r->io, fd, EPOLLIN, runner_on_broker, r);
+        k = sd_event_add_io(r->event, &r->io, fd, events, runner_on_broker, r);
         if (k < 0)
                 return log_error_errno(k, "Failed to watch the broker connection: %m");
         (void) sd_event_source_set_description(r->io, "broker");
         r->io_fd = fd;
+        r->io_events = events;
         return 0;
 }
 
+static void runner_disarm_connect_timer(Runner *r) {
+        if (r->connect_timer)
+                (void) sd_event_source_set_enabled(r->connect_timer, SD_EVENT_OFF);
+}
+
+/* End the current subscriptions (without waiting for the answers). */
 static void runner_unsubscribe_all(Runner *r) {
         for (size_t i = 0; i < r->n_hooks; i++)
                 if (r->hooks[i]->sub_id) {
-                        (void) pn_client_unsubscribe(r->client, r->hooks[i]->sub_id);
+                        (void) pn_client_unsubscribe_async(r->client, r->hooks[i]->sub_id, NULL, NULL);
                         r->hooks[i]->sub_id = 0;
                 }
         if (r->union_sub_id) {
-                (void) pn_client_unsubscribe(r->client, r->union_sub_id);
+                (void) pn_client_unsubscribe_async(r->client, r->union_sub_id, NULL, NULL);
                 r->union_sub_id = 0;
         }
         r->subscribed = false;
 }
 
 /* Start over with a new client: after a failure half-way through
- * subscribing, the old one's subscriptions are not known for sure. */
+ * subscribing, the old one's subscriptions are not known for sure. Never
+ * from a library callback. */
 static int runner_reset_client(Runner *r) {
         PnClient *c = NULL;
         int k = pn_client_new(&c, r->socket_path);
 
         if (k < 0)
                 return log_error_errno(k, "Failed to create a broker client: %m");
+        r->generation++; /* what the old client still answers is stale */
         r->io = sd_event_source_disable_unref(r->io);
         r->io_fd = -1;
         pn_client_free(r->client);
@@ -434,16 +501,151 @@ static int runner_reset_client(Runner *r) {
                 r->hooks[i]->sub_id = 0;
         r->union_sub_id = 0;
         r->subscribed = false;
+        r->reset_pending = false;
+        r->phase = RUNNER_IDLE;
         return 0;
 }
 
-/* Subscribe for the current set: one subscription per hook (the broker
+static void runner_notify_ready(Runner *r, const char *state) {
+        size_t active = 0;
+        for (size_t i = 0; i < r->n_hooks; i++)
+                active += r->hooks[i]->active;
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%zu hooks, %s", active, state);
+        r->ready_sent = true;
+        r->reloading = false;
+}
+
+/* The connection failed before it was ready: log, and try again later. */
+static void runner_connect_failed(Runner *r, int k) {
+        runner_disarm_connect_timer(r);
+        r->phase = RUNNER_IDLE;
+        if (r->client && pn_client_get_error_code(r->client)[0])
+                log_error("The broker at %s refused: %s: %s; retrying.",
+                          pn_client_get_path(r->client), pn_client_get_error_code(r->client),
+                          pn_client_get_error_message(r->client));
+        else if (!r->retry_logged)
+                log_warning_errno(k, "Failed to connect to the broker at %s, retrying: %m",
+                                  pn_client_get_path(r->client));
+        r->retry_logged = true;
+        (void) runner_sync_io(r);
+        if (!r->ready_sent || r->reloading)
+                runner_notify_ready(r, "waiting for the broker");
+        runner_schedule_reconnect(r);
+}
+
+/* Subscribing failed (not a hook refused: the connection or the union):
+ * start over on a new connection. */
+static void runner_subscribe_failed(Runner *r, int k) {
+        log_warning_errno(k, "Failed to subscribe at the broker, retrying: %m");
+        r->generation++;
+        r->reset_pending = true;
+        r->retry_logged = true;
+        r->io = sd_event_source_disable_unref(r->io);
+        r->io_fd = -1;
+        runner_connect_failed(r, k);
+}
+
+/* Connected, and the current set of hooks subscribed. */
+static void runner_connected(Runner *r) {
+        runner_disarm_connect_timer(r);
+        r->phase = RUNNER_CONNECTED;
+        r->subscribed = true;
+        r->reconnect_delay = 0;
+        r->retry_logged = false;
+        if (!r->connected_once)
+                log_info("Connected to the broker at %s (version %s); %s.",
+                         pn_client_get_path(r->client), pn_client_get_version(r->client),
+                         pn_client_get_sees_all(r->client)
+                                 ? "it shows this runner every process"
+                                 : "it shows this runner only the processes of its own user");
+        r->connected_once = true;
+        (void) runner_sync_io(r);
+        if (!r->ready_sent || r->reloading)
+                runner_notify_ready(r, "connected");
+        else
+                (void) sd_notify(false, "STATUS=connected");
+        /* Events parked meanwhile are read on the next iteration, not from
+         * inside the library's callback that got here. */
+        (void) sd_event_source_set_enabled(r->more, SD_EVENT_ONESHOT);
+}
+
+static int runner_subscribe_all(Runner *r);
+
+static void runner_on_subscribed(PnClient *c, int result, const char *reply, void *userdata) {
+        _cleanup_(sub_call_freep) SubCall *sc = userdata;
+        Runner *r = sc->runner;
+        Hook *h = sc->hook;
+        int k;
+
+        if (result == -ECANCELED || r->stopping)
+                return; /* the client is being freed */
+        if (sc->generation != r->generation) {
+                /* A round given up: what it made is not wanted. */
+                if (result == 0)
+                        (void) pn_client_unsubscribe_async(c, sc->id, NULL, NULL);
+                return;
+        }
+        r->n_subscribing--;
+        if (result == 0) {
+                if (h)
+                        h->sub_id = sc->id;
+                else
+                        r->union_sub_id = sc->id;
+        } else if (result == -EUSERS && h) {
+                /* The broker's MaxSubscriptions= is lower than the hooks:
+                 * one subscription for all, matched here. The rest of this
+                 * round is refused too, or given back. */
+                log_notice("The broker allows fewer subscriptions than there are hooks (%s): "
+                           "subscribing once for all of them.",
+                           pn_client_get_error_message(c));
+                r->generation++;
+                runner_unsubscribe_all(r);
+                r->broker_limited = true;
+                k = runner_subscribe_all(r);
+                if (k < 0)
+                        runner_subscribe_failed(r, k);
+                return;
+        } else if (h && pn_client_get_error_code(c)[0]) {
+                log_error("%s: the broker refused this hook's subscription: %s: %s; hook %s disabled.",
+                          h->path, pn_client_get_error_code(c), pn_client_get_error_message(c),
+                          h->file->name);
+                h->active = false;
+                h->sub_id = 0;
+        } else {
+                runner_subscribe_failed(r, result);
+                return;
+        }
+        if (r->n_subscribing == 0)
+                runner_connected(r);
+}
+
+/* Ask for one subscription of the current round. */
+static int runner_subscribe_one(Runner *r, Hook *h, const char *const *events, const char *match) {
+        _cleanup_(sub_call_freep) SubCall *sc = calloc(1, sizeof(*sc));
+        int k;
+
+        if (!sc)
+                return -ENOMEM;
+        sc->runner = r;
+        sc->hook = h ? hook_ref(h) : NULL;
+        sc->generation = r->generation;
+        k = pn_client_subscribe_async(r->client, events, match, false, &sc->id, runner_on_subscribed, sc);
+        if (k < 0)
+                return k;
+        TAKE_PTR(sc); /* runner_on_subscribed frees it */
+        r->n_subscribing++;
+        return 0;
+}
+
+/* Ask for the current set's subscriptions: one per hook (the broker
  * filters), or, with very many hooks, one for the union of their event
- * types (matched here only). A hook the broker refuses is disabled and
- * logged; a lost connection is an error (-ECONNRESET …). */
+ * types (matched here only). The replies come to runner_on_subscribed; the
+ * last one makes the runner connected. */
 static int runner_subscribe_all(Runner *r) {
         int k;
 
+        r->phase = RUNNER_SUBSCRIBING;
+        r->n_subscribing = 0;
         r->union_subscription = r->n_hooks > RUNNER_MAX_SUBSCRIPTIONS || r->broker_limited;
         if (r->union_subscription) {
                 uint32_t bits = 0;
@@ -455,49 +657,50 @@ static int runner_subscribe_all(Runner *r) {
                         if (bits & PN_EVENT_BIT(t))
                                 names[n++] = pn_event_type_to_string((PnEventType) t);
                 names[n] = NULL;
-                k = pn_client_subscribe(r->client, n ? names : NULL, NULL, false, &r->union_sub_id);
+                k = runner_subscribe_one(r, NULL, n ? names : NULL, NULL);
                 if (k < 0)
                         return k;
         } else
                 for (size_t i = 0; i < r->n_hooks; i++) {
                         Hook *h = r->hooks[i];
-                        k = pn_client_subscribe(r->client,
-                                                (const char *const *) h->file->event_names,
-                                                h->file->match_json, false, &h->sub_id);
-                        if (k == -EUSERS) {
-                                /* The broker's MaxSubscriptions= is lower than the hooks:
-                                 * one subscription for all, matched here. */
-                                log_notice("The broker allows fewer subscriptions than there are "
-                                           "hooks (%s): "
-                                           "subscribing once for all of them.",
-                                           pn_client_get_error_message(r->client));
-                                runner_unsubscribe_all(r);
-                                r->broker_limited = true;
-                                return runner_subscribe_all(r);
-                        }
-                        if (k < 0 && pn_client_get_error_code(r->client)[0]) {
-                                log_error(
-                                        "%s: the broker refused this hook's subscription: %s: %s; "
-                                        "hook %s disabled.",
-                                        h->path, pn_client_get_error_code(r->client),
-                                        pn_client_get_error_message(r->client), h->file->name);
+                        k = runner_subscribe_one(r, h, (const char *const *) h->file->event_names,
+                                                 h->file->match_json);
+                        if (k == -EINVAL && pn_client_get_error_code(r->client)[0]) {
+                                log_error("%s: the broker refused this hook's subscription: %s: "
+                                          "%s; hook %s disabled.",
+                                          h->path, pn_client_get_error_code(r->client),
+                                          pn_client_get_error_message(r->client), h->file->name);
                                 h->active = false;
-                                h->sub_id = 0;
                                 continue;
                         }
                         if (k < 0)
                                 return k;
                 }
-        r->subscribed = true;
+        (void) runner_sync_io(r);
+        if (r->n_subscribing == 0)
+                runner_connected(r);
         return 0;
 }
 
-static void runner_notify_ready(Runner *r, const char *state) {
-        size_t active = 0;
-        for (size_t i = 0; i < r->n_hooks; i++)
-                active += r->hooks[i]->active;
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%zu hooks, %s", active, state);
-        r->ready_sent = true;
+static void runner_on_open(PnClient *c, int result, const char *reply, void *userdata) {
+        Runner *r = userdata;
+        int k;
+
+        if (result == -ECANCELED || r->stopping)
+                return;
+        if (result < 0) {
+                runner_connect_failed(r, result);
+                return;
+        }
+        if (r->subscribed) {
+                /* A reconnect: the library made the subscriptions again (and
+                 * queued a "restart" overrun). */
+                runner_connected(r);
+                return;
+        }
+        k = runner_subscribe_all(r);
+        if (k < 0)
+                runner_subscribe_failed(r, k);
 }
 
 static int runner_on_reconnect(sd_event_source *s, uint64_t usec, void *userdata);
@@ -523,54 +726,63 @@ static void runner_schedule_reconnect(Runner *r) {
                 log_error_errno(k, "Failed to arm the reconnect timer, not reconnecting: %m");
 }
 
-/* Connect (or reconnect: the library then replays the subscriptions and
- * queues a "restart" overrun) and subscribe if not done yet. */
+static int runner_on_connect_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Runner *r = userdata;
+
+        if (r->phase == RUNNER_IDLE || r->phase == RUNNER_CONNECTED)
+                return 0;
+        log_warning("The broker at %s did not answer within %llu s, retrying.",
+                    pn_client_get_path(r->client),
+                    (unsigned long long) (RUNNER_CONNECT_TIMEOUT_USEC / UINT64_C(1000000)));
+        r->retry_logged = true;
+        (void) runner_reset_client(r);
+        if (!r->ready_sent || r->reloading)
+                runner_notify_ready(r, "waiting for the broker");
+        runner_schedule_reconnect(r);
+        return 0;
+}
+
+static int runner_arm_connect_timer(Runner *r) {
+        int k;
+
+        if (r->connect_timer) {
+                k = sd_event_source_set_time_relative(r->connect_timer, RUNNER_CONNECT_TIMEOUT_USEC);
+                if (k >= 0)
+                        k = sd_event_source_set_enabled(r->connect_timer, SD_EVENT_ONESHOT);
+        } else {
+                k = sd_event_add_time_relative(r->event, &r->connect_timer, CLOCK_MONOTONIC,
+                                               RUNNER_CONNECT_TIMEOUT_USEC, 10000,
+                                               runner_on_connect_timeout, r);
+                if (k >= 0)
+                        (void) sd_event_source_set_description(r->connect_timer, "connect-timeout");
+        }
+        return k;
+}
+
+/* Start connecting (or reconnecting: the library then replays the
+ * subscriptions and queues a "restart" overrun). The rest happens in
+ * runner_on_open. */
 static void runner_connect(Runner *r) {
         int k;
 
         if (r->stopping)
                 return;
         r->reconnecting = false;
-        k = pn_client_open(r->client);
-        if (k == 0 && !r->subscribed) {
-                k = runner_subscribe_all(r);
-                if (k < 0) {
-                        log_warning_errno(k, "Failed to subscribe at the broker, retrying: %m");
-                        (void) runner_reset_client(r);
-                        r->retry_logged = true;
-                }
-        }
-        if (k < 0) {
-                if (pn_client_get_error_code(r->client)[0])
-                        log_error("The broker at %s refused: %s: %s; retrying.",
-                                  pn_client_get_path(r->client),
-                                  pn_client_get_error_code(r->client),
-                                  pn_client_get_error_message(r->client));
-                else if (!r->retry_logged)
-                        log_warning_errno(k, "Failed to connect to the broker at %s, retrying: %m",
-                                          pn_client_get_path(r->client));
-                r->retry_logged = true;
-                runner_sync_io(r);
-                if (!r->ready_sent)
-                        runner_notify_ready(r, "waiting for the broker");
+        if (r->reset_pending && runner_reset_client(r) < 0) {
                 runner_schedule_reconnect(r);
                 return;
         }
-        r->reconnect_delay = 0;
-        r->retry_logged = false;
-        if (!r->connected_once)
-                log_info("Connected to the broker at %s (version %s); %s.",
-                         pn_client_get_path(r->client), pn_client_get_version(r->client),
-                         pn_client_get_sees_all(r->client)
-                                 ? "it shows this runner every process"
-                                 : "it shows this runner only the processes of its own user");
-        r->connected_once = true;
-        runner_sync_io(r);
-        if (!r->ready_sent)
-                runner_notify_ready(r, "connected");
-        else
-                (void) sd_notify(false, "STATUS=connected");
-        runner_drain(r);
+        r->phase = RUNNER_CONNECTING;
+        k = pn_client_open_async(r->client, runner_on_open, r);
+        if (k >= 0)
+                k = runner_sync_io(r);
+        if (k >= 0)
+                k = runner_arm_connect_timer(r);
+        if (k < 0) {
+                if (pn_client_get_fd(r->client) >= 0)
+                        r->reset_pending = true; /* give up this connection */
+                runner_connect_failed(r, k);
+        }
 }
 
 static int runner_on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -580,9 +792,11 @@ static int runner_on_reconnect(sd_event_source *s, uint64_t usec, void *userdata
 }
 
 static void runner_connection_lost(Runner *r) {
-        runner_sync_io(r);
-        if (r->stopping || r->reconnecting)
+        (void) runner_sync_io(r);
+        /* Before the connection was ready, the callbacks told of the loss. */
+        if (r->stopping || r->reconnecting || r->phase != RUNNER_CONNECTED)
                 return;
+        r->phase = RUNNER_IDLE;
         log_warning("Lost the connection to the broker at %s; reconnecting (events until then are "
                     "not seen).", pn_client_get_path(r->client));
         (void) sd_notify(false, "STATUS=reconnecting to the broker");
@@ -821,14 +1035,19 @@ static void runner_start_queued(Runner *r) {
 }
 
 static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *line, size_t len) {
-        EventInfo info = { .seq = ev->seq, .ts_ns = ev->ts_ns, .type = ev->type };
+        EventInfo info = {
+                .seq = pn_event_get_seq(ev),
+                .ts_ns = pn_event_get_ts_ns(ev),
+                .type = pn_event_get_type(ev),
+        };
+        const char *comm = pn_event_get_comm(ev);
         char what[160];
 
-        if (ev->type != PN_EVENT_OVERRUN) {
-                info.pid = ev->tgid;
-                if (ev->comm)
+        if (info.type != PN_EVENT_OVERRUN) {
+                info.pid = pn_event_get_tgid(ev);
+                if (comm)
                         snprintf(info.comm, sizeof(info.comm), "%.*s",
-                                 PN_UTF8_CUT(ev->comm, sizeof(info.comm) - 1));
+                                 PN_UTF8_CUT(comm, sizeof(info.comm) - 1));
         }
         if (!h->queue_head && hook_can_start(r, h)) {
                 (void) runner_start_job(r, h, line, len, &info);
@@ -866,19 +1085,20 @@ static void runner_submit(Runner *r, Hook *h, const PnEvent *ev, const char *lin
 /* --- events --- */
 
 static void runner_log_overrun(Runner *r, const PnEvent *ev) {
-        switch (ev->overrun.where) {
+        unsigned long long lost = pn_event_get_lost(ev);
+
+        switch (pn_event_get_overrun_where(ev)) {
         case PN_OVERRUN_KERNEL:
                 log_warning("The kernel dropped %llu events for the broker: hooks may have missed "
                             "events.",
-                            (unsigned long long) ev->overrun.lost);
+                            lost);
                 break;
         case PN_OVERRUN_CLIENT:
                 log_warning("The broker dropped %llu events for this runner (seq %llu-%llu), which "
                             "read too "
                             "slowly: hooks may have missed events.",
-                            (unsigned long long) ev->overrun.lost,
-                            (unsigned long long) ev->overrun.first_seq,
-                            (unsigned long long) ev->overrun.last_seq);
+                            lost, (unsigned long long) pn_event_get_first_seq(ev),
+                            (unsigned long long) pn_event_get_last_seq(ev));
                 break;
         case PN_OVERRUN_RESTART:
                 log_warning("Reconnected to the broker (instance %s): events while disconnected "
@@ -886,7 +1106,7 @@ static void runner_log_overrun(Runner *r, const PnEvent *ev) {
                             pn_client_get_instance_id(r->client));
                 break;
         default:
-                log_warning("Events were lost (%llu).", (unsigned long long) ev->overrun.lost);
+                log_warning("Events were lost (%llu).", lost);
         }
 }
 
@@ -895,7 +1115,7 @@ static void runner_handle_event(Runner *r, const PnEvent *ev) {
         _cleanup_free_ char *text = NULL;
         size_t len;
 
-        if (ev->type == PN_EVENT_OVERRUN)
+        if (pn_event_get_type(ev) == PN_EVENT_OVERRUN)
                 runner_log_overrun(r, ev);
         if (!line)
                 return;
@@ -920,16 +1140,18 @@ static void runner_handle_event(Runner *r, const PnEvent *ev) {
  * parked in the library), come back on the next loop iteration, so that
  * hook exits and signals are served in between. */
 static void runner_drain(Runner *r) {
-        PnEvent ev;
+        const PnEvent *ev;
 
         if (r->stopping)
                 return; /* the client is gone */
 
         for (unsigned i = 0; i < RUNNER_BATCH; i++) {
                 int k = pn_client_next(r->client, &ev, 0);
-                if (k == 0)
+                if (k == 0) {
+                        (void) runner_sync_io(r); /* a reply's callback may have queued requests */
                         return;
-                if (k == -ECONNRESET || k == -EMSGSIZE || k == -ENOTCONN) {
+                }
+                if (k == -ECONNRESET || k == -EMSGSIZE || k == -ENOTCONN || k == -EPROTO) {
                         runner_connection_lost(r);
                         return;
                 }
@@ -938,14 +1160,24 @@ static void runner_drain(Runner *r) {
                         runner_sync_io(r);
                         return;
                 }
-                runner_handle_event(r, &ev);
+                runner_handle_event(r, ev);
         }
         (void) sd_event_source_set_enabled(r->more, SD_EVENT_ONESHOT);
 }
 
 static int runner_on_broker(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Runner *r = userdata;
+        int k;
+
+        /* Writes queued requests, reads the hello and replies (their
+         * callbacks run from here); events are left for runner_drain. */
+        k = pn_client_process(r->client);
+        if (k < 0) {
+                runner_connection_lost(r);
+                return 0;
+        }
         runner_drain(r);
+        (void) runner_sync_io(r);
         return 0;
 }
 
@@ -961,9 +1193,11 @@ static void runner_reload(Runner *r) {
         Hook **hooks = NULL;
         size_t n = 0;
         unsigned bad;
+        bool connected;
         int k;
 
         (void) sd_notify(false, "RELOADING=1");
+        r->reloading = true;
         k = hooks_load_dir(r->hooks_dir, r->uid, &hooks, &n, &bad);
         if (k < 0) {
                 log_error_errno(k, "Failed to reload %s, keeping the hooks loaded before: %m",
@@ -971,7 +1205,9 @@ static void runner_reload(Runner *r) {
                 runner_notify_ready(r, "reload failed");
                 return;
         }
-        runner_unsubscribe_all(r);
+        connected = r->phase == RUNNER_CONNECTED;
+        if (connected)
+                runner_unsubscribe_all(r);
         /* A hook of the same name takes over its predecessor's jobs and
          * queue: its limits keep counting them. */
         for (size_t i = 0; i < n; i++)
@@ -1013,19 +1249,23 @@ static void runner_reload(Runner *r) {
         log_info("Reloaded %s: %zu hooks%s.", r->hooks_dir, n,
                  bad ? ", some files with errors (see above)" : "");
 
-        if (pn_client_get_fd(r->client) >= 0) {
+        if (connected) {
+                /* READY=1 once the new set is subscribed (runner_connected). */
                 k = runner_subscribe_all(r);
-                runner_sync_io(r);
-                if (k < 0) {
-                        log_warning_errno(k, "Failed to subscribe at the broker after the reload, "
-                                          "reconnecting: %m");
-                        (void) runner_reset_client(r);
-                        if (!r->reconnecting)
-                                runner_schedule_reconnect(r);
-                }
+                if (k < 0)
+                        runner_subscribe_failed(r, k);
+        } else if (r->phase != RUNNER_IDLE) {
+                /* A connection half made, for the old set: make it again. */
+                runner_disarm_connect_timer(r);
+                if (runner_reset_client(r) >= 0)
+                        runner_connect(r);
+                else
+                        runner_connect_failed(r, -ENOMEM);
+        } else {
+                /* Subscribed with the new set once connected. */
+                (void) runner_reset_client(r);
+                runner_notify_ready(r, "waiting for the broker");
         }
-        runner_notify_ready(r, pn_client_get_fd(r->client) >= 0 ? "connected"
-                                                                : "waiting for the broker");
         runner_start_queued(r);
         runner_drain(r);
 }
@@ -1052,6 +1292,7 @@ static void runner_stop(Runner *r, int sig) {
         r->io = sd_event_source_disable_unref(r->io);
         r->io_fd = -1;
         r->reconnect = sd_event_source_disable_unref(r->reconnect);
+        r->connect_timer = sd_event_source_disable_unref(r->connect_timer);
         r->client = pn_client_free(r->client);
         for (size_t i = 0; i < r->n_hooks; i++) {
                 Hook *h = r->hooks[i];
@@ -1123,6 +1364,7 @@ Runner *runner_free(Runner *r) {
         sd_event_source_disable_unref(r->io);
         sd_event_source_disable_unref(r->more);
         sd_event_source_disable_unref(r->reconnect);
+        sd_event_source_disable_unref(r->connect_timer);
         sd_event_source_disable_unref(r->stop_timer);
         hooks_free(r->hooks, r->n_hooks);
         pn_client_free(r->client);

@@ -35,6 +35,7 @@
 #include "common/json-util.h"
 #include "common/macro.h"
 #include "procnotify/client.h"
+#include "procnotify/event.h"
 #include "protocol/event-json.h"
 #include "protocol/jsonbuf.h"
 #include "protocol/request.h"
@@ -49,6 +50,8 @@ _Static_assert(PN_CLIENT_MAX_LINE == PN_MAX_LINE, "the public line limit is the 
 #define PARK_MAX_BYTES (4u << 20)
 #define PARK_MAX_LINES 16384u
 #define MAX_SUBSCRIPTIONS 4096       /* the most [Limits] MaxSubscriptions= allows */
+#define MAX_PENDING (MAX_SUBSCRIPTIONS + 256u) /* requests awaiting their reply */
+#define MAX_OUT_BYTES (16u << 20)    /* request bytes not yet written */
 
 
 typedef enum ParkedKind {
@@ -69,12 +72,40 @@ typedef struct Subscription {
         uint64_t id;        /* the caller's, stable across reconnects */
         uint64_t broker_id; /* the broker's, on the current connection */
         char *request;      /* the request line, replayed after a reconnect */
+        bool active;        /* the broker accepted it (not merely asked) */
 } Subscription;
+
+typedef enum CallKind {
+        CALL_SUBSCRIBE,   /* a new subscription: remembered if accepted */
+        CALL_REPLAY,      /* a subscription made again after a reconnect */
+        CALL_UNSUBSCRIBE, /* forgotten whatever the answer */
+        CALL_OTHER,
+} CallKind;
+
+/* A request sent (or queued in the output) whose reply is due. Replies come
+ * in order, so the pending requests are a FIFO matched to them. */
+typedef struct Call {
+        struct Call *next;
+        CallKind kind;
+        uint64_t sub_id;             /* SUBSCRIBE, REPLAY, UNSUBSCRIBE */
+        PnClientCallback callback;   /* may be NULL */
+        void *userdata;
+} Call;
 
 struct PnClient {
         char *path;
         int fd;
         unsigned connects;          /* successful opens */
+        PnClientState state;
+        bool hello_seen;            /* on this connection (or attempt) */
+        unsigned n_replaying;       /* replays due before the connection is ready */
+        PnClientCallback open_callback;
+        void *open_userdata;
+
+        char *out;                  /* request lines not yet written */
+        size_t out_len, out_size;
+        Call *pending_head, *pending_tail;
+        size_t n_pending;
 
         char *in;                   /* PN_CLIENT_MAX_LINE bytes of input */
         size_t in_start, in_len;    /* unread: in[in_start, in_start + in_len) */
@@ -86,7 +117,8 @@ struct PnClient {
         struct json_tokener *tok;
         char *line;                 /* the last event's line, PN_CLIENT_MAX_LINE bytes */
         bool has_line;
-        struct json_object *event;  /* the last event; ret's strings point into it */
+        struct json_object *event;  /* the last event; ev's strings point into it */
+        PnEvent ev;                 /* the last event pn_client_next() returned */
 
         int protocol;
         char version[64], instance_id[64], boot_id[64];
@@ -182,11 +214,19 @@ static int client_not_connected(const PnClient *c) {
         return c->connects > 0 ? -ECONNRESET : -ENOTCONN;
 }
 
+static void client_fail_pending(PnClient *c, int error);
+
 /* Drop the connection. Unread input goes too: the caller only gets here once
- * every complete line was taken, and a partial one can never complete. */
-static void client_disconnect(PnClient *c) {
+ * every complete line was taken, and a partial one can never complete. Every
+ * request still waiting for its reply (and an open in progress) completes
+ * with error. */
+static void client_disconnect(PnClient *c, int error) {
         c->fd = safe_close(c->fd);
         c->in_start = c->in_len = 0;
+        c->out_len = 0;
+        c->state = PN_CLIENT_DISCONNECTED;
+        c->n_replaying = 0;
+        client_fail_pending(c, error);
 }
 
 /* --- parked events --- */
@@ -274,6 +314,8 @@ static int client_park_line(PnClient *c, struct json_object *o, const char *line
  * for an over-long line (both close the connection), -ENOTCONN/-ECONNRESET
  * when not connected.
  */
+static int client_flush(PnClient *c);
+
 static int client_read_line(PnClient *c, int64_t deadline, bool interruptible, char **ret,
                             size_t *ret_len) {
         for (;;) {
@@ -295,8 +337,13 @@ static int client_read_line(PnClient *c, int64_t deadline, bool interruptible, c
                 if (c->fd < 0)
                         return client_not_connected(c);
                 if (c->in_len >= PN_CLIENT_MAX_LINE) {
-                        client_disconnect(c);
+                        client_disconnect(c, -EMSGSIZE);
                         return -EMSGSIZE;
+                }
+                if (c->out_len > 0) {
+                        int r = client_flush(c);
+                        if (r < 0)
+                                return r;
                 }
                 if (c->in_start > 0) {
                         memmove(c->in, start, c->in_len);
@@ -312,7 +359,7 @@ static int client_read_line(PnClient *c, int64_t deadline, bool interruptible, c
                         continue;
                 }
                 if (k == 0 || errno == ECONNRESET || errno == EPIPE) {
-                        client_disconnect(c);
+                        client_disconnect(c, -ECONNRESET);
                         return -ECONNRESET;
                 }
                 if (errno == EINTR)
@@ -323,7 +370,9 @@ static int client_read_line(PnClient *c, int64_t deadline, bool interruptible, c
                 int wait = ms_left(deadline);
                 if (wait == 0)
                         return 0;
-                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                /* Requests not yet written are written as the socket
+                 * takes them, while waiting. */
+                struct pollfd p = { .fd = c->fd, .events = POLLIN | (c->out_len > 0 ? POLLOUT : 0) };
                 int r = poll(&p, 1, wait);
                 if (r < 0) {
                         if (errno == EINTR && !interruptible)
@@ -356,110 +405,358 @@ static bool message_is_event(struct json_object *o) {
         return json_object_object_get_ex(o, "ts_ns", NULL);
 }
 
-/* --- output --- */
+/* --- output and pending requests --- */
 
-static int client_send_line(PnClient *c, const char *text, size_t n, int64_t deadline) {
-        _cleanup_free_ char *line = malloc(n + 1);
+/* Write what the socket takes of the queued request lines, without waiting.
+ * Returns 0 (some may be left: the descriptor then wants POLLOUT), or
+ * -ECONNRESET / another -errno with the connection closed. */
+static int client_flush(PnClient *c) {
         size_t done = 0;
+        int r = 0;
 
-        if (!line)
-                return -ENOMEM;
-        /* One send for request and newline: a line is never split by us
-         * unless the socket buffer is full. */
-        memcpy(line, text, n);
-        line[n++] = '\n';
-        while (done < n) {
-                ssize_t k = send(c->fd, line + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (done < c->out_len) {
+                ssize_t k = send(c->fd, c->out + done, c->out_len - done,
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (k >= 0) {
                         done += (size_t) k;
                         continue;
                 }
                 if (errno == EINTR)
                         continue;
-                if (errno == EPIPE || errno == ECONNRESET) {
-                        client_disconnect(c);
-                        return -ECONNRESET;
-                }
-                if (errno != EAGAIN)
-                        return -errno;
-                struct pollfd p = { .fd = c->fd, .events = POLLOUT };
-                int wait = ms_left(deadline);
-                int r = wait == 0 ? 0 : poll(&p, 1, wait);
-                if (r < 0 && errno == EINTR)
+                if (errno == EAGAIN)
+                        break;
+                r = errno == EPIPE ? -ECONNRESET : -errno;
+                break;
+        }
+        if (r < 0) {
+                client_disconnect(c, r);
+                return r;
+        }
+        memmove(c->out, c->out + done, c->out_len - done);
+        c->out_len -= done;
+        return 0;
+}
+
+/* Complete the oldest pending request: its callback gets result and, on
+ * success, the reply line. */
+static void client_complete(PnClient *c, int result, const char *reply) {
+        Call *q = c->pending_head;
+
+        c->pending_head = q->next;
+        if (!c->pending_head)
+                c->pending_tail = NULL;
+        c->n_pending--;
+        if (q->callback)
+                q->callback(c, result, result < 0 ? NULL : reply, q->userdata);
+        free(q);
+}
+
+static void client_forget_subscription_id(PnClient *c, uint64_t id);
+
+static void client_fail_pending(PnClient *c, int error) {
+        char code[sizeof(c->error_code)], message[sizeof(c->error_message)];
+
+        /* A request lost with the connection got no error reply: its
+         * callback sees "" in the getters. An open refused by the broker
+         * keeps what the broker said. */
+        memcpy(code, c->error_code, sizeof(code));
+        memcpy(message, c->error_message, sizeof(message));
+        if (c->pending_head)
+                client_clear_error(c);
+        while (c->pending_head) {
+                Call *q = c->pending_head;
+                if (q->kind == CALL_SUBSCRIBE)
+                        client_forget_subscription_id(c, q->sub_id);
+                client_complete(c, error, NULL);
+        }
+        if (c->open_callback) {
+                PnClientCallback cb = c->open_callback;
+                c->open_callback = NULL;
+                memcpy(c->error_code, code, sizeof(code));
+                memcpy(c->error_message, message, sizeof(message));
+                cb(c, error, NULL, c->open_userdata);
+        }
+}
+
+/* Queue one request line (text without newline) and its reply's handler, and
+ * write what the socket takes at once. Returns 0, or -EINVAL for a text that
+ * is not one line, -ENOBUFS when too much waits already, -ENOMEM, or the
+ * connection's error. */
+static int client_queue(PnClient *c, const char *text, CallKind kind, uint64_t sub_id,
+                        PnClientCallback callback, void *userdata) {
+        size_t n = strlen(text);
+        Call *q;
+
+        if (c->fd < 0)
+                return client_not_connected(c);
+        if (n == 0 || n >= PN_CLIENT_MAX_LINE || memchr(text, '\n', n))
+                return -EINVAL;
+        if (c->n_pending >= MAX_PENDING || c->out_len + n + 1 > MAX_OUT_BYTES)
+                return -ENOBUFS;
+        if (c->out_len + n + 1 > c->out_size) {
+                size_t size = MAX(c->out_size * 2, c->out_len + n + 1);
+                char *out = realloc(c->out, size);
+                if (!out)
+                        return -ENOMEM;
+                c->out = out;
+                c->out_size = size;
+        }
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        *q = (Call) { .kind = kind, .sub_id = sub_id, .callback = callback, .userdata = userdata };
+        /* Request and newline go out together: a line is never split by us
+         * unless the socket buffer is full. */
+        memcpy(c->out + c->out_len, text, n);
+        c->out[c->out_len + n] = '\n';
+        c->out_len += n + 1;
+        if (c->pending_tail)
+                c->pending_tail->next = q;
+        else
+                c->pending_head = q;
+        c->pending_tail = q;
+        c->n_pending++;
+        /* The request is queued: a failure to write is the connection's,
+         * and its callback has been told. */
+        (void) client_flush(c);
+        return 0;
+}
+
+static Subscription *client_find_subscription(PnClient *c, uint64_t id);
+
+static void client_opened(PnClient *c) {
+        PnClientCallback cb = c->open_callback;
+
+        c->state = PN_CLIENT_READY;
+        if (c->connects > 1)
+                c->reconnects++;
+        c->open_callback = NULL;
+        if (cb)
+                cb(c, 0, NULL, c->open_userdata);
+}
+
+static void client_on_replayed(PnClient *c, int result, const char *reply, void *userdata) {
+        if (result < 0 || c->state != PN_CLIENT_CONNECTING)
+                return; /* the connection is closed by now */
+        if (--c->n_replaying == 0)
+                client_opened(c);
+}
+
+/* Subscribe again to everything the caller still has, on a new connection. */
+static int client_replay(PnClient *c) {
+        for (size_t i = 0; i < c->n_subs; i++) {
+                int r;
+                if (!c->subs[i].active)
                         continue;
-                if (r <= 0) {
-                        /* Half a line sent: the stream cannot be resumed. */
-                        client_disconnect(c);
-                        return r == 0 ? -ETIMEDOUT : -errno;
-                }
+                r = client_queue(c, c->subs[i].request, CALL_REPLAY, c->subs[i].id,
+                                 client_on_replayed, NULL);
+                if (r < 0)
+                        return r;
+                c->n_replaying++;
         }
         return 0;
 }
 
+/* The broker's hello (or its refusal) on a new connection. */
+static int client_handle_hello(PnClient *c, const char *line, size_t len) {
+        _cleanup_(json_object_putp) struct json_object *o = client_parse(c, line, len);
+        struct json_object *v;
+        int r;
+
+        if (!o) {
+                client_disconnect(c, -EPROTO);
+                return -EPROTO;
+        }
+        const char *type = get_string(o, "type");
+        if (streq_ptr(type, "error")) {
+                /* Refused at once, e.g. too many connections. */
+                client_set_error(c, get_string(o, "code"), get_string(o, "message"));
+                r = error_to_errno(c->error_code);
+                client_disconnect(c, r);
+                return r;
+        }
+        if (!streq_ptr(type, "hello") || !json_object_object_get_ex(o, "protocol", &v) ||
+            !json_object_is_type(v, json_type_int) || json_object_get_int(v) != PN_PROTOCOL_VERSION) {
+                client_disconnect(c, -EPROTO);
+                return -EPROTO;
+        }
+        c->hello_seen = true;
+        c->protocol = PN_PROTOCOL_VERSION;
+        copy_string(c->version, sizeof(c->version), get_string(o, "version"));
+        copy_string(c->instance_id, sizeof(c->instance_id), get_string(o, "instance_id"));
+        copy_string(c->boot_id, sizeof(c->boot_id), get_string(o, "boot_id"));
+        c->hello_seq = get_uint(o, "seq");
+        c->sees_all = json_object_object_get_ex(o, "sees_all", &v) && json_object_get_boolean(v);
+        if (c->connects++ > 0) {
+                /* A connection again: what happened in between is unknown. */
+                Parked *p = parked_new(PARKED_RESTART, NULL, 0);
+                if (!p) {
+                        client_disconnect(c, -ENOMEM);
+                        return -ENOMEM;
+                }
+                client_park_push(c, p);
+                r = client_replay(c);
+                if (r < 0) {
+                        client_disconnect(c, r);
+                        return r;
+                }
+        }
+        if (c->n_replaying == 0)
+                client_opened(c);
+        return 0;
+}
+
+/* A reply: it completes the oldest pending request. */
+static void client_handle_reply(PnClient *c, struct json_object *o, const char *line) {
+        Call *q = c->pending_head;
+        Subscription *s;
+        int result = 0;
+
+        if (!q)
+                return; /* nothing asked: not ours to answer */
+        if (streq_ptr(get_string(o, "type"), "error")) {
+                client_set_error(c, get_string(o, "code"), get_string(o, "message"));
+                result = error_to_errno(c->error_code);
+        } else
+                client_clear_error(c);
+
+        s = q->sub_id ? client_find_subscription(c, q->sub_id) : NULL;
+        switch (q->kind) {
+        case CALL_SUBSCRIBE:
+        case CALL_REPLAY:
+                if (result == 0 && s) {
+                        s->broker_id = get_uint(o, "id");
+                        s->active = true;
+                } else if (q->kind == CALL_SUBSCRIBE && s)
+                        client_forget_subscription_id(c, q->sub_id);
+                break;
+        case CALL_UNSUBSCRIBE:
+                if (result == -ENOENT) {
+                        /* The broker does not have it either: the end is the same. */
+                        client_clear_error(c);
+                        result = 0;
+                }
+                if (result == 0 && s)
+                        client_forget_subscription_id(c, q->sub_id);
+                break;
+        case CALL_OTHER:
+                break;
+        }
+        if (q->kind == CALL_REPLAY && result < 0) {
+                /* The new broker refused what the caller had: the open
+                 * fails with its error, and the connection is closed. */
+                client_complete(c, result, NULL);
+                client_disconnect(c, result);
+                return;
+        }
+        client_complete(c, result, line);
+}
+
+static int client_deliver(PnClient *c, const char *line, size_t len, PnEvent *ret);
+
+/*
+ * Handle one line read from the socket: the hello, a reply, or an event.
+ * An event is delivered to *ret if ret is not NULL (returns 1), parked
+ * otherwise. Returns 0 when nothing was delivered, or the error that closed
+ * the connection.
+ */
+static int client_handle_line(PnClient *c, char *line, size_t len, PnEvent *ret) {
+        _cleanup_(json_object_putp) struct json_object *o = NULL;
+
+        if (len == 0)
+                return 0;
+        if (!c->hello_seen)
+                return client_handle_hello(c, line, len);
+        o = client_parse(c, line, len);
+        if (!o || message_is_event(o)) {
+                /* Garbage is parked (or delivered) too, to be skipped by
+                 * pn_client_next() like anything it cannot use. */
+                if (ret)
+                        return client_deliver(c, line, len, ret);
+                return client_park_line(c, o, line, len);
+        }
+        client_handle_reply(c, o, line);
+        return 0;
+}
+
+/* What a blocking call waits for: its request's (or open's) completion. */
+typedef struct Wait {
+        bool done;
+        int result;
+        char *reply;
+} Wait;
+
+static void client_on_wait_done(PnClient *c, int result, const char *reply, void *userdata) {
+        Wait *w = userdata;
+
+        w->done = true;
+        w->result = result;
+        if (result >= 0 && reply) {
+                w->reply = strdup(reply);
+                if (!w->reply)
+                        w->result = -ENOMEM;
+        }
+}
+
+/* Run the connection until w is done or the deadline passes (the
+ * connection is closed then: a late reply would be taken for the next
+ * request's). Events met on the way are parked. */
+static int client_wait(PnClient *c, Wait *w, int64_t deadline) {
+        while (!w->done) {
+                char *line;
+                size_t len;
+                int r = client_read_line(c, deadline, false, &line, &len);
+                if (r == 0) {
+                        client_disconnect(c, -ETIMEDOUT);
+                        return -ETIMEDOUT;
+                }
+                if (r < 0) {
+                        if (c->fd >= 0)
+                                client_disconnect(c, r);
+                        return w->done ? w->result : r;
+                }
+                r = client_handle_line(c, line, len, NULL);
+                if (r < 0 && !w->done)
+                        return r;
+        }
+        return w->result;
+}
+
 /*
  * Send one request line and wait for its reply, parking events met on the
- * way. Returns 0 and, if wanted, the parsed reply (*ret_reply) and its text
- * (*ret_text, malloc'd); a broker error as documented in client.h; or
- * -ETIMEDOUT (the connection is closed: a late reply would be taken for the
- * next request's), -ECONNRESET, -ENOTCONN, -ENOMEM.
+ * way. Returns 0 and, if wanted, the reply's text (*ret_text, malloc'd); a
+ * broker error as documented in client.h; or -ETIMEDOUT (the connection is
+ * closed), -ECONNRESET, -ENOTCONN, -ENOMEM.
  */
-static int client_transact(PnClient *c, const char *request, struct json_object **ret_reply,
+static int client_transact(PnClient *c, const char *request, CallKind kind, uint64_t sub_id,
                            char **ret_text) {
         int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
-        size_t n = strlen(request);
+        Wait w = {};
         int r;
 
         client_clear_error(c);
-        if (c->fd < 0)
-                return client_not_connected(c);
-        if (n == 0 || n >= PN_CLIENT_MAX_LINE || memchr(request, '\n', n))
-                return -EINVAL;
-        r = client_send_line(c, request, n, deadline);
+        r = client_queue(c, request, kind, sub_id, client_on_wait_done, &w);
         if (r < 0)
                 return r;
+        r = client_wait(c, &w, deadline);
+        if (r >= 0 && ret_text)
+                *ret_text = TAKE_PTR(w.reply);
+        free(w.reply);
+        return r;
+}
 
-        for (;;) {
-                _cleanup_(json_object_putp) struct json_object *o = NULL;
-                char *line;
-                size_t len;
-
-                r = client_read_line(c, deadline, false, &line, &len);
-                if (r == 0) {
-                        client_disconnect(c);
-                        return -ETIMEDOUT;
-                }
-                if (r < 0)
-                        return r;
-                if (len == 0)
-                        continue;
-                o = client_parse(c, line, len);
-                if (!o || message_is_event(o)) {
-                        /* Not a reply. Garbage is parked too, to be skipped
-                         * by pn_client_next() like anything it cannot use. */
-                        r = client_park_line(c, o, line, len);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                const char *type = get_string(o, "type");
-                if (streq_ptr(type, "error")) {
-                        client_set_error(c, get_string(o, "code"), get_string(o, "message"));
-                        return error_to_errno(c->error_code);
-                }
-                if (ret_text) {
-                        *ret_text = strndup(line, len);
-                        if (!*ret_text)
-                                return -ENOMEM;
-                }
-                if (ret_reply)
-                        *ret_reply = TAKE_PTR(o);
-                return 0;
-        }
+/* A reply's object, for the blocking wrappers that read a member of it. */
+static uint64_t reply_get_uint(PnClient *c, const char *reply, const char *key) {
+        _cleanup_(json_object_putp) struct json_object *o =
+                reply ? client_parse(c, reply, strlen(reply)) : NULL;
+        return o ? get_uint(o, key) : 0;
 }
 
 /* --- connection --- */
 
-static int client_connect_socket(PnClient *c, int64_t deadline) {
+/* Start connecting, without waiting: 0 with the socket connected (the hello
+ * is read later), -EAGAIN while the listener's backlog is full, or -errno. */
+static int client_connect_socket(PnClient *c) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -1;
 
@@ -467,68 +764,67 @@ static int client_connect_socket(PnClient *c, int64_t deadline) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        for (;;) {
-                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                        break;
-                if (errno == EINTR)
-                        continue;
-                /* A non-blocking AF_UNIX connect fails with EAGAIN while the
-                 * listener's backlog is full: retry until the deadline. */
-                if (errno != EAGAIN)
+        /* A non-blocking AF_UNIX connect completes at once, or fails with
+         * EAGAIN while the listener's backlog is full. */
+        while (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                if (errno != EINTR)
                         return -errno;
-                int wait = ms_left(deadline);
-                if (wait == 0)
-                        return -ETIMEDOUT;
-                (void) poll(NULL, 0, MIN(wait, CONNECT_RETRY_MS));
-        }
         c->fd = TAKE_FD(fd);
         c->in_start = c->in_len = 0;
+        c->out_len = 0;
+        c->state = PN_CLIENT_CONNECTING;
+        c->hello_seen = false;
+        c->n_replaying = 0;
         return 0;
 }
 
-static int client_read_hello(PnClient *c, int64_t deadline) {
-        _cleanup_(json_object_putp) struct json_object *o = NULL;
-        struct json_object *v;
-        char *line;
-        size_t len;
+int pn_client_open_async(PnClient *c, PnClientCallback callback, void *userdata) {
         int r;
 
-        r = client_read_line(c, deadline, false, &line, &len);
-        if (r == 0)
-                return -ETIMEDOUT;
+        if (c->fd >= 0)
+                return -EISCONN;
+        client_clear_error(c);
+        r = client_connect_socket(c);
         if (r < 0)
                 return r;
-        o = client_parse(c, line, len);
-        if (!o)
-                return -EPROTO;
-        const char *type = get_string(o, "type");
-        if (streq_ptr(type, "error")) {
-                /* Refused at once, e.g. too many connections. */
-                client_set_error(c, get_string(o, "code"), get_string(o, "message"));
-                return error_to_errno(c->error_code);
-        }
-        if (!streq_ptr(type, "hello") || !json_object_object_get_ex(o, "protocol", &v) ||
-            !json_object_is_type(v, json_type_int) || json_object_get_int(v) != PN_PROTOCOL_VERSION)
-                return -EPROTO;
-        c->protocol = PN_PROTOCOL_VERSION;
-        copy_string(c->version, sizeof(c->version), get_string(o, "version"));
-        copy_string(c->instance_id, sizeof(c->instance_id), get_string(o, "instance_id"));
-        copy_string(c->boot_id, sizeof(c->boot_id), get_string(o, "boot_id"));
-        c->hello_seq = get_uint(o, "seq");
-        c->sees_all = json_object_object_get_ex(o, "sees_all", &v) && json_object_get_boolean(v);
+        c->open_callback = callback;
+        c->open_userdata = userdata;
         return 0;
 }
 
-/* Subscribe again to everything the caller still has, on a new connection. */
-static int client_replay(PnClient *c) {
-        for (size_t i = 0; i < c->n_subs; i++) {
-                _cleanup_(json_object_putp) struct json_object *reply = NULL;
-                int r = client_transact(c, c->subs[i].request, &reply, NULL);
+int pn_client_process(PnClient *c) {
+        if (c->fd < 0)
+                return client_not_connected(c);
+        /* Only what completes requests is read here; events are left to
+         * pn_client_next(), except those before a reply (parked). */
+        while (c->fd >= 0 && (c->state == PN_CLIENT_CONNECTING || c->pending_head)) {
+                char *line;
+                size_t len;
+                int r = client_read_line(c, 0, false, &line, &len);
+                if (r == 0)
+                        break;
+                if (r < 0) {
+                        if (c->fd >= 0)
+                                client_disconnect(c, r);
+                        return r;
+                }
+                r = client_handle_line(c, line, len, NULL);
                 if (r < 0)
                         return r;
-                c->subs[i].broker_id = get_uint(reply, "id");
         }
-        return 0;
+        if (c->fd >= 0 && c->out_len > 0)
+                return client_flush(c);
+        return c->fd >= 0 ? 0 : client_not_connected(c);
+}
+
+int pn_client_get_events(const PnClient *c) {
+        if (c->fd < 0)
+                return 0;
+        return POLLIN | (c->out_len > 0 ? POLLOUT : 0);
+}
+
+PnClientState pn_client_get_state(const PnClient *c) {
+        return c->state;
 }
 
 int pn_client_new(PnClient **ret, const char *path) {
@@ -562,37 +858,25 @@ int pn_client_new(PnClient **ret, const char *path) {
  * subscriptions, i.e. a broker is there but refused one. */
 static int client_open(PnClient *c, bool *ret_replay_failed) {
         int64_t deadline = now_ms() + HELLO_TIMEOUT_MS;
+        Wait w = {};
         int r;
 
         *ret_replay_failed = false;
-        if (c->fd >= 0)
-                return -EISCONN;
-        client_clear_error(c);
-        r = client_connect_socket(c, deadline);
+        for (;;) {
+                r = pn_client_open_async(c, client_on_wait_done, &w);
+                if (r != -EAGAIN)
+                        break;
+                /* The listener's backlog is full: retry until the deadline. */
+                int wait = ms_left(deadline);
+                if (wait == 0)
+                        return -ETIMEDOUT;
+                (void) poll(NULL, 0, MIN(wait, CONNECT_RETRY_MS));
+        }
         if (r < 0)
                 return r;
-        r = client_read_hello(c, deadline);
-        if (r < 0) {
-                client_disconnect(c);
-                return r;
-        }
-        if (c->connects++ > 0) {
-                /* A connection again: what happened in between is unknown. */
-                Parked *p = parked_new(PARKED_RESTART, NULL, 0);
-                if (!p) {
-                        client_disconnect(c);
-                        return -ENOMEM;
-                }
-                client_park_push(c, p);
-                r = client_replay(c);
-                if (r < 0) {
-                        client_disconnect(c);
-                        *ret_replay_failed = true;
-                        return r;
-                }
-                c->reconnects++;
-        }
-        return 0;
+        r = client_wait(c, &w, deadline);
+        *ret_replay_failed = r < 0 && c->hello_seen;
+        return r;
 }
 
 int pn_client_open(PnClient *c) {
@@ -621,12 +905,14 @@ PnClient *pn_client_free(PnClient *c) {
 
         if (!c)
                 return NULL;
-        safe_close(c->fd);
+        /* Every callback is called once: those still due, now. */
+        client_disconnect(c, -ECANCELED);
         while ((p = client_park_pop(c)))
                 free(p);
         for (size_t i = 0; i < c->n_subs; i++)
                 free(c->subs[i].request);
         free(c->subs);
+        free(c->out);
         json_object_put(c->event);
         if (c->tok)
                 json_tokener_free(c->tok);
@@ -700,7 +986,10 @@ static Subscription *client_find_subscription(PnClient *c, uint64_t id) {
         return NULL;
 }
 
-static void client_forget_subscription(PnClient *c, Subscription *s) {
+static void client_forget_subscription_id(PnClient *c, uint64_t id) {
+        Subscription *s = client_find_subscription(c, id);
+        if (!s)
+                return;
         free(s->request);
         *s = c->subs[--c->n_subs];
 }
@@ -713,12 +1002,16 @@ static int json_add(struct json_object *o, const char *key, struct json_object *
         return 0;
 }
 
-/* Make the subscription req asks for and remember it for a reconnect. */
-static int client_subscribe(PnClient *c, struct json_object *req, uint64_t *ret_id) {
-        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+/* Ask for the subscription req describes; it is remembered (for a reconnect)
+ * once the broker accepts it. */
+static int client_subscribe(PnClient *c, struct json_object *req, uint64_t *ret_id,
+                            PnClientCallback callback, void *userdata) {
         _cleanup_free_ char *text = NULL;
+        uint64_t id;
         int r;
 
+        if (c->fd < 0)
+                return client_not_connected(c);
         if (c->n_subs >= MAX_SUBSCRIPTIONS) {
                 client_set_error(c, PN_ERR_LIMIT_EXCEEDED, "too many subscriptions on this client");
                 return -EUSERS;
@@ -732,21 +1025,27 @@ static int client_subscribe(PnClient *c, struct json_object *req, uint64_t *ret_
         text = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
         if (!text)
                 return -ENOMEM;
-
-        r = client_transact(c, text, &reply, NULL);
+        id = ++c->last_sub_id;
+        r = client_queue(c, text, CALL_SUBSCRIBE, id, callback, userdata);
         if (r < 0)
                 return r;
-        c->subs[c->n_subs++] = (Subscription) {
-                .id = ++c->last_sub_id,
-                .broker_id = get_uint(reply, "id"),
-                .request = TAKE_PTR(text),
-        };
+        c->subs[c->n_subs++] = (Subscription) { .id = id, .request = TAKE_PTR(text) };
         if (ret_id)
-                *ret_id = c->last_sub_id;
+                *ret_id = id;
         return 0;
 }
 
-int pn_client_subscribe_request(PnClient *c, const char *request_json, uint64_t *ret_id) {
+/* Wait for the subscription just asked for (the last request queued). */
+static int client_subscribe_wait(PnClient *c, Wait *w, int r) {
+        if (r < 0)
+                return r;
+        r = client_wait(c, w, now_ms() + REPLY_TIMEOUT_MS);
+        free(w->reply);
+        return r;
+}
+
+static int client_build_subscribe_request(PnClient *c, const char *request_json,
+                                          struct json_object **ret) {
         _cleanup_(json_object_putp) struct json_object *req = NULL;
         struct json_object *op;
 
@@ -764,11 +1063,27 @@ int pn_client_subscribe_request(PnClient *c, const char *request_json, uint64_t 
                 client_set_error(c, PN_ERR_INVALID_REQUEST, "the request's \"op\" is not \"subscribe\"");
                 return -EINVAL;
         }
-        return client_subscribe(c, req, ret_id);
+        *ret = TAKE_PTR(req);
+        return 0;
 }
 
-int pn_client_subscribe(PnClient *c, const char *const *events, const char *match_json,
-                        bool threads, uint64_t *ret_id) {
+int pn_client_subscribe_request_async(PnClient *c, const char *request_json, uint64_t *ret_id,
+                                      PnClientCallback callback, void *userdata) {
+        _cleanup_(json_object_putp) struct json_object *req = NULL;
+        int r = client_build_subscribe_request(c, request_json, &req);
+        if (r < 0)
+                return r;
+        return client_subscribe(c, req, ret_id, callback, userdata);
+}
+
+int pn_client_subscribe_request(PnClient *c, const char *request_json, uint64_t *ret_id) {
+        Wait w = {};
+        return client_subscribe_wait(
+                c, &w, pn_client_subscribe_request_async(c, request_json, ret_id, client_on_wait_done, &w));
+}
+
+static int client_build_subscribe(PnClient *c, const char *const *events, const char *match_json,
+                                  bool threads, struct json_object **ret) {
         _cleanup_(json_object_putp) struct json_object *req = NULL;
 
         client_clear_error(c);
@@ -799,13 +1114,33 @@ int pn_client_subscribe(PnClient *c, const char *const *events, const char *matc
         }
         if (threads && json_add(req, "threads", json_object_new_boolean(true)) < 0)
                 return -ENOMEM;
-        return client_subscribe(c, req, ret_id);
+        *ret = TAKE_PTR(req);
+        return 0;
 }
 
-int pn_client_unsubscribe(PnClient *c, uint64_t id) {
+int pn_client_subscribe_async(PnClient *c, const char *const *events, const char *match_json,
+                              bool threads, uint64_t *ret_id, PnClientCallback callback,
+                              void *userdata) {
+        _cleanup_(json_object_putp) struct json_object *req = NULL;
+        int r = client_build_subscribe(c, events, match_json, threads, &req);
+        if (r < 0)
+                return r;
+        return client_subscribe(c, req, ret_id, callback, userdata);
+}
+
+int pn_client_subscribe(PnClient *c, const char *const *events, const char *match_json,
+                        bool threads, uint64_t *ret_id) {
+        Wait w = {};
+        return client_subscribe_wait(c, &w,
+                                     pn_client_subscribe_async(c, events, match_json, threads,
+                                                               ret_id, client_on_wait_done, &w));
+}
+
+/* Queue the unsubscribe of id; 1 if it was only forgotten (no connection),
+ * so that no request is due. */
+static int client_unsubscribe(PnClient *c, uint64_t id, PnClientCallback callback, void *userdata) {
         Subscription *s;
         char req[96];
-        int r;
 
         client_clear_error(c);
         s = client_find_subscription(c, id);
@@ -820,47 +1155,70 @@ int pn_client_unsubscribe(PnClient *c, uint64_t id) {
                 /* The connection and its subscriptions are gone: forgetting
                  * it is all there is to do, and keeps a reconnect from
                  * replaying it. */
-                client_forget_subscription(c, s);
-                return 0;
+                client_forget_subscription_id(c, id);
+                return 1;
         }
+        if (!s->active)
+                return -EBUSY; /* its own reply is still due */
         snprintf(req, sizeof(req), "{\"op\":\"unsubscribe\",\"id\":%llu}",
                  (unsigned long long) s->broker_id);
-        r = client_transact(c, req, NULL, NULL);
-        if (r == -ENOENT) {
-                /* The broker does not have it either: the end is the same. */
-                client_clear_error(c);
-                r = 0;
-        }
-        if (r < 0)
-                return r;
-        client_forget_subscription(c, s);
-        return 0;
+        return client_queue(c, req, CALL_UNSUBSCRIBE, id, callback, userdata);
+}
+
+int pn_client_unsubscribe_async(PnClient *c, uint64_t id, PnClientCallback callback, void *userdata) {
+        int r = client_unsubscribe(c, id, callback, userdata);
+        return r < 0 ? r : 0;
+}
+
+int pn_client_unsubscribe(PnClient *c, uint64_t id) {
+        Wait w = {};
+        int r = client_unsubscribe(c, id, client_on_wait_done, &w);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = client_wait(c, &w, now_ms() + REPLY_TIMEOUT_MS);
+        free(w.reply);
+        return r;
 }
 
 int pn_client_ping(PnClient *c, uint64_t *ret_seq) {
-        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        _cleanup_free_ char *reply = NULL;
         int r;
 
-        r = client_transact(c, "{\"op\":\"ping\"}", &reply, NULL);
+        r = client_transact(c, "{\"op\":\"ping\"}", CALL_OTHER, 0, &reply);
         if (r < 0)
                 return r;
         if (ret_seq)
-                *ret_seq = get_uint(reply, "seq");
+                *ret_seq = reply_get_uint(c, reply, "seq");
         return 0;
 }
 
-int pn_client_request(PnClient *c, const char *request_json, char **ret_reply) {
+static int client_check_request(PnClient *c, const char *request_json) {
         _cleanup_(json_object_putp) struct json_object *req = NULL;
         const char *op;
 
         client_clear_error(c);
-        req = json_tokener_parse(request_json);
+        req = request_json ? json_tokener_parse(request_json) : NULL;
         if (!req || !json_object_is_type(req, json_type_object))
                 return -EINVAL;
         op = get_string(req, "op");
         if (streq_ptr(op, "subscribe") || streq_ptr(op, "unsubscribe"))
                 return -EINVAL;
-        return client_transact(c, request_json, NULL, ret_reply);
+        return 0;
+}
+
+int pn_client_request_async(PnClient *c, const char *request_json, PnClientCallback callback,
+                            void *userdata) {
+        int r = client_check_request(c, request_json);
+        if (r < 0)
+                return r;
+        return client_queue(c, request_json, CALL_OTHER, 0, callback, userdata);
+}
+
+int pn_client_request(PnClient *c, const char *request_json, char **ret_reply) {
+        int r = client_check_request(c, request_json);
+        if (r < 0)
+                return r;
+        return client_transact(c, request_json, CALL_OTHER, 0, ret_reply);
 }
 
 /* --- events --- */
@@ -901,7 +1259,7 @@ static bool client_parse_follow(PnClient *c, struct json_object *o, PnEvent *ev)
 
         if (r.reason == _PN_FOLLOW_REASON_INVALID || !message_is_event(o))
                 return false;
-        for (i = 0; i < c->n_subs && c->subs[i].broker_id != broker_id; i++)
+        for (i = 0; i < c->n_subs && !(c->subs[i].active && c->subs[i].broker_id == broker_id); i++)
                 ;
         if (i == c->n_subs)
                 return false; /* unsubscribed meanwhile */
@@ -1017,7 +1375,7 @@ static int client_reconnect(PnClient *c, int64_t deadline) {
         }
 }
 
-int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
+static int client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
         int64_t deadline = deadline_after(timeout_ms);
 
         for (;;) {
@@ -1046,12 +1404,24 @@ int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms) {
 
                 r = client_read_line(c, deadline, true, &line, &len);
                 if (r > 0) {
-                        if (client_deliver(c, line, len, ret) > 0)
+                        /* The hello, replies to requests made without
+                         * waiting, and events: one stream. */
+                        r = client_handle_line(c, line, len, ret);
+                        if (r > 0)
                                 return 1;
-                        continue;
-                }
-                if ((r == -ECONNRESET || r == -EMSGSIZE) && c->reconnect)
+                        if (r == 0)
+                                continue;
+                } else if (r == 0)
+                        return 0;
+                if ((r == -ECONNRESET || r == -EMSGSIZE) && c->reconnect && c->connects > 0)
                         continue;
                 return r;
         }
+}
+
+int pn_client_next(PnClient *c, const PnEvent **ret, int timeout_ms) {
+        int r = client_next(c, &c->ev, timeout_ms);
+        if (r > 0)
+                *ret = &c->ev;
+        return r;
 }

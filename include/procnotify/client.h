@@ -4,7 +4,7 @@
  * PROTOCOL.md) for C programs. pkg-config: libprocnotify.
  *
  *     PnClient *c = NULL;
- *     PnEvent ev;
+ *     const PnEvent *ev;
  *     const char *const events[] = { "predump", "exit", NULL };
  *     int r;
  *
@@ -13,8 +13,9 @@
  *     r = pn_client_subscribe(c, events, "{\"comm\":\"bfdd\"}", false, NULL);
  *     if (r < 0) …  (pn_client_get_error_message(c) says why)
  *     while ((r = pn_client_next(c, &ev, -1)) > 0)
- *             if (ev.type == PN_EVENT_PREDUMP || ev.type == PN_EVENT_OVERRUN)
- *                     failover();
+ *             if (pn_event_get_type(ev) == PN_EVENT_PREDUMP ||
+ *                 pn_event_get_type(ev) == PN_EVENT_OVERRUN)
+ *                     failover(pn_event_get_tgid(ev));
  *     c = pn_client_free(c);
  *
  * Contracts common to every function:
@@ -44,7 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "procnotify/event.h"
+#include "procnotify/event-types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -165,9 +166,10 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply);
 
 /*
  * The next event, waiting at most timeout_ms (0: do not wait; -1: forever).
- * Returns 1 with *ret filled; its strings, and pn_client_get_line(), stay
- * valid until the next pn_client_next() or pn_client_free(). ret->time_ns is
- * the event's "time". Returns 0 on timeout; -EINTR if a signal interrupted the
+ * Returns 1 with *ret pointing to the event, which the library owns: it,
+ * its strings and pn_client_get_line() stay valid until the next
+ * pn_client_next() or pn_client_free(). pn_event_get_time_ns() is the
+ * event's "time". Returns 0 on timeout; -EINTR if a signal interrupted the
  * wait; -ECONNRESET once the broker closed the connection and every event
  * received before was returned (unless reconnecting is on); -ENOTCONN if the
  * connection was never made; -EMSGSIZE if the broker sent a line longer than
@@ -179,14 +181,14 @@ int pn_client_request(PnClient *c, const char *request_json, char **ret_reply);
  * 16384 events), the excess is dropped and reported as an overrun with where
  * PN_OVERRUN_CLIENT, as the broker reports its own queue's losses.
  */
-int pn_client_next(PnClient *c, PnEvent *ret, int timeout_ms);
+int pn_client_next(PnClient *c, const PnEvent **ret, int timeout_ms);
 
 /*
  * A "follow" report (PROTOCOL.md, "Following a service"): the main process
  * of a followed service changed. pn_client_next() returns reports only after
  * pn_client_set_follow_reports(c, true), as a PnEvent of type
  * PN_REPORT_FOLLOW (ts_ns and time_ns those of the causing event, pid and
- * tgid the new main pid, 0 once the service ended); pn_client_get_follow()
+ * tgid the new main pid, 0 once the service ended, uid UINT32_MAX); pn_client_get_follow()
  * then gives the rest. Off by default: programs that know only events never
  * see a type they do not know.
  */
@@ -236,6 +238,82 @@ void pn_client_set_reconnect(PnClient *c, bool reconnect);
 
 /* How many times the client reconnected. */
 unsigned pn_client_get_reconnects(const PnClient *c);
+
+/*
+ * Non-blocking use, for callers with an event loop of their own (sd-event,
+ * GLib, poll): nothing below waits. Watch pn_client_get_fd() for
+ * pn_client_get_events(), call pn_client_process() when it is ready, then
+ * pn_client_next(c, &ev, 0) until it returns 0; recompute the events after
+ * every call (they change when requests are queued or the socket is
+ * replaced). A request's reply comes to its callback, from inside
+ * pn_client_process() or pn_client_next():
+ *
+ *     result  0, or a negative errno: the broker errors above (the error
+ *             getters hold the broker's code and message during the call),
+ *             -ECONNRESET/-EMSGSIZE/-EPROTO if the connection was lost first,
+ *             -ECANCELED from pn_client_free();
+ *     reply   the reply's JSON line (no newline) on success, else NULL;
+ *             valid during the call only.
+ *
+ * Every callback is called exactly once. It may call any function of the
+ * client but pn_client_free(); from pn_client_free() (result -ECANCELED)
+ * it must only release its userdata. Timeouts are the caller's: the library
+ * has no timer; a caller that gives up frees the client (or makes a new
+ * one). The blocking calls are the same requests followed by a wait.
+ */
+typedef enum PnClientState {
+        PN_CLIENT_DISCONNECTED, /* no connection (never made, lost, or refused) */
+        PN_CLIENT_CONNECTING,   /* connected, waiting for the hello (and replays) */
+        PN_CLIENT_READY,        /* the hello came, and every replayed subscription was accepted */
+} PnClientState;
+
+typedef void (*PnClientCallback)(PnClient *c, int result, const char *reply, void *userdata);
+
+/*
+ * Start connecting. Returns 0 with the socket connected (pn_client_get_fd()
+ * valid; the state is PN_CLIENT_CONNECTING); callback (may be NULL) is
+ * called once the hello came and, on a reconnect, every subscription was
+ * made again (state PN_CLIENT_READY, result 0), or with the error that
+ * closed the connection (-EPROTO, -EUSERS, a refused replay's error, …).
+ * Returns -EAGAIN if the listener's backlog is full (try again later),
+ * -ENOENT or -ECONNREFUSED if no broker listens, -EISCONN, another -errno.
+ * Requests may be queued at once: they are answered after the hello.
+ */
+int pn_client_open_async(PnClient *c, PnClientCallback callback, void *userdata);
+
+/* The state of the connection. */
+PnClientState pn_client_get_state(const PnClient *c);
+
+/* The poll events to wait for on pn_client_get_fd(): POLLIN, with POLLOUT
+ * while requests wait to be written; 0 while not connected. */
+int pn_client_get_events(const PnClient *c);
+
+/*
+ * Do what the descriptor allows, without waiting: write queued requests,
+ * read the hello and replies (and call their callbacks), parking events met
+ * on the way for pn_client_next(). Returns 0, or the error that closed the
+ * connection (every pending callback has been called with it), -ENOTCONN
+ * or -ECONNRESET when not connected.
+ */
+int pn_client_process(PnClient *c);
+
+/*
+ * The requests above, without waiting: 0 once queued (callback, which may
+ * be NULL, gets the reply), or an error found at once: not connected,
+ * -EINVAL with the same codes as the blocking call, -EUSERS for more than
+ * 4096 subscriptions, -ENOBUFS when too many requests wait already, -ENOMEM.
+ * The subscribe calls return the subscription's id at once; it is valid
+ * (and replayed after a reconnect) only once its callback got 0, and
+ * pn_client_unsubscribe*() return -EBUSY until then.
+ */
+int pn_client_subscribe_async(PnClient *c, const char *const *events, const char *match_json,
+                              bool threads, uint64_t *ret_id, PnClientCallback callback,
+                              void *userdata);
+int pn_client_subscribe_request_async(PnClient *c, const char *request_json, uint64_t *ret_id,
+                                      PnClientCallback callback, void *userdata);
+int pn_client_unsubscribe_async(PnClient *c, uint64_t id, PnClientCallback callback, void *userdata);
+int pn_client_request_async(PnClient *c, const char *request_json, PnClientCallback callback,
+                            void *userdata);
 
 /* The broker's error reply to the last request ("invalid-filter", …, and a
  * message for humans), or "" if the last request got no error reply. */

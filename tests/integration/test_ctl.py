@@ -287,6 +287,17 @@ def test_monitor_reconnects_after_restart():
         check(first != second, f"instance_id {first} did not change across a restart")
 
 
+def test_client_async():
+    """libprocnotify's non-blocking interface, from a poll loop of its own,
+    against the real broker (cmocka, test-client-async.c)."""
+    exe = os.environ["PN_TEST_CLIENT_ASYNC"]
+    with Broker() as b:
+        r = subprocess.run([exe], env=dict(os.environ, PROCNOTIFY_SOCKET=b.socket_path),
+                           capture_output=True, text=True, timeout=60)
+        check_no_sanitizer_report(r.stderr, "test-client-async's stderr")
+        check(r.returncode == 0, f"test-client-async exited {r.returncode}:\n{r.stdout}{r.stderr}")
+
+
 def test_socket_activation_keeps_socket():
     """As procnotifyd.socket does: a listening socket passed in (LISTEN_FDS),
     held by the parent across a broker restart. The broker serves it, does

@@ -96,8 +96,9 @@ class Runner:
     """procnotify-hooks on the test broker's socket, its log read by a
     thread so that tests wait for log lines as events."""
 
-    def __init__(self, broker, scratch, user=None, args=(), preexec=None):
+    def __init__(self, broker, scratch, user=None, args=(), preexec=None, ready=True):
         self.broker, self.scratch, self.user, self.args = broker, scratch, user, list(args)
+        self.ready = ready  # wait for READY=1 on entering
         self.preexec = preexec
         self.lines = []
         self.cond = threading.Condition()
@@ -127,7 +128,8 @@ class Runner:
                                      cwd="/")
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.wait_ready()
+        if self.ready:
+            self.wait_ready()
         return self
 
     def _read(self):
@@ -452,15 +454,21 @@ def test_reconnects_after_broker_restart():
         s.report_hook("r")
         with Broker() as b, Runner(b, s) as h:
             h.wait_log(r"Connected to the broker")
-            b.stop()
-            h.wait_log(r"Lost the connection to the broker")
-            b.start()
-            h.wait_log(r"Reconnected to the broker \(instance [0-9a-f]+\): events while disconnected")
-            p = run_watched(b, s, "exit", 5)
-            rep = s.next_report(what="the hook's report after the broker restarted")
-            check(json.loads(rep["stdin"])["tgid"] == p.pid, "hook ran for another process")
+            restart_broker_and_run_hook(b, s, h)
     finally:
         s.close()
+
+
+def restart_broker_and_run_hook(b, s, h):
+    """Restart the broker under the runner; once it reconnected, its hook
+    runs for a new process."""
+    b.stop()
+    h.wait_log(r"Lost the connection to the broker")
+    b.start()
+    h.wait_log(r"Reconnected to the broker \(instance [0-9a-f]+\): events while disconnected")
+    p = run_watched(b, s, "exit", 5)
+    rep = s.next_report(what="the hook's report after the broker restarted")
+    check(json.loads(rep["stdin"])["tgid"] == p.pid, "hook ran for another process")
 
 
 def test_waits_for_broker():
@@ -480,6 +488,106 @@ def test_waits_for_broker():
     finally:
         b.kill()
         s.close()
+
+
+class SilentPeer:
+    """A real listening socket in place of the broker that accepts
+    connections and never answers: a broker hung before its hello."""
+
+    def __init__(self, scratch):
+        self.socket_path = os.path.join(scratch.dir, "silent.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.socket_path)
+        self.sock.listen(16)
+        self.conns = []
+
+    def wait_connection(self, timeout=15):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        check(r, f"the runner did not connect to the silent peer within {timeout}s")
+        self.conns.append(self.sock.accept()[0])
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_silent_broker_blocks_nothing():
+    """Connected to a peer that never sends its hello, the runner still
+    serves its loop: SIGHUP reloads and SIGTERM stops at once, not after
+    the library's wait for the hello."""
+    s = Scratch()
+    peer = SilentPeer(s)
+    try:
+        s.report_hook("quiet")
+        with Runner(peer, s, ready=False) as h:
+            peer.wait_connection()
+            t0 = time.monotonic()
+            h.proc.send_signal(signal.SIGHUP)
+            h.wait_log(r"Reloaded .*: 1 hooks\.", timeout=2)
+            rc = h.stop(timeout=2)
+            check(rc == 0, f"procnotify-hooks exited {rc} after SIGTERM:\n{h.log()}")
+            took = time.monotonic() - t0
+            check(took < 2, f"reload and stop took {took:.2f}s while connecting")
+    finally:
+        peer.close()
+        s.close()
+
+
+def test_silent_broker_times_out_and_retries():
+    """A peer that never answers is given up after the runner's connect
+    timeout (10 s), and tried again: the runner is ready meanwhile."""
+    s = Scratch()
+    peer = SilentPeer(s)
+    try:
+        s.report_hook("quiet")
+        with Runner(peer, s, ready=False) as h:
+            peer.wait_connection()
+            h.wait_ready(timeout=20)
+            h.wait_log(r"The broker at .* did not answer within 10 s, retrying", timeout=1)
+            peer.wait_connection(timeout=5)
+    finally:
+        peer.close()
+        s.close()
+
+
+STRACE = shutil.which("strace")
+BLOCKING_CALLS = "poll,ppoll,select,pselect6,nanosleep,clock_nanosleep"
+
+
+def test_loop_waits_only_in_epoll():
+    """Across a broker restart (reconnect, hello, replayed subscriptions)
+    and a hook run, the runner's thread makes no waiting call but the
+    loop's epoll_wait (strace attached to it)."""
+    s = Scratch()
+    out = os.path.join(s.dir, "strace.out")
+    try:
+        s.report_hook("r")
+        with Broker() as b, Runner(b, s) as h:
+            st = subprocess.Popen([STRACE, "-qq", "-e", "trace=" + BLOCKING_CALLS, "-o", out, "-p",
+                                   str(h.proc.pid)], stderr=subprocess.PIPE)
+            try:
+                wait_until(lambda: _traced(h.proc.pid),
+                           "strace attached to the runner")
+                restart_broker_and_run_hook(b, s, h)
+                h.proc.send_signal(signal.SIGHUP)
+                h.wait_ready()
+            finally:
+                st.send_signal(signal.SIGINT)
+                st.wait(15)
+        with open(out) as f:
+            calls = [l for l in f.read().splitlines() if l.strip()]
+        check(not calls, f"the runner waited outside its loop ({BLOCKING_CALLS}):\n" + "\n".join(calls[:20]))
+    finally:
+        s.close()
+
+
+def _traced(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1]) != 0
+    return False
 
 
 def test_queue_bounded_and_drops_logged():

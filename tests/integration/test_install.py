@@ -46,7 +46,7 @@ SYSTEM_SERVICE_DIRS = ("/usr/local/share/dbus-1/system-services", "/usr/share/db
                        "/lib/dbus-1/system-services")
 # sysusers.d(5)
 SYSUSERS_DIRS = ("/etc/sysusers.d", "/run/sysusers.d", "/usr/local/lib/sysusers.d", "/usr/lib/sysusers.d")
-PACKAGES = ("procnotify", "libprocnotify0", "libprocnotify-dev")
+PACKAGES = ("procnotify", "libprocnotify1", "libprocnotify-dev")
 LOCK = "/run/lock/procnotify-test-install.lock"
 
 
@@ -131,7 +131,7 @@ def check_prefix(prefix, build, destdir):
     # The configuration and hooks.d, where the installed binaries look.
     broker = files[one(files, r".*/sbin/procnotifyd", "procnotifyd")]
     runner = files[one(files, r".*/bin/procnotify-hooks", "procnotify-hooks")]
-    libdir = os.path.dirname(files[one(files, r".*/libprocnotify\.so\.0", "libprocnotify")])
+    libdir = os.path.dirname(files[one(files, r".*/libprocnotify\.so\.1", "libprocnotify")])
     env = dict(os.environ, LD_LIBRARY_PATH=libdir)
     conf = default_path(broker, env, r"procnotify\.conf", "procnotifyd")
     check(conf in files, f"{where}: procnotifyd reads {conf}, which is not installed")
