@@ -18,11 +18,13 @@
  * crashes: this process sets PR_SET_PREDUMP_SIG (number PRCTL) to SIGUSR1
  * on itself and listens to the proc connector; for each of N crashes of its
  * children it prints "<index> <ns before the signal> <ns the connector's
- * COREDUMP was read> <ns the predump signal was read>".
+ * COREDUMP was read> <ns the predump signal was read>" (the same time when
+ * one wakeup found both).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -34,14 +36,14 @@
 #include "bench-common.h"
 
 /* In a child: take the name, no core, the time; then SIGSEGV. */
-static void crash(long i, int fd, const char *line_prefix) {
+static void crash(long i, int fd, bool text) {
         char name[32], line[64];
         struct rlimit no_core = { 0, 0 };
         snprintf(name, sizeof(name), "%s%ld", bench_prefix(), i);
         prctl(PR_SET_NAME, name);
         setrlimit(RLIMIT_CORE, &no_core);
         uint64_t t0 = bench_now();
-        if (line_prefix) {
+        if (text) {
                 int k = snprintf(line, sizeof(line), "%ld %llu\n", i, (unsigned long long) t0);
                 if (write(fd, line, (size_t) k) != k)
                         _exit(1);
@@ -51,9 +53,17 @@ static void crash(long i, int fd, const char *line_prefix) {
         _exit(1);
 }
 
-static void sleep_until(uint64_t due) {
+/* Crash number i, due at due (0: now): its pid, the time it took in *t0. */
+static pid_t crash_child(long i, uint64_t due, const int pfd[2], uint64_t *t0) {
         struct timespec ts = { .tv_sec = (time_t) (due / 1000000000u), .tv_nsec = (long) (due % 1000000000u) };
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        if (due)
+                clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+                crash(i, pfd[1], false);
+        if (pid < 0 || read(pfd[0], t0, sizeof(*t0)) != sizeof(*t0))
+                return -1;
+        return pid;
 }
 
 /* The connector's COREDUMP of pid and the signal from it, each read once:
@@ -68,15 +78,17 @@ static int read_both(int cn, int sfd, pid_t pid, uint64_t *t_cn, uint64_t *t_sig
                         return -1;
                 if (poll(p, 2, 100) <= 0)
                         continue;
+                /* Both ready at one wakeup: the same time for both, whichever
+                 * is read first. */
+                uint64_t t = bench_now();
                 if (p[1].revents) {
                         struct signalfd_siginfo si;
                         if (read(sfd, &si, sizeof(si)) == sizeof(si) && (pid_t) si.ssi_pid == pid)
-                                *t_sig = bench_now();
+                                *t_sig = t;
                 }
                 if (p[0].revents) {
                         ssize_t k;
                         while ((k = recv(cn, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || (k < 0 && errno == ENOBUFS)) {
-                                uint64_t t = bench_now();
                                 if (k < 0)
                                         continue;
                                 struct proc_event *ev = (struct proc_event *) ((struct cn_msg *) NLMSG_DATA(
@@ -108,14 +120,8 @@ static int pair(long n, long rate, unsigned long option) {
         uint64_t start = bench_now();
         for (long i = 0; i < n; i++) {
                 uint64_t t0, t_cn, t_sig;
-                if (gap)
-                        sleep_until(start + (uint64_t) i * gap);
-                pid_t pid = fork();
+                pid_t pid = crash_child(i, gap ? start + (uint64_t) i * gap : 0, pfd, &t0);
                 if (pid < 0)
-                        return 1;
-                if (pid == 0)
-                        crash(i, pfd[1], NULL);
-                if (read(pfd[0], &t0, sizeof(t0)) != sizeof(t0))
                         return 1;
                 int r = read_both(cn, sfd, pid, &t_cn, &t_sig);
                 (void) waitpid(pid, NULL, 0);
@@ -135,7 +141,7 @@ int main(int argc, char **argv) {
                 int fd = open(argv[2], O_WRONLY | O_APPEND | O_CLOEXEC);
                 if (fd < 0)
                         return 2;
-                crash(strtol(argv[3], NULL, 10), fd, "");
+                crash(strtol(argv[3], NULL, 10), fd, true);
         }
         if (argc == 5 && strcmp(argv[1], "--pair") == 0)
                 return pair(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10), strtoul(argv[4], NULL, 0));
@@ -149,14 +155,8 @@ int main(int argc, char **argv) {
         if (!t || n <= 0 || pipe(pfd) < 0)
                 return 2;
         for (long i = 0; i < n; i++) {
-                if (gap)
-                        sleep_until(start + (uint64_t) i * gap);
-                pid_t pid = fork();
+                pid_t pid = crash_child(i, gap ? start + (uint64_t) i * gap : 0, pfd, &t[i]);
                 if (pid < 0)
-                        return 1;
-                if (pid == 0)
-                        crash(i, pfd[1], NULL);
-                if (read(pfd[0], &t[i], sizeof(t[i])) != sizeof(t[i]))
                         return 1;
                 (void) waitpid(pid, NULL, 0);
         }

@@ -43,14 +43,14 @@ def floor_pair(n):
     out = subprocess.run([BENCH_CRASH, "--pair", str(n), "20", str(PR_SET_PREDUMP_SIG)],
                          capture_output=True, text=True, timeout=600)
     check(out.returncode == 0, f"bench-crash --pair: {out.returncode}: {out.stderr}")
-    cn, sig, first = [], [], 0
+    cn, sig, order = [], [], {"signal first": 0, "connector first": 0, "at one wakeup": 0}
     for line in out.stdout.splitlines():
         _, t0, t_cn, t_sig = (int(x) for x in line.split())
         cn.append((t_cn - t0) / 1000)
         sig.append((t_sig - t0) / 1000)
-        first += t_sig < t_cn
+        order["signal first" if t_sig < t_cn else "connector first" if t_cn < t_sig else "at one wakeup"] += 1
     check(len(cn) == n, f"bench-crash --pair reported {len(cn)} of {n} crashes")
-    return cn, sig, first
+    return cn, sig, order
 
 
 def broker_round(prctl, n, stamps):
@@ -79,7 +79,7 @@ def broker_round(prctl, n, stamps):
 
 def main():
     n = CRASHES
-    cn, sig, first = floor_pair(n)
+    cn, sig, order = floor_pair(n)
     per = max(1, n // ROUNDS)
     lat = {False: [], True: []}
     srcs = {False: {}, True: {}}
@@ -98,8 +98,8 @@ def main():
         os.unlink(stamps)
     print("\n### Predump latency: the prctl path against the connector path (patched 6.1, qemu)\n")
     print(f"Ratios only (TCG emulation). Floor: {n} crashes (SIGSEGV, RLIMIT_CORE 0) of one "
-          f"process's children, each read on both paths; the prctl signal was read first "
-          f"for {first} of {n}.\n")
+          f"process's children, each read on both paths: "
+          f"{', '.join(f'{k} {v}' for k, v in order.items())}.\n")
     print("| path | p50 ÷ connector p50 | p99 ÷ connector p99 |")
     print("|---|---:|---:|")
     print("| floor: connector COREDUMP | 1.00 | 1.00 |")
