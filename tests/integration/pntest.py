@@ -79,6 +79,18 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 # Set by meson when the build is sanitized (-Db_sanitize=...): memory
 # figures are the sanitizer's then, not the broker's.
 SANITIZED = os.environ.get("PN_SANITIZE", "none") not in ("", "none")
+# How many times slower than a native machine this one runs everything: the
+# kernel rig (tests/kernel/test-kernels.sh) exports PN_TIME_SCALE in its
+# qemu guests (TCG emulates the CPU); 1 everywhere else. A bound about speed
+# (a latency, a stall, a cold start), not about the kernel, is written for
+# a native machine and passed through timed(); each still fails a broker
+# that is wrong (see the bound's comment).
+TIME_SCALE = max(1.0, float(os.environ.get("PN_TIME_SCALE") or 1))
+
+
+def timed(bound):
+    """A native-speed time bound (seconds or ms) scaled to this machine."""
+    return bound * TIME_SCALE
 
 
 def check_no_sanitizer_report(text, what="the broker's output"):

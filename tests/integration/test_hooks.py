@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 
-from pntest import Broker, PN_CHILD, _libc, check, fail, of_pid, run, wait_until
+from pntest import Broker, PN_CHILD, _libc, check, fail, of_pid, run, timed, wait_until
 from pnusers import Users
 
 HOOKS = os.environ.get("PROCNOTIFY_HOOKS", "procnotify-hooks")
@@ -287,24 +287,29 @@ def test_env_and_stdin():
 
 
 def test_timeout_kills_process_group():
+    # The Python hook must report (start, read its event) within its
+    # Timeout=: 1 s on a native machine, as many more as it is slower; the
+    # hook must still be killed at about that timeout, not later.
+    timeout_s = round(timed(1))
     s = Scratch()
     try:
-        s.report_hook("hang", mode="hang", extra_exec="Timeout=1s\n")
+        s.report_hook("hang", mode="hang", extra_exec=f"Timeout={timeout_s}s\n")
         with Broker() as b, Runner(b, s) as h:
             run_watched(b, s, "exit", 0)
-            rep = s.next_report(what="the hanging hook's report")
+            rep = s.next_report(timed(15), what="the hanging hook's report")
             t_report = time.monotonic()
             check(os.getpgid(rep["grandchild"]) == rep["pid"], "grandchild not in the hook's group")
             pidfd_wait_gone(rep["pid"], 15, "the hook process after its timeout")
             pidfd_wait_gone(rep["grandchild"], 15, "the hook's grandchild after the timeout")
             waited = time.monotonic() - t_report
-            check(waited < 10, f"hook killed only {waited:.1f}s after its report")
-            h.wait_log(rf"Hook hang: pid {rep['pid']} is still running at its timeout of 1.000 s: "
+            check(waited < timed(10), f"hook killed only {waited:.1f}s after its report")
+            h.wait_log(rf"Hook hang: pid {rep['pid']} is still running at its timeout of {timeout_s}.000 s: "
                        r"killing its process group\.")
             line = h.wait_log(rf"Hook hang: pid {rep['pid']} .* was killed by signal 9 \(SIGKILL\) after "
                               r"[0-9.]+ ms, at its timeout\.")[0]
             ran_ms = float(re.search(r"after ([0-9.]+) ms", line).group(1))
-            check(1000 <= ran_ms < 5000, f"the hook ran {ran_ms} ms, not about its 1 s timeout")
+            check(1000 * timeout_s <= ran_ms < timed(5000),
+                  f"the hook ran {ran_ms} ms, not about its {timeout_s} s timeout")
     finally:
         s.close()
 
@@ -664,7 +669,8 @@ def test_sigterm_stops_running_hooks():
             h = Runner(b, s)
             with h:
                 run_watched(b, s, "exit", 0)
-                rep = s.next_report(what="the hanging hook's report")
+                # A Python hook's cold start: native speed, or timed() slower.
+                rep = s.next_report(timed(15), what="the hanging hook's report")
                 rc = h.stop()
                 check(rc == 0, f"procnotify-hooks exited {rc} after SIGTERM:\n{h.log()}")
                 pidfd_wait_gone(rep["pid"], 10, "the running hook after the runner's SIGTERM")

@@ -183,7 +183,12 @@ static void test_adopt(void) {
         sigaddset(&mask, SIGUSR2);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        int pipefd[2];
+        /* Two pipes: A reports B's pid on one; B waits on the other until
+         * the test ends. Sharing one made B a reader of A's report: when B
+         * won that race it took a byte of the pid, returned from its read
+         * and died before A, so the kernel re-parented a zombie, which gets
+         * no adoption signal ("none in 30 s"). */
+        int report[2], hold[2];
 
         check(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, "adopt: subreaper", "errno %d", errno);
         if (prctl(PR_SET_ADOPTSIG, SIGUSR2, 0, 0, 0) < 0) {
@@ -193,22 +198,29 @@ static void test_adopt(void) {
         check(get(PR_GET_ADOPTSIG) == SIGUSR2, "adopt: get", "%d", get(PR_GET_ADOPTSIG));
 
         /* A forks B and exits: B is re-parented to us. */
-        if (pipe(pipefd) < 0)
+        if (pipe2(report, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0)
                 abort();
         pid_t a = fork();
         if (a == 0) {
+                close(report[0]);
+                close(hold[1]);
                 pid_t b = fork();
                 if (b == 0) {
-                        close(pipefd[1]);
+                        close(report[1]);
                         char c;
-                        (void) read(pipefd[0], &c, 1); /* until the test ends */
+                        (void) read(hold[0], &c, 1); /* EOF when the test ends */
                         _exit(0);
                 }
-                (void) write(pipefd[1], &b, sizeof(b));
+                close(hold[0]);
+                (void) write(report[1], &b, sizeof(b));
                 _exit(0);
         }
+        close(report[1]);
+        close(hold[0]);
         pid_t b = 0;
-        (void) read(pipefd[0], &b, sizeof(b));
+        check(read(report[0], &b, sizeof(b)) == sizeof(b) && b > 0, "adopt: the orphan's pid reported", "%d",
+              (int) b);
+        close(report[0]);
         struct signalfd_siginfo si;
         int got = read_sig(sfd, &si, 30000);
         check(got, "adopt: signal received", "none in 30 s");
@@ -220,9 +232,8 @@ static void test_adopt(void) {
                       si.ssi_code, si.ssi_pid, (int) b, si.ssi_status, (int) a);
         int status;
         waitpid(a, &status, 0);
-        close(pipefd[1]);
+        close(hold[1]);
         waitpid(b, &status, 0);
-        close(pipefd[0]);
         check(!read_sig(sfd, &si, 100), "adopt: exactly one signal", "another from %u", si.ssi_pid);
 
         /* A kill() of the same signal: SI_USER, but no old parent. */

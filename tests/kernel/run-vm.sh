@@ -17,7 +17,10 @@
 #
 # KVM is used only when the CPU has vmx or svm: /dev/kvm on this kind of
 # machine may be a software hypervisor on which stock kernels do not boot;
-# otherwise TCG (about 12x slower). VM_MEM (default 3G), VM_CPUS (default:
+# otherwise TCG (about 12x slower). The command gets PN_TIME_SCALE, how many
+# times slower than the host the guest runs (12 under TCG, 1 under KVM; the
+# caller's PN_TIME_SCALE if set): the tests' native-speed bounds are
+# multiplied by it (tests/integration/pntest.py, timed()). VM_MEM (default 3G), VM_CPUS (default:
 # the host's, at most 4), VM_TIMEOUT (seconds, default 3600), VM_APPEND
 # (more kernel parameters). no_timer_check: under TCG on a loaded host the
 # kernel's IO-APIC timer check fails and it panics at boot. Exit status:
@@ -107,7 +110,12 @@ mount -t tmpfs -o mode=1777 vartmp /newroot/var/tmp
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
 # /etc on a tmpfs of its own: useradd's lock files (link()) fail on the
 # overlay over 9p ("/etc/subgid.lock: No such file or directory").
-mkdir -p /rw/etc && cp -a /newroot/etc/. /rw/etc/ && mount --bind /rw/etc /newroot/etc
+# The host's own useradd (other tests running there) may hold lock files
+# that vanish while they are copied, or would be stale here: not copied.
+mkdir -p /rw/etc
+cp -a /newroot/etc/. /rw/etc/ 2>/dev/null
+rm -f /rw/etc/*.lock /rw/etc/.pwd.lock
+mount --bind /rw/etc /newroot/etc || fail "cannot put /etc on a tmpfs"
 cp /bin/busybox /newroot/.pn-job/busybox
 exec switch_root /newroot /.pn-job/busybox sh /.pn-job/pid1.sh
 INIT
@@ -137,8 +145,13 @@ $bb sync
 $bb poweroff -f
 PID1
 
+accel=tcg,thread=multi cpu=max scale=12
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+        accel=kvm cpu=host,-arch-capabilities scale=1
+fi
 {
         echo "export PATH=$(printf %q "$PATH") HOME=/root TMPDIR=/tmp LANG=${LANG:-C.UTF-8}"
+        echo "export PN_TIME_SCALE=$(printf %q "${PN_TIME_SCALE:-$scale}")"
         [ -n "${CI:-}" ] && echo "export CI=$(printf %q "$CI")"
         for v in ${VM_ENV:-}; do echo "export $v=$(printf %q "${!v:-}")"; done
         echo "cd $(printf %q "$PWD") || exit 125"
@@ -147,10 +160,6 @@ PID1
         echo
 } >"$job/share/cmd.sh"
 
-accel=tcg,thread=multi cpu=max
-if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
-        accel=kvm cpu=host,-arch-capabilities
-fi
 ncpu=$(nproc)
 cpus=${VM_CPUS:-$((ncpu > 4 ? 4 : ncpu))}
 mhz=$(awk -F': ' '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
