@@ -33,15 +33,13 @@ void table_lost(ProcTable *t, uint64_t n) {
         t->lost_unreported += n;
 }
 
-void table_report_lost(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+void table_report_lost_now(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
         PnEvent ev = {
                 .type = PN_EVENT_OVERRUN,
                 .ts_ns = now_ns,
                 .overrun = { .lost = t->lost_unreported, .where = PN_OVERRUN_KERNEL },
         };
 
-        if (t->lost_unreported == 0)
-                return;
         t->lost_unreported = 0;
         emit(&ev, userdata);
 }

@@ -4,7 +4,8 @@
  * published lately, so that a later report of the same end by another
  * source (the connector after a child's wait status, or the reverse) is
  * dropped instead of published twice, and a late fork of an ended process
- * does not bring it back.
+ * does not bring it back. A look-up of a tgid the ring does not hold costs
+ * a hash, not a scan.
  */
 #pragma once
 
@@ -20,9 +21,14 @@ typedef struct Ended {
 
 #define ENDED_RING 256
 
+/* Buckets of the filter that spares a scan of the ring for a tgid it does
+ * not hold (the common case: every fork asks). */
+#define ENDED_FILTER_BITS 9
+
 typedef struct EndedRing {
         Ended ended[ENDED_RING];
         size_t next;
+        uint16_t held[1u << ENDED_FILTER_BITS]; /* entries in the ring, by tgid hash */
 } EndedRing;
 
 void ended_add(EndedRing *r, pid_t tgid, uint64_t now_ns, bool without_connector);

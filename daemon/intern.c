@@ -10,13 +10,6 @@
 #include "common/macro.h"
 #include "intern.h"
 
-struct RefStr {
-        unsigned ref;
-        uint32_t hash;
-        RefStr *next; /* in its bucket */
-        char s[];
-};
-
 static uint32_t str_hash(const char *s, size_t n) {
         uint32_t h = 2166136261u; /* FNV-1a */
         for (size_t i = 0; i < n; i++)
@@ -88,10 +81,6 @@ RefStr *refstr_unref(StrSet *set, RefStr *r) {
         set->n--;
         free(r);
         return NULL;
-}
-
-const char *refstr_get(const RefStr *r) {
-        return r ? r->s : NULL;
 }
 
 void refstr_set(StrSet *set, RefStr **slot, const char *s) {

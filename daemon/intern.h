@@ -11,6 +11,14 @@
 
 typedef struct RefStr RefStr;
 
+/* Read through refstr_get(); the rest is intern.c's. */
+struct RefStr {
+        unsigned ref;
+        uint32_t hash;
+        RefStr *next; /* in its bucket */
+        char s[];
+};
+
 typedef struct StrSet {
         RefStr **buckets;
         size_t nbuckets; /* power of two, or 0 before the first string */
@@ -23,7 +31,9 @@ RefStr *strset_intern(StrSet *set, const char *s);
 RefStr *refstr_ref(RefStr *r);
 /* Drop a reference; the last one frees the string. Returns NULL. */
 RefStr *refstr_unref(StrSet *set, RefStr *r);
-const char *refstr_get(const RefStr *r);
+static inline const char *refstr_get(const RefStr *r) {
+        return r ? r->s : NULL;
+}
 /* Replace *slot with a reference to s, unless it already says s. */
 void refstr_set(StrSet *set, RefStr **slot, const char *s);
 /* Free the buckets; every reference must have been dropped. */

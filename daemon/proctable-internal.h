@@ -103,8 +103,13 @@ int pending_add(ProcTable *t, PendingKind kind, const ProcEntry *e, pid_t old_pa
 /* n events that the table could not publish: counted, and reported by
  * table_report_lost(). */
 void table_lost(ProcTable *t, uint64_t n);
+void table_report_lost_now(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+
 /* Publish an overrun for the events lost since the last one, if any. */
-void table_report_lost(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+static inline void table_report_lost(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata) {
+        if (t->lost_unreported > 0)
+                table_report_lost_now(t, now_ns, emit, userdata);
+}
 
 /* exitmerge.c: one exit per process, from every source that saw it. */
 void emit_adopt(ProcTable *t, ProcEntry *child, pid_t old_parent, pid_t new_parent, uint64_t ts_ns,
