@@ -55,6 +55,8 @@ void broker_visit_stats(void *userdata, const StatsVisitor *v) {
                 stats_uint(v, "unmerged_predumps", ts->unmerged_predumps);
                 stats_uint(v, "merged_adoptions", ts->merged_adoptions);
                 stats_uint(v, "unmerged_adoptions", ts->unmerged_adoptions);
+                stats_uint(v, "deferred_full", ts->deferred_full);
+                stats_uint(v, "lost", ts->lost);
                 stats_section_end(v);
                 if (b->watches)
                         watch_table_visit_stats(b->watches, v);

@@ -95,6 +95,15 @@ typedef struct ProcTableStats {
          * patched kernel's signal; held ones published without the other. */
         uint64_t merged_predumps, unmerged_predumps;
         uint64_t merged_adoptions, unmerged_adoptions;
+        /* Deferred work that found its queue full (PROCTABLE_PENDING_MAX
+         * items) or no memory: done at once where it can be (a held
+         * report is published, a vanished process reported); where it
+         * cannot, the events it may cost are counted in lost. */
+        uint64_t deferred_full;
+        /* Events the table could not publish (an unverified leader exit,
+         * untold adoptions): each is also reported, through emit, as a
+         * PN_EVENT_OVERRUN (where PN_OVERRUN_KERNEL) counting them. */
+        uint64_t lost;
 } ProcTableStats;
 
 /* Expected conditions (positive; errors are -errno). */
@@ -152,7 +161,8 @@ int proctable_track(ProcTable *t, pid_t tgid, uint64_t now_ns);
  */
 int proctable_resync(ProcTable *t, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
 
-/* The CLOCK_MONOTONIC deadline of the earliest deferred work, 0 if none. */
+/* The CLOCK_MONOTONIC deadline of the earliest deferred work, 0 if none:
+ * a peek at a priority queue, cheap enough for every loop iteration. */
 uint64_t proctable_next_deadline(const ProcTable *t);
 /* Run deferred work that is due: settle adoptions, verify leader exits,
  * report vanished processes. */
