@@ -757,7 +757,7 @@ def flood_signals(kind, broker_args=(), kernel_loss=False):
             control.events_until(of_pid(p.pid, "exit"), 30, what="the burst child's exit")
             # Every loss is told once the bus queue drains; a ping's reply
             # comes after the signals sent before it. Ask until all is told.
-            deadline = time.monotonic() + 45
+            deadline = time.monotonic() + timed(45)
             while True:
                 for t in tallies:
                     t.sub.send("ping")
