@@ -736,8 +736,9 @@ def flood_signals(kind, broker_args=(), kernel_loss=False):
     Overrun signals report, every event of the burst reached the second or
     was reported to it as lost, and the losses told are exactly those the
     broker counted. With kernel_loss, the kernel must have dropped some.
-    On a machine timed(1) times slower the burst is that much slower too:
-    the broker then gets as large a share of it past a 4 KiB buffer."""
+    On a machine timed(1) times slower the burst is that much slower too,
+    and the bus runs again after that many times fewer dropped signals:
+    what the broker gets past a 4 KiB buffer depends on its speed."""
     n, rate = 50000, int(25000 / timed(1))
     with Bus(kind) as bus, Broker(dbus=bus.address, args=list(broker_args)) as b:
         control = b.client()
@@ -747,7 +748,7 @@ def flood_signals(kind, broker_args=(), kernel_loss=False):
         burst = SignalTally(subscriber(bus, "comm", {"pid": p.pid}), "burst", pid=p.pid)
         tallies = [every, burst]
         try:
-            burst_under_stopped_bus(bus, control, p, until_lost=10000, timeout=timed(30))
+            burst_under_stopped_bus(bus, control, p, until_lost=int(10000 / timed(1)), timeout=timed(30))
             bus.resume()
             pump_signals(tallies, lambda: p.poll() is not None, timed(60), "the burst did not end")
             check(p.returncode == 0, f"burst child exited {p.returncode}")
@@ -756,7 +757,7 @@ def flood_signals(kind, broker_args=(), kernel_loss=False):
             control.events_until(of_pid(p.pid, "exit"), 30, what="the burst child's exit")
             # Every loss is told once the bus queue drains; a ping's reply
             # comes after the signals sent before it. Ask until all is told.
-            deadline = time.monotonic() + 45
+            deadline = time.monotonic() + timed(45)
             while True:
                 for t in tallies:
                     t.sub.send("ping")
