@@ -90,6 +90,7 @@ struct SinkDbus {
         bool ever_ready;            /* it was once: a lost bus is reconnected */
         SinkDbusCallbacks cb;
         void *userdata;
+        struct DbusCall *calls;     /* control calls the broker has not answered yet */
 };
 
 extern const sd_bus_vtable sink_dbus_vtable[];
@@ -117,3 +118,13 @@ int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int s
                                DbusSubscription **ret);
 void sink_dbus_subscription_free(DbusSubscription *sub);
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);
+
+/* --- sink-dbus-control.c: Watch, Unwatch, Run, ListChildren, Kill --- */
+
+/* The D-Bus error name of a protocol error code. */
+const char *sink_dbus_error_name(const char *code);
+/* Serve req (Watch, Unwatch, Run, ListChildren, Kill) for peer through the
+ * broker, and answer call with its typed result, now or later. */
+int sink_dbus_control_serve(SinkDbus *s, DbusPeer *peer, sd_bus_message *call, const Request *req);
+/* The sink goes: the calls not answered yet never will be. */
+void sink_dbus_control_cancel_all(SinkDbus *s);

@@ -278,159 +278,6 @@ int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds 
         return 0;
 }
 
-/* The D-Bus error for a protocol error code. */
-static const char *error_name(const char *code) {
-        static const struct {
-                const char *code, *name;
-        } map[] = {
-                { PN_ERR_NOT_FOUND, ERROR_NOT_FOUND },
-                { PN_ERR_ACCESS_DENIED, ERROR_ACCESS_DENIED },
-                { PN_ERR_LIMIT_EXCEEDED, ERROR_LIMIT_EXCEEDED },
-                { PN_ERR_BUSY, ERROR_BUSY },
-                { PN_ERR_SPAWN_FAILED, ERROR_SPAWN_FAILED },
-                { PN_ERR_INVALID_FILTER, ERROR_INVALID_FILTER },
-                { PN_ERR_INVALID_REQUEST, SD_BUS_ERROR_INVALID_ARGS },
-                { PN_ERR_UNKNOWN_OP, SD_BUS_ERROR_UNKNOWN_METHOD },
-                { PN_ERR_INTERNAL, SD_BUS_ERROR_NO_MEMORY },
-        };
-        for (size_t i = 0; code && i < ELEMENTSOF(map); i++)
-                if (streq(code, map[i].code))
-                        return map[i].name;
-        return SD_BUS_ERROR_FAILED;
-}
-
-/* ListChildren's a(ususbuss) from the "children" reply; D-Bus has no
- * null: an unknown uid is 4294967295, an unknown command "". */
-static int append_children(sd_bus_message *m, struct json_object *o) {
-        struct json_object *list = NULL;
-        int r;
-
-        json_object_object_get_ex(o, "children", &list);
-        r = sd_bus_message_open_container(m, 'a', "(ususbuss)");
-        for (size_t i = 0; r >= 0 && i < json_object_array_length(list); i++) {
-                struct json_object *c = json_object_array_get_idx(list, i), *v[8] = { 0 };
-                static const char *const keys[] = { "pid", "name", "uid", "state", "adopted",
-                                                    "requester_uid", "command", "started" };
-                for (size_t k = 0; k < ELEMENTSOF(keys); k++)
-                        json_object_object_get_ex(c, keys[k], &v[k]);
-                r = sd_bus_message_append(m, "(ususbuss)", (uint32_t) json_object_get_int64(v[0]),
-                                          json_object_get_string(v[1]),
-                                          v[2] && json_object_is_type(v[2], json_type_int)
-                                                  ? (uint32_t) json_object_get_int64(v[2]) : UINT32_MAX,
-                                          json_object_get_string(v[3]), (int) json_object_get_boolean(v[4]),
-                                          v[5] && json_object_is_type(v[5], json_type_int)
-                                                  ? (uint32_t) json_object_get_int64(v[5]) : UINT32_MAX,
-                                          v[6] && json_object_is_type(v[6], json_type_string)
-                                                  ? json_object_get_string(v[6]) : "",
-                                          json_object_get_string(v[7]));
-        }
-        return r < 0 ? r : sd_bus_message_close_container(m);
-}
-
-/* The method's return values from the broker's reply line o. */
-static int reply_control(PendingSubscribe *p, struct json_object *o, const DbusSubscription *sub) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        struct json_object *v[4] = { 0 };
-        int r;
-
-        switch (p->req.op) {
-        case REQUEST_WATCH:
-                return sd_bus_reply_method_return(p->call, "o", sub ? sub->path : "/");
-        case REQUEST_RUN:
-                json_object_object_get_ex(o, "pid", &v[0]);
-                json_object_object_get_ex(o, "name", &v[1]);
-                json_object_object_get_ex(o, "uid", &v[2]);
-                json_object_object_get_ex(o, "output", &v[3]);
-                return sd_bus_reply_method_return(p->call, "ususo", (uint32_t) json_object_get_int64(v[0]),
-                                                  json_object_get_string(v[1]),
-                                                  (uint32_t) json_object_get_int64(v[2]),
-                                                  json_object_get_string(v[3]), sub ? sub->path : "/");
-        case REQUEST_CHILDREN:
-                r = sd_bus_message_new_method_return(p->call, &m);
-                if (r >= 0)
-                        r = append_children(m, o);
-                return r < 0 ? r : sd_bus_send(NULL, m, NULL);
-        case REQUEST_KILL:
-                json_object_object_get_ex(o, "signal", &v[0]);
-                json_object_object_get_ex(o, "pids", &v[1]);
-                r = sd_bus_message_new_method_return(p->call, &m);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "i", (int32_t) json_object_get_int(v[0]));
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'a', "u");
-                for (size_t i = 0; r >= 0 && i < json_object_array_length(v[1]); i++)
-                        r = sd_bus_message_append(m, "u",
-                                                  (uint32_t) json_object_get_int64(json_object_array_get_idx(v[1], i)));
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                return r < 0 ? r : sd_bus_send(NULL, m, NULL);
-        default:
-                return sd_bus_reply_method_return(p->call, NULL);
-        }
-}
-
-/* Watch, Unwatch, Run, ListChildren, Kill: served by the broker like the
- * socket's ops of the same request (p->req); its reply line becomes the
- * method's reply or error, and a subscription it asks for (a watch, a run
- * with "follow") is the caller's. */
-static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
-        SinkDbus *s = p->sink;
-        _cleanup_(json_object_putp) struct json_object *o = NULL;
-        JsonBuf line = JSONBUF_INIT;
-        SinkControlReply reply = {
-                .line = &line,
-                .can_subscribe = peer->n_subs < s->opt.max_subscriptions &&
-                                 uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS,
-                                                       peer->creds.uid),
-                .next_id = s->next_sub_id + 1,
-        };
-        struct json_object *v;
-        DbusSubscription *sub = NULL;
-        int r;
-
-        if (!s->ctx.control.request)
-                return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_UNKNOWN_METHOD,
-                                                  "Not served by this broker.");
-        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &p->req, &reply);
-        if (!jsonbuf_failed(&line))
-                o = json_tokener_parse(line.data);
-        jsonbuf_deinit(&line);
-        if (reply.unsubscribe_tag)
-                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag, 0, NULL);
-        if (!o || !json_object_object_get_ex(o, "type", &v)) {
-                filter_free(reply.subscribe);
-                return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
-        }
-        if (streq(json_object_get_string(v), "error")) {
-                struct json_object *code = NULL, *msg = NULL;
-                json_object_object_get_ex(o, "code", &code);
-                json_object_object_get_ex(o, "message", &msg);
-                filter_free(reply.subscribe);
-                return sd_bus_reply_method_errorf(p->call, error_name(json_object_get_string(code)), "%s",
-                                                  json_object_get_string(msg));
-        }
-        if (!reply.subscribe)
-                return reply_control(p, o, NULL);
-        /* Room was checked by the broker (can_subscribe): what fails is memory. */
-        char **events = calloc(1, sizeof(char *));
-        r = events ? sink_dbus_subscription_add(peer, reply.subscribe, events, 0, NULL, &sub) : -ENOMEM;
-        if (r < 0) {
-                filter_free(reply.subscribe);
-                free(events);
-                if (p->req.op == REQUEST_WATCH) {
-                        Request undo = { .op = REQUEST_UNWATCH, .watch = { .pid = p->req.watch.pid } };
-                        JsonBuf ignored = JSONBUF_INIT;
-                        SinkControlReply u = { .line = &ignored };
-                        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &undo, &u);
-                        jsonbuf_deinit(&ignored);
-                }
-                /* A child runs by now, as on the socket; only its events are not delivered. */
-                return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe the caller: %m");
-        }
-        sub->tag = reply.tag;
-        return reply_control(p, o, sub);
-}
-
 static int reply_statistics(sd_bus_message *call, SinkDbus *s, bool sees_all);
 
 /* Subscribe the caller of p->call, whose credentials the bus told. */
@@ -455,14 +302,14 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         if (p->op != REQUEST_SUBSCRIBE)
-                return serve_control(p, peer);
+                return sink_dbus_control_serve(s, peer, p->call, &p->req);
         pid_t follow_pid = filter_get_follow(p->filter);
         if (follow_pid > 0) {
                 char msg[160];
                 const char *code = sink_context_follow_new(&s->ctx, &peer->creds, follow_pid, peer->n_follows,
                                                            &p->follow, msg, sizeof(msg));
                 if (code)
-                        return sd_bus_reply_method_errorf(p->call, error_name(code), "%s", msg);
+                        return sd_bus_reply_method_errorf(p->call, sink_dbus_error_name(code), "%s", msg);
         }
         if (p->signal && peer->signals.pidfd < 0) {
                 /* Never a bare pid: a process that ended while another kept
@@ -708,7 +555,7 @@ static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *re
                 if (r != -EINVAL)
                         return r;
                 s->stats.bad_calls++;
-                return sd_bus_error_set(ret_error, error_name(err.code), err.message);
+                return sd_bus_error_set(ret_error, sink_dbus_error_name(err.code), err.message);
         }
         p->op = p->req.op;
         return ask_sender_creds(p, m);

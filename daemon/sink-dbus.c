@@ -1007,6 +1007,7 @@ SinkDbus *sink_dbus_free(SinkDbus *s) {
                 return NULL;
         if (s->watch_id > 0)
                 dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
+        sink_dbus_control_cancel_all(s);
         while (s->peers)
                 peer_free(s->peers);
         sd_event_source_disable_unref(s->pump);

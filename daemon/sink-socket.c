@@ -78,6 +78,13 @@ struct Client {
         uint64_t next_sub_id;
 
         SinkLoss loss;      /* dropped and not told yet */
+
+        /* A request the broker has not answered yet: nothing more is read
+         * or served from this connection until it is (replies in order);
+         * what was read past it waits in in/in_len. */
+        ControlSlot *slot;
+        bool forwarding;    /* inside ctx.control.request() */
+        bool slot_replied;  /* a failed subscription was the reply already */
 };
 
 struct SinkSocket {
@@ -474,31 +481,77 @@ static void client_remove_subscription(Client *c, size_t i) {
         c->sink->stats.subscriptions--;
 }
 
-/* An op the broker serves (watch, run, …): it writes the reply, and may
- * give this connection a subscription for what it asked for, or take one
- * away. */
-static void client_forward(Client *c, const Request *r) {
+/* --- ops the broker serves (watch, run, …), through a ControlSlot --- */
+
+static void client_consume(Client *c, const char *data, size_t n);
+
+static int client_slot_subscribe(void *userdata, Filter *f, uint64_t tag, uint64_t *ret_id) {
+        Client *c = userdata;
+        int r = client_add_subscription(c, f, tag);
+        if (r < 0) {
+                /* It sent its error: that is the request's reply. */
+                filter_free(f);
+                c->slot_replied = true;
+                return r == -ENOSPC ? -EDQUOT : r;
+        }
+        *ret_id = c->next_sub_id;
+        return 0;
+}
+
+static void client_slot_unsubscribe(void *userdata, uint64_t tag) {
+        Client *c = userdata;
+        for (size_t i = c->n_subs; i-- > 0;)
+                if (c->subs[i].tag == tag)
+                        client_remove_subscription(c, i);
+}
+
+static void client_slot_complete(void *userdata, const ControlResult *r) {
+        Client *c = userdata;
         SinkSocket *s = c->sink;
-        SinkControlReply reply = { .line = &s->reply,
-                                   .can_subscribe = client_can_subscribe(c),
-                                   .next_id = c->next_sub_id + 1 };
+
+        if (!c->slot_replied) {
+                reply_control(&s->reply, r);
+                client_send_reply(c);
+        }
+        c->slot_replied = false;
+        if (c->forwarding)
+                return; /* answered at once: client_forward() goes on */
+        /* Answered later: serve what was read meanwhile, then read on. */
+        c->slot = control_slot_unref(c->slot);
+        _cleanup_free_ char *rest = TAKE_PTR(c->in);
+        size_t n = c->in_len;
+        c->in_len = 0;
+        client_consume(c, rest, n);
+        client_update_events(c);
+        client_flush(c);
+}
+
+/* An op the broker serves: it answers through a slot, at once or later;
+ * it may give this connection a subscription for what it asked for, or
+ * take one away. */
+static void client_forward(Client *c, const Request *r) {
+        static const ControlSlotOps ops = {
+                .subscribe = client_slot_subscribe,
+                .unsubscribe = client_slot_unsubscribe,
+                .complete = client_slot_complete,
+        };
+        SinkSocket *s = c->sink;
+        int k;
 
         if (!s->ctx.control.request) {
                 client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
                 return;
         }
-        s->ctx.control.request(s->ctx.userdata, &c->creds, c->owner, r, &reply);
-        if (reply.unsubscribe_tag)
-                for (size_t i = c->n_subs; i-- > 0;)
-                        if (c->subs[i].tag == reply.unsubscribe_tag)
-                                client_remove_subscription(c, i);
-        /* Room was checked by the broker (can_subscribe); what fails here is memory. */
-        if (reply.subscribe && client_add_subscription(c, reply.subscribe, reply.tag) < 0) {
-                filter_free(reply.subscribe);
-                jsonbuf_reset(&s->reply);
+        k = control_slot_new(&c->slot, &ops, c, client_can_subscribe(c));
+        if (k < 0) {
+                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
                 return;
         }
-        client_send_reply(c);
+        c->forwarding = true;
+        s->ctx.control.request(s->ctx.userdata, &c->creds, c->owner, r, c->slot);
+        c->forwarding = false;
+        if (control_slot_is_done(c->slot))
+                c->slot = control_slot_unref(c->slot);
 }
 
 /* subscribe: the filter, and what this sink keeps besides for it: the
@@ -640,9 +693,21 @@ static void client_line_too_long(Client *c) {
         c->in_len = 0;
 }
 
-/* Split data into lines; keep a trailing partial line. */
+/* Split data into lines; keep a trailing partial line, or everything
+ * after a line the broker has not answered yet (c->slot). */
 static void client_consume(Client *c, const char *data, size_t n) {
         while (n > 0 && !c->closing) {
+                if (c->slot) {
+                        char *p = realloc(c->in, c->in_len + n + 1);
+                        if (!p) {
+                                c->closing = true;
+                                return;
+                        }
+                        c->in = p;
+                        memcpy(c->in + c->in_len, data, n);
+                        c->in_len += n;
+                        return;
+                }
                 const char *nl = memchr(data, '\n', n);
                 size_t take = nl ? (size_t) (nl - data) : n;
 
@@ -679,7 +744,7 @@ static void client_consume(Client *c, const char *data, size_t n) {
 static void client_read(Client *c) {
         SinkSocket *s = c->sink;
 
-        for (int i = 0; i < READS_PER_WAKEUP && !c->read_closed; i++) {
+        for (int i = 0; i < READS_PER_WAKEUP && !c->read_closed && !c->slot; i++) {
                 /* Back-pressure: a client that does not read its replies is
                  * not read from until it does. */
                 if (client_queued(c) > s->opt.queue_bytes)
@@ -714,6 +779,10 @@ static int client_on_io(sd_event_source *src, int fd, uint32_t revents, void *us
         (void) src;
         (void) fd;
 
+        if (c->slot && (revents & (EPOLLHUP | EPOLLERR))) {
+                client_free(c); /* gone while waiting for its answer */
+                return 0;
+        }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 if (!c->read_closed)
                         client_read(c);
@@ -729,7 +798,7 @@ static int client_on_io(sd_event_source *src, int fd, uint32_t revents, void *us
 
 static void client_update_events(Client *c) {
         uint32_t events = 0;
-        if (!c->read_closed && client_queued(c) <= c->sink->opt.queue_bytes)
+        if (!c->read_closed && !c->slot && client_queued(c) <= c->sink->opt.queue_bytes)
                 events |= EPOLLIN;
         if (client_queued(c) > 0)
                 events |= EPOLLOUT;
@@ -755,6 +824,8 @@ static void client_free(Client *c) {
                 s->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        control_slot_cancel(c->slot);
+        c->slot = control_slot_unref(c->slot);
         if (s->ctx.control.release)
                 s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
