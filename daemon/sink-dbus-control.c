@@ -9,11 +9,14 @@
  * while the broker serves it, and taken back by the broker if the op fails.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/macro.h"
 #include "protocol/event-json.h"
+#include "protocol/utf8.h"
+#include <json-c/json.h>
 #include "sink-dbus-internal.h"
 
 typedef struct DbusCall {
@@ -201,3 +204,178 @@ void sink_dbus_control_cancel_all(SinkDbus *s) {
                 control_slot_cancel(c->slot);
         }
 }
+
+/* --- the methods: arguments into a Request, checked as the socket's --- */
+
+/* Read "u pid" (a process id); on error sets ret_error. */
+static int read_pid(sd_bus_message *m, pid_t *ret, sd_bus_error *ret_error) {
+        uint32_t pid;
+        int r = sd_bus_message_read(m, "u", &pid);
+        if (r < 0)
+                return r;
+        if (pid == 0 || pid > INT32_MAX)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS, "%u is not a process id", pid);
+        *ret = (pid_t) pid;
+        return 0;
+}
+
+static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op, sd_bus_error *ret_error) {
+        pid_t pid = 0;
+        int stop = 0, r;
+
+        r = read_pid(m, &pid, ret_error);
+        if (r < 0) {
+                s->stats.bad_calls++;
+                return r;
+        }
+        if (op == REQUEST_WATCH) {
+                /* Options: "stop" (boolean). */
+                r = sd_bus_message_enter_container(m, 'a', "{sv}");
+                while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                        const char *key;
+                        r = sd_bus_message_read(m, "s", &key);
+                        if (r >= 0 && !streq(key, "stop")) {
+                                s->stats.bad_calls++;
+                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Unknown option \"%.*s\" (known: stop).",
+                                                         PN_UTF8_CUT(key, 64));
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_read(m, "v", "b", &stop);
+                        if (r < 0) {
+                                s->stats.bad_calls++;
+                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option \"stop\" must be a boolean.");
+                        }
+                        r = sd_bus_message_exit_container(m);
+                }
+                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        Request req = { .op = op, .watch = { .pid = pid, .stop = stop } };
+        return sink_dbus_call_broker(s, m, &req);
+}
+
+int sink_dbus_method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return method_watch_or_unwatch(m, userdata, REQUEST_WATCH, ret_error);
+}
+
+int sink_dbus_method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return method_watch_or_unwatch(m, userdata, REQUEST_UNWATCH, ret_error);
+}
+
+/* --- Run, ListChildren, Kill: the JSON ops, checked by the same parser --- */
+
+/* Add the a{sv} options of a call to req as members, refusing "op" and
+ * the members given as arguments of their own (not_options): InvalidArgs. */
+static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
+                        const char *const *not_options, sd_bus_error *ret_error) {
+        char error[256] = "";
+        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                bool refused = streq(key, "op");
+                for (size_t i = 0; not_options[i]; i++)
+                        refused = refused || streq(key, not_options[i]);
+                struct json_object *v = NULL;
+                if (refused)
+                        snprintf(error, sizeof(error), "\"%.*s\" is not an option here.",
+                                 PN_UTF8_CUT(key, 64));
+                else
+                        v = sink_dbus_read_variant(m, "options", key, error, sizeof(error));
+                if (!v) {
+                        s->stats.bad_calls++;
+                        return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, error);
+                }
+                json_object_object_add(req, key, v);
+                r = sd_bus_message_exit_container(m);
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
+/* Parse req (taken) as the socket would, then ask who is calling. */
+static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *req, sd_bus_error *ret_error) {
+        Request parsed;
+        ProtoError err;
+        int r;
+
+        r = request_parse_object(&parsed, req, &err);
+        if (r < 0) {
+                if (r != -EINVAL)
+                        return r;
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, sink_dbus_error_name(err.code), err.message);
+        }
+        return sink_dbus_call_broker(s, m, &parsed);
+}
+
+/* Run's arguments into req, the JSON request the socket would send. */
+static int read_run(SinkDbus *s, sd_bus_message *m, struct json_object *req, sd_bus_error *ret_error) {
+        static const char *const not_options[] = { "argv", NULL };
+        struct json_object *argv = json_object_new_array();
+        const char *arg;
+        size_t n = 0;
+        int r;
+
+        if (!argv)
+                return -ENOMEM;
+        json_object_object_add(req, "op", json_object_new_string("run"));
+        json_object_object_add(req, "argv", argv);
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        while (r > 0 && (r = sd_bus_message_read(m, "s", &arg)) > 0)
+                /* Entries past the limit are counted, not copied. */
+                if (n++ < RUN_MAX_ARGS)
+                        json_object_array_add(argv, json_object_new_string(arg));
+        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                return r;
+        if (n > RUN_MAX_ARGS) {
+                s->stats.bad_calls++;
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "\"argv\" has %zu entries; at most %d", n, RUN_MAX_ARGS);
+        }
+        return read_options(s, m, req, not_options, ret_error);
+}
+
+int sink_dbus_method_run(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SinkDbus *s = userdata;
+        struct json_object *req = json_object_new_object();
+        int r;
+
+        if (!req)
+                return -ENOMEM;
+        r = read_run(s, m, req, ret_error);
+        if (r < 0) {
+                json_object_put(req);
+                return r;
+        }
+        return method_control(m, s, req, ret_error);
+}
+
+int sink_dbus_method_list_children(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct json_object *req = json_object_new_object();
+        if (!req)
+                return -ENOMEM;
+        json_object_object_add(req, "op", json_object_new_string("children"));
+        return method_control(m, userdata, req, ret_error);
+}
+
+int sink_dbus_method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        static const char *const not_options[] = { NULL };
+        SinkDbus *s = userdata;
+        struct json_object *req = json_object_new_object();
+        int r;
+
+        if (!req)
+                return -ENOMEM;
+        json_object_object_add(req, "op", json_object_new_string("kill"));
+        r = read_options(s, m, req, not_options, ret_error);
+        if (r < 0) {
+                json_object_put(req);
+                return r;
+        }
+        return method_control(m, s, req, ret_error);
+}
+

@@ -128,3 +128,17 @@ const char *sink_dbus_error_name(const char *code);
 int sink_dbus_control_serve(SinkDbus *s, DbusPeer *peer, sd_bus_message *call, const Request *req);
 /* The sink goes: the calls not answered yet never will be. */
 void sink_dbus_control_cancel_all(SinkDbus *s);
+int sink_dbus_method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_run(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_list_children(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+
+/* --- sink-dbus-vtable.c, for the control methods --- */
+
+/* One variant of an a{sv} (what: "match", "options"; key: its key) as a
+ * JSON value; NULL with the reason in error. */
+struct json_object *sink_dbus_read_variant(sd_bus_message *m, const char *what, const char *key,
+                                           char *error, size_t size);
+/* Serve req (taken) for the caller of m once the bus told who it is. */
+int sink_dbus_call_broker(SinkDbus *s, sd_bus_message *m, Request *req);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * org.procnotify.Broker1 and org.procnotify.Subscription1: the methods,
- * properties and signals callers see (dbus/org.procnotify.Broker1.xml is the
- * documented form of the same). Wrong argument types never get here: sd-bus
- * checks the signatures and answers InvalidArgs.
+ * org.procnotify.Broker1 and org.procnotify.Subscription1 as callers see
+ * them: the vtables (methods, properties, signals; dbus/org.procnotify.Broker1.xml
+ * is the documented form of the same), and the calls the sink serves itself
+ * (Subscribe, Unsubscribe, GetStatistics) once the bus told who is calling.
+ * The control methods (Watch, Run, …) are sink-dbus-control.c's. Wrong
+ * argument types never get here: sd-bus checks the signatures and answers
+ * InvalidArgs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +26,6 @@
 #define ERROR_ACCESS_DENIED "org.procnotify.Broker1.Error.AccessDenied"
 #define ERROR_LIMIT_EXCEEDED "org.procnotify.Broker1.Error.LimitExceeded"
 #define ERROR_NOT_FOUND "org.procnotify.Broker1.Error.NotFound"
-#define ERROR_BUSY "org.procnotify.Broker1.Error.Busy"
-#define ERROR_SPAWN_FAILED "org.procnotify.Broker1.Error.SpawnFailed"
 #define ERROR_SIGNAL_NOT_SUPPORTED "org.procnotify.Broker1.Error.SignalNotSupported"
 
 #define MAX_PEER_GROUPS 256
@@ -68,8 +69,8 @@ static bool is_int_type(char c) {
 
 /* Read one variant of a{sv} what (the match, a method's options) into a
  * json value; NULL + message on error. */
-static struct json_object *read_variant(sd_bus_message *m, const char *what, const char *key, char *error,
-                                        size_t size) {
+struct json_object *sink_dbus_read_variant(sd_bus_message *m, const char *what, const char *key, char *error,
+                                          size_t size) {
         const char *contents;
         char type;
         struct json_object *v = NULL;
@@ -153,7 +154,7 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         return r;
-                struct json_object *v = read_variant(m, "match", key, error, size);
+                struct json_object *v = sink_dbus_read_variant(m, "match", key, error, size);
                 if (!v)
                         return -EINVAL;
                 /* "threads" and "signal" are options of the subscription, not process keys;
@@ -444,177 +445,17 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return ask_sender_creds(p, m);
 }
 
-/* Read "u pid" (a process id); on error sets ret_error. */
-static int read_pid(sd_bus_message *m, pid_t *ret, sd_bus_error *ret_error) {
-        uint32_t pid;
-        int r = sd_bus_message_read(m, "u", &pid);
-        if (r < 0)
-                return r;
-        if (pid == 0 || pid > INT32_MAX)
-                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS, "%u is not a process id", pid);
-        *ret = (pid_t) pid;
-        return 0;
-}
-
-static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op, sd_bus_error *ret_error) {
-        PendingSubscribe *p;
-        pid_t pid = 0;
-        int stop = 0, r;
-
-        r = read_pid(m, &pid, ret_error);
-        if (r < 0) {
-                s->stats.bad_calls++;
-                return r;
-        }
-        if (op == REQUEST_WATCH) {
-                /* Options: "stop" (boolean). */
-                r = sd_bus_message_enter_container(m, 'a', "{sv}");
-                while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                        const char *key;
-                        r = sd_bus_message_read(m, "s", &key);
-                        if (r >= 0 && !streq(key, "stop")) {
-                                s->stats.bad_calls++;
-                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Unknown option \"%.*s\" (known: stop).",
-                                                         PN_UTF8_CUT(key, 64));
-                        }
-                        if (r >= 0)
-                                r = sd_bus_message_read(m, "v", "b", &stop);
-                        if (r < 0) {
-                                s->stats.bad_calls++;
-                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option \"stop\" must be a boolean.");
-                        }
-                        r = sd_bus_message_exit_container(m);
-                }
-                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
-                        return r;
-        }
-        p = pending_new(s);
-        if (!p)
-                return -ENOMEM;
-        p->op = p->req.op = op;
-        p->req.watch.pid = pid;
-        p->req.watch.stop = stop;
-        return ask_sender_creds(p, m);
-}
-
-static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        return method_watch_or_unwatch(m, userdata, REQUEST_WATCH, ret_error);
-}
-
-static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        return method_watch_or_unwatch(m, userdata, REQUEST_UNWATCH, ret_error);
-}
-
-/* --- Run, ListChildren, Kill: the JSON ops, checked by the same parser --- */
-
-/* Add the a{sv} options of a call to req as members, refusing "op" and
- * the members given as arguments of their own (not_options): InvalidArgs. */
-static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
-                        const char *const *not_options, sd_bus_error *ret_error) {
-        char error[256] = "";
-        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key;
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                bool refused = streq(key, "op");
-                for (size_t i = 0; not_options[i]; i++)
-                        refused = refused || streq(key, not_options[i]);
-                struct json_object *v = NULL;
-                if (refused)
-                        snprintf(error, sizeof(error), "\"%.*s\" is not an option here.",
-                                 PN_UTF8_CUT(key, 64));
-                else
-                        v = read_variant(m, "options", key, error, sizeof(error));
-                if (!v) {
-                        s->stats.bad_calls++;
-                        return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, error);
-                }
-                json_object_object_add(req, key, v);
-                r = sd_bus_message_exit_container(m);
-        }
-        return r < 0 ? r : sd_bus_message_exit_container(m);
-}
-
-/* Parse req (taken) as the socket would, then ask who is calling. */
-static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *req, sd_bus_error *ret_error) {
+int sink_dbus_call_broker(SinkDbus *s, sd_bus_message *m, Request *req) {
         PendingSubscribe *p = pending_new(s);
-        ProtoError err;
-        int r;
 
         if (!p) {
-                json_object_put(req);
+                request_done(req);
                 return -ENOMEM;
         }
-        r = request_parse_object(&p->req, req, &err);
-        if (r < 0) {
-                free(p);
-                if (r != -EINVAL)
-                        return r;
-                s->stats.bad_calls++;
-                return sd_bus_error_set(ret_error, sink_dbus_error_name(err.code), err.message);
-        }
+        p->req = *req;
+        *req = (Request){ .op = _REQUEST_OP_INVALID };
         p->op = p->req.op;
         return ask_sender_creds(p, m);
-}
-
-static int method_run(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        static const char *const not_options[] = { "argv", NULL };
-        SinkDbus *s = userdata;
-        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
-        struct json_object *argv = json_object_new_array();
-        const char *arg;
-        size_t n = 0;
-        int r;
-
-        if (!req || !argv) {
-                json_object_put(argv);
-                return -ENOMEM;
-        }
-        json_object_object_add(req, "op", json_object_new_string("run"));
-        json_object_object_add(req, "argv", argv);
-        r = sd_bus_message_enter_container(m, 'a', "s");
-        while (r > 0 && (r = sd_bus_message_read(m, "s", &arg)) > 0)
-                /* Entries past the limit are counted, not copied. */
-                if (n++ < RUN_MAX_ARGS)
-                        json_object_array_add(argv, json_object_new_string(arg));
-        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
-                return r;
-        if (n > RUN_MAX_ARGS) {
-                s->stats.bad_calls++;
-                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "\"argv\" has %zu entries; at most %d", n, RUN_MAX_ARGS);
-        }
-        r = read_options(s, m, req, not_options, ret_error);
-        if (r < 0)
-                return r;
-        return method_control(m, s, TAKE_PTR(req), ret_error);
-}
-
-static int method_list_children(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct json_object *req = json_object_new_object();
-        if (!req)
-                return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("children"));
-        return method_control(m, userdata, req, ret_error);
-}
-
-static int method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        static const char *const not_options[] = { NULL };
-        SinkDbus *s = userdata;
-        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
-        int r;
-
-        if (!req)
-                return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("kill"));
-        r = read_options(s, m, req, not_options, ret_error);
-        if (r < 0)
-                return r;
-        return method_control(m, s, TAKE_PTR(req), ret_error);
 }
 
 static DbusSubscription *own_subscription(SinkDbus *s, sd_bus_message *m, const char *path,
@@ -789,16 +630,16 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GetStatistics", NULL,, "a{sv}", SD_BUS_PARAM(statistics),
                                  method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Watch", "ua{sv}", SD_BUS_PARAM(pid) SD_BUS_PARAM(options), "o",
-                                 SD_BUS_PARAM(subscription), method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES("Unwatch", "u", SD_BUS_PARAM(pid), NULL,, method_unwatch,
+                                 SD_BUS_PARAM(subscription), sink_dbus_method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Unwatch", "u", SD_BUS_PARAM(pid), NULL,, sink_dbus_method_unwatch,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Run", "asa{sv}", SD_BUS_PARAM(argv) SD_BUS_PARAM(options), "ususo",
                                  SD_BUS_PARAM(pid) SD_BUS_PARAM(name) SD_BUS_PARAM(uid) SD_BUS_PARAM(output)
-                                 SD_BUS_PARAM(subscription), method_run, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 SD_BUS_PARAM(subscription), sink_dbus_method_run, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListChildren", NULL,, "a(ususbuss)", SD_BUS_PARAM(children),
-                                 method_list_children, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 sink_dbus_method_list_children, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Kill", "a{sv}", SD_BUS_PARAM(target), "iau",
-                                 SD_BUS_PARAM(signal) SD_BUS_PARAM(pids), method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 SD_BUS_PARAM(signal) SD_BUS_PARAM(pids), sink_dbus_method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("Forked", PROCESS_ARGS "ib", PROCESS_NAMES "parent_pid\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Exec", PROCESS_ARGS, PROCESS_NAMES, 0),
         SD_BUS_SIGNAL_WITH_NAMES("UidChanged", PROCESS_ARGS "uub", PROCESS_NAMES "ruid\0euid\0thread\0", 0),
