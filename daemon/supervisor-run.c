@@ -88,18 +88,11 @@ static void run_user_done(RunUser *u) {
         u->home = u->shell = NULL;
 }
 
-static char **strv_free(char **v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-        return NULL;
-}
-
 static char **strv_copy(const char *const *v, size_t n) {
         char **c = calloc(n + 1, sizeof(*c));
         for (size_t i = 0; c && i < n; i++)
                 if (!(c[i] = strdup(v[i])))
-                        return strv_free(c);
+                        return spawn_env_free(c); /* a NULL-terminated array, as an environment */
         return c;
 }
 
@@ -114,8 +107,8 @@ static RunJob *run_job_unref(RunJob *j) {
         control_slot_unref(j->slot);
         run_user_done(&j->user);
         free(j->user_name);
-        strv_free(j->argv);
-        strv_free(j->extra);
+        spawn_env_free(j->argv);
+        spawn_env_free(j->extra);
         spawn_env_free(j->env);
         free(j);
         return NULL;

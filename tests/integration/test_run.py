@@ -645,23 +645,29 @@ def group_member_runs_as_itself():
         subprocess.run(["groupdel", group], stderr=subprocess.DEVNULL)
 
 
+def _strace_wrapper(tmp, options):
+    """A script in tmp that runs the broker under strace with options (to
+    inject faults into its real system calls); its path."""
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {strace} {options} {PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
 def no_clone3_fallback():
     """Where clone3 is refused (ENOSYS: an old kernel or a seccomp filter;
     injected here by strace into the real system call), the broker falls
     back to fork + pidfd_open and supervises the child all the same."""
     import pntest
-    strace = shutil.which("strace")
-    check(strace, "strace is not installed (dev.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="pnrun-noclone3-")
     trace = os.path.join(tmp, "trace")
-    wrapper = os.path.join(tmp, "procnotifyd")
-    with open(wrapper, "w") as f:
-        # Not -f: a traced child's wait status would go to strace first, and
-        # reach the broker only after the connector's exit.
-        f.write(f"#!/bin/sh\nexec {strace} -qq -e trace=clone3 "
-                f"-e inject=clone3:error=ENOSYS -o {trace} {PROCNOTIFYD} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
-    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    # Not -f: a traced child's wait status would go to strace first, and
+    # reach the broker only after the connector's exit.
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, _strace_wrapper(
+        tmp, f"-qq -e trace=clone3 -e inject=clone3:error=ENOSYS -o {trace}")
     try:
         with RunBroker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
             with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
@@ -698,15 +704,9 @@ def exec_pending_keeps_serving():
     keeps serving: another connection's ping is answered at once, and the
     requester's own later request is answered after its run (in order)."""
     import pntest
-    strace = shutil.which("strace")
-    check(strace, "strace is not installed (dev.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="pnrun-slowexec-")
-    wrapper = os.path.join(tmp, "procnotifyd")
-    with open(wrapper, "w") as f:
-        f.write(f"#!/bin/sh\nexec {strace} -f -qq --seccomp-bpf -e trace=execve "
-                f"-e inject=execve:delay_enter=3000000 -o /dev/null {PROCNOTIFYD} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
-    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, _strace_wrapper(
+        tmp, "-f -qq --seccomp-bpf -e trace=execve -e inject=execve:delay_enter=3000000 -o /dev/null")
     try:
         with RunBroker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
             broker_pid = _children_of(b.proc.pid)[0]
