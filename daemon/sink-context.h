@@ -80,8 +80,6 @@ const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size);
  */
 const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid,
                                     size_t n_follows, Follow **ret, char *msg, size_t size);
-/* The report of ch (not FOLLOW_CHANGE_NONE), caused by ev, for subscription id. */
-void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChange *ch, const PnEvent *ev);
 
 /*
  * What a subscriber lost and was not told yet, in both sinks: how many of

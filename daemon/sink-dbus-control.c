@@ -84,20 +84,20 @@ static int dbus_call_subscribe(void *userdata, Filter *f, uint64_t tag, uint64_t
                 return -ECANCELED;
         }
         events = calloc(1, sizeof(char *));
-        r = events ? sink_dbus_subscription_add(peer, f, events, 0, NULL, &sub) : -ENOMEM;
-        if (r < 0) {
+        r = events ? sink_dbus_subscription_add(peer, f, events, NULL, &sub) : -ENOMEM;
+        if (r != 0) {
                 filter_free(f);
                 free(events);
-                return r == -EUSERS ? -EDQUOT : r;
+                return r > 0 ? -EDQUOT : r;
         }
-        sub->tag = tag;
+        sub->base.tag = tag;
         free(c->path);
         c->path = strdup(sub->path);
         if (!c->path) {
                 sink_dbus_subscription_free(sub);
                 return -ENOMEM;
         }
-        *ret_id = sub->id;
+        *ret_id = sub->base.id;
         return 0;
 }
 
@@ -181,9 +181,7 @@ int sink_dbus_control_serve(SinkDbus *s, DbusPeer *peer, sd_bus_message *call, c
                 return -ENOMEM;
         *c = (DbusCall){ .sink = s, .call = sd_bus_message_ref(call), .owner = peer->owner };
         r = control_slot_new(&slot, &ops, c,
-                             peer->n_subs < s->opt.max_subscriptions &&
-                                     uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS,
-                                                           peer->creds.uid));
+                             subscriber_may_add(&peer->sub, s->opt.max_subscriptions) == 0);
         if (r < 0) {
                 sd_bus_message_unref(c->call);
                 free(c);
@@ -192,7 +190,7 @@ int sink_dbus_control_serve(SinkDbus *s, DbusPeer *peer, sd_bus_message *call, c
         c->slot = slot;
         c->next = s->calls;
         s->calls = c;
-        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, req, slot);
+        s->ctx.control.request(s->ctx.userdata, &peer->sub.creds, peer->owner, req, slot);
         return 1;
 }
 

@@ -8,6 +8,7 @@
 #include "peer-pidfd.h"
 #include "protocol/filter.h"
 #include "sink-dbus.h"
+#include "subscriber.h"
 
 typedef struct DbusPeer DbusPeer;
 
@@ -29,31 +30,22 @@ typedef struct DbusPing {
 
 #define DBUS_PEER_PINGS 4
 
+/* A subscription (its id broker-wide, in the object path) and what the bus
+ * needs besides. */
 typedef struct DbusSubscription {
+        Subscription base; /* first: a DbusSubscription is its Subscription */
         DbusPeer *peer;
-        uint64_t id;      /* broker-wide, in the object path */
         char *path;
-        Filter *filter;
         char **events;    /* as given, for the Events property */
-        int signal;       /* sent to the peer's process per matching event; 0: none */
-        uint64_t tag;     /* nonzero: added by the broker for a watch (SinkControlReply) */
-        Follow *follow;      /* the followed service, for "follow" */
-        FollowChange change; /* what the current event did to it, until reported */
-        struct DbusSubscription *next;
 } DbusSubscription;
 
 /* One subscribing connection. */
 struct DbusPeer {
         SinkDbus *sink;
         char *name;        /* unique bus name */
-        PeerCreds creds;
-        PeerSignals signals; /* to the peer's process, once a subscription asks for them */
+        Subscriber sub;    /* credentials, subscriptions, signals, loss */
         SinkOwner owner;   /* what the broker keeps for it (watches) */
         sd_bus_track *track;
-        DbusSubscription *subs;
-        size_t n_subs;
-        size_t n_follows;  /* subscriptions with a follow */
-        SinkLoss loss;     /* dropped and not told yet */
         bool live;         /* on the current bus connection (checked after a reconnect) */
         sd_bus_slot *restore; /* the check of a reconnect, while it runs */
 
@@ -101,6 +93,18 @@ int sink_dbus_subscription_find(sd_bus *bus, const char *path, const char *iface
 int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *userdata,
                                      char ***nodes, sd_bus_error *error);
 
+/* The signal of ev to p (sink-dbus-encode.c), and the bytes it counts for
+ * against p's queue and window. */
+int sink_dbus_build_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev, sd_bus_message **ret);
+uint32_t sink_dbus_signal_bytes(const DbusPeer *p, const PnEvent *ev);
+
+/* Drop what p has queued, uncounted (it goes), and its pings. */
+void sink_dbus_peer_unqueue(SinkDbus *s, DbusPeer *p);
+/* p goes: the broker releases what it held, its subscriptions go. */
+DbusPeer *sink_dbus_peer_free(DbusPeer *p);
+/* sd_bus_track callback of a peer (userdata): it left the bus. */
+int sink_dbus_peer_on_track_removed(sd_bus_track *t, void *userdata);
+
 /* Find or create the peer for a caller with these credentials; -EUSERS
  * when MaxClients forbids a new one, -EDQUOT when the caller's user is at
  * MaxClientsPerUser. */
@@ -112,10 +116,14 @@ int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds 
 const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name);
 /* Whether the known peer name has its process's pidfd for signals. */
 bool sink_dbus_peer_has_signals(SinkDbus *s, const char *name);
-/* Takes filter, events and follow (may be NULL) on success. -EUSERS: the
- * peer is at MaxSubscriptions; -EDQUOT: its user at MaxSubscriptionsPerUser. */
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal, Follow *follow,
+/* Takes filter, events and follow (may be NULL) on success. SUBSCRIBER_E_*
+ * (subscriber_limit_message() says which limit), -ENOMEM. */
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, Follow *follow,
                                DbusSubscription **ret);
+/* The subscriptions of p, in order. */
+#define DBUS_PEER_FOREACH_SUB(sub, p) \
+        for (DbusSubscription *sub = (DbusSubscription *) (p)->sub.subs; sub; \
+             sub = (DbusSubscription *) sub->base.next)
 void sink_dbus_subscription_free(DbusSubscription *sub);
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);
 

@@ -157,13 +157,13 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 struct json_object *v = sink_dbus_read_variant(m, "match", key, error, size);
                 if (!v)
                         return -EINVAL;
-                /* "threads" and "signal" are options of the subscription, not process keys;
+                /* "threads", "signal" and "lines" are options of the subscription, not process keys;
                  * the match key "signal" (how a process ended) is "event_signal" here. */
                 if (streq(key, "event_signal"))
                         json_object_object_add(match, "signal", v);
                 else
-                        json_object_object_add(streq(key, "threads") || streq(key, "signal") ? req : match,
-                                               key, v);
+                        json_object_object_add(streq(key, "threads") || streq(key, "signal") ||
+                                               streq(key, "lines") ? req : match, key, v);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
@@ -183,6 +183,7 @@ typedef struct PendingSubscribe {
         Filter *filter;
         char **events;
         int signal;
+        bool no_lines;    /* "lines": false */
         Follow *follow;   /* subscribe with "follow", once the caller is known */
         Request req;      /* what the broker serves, as a JSON request */
         int process_fd;   /* the bus's ProcessFD of the caller, or -1 */
@@ -304,15 +305,21 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         if (p->op != REQUEST_SUBSCRIBE)
                 return sink_dbus_control_serve(s, peer, p->call, &p->req);
+        char msg[160];
+        r = subscriber_may_add(&peer->sub, s->opt.max_subscriptions);
+        if (r != 0) {
+                subscriber_limit_message(r, s->opt.max_subscriptions, s->ctx.limits, msg, sizeof(msg));
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED, "%s", msg);
+        }
         pid_t follow_pid = filter_get_follow(p->filter);
         if (follow_pid > 0) {
-                char msg[160];
-                const char *code = sink_context_follow_new(&s->ctx, &peer->creds, follow_pid, peer->n_follows,
+                const char *code = sink_context_follow_new(&s->ctx, &peer->sub.creds, follow_pid,
+                                                           peer->sub.n_follows,
                                                            &p->follow, msg, sizeof(msg));
                 if (code)
                         return sd_bus_reply_method_errorf(p->call, sink_dbus_error_name(code), "%s", msg);
         }
-        if (p->signal && peer->signals.pidfd < 0) {
+        if (p->signal && peer->sub.signals.pidfd < 0) {
                 /* Never a bare pid: a process that ended while another kept
                  * its connection may have left its pid to anyone, root too. */
                 if (p->process_fd < 0)
@@ -321,7 +328,7 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                                                           "process as a pidfd (ProcessFD in "
                                                           "GetConnectionCredentials), and no signal is "
                                                           "sent to a bare pid.");
-                r = peer_signals_set(&peer->signals, TAKE_FD(p->process_fd), creds->uid);
+                r = peer_signals_set(&peer->sub.signals, TAKE_FD(p->process_fd), creds->uid);
                 if (r == -EPERM)
                         return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
                                                           "signal: the calling process no longer runs "
@@ -331,19 +338,15 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                                                           "signal: cannot read the calling process's "
                                                           "credentials (%s).", strerror(-r));
         }
-        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, p->follow, &sub);
-        if (r == -EUSERS)
-                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
-                                                  "At most %u subscriptions per connection "
-                                                  "(MaxSubscriptions).", s->opt.max_subscriptions);
-        if (r == -EDQUOT)
-                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
-                                                  "At most %u subscriptions per user, on all connections "
-                                                  "(MaxSubscriptionsPerUser).",
-                                                  uidlimits_get_max(s->ctx.limits,
-                                                                    UID_RESOURCE_SUBSCRIPTIONS));
+        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->follow, &sub);
+        if (r > 0) {
+                subscriber_limit_message(r, s->opt.max_subscriptions, s->ctx.limits, msg, sizeof(msg));
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED, "%s", msg);
+        }
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
+        sub->base.signal = p->signal;
+        sub->base.no_lines = p->no_lines;
         p->filter = NULL; /* owned by the subscription now */
         p->events = NULL;
         p->follow = NULL;
@@ -397,7 +400,7 @@ static int ask_sender_creds(PendingSubscribe *p, sd_bus_message *m) {
 static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SinkDbus *s = userdata;
         _cleanup_(json_object_putp) struct json_object *req = NULL;
-        struct json_object *events, *match, *threads = NULL, *sig = NULL;
+        struct json_object *events, *match, *threads = NULL, *sig = NULL, *lines = NULL;
         char error[256] = "";
         PendingSubscribe *p;
         int r;
@@ -416,10 +419,21 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         json_object_object_get_ex(req, "match", &match);
         json_object_object_get_ex(req, "threads", &threads);
         json_object_object_get_ex(req, "signal", &sig);
+        json_object_object_get_ex(req, "lines", &lines);
         if (sig && request_parse_signal(sig, &p->signal, error, sizeof(error)) < 0) {
                 pending_free(p);
                 s->stats.bad_calls++;
                 return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
+        /* The same rule as the socket's (request.c). */
+        p->no_lines = lines && json_object_is_type(lines, json_type_boolean) && !json_object_get_boolean(lines);
+        if ((lines && !json_object_is_type(lines, json_type_boolean)) || (p->no_lines && !p->signal)) {
+                const char *why = p->no_lines ? "\"lines\": false needs a \"signal\": the subscription "
+                                                "would deliver nothing"
+                                              : "\"lines\" must be true or false";
+                pending_free(p);
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, why);
         }
         /* An empty events array means all events here (D-Bus has no null). */
         r = filter_new_from_json(&p->filter, json_object_array_length(events) ? events : NULL,
