@@ -58,6 +58,7 @@ struct Broker {
         sd_event_source *sig_term, *sig_int, *sig_hup;
         sd_event_source *sig_predump, *sig_adopt; /* patched-kernel prctl signals */
         sd_event_source *stop_timer;              /* shutdown: children get StopTimeout= */
+        sd_event_source *detach_timer;            /* shutdown: bounds the wait for tracees' detach */
         pid_t pid;
         sd_event_source *pending_timer, *overrun_timer, *resync_timer, *post;
 

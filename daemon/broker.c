@@ -224,26 +224,24 @@ static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *
 /* --- ops served by the broker (watch, run, …) --- */
 
 /* A request a sink forwards (see SinkControl): each op goes to the part of
- * the broker that serves it, which writes the one reply line. */
+ * the broker that serves it, which answers the slot (now or later). */
 static void broker_on_control_request(void *userdata, const PeerCreds *peer, SinkOwner owner,
-                                      const Request *req, SinkControlReply *reply) {
+                                      const Request *req, ControlSlot *slot) {
         Broker *b = userdata;
-        char msg[96];
 
         switch (req->op) {
         case REQUEST_RUN:
         case REQUEST_CHILDREN:
         case REQUEST_KILL:
-                supervisor_handle_request(b->supervisor, peer, owner, req, reply);
+                supervisor_handle_request(b->supervisor, peer, owner, req, slot);
                 break;
         case REQUEST_WATCH:
         case REQUEST_UNWATCH:
-                watch_table_request(b->watches, peer, owner, req, reply);
+                watch_table_request(b->watches, peer, owner, req, slot);
                 break;
         default:
-                snprintf(msg, sizeof(msg), "op \"%s\" is not served by this broker",
-                         request_op_to_string(req->op));
-                reply_error(reply->line, PN_ERR_UNKNOWN_OP, msg);
+                control_slot_fail(slot, req->op, PN_ERR_UNKNOWN_OP, "op \"%s\" is not served by this broker",
+                                  request_op_to_string(req->op));
                 break;
         }
 }
@@ -320,10 +318,34 @@ static void broker_on_child_ended(void *userdata, pid_t pid, const char *name, i
                          WEXITSTATUS(status));
 }
 
+static void broker_on_watches_detached(void *userdata) {
+        Broker *b = userdata;
+        (void) sd_event_exit(b->event, 0);
+}
+
+static int broker_on_detach_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Broker *b = userdata;
+        (void) s, (void) usec;
+        log_warning("Tracees of stop watches were not all detached within a second; leaving them to the kernel.");
+        return sd_event_exit(b->event, 0);
+}
+
+/* Shutdown: leave the loop once every tracee of a stop watch is detached,
+ * so that no thread is left interrupted. The kernel lets them go through
+ * the loop (wait statuses); at most a second. */
+static int broker_exit_after_detach(Broker *b) {
+        if (!b->watches || b->detach_timer ||
+            watch_table_stop(b->watches, broker_on_watches_detached) != WATCH_TABLE_E_PENDING ||
+            sd_event_add_time_relative(b->event, &b->detach_timer, CLOCK_MONOTONIC, 1000000, 0,
+                                       broker_on_detach_timeout, b) < 0)
+                return sd_event_exit(b->event, 0);
+        return 0;
+}
+
 static void broker_on_children_gone(void *userdata) {
         Broker *b = userdata;
         log_info("Every supervised child has exited; shutting down.");
-        (void) sd_event_exit(b->event, 0);
+        (void) broker_exit_after_detach(b);
 }
 
 static int broker_on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -333,7 +355,7 @@ static int broker_on_stop_timer(sd_event_source *s, uint64_t usec, void *userdat
         log_warning("%u supervised processes outlived StopTimeout=%us; killing them.",
                     supervisor_count(b->supervisor), b->config->run_stop_timeout);
         (void) supervisor_stop(b->supervisor, SIGKILL);
-        return sd_event_exit(b->event, 0);
+        return broker_exit_after_detach(b);
 }
 
 /* --- set-up --- */
@@ -400,7 +422,7 @@ static int broker_on_signal(sd_event_source *s, const struct signalfd_siginfo *s
                         return 0;
                 (void) supervisor_stop(b->supervisor, SIGKILL);
         }
-        return sd_event_exit(b->event, 0);
+        return broker_exit_after_detach(b);
 }
 
 static void read_boot_id(char buf[static 40]) {
@@ -643,6 +665,7 @@ Broker *broker_free(Broker *b) {
         sd_event_source_disable_unref(b->sig_predump);
         sd_event_source_disable_unref(b->sig_adopt);
         sd_event_source_disable_unref(b->stop_timer);
+        sd_event_source_disable_unref(b->detach_timer);
         sd_event_source_disable_unref(b->pending_timer);
         sd_event_source_disable_unref(b->overrun_timer);
         sd_event_source_disable_unref(b->resync_timer);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/macro.h"
 #include "procnotify/event.h"
 
 #define FOLLOW_MAX_MEMBERS 4096     /* live processes tracked per follow */
@@ -45,6 +46,7 @@ typedef struct FollowChange {
 /* A follow whose main (and first member) is main. Returns 0 or -ENOMEM. */
 int follow_new(Follow **ret, pid_t main, pid_t main_ppid);
 Follow *follow_free(Follow *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Follow *, follow_free);
 
 /* Add a member with its current parent (to seed the set with the main's
  * descendants). 0, -EEXIST if it is one, -ENOSPC when the set is full,

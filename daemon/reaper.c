@@ -121,6 +121,10 @@ int reaper_new(Reaper **ret, sd_event *e, ReaperFn fallback, void *userdata) {
         return 0;
 }
 
+sd_event *reaper_get_event(Reaper *r) {
+        return sd_event_source_get_event(r->sigchld);
+}
+
 Reaper *reaper_free(Reaper *r) {
         if (!r)
                 return NULL;

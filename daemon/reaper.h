@@ -34,6 +34,8 @@ typedef void (*ReaperFn)(pid_t pid, int status, void *userdata);
  * claims. Returns 0 or -errno. */
 int reaper_new(Reaper **ret, sd_event *e, ReaperFn fallback, void *userdata);
 Reaper *reaper_free(Reaper *r);
+/* The loop the reaper runs in (borrowed). */
+sd_event *reaper_get_event(Reaper *r);
 
 /* Route the statuses of pid to fn. Returns 0, -EEXIST if pid is taken, or
  * -ENOMEM. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What both sinks do alike for a subscription that follows a service
- * (PROTOCOL.md, "Following a service"); see sink-context.h. The sinks
- * differ only in how they reply and deliver.
+ * What both sinks need alike to create a subscription (network namespace
+ * names resolved, the follow of a service seeded: PROTOCOL.md, "Following
+ * a service") and the loss count both keep; see sink-context.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,26 +38,6 @@ const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *cre
         }
         *ret = follow;
         return NULL;
-}
-
-void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChange *ch, const PnEvent *ev) {
-        static const char *const reasons[] = {
-                [FOLLOW_CHANGE_MAIN_EXITED] = "main-exited",
-                [FOLLOW_CHANGE_ENDED] = "ended",
-                [FOLLOW_CHANGE_LIMIT] = "limit",
-        };
-
-        *ret = (FollowReport){
-                .id = id,
-                .reason = reasons[ch->kind],
-                .main_pid = ch->main,
-                .previous_main_pid = ch->previous_main,
-                .candidates = ch->candidates,
-                .members = ch->members,
-                .cause_seq = ev->seq,
-                .ts_ns = ev->ts_ns,
-                .time_ns = ev->time_ns,
-        };
 }
 
 const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size) {

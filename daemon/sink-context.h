@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "control.h"
 #include "dispatcher.h"
 #include "follow.h"
 #include "policy.h"
@@ -27,34 +28,16 @@ typedef uint64_t SinkOwner;
 #define SINK_OWNER_DBUS (UINT64_C(2) << 56)
 
 /*
- * What the broker answers to a request it serves itself (see SinkControl).
- * line: write exactly one complete reply line (a "watching", "running", or
- * "error" object, newline included). subscribe: set to a filter to have the
- * sink add it to the requester as a subscription tagged tag (nonzero), so
- * that the requester receives the events of what it asked for; the sink
- * takes ownership. unsubscribe_tag: nonzero to have the sink remove the
- * requester's subscriptions with that tag (unwatch). can_subscribe is false
- * when the requester has no room for another subscription: a request that
- * would need one is then refused ("limit-exceeded") by the broker; next_id
- * is the id that subscription gets, for the reply to name it.
- */
-typedef struct SinkControlReply {
-        bool can_subscribe;  /* in: the requester has room for one more subscription */
-        uint64_t next_id;    /* in: the id a subscription added now will have */
-        JsonBuf *line;
-        Filter *subscribe;
-        uint64_t tag;
-        uint64_t unsubscribe_tag;
-} SinkControlReply;
-
-/*
- * The ops a sink does not serve itself (watch, unwatch, run, …) go to the
- * broker. Both callbacks may be NULL (the op is then "unknown-op").
+ * The ops a sink does not serve itself (watch, unwatch, run, children,
+ * kill) go to the broker. Both callbacks may be NULL (the op is then
+ * "unknown-op").
  */
 typedef struct SinkControl {
-        /* Serve req for peer (kernel credentials) on behalf of owner. */
+        /* Serve req for peer (kernel credentials) on behalf of owner, and
+         * answer slot (control.h), now or later. The sink keeps its own
+         * reference to slot and cancels it if the connection goes first. */
         void (*request)(void *userdata, const PeerCreds *peer, SinkOwner owner, const Request *req,
-                        SinkControlReply *reply);
+                        ControlSlot *slot);
         /* owner's connection is gone: release everything it holds. */
         void (*release)(void *userdata, SinkOwner owner);
 } SinkControl;
@@ -97,8 +80,6 @@ const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size);
  */
 const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid,
                                     size_t n_follows, Follow **ret, char *msg, size_t size);
-/* The report of ch (not FOLLOW_CHANGE_NONE), caused by ev, for subscription id. */
-void sink_context_follow_report(FollowReport *ret, uint64_t id, const FollowChange *ch, const PnEvent *ev);
 
 /*
  * What a subscriber lost and was not told yet, in both sinks: how many of

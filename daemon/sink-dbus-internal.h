@@ -8,6 +8,7 @@
 #include "peer-pidfd.h"
 #include "protocol/filter.h"
 #include "sink-dbus.h"
+#include "subscriber.h"
 
 typedef struct DbusPeer DbusPeer;
 
@@ -29,31 +30,22 @@ typedef struct DbusPing {
 
 #define DBUS_PEER_PINGS 4
 
+/* A subscription (its id broker-wide, in the object path) and what the bus
+ * needs besides. */
 typedef struct DbusSubscription {
+        Subscription base; /* first: a DbusSubscription is its Subscription */
         DbusPeer *peer;
-        uint64_t id;      /* broker-wide, in the object path */
         char *path;
-        Filter *filter;
         char **events;    /* as given, for the Events property */
-        int signal;       /* sent to the peer's process per matching event; 0: none */
-        uint64_t tag;     /* nonzero: added by the broker for a watch (SinkControlReply) */
-        Follow *follow;      /* the followed service, for "follow" */
-        FollowChange change; /* what the current event did to it, until reported */
-        struct DbusSubscription *next;
 } DbusSubscription;
 
 /* One subscribing connection. */
 struct DbusPeer {
         SinkDbus *sink;
         char *name;        /* unique bus name */
-        PeerCreds creds;
-        PeerSignals signals; /* to the peer's process, once a subscription asks for them */
+        Subscriber sub;    /* credentials, subscriptions, signals, loss */
         SinkOwner owner;   /* what the broker keeps for it (watches) */
         sd_bus_track *track;
-        DbusSubscription *subs;
-        size_t n_subs;
-        size_t n_follows;  /* subscriptions with a follow */
-        SinkLoss loss;     /* dropped and not told yet */
         bool live;         /* on the current bus connection (checked after a reconnect) */
         sd_bus_slot *restore; /* the check of a reconnect, while it runs */
 
@@ -90,6 +82,7 @@ struct SinkDbus {
         bool ever_ready;            /* it was once: a lost bus is reconnected */
         SinkDbusCallbacks cb;
         void *userdata;
+        struct DbusCall *calls;     /* control calls the broker has not answered yet */
 };
 
 extern const sd_bus_vtable sink_dbus_vtable[];
@@ -99,6 +92,18 @@ int sink_dbus_subscription_find(sd_bus *bus, const char *path, const char *iface
                                 void **found, sd_bus_error *error);
 int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *userdata,
                                      char ***nodes, sd_bus_error *error);
+
+/* The signal of ev to p (sink-dbus-encode.c), and the bytes it counts for
+ * against p's queue and window. */
+int sink_dbus_build_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev, sd_bus_message **ret);
+uint32_t sink_dbus_signal_bytes(const DbusPeer *p, const PnEvent *ev);
+
+/* Drop what p has queued, uncounted (it goes), and its pings. */
+void sink_dbus_peer_unqueue(SinkDbus *s, DbusPeer *p);
+/* p goes: the broker releases what it held, its subscriptions go. */
+DbusPeer *sink_dbus_peer_free(DbusPeer *p);
+/* sd_bus_track callback of a peer (userdata): it left the bus. */
+int sink_dbus_peer_on_track_removed(sd_bus_track *t, void *userdata);
 
 /* Find or create the peer for a caller with these credentials; -EUSERS
  * when MaxClients forbids a new one, -EDQUOT when the caller's user is at
@@ -111,9 +116,37 @@ int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds 
 const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name);
 /* Whether the known peer name has its process's pidfd for signals. */
 bool sink_dbus_peer_has_signals(SinkDbus *s, const char *name);
-/* Takes filter, events and follow (may be NULL) on success. -EUSERS: the
- * peer is at MaxSubscriptions; -EDQUOT: its user at MaxSubscriptionsPerUser. */
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal, Follow *follow,
+/* Takes filter, events and follow (may be NULL) on success. SUBSCRIBER_E_*
+ * (subscriber_limit_message() says which limit), -ENOMEM. */
+int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, Follow *follow,
                                DbusSubscription **ret);
+/* The subscriptions of p, in order. */
+#define DBUS_PEER_FOREACH_SUB(sub, p) \
+        for (DbusSubscription *sub = (DbusSubscription *) (p)->sub.subs; sub; \
+             sub = (DbusSubscription *) sub->base.next)
 void sink_dbus_subscription_free(DbusSubscription *sub);
 DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path);
+
+/* --- sink-dbus-control.c: Watch, Unwatch, Run, ListChildren, Kill --- */
+
+/* The D-Bus error name of a protocol error code. */
+const char *sink_dbus_error_name(const char *code);
+/* Serve req (Watch, Unwatch, Run, ListChildren, Kill) for peer through the
+ * broker, and answer call with its typed result, now or later. */
+int sink_dbus_control_serve(SinkDbus *s, DbusPeer *peer, sd_bus_message *call, const Request *req);
+/* The sink goes: the calls not answered yet never will be. */
+void sink_dbus_control_cancel_all(SinkDbus *s);
+int sink_dbus_method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_run(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_list_children(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+int sink_dbus_method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+
+/* --- sink-dbus-vtable.c, for the control methods --- */
+
+/* One variant of an a{sv} (what: "match", "options"; key: its key) as a
+ * JSON value; NULL with the reason in error. */
+struct json_object *sink_dbus_read_variant(sd_bus_message *m, const char *what, const char *key,
+                                           char *error, size_t size);
+/* Serve req (taken) for the caller of m once the bus told who it is. */
+int sink_dbus_call_broker(SinkDbus *s, sd_bus_message *m, Request *req);

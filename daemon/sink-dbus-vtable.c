@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * org.procnotify.Broker1 and org.procnotify.Subscription1: the methods,
- * properties and signals callers see (dbus/org.procnotify.Broker1.xml is the
- * documented form of the same). Wrong argument types never get here: sd-bus
- * checks the signatures and answers InvalidArgs.
+ * org.procnotify.Broker1 and org.procnotify.Subscription1 as callers see
+ * them: the vtables (methods, properties, signals; dbus/org.procnotify.Broker1.xml
+ * is the documented form of the same), and the calls the sink serves itself
+ * (Subscribe, Unsubscribe, GetStatistics) once the bus told who is calling.
+ * The control methods (Watch, Run, …) are sink-dbus-control.c's. Wrong
+ * argument types never get here: sd-bus checks the signatures and answers
+ * InvalidArgs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +27,6 @@
 #define ERROR_ACCESS_DENIED "org.procnotify.Broker1.Error.AccessDenied"
 #define ERROR_LIMIT_EXCEEDED "org.procnotify.Broker1.Error.LimitExceeded"
 #define ERROR_NOT_FOUND "org.procnotify.Broker1.Error.NotFound"
-#define ERROR_BUSY "org.procnotify.Broker1.Error.Busy"
-#define ERROR_SPAWN_FAILED "org.procnotify.Broker1.Error.SpawnFailed"
 #define ERROR_SIGNAL_NOT_SUPPORTED "org.procnotify.Broker1.Error.SignalNotSupported"
 
 #define MAX_PEER_GROUPS 256
@@ -64,8 +65,8 @@ static bool is_int_type(char c) {
 
 /* Read one variant of a{sv} what (the match, a method's options) into a
  * json value; NULL + message on error. */
-static struct json_object *read_variant(sd_bus_message *m, const char *what, const char *key, char *error,
-                                        size_t size) {
+struct json_object *sink_dbus_read_variant(sd_bus_message *m, const char *what, const char *key, char *error,
+                                          size_t size) {
         const char *contents;
         char type;
         struct json_object *v = NULL;
@@ -149,16 +150,16 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         return r;
-                struct json_object *v = read_variant(m, "match", key, error, size);
+                struct json_object *v = sink_dbus_read_variant(m, "match", key, error, size);
                 if (!v)
                         return -EINVAL;
-                /* "threads" and "signal" are options of the subscription, not process keys;
+                /* "threads", "signal" and "lines" are options of the subscription, not process keys;
                  * the match key "signal" (how a process ended) is "event_signal" here. */
                 if (streq(key, "event_signal"))
                         json_object_object_add(match, "signal", v);
                 else
-                        json_object_object_add(streq(key, "threads") || streq(key, "signal") ? req : match,
-                                               key, v);
+                        json_object_object_add(streq(key, "threads") || streq(key, "signal") ||
+                                               streq(key, "lines") ? req : match, key, v);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
@@ -178,6 +179,7 @@ typedef struct PendingSubscribe {
         Filter *filter;
         char **events;
         int signal;
+        bool no_lines;    /* "lines": false */
         Follow *follow;   /* subscribe with "follow", once the caller is known */
         Request req;      /* what the broker serves, as a JSON request */
         int process_fd;   /* the bus's ProcessFD of the caller, or -1 */
@@ -274,159 +276,6 @@ int sink_dbus_read_creds(sd_bus_message *reply, const Policy *policy, PeerCreds 
         return 0;
 }
 
-/* The D-Bus error for a protocol error code. */
-static const char *error_name(const char *code) {
-        static const struct {
-                const char *code, *name;
-        } map[] = {
-                { PN_ERR_NOT_FOUND, ERROR_NOT_FOUND },
-                { PN_ERR_ACCESS_DENIED, ERROR_ACCESS_DENIED },
-                { PN_ERR_LIMIT_EXCEEDED, ERROR_LIMIT_EXCEEDED },
-                { PN_ERR_BUSY, ERROR_BUSY },
-                { PN_ERR_SPAWN_FAILED, ERROR_SPAWN_FAILED },
-                { PN_ERR_INVALID_FILTER, ERROR_INVALID_FILTER },
-                { PN_ERR_INVALID_REQUEST, SD_BUS_ERROR_INVALID_ARGS },
-                { PN_ERR_UNKNOWN_OP, SD_BUS_ERROR_UNKNOWN_METHOD },
-                { PN_ERR_INTERNAL, SD_BUS_ERROR_NO_MEMORY },
-        };
-        for (size_t i = 0; code && i < ELEMENTSOF(map); i++)
-                if (streq(code, map[i].code))
-                        return map[i].name;
-        return SD_BUS_ERROR_FAILED;
-}
-
-/* ListChildren's a(ususbuss) from the "children" reply; D-Bus has no
- * null: an unknown uid is 4294967295, an unknown command "". */
-static int append_children(sd_bus_message *m, struct json_object *o) {
-        struct json_object *list = NULL;
-        int r;
-
-        json_object_object_get_ex(o, "children", &list);
-        r = sd_bus_message_open_container(m, 'a', "(ususbuss)");
-        for (size_t i = 0; r >= 0 && i < json_object_array_length(list); i++) {
-                struct json_object *c = json_object_array_get_idx(list, i), *v[8] = { 0 };
-                static const char *const keys[] = { "pid", "name", "uid", "state", "adopted",
-                                                    "requester_uid", "command", "started" };
-                for (size_t k = 0; k < ELEMENTSOF(keys); k++)
-                        json_object_object_get_ex(c, keys[k], &v[k]);
-                r = sd_bus_message_append(m, "(ususbuss)", (uint32_t) json_object_get_int64(v[0]),
-                                          json_object_get_string(v[1]),
-                                          v[2] && json_object_is_type(v[2], json_type_int)
-                                                  ? (uint32_t) json_object_get_int64(v[2]) : UINT32_MAX,
-                                          json_object_get_string(v[3]), (int) json_object_get_boolean(v[4]),
-                                          v[5] && json_object_is_type(v[5], json_type_int)
-                                                  ? (uint32_t) json_object_get_int64(v[5]) : UINT32_MAX,
-                                          v[6] && json_object_is_type(v[6], json_type_string)
-                                                  ? json_object_get_string(v[6]) : "",
-                                          json_object_get_string(v[7]));
-        }
-        return r < 0 ? r : sd_bus_message_close_container(m);
-}
-
-/* The method's return values from the broker's reply line o. */
-static int reply_control(PendingSubscribe *p, struct json_object *o, const DbusSubscription *sub) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        struct json_object *v[4] = { 0 };
-        int r;
-
-        switch (p->req.op) {
-        case REQUEST_WATCH:
-                return sd_bus_reply_method_return(p->call, "o", sub ? sub->path : "/");
-        case REQUEST_RUN:
-                json_object_object_get_ex(o, "pid", &v[0]);
-                json_object_object_get_ex(o, "name", &v[1]);
-                json_object_object_get_ex(o, "uid", &v[2]);
-                json_object_object_get_ex(o, "output", &v[3]);
-                return sd_bus_reply_method_return(p->call, "ususo", (uint32_t) json_object_get_int64(v[0]),
-                                                  json_object_get_string(v[1]),
-                                                  (uint32_t) json_object_get_int64(v[2]),
-                                                  json_object_get_string(v[3]), sub ? sub->path : "/");
-        case REQUEST_CHILDREN:
-                r = sd_bus_message_new_method_return(p->call, &m);
-                if (r >= 0)
-                        r = append_children(m, o);
-                return r < 0 ? r : sd_bus_send(NULL, m, NULL);
-        case REQUEST_KILL:
-                json_object_object_get_ex(o, "signal", &v[0]);
-                json_object_object_get_ex(o, "pids", &v[1]);
-                r = sd_bus_message_new_method_return(p->call, &m);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "i", (int32_t) json_object_get_int(v[0]));
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'a', "u");
-                for (size_t i = 0; r >= 0 && i < json_object_array_length(v[1]); i++)
-                        r = sd_bus_message_append(m, "u",
-                                                  (uint32_t) json_object_get_int64(json_object_array_get_idx(v[1], i)));
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                return r < 0 ? r : sd_bus_send(NULL, m, NULL);
-        default:
-                return sd_bus_reply_method_return(p->call, NULL);
-        }
-}
-
-/* Watch, Unwatch, Run, ListChildren, Kill: served by the broker like the
- * socket's ops of the same request (p->req); its reply line becomes the
- * method's reply or error, and a subscription it asks for (a watch, a run
- * with "follow") is the caller's. */
-static int serve_control(PendingSubscribe *p, DbusPeer *peer) {
-        SinkDbus *s = p->sink;
-        _cleanup_(json_object_putp) struct json_object *o = NULL;
-        JsonBuf line = JSONBUF_INIT;
-        SinkControlReply reply = {
-                .line = &line,
-                .can_subscribe = peer->n_subs < s->opt.max_subscriptions &&
-                                 uidlimits_may_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS,
-                                                       peer->creds.uid),
-                .next_id = s->next_sub_id + 1,
-        };
-        struct json_object *v;
-        DbusSubscription *sub = NULL;
-        int r;
-
-        if (!s->ctx.control.request)
-                return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_UNKNOWN_METHOD,
-                                                  "Not served by this broker.");
-        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &p->req, &reply);
-        if (!jsonbuf_failed(&line))
-                o = json_tokener_parse(line.data);
-        jsonbuf_deinit(&line);
-        if (reply.unsubscribe_tag)
-                sink_dbus_drop_subscription(s, peer->owner, reply.unsubscribe_tag, 0, NULL);
-        if (!o || !json_object_object_get_ex(o, "type", &v)) {
-                filter_free(reply.subscribe);
-                return sd_bus_reply_method_errorf(p->call, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
-        }
-        if (streq(json_object_get_string(v), "error")) {
-                struct json_object *code = NULL, *msg = NULL;
-                json_object_object_get_ex(o, "code", &code);
-                json_object_object_get_ex(o, "message", &msg);
-                filter_free(reply.subscribe);
-                return sd_bus_reply_method_errorf(p->call, error_name(json_object_get_string(code)), "%s",
-                                                  json_object_get_string(msg));
-        }
-        if (!reply.subscribe)
-                return reply_control(p, o, NULL);
-        /* Room was checked by the broker (can_subscribe): what fails is memory. */
-        char **events = calloc(1, sizeof(char *));
-        r = events ? sink_dbus_subscription_add(peer, reply.subscribe, events, 0, NULL, &sub) : -ENOMEM;
-        if (r < 0) {
-                filter_free(reply.subscribe);
-                free(events);
-                if (p->req.op == REQUEST_WATCH) {
-                        Request undo = { .op = REQUEST_UNWATCH, .watch = { .pid = p->req.watch.pid } };
-                        JsonBuf ignored = JSONBUF_INIT;
-                        SinkControlReply u = { .line = &ignored };
-                        s->ctx.control.request(s->ctx.userdata, &peer->creds, peer->owner, &undo, &u);
-                        jsonbuf_deinit(&ignored);
-                }
-                /* A child runs by now, as on the socket; only its events are not delivered. */
-                return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe the caller: %m");
-        }
-        sub->tag = reply.tag;
-        return reply_control(p, o, sub);
-}
-
 static int reply_statistics(sd_bus_message *call, SinkDbus *s, bool sees_all);
 
 /* Subscribe the caller of p->call, whose credentials the bus told. */
@@ -451,16 +300,22 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
         if (p->op != REQUEST_SUBSCRIBE)
-                return serve_control(p, peer);
+                return sink_dbus_control_serve(s, peer, p->call, &p->req);
+        char msg[160];
+        r = subscriber_may_add(&peer->sub, s->opt.max_subscriptions);
+        if (r != 0) {
+                subscriber_limit_message(r, s->opt.max_subscriptions, s->ctx.limits, msg, sizeof(msg));
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED, "%s", msg);
+        }
         pid_t follow_pid = filter_get_follow(p->filter);
         if (follow_pid > 0) {
-                char msg[160];
-                const char *code = sink_context_follow_new(&s->ctx, &peer->creds, follow_pid, peer->n_follows,
+                const char *code = sink_context_follow_new(&s->ctx, &peer->sub.creds, follow_pid,
+                                                           peer->sub.n_follows,
                                                            &p->follow, msg, sizeof(msg));
                 if (code)
-                        return sd_bus_reply_method_errorf(p->call, error_name(code), "%s", msg);
+                        return sd_bus_reply_method_errorf(p->call, sink_dbus_error_name(code), "%s", msg);
         }
-        if (p->signal && peer->signals.pidfd < 0) {
+        if (p->signal && peer->sub.signals.pidfd < 0) {
                 /* Never a bare pid: a process that ended while another kept
                  * its connection may have left its pid to anyone, root too. */
                 if (p->process_fd < 0)
@@ -469,7 +324,7 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                                                           "process as a pidfd (ProcessFD in "
                                                           "GetConnectionCredentials), and no signal is "
                                                           "sent to a bare pid.");
-                r = peer_signals_set(&peer->signals, TAKE_FD(p->process_fd), creds->uid);
+                r = peer_signals_set(&peer->sub.signals, TAKE_FD(p->process_fd), creds->uid);
                 if (r == -EPERM)
                         return sd_bus_reply_method_errorf(p->call, ERROR_ACCESS_DENIED,
                                                           "signal: the calling process no longer runs "
@@ -479,19 +334,15 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
                                                           "signal: cannot read the calling process's "
                                                           "credentials (%s).", strerror(-r));
         }
-        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->signal, p->follow, &sub);
-        if (r == -EUSERS)
-                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
-                                                  "At most %u subscriptions per connection "
-                                                  "(MaxSubscriptions).", s->opt.max_subscriptions);
-        if (r == -EDQUOT)
-                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
-                                                  "At most %u subscriptions per user, on all connections "
-                                                  "(MaxSubscriptionsPerUser).",
-                                                  uidlimits_get_max(s->ctx.limits,
-                                                                    UID_RESOURCE_SUBSCRIPTIONS));
+        r = sink_dbus_subscription_add(peer, p->filter, p->events, p->follow, &sub);
+        if (r > 0) {
+                subscriber_limit_message(r, s->opt.max_subscriptions, s->ctx.limits, msg, sizeof(msg));
+                return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED, "%s", msg);
+        }
         if (r < 0)
                 return sd_bus_reply_method_errnof(p->call, r, "Cannot subscribe: %m");
+        sub->base.signal = p->signal;
+        sub->base.no_lines = p->no_lines;
         p->filter = NULL; /* owned by the subscription now */
         p->events = NULL;
         p->follow = NULL;
@@ -545,7 +396,7 @@ static int ask_sender_creds(PendingSubscribe *p, sd_bus_message *m) {
 static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SinkDbus *s = userdata;
         _cleanup_(json_object_putp) struct json_object *req = NULL;
-        struct json_object *events, *match, *threads = NULL, *sig = NULL;
+        struct json_object *events, *match, *threads = NULL, *sig = NULL, *lines = NULL;
         char error[256] = "";
         PendingSubscribe *p;
         int r;
@@ -564,10 +415,21 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         json_object_object_get_ex(req, "match", &match);
         json_object_object_get_ex(req, "threads", &threads);
         json_object_object_get_ex(req, "signal", &sig);
+        json_object_object_get_ex(req, "lines", &lines);
         if (sig && request_parse_signal(sig, &p->signal, error, sizeof(error)) < 0) {
                 pending_free(p);
                 s->stats.bad_calls++;
                 return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
+        }
+        /* The same rule as the socket's (request.c). */
+        p->no_lines = lines && json_object_is_type(lines, json_type_boolean) && !json_object_get_boolean(lines);
+        if ((lines && !json_object_is_type(lines, json_type_boolean)) || (p->no_lines && !p->signal)) {
+                const char *why = p->no_lines ? "\"lines\": false needs a \"signal\": the subscription "
+                                                "would deliver nothing"
+                                              : "\"lines\" must be true or false";
+                pending_free(p);
+                s->stats.bad_calls++;
+                return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, why);
         }
         /* An empty events array means all events here (D-Bus has no null). */
         r = filter_new_from_json(&p->filter, json_object_array_length(events) ? events : NULL,
@@ -593,177 +455,17 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return ask_sender_creds(p, m);
 }
 
-/* Read "u pid" (a process id); on error sets ret_error. */
-static int read_pid(sd_bus_message *m, pid_t *ret, sd_bus_error *ret_error) {
-        uint32_t pid;
-        int r = sd_bus_message_read(m, "u", &pid);
-        if (r < 0)
-                return r;
-        if (pid == 0 || pid > INT32_MAX)
-                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS, "%u is not a process id", pid);
-        *ret = (pid_t) pid;
-        return 0;
-}
-
-static int method_watch_or_unwatch(sd_bus_message *m, SinkDbus *s, RequestOp op, sd_bus_error *ret_error) {
-        PendingSubscribe *p;
-        pid_t pid = 0;
-        int stop = 0, r;
-
-        r = read_pid(m, &pid, ret_error);
-        if (r < 0) {
-                s->stats.bad_calls++;
-                return r;
-        }
-        if (op == REQUEST_WATCH) {
-                /* Options: "stop" (boolean). */
-                r = sd_bus_message_enter_container(m, 'a', "{sv}");
-                while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                        const char *key;
-                        r = sd_bus_message_read(m, "s", &key);
-                        if (r >= 0 && !streq(key, "stop")) {
-                                s->stats.bad_calls++;
-                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Unknown option \"%.*s\" (known: stop).",
-                                                         PN_UTF8_CUT(key, 64));
-                        }
-                        if (r >= 0)
-                                r = sd_bus_message_read(m, "v", "b", &stop);
-                        if (r < 0) {
-                                s->stats.bad_calls++;
-                                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option \"stop\" must be a boolean.");
-                        }
-                        r = sd_bus_message_exit_container(m);
-                }
-                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
-                        return r;
-        }
-        p = pending_new(s);
-        if (!p)
-                return -ENOMEM;
-        p->op = p->req.op = op;
-        p->req.watch.pid = pid;
-        p->req.watch.stop = stop;
-        return ask_sender_creds(p, m);
-}
-
-static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        return method_watch_or_unwatch(m, userdata, REQUEST_WATCH, ret_error);
-}
-
-static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        return method_watch_or_unwatch(m, userdata, REQUEST_UNWATCH, ret_error);
-}
-
-/* --- Run, ListChildren, Kill: the JSON ops, checked by the same parser --- */
-
-/* Add the a{sv} options of a call to req as members, refusing "op" and
- * the members given as arguments of their own (not_options): InvalidArgs. */
-static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
-                        const char *const *not_options, sd_bus_error *ret_error) {
-        char error[256] = "";
-        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key;
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                bool refused = streq(key, "op");
-                for (size_t i = 0; not_options[i]; i++)
-                        refused = refused || streq(key, not_options[i]);
-                struct json_object *v = NULL;
-                if (refused)
-                        snprintf(error, sizeof(error), "\"%.*s\" is not an option here.",
-                                 PN_UTF8_CUT(key, 64));
-                else
-                        v = read_variant(m, "options", key, error, sizeof(error));
-                if (!v) {
-                        s->stats.bad_calls++;
-                        return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, error);
-                }
-                json_object_object_add(req, key, v);
-                r = sd_bus_message_exit_container(m);
-        }
-        return r < 0 ? r : sd_bus_message_exit_container(m);
-}
-
-/* Parse req (taken) as the socket would, then ask who is calling. */
-static int method_control(sd_bus_message *m, SinkDbus *s, struct json_object *req, sd_bus_error *ret_error) {
+int sink_dbus_call_broker(SinkDbus *s, sd_bus_message *m, Request *req) {
         PendingSubscribe *p = pending_new(s);
-        ProtoError err;
-        int r;
 
         if (!p) {
-                json_object_put(req);
+                request_done(req);
                 return -ENOMEM;
         }
-        r = request_parse_object(&p->req, req, &err);
-        if (r < 0) {
-                free(p);
-                if (r != -EINVAL)
-                        return r;
-                s->stats.bad_calls++;
-                return sd_bus_error_set(ret_error, error_name(err.code), err.message);
-        }
+        p->req = *req;
+        *req = (Request){ .op = _REQUEST_OP_INVALID };
         p->op = p->req.op;
         return ask_sender_creds(p, m);
-}
-
-static int method_run(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        static const char *const not_options[] = { "argv", NULL };
-        SinkDbus *s = userdata;
-        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
-        struct json_object *argv = json_object_new_array();
-        const char *arg;
-        size_t n = 0;
-        int r;
-
-        if (!req || !argv) {
-                json_object_put(argv);
-                return -ENOMEM;
-        }
-        json_object_object_add(req, "op", json_object_new_string("run"));
-        json_object_object_add(req, "argv", argv);
-        r = sd_bus_message_enter_container(m, 'a', "s");
-        while (r > 0 && (r = sd_bus_message_read(m, "s", &arg)) > 0)
-                /* Entries past the limit are counted, not copied. */
-                if (n++ < RUN_MAX_ARGS)
-                        json_object_array_add(argv, json_object_new_string(arg));
-        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
-                return r;
-        if (n > RUN_MAX_ARGS) {
-                s->stats.bad_calls++;
-                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "\"argv\" has %zu entries; at most %d", n, RUN_MAX_ARGS);
-        }
-        r = read_options(s, m, req, not_options, ret_error);
-        if (r < 0)
-                return r;
-        return method_control(m, s, TAKE_PTR(req), ret_error);
-}
-
-static int method_list_children(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct json_object *req = json_object_new_object();
-        if (!req)
-                return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("children"));
-        return method_control(m, userdata, req, ret_error);
-}
-
-static int method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        static const char *const not_options[] = { NULL };
-        SinkDbus *s = userdata;
-        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
-        int r;
-
-        if (!req)
-                return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("kill"));
-        r = read_options(s, m, req, not_options, ret_error);
-        if (r < 0)
-                return r;
-        return method_control(m, s, TAKE_PTR(req), ret_error);
 }
 
 static DbusSubscription *own_subscription(SinkDbus *s, sd_bus_message *m, const char *path,
@@ -938,16 +640,16 @@ const sd_bus_vtable sink_dbus_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GetStatistics", NULL,, "a{sv}", SD_BUS_PARAM(statistics),
                                  method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Watch", "ua{sv}", SD_BUS_PARAM(pid) SD_BUS_PARAM(options), "o",
-                                 SD_BUS_PARAM(subscription), method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES("Unwatch", "u", SD_BUS_PARAM(pid), NULL,, method_unwatch,
+                                 SD_BUS_PARAM(subscription), sink_dbus_method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Unwatch", "u", SD_BUS_PARAM(pid), NULL,, sink_dbus_method_unwatch,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Run", "asa{sv}", SD_BUS_PARAM(argv) SD_BUS_PARAM(options), "ususo",
                                  SD_BUS_PARAM(pid) SD_BUS_PARAM(name) SD_BUS_PARAM(uid) SD_BUS_PARAM(output)
-                                 SD_BUS_PARAM(subscription), method_run, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 SD_BUS_PARAM(subscription), sink_dbus_method_run, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListChildren", NULL,, "a(ususbuss)", SD_BUS_PARAM(children),
-                                 method_list_children, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 sink_dbus_method_list_children, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Kill", "a{sv}", SD_BUS_PARAM(target), "iau",
-                                 SD_BUS_PARAM(signal) SD_BUS_PARAM(pids), method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 SD_BUS_PARAM(signal) SD_BUS_PARAM(pids), sink_dbus_method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("Forked", PROCESS_ARGS "ib", PROCESS_NAMES "parent_pid\0thread\0", 0),
         SD_BUS_SIGNAL_WITH_NAMES("Exec", PROCESS_ARGS, PROCESS_NAMES, 0),
         SD_BUS_SIGNAL_WITH_NAMES("UidChanged", PROCESS_ARGS "uub", PROCESS_NAMES "ruid\0euid\0thread\0", 0),

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * SinkDbus: delivery, peers and subscriptions; see sink-dbus.h. The
- * methods callers use live in sink-dbus-vtable.c.
+ * SinkDbus's delivery and bus connection, a framer: each peer's queue of
+ * signals, sent round-robin within a window, and the connection made again
+ * when lost; which peer gets what (and what it lost) its Subscriber decides
+ * (subscriber.h). See sink-dbus.h. Peers and subscription objects live in
+ * sink-dbus-peer.c, encoding in sink-dbus-encode.c, the methods callers use
+ * in sink-dbus-vtable.c.
  *
  * Each event becomes one signal per matching peer, addressed to it alone
  * (its unique name as destination). Each peer has its own queue and loss,
  * as on the JSON socket: its signals wait in its queue (at most ClientQueue=
- * bytes, counted by signal_bytes()) and are handed to sd-bus round-robin,
+ * bytes, counted by sink_dbus_signal_bytes()) and are handed to sd-bus round-robin,
  * one peer's signal after another's, only while sd-bus's write queue is
  * short (BUS_QUEUE_MAX), so that a selective peer's signal never waits
  * behind another's backlog. What one peer has in the bus is bounded too
@@ -30,89 +34,6 @@
 #include "sink-dbus-args.h"
 #include "sink-dbus-internal.h"
 
-/* Signal names, one per event type (the JSON protocol's "type"). */
-static const char *const signal_names[_PN_EVENT_TYPE_MAX] = {
-        [PN_EVENT_FORK] = "Forked",         [PN_EVENT_EXEC] = "Exec",
-        [PN_EVENT_UID] = "UidChanged",      [PN_EVENT_GID] = "GidChanged",
-        [PN_EVENT_SID] = "SessionCreated",  [PN_EVENT_PTRACE] = "Ptrace",
-        [PN_EVENT_COMM] = "CommChanged",    [PN_EVENT_PREDUMP] = "Predump",
-        [PN_EVENT_EXIT] = "Exited",         [PN_EVENT_ADOPT] = "Adopted",
-        [PN_EVENT_STOP] = "Stopped",        [PN_EVENT_CONTINUE] = "Continued",
-        [PN_EVENT_OVERRUN] = "Overrun",
-};
-
-static const char *str_or_empty(const char *s) {
-        /* D-Bus has no null: an unknown string is empty (documented). */
-        return s ? s : "";
-}
-
-static int append_sources(sd_bus_message *m, uint32_t sources) {
-        int r = sd_bus_message_open_container(m, 'a', "s");
-        for (unsigned i = 0; r >= 0 && i < _PN_SOURCE_COUNT; i++)
-                if (sources & (1u << i))
-                        r = sd_bus_message_append(m, "s", pn_source_to_string(i));
-        return r < 0 ? r : sd_bus_message_close_container(m);
-}
-
-/* The arguments of ev's signal, in the order of org.procnotify.Broker1.xml. */
-static int append_event(sd_bus_message *m, const PnEvent *ev) {
-        int r;
-
-        if (ev->type == PN_EVENT_OVERRUN)
-                return sd_bus_message_append(m, "tttstt", ev->seq, ev->ts_ns, ev->overrun.lost,
-                                             pn_overrun_where_to_string(ev->overrun.where),
-                                             ev->overrun.first_seq, ev->overrun.last_seq);
-        r = sd_bus_message_append(m, "ttiiiusssss", ev->seq, ev->ts_ns, (int32_t) ev->pid,
-                                  (int32_t) ev->tgid, (int32_t) ev->ppid, ev->uid,
-                                  str_or_empty(ev->comm), str_or_empty(ev->exe),
-                                  str_or_empty(ev->cmdline), str_or_empty(ev->cgroup),
-                                  str_or_empty(ev->unit));
-        if (r < 0)
-                return r;
-        switch (ev->type) {
-        case PN_EVENT_FORK:
-                return sd_bus_message_append(m, "ib", (int32_t) ev->fork.parent_pid, ev->thread);
-        case PN_EVENT_UID:
-        case PN_EVENT_GID:
-                return sd_bus_message_append(m, "uub", ev->id.real, ev->id.effective, ev->thread);
-        case PN_EVENT_SID:
-                return sd_bus_message_append(m, "i", (int32_t) ev->sid.sid);
-        case PN_EVENT_PTRACE:
-                return sd_bus_message_append(m, "iib", (int32_t) ev->ptrace.tracer_pid,
-                                             (int32_t) ev->ptrace.tracer_tgid, ev->thread);
-        case PN_EVENT_COMM:
-                return sd_bus_message_append(m, "b", ev->thread);
-        case PN_EVENT_PREDUMP:
-                /* No null on D-Bus: 0 for an unknown signal or thread, -1
-                 * for an unknown size, PN_CORE_LIMIT_* (-1 unlimited, -2
-                 * unknown), "" for an unknown core_dump and 0 netns. */
-                return sd_bus_message_append(m, "iixxst", ev->predump.signal, (int32_t) ev->predump.tid,
-                                             ev->predump.rss, ev->predump.core_limit,
-                                             str_or_empty(pn_core_dump_to_string(ev->predump.core_dump)),
-                                             ev->netns);
-        case PN_EVENT_EXIT:
-                /* An exit inferred after a loss has no status: -1 throughout. */
-                r = sd_bus_message_append(m, "iibi", ev->exit.status < 0 ? -1 : ev->exit.exit_code,
-                                          ev->exit.status < 0 ? -1 : ev->exit.signal,
-                                          ev->exit.status >= 0 && ev->exit.core_dumped,
-                                          ev->exit.status);
-                if (r >= 0)
-                        r = append_sources(m, ev->sources);
-                return r < 0 ? r : sd_bus_message_append(m, "bt", ev->thread, ev->netns);
-        case PN_EVENT_ADOPT:
-                r = sd_bus_message_append(m, "ii", (int32_t) ev->adopt.old_parent,
-                                          (int32_t) ev->adopt.new_parent);
-                return r < 0 ? r : append_sources(m, ev->sources);
-        case PN_EVENT_STOP:
-                r = sd_bus_message_append(m, "i", ev->stop.signal);
-                return r < 0 ? r : append_sources(m, ev->sources);
-        case PN_EVENT_CONTINUE:
-                return append_sources(m, ev->sources);
-        default:
-                return 0;
-        }
-}
-
 /* Our signals in sd-bus's write queue at most: beyond, they wait in their
  * peers' own queues and go to sd-bus in turn, so that the next one written
  * is any peer's, not the greediest's. */
@@ -122,30 +43,6 @@ static int append_event(sd_bus_message *m, const PnEvent *ev) {
 #define PEER_WINDOW (64u << 10)
 #define RECONNECT_FIRST_USEC (100u * 1000u)
 #define RECONNECT_MAX_USEC (10u * 1000u * 1000u)
-
-/* The size ev's signal to p counts for, against p's queue and window: a
- * generous header and fixed arguments, and the strings. */
-static uint32_t signal_bytes(const DbusPeer *p, const PnEvent *ev) {
-        const char *const strs[] = { ev->comm, ev->exe, ev->cmdline, ev->cgroup, ev->unit };
-        size_t n = 256 + strlen(p->name);
-
-        for (size_t i = 0; ev->type != PN_EVENT_OVERRUN && i < ELEMENTSOF(strs); i++)
-                n += (strs[i] ? strlen(strs[i]) : 0) + 8;
-        return (uint32_t) MIN(n, (size_t) UINT32_MAX);
-}
-
-static int build_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev, sd_bus_message **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, signal_names[ev->type]);
-        if (r >= 0)
-                r = sd_bus_message_set_destination(m, p->name);
-        if (r >= 0)
-                r = append_event(m, ev);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(m);
-        return 0;
-}
 
 /* --- each peer's own queue, sent round-robin --- */
 
@@ -221,7 +118,7 @@ static void sink_ready_remove(SinkDbus *s, DbusPeer *p) {
 /* p lost n signals (first to last), to be told; counted unless they are
  * the loss a dropped Overrun was to tell, counted already. */
 static void peer_lose(SinkDbus *s, DbusPeer *p, const SinkLoss *l, bool counted) {
-        sink_loss_add(&p->loss, l->lost, l->first_seq, l->last_seq);
+        subscriber_lose(&p->sub, l->lost, l->first_seq, l->last_seq);
         if (!counted)
                 s->stats.signals_lost += l->lost;
 }
@@ -259,6 +156,16 @@ static void peer_pings_cancel(DbusPeer *p) {
         for (size_t i = 0; i < DBUS_PEER_PINGS; i++)
                 p->pings[i].slot = sd_bus_slot_unref(p->pings[i].slot);
         p->sent = p->acked = p->ping_mark = 0;
+}
+
+void sink_dbus_peer_unqueue(SinkDbus *s, DbusPeer *p) {
+        while (p->q_len > 0)
+                sd_bus_message_unref(peer_queue_pop(p).m);
+        free(p->q);
+        p->q = NULL;
+        p->q_cap = 0;
+        sink_ready_remove(s, p);
+        peer_pings_cancel(p);
 }
 
 static int peer_on_ping(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -321,17 +228,19 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p, bool force) {
         sd_bus_message *m = NULL;
         PnEvent ev;
 
-        if (p->loss.lost == 0 || !p->live || (!force && p->q_bytes > s->opt.queue_bytes / 2) ||
-            !sd_bus_is_open(s->bus))
+        if (!p->live || !sd_bus_is_open(s->bus))
                 return;
-        sink_loss_overrun(&p->loss, &ev);
-        if (build_event(s, p, &ev, &m) < 0)
+        if (force ? !subscriber_loss_due_before_reply(&p->sub)
+                  : !subscriber_loss_due(&p->sub, NULL, p->q_bytes, s->opt.queue_bytes))
+                return;
+        subscriber_loss_report(&p->sub, &ev);
+        if (sink_dbus_build_event(s, p, &ev, &m) < 0)
                 return; /* tried again with the next event or send */
-        if (peer_queue_push(p, m, signal_bytes(p, &ev), p->loss, true) < 0) {
+        if (peer_queue_push(p, m, sink_dbus_signal_bytes(p, &ev), p->sub.loss, true) < 0) {
                 sd_bus_message_unref(m);
                 return;
         }
-        p->loss = (SinkLoss){ 0 };
+        subscriber_loss_told(&p->sub);
         sink_ready_add(s, p);
 }
 
@@ -386,53 +295,20 @@ static void peer_queue_message(SinkDbus *s, DbusPeer *p, sd_bus_message *m, uint
         sink_ready_add(s, p);
 }
 
-/*
- * Run ev through every subscription of p: advance their follows (whether
- * or not p may see ev: a follow must see every fork and exit of its
- * service), and tell whether one matches, which signals the matching ones
- * ask for (bit N-1 for signal N), and whether a follow changed.
- */
-static bool peer_matches(DbusPeer *p, const PnEvent *ev, bool visible, const FilterContext *fctx,
-                         uint64_t *sigmask, bool *follow_changed) {
-        bool matched = false;
-
-        for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
-                bool member = true;
-
-                if (sub->follow) {
-                        member = follow_update(sub->follow, ev, &sub->change);
-                        *follow_changed |= sub->change.kind != FOLLOW_CHANGE_NONE;
-                }
-                if (!visible || (matched && !sub->signal))
-                        continue;
-                if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
-                        continue;
-                matched = true;
-                /* Overruns pass every filter, but signal no event. */
-                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
-                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
-        }
-        return matched;
-}
-
 /* A Followed signal for every follow of p that ev changed, right behind
  * ev's own signal. Like a kernel overrun it is never dropped for a full
  * queue: it comes at most once per change of the main, and a manager that
  * missed it would watch the wrong process. One that cannot be sent is
  * counted lost as its cause event. */
-static void peer_report_follows(SinkDbus *s, DbusPeer *p, const PnEvent *ev, bool visible) {
-        for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
+static void peer_report_follows(SinkDbus *s, DbusPeer *p, const PnEvent *ev, const SubscriberMatch *match) {
+        FollowReport fr;
+        Subscription *base;
+
+        while (subscriber_next_follow_report(&p->sub, ev, match, &fr, &base) > 0) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                FollowReport fr;
+                DbusSubscription *sub = (DbusSubscription *) base;
                 int r = -ENOTCONN;
 
-                if (!sub->follow || sub->change.kind == FOLLOW_CHANGE_NONE)
-                        continue;
-                sink_context_follow_report(&fr, sub->id, &sub->change, ev);
-                sub->change.kind = FOLLOW_CHANGE_NONE;
-                /* Told only along with an event the peer may see. */
-                if (!visible)
-                        continue;
                 if (p->live)
                         r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "Followed");
                 if (r >= 0)
@@ -454,7 +330,7 @@ static void peer_report_follows(SinkDbus *s, DbusPeer *p, const PnEvent *ev, boo
  * it drained to half), the bus is away, or the signal cannot be built. */
 static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev) {
         bool overrun = ev->type == PN_EVENT_OVERRUN;
-        uint32_t bytes = signal_bytes(p, ev);
+        uint32_t bytes = sink_dbus_signal_bytes(p, ev);
         sd_bus_message *m = NULL;
 
         if (!p->live) {
@@ -464,11 +340,11 @@ static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev) {
         /* A kernel overrun is queued whatever the queue holds: it is rare
          * (coalesced) and the one thing a peer must not miss. */
         peer_report_lost(s, p, overrun);
-        if (!overrun && (p->loss.lost > 0 || p->q_bytes + bytes > s->opt.queue_bytes)) {
-                peer_lose_event(s, p, ev);
+        if (subscriber_admit(&p->sub, ev, p->q_bytes, bytes, s->opt.queue_bytes) == SUBSCRIBER_DROP) {
+                s->stats.signals_lost++;
                 return;
         }
-        if (build_event(s, p, ev, &m) < 0) {
+        if (sink_dbus_build_event(s, p, ev, &m) < 0) {
                 peer_lose_event(s, p, ev);
                 peer_report_lost(s, p, false);
                 return;
@@ -483,7 +359,7 @@ static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         PeerSignalCounts n = { &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
                                &s->stats.unix_signals_withheld };
-        int sig = peer_signals_send(&p->signals, sigmask, ev->tgid, &n), r;
+        int sig = subscriber_send_signals(&p->sub, sigmask, ev, &n), r;
 
         if (sig <= 0)
                 return;
@@ -491,7 +367,7 @@ static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const 
         if (r >= 0)
                 r = sd_bus_message_set_destination(m, p->name);
         if (r >= 0)
-                r = sd_bus_message_append(m, "iutt", (int32_t) sig, (uint32_t) p->creds.pid, ev->seq,
+                r = sd_bus_message_append(m, "iutt", (int32_t) sig, (uint32_t) p->sub.creds.pid, ev->seq,
                                           ev->ts_ns);
         if (r >= 0)
                 r = sd_bus_send(s->bus, m, NULL);
@@ -505,275 +381,18 @@ static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
         if (!s->peers || ev->type < 0 || ev->type >= _PN_EVENT_TYPE_MAX)
                 return;
         for (DbusPeer *p = s->peers; p; p = p->next) {
-                uint64_t sigmask = 0;
-                bool follow_changed = false;
-                bool visible = policy_may_see(&p->creds, ev);
-                if (!visible && p->n_follows == 0)
-                        continue;
-                bool matched = peer_matches(p, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
+                SubscriberMatch m;
+
+                subscriber_match(&p->sub, ev, &s->ctx.filter, &m);
                 /* The signal first, so that the peer can act before the bus delivers. */
-                if (sigmask)
-                        peer_send_signals(s, p, sigmask, ev);
-                if (matched)
+                if (m.sigmask)
+                        peer_send_signals(s, p, m.sigmask, ev);
+                if (m.deliver)
                         peer_queue_event(s, p, ev);
-                if (follow_changed)
-                        peer_report_follows(s, p, ev, visible);
+                peer_report_follows(s, p, ev, &m);
         }
         /* Out at once if sd-bus has room: a lone event is not delayed. */
         sink_dbus_pump(s);
-}
-
-/* --- peers and subscriptions --- */
-
-static DbusPeer *peer_free(DbusPeer *p) {
-        SinkDbus *s;
-
-        if (!p)
-                return NULL;
-        s = p->sink;
-        if (s->ctx.control.release)
-                s->ctx.control.release(s->ctx.userdata, p->owner);
-        while (p->subs)
-                sink_dbus_subscription_free(p->subs);
-        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, p->creds.uid);
-        for (DbusPeer **q = &s->peers; *q; q = &(*q)->next)
-                if (*q == p) {
-                        *q = p->next;
-                        break;
-                }
-        s->stats.peers--;
-        peer_signals_done(&p->signals);
-        while (p->q_len > 0)
-                sd_bus_message_unref(peer_queue_pop(p).m);
-        free(p->q);
-        sink_ready_remove(s, p);
-        peer_pings_cancel(p);
-        sd_bus_slot_unref(p->restore);
-        sd_bus_track_unref(p->track);
-        free(p->name);
-        free(p);
-        return NULL;
-}
-
-/* The peer's connection left the bus: its subscriptions go with it. */
-static int peer_on_track_removed(sd_bus_track *t, void *userdata) {
-        DbusPeer *p = userdata;
-        /* Our own connection closing drops every track: the peer may well
-         * be there still, checked once connected again. */
-        if (!sd_bus_is_open(sd_bus_track_get_bus(t))) {
-                /* Unreferenced here: sd-bus closes until no track is left. */
-                p->track = sd_bus_track_unref(p->track);
-                p->live = false;
-                return 0;
-        }
-        peer_free(p);
-        return 0;
-}
-
-const PeerCreds *sink_dbus_peer_creds(SinkDbus *s, const char *name) {
-        for (DbusPeer *p = s->peers; p; p = p->next)
-                if (streq(p->name, name))
-                        return &p->creds;
-        return NULL;
-}
-
-bool sink_dbus_peer_has_signals(SinkDbus *s, const char *name) {
-        for (DbusPeer *p = s->peers; p; p = p->next)
-                if (streq(p->name, name))
-                        return p->signals.pidfd >= 0;
-        return false;
-}
-
-int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret) {
-        DbusPeer *p;
-        int r;
-
-        for (p = s->peers; p; p = p->next)
-                if (streq(p->name, name)) {
-                        *ret = p;
-                        return 0;
-                }
-        if (s->stats.peers >= s->opt.max_peers)
-                return -EUSERS;
-        /* Counted with the user's JSON connections. */
-        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
-        if (r == UIDLIMITS_E_EXCEEDED)
-                return -EDQUOT;
-        if (r < 0)
-                return r;
-        p = calloc(1, sizeof(*p));
-        if (!p) {
-                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
-                return -ENOMEM;
-        }
-        p->sink = s;
-        p->creds = *creds;
-        p->signals = PEER_SIGNALS_INIT;
-        p->live = true;
-        p->owner = SINK_OWNER_DBUS | ++s->next_owner;
-        p->name = strdup(name);
-        if (!p->name) {
-                free(p);
-                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
-                return -ENOMEM;
-        }
-        r = sd_bus_track_new(s->bus, &p->track, peer_on_track_removed, p);
-        if (r >= 0)
-                r = sd_bus_track_add_name(p->track, name);
-        if (r < 0) {
-                sd_bus_track_unref(p->track);
-                free(p->name);
-                free(p);
-                uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
-                return r;
-        }
-        p->next = s->peers;
-        s->peers = p;
-        s->stats.peers++;
-        *ret = p;
-        return 0;
-}
-
-int sink_dbus_subscription_add(DbusPeer *p, Filter *filter, char **events, int signal, Follow *follow,
-                               DbusSubscription **ret) {
-        SinkDbus *s = p->sink;
-        DbusSubscription *sub;
-        int r;
-
-        if (p->n_subs >= s->opt.max_subscriptions)
-                return -EUSERS;
-        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
-        if (r == UIDLIMITS_E_EXCEEDED)
-                return -EDQUOT;
-        if (r < 0)
-                return r;
-        sub = calloc(1, sizeof(*sub));
-        if (!sub) {
-                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
-                return -ENOMEM;
-        }
-        sub->peer = p;
-        sub->id = ++s->next_sub_id;
-        if (asprintf(&sub->path, DBUS_SUBSCRIPTION_PREFIX "/%llu", (unsigned long long) sub->id) < 0) {
-                free(sub);
-                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
-                return -ENOMEM;
-        }
-        sub->filter = filter;
-        sub->events = events;
-        sub->signal = signal;
-        sub->follow = follow;
-        p->n_follows += follow != NULL;
-        sub->next = p->subs;
-        p->subs = sub;
-        p->n_subs++;
-        s->stats.subscriptions++;
-        *ret = sub;
-        return 0;
-}
-
-void sink_dbus_subscription_free(DbusSubscription *sub) {
-        DbusPeer *p = sub->peer;
-
-        for (DbusSubscription **q = &p->subs; *q; q = &(*q)->next)
-                if (*q == sub) {
-                        *q = sub->next;
-                        break;
-                }
-        p->n_subs--;
-        p->sink->stats.subscriptions--;
-        uidlimits_release(p->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, p->creds.uid);
-        p->n_follows -= sub->follow != NULL;
-        follow_free(sub->follow);
-        filter_free(sub->filter);
-        for (size_t i = 0; sub->events && sub->events[i]; i++)
-                free(sub->events[i]);
-        free(sub->events);
-        free(sub->path);
-        free(sub);
-}
-
-void sink_dbus_drop_subscription(SinkDbus *s, SinkOwner owner, uint64_t tag, pid_t pid,
-                                 const char *reason) {
-        for (DbusPeer *p = s->peers; p; p = p->next) {
-                if (p->owner != owner)
-                        continue;
-                for (DbusSubscription *sub = p->subs, *next; sub; sub = next) {
-                        next = sub->next;
-                        if (sub->tag != tag)
-                                continue;
-                        if (reason) {
-                                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                                int r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE,
-                                                                  "WatchEnded");
-                                if (r >= 0)
-                                        r = sd_bus_message_set_destination(m, p->name);
-                                if (r >= 0)
-                                        r = sd_bus_message_append(m, "ous", sub->path, (uint32_t) pid, reason);
-                                if (r >= 0 && sd_bus_send(s->bus, m, NULL) >= 0)
-                                        s->stats.signals_sent++;
-                        }
-                        sink_dbus_subscription_free(sub);
-                }
-                return;
-        }
-}
-
-DbusSubscription *sink_dbus_subscription_by_path(SinkDbus *s, const char *path) {
-        for (DbusPeer *p = s->peers; p; p = p->next)
-                for (DbusSubscription *sub = p->subs; sub; sub = sub->next)
-                        if (streq(sub->path, path))
-                                return sub;
-        return NULL;
-}
-
-/* Whether the caller of the message being served (if any) may see sub:
- * subscription objects, their Owner and Events, are their owner's alone. */
-static bool subscription_visible(sd_bus *bus, const DbusSubscription *sub) {
-        sd_bus_message *m = sd_bus_get_current_message(bus);
-        const char *sender = m ? sd_bus_message_get_sender(m) : NULL;
-        return !m || (sender && streq(sender, sub->peer->name));
-}
-
-int sink_dbus_subscription_find(sd_bus *bus, const char *path, const char *iface, void *userdata,
-                                void **found, sd_bus_error *error) {
-        DbusSubscription *sub = sink_dbus_subscription_by_path(userdata, path);
-        (void) iface;
-        (void) error;
-        if (!sub || !subscription_visible(bus, sub))
-                return 0;
-        *found = sub;
-        return 1;
-}
-
-int sink_dbus_subscription_enumerate(sd_bus *bus, const char *prefix, void *userdata,
-                                     char ***nodes, sd_bus_error *error) {
-        SinkDbus *s = userdata;
-        size_t n = 0, i = 0;
-        char **v;
-
-        (void) prefix;
-        (void) error;
-        for (DbusPeer *p = s->peers; p; p = p->next)
-                n += p->n_subs;
-        v = calloc(n + 1, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        for (DbusPeer *p = s->peers; p; p = p->next)
-                for (DbusSubscription *sub = p->subs; sub; sub = sub->next) {
-                        if (!subscription_visible(bus, sub))
-                                continue;
-                        v[i] = strdup(sub->path);
-                        if (!v[i]) {
-                                for (size_t j = 0; j < i; j++)
-                                        free(v[j]);
-                                free(v);
-                                return -ENOMEM;
-                        }
-                        i++;
-                }
-        *nodes = v;
-        return 0;
 }
 
 /* --- the bus itself --- */
@@ -931,8 +550,8 @@ static int peer_on_restore(sd_bus_message *m, void *userdata, sd_bus_error *erro
         if (!sd_bus_is_open(s->bus))
                 return 0; /* our connection closing: checked on the next */
         if (sd_bus_message_is_method_error(m, NULL) || sink_dbus_read_creds(m, s->ctx.policy, &creds, NULL) < 0 ||
-            creds.uid != p->creds.uid || creds.pid != p->creds.pid) {
-                peer_free(p);
+            creds.uid != p->sub.creds.uid || creds.pid != p->sub.creds.pid) {
+                sink_dbus_peer_free(p);
                 return 0;
         }
         p->live = true;
@@ -947,7 +566,7 @@ static void sink_dbus_restore_peers(SinkDbus *s) {
 
                 next = p->next;
                 /* Tracked first: a peer leaving after the check is seen leave. */
-                r = sd_bus_track_new(s->bus, &p->track, peer_on_track_removed, p);
+                r = sd_bus_track_new(s->bus, &p->track, sink_dbus_peer_on_track_removed, p);
                 if (r >= 0)
                         r = sd_bus_track_add_name(p->track, p->name);
                 if (r >= 0)
@@ -956,7 +575,7 @@ static void sink_dbus_restore_peers(SinkDbus *s) {
                                                      "GetConnectionCredentials", peer_on_restore, p, "s",
                                                      p->name);
                 if (r < 0)
-                        peer_free(p);
+                        sink_dbus_peer_free(p);
         }
 }
 
@@ -1007,8 +626,9 @@ SinkDbus *sink_dbus_free(SinkDbus *s) {
                 return NULL;
         if (s->watch_id > 0)
                 dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
+        sink_dbus_control_cancel_all(s);
         while (s->peers)
-                peer_free(s->peers);
+                sink_dbus_peer_free(s->peers);
         sd_event_source_disable_unref(s->pump);
         sd_event_source_disable_unref(s->reconnect);
         sink_dbus_detach(s, true);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * SinkSocket implementation; see sink-socket.h.
+ * SinkSocket's connections, a framer: accept clients, read their lines
+ * (served by sink-socket-requests.c), format events as lines and queue and
+ * write bytes; which client gets what (and what it lost) the Subscriber of
+ * each client decides (subscriber.h). See sink-socket.h.
  *
  * An event is formatted at most once (the first time a client wants it) and
  * its line copied into each matching client's queue. Queues are flushed when
@@ -30,7 +33,7 @@
 #include "protocol/event-json.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
-#include "sink-socket.h"
+#include "sink-socket-internal.h"
 
 #define READ_CHUNK PN_MAX_LINE
 #define READS_PER_WAKEUP 16
@@ -41,66 +44,6 @@
 #define OUT_FIRST_BYTES 1024u
 #define OUT_KEEP_BYTES (4u << 10)
 #define MAX_PEER_GROUPS 256
-
-typedef struct Subscription {
-        uint64_t id;
-        uint64_t tag;      /* nonzero: added by the broker for a watch (SinkControlReply) */
-        Filter *filter;
-        int signal;          /* sent to the client per matching event; 0: none */
-        bool no_lines;       /* "lines": false: only the signal (and overruns, follow none) */
-        Follow *follow;      /* the followed service, for "follow" */
-        FollowChange change; /* what the current event did to it, until reported */
-} Subscription;
-
-typedef struct Client Client;
-struct Client {
-        SinkSocket *sink;
-        Client *next, *prev;
-        Client *dirty_next;
-        bool dirty;
-        sd_event_source *io;
-        int fd;
-        PeerCreds creds;
-        PeerSignals signals;   /* to the client's process, once a subscription asks for them */
-        uint64_t accepted_ns;  /* CLOCK_BOOTTIME at accept, to check a pid against */
-        SinkOwner owner;
-
-        char *in;           /* partial line carried between reads */
-        size_t in_len;
-        bool read_closed;   /* EOF from the peer, or we stopped reading for good */
-        bool closing;       /* disconnect once the queue is flushed */
-
-        char *out;
-        size_t out_off, out_len, out_cap;
-
-        Subscription *subs;
-        size_t n_subs;
-        uint64_t next_sub_id;
-
-        SinkLoss loss;      /* dropped and not told yet */
-};
-
-struct SinkSocket {
-        sd_event *event;
-        sd_event_source *listen_io;
-        sd_event_source *accept_retry; /* while accepting is paused for want of descriptors */
-        void (*on_fd_shortage)(void *userdata, int error);
-        void *on_fd_shortage_userdata;
-        sd_event_source *flush; /* defer, ONESHOT while s->dirty is not empty */
-        int listen_fd;
-        char *unlink_path;
-        SinkContext ctx;
-        SinkSocketOptions opt;
-        SinkSocketStats stats;
-        int watch_id;
-        uint64_t next_owner;
-        Client *clients;
-        Client *dirty;
-        JsonBuf line;
-        JsonBuf reply;
-        char *scratch;
-};
-
 static void client_free(Client *c);
 static void client_update_events(Client *c);
 static void sink_socket_accept_resume(SinkSocket *s);
@@ -146,11 +89,11 @@ static void client_report_lost(Client *c) {
         JsonBuf b = JSONBUF_INIT; /* not the reply buffer: a reply may be in it */
         PnEvent ev;
 
-        sink_loss_overrun(&c->loss, &ev);
+        subscriber_loss_report(&c->sub, &ev);
         event_json_format(&b, &ev);
         /* Out of memory: keep counting; the report is tried again later. */
         if (!jsonbuf_failed(&b) && client_append(c, b.data, b.len) == 0)
-                c->loss = (SinkLoss){ 0 };
+                subscriber_loss_told(&c->sub);
         jsonbuf_deinit(&b);
 }
 
@@ -159,154 +102,81 @@ static void client_report_lost(Client *c) {
  * first, even with the queue still full: it happened before this reply, so
  * a client that has its "pong" has every loss before its "ping" reported.
  */
-static void client_send_reply(Client *c) {
+void sink_socket_client_reply(Client *c) {
         SinkSocket *s = c->sink;
-        if (c->loss.lost > 0)
+        if (subscriber_loss_due_before_reply(&c->sub))
                 client_report_lost(c);
         if (!jsonbuf_failed(&s->reply))
                 (void) client_append(c, s->reply.data, s->reply.len);
         jsonbuf_reset(&s->reply);
 }
 
-static void client_send_error(Client *c, const char *code, const char *message) {
+void sink_socket_client_error(Client *c, const char *code, const char *message) {
         reply_error(&c->sink->reply, code, message);
-        client_send_reply(c);
+        sink_socket_client_reply(c);
 }
 
 /* ev is not delivered to c: count it for c's next overrun report. */
 static void client_drop_event(Client *c, const PnEvent *ev) {
-        sink_loss_add(&c->loss, 1, ev->seq, ev->seq);
+        subscriber_lose(&c->sub, 1, ev->seq, ev->seq);
         c->sink->stats.events_lost++;
 }
 
-/*
- * Run ev through every subscription of c: advance their follows (whether
- * or not c may see ev: a follow must see every fork and exit of its
- * service), and tell whether one matches, which signals the matching ones
- * ask for (bit N-1 for signal N), and whether a follow changed.
- */
-static bool client_match(Client *c, const PnEvent *ev, bool visible, const FilterContext *fctx,
-                         uint64_t *sigmask, bool *follow_changed) {
-        bool matched = false;
-
-        for (size_t i = 0; i < c->n_subs; i++) {
-                Subscription *sub = &c->subs[i];
-                bool member = true;
-
-                if (sub->follow) {
-                        member = follow_update(sub->follow, ev, &sub->change);
-                        *follow_changed |= sub->change.kind != FOLLOW_CHANGE_NONE;
-                }
-                if (!visible || (matched && !sub->signal))
-                        continue;
-                if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
-                        continue;
-                /* A signal-only subscription still gets the overruns: they
-                 * tell of signals that could not be sent. */
-                if (!sub->no_lines || ev->type == PN_EVENT_OVERRUN)
-                        matched = true;
-                /* Overruns pass every filter, but signal no event. */
-                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
-                        *sigmask |= UINT64_C(1) << (sub->signal - 1);
-        }
-        return matched;
-}
-
-/* Queue a "follow" report for every follow the current event changed. */
-static void client_report_follows(Client *c, const PnEvent *ev, bool visible) {
-        for (size_t i = 0; i < c->n_subs; i++) {
-                Subscription *sub = &c->subs[i];
-                FollowChange *ch = &sub->change;
-                if (ch->kind == FOLLOW_CHANGE_NONE)
-                        continue;
-                /* Told only along with an event the client may see, and to
-                 * a subscription that takes lines. */
-                if (visible && !sub->no_lines) {
-                        FollowReport r;
-                        sink_context_follow_report(&r, sub->id, ch, ev);
-                        reply_follow(&c->sink->reply, &r);
-                        client_send_reply(c);
-                }
-                ch->kind = FOLLOW_CHANGE_NONE;
-        }
-}
-
-static void client_queue_event(Client *c, const char *line, size_t len, const PnEvent *ev) {
-        uint64_t cap = c->sink->opt.queue_bytes;
-        size_t queued = client_queued(c);
-
-        /* Once over the limit, wait until half the queue drained before
-         * taking events again, so that a slow reader gets one overrun report
-         * per episode and not one per event. */
-        if (c->loss.lost > 0 && queued <= cap / 2) {
-                client_report_lost(c);
-                queued = client_queued(c);
-        }
-        /* Kernel overruns always get through: they are rare (the broker
-         * coalesces them) and they are the one thing a client must not miss.
-         * The client's own loss so far is reported first: it happened before
-         * this seq, and a report after it would leave a gap unexplained. */
-        if (ev->type == PN_EVENT_OVERRUN) {
-                if (c->loss.lost > 0)
-                        client_report_lost(c);
-        } else if (c->loss.lost > 0 || queued + len > cap) {
-                client_drop_event(c, ev);
-                return;
-        }
-        if (client_append(c, line, len) == 0)
-                c->sink->stats.events_queued++;
-        else
-                client_drop_event(c, ev); /* out of memory: lost, but not silently */
-}
-
-/* Queue ev for c; the line is formatted once per event for all clients. */
-static void client_queue_matched(Client *c, const PnEvent *ev, bool *formatted) {
+/* Queue ev's line for c, or drop it (counted) as the subscriber's loss
+ * rules say; the line is formatted once per event for all clients. */
+static void client_queue_event(Client *c, const PnEvent *ev, bool *formatted) {
         SinkSocket *s = c->sink;
+        uint64_t cap = s->opt.queue_bytes;
 
         if (!*formatted) {
                 jsonbuf_reset(&s->line);
                 event_json_format(&s->line, ev);
                 *formatted = true;
         }
-        if (jsonbuf_failed(&s->line))
+        if (jsonbuf_failed(&s->line)) {
                 client_drop_event(c, ev); /* out of memory formatting it */
-        else
-                client_queue_event(c, s->line.data, s->line.len, ev);
-}
-
-/* The signals c asked for, as far as it could send them itself; told once
- * when one is withheld (whether or not its subscriptions take lines). */
-static void client_send_signals(Client *c, uint64_t sigmask, const PnEvent *ev) {
-        SinkSocket *s = c->sink;
-        PeerSignalCounts n = { &s->stats.signals_sent, &s->stats.signals_failed,
-                               &s->stats.signals_withheld };
-        int sig = peer_signals_send(&c->signals, sigmask, ev->tgid, &n);
-
-        if (sig > 0) {
-                reply_signal_withheld(&s->reply, sig, c->creds.pid, ev->seq, ev->ts_ns, ev->time_ns);
-                client_send_reply(c);
+                return;
         }
+        if (subscriber_loss_due(&c->sub, ev, client_queued(c), cap))
+                client_report_lost(c);
+        if (subscriber_admit(&c->sub, ev, client_queued(c), s->line.len, cap) == SUBSCRIBER_DROP) {
+                s->stats.events_lost++;
+                return;
+        }
+        if (client_append(c, s->line.data, s->line.len) == 0)
+                s->stats.events_queued++;
+        else
+                client_drop_event(c, ev); /* out of memory: lost, but not silently */
 }
 
 static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
         SinkSocket *s = userdata;
+        PeerSignalCounts n = { &s->stats.signals_sent, &s->stats.signals_failed,
+                               &s->stats.signals_withheld };
         bool formatted = false;
 
         for (Client *c = s->clients; c; c = c->next) {
-                uint64_t sigmask = 0;
-                bool follow_changed = false;
+                SubscriberMatch m;
+                FollowReport r;
+                int sig;
 
-                if (c->n_subs == 0 || c->closing)
+                if (c->sub.n_subs == 0 || c->closing)
                         continue;
-                bool visible = policy_may_see(&c->creds, ev);
-                bool matched = client_match(c, ev, visible, &s->ctx.filter, &sigmask, &follow_changed);
-                /* The signal first, so that the subscriber can act before it reads the line. */
-                if (sigmask)
-                        client_send_signals(c, sigmask, ev);
-                if (matched)
-                        client_queue_matched(c, ev, &formatted);
-                if (follow_changed)
-                        client_report_follows(c, ev, visible);
+                subscriber_match(&c->sub, ev, &s->ctx.filter, &m);
+                /* The signal first, so that the subscriber can act before it
+                 * reads the line; told once when one is withheld. */
+                sig = subscriber_send_signals(&c->sub, m.sigmask, ev, &n);
+                if (sig > 0) {
+                        reply_signal_withheld(&s->reply, sig, c->sub.creds.pid, ev->seq, ev->ts_ns,
+                                              ev->time_ns);
+                        sink_socket_client_reply(c);
+                }
+                if (m.deliver)
+                        client_queue_event(c, ev, &formatted);
+                while (subscriber_next_follow_report(&c->sub, ev, &m, &r, NULL) > 0) {
+                        reply_follow(&s->reply, &r);
+                        sink_socket_client_reply(c);
+                }
         }
 }
 
@@ -335,10 +205,10 @@ static bool client_flush(Client *c) {
                         c->out = NULL;
                         c->out_cap = 0;
                 }
-                if (c->loss.lost == 0 || c->closing)
+                if (!subscriber_loss_due_before_reply(&c->sub) || c->closing)
                         break;
                 client_report_lost(c);
-                if (c->loss.lost > 0)
+                if (subscriber_loss_due_before_reply(&c->sub))
                         break; /* out of memory: report with the next event */
         }
         if (c->closing) {
@@ -371,44 +241,6 @@ static int sink_socket_on_flush(sd_event_source *src, void *userdata) {
         return 0;
 }
 
-/* A StatsVisitor that writes JSON: sections become nested objects. */
-static void json_section_begin(void *userdata, const char *name) {
-        jsonbuf_begin_object_field(userdata, name);
-}
-static void json_section_end(void *userdata) {
-        jsonbuf_end_object(userdata);
-}
-static void json_uint(void *userdata, const char *key, uint64_t value) {
-        jsonbuf_field_uint(userdata, key, value);
-}
-static void json_bool(void *userdata, const char *key, bool value) {
-        jsonbuf_field_bool(userdata, key, value);
-}
-static void json_str(void *userdata, const char *key, const char *value) {
-        jsonbuf_field_str(userdata, key, value);
-}
-
-static void client_status(Client *c) {
-        SinkSocket *s = c->sink;
-        JsonBuf *b = &s->reply;
-        StatsVisitor v = {
-                .section_begin = json_section_begin,
-                .section_end = json_section_end,
-                .value_uint = json_uint,
-                .value_bool = json_bool,
-                .value_str = json_str,
-                .userdata = b,
-                .sees_all = c->creds.privileged,
-        };
-
-        jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "status");
-        s->ctx.visit_stats(s->ctx.userdata, &v);
-        jsonbuf_end_object(b);
-        jsonbuf_append_char(b, '\n');
-        client_send_reply(c);
-}
-
 void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_section_begin(v, "socket");
         stats_uint(v, "clients", s->stats.clients);
@@ -425,214 +257,12 @@ void sink_socket_visit_stats(SinkSocket *s, const StatsVisitor *v) {
         stats_section_end(v);
 }
 
-/* Room for one more subscription on this connection and for its user? */
-static bool client_can_subscribe(const Client *c) {
-        return c->n_subs < c->sink->opt.max_subscriptions &&
-               uidlimits_may_acquire(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
-}
-
-static int client_add_subscription(Client *c, Filter *filter, uint64_t tag) {
-        SinkSocket *s = c->sink;
-        Subscription *subs;
-        char msg[128];
-        int r;
-
-        if (c->n_subs >= s->opt.max_subscriptions) {
-                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection (MaxSubscriptions)",
-                         s->opt.max_subscriptions);
-                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
-                return -ENOSPC;
-        }
-        subs = realloc(c->subs, (c->n_subs + 1) * sizeof(*subs));
-        if (!subs) {
-                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
-                return -ENOMEM;
-        }
-        c->subs = subs;
-        r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
-        if (r == UIDLIMITS_E_EXCEEDED) {
-                snprintf(msg, sizeof(msg),
-                         "at most %u subscriptions per user, on all connections (MaxSubscriptionsPerUser)",
-                         uidlimits_get_max(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS));
-                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
-                return -ENOSPC;
-        }
-        if (r < 0) {
-                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
-                return r;
-        }
-        c->subs[c->n_subs++] = (Subscription){ .id = ++c->next_sub_id, .tag = tag, .filter = filter };
-        s->stats.subscriptions++;
-        return 0;
-}
-
-static void client_remove_subscription(Client *c, size_t i) {
-        filter_free(c->subs[i].filter);
-        follow_free(c->subs[i].follow);
-        uidlimits_release(c->sink->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
-        c->subs[i] = c->subs[--c->n_subs];
-        c->sink->stats.subscriptions--;
-}
-
-/* An op the broker serves (watch, run, …): it writes the reply, and may
- * give this connection a subscription for what it asked for, or take one
- * away. */
-static void client_forward(Client *c, const Request *r) {
-        SinkSocket *s = c->sink;
-        SinkControlReply reply = { .line = &s->reply,
-                                   .can_subscribe = client_can_subscribe(c),
-                                   .next_id = c->next_sub_id + 1 };
-
-        if (!s->ctx.control.request) {
-                client_send_error(c, PN_ERR_UNKNOWN_OP, "op not served on this socket");
-                return;
-        }
-        s->ctx.control.request(s->ctx.userdata, &c->creds, c->owner, r, &reply);
-        if (reply.unsubscribe_tag)
-                for (size_t i = c->n_subs; i-- > 0;)
-                        if (c->subs[i].tag == reply.unsubscribe_tag)
-                                client_remove_subscription(c, i);
-        /* Room was checked by the broker (can_subscribe); what fails here is memory. */
-        if (reply.subscribe && client_add_subscription(c, reply.subscribe, reply.tag) < 0) {
-                filter_free(reply.subscribe);
-                jsonbuf_reset(&s->reply);
-                return;
-        }
-        client_send_reply(c);
-}
-
-/* subscribe: the filter, and what this sink keeps besides for it: the
- * follow of a service ("follow"), the subscriber's pidfd ("signal"). */
-static void client_subscribe(Client *c, Request *r) {
-        SinkSocket *s = c->sink;
-        Follow *follow = NULL;
-        pid_t follow_pid = filter_get_follow(r->subscribe.filter);
-        const char *code;
-        char msg[160];
-        int k;
-
-        if (c->n_subs >= s->opt.max_subscriptions) {
-                snprintf(msg, sizeof(msg), "at most %u subscriptions per connection",
-                         s->opt.max_subscriptions);
-                client_send_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
-                return;
-        }
-        code = sink_context_resolve_netns(r->subscribe.filter, msg, sizeof(msg));
-        if (code) {
-                client_send_error(c, code, msg);
-                return;
-        }
-        if (follow_pid > 0) {
-                size_t n_follows = 0;
-                for (size_t i = 0; i < c->n_subs; i++)
-                        n_follows += c->subs[i].follow != NULL;
-                code = sink_context_follow_new(&s->ctx, &c->creds, follow_pid, n_follows, &follow, msg,
-                                               sizeof(msg));
-                if (code) {
-                        client_send_error(c, code, msg);
-                        return;
-                }
-        }
-        if (r->subscribe.signal && c->signals.pidfd < 0) {
-                k = peer_pidfd_open_socket(c->fd, c->creds.pid, c->accepted_ns);
-                if (fdreserve_refuses(k, c->creds.uid)) {
-                        safe_close(k);
-                        follow_free(follow);
-                        client_send_error(c, PN_ERR_LIMIT_EXCEEDED, "\"signal\": the broker is short of "
-                                          "file descriptors (the last ones are kept for root)");
-                        return;
-                }
-                if (k >= 0)
-                        k = peer_signals_set(&c->signals, k, c->creds.uid);
-                if (k == -EPERM) {
-                        follow_free(follow);
-                        client_send_error(c, PN_ERR_ACCESS_DENIED,
-                                          "\"signal\": this connection's process no longer runs as the "
-                                          "user that connected");
-                        return;
-                }
-                if (k < 0) {
-                        follow_free(follow);
-                        snprintf(msg, sizeof(msg), "\"signal\": cannot get a pidfd of this connection's "
-                                 "process (%s); no signal is sent to a bare pid", strerror(-k));
-                        client_send_error(c, PN_ERR_ACCESS_DENIED, msg);
-                        return;
-                }
-        }
-        if (client_add_subscription(c, r->subscribe.filter, 0) < 0) {
-                follow_free(follow);
-                return;
-        }
-        r->subscribe.filter = NULL;
-        c->subs[c->n_subs - 1].signal = r->subscribe.signal;
-        c->subs[c->n_subs - 1].no_lines = r->subscribe.no_lines;
-        c->subs[c->n_subs - 1].follow = follow;
-        reply_subscribed(&s->reply, c->next_sub_id);
-        client_send_reply(c);
-}
-
-static void client_handle_line(Client *c, const char *line, size_t len) {
-        SinkSocket *s = c->sink;
-        Request r;
-        ProtoError err;
-        int k;
-
-        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
-                len--;
-        if (len == 0)
-                return; /* blank lines are allowed, e.g. as keep-alives */
-
-        k = request_parse(&r, line, len, &err);
-        if (k == -ENOMEM) {
-                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
-                return;
-        }
-        if (k < 0) {
-                s->stats.bad_requests++;
-                client_send_error(c, err.code, err.message);
-                return;
-        }
-        switch (r.op) {
-        case REQUEST_SUBSCRIBE:
-                client_subscribe(c, &r);
-                break;
-        case REQUEST_UNSUBSCRIBE: {
-                size_t i;
-                for (i = 0; i < c->n_subs; i++)
-                        if (c->subs[i].id == r.unsubscribe.id)
-                                break;
-                if (i == c->n_subs) {
-                        char msg[96];
-                        snprintf(msg, sizeof(msg), "no subscription %llu on this connection",
-                                 (unsigned long long) r.unsubscribe.id);
-                        client_send_error(c, PN_ERR_NOT_FOUND, msg);
-                        break;
-                }
-                client_remove_subscription(c, i);
-                reply_unsubscribed(&s->reply, r.unsubscribe.id);
-                client_send_reply(c);
-                break;
-        }
-        case REQUEST_PING:
-                reply_pong(&s->reply, dispatcher_last_seq(s->ctx.dispatcher));
-                client_send_reply(c);
-                break;
-        case REQUEST_STATUS:
-                client_status(c);
-                break;
-        default:
-                client_forward(c, &r);
-                break;
-        }
-        request_done(&r);
-}
-
 static void client_line_too_long(Client *c) {
         char msg[96];
         snprintf(msg, sizeof(msg), "line longer than %d bytes; closing the connection",
                  PN_MAX_LINE - 1);
         c->sink->stats.bad_requests++;
-        client_send_error(c, PN_ERR_LINE_TOO_LONG, msg);
+        sink_socket_client_error(c, PN_ERR_LINE_TOO_LONG, msg);
         c->closing = true;
         c->read_closed = true;
         free(c->in);
@@ -640,9 +270,21 @@ static void client_line_too_long(Client *c) {
         c->in_len = 0;
 }
 
-/* Split data into lines; keep a trailing partial line. */
+/* Split data into lines; keep a trailing partial line, or everything
+ * after a line the broker has not answered yet (c->slot). */
 static void client_consume(Client *c, const char *data, size_t n) {
         while (n > 0 && !c->closing) {
+                if (c->slot) {
+                        char *p = realloc(c->in, c->in_len + n + 1);
+                        if (!p) {
+                                c->closing = true;
+                                return;
+                        }
+                        c->in = p;
+                        memcpy(c->in + c->in_len, data, n);
+                        c->in_len += n;
+                        return;
+                }
                 const char *nl = memchr(data, '\n', n);
                 size_t take = nl ? (size_t) (nl - data) : n;
 
@@ -651,11 +293,11 @@ static void client_consume(Client *c, const char *data, size_t n) {
                         return;
                 }
                 if (nl && c->in_len == 0) {
-                        client_handle_line(c, data, take); /* the common case: no copy */
+                        sink_socket_client_handle_line(c, data, take); /* the common case: no copy */
                 } else {
                         char *p = realloc(c->in, c->in_len + take + 1);
                         if (!p) {
-                                client_send_error(c, PN_ERR_INTERNAL, "out of memory");
+                                sink_socket_client_error(c, PN_ERR_INTERNAL, "out of memory");
                                 c->closing = true;
                                 return;
                         }
@@ -663,7 +305,7 @@ static void client_consume(Client *c, const char *data, size_t n) {
                         memcpy(c->in + c->in_len, data, take);
                         c->in_len += take;
                         if (nl) {
-                                client_handle_line(c, c->in, c->in_len);
+                                sink_socket_client_handle_line(c, c->in, c->in_len);
                                 free(c->in);
                                 c->in = NULL;
                                 c->in_len = 0;
@@ -679,7 +321,7 @@ static void client_consume(Client *c, const char *data, size_t n) {
 static void client_read(Client *c) {
         SinkSocket *s = c->sink;
 
-        for (int i = 0; i < READS_PER_WAKEUP && !c->read_closed; i++) {
+        for (int i = 0; i < READS_PER_WAKEUP && !c->read_closed && !c->slot; i++) {
                 /* Back-pressure: a client that does not read its replies is
                  * not read from until it does. */
                 if (client_queued(c) > s->opt.queue_bytes)
@@ -697,7 +339,7 @@ static void client_read(Client *c) {
                          * peer may only have shut down its writing side, so
                          * keep sending it events. */
                         if (c->in_len > 0) {
-                                client_handle_line(c, c->in, c->in_len);
+                                sink_socket_client_handle_line(c, c->in, c->in_len);
                                 free(c->in);
                                 c->in = NULL;
                                 c->in_len = 0;
@@ -714,6 +356,10 @@ static int client_on_io(sd_event_source *src, int fd, uint32_t revents, void *us
         (void) src;
         (void) fd;
 
+        if (c->slot && (revents & (EPOLLHUP | EPOLLERR))) {
+                client_free(c); /* gone while waiting for its answer */
+                return 0;
+        }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 if (!c->read_closed)
                         client_read(c);
@@ -729,11 +375,21 @@ static int client_on_io(sd_event_source *src, int fd, uint32_t revents, void *us
 
 static void client_update_events(Client *c) {
         uint32_t events = 0;
-        if (!c->read_closed && client_queued(c) <= c->sink->opt.queue_bytes)
+        if (!c->read_closed && !c->slot && client_queued(c) <= c->sink->opt.queue_bytes)
                 events |= EPOLLIN;
         if (client_queued(c) > 0)
                 events |= EPOLLOUT;
         (void) sd_event_source_set_io_events(c->io, events);
+}
+
+void sink_socket_client_resume(Client *c) {
+        _cleanup_free_ char *rest = TAKE_PTR(c->in);
+        size_t n = c->in_len;
+
+        c->in_len = 0;
+        client_consume(c, rest, n);
+        client_update_events(c);
+        (void) client_flush(c);
 }
 
 static void client_free(Client *c) {
@@ -755,18 +411,14 @@ static void client_free(Client *c) {
                 s->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        control_slot_cancel(c->slot);
+        c->slot = control_slot_unref(c->slot);
         if (s->ctx.control.release)
                 s->ctx.control.release(s->ctx.userdata, c->owner);
         s->stats.clients--;
-        s->stats.subscriptions -= c->n_subs;
-        for (size_t i = 0; i < c->n_subs; i++) {
-                filter_free(c->subs[i].filter);
-                follow_free(c->subs[i].follow);
-                uidlimits_release(s->ctx.limits, UID_RESOURCE_SUBSCRIPTIONS, c->creds.uid);
-        }
-        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->creds.uid);
-        free(c->subs);
-        peer_signals_done(&c->signals);
+        s->stats.subscriptions -= c->sub.n_subs;
+        uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, c->sub.creds.uid);
+        subscriber_done(&c->sub);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         sink_socket_accept_resume(s); /* a descriptor is free again */
@@ -823,11 +475,11 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
         }
         c->sink = s;
         c->fd = fd;
-        c->signals = PEER_SIGNALS_INIT;
         c->accepted_ns = peer_boottime_now();
         c->owner = SINK_OWNER_SOCKET | ++s->next_owner;
-        policy_peer_init(s->ctx.policy, &c->creds, cred.uid, cred.gid, cred.pid, groups,
-                         glen / sizeof(gid_t));
+        PeerCreds creds;
+        policy_peer_init(s->ctx.policy, &creds, cred.uid, cred.gid, cred.pid, groups, glen / sizeof(gid_t));
+        subscriber_init(&c->sub, &creds, s->ctx.limits, NULL);
         if (sd_event_add_io(s->event, &io, fd, EPOLLIN, client_on_io, c) < 0) {
                 uidlimits_release(s->ctx.limits, UID_RESOURCE_CLIENTS, cred.uid);
                 close(fd);
@@ -850,10 +502,10 @@ static void sink_socket_accept_one(SinkSocket *s, int fd) {
                 .seq = dispatcher_last_seq(s->ctx.dispatcher),
                 .uid = cred.uid,
                 .pid = cred.pid,
-                .sees_all = c->creds.privileged,
+                .sees_all = c->sub.creds.privileged,
         };
         reply_hello(&s->reply, &hello);
-        client_send_reply(c);
+        sink_socket_client_reply(c);
 }
 
 /* Accepting again: a descriptor was freed, or it is time to try. */
@@ -1059,25 +711,6 @@ SinkSocket *sink_socket_free(SinkSocket *s) {
         sd_event_unref(s->event);
         free(s);
         return NULL;
-}
-
-void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag, pid_t pid,
-                                   const char *reason) {
-        for (Client *c = s->clients; c; c = c->next) {
-                if (c->owner != owner)
-                        continue;
-                for (size_t i = c->n_subs; i-- > 0;) {
-                        if (c->subs[i].tag != tag)
-                                continue;
-                        if (reason) {
-                                reply_watch_ended(&s->reply, c->subs[i].id, pid, reason,
-                                                  clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_REALTIME));
-                                client_send_reply(c);
-                        }
-                        client_remove_subscription(c, i);
-                }
-                return;
-        }
 }
 
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o) {

@@ -54,7 +54,7 @@ SinkSocket *sink_socket_free(SinkSocket *s);
 /* Apply new limits (reload); existing clients keep their subscriptions. */
 void sink_socket_set_options(SinkSocket *s, const SinkSocketOptions *o);
 /* Remove owner's subscriptions tagged tag (given by the broker through
- * SinkControlReply), e.g. when the watch of pid it was for has ended; with
+ * control.h), e.g. when the watch of pid it was for has ended; with
  * a reason, the client is told ("watch-ended"). No-op if the connection is
  * gone. */
 void sink_socket_drop_subscription(SinkSocket *s, SinkOwner owner, uint64_t tag, pid_t pid,

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,7 +187,7 @@ static void spawn_describe(const SpawnParams *p, const SpawnReport *rep, SpawnEr
         }
 }
 
-int spawn_start(const SpawnParams *p, int timeout_ms, pid_t *ret_pid, int *ret_pidfd,
+int spawn_start(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_report_fd,
                 bool *ret_clone3, SpawnError *err) {
         _cleanup_close_ int rfd = -1, wfd = -1;
         int pipefd[2], pidfd = -1;
@@ -197,18 +196,19 @@ int spawn_start(const SpawnParams *p, int timeout_ms, pid_t *ret_pid, int *ret_p
                 .pidfd = (uint64_t) (uintptr_t) &pidfd,
                 .exit_signal = SIGCHLD,
         };
-        SpawnReport rep;
         bool clone3 = true;
         pid_t pid;
 
         *err = (SpawnError){ 0 };
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
                 err->error = errno;
                 snprintf(err->message, sizeof(err->message), "pipe2() failed: %s", strerror(errno));
                 return -err->error;
         }
         rfd = pipefd[0];
         wfd = pipefd[1];
+        /* The child writes at most one small record: blocking or not, it
+         * fits the pipe. */
 
         pid = pn_clone3(&args);
         if (pid < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG)) {
@@ -231,22 +231,21 @@ int spawn_start(const SpawnParams *p, int timeout_ms, pid_t *ret_pid, int *ret_p
                 pidfd = pn_pidfd_open(pid, 0);
         *ret_pid = pid;
         *ret_pidfd = pidfd;
+        *ret_report_fd = TAKE_FD(rfd);
         *ret_clone3 = clone3;
+        return 0;
+}
 
-        /* Bounded: the child only runs a few system calls before exec. */
-        struct pollfd pfd = { .fd = rfd, .events = POLLIN };
-        for (;;) {
-                int n = poll(&pfd, 1, timeout_ms);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return 0; /* no word from it: taken as started */
-                break;
-        }
+int spawn_read_report(const SpawnParams *p, int report_fd, SpawnError *err) {
+        SpawnReport rep;
         ssize_t n;
+
+        *err = (SpawnError){ 0 };
         do
-                n = read(rfd, &rep, sizeof(rep));
+                n = read(report_fd, &rep, sizeof(rep));
         while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+                return SPAWN_E_PENDING;
         if (n != (ssize_t) sizeof(rep))
                 return 0; /* end of file: exec succeeded */
         spawn_describe(p, &rep, err);

@@ -44,20 +44,30 @@ typedef struct SpawnError {
 } SpawnError;
 
 enum {
-        /* The child was created (ret_pid, ret_pidfd are set) but failed
-         * before exec: it exits 127 and must be reaped like any other. */
+        /* The child failed before exec: it exits 127 and must be reaped
+         * like any other. */
         SPAWN_E_CHILD_FAILED = 1,
+        /* The child has not told yet: wait for report_fd to be readable. */
+        SPAWN_E_PENDING = 2,
 };
 
 /*
- * Start p as a child. Returns 0 (exec succeeded, or the child did not report
- * within timeout_ms: it is then taken as started), SPAWN_E_CHILD_FAILED
- * with *err filled, or -errno if no child was created (*err filled too).
- * *ret_pidfd is -1 if the kernel has no pidfds. *ret_clone3 tells whether
- * clone3 was used.
+ * Start p as a child, without waiting for it. Returns 0 with *ret_pid,
+ * *ret_pidfd (-1 if the kernel has no pidfds), *ret_clone3 (whether clone3
+ * was used) and *ret_report_fd, a non-blocking pipe the child reports on:
+ * the caller waits for it in its loop and reads it with spawn_read_report().
+ * Or -errno if no child was created (*err filled).
  */
-int spawn_start(const SpawnParams *p, int timeout_ms, pid_t *ret_pid, int *ret_pidfd,
+int spawn_start(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_report_fd,
                 bool *ret_clone3, SpawnError *err);
+/*
+ * What the child told on report_fd (never waits): 0, exec succeeded (end of
+ * file; also a closed pipe of a child that died before writing);
+ * SPAWN_E_CHILD_FAILED with *err filled; SPAWN_E_PENDING, nothing yet. p is
+ * what the child was started with, for the message. Once the child has
+ * exited, the answer is never SPAWN_E_PENDING.
+ */
+int spawn_read_report(const SpawnParams *p, int report_fd, SpawnError *err);
 
 /*
  * The environment of a child: PATH, HOME, USER, LOGNAME, SHELL of the user

@@ -8,66 +8,27 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syslog.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-#include <systemd/sd-journal.h>
 
 #include "common/linux-compat.h"
 #include "common/macro.h"
 #include "config.h"
 #include "policy.h"
-#include "protocol/event-json.h"
-#include "protocol/filter.h"
 #include "procfs.h"
 #include "protocol/reply.h"
 #include "source-pidfd.h"
-#include "spawn.h"
-#include "supervisor.h"
+#include "supervisor-internal.h"
 
 #define SUPERVISOR_MAX_ORPHANS 4096
-#define SUPERVISOR_MAX_GROUPS 256
-#define SUPERVISOR_EXEC_TIMEOUT_MS 2000
-#define JOURNAL_STDOUT "/run/systemd/journal/stdout"
 
-typedef struct Child {
-        pid_t pid;
-        int pidfd;          /* -1 without kernel pidfds */
-        bool adopted;       /* an orphan of a child, not started by a request */
-        bool failed;        /* did not get to exec: not listed */
-        bool stopped;
-        bool registered;    /* its statuses are routed to us (reaper_watch_add()) */
-        uint32_t uid;       /* runs as; UINT32_MAX: not known (orphans) */
-        uid_t requester;
-        char name[RUN_MAX_NAME + 1];
-        char *command;      /* argv[0] */
-        uint64_t started_ns; /* CLOCK_REALTIME */
-} Child;
-
-struct Supervisor {
-        Reaper *reaper;
-        SupervisorOptions opt;
-        char *log_directory;
-        SupervisorCallbacks cb;
-        void *userdata;
-        Child **children;
-        size_t n_children, cap_children;
-        unsigned n_supervised, n_adopted;
-        bool stopping;
-        SupervisorStats stats;
-};
-
-static uint64_t realtime_ns(void) {
+uint64_t supervisor_realtime_ns(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
@@ -163,15 +124,14 @@ void supervisor_default_name(const char *argv0, char *buf, size_t size) {
 
 /* --- children --- */
 
-static Child *supervisor_find(const Supervisor *s, pid_t pid) {
+Child *supervisor_find(const Supervisor *s, pid_t pid) {
         for (size_t i = 0; i < s->n_children; i++)
                 if (s->children[i]->pid == pid)
                         return s->children[i];
         return NULL;
 }
 
-/* Room for one more entry. */
-static int supervisor_reserve(Supervisor *s) {
+int supervisor_reserve(Supervisor *s) {
         if (s->n_children == s->cap_children) {
                 size_t cap = s->cap_children ? s->cap_children * 2 : 16;
                 Child **a = realloc(s->children, cap * sizeof(*a));
@@ -183,7 +143,7 @@ static int supervisor_reserve(Supervisor *s) {
         return 0;
 }
 
-static int supervisor_add(Supervisor *s, Child *c) {
+int supervisor_add(Supervisor *s, Child *c) {
         int r = supervisor_reserve(s);
         if (r < 0)
                 return r;
@@ -195,7 +155,7 @@ static int supervisor_add(Supervisor *s, Child *c) {
         return 0;
 }
 
-static void child_free(Child *c) {
+void supervisor_child_free(Child *c) {
         if (!c)
                 return;
         safe_close(c->pidfd);
@@ -215,12 +175,12 @@ static void supervisor_remove(Supervisor *s, Child *c) {
                 s->n_supervised--;
         if (c->registered)
                 reaper_watch_remove(s->reaper, c->pid);
-        child_free(c);
+        supervisor_child_free(c);
         if (s->stopping && s->n_children == 0 && s->cb.on_empty)
                 s->cb.on_empty(s->userdata);
 }
 
-static int child_signal(const Child *c, int sig) {
+int supervisor_child_signal(const Child *c, int sig) {
         if (c->pidfd >= 0)
                 return pn_pidfd_send_signal(c->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
         /* No pidfds in this kernel: the pid of a child not yet waited for
@@ -234,6 +194,11 @@ static void supervisor_on_status_of(Supervisor *s, Child *c, pid_t pid, int stat
 
         if (!supervisor_event_from_status(pid, status, monotonic_ns(), &ev))
                 return;
+        /* A child that ends before its run was answered: answer it first,
+         * so that the requester has its reply (and, with "follow", its
+         * subscription) before the exit. */
+        if (c && c->start && ev.type == PN_EVENT_EXIT)
+                supervisor_run_child_exited(s, c);
         ev.ppid = getpid(); /* its wait status came to us: we are its parent */
         if (c && ev.type == PN_EVENT_STOP)
                 c->stopped = true;
@@ -254,7 +219,7 @@ static void supervisor_on_status_of(Supervisor *s, Child *c, pid_t pid, int stat
         }
 }
 
-static void supervisor_on_status(pid_t pid, int status, void *userdata) {
+void supervisor_on_status(pid_t pid, int status, void *userdata) {
         Supervisor *s = userdata;
         supervisor_on_status_of(s, supervisor_find(s, pid), pid, status);
 }
@@ -285,10 +250,10 @@ void supervisor_adopted(Supervisor *s, pid_t pid, uint32_t uid) {
                 return;
         }
         *c = (Child){ .pid = pid, .pidfd = fd, .adopted = true, .uid = uid,
-                      .requester = (uid_t) -1, .started_ns = realtime_ns() };
+                      .requester = (uid_t) -1, .started_ns = supervisor_realtime_ns() };
         snprintf(c->name, sizeof(c->name), "adopted");
         if (supervisor_add(s, c) < 0) {
-                child_free(c);
+                supervisor_child_free(c);
                 return;
         }
         /* The reaper asks registered pids only for continued statuses:
@@ -296,338 +261,51 @@ void supervisor_adopted(Supervisor *s, pid_t pid, uint32_t uid) {
          * watch may hold it already (-EEXIST): then it reports them. */
         c->registered = reaper_watch_add(s->reaper, pid, supervisor_on_status, s) == 0;
         if (s->stopping)
-                (void) child_signal(c, SIGTERM);
-}
-
-/* --- run --- */
-
-typedef struct RunUser {
-        uid_t uid;
-        gid_t gid;
-        char name[RUN_MAX_NAME + 1];
-        char *home, *shell;
-        gid_t groups[SUPERVISOR_MAX_GROUPS];
-        int n_groups;
-} RunUser;
-
-static void run_user_done(RunUser *u) {
-        free(u->home);
-        free(u->shell);
-        u->home = u->shell = NULL;
-}
-
-/* Resolve the user a child runs as (NSS, in the parent: the child only
- * makes system calls). Returns 0, or a PN_ERR_* code with msg filled. */
-static const char *run_user_resolve(RunUser *u, const char *name, int64_t uid, char *msg, size_t size) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        int r;
-
-        if (name)
-                r = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
-        else
-                r = getpwuid_r((uid_t) uid, &pw, buf, sizeof(buf), &res);
-        if (r != 0 || !res) {
-                if (name)
-                        snprintf(msg, size, "no user \"%s\"", name);
-                else
-                        snprintf(msg, size, "no user with uid %lld", (long long) uid);
-                return PN_ERR_NOT_FOUND;
-        }
-        if (strlen(pw.pw_name) > RUN_MAX_NAME) {
-                snprintf(msg, size, "user name of uid %u too long", (unsigned) pw.pw_uid);
-                return PN_ERR_INVALID_REQUEST;
-        }
-        u->uid = pw.pw_uid;
-        u->gid = pw.pw_gid;
-        strcpy(u->name, pw.pw_name);
-        u->home = strdup(pw.pw_dir ? pw.pw_dir : "/");
-        u->shell = strdup(pw.pw_shell ? pw.pw_shell : "/bin/sh");
-        u->n_groups = SUPERVISOR_MAX_GROUPS;
-        if (!u->home || !u->shell) {
-                snprintf(msg, size, "out of memory");
-                return PN_ERR_INTERNAL;
-        }
-        if (getgrouplist(pw.pw_name, pw.pw_gid, u->groups, &u->n_groups) < 0) {
-                snprintf(msg, size, "user \"%s\" is in more than %d groups", pw.pw_name,
-                         SUPERVISOR_MAX_GROUPS);
-                return PN_ERR_INVALID_REQUEST;
-        }
-        return NULL;
-}
-
-/* Where the child's stdout and stderr go: a journal stream, a log file, or
- * /dev/null (-1). Returns 0 or -errno with msg filled. */
-static int supervisor_open_output(Supervisor *s, const char *name, int *ret_fd, char *msg,
-                                  size_t size) {
-        _cleanup_free_ char *path = NULL;
-        int mode = s->opt.output, fd;
-
-        *ret_fd = -1;
-        if (mode == CONFIG_RUN_OUTPUT_NULL)
-                return 0;
-        if (mode == CONFIG_RUN_OUTPUT_JOURNAL ||
-            (mode == CONFIG_RUN_OUTPUT_AUTO && access(JOURNAL_STDOUT, W_OK) == 0)) {
-                fd = sd_journal_stream_fd(name, LOG_INFO, 0);
-                if (fd >= 0) {
-                        *ret_fd = fd;
-                        return 0;
-                }
-                if (mode == CONFIG_RUN_OUTPUT_JOURNAL) {
-                        snprintf(msg, size, "cannot connect the output to the journal: %s",
-                                 strerror(-fd));
-                        return fd;
-                }
-        }
-        if (mkdir(s->log_directory, 0750) < 0 && errno != EEXIST) {
-                int r = -errno;
-                snprintf(msg, size, "cannot create %s: %s", s->log_directory, strerror(-r));
-                return r;
-        }
-        if (asprintf(&path, "%s/%s.log", s->log_directory, name) < 0)
-                return -ENOMEM;
-        /* The name was validated (no '/'); O_NOFOLLOW keeps a planted
-         * symlink from redirecting a root-opened file. */
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
-        if (fd < 0) {
-                int r = -errno;
-                snprintf(msg, size, "cannot open %s: %s", path, strerror(-r));
-                return r;
-        }
-        *ret_fd = fd;
-        return 0;
-}
-
-static void reply_running(JsonBuf *b, const Child *c, const char *output) {
-        jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "running");
-        jsonbuf_field_int(b, "pid", c->pid);
-        jsonbuf_field_str(b, "name", c->name);
-        jsonbuf_field_uint(b, "uid", c->uid);
-        jsonbuf_field_str(b, "output", output);
-        jsonbuf_end_object(b);
-        jsonbuf_append_char(b, '\n');
-}
-
-static Filter *follow_filter(pid_t pid) {
-        struct json_object *m = json_object_new_object();
-        Filter *f = NULL;
-        char err[128];
-
-        if (!m)
-                return NULL;
-        json_object_object_add(m, "descendants_of", json_object_new_int64(pid));
-        (void) filter_new_from_json(&f, NULL, NULL, m, err, sizeof(err));
-        json_object_put(m);
-        return f;
-}
-
-static unsigned supervisor_count_for(const Supervisor *s, uid_t requester) {
-        unsigned n = 0;
-        for (size_t i = 0; i < s->n_children; i++)
-                n += !s->children[i]->adopted && s->children[i]->requester == requester;
-        return n;
-}
-
-static void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *req,
-                           SinkControlReply *reply) {
-        _cleanup_(run_user_done) RunUser user = {};
-        _cleanup_close_ int out = -1;
-        char msg[320], name[RUN_MAX_NAME + 1], output[512];
-        const char *code;
-        char **env = NULL;
-        SpawnError err;
-        pid_t pid = 0;
-        int pidfd = -1, r;
-        bool clone3 = false;
-
-        if (!s->opt.enabled) {
-                reply_error(reply->line, PN_ERR_ACCESS_DENIED,
-                            "running children is disabled in this broker ([Run] Enabled=no)");
-                return;
-        }
-        if (s->stopping) {
-                reply_error(reply->line, PN_ERR_LIMIT_EXCEEDED, "the broker is shutting down");
-                return;
-        }
-        if (s->n_supervised >= s->opt.max_children) {
-                snprintf(msg, sizeof(msg), "at most %u supervised children (MaxChildren)",
-                         s->opt.max_children);
-                reply_error(reply->line, PN_ERR_LIMIT_EXCEEDED, msg);
-                return;
-        }
-        if (peer->uid != 0 && supervisor_count_for(s, peer->uid) >= s->opt.max_children_per_uid) {
-                snprintf(msg, sizeof(msg), "at most %u supervised children per user (MaxChildrenPerUser)",
-                         s->opt.max_children_per_uid);
-                reply_error(reply->line, PN_ERR_LIMIT_EXCEEDED, msg);
-                return;
-        }
-        if (req->run.follow && !reply->can_subscribe) {
-                reply_error(reply->line, PN_ERR_LIMIT_EXCEEDED,
-                            "\"follow\" needs a subscription and this connection has no room (MaxSubscriptions)");
-                return;
-        }
-
-        code = run_user_resolve(&user, req->run.user, req->run.user ? -1
-                                                      : req->run.uid >= 0 ? req->run.uid
-                                                                          : (int64_t) peer->uid,
-                                msg, sizeof(msg));
-        if (code) {
-                reply_error(reply->line, code, msg);
-                return;
-        }
-        /* Running as someone else is root's: a group member may run
-         * commands, as itself. */
-        if (user.uid != peer->uid && peer->uid != 0) {
-                snprintf(msg, sizeof(msg), "only root may run a command as another user (\"%s\")",
-                         user.name);
-                reply_error(reply->line, PN_ERR_ACCESS_DENIED, msg);
-                return;
-        }
-
-        if (req->run.name)
-                snprintf(name, sizeof(name), "%s", req->run.name);
-        else
-                supervisor_default_name(req->run.argv[0], name, sizeof(name));
-
-        r = spawn_env_new(&env, user.name, user.home, user.shell, name, req->run.env, req->run.n_env);
-        if (r < 0) {
-                reply_error(reply->line, PN_ERR_INTERNAL, "out of memory");
-                return;
-        }
-        r = supervisor_open_output(s, name, &out, msg, sizeof(msg));
-        if (r < 0) {
-                spawn_env_free(env);
-                s->stats.failed++;
-                if (s->cb.on_failed)
-                        s->cb.on_failed(s->userdata, name, peer->uid, msg);
-                reply_error(reply->line, PN_ERR_SPAWN_FAILED, msg);
-                return;
-        }
-        if (out < 0)
-                snprintf(output, sizeof(output), "null");
-        else if (s->opt.output == CONFIG_RUN_OUTPUT_JOURNAL ||
-                 (s->opt.output == CONFIG_RUN_OUTPUT_AUTO && access(JOURNAL_STDOUT, W_OK) == 0))
-                snprintf(output, sizeof(output), "journal");
-        else
-                snprintf(output, sizeof(output), "%s/%s.log", s->log_directory, name);
-
-        /* Everything that can fail for lack of memory, before there is a
-         * child to clean up after. */
-        _cleanup_free_ Child *c = calloc(1, sizeof(*c));
-        if (c)
-                c->command = strdup(req->run.argv[0]);
-        if (!c || !c->command || supervisor_reserve(s) < 0) {
-                if (c)
-                        free(c->command);
-                spawn_env_free(env);
-                reply_error(reply->line, PN_ERR_INTERNAL, "out of memory");
-                return;
-        }
-
-        SpawnParams p = {
-                .argv = req->run.argv,
-                .envp = env,
-                .set_ids = true,
-                .uid = user.uid,
-                .gid = user.gid,
-                .groups = user.groups,
-                .n_groups = (size_t) user.n_groups,
-                .output_fd = out,
-        };
-        r = spawn_start(&p, SUPERVISOR_EXEC_TIMEOUT_MS, &pid, &pidfd, &clone3, &err);
-        spawn_env_free(env);
-        if (r < 0) {
-                free(c->command);
-                s->stats.failed++;
-                if (s->cb.on_failed)
-                        s->cb.on_failed(s->userdata, name, peer->uid, err.message);
-                reply_error(reply->line, PN_ERR_SPAWN_FAILED, err.message);
-                return;
-        }
-        c->pid = pid;
-        c->pidfd = pidfd;
-        c->uid = user.uid;
-        c->requester = peer->uid;
-        c->failed = r == SPAWN_E_CHILD_FAILED;
-        c->started_ns = realtime_ns();
-        snprintf(c->name, sizeof(c->name), "%s", name);
-        (void) supervisor_add(s, c); /* reserved */
-        Child *child = TAKE_PTR(c);
-        if (s->cb.on_created)
-                s->cb.on_created(s->userdata, pid);
-        child->registered = reaper_watch_add(s->reaper, pid, supervisor_on_status, s) == 0;
-        if (!child->registered) {
-                /* Cannot supervise it: do not leave it running. Its status
-                 * then comes through the fallback, which finds it here. */
-                (void) child_signal(child, SIGKILL);
-                child->failed = true;
-                reply_error(reply->line, PN_ERR_INTERNAL, "out of memory");
-                return;
-        }
-        if (r == SPAWN_E_CHILD_FAILED) {
-                s->stats.failed++;
-                if (s->cb.on_failed)
-                        s->cb.on_failed(s->userdata, name, peer->uid, err.message);
-                reply_error(reply->line, PN_ERR_SPAWN_FAILED, err.message);
-                return;
-        }
-        s->stats.started++;
-        if (s->cb.on_started)
-                s->cb.on_started(s->userdata, pid, child->name, user.uid, peer->uid, clone3);
-        if (req->run.follow) {
-                reply->subscribe = follow_filter(pid);
-                reply->tag = (uint64_t) pid;
-        }
-        reply_running(reply->line, child, output);
+                (void) supervisor_child_signal(c, SIGTERM);
 }
 
 /* --- children, kill --- */
 
-static void supervisor_list(Supervisor *s, SinkControlReply *reply) {
-        JsonBuf *b = reply->line;
+bool supervisor_child_is_visible(const Child *c) {
+        return !c->failed && !c->start;
+}
 
-        jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "children");
-        jsonbuf_begin_array_field(b, "children");
+static void supervisor_list(Supervisor *s, ControlSlot *slot) {
+        _cleanup_free_ ControlChild *list = calloc(s->n_children ? s->n_children : 1, sizeof(*list));
+        size_t n = 0;
+
+        if (!list) {
+                control_slot_fail(slot, REQUEST_CHILDREN, PN_ERR_INTERNAL, "out of memory");
+                return;
+        }
         for (size_t i = 0; i < s->n_children; i++) {
                 const Child *c = s->children[i];
-                char time[32];
-                if (c->failed)
+                if (!supervisor_child_is_visible(c))
                         continue;
-                jsonbuf_begin_object(b);
-                jsonbuf_field_int(b, "pid", c->pid);
-                jsonbuf_field_str(b, "name", c->name);
-                if (c->uid == UINT32_MAX)
-                        jsonbuf_field_null(b, "uid");
-                else
-                        jsonbuf_field_uint(b, "uid", c->uid);
-                jsonbuf_field_str(b, "state", c->stopped ? "stopped" : "running");
-                jsonbuf_field_bool(b, "adopted", c->adopted);
-                if (c->adopted)
-                        jsonbuf_field_null(b, "requester_uid");
-                else
-                        jsonbuf_field_uint(b, "requester_uid", c->requester);
-                jsonbuf_field_str(b, "command", c->command);
-                event_json_format_time(time, c->started_ns);
-                jsonbuf_field_str(b, "started", time);
-                jsonbuf_end_object(b);
+                list[n++] = (ControlChild){
+                        .pid = c->pid,
+                        .name = c->name,
+                        .uid = c->uid,
+                        .stopped = c->stopped,
+                        .adopted = c->adopted,
+                        .requester_uid = c->adopted ? UINT32_MAX : c->requester,
+                        .command = c->command,
+                        .started_ns = c->started_ns,
+                };
         }
-        jsonbuf_end_array(b);
-        jsonbuf_end_object(b);
-        jsonbuf_append_char(b, '\n');
+        control_slot_complete(slot, &(ControlResult){ .op = REQUEST_CHILDREN,
+                                                      .children = { .list = list, .n = n } });
 }
 
 static void supervisor_kill(Supervisor *s, const PeerCreds *peer, const Request *req,
-                            SinkControlReply *reply) {
+                            ControlSlot *slot) {
         pid_t done[64];
         size_t n_done = 0, n_denied = 0;
         int last_error = 0;
-        char msg[160];
 
         for (size_t i = 0; i < s->n_children && n_done < ELEMENTSOF(done); i++) {
                 Child *c = s->children[i];
-                if (c->failed)
+                if (!supervisor_child_is_visible(c))
                         continue;
                 if (req->kill.pid ? c->pid != req->kill.pid
                                   : c->adopted || !streq(c->name, req->kill.name))
@@ -637,63 +315,51 @@ static void supervisor_kill(Supervisor *s, const PeerCreds *peer, const Request 
                         n_denied++;
                         continue;
                 }
-                int r = child_signal(c, req->kill.signal);
+                int r = supervisor_child_signal(c, req->kill.signal);
                 if (r < 0)
                         last_error = r;
                 else
                         done[n_done++] = c->pid;
         }
-        if (n_done == 0) {
-                if (n_denied)
-                        reply_error(reply->line, PN_ERR_ACCESS_DENIED,
-                                    "only root or the user a child runs as may signal it");
-                else if (last_error) {
-                        snprintf(msg, sizeof(msg), "signalling failed: %s", strerror(-last_error));
-                        reply_error(reply->line, PN_ERR_INTERNAL, msg);
-                } else {
-                        if (req->kill.pid)
-                                snprintf(msg, sizeof(msg), "no supervised child with pid %d",
-                                         (int) req->kill.pid);
-                        else
-                                snprintf(msg, sizeof(msg), "no supervised child named \"%s\"",
-                                         req->kill.name);
-                        reply_error(reply->line, PN_ERR_NOT_FOUND, msg);
-                }
-                return;
-        }
-        JsonBuf *b = reply->line;
-        jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "killed");
-        jsonbuf_field_int(b, "signal", req->kill.signal);
-        jsonbuf_begin_array_field(b, "pids");
-        for (size_t i = 0; i < n_done; i++)
-                jsonbuf_elem_uint(b, (uint64_t) done[i]);
-        jsonbuf_end_array(b);
-        jsonbuf_end_object(b);
-        jsonbuf_append_char(b, '\n');
+        if (n_done > 0)
+                control_slot_complete(slot, &(ControlResult){
+                        .op = REQUEST_KILL,
+                        .killed = { .signal = req->kill.signal, .pids = done, .n = n_done } });
+        else if (n_denied)
+                control_slot_fail(slot, REQUEST_KILL, PN_ERR_ACCESS_DENIED,
+                                  "only root or the user a child runs as may signal it");
+        else if (last_error)
+                control_slot_fail(slot, REQUEST_KILL, PN_ERR_INTERNAL, "signalling failed: %s",
+                                  strerror(-last_error));
+        else if (req->kill.pid)
+                control_slot_fail(slot, REQUEST_KILL, PN_ERR_NOT_FOUND, "no supervised child with pid %d",
+                                  (int) req->kill.pid);
+        else
+                control_slot_fail(slot, REQUEST_KILL, PN_ERR_NOT_FOUND,
+                                  "no supervised child named \"%s\"", req->kill.name);
 }
 
 void supervisor_handle_request(Supervisor *s, const PeerCreds *peer, SinkOwner owner,
-                               const Request *req, SinkControlReply *reply) {
+                               const Request *req, ControlSlot *slot) {
         (void) owner; /* children outlive the connection that started them */
         if (!policy_may_act(peer, POLICY_ACTION_RUN, 0, UINT32_MAX, getpid())) {
-                reply_error(reply->line, PN_ERR_ACCESS_DENIED,
-                            "only root and members of the broker's group may run, list or signal "
-                            "supervised children");
+                control_slot_fail(slot, req->op, PN_ERR_ACCESS_DENIED,
+                                  "only root and members of the broker's group may run, list or "
+                                  "signal supervised children");
                 return;
         }
         switch (req->op) {
         case REQUEST_RUN:
-                supervisor_run(s, peer, req, reply);
+                supervisor_run(s, peer, req, slot);
                 break;
         case REQUEST_CHILDREN:
-                supervisor_list(s, reply);
+                supervisor_list(s, slot);
                 break;
         case REQUEST_KILL:
-                supervisor_kill(s, peer, req, reply);
+                supervisor_kill(s, peer, req, slot);
                 break;
         default:
-                reply_error(reply->line, PN_ERR_UNKNOWN_OP, "not a supervisor op");
+                control_slot_fail(slot, req->op, PN_ERR_UNKNOWN_OP, "not a supervisor op");
                 break;
         }
 }
@@ -706,13 +372,13 @@ unsigned supervisor_stop(Supervisor *s, int sig) {
         s->stopping = true;
         for (size_t i = 0; i < s->n_children; i++) {
                 Child *c = s->children[i];
-                if (child_signal(c, sig) < 0)
+                if (supervisor_child_signal(c, sig) < 0)
                         continue;
                 n++;
                 /* A stopped process would keep the signal pending until
                  * SIGKILL: continue it, as a service manager does. */
                 if (c->stopped && sig != SIGKILL && sig != SIGCONT)
-                        (void) child_signal(c, SIGCONT);
+                        (void) supervisor_child_signal(c, SIGCONT);
         }
         return n;
 }
@@ -878,10 +544,11 @@ int supervisor_new(Supervisor **ret, Reaper *reaper, const SupervisorOptions *o,
 Supervisor *supervisor_free(Supervisor *s) {
         if (!s)
                 return NULL;
+        supervisor_run_forget_all(s);
         for (size_t i = 0; i < s->n_children; i++) {
                 if (s->children[i]->registered)
                         reaper_watch_remove(s->reaper, s->children[i]->pid);
-                child_free(s->children[i]);
+                supervisor_child_free(s->children[i]);
         }
         free(s->children);
         free(s->log_directory);

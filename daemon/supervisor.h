@@ -82,10 +82,14 @@ int supervisor_new(Supervisor **ret, Reaper *reaper, const SupervisorOptions *o,
 Supervisor *supervisor_free(Supervisor *s);
 int supervisor_set_options(Supervisor *s, const SupervisorOptions *o);
 
-/* Serve REQUEST_RUN, REQUEST_CHILDREN or REQUEST_KILL: writes one reply
- * line into reply->line, and for run with "follow" sets reply->subscribe. */
+/* Serve REQUEST_RUN, REQUEST_CHILDREN or REQUEST_KILL and answer slot:
+ * children and kill at once; run once the child has reached exec (or
+ * failed before), from an event of the loop (the user is looked up off
+ * the loop, the child's report comes through a pipe): nothing waits. A run
+ * with "follow" gives the requester its subscription through the slot as
+ * soon as the child exists, so that none of its events is missed. */
 void supervisor_handle_request(Supervisor *s, const PeerCreds *peer, SinkOwner owner,
-                               const Request *req, SinkControlReply *reply);
+                               const Request *req, ControlSlot *slot);
 
 /* A wait status of a pid nobody registered: an adopted orphan's. */
 void supervisor_handle_orphan_status(Supervisor *s, pid_t pid, int status);

@@ -14,14 +14,11 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <json-c/json.h>
 
 #include "common/macro.h"
 #include "protocol/reply.h"
@@ -29,8 +26,6 @@
 #include "source-pidfd.h"
 #include "source-ptrace.h"
 #include "watch.h"
-
-#define DETACH_WAIT_NS (1000 * 1000 * 1000ull)
 
 typedef struct WatchedProc WatchedProc;
 typedef struct Watch Watch;
@@ -74,6 +69,8 @@ struct WatchTable {
         WatchedProc *procs;
         Retired *retired;
         uint64_t next_tag;
+        /* Stopping (watch_table_stop()): told when the last retired tracee is let go. */
+        void (*on_idle)(void *userdata);
         struct {
                 uint64_t made, refused, stops, continues, detached, revoked;
         } stats;
@@ -107,6 +104,8 @@ static void watch_table_on_released(Tracee *t, void *userdata) {
                         tracee_free(t);
                         free(dead);
                         w->stats.detached++;
+                        if (!w->retired && w->on_idle)
+                                w->on_idle(w->userdata);
                         return;
                 }
         /* Released while still in use: every thread ended with the
@@ -327,32 +326,12 @@ static Watch *watch_table_find(WatchTable *w, SinkOwner owner, pid_t pid) {
         return NULL;
 }
 
-_printf_(3, 4) static void reply_errorf(SinkControlReply *reply, const char *code, const char *fmt,
-                                        ...) {
-        char msg[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        reply_error(reply->line, code, msg);
-}
-
-static Filter *watch_filter_new(pid_t pid) {
-        struct json_object *match = json_object_new_object();
-        Filter *f = NULL;
-        char err[128];
-
-        if (match && json_object_object_add(match, "tgid", json_object_new_int64(pid)) == 0)
-                (void) filter_new_from_json(&f, NULL, NULL, match, err, sizeof(err));
-        json_object_put(match);
-        return f;
-}
+#define watch_fail(slot, code, ...) control_slot_fail(slot, REQUEST_WATCH, code, __VA_ARGS__)
 
 /* Find or make the WatchedProc of pid, checked to be the process the
- * table knows. On failure the reply is written and NULL returned. */
+ * table knows. On failure the slot is answered and NULL returned. */
 static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, pid_t pid, bool stop,
-                                         SinkControlReply *reply, ProcInfo *info) {
+                                         ControlSlot *slot, ProcInfo *info) {
         _cleanup_(pidfd_watch_freep) PidfdWatch *pw = NULL;
         const ProcEntry *e;
         WatchedProc *p;
@@ -360,11 +339,11 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
 
         r = pidfd_watch_new(&pw, w->event, pid, watch_proc_on_exit, NULL);
         if (r == -ESRCH) {
-                reply_errorf(reply, PN_ERR_NOT_FOUND, "no process %d", (int) pid);
+                watch_fail(slot, PN_ERR_NOT_FOUND, "no process %d", (int) pid);
                 return NULL;
         }
         if (r == -ENOENT) {
-                reply_errorf(reply, PN_ERR_NOT_FOUND,
+                watch_fail(slot, PN_ERR_NOT_FOUND,
                              "%d is a thread, not a process: watch its process "
                              "(Tgid in /proc/%d/status)",
                              (int) pid, (int) pid);
@@ -372,36 +351,36 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         }
         if (r < 0) {
                 bool fds = r == -EMFILE || r == -ENFILE;
-                reply_errorf(reply, fds ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
+                watch_fail(slot, fds ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
                              "cannot open a pidfd for %d: %s", (int) pid, strerror(-r));
                 return NULL;
         }
         if (fdreserve_refuses(pidfd_watch_get_fd(pw), peer->uid)) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
                              "the broker is short of file descriptors (the last ones are kept for root)");
                 return NULL;
         }
         e = proctable_learn(w->table, pid, now_ns());
         r = w->reader.read(w->reader.userdata, pid, PROC_READ_STAT | PROC_READ_STATUS, info);
         if (!e || r < 0 || !pidfd_watch_is_alive(pw) || info->state == 'Z' || info->state == 'X') {
-                reply_errorf(reply, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
+                watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
                 return NULL;
         }
         if (e->start_time && e->start_time != info->start_time) {
                 /* The table still has an earlier process of that pid (its
                  * exit is on its way): not the one the pidfd names. */
-                reply_errorf(reply, PN_ERR_NOT_FOUND,
+                watch_fail(slot, PN_ERR_NOT_FOUND,
                              "process %d has just exited and its pid was reused; try again", (int) pid);
                 return NULL;
         }
         if (!policy_may_act(peer, stop ? POLICY_ACTION_WATCH_STOP : POLICY_ACTION_WATCH, pid, info->uid,
                             getpid())) {
                 if (stop && (pid == 1 || pid == getpid()))
-                        reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                        watch_fail(slot, PN_ERR_ACCESS_DENIED,
                                      "process %d cannot be ptrace-watched (%s)", (int) pid,
                                      pid == 1 ? "init" : "the broker itself");
                 else
-                        reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                        watch_fail(slot, PN_ERR_ACCESS_DENIED,
                                      "process %d is not yours to watch (uid %u)", (int) pid, info->uid);
                 return NULL;
         }
@@ -409,7 +388,7 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
                 /* As the kernel's own rule for ptrace: the effective and
                  * saved uids must be the peer's too (not a set-user-ID
                  * program); watch_proc_on_exec() judges so again at each exec. */
-                reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                watch_fail(slot, PN_ERR_ACCESS_DENIED,
                              "process %d runs with another effective uid (%u): not yours to trace",
                              (int) pid, info->euid);
                 return NULL;
@@ -420,7 +399,7 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         p = calloc(1, sizeof(*p));
         if (!p || proctable_watch_add(w->table, pid, info->start_time) != 0) {
                 free(p);
-                reply_errorf(reply, p ? PN_ERR_NOT_FOUND : PN_ERR_INTERNAL,
+                watch_fail(slot, p ? PN_ERR_NOT_FOUND : PN_ERR_INTERNAL,
                              p ? "process %d has exited" : "out of memory watching %d", (int) pid);
                 return NULL;
         }
@@ -434,8 +413,8 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         return p;
 }
 
-/* Start tracing p (first "stop" watch). On failure writes the reply. */
-static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
+/* Start tracing p (first "stop" watch). On failure answers the slot. */
+static int watch_proc_trace(WatchedProc *p, ControlSlot *slot) {
         WatchTable *w = p->table;
         size_t used = watch_table_traced_threads(w);
         TraceeCallbacks cb = {
@@ -448,14 +427,14 @@ static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
 
         for (Retired *x = w->retired; x; x = x->next)
                 if (tracee_get_pid(x->tracee) == p->tgid) {
-                        reply_errorf(reply, PN_ERR_BUSY,
+                        watch_fail(slot, PN_ERR_BUSY,
                                      "process %d is still being detached from an earlier watch; "
                                      "try again",
                                      (int) p->tgid);
                         return -EBUSY;
                 }
         if (used >= w->opt.max_traced_threads) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
                              "the broker traces %u threads already (MaxTracedThreads)",
                              w->opt.max_traced_threads);
                 return -E2BIG;
@@ -469,31 +448,31 @@ static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
                 watch_table_retire(w, t);
         switch (r) {
         case -EBUSY:
-                reply_errorf(reply, PN_ERR_BUSY,
+                watch_fail(slot, PN_ERR_BUSY,
                              "process %d is already traced (a debugger, strace, or a child of "
                              "the broker): a stop watch must be its only tracer", (int) p->tgid);
                 break;
         case -EPERM:
-                reply_errorf(reply, PN_ERR_ACCESS_DENIED,
+                watch_fail(slot, PN_ERR_ACCESS_DENIED,
                              "the kernel refused to trace process %d (PTRACE_SEIZE: %s)", (int) p->tgid,
                              strerror(EPERM));
                 break;
         case -ESRCH:
-                reply_errorf(reply, PN_ERR_NOT_FOUND, "process %d has exited", (int) p->tgid);
+                watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) p->tgid);
                 break;
         case -E2BIG:
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
+                watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
                              "process %d has more threads than the broker may still trace "
                              "(MaxTracedThreads %u)",
                              (int) p->tgid, w->opt.max_traced_threads);
                 break;
         case -EAGAIN:
-                reply_errorf(reply, PN_ERR_BUSY,
+                watch_fail(slot, PN_ERR_BUSY,
                              "process %d kept creating threads while being attached; try again",
                              (int) p->tgid);
                 break;
         default:
-                reply_errorf(reply, PN_ERR_INTERNAL, "cannot trace process %d: %s", (int) p->tgid,
+                watch_fail(slot, PN_ERR_INTERNAL, "cannot trace process %d: %s", (int) p->tgid,
                              strerror(-r));
                 break;
         }
@@ -501,16 +480,18 @@ static int watch_proc_trace(WatchedProc *p, SinkControlReply *reply) {
 }
 
 static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner owner, pid_t pid,
-                              bool stop, SinkControlReply *reply) {
+                              bool stop, ControlSlot *slot) {
         _cleanup_(proc_info_done) ProcInfo info = { 0 };
         unsigned n_owner = 0, n_uid = 0;
         WatchedProc *p;
         Watch *x;
-        Filter *f;
+        Filter *f = NULL;
+        uint64_t id = 0;
+        int r;
 
         if (watch_table_find(w, owner, pid)) {
-                reply_errorf(reply, PN_ERR_BUSY,
-                             "this connection watches process %d already; unwatch it first", (int) pid);
+                watch_fail(slot, PN_ERR_BUSY,
+                           "this connection watches process %d already; unwatch it first", (int) pid);
                 return;
         }
         for (x = w->watches; x; x = x->next) {
@@ -518,30 +499,30 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
                 n_uid += x->peer.uid == peer->uid;
         }
         if (n_owner >= w->opt.max_per_owner) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
-                             "at most %u watches per connection (MaxWatches)", w->opt.max_per_owner);
+                watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
+                           "at most %u watches per connection (MaxWatches)", w->opt.max_per_owner);
                 return;
         }
         if (peer->uid != 0 && n_uid >= w->opt.max_per_uid) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
-                             "at most %u watches per user (MaxWatchesPerUser)", w->opt.max_per_uid);
+                watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
+                           "at most %u watches per user (MaxWatchesPerUser)", w->opt.max_per_uid);
                 return;
         }
-        if (!reply->can_subscribe) {
-                reply_errorf(reply, PN_ERR_LIMIT_EXCEEDED,
-                             "a watch needs a subscription, and this connection has its maximum "
-                             "(MaxSubscriptions)");
+        if (!control_slot_can_subscribe(slot)) {
+                watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
+                           "a watch needs a subscription, and this connection has its maximum "
+                           "(MaxSubscriptions)");
                 return;
         }
-        p = watch_table_get_proc(w, peer, pid, stop, reply, &info);
+        p = watch_table_get_proc(w, peer, pid, stop, slot, &info);
         if (!p)
                 return;
         p->n_watches++; /* hold it while tracing may fail */
         x = calloc(1, sizeof(*x));
-        f = x ? watch_filter_new(pid) : NULL;
-        if (!f || (stop && !p->tracee && watch_proc_trace(p, reply) < 0)) {
-                if (!f)
-                        reply_errorf(reply, PN_ERR_INTERNAL, "out of memory watching %d", (int) pid);
+        r = x ? filter_new_numeric(&f, FILTER_TGID, pid, false) : -ENOMEM;
+        if (r < 0 || (stop && !p->tracee && watch_proc_trace(p, slot) < 0)) {
+                if (r < 0)
+                        watch_fail(slot, PN_ERR_INTERNAL, "out of memory watching %d", (int) pid);
                 filter_free(f);
                 free(x);
                 if (--p->n_watches == 0)
@@ -552,54 +533,57 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
         p->n_stop += stop;
         x->next = w->watches;
         w->watches = x;
-        w->stats.made++;
-        reply->subscribe = f;
-        reply->tag = x->tag;
-
-        JsonBuf *b = reply->line;
-        jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "watching");
-        jsonbuf_field_int(b, "pid", pid);
-        jsonbuf_field_uint(b, "id", reply->next_id);
-        jsonbuf_field_str(b, "comm", info.comm[0] ? info.comm : NULL);
-        jsonbuf_field_uint(b, "uid", info.uid);
-        jsonbuf_field_bool(b, "stop", stop);
-        if (p->tracee) {
-                jsonbuf_field_uint(b, "threads", tracee_get_n_threads(p->tracee));
-                /* A process stopped already is reported by a "stop" event
-                 * once the tracer sees it. */
-                jsonbuf_field_bool(b, "stopped", info.state == 'T' || info.state == 't');
-        }
-        jsonbuf_end_object(b);
-        jsonbuf_append_char(b, '\n');
-}
-
-static void watch_table_unwatch(WatchTable *w, SinkOwner owner, pid_t pid, SinkControlReply *reply) {
-        Watch *x = watch_table_find(w, owner, pid);
-        JsonBuf *b = reply->line;
-
-        if (!x) {
-                reply_errorf(reply, PN_ERR_NOT_FOUND, "this connection does not watch process %d",
-                             (int) pid);
+        /* The requester's subscription to the process's events; if the sink
+         * cannot make it after all, the watch is undone. */
+        r = control_slot_subscribe(slot, f, x->tag, &id);
+        if (r < 0) {
+                watch_free(w, x); /* the last one frees p, retiring its tracee */
+                watch_fail(slot, r == -EDQUOT ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
+                           "cannot subscribe the watcher to process %d: %s", (int) pid,
+                           strerror(-r));
                 return;
         }
-        reply->unsubscribe_tag = x->tag;
+        w->stats.made++;
+
+        ControlResult res = {
+                .op = REQUEST_WATCH,
+                .watching = {
+                        .pid = pid,
+                        .id = id,
+                        .comm = info.comm[0] ? info.comm : NULL,
+                        .uid = info.uid,
+                        .stop = stop,
+                        .traced = p->tracee != NULL,
+                        .threads = p->tracee ? tracee_get_n_threads(p->tracee) : 0,
+                        .stopped = info.state == 'T' || info.state == 't',
+                },
+        };
+        control_slot_complete(slot, &res);
+}
+
+static void watch_table_unwatch(WatchTable *w, SinkOwner owner, pid_t pid, ControlSlot *slot) {
+        Watch *x = watch_table_find(w, owner, pid);
+
+        if (!x) {
+                control_slot_fail(slot, REQUEST_UNWATCH, PN_ERR_NOT_FOUND,
+                                  "this connection does not watch process %d", (int) pid);
+                return;
+        }
+        control_slot_unsubscribe(slot, x->tag);
         watch_free(w, x);
-        jsonbuf_begin_object(b);
-        jsonbuf_field_str(b, "type", "unwatched");
-        jsonbuf_field_int(b, "pid", pid);
-        jsonbuf_end_object(b);
-        jsonbuf_append_char(b, '\n');
+        control_slot_complete(slot, &(ControlResult){ .op = REQUEST_UNWATCH, .unwatched.pid = pid });
 }
 
 void watch_table_request(WatchTable *w, const PeerCreds *peer, SinkOwner owner, const Request *req,
-                         SinkControlReply *reply) {
+                         ControlSlot *slot) {
+        uint64_t made = w->stats.made;
+
         if (req->op == REQUEST_WATCH) {
-                watch_table_watch(w, peer, owner, req->watch.pid, req->watch.stop, reply);
-                if (reply->subscribe == NULL)
+                watch_table_watch(w, peer, owner, req->watch.pid, req->watch.stop, slot);
+                if (w->stats.made == made)
                         w->stats.refused++;
         } else if (req->op == REQUEST_UNWATCH)
-                watch_table_unwatch(w, owner, req->watch.pid, reply);
+                watch_table_unwatch(w, owner, req->watch.pid, slot);
 }
 
 void watch_table_release(WatchTable *w, SinkOwner owner) {
@@ -630,29 +614,23 @@ int watch_table_new(WatchTable **ret, sd_event *e, Reaper *reaper, ProcTable *ta
         return 0;
 }
 
-/* Detach everything before the broker exits, so that no thread is left
- * interrupted. The loop is over: collect SIGCHLD here, bounded. */
-static void watch_table_detach_all(WatchTable *w) {
-        uint64_t deadline = now_ns() + DETACH_WAIT_NS;
-        sigset_t mask;
-
+int watch_table_stop(WatchTable *w, void (*on_idle)(void *userdata)) {
         while (w->watches)
-                watch_free(w, w->watches);
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        while (w->retired && now_ns() < deadline) {
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
-                reaper_collect(w->reaper);
-                if (!w->retired)
-                        break;
-                (void) sigtimedwait(&mask, NULL, &ts); /* SIGCHLD is blocked */
-        }
+                watch_free(w, w->watches); /* retires (detaches) the tracees */
+        if (!w->retired)
+                return 0;
+        /* Each retired tracee is let go as its threads' statuses come,
+         * through the reaper's events: watch_table_on_released(). */
+        w->on_idle = on_idle;
+        return WATCH_TABLE_E_PENDING;
 }
 
 WatchTable *watch_table_free(WatchTable *w) {
         if (!w)
                 return NULL;
-        watch_table_detach_all(w);
+        w->on_idle = NULL;
+        while (w->watches)
+                watch_free(w, w->watches);
         while (w->retired) {
                 Retired *r = w->retired;
                 w->retired = r->next;

@@ -7,7 +7,7 @@
  * (Tracee) for its group-stops and continues. Processes watched by several
  * clients share one pidfd and one tracer. The watcher receives the
  * process's events through a subscription the sink adds for it (tagged,
- * see SinkControlReply), which ends with the watch: at unwatch, at the
+ * see control.h), which ends with the watch: at unwatch, at the
  * watcher's disconnect, and when the process's exit has been published.
  */
 #pragma once
@@ -50,15 +50,28 @@ typedef struct WatchTableCallbacks {
 int watch_table_new(WatchTable **ret, sd_event *e, Reaper *reaper, ProcTable *table,
                     const ProcReader *reader, const WatchTableOptions *o,
                     const WatchTableCallbacks *cb, void *userdata);
-/* Detach every tracee (waiting for the kernel at most a second), close
- * every pidfd, free. */
+enum {
+        WATCH_TABLE_E_PENDING = 1, /* tracees are still being detached */
+};
+
+/*
+ * Shutdown: end every watch and detach every tracee, without waiting.
+ * Returns 0 when nothing is left to detach, or WATCH_TABLE_E_PENDING: the
+ * kernel lets the last threads go through the loop (their wait statuses),
+ * and on_idle(userdata) is called once it has. The caller bounds the wait.
+ */
+int watch_table_stop(WatchTable *w, void (*on_idle)(void *userdata));
+/* Close every pidfd and free; tracees still detaching are left to the
+ * kernel, which detaches them when the broker exits. Never waits. */
 WatchTable *watch_table_free(WatchTable *w);
 void watch_table_set_options(WatchTable *w, const WatchTableOptions *o);
 
-/* Serve a "watch" or "unwatch" request of peer on behalf of owner: writes
- * the reply line and, for a watch, the subscription to add. */
+/* Serve a "watch" or "unwatch" request of peer on behalf of owner: answers
+ * slot at once; a watch gives the requester its subscription through the
+ * slot (tagged; the tag is given back to drop_subscription), an unwatch
+ * takes it away. */
 void watch_table_request(WatchTable *w, const PeerCreds *peer, SinkOwner owner, const Request *req,
-                         SinkControlReply *reply);
+                         ControlSlot *slot);
 /* owner is gone: end its watches. */
 void watch_table_release(WatchTable *w, SinkOwner owner);
 

@@ -282,6 +282,24 @@ int filter_new_from_json(Filter **ret, struct json_object *events, struct json_o
         return 0;
 }
 
+int filter_new_numeric(Filter **ret, FilterKey key, int64_t value, bool threads) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+
+        if (key < 0 || key >= _FILTER_KEY_MAX || !filter_key_is_numeric(key) || key == FILTER_SIGNAL ||
+            key == FILTER_NETNS || key == FILTER_FOLLOW)
+                return -EINVAL;
+        f = calloc(1, sizeof(*f));
+        if (!f || !(f->values[key].nums = calloc(1, sizeof(int64_t))))
+                return -ENOMEM;
+        f->events = PN_EVENT_ALL_BITS;
+        f->threads = threads;
+        f->keys = 1u << key;
+        f->values[key].nums[0] = value;
+        f->values[key].n = 1;
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
 static bool match_num(const FilterValues *v, int64_t n) {
         for (size_t i = 0; i < v->n; i++)
                 if (v->nums[i] == n)

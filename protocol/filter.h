@@ -70,6 +70,14 @@ typedef struct FilterContext {
  */
 int filter_new_from_json(Filter **ret, struct json_object *events, struct json_object *threads,
                          struct json_object *match, char *error, size_t error_size);
+/*
+ * A filter built without JSON: every event type (threads as asked) of the
+ * processes whose numeric key (FILTER_PID, FILTER_TGID, FILTER_PPID,
+ * FILTER_UID, FILTER_DESCENDANTS_OF) is value, as the match {key: value}
+ * would give. Returns 0 and a new filter, -EINVAL for a key that is not
+ * numeric, or -ENOMEM.
+ */
+int filter_new_numeric(Filter **ret, FilterKey key, int64_t value, bool threads);
 Filter *filter_free(Filter *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free)
 

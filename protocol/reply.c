@@ -95,3 +95,83 @@ void reply_watch_ended(JsonBuf *b, uint64_t id, pid_t pid, const char *reason, u
         jsonbuf_end_object(b);
         jsonbuf_append_char(b, '\n');
 }
+
+static void reply_children(JsonBuf *b, const ControlResult *r) {
+        jsonbuf_field_str(b, "type", "children");
+        jsonbuf_begin_array_field(b, "children");
+        for (size_t i = 0; i < r->children.n; i++) {
+                const ControlChild *c = &r->children.list[i];
+                char time[32];
+                jsonbuf_begin_object(b);
+                jsonbuf_field_int(b, "pid", c->pid);
+                jsonbuf_field_str(b, "name", c->name);
+                if (c->uid == UINT32_MAX)
+                        jsonbuf_field_null(b, "uid");
+                else
+                        jsonbuf_field_uint(b, "uid", c->uid);
+                jsonbuf_field_str(b, "state", c->stopped ? "stopped" : "running");
+                jsonbuf_field_bool(b, "adopted", c->adopted);
+                if (c->requester_uid == UINT32_MAX)
+                        jsonbuf_field_null(b, "requester_uid");
+                else
+                        jsonbuf_field_uint(b, "requester_uid", c->requester_uid);
+                jsonbuf_field_str(b, "command", c->command);
+                event_json_format_time(time, c->started_ns);
+                jsonbuf_field_str(b, "started", time);
+                jsonbuf_end_object(b);
+        }
+        jsonbuf_end_array(b);
+}
+
+void reply_control(JsonBuf *b, const ControlResult *r) {
+        if (r->error.code) {
+                reply_error(b, r->error.code, r->error.message);
+                return;
+        }
+        jsonbuf_begin_object(b);
+        switch (r->op) {
+        case REQUEST_WATCH:
+                jsonbuf_field_str(b, "type", "watching");
+                jsonbuf_field_int(b, "pid", r->watching.pid);
+                jsonbuf_field_uint(b, "id", r->watching.id);
+                jsonbuf_field_str(b, "comm", r->watching.comm);
+                jsonbuf_field_uint(b, "uid", r->watching.uid);
+                jsonbuf_field_bool(b, "stop", r->watching.stop);
+                if (r->watching.traced) {
+                        jsonbuf_field_uint(b, "threads", r->watching.threads);
+                        /* A process stopped already is reported by a
+                         * "stop" event once the tracer sees it. */
+                        jsonbuf_field_bool(b, "stopped", r->watching.stopped);
+                }
+                break;
+        case REQUEST_UNWATCH:
+                jsonbuf_field_str(b, "type", "unwatched");
+                jsonbuf_field_int(b, "pid", r->unwatched.pid);
+                break;
+        case REQUEST_RUN:
+                jsonbuf_field_str(b, "type", "running");
+                jsonbuf_field_int(b, "pid", r->running.pid);
+                jsonbuf_field_str(b, "name", r->running.name);
+                jsonbuf_field_uint(b, "uid", r->running.uid);
+                jsonbuf_field_str(b, "output", r->running.output);
+                break;
+        case REQUEST_CHILDREN:
+                reply_children(b, r);
+                break;
+        case REQUEST_KILL:
+                jsonbuf_field_str(b, "type", "killed");
+                jsonbuf_field_int(b, "signal", r->killed.signal);
+                jsonbuf_begin_array_field(b, "pids");
+                for (size_t i = 0; i < r->killed.n; i++)
+                        jsonbuf_elem_uint(b, (uint64_t) r->killed.pids[i]);
+                jsonbuf_end_array(b);
+                break;
+        default:
+                jsonbuf_field_str(b, "type", "error");
+                jsonbuf_field_str(b, "code", PN_ERR_INTERNAL);
+                jsonbuf_field_str(b, "message", "no reply for this op");
+                break;
+        }
+        jsonbuf_end_object(b);
+        jsonbuf_append_char(b, '\n');
+}

@@ -27,6 +27,63 @@ void reply_unsubscribed(JsonBuf *b, uint64_t id);
 void reply_pong(JsonBuf *b, uint64_t seq);
 void reply_error(JsonBuf *b, const char *code, const char *message);
 
+/* One supervised child, as "children" lists it. */
+typedef struct ControlChild {
+        pid_t pid;
+        const char *name;
+        uint32_t uid;           /* UINT32_MAX: not known (null) */
+        bool stopped;
+        bool adopted;
+        uint32_t requester_uid; /* UINT32_MAX: none (null), for an adopted orphan */
+        const char *command;    /* NULL: not known (null) */
+        uint64_t started_ns;    /* CLOCK_REALTIME */
+} ControlChild;
+
+/*
+ * The typed answer of a control op (watch, unwatch, run, children, kill):
+ * an error (error.code one of PN_ERR_*, with its message) or the result of
+ * op. Pointers are borrowed. Each sink encodes it for its transport; the
+ * JSON socket with reply_control().
+ */
+typedef struct ControlResult {
+        RequestOp op;
+        ProtoError error;       /* code NULL: success */
+        union {
+                struct {
+                        pid_t pid;
+                        uint64_t id;          /* of the subscription that delivers its events */
+                        const char *comm;     /* NULL: not known */
+                        uint32_t uid;
+                        bool stop;
+                        bool traced;          /* threads and stopped are known */
+                        uint64_t threads;
+                        bool stopped;
+                } watching;
+                struct {
+                        pid_t pid;
+                } unwatched;
+                struct {
+                        pid_t pid;
+                        const char *name;
+                        uint32_t uid;
+                        const char *output;   /* "journal", "null" or a path */
+                } running;
+                struct {
+                        const ControlChild *list;
+                        size_t n;
+                } children;
+                struct {
+                        int signal;
+                        const pid_t *pids;
+                        size_t n;
+                } killed;
+        };
+} ControlResult;
+
+/* The reply line of r: "error", "watching", "unwatched", "running",
+ * "children" or "killed" (PROTOCOL.md). */
+void reply_control(JsonBuf *b, const ControlResult *r);
+
 typedef struct FollowReport {
         uint64_t id;            /* the subscription */
         const char *reason;     /* "main-exited", "ended", "limit" */

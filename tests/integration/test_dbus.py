@@ -590,6 +590,9 @@ def test_run_bad_calls(kind):
             ("Subscribe", "asa{sv}", [[], {"follow": "x"}], ERR + "InvalidFilter", "match.follow"),
             ("Subscribe", "asa{sv}", [[], {"follow": [ME, ME]}], ERR + "InvalidFilter", "match.follow"),
             ("Subscribe", "asa{sv}", [[], {"follow": 4194305}], ERR + "NotFound", "4194305"),
+            # "lines" is the socket's option too (one subscriber core), with its rule.
+            ("Subscribe", "asa{sv}", [[], {"lines": False}], ERR + "InvalidFilter", '"lines": false needs a "signal"'),
+            ("Subscribe", "asa{sv}", [[], {"lines": "no"}], ERR + "InvalidFilter", '"lines" must be true or false'),
         ]
         try:
             for method, sig, args, error, text in cases:

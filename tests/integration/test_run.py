@@ -645,23 +645,29 @@ def group_member_runs_as_itself():
         subprocess.run(["groupdel", group], stderr=subprocess.DEVNULL)
 
 
+def _strace_wrapper(tmp, options):
+    """A script in tmp that runs the broker under strace with options (to
+    inject faults into its real system calls); its path."""
+    strace = shutil.which("strace")
+    check(strace, "strace is not installed (dev.sh installs it)")
+    wrapper = os.path.join(tmp, "procnotifyd")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {strace} {options} {PROCNOTIFYD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
 def no_clone3_fallback():
     """Where clone3 is refused (ENOSYS: an old kernel or a seccomp filter;
     injected here by strace into the real system call), the broker falls
     back to fork + pidfd_open and supervises the child all the same."""
     import pntest
-    strace = shutil.which("strace")
-    check(strace, "strace is not installed (dev.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="pnrun-noclone3-")
     trace = os.path.join(tmp, "trace")
-    wrapper = os.path.join(tmp, "procnotifyd")
-    with open(wrapper, "w") as f:
-        # Not -f: a traced child's wait status would go to strace first, and
-        # reach the broker only after the connector's exit.
-        f.write(f"#!/bin/sh\nexec {strace} -qq -e trace=clone3 "
-                f"-e inject=clone3:error=ENOSYS -o {trace} {PROCNOTIFYD} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
-    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, wrapper
+    # Not -f: a traced child's wait status would go to strace first, and
+    # reach the broker only after the connector's exit.
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, _strace_wrapper(
+        tmp, f"-qq -e trace=clone3 -e inject=clone3:error=ENOSYS -o {trace}")
     try:
         with RunBroker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
             with open(f"/proc/{b.proc.pid}/task/{b.proc.pid}/children") as f:
@@ -682,6 +688,43 @@ def no_clone3_fallback():
             text = f.read()
         check("clone3(" in text and "ENOSYS" in text and "(INJECTED)" in text,
               f"clone3 was not tried and refused:\n{text[:2000]}")
+    finally:
+        pntest.PROCNOTIFYD = saved
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _children_of(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def exec_pending_keeps_serving():
+    """While a run's child has not reached exec yet (its execve held back
+    for 3 s, injected by strace into the real system call), the broker
+    keeps serving: another connection's ping is answered at once, and the
+    requester's own later request is answered after its run (in order)."""
+    import pntest
+    tmp = tempfile.mkdtemp(prefix="pnrun-slowexec-")
+    saved, pntest.PROCNOTIFYD = pntest.PROCNOTIFYD, _strace_wrapper(
+        tmp, "-f -qq --seccomp-bpf -e trace=execve -e inject=execve:delay_enter=3000000 -o /dev/null")
+    try:
+        with RunBroker(env={"ASAN_OPTIONS": "detect_leaks=0"}) as b:
+            broker_pid = _children_of(b.proc.pid)[0]
+            c, other = b.client(), b.client()
+            c.send({"op": "run", "argv": [PN_CHILD, "exit", "0"], "name": "slow"})
+            c.send({"op": "ping"})
+            wait_until(lambda: _children_of(broker_pid), "the run's child to be created")
+            t0 = time.monotonic()
+            pong = other.request({"op": "ping"}, timeout=20)
+            took = time.monotonic() - t0
+            check(pong and pong.get("type") == "pong", f"ping: {pong}")
+            check(took < 1.0, f"the broker answered a ping after {took:.2f} s while a run's exec was pending")
+            r = c.read_reply(20)
+            check(r and r.get("type") == "running" and r.get("name") == "slow", f"run: {r}")
+            r = c.read_reply(20)
+            check(r and r.get("type") == "pong", f"the requester's ping after its run: {r}")
+            os.kill(broker_pid, signal.SIGTERM)
+            check(b.proc.wait(30) == 0, "traced broker did not exit cleanly")
     finally:
         pntest.PROCNOTIFYD = saved
         shutil.rmtree(tmp, ignore_errors=True)
@@ -780,6 +823,7 @@ if __name__ == "__main__":
         "disabled_refused": disabled_refused,
         "group_member_runs_as_itself": group_member_runs_as_itself,
         "no_clone3_fallback": no_clone3_fallback,
+        "exec_pending_keeps_serving": exec_pending_keeps_serving,
         "stop_timeout_kills": stop_timeout_kills,
         "environment_sanitised": environment_sanitised,
         "bad_requests": bad_requests,
