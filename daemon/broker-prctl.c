@@ -47,6 +47,13 @@ static int broker_add_prctl_signal(Broker *b, sd_event_source **ret, int sig, co
         if (r < 0)
                 return log_error_errno(r, "Failed to handle signal %d for %s: %m", sig, name);
         (void) sd_event_source_set_description(*ret, name);
+        /* Before SIGCHLD: the reaper collects every zombie it finds, and a
+         * child whose predump signal waited behind another child's SIGCHLD
+         * would be reaped (and no longer ours to believe) before its signal
+         * is read. */
+        r = sd_event_source_set_priority(*ret, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set the priority of %s: %m", name);
         return 0;
 }
 
