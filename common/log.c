@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* See log.h. */
+/* Logging for the daemon and the clients: journal-friendly lines (<N>
+ * prefixes) on stderr; see log.h.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

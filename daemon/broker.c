@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Broker implementation; see broker.h. This file owns the event loop: it
+ * Broker: see broker.h. This file owns the event loop: it
  * wires the sources to the process table, the dispatcher and the sinks,
  * serves the control glue, handles SIGTERM/SIGINT/SIGHUP, starts up and
  * shuts down. Reload, the bus connection, the privilege drop, the prctl

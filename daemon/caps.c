@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Caps implementation; see caps.h. */
+/* Caps: the capability set the broker keeps after start-up, computed from
+ * the configuration, and the drop to it (libcap-ng); see caps.h.
+ */
 #include <cap-ng.h>
 #include <errno.h>
 #include <stddef.h>

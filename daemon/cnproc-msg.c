@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Connector message parsing; see cnproc-msg.h. Every length is checked
+ * Connector messages into PnEvents (pure parsing); see cnproc-msg.h. Every length is checked
  * before it is trusted: a short or lying datagram is -EBADMSG, never a read
  * past the buffer.
  */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Config implementation; see config.h. */
+/* Config: procnotify.conf read, checked and defaulted (every error reported
+ * with its line, in one pass); see config.h.
+ */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>

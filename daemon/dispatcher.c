@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Dispatcher implementation; see dispatcher.h. */
+/* Dispatcher: stamps the broker-wide seq on every published event and hands
+ * it to each sink in order; see dispatcher.h.
+ */
 #include <errno.h>
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The exit-merge state machine (docs/design-changes.md row 9): every source
+ * The exit-merge state machine (docs/ARCHITECTURE.md, row 9): every source
  * that saw a process end (the connector, a pidfd watch, the broker's own
  * wait) makes one exit event naming them all, with the best status; and
  * what follows from an end: the children's adoption is settled, and the

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Follow implementation; see follow.h. Members live in an open-addressing
+ * Follow: the member set and main pid of one followed service; see
+ * follow.h. Members live in an open-addressing
  * hash set keyed by tgid (0 marks a free slot), so that the test every
  * published event makes against every follow is one probe.
  */

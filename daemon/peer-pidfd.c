@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* See peer-pidfd.h. */
+/* A pidfd of a subscriber's own process, from its socket or its checked
+ * pid, and the signals sent through it; see peer-pidfd.h.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Policy implementation; see policy.h. */
+/* Policy: who may see and who may act on which process, from kernel
+ * credentials only; see policy.h.
+ */
 #include <stdint.h>
 
 #include "policy.h"

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* See procfs.h. */
+/* ProcReader: one process read from /proc (stat, status, exe, cmdline,
+ * cgroup, netns), every string mapped to valid UTF-8; see procfs.h.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

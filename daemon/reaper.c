@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Reaper implementation; see reaper.h.
+ * Reaper: the one collector of wait statuses (SIGCHLD), handing each to its
+ * owner; see reaper.h.
  *
  * Watches are kept in an array sorted by pid and found by binary search: the
  * set is bounded by the broker's limits on watches and children, and

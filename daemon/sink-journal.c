@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* SinkJournal implementation; see sink-journal.h. */
+/* SinkJournal: crash-class events as structured journal entries, sent
+ * without blocking; see sink-journal.h.
+ */
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>

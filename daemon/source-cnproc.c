@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Cnproc implementation; see source-cnproc.h.
+ * Cnproc: the proc connector source (socket, filter, batched reads, loss,
+ * watchdog); see source-cnproc.h.
  *
  * Reading: recvmmsg(MSG_DONTWAIT) in batches from a level-triggered I/O
  * source. DESIGN.md records that a listener *blocked* in recvmmsg() can stop

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* PidfdWatch implementation; see source-pidfd.h. */
+/* PidfdWatch: the race-free exit of one watched process, from its pidfd;
+ * see source-pidfd.h.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

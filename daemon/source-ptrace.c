@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Tracee implementation; see source-ptrace.h.
+ * Tracee: one stop-watched process under PTRACE_SEIZE, its group-stops and
+ * continues by the epoch rule; see source-ptrace.h.
  *
  * Seizing races with the process creating threads: /proc/PID/task is listed
  * again until a pass finds no thread left to seize (threads made by a

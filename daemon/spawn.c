@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Spawn implementation; see spawn.h.
+ * Spawn: a `run` child created (clone, credentials, bounding set, exec)
+ * without waiting for it; see spawn.h.
  *
  * The child runs between clone and exec in a copy of the single-threaded
  * broker: it only makes system calls (no stdio, no allocation, no NSS:

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Supervisor implementation; see supervisor.h.
+ * Supervisor: the children the broker runs and the orphans it adopts
+ * (tracking, statuses, kill, stop, prctl signals); see supervisor.h.
  *
  * Children and tracked orphans are kept in one small array (bounded by
  * MaxChildren and SUPERVISOR_MAX_ORPHANS), searched linearly: it is short,

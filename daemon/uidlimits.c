@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * UidLimits implementation; see uidlimits.h.
+ * UidLimits: per-user counts of clients, subscriptions and watches; see
+ * uidlimits.h.
  *
  * An open-addressing hash table keyed by uid (linear probing, deletion by
  * backward shift, so there are no tombstones). Only uids that hold

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * WatchTable implementation; see watch.h.
+ * WatchTable: the watches clients asked for (pidfd and ptrace), per
+ * connection; see watch.h.
  *
  * Identity: a watch is made only after the pidfd is open and /proc, read
  * after it, shows the start time the process table knows while the pidfd
