@@ -165,7 +165,7 @@ static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
                 subscriber_match(&c->sub, ev, &s->ctx.filter, &m);
                 /* The signal first, so that the subscriber can act before it
                  * reads the line; told once when one is withheld. */
-                sig = subscriber_send_signals(&c->sub, m.sigmask, ev, &n);
+                sig = m.sigmask ? subscriber_send_signals(&c->sub, m.sigmask, ev, &n) : 0;
                 if (sig > 0) {
                         reply_signal_withheld(&s->reply, sig, c->sub.creds.pid, ev->seq, ev->ts_ns,
                                               ev->time_ns);
@@ -173,7 +173,7 @@ static void sink_socket_on_event(const PnEvent *ev, void *userdata) {
                 }
                 if (m.deliver)
                         client_queue_event(c, ev, &formatted);
-                while (subscriber_next_follow_report(&c->sub, ev, &m, &r, NULL) > 0) {
+                while (m.follow_changed && subscriber_next_follow_report(&c->sub, ev, &m, &r, NULL) > 0) {
                         reply_follow(&s->reply, &r);
                         sink_socket_client_reply(c);
                 }

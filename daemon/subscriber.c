@@ -106,31 +106,6 @@ void subscriber_limit_message(int e, unsigned max, const UidLimits *limits, char
         }
 }
 
-void subscriber_match(Subscriber *s, const PnEvent *ev, const FilterContext *fctx, SubscriberMatch *ret) {
-        *ret = (SubscriberMatch){ .visible = policy_may_see(&s->creds, ev) };
-        if (!ret->visible && s->n_follows == 0)
-                return; /* nothing to see and no follow to advance */
-        for (Subscription *sub = s->subs; sub; sub = sub->next) {
-                bool member = true;
-
-                if (sub->follow) {
-                        member = follow_update(sub->follow, ev, &sub->change);
-                        ret->follow_changed |= sub->change.kind != FOLLOW_CHANGE_NONE;
-                }
-                if (!ret->visible || (ret->deliver && !sub->signal))
-                        continue;
-                if ((!member && ev->type != PN_EVENT_OVERRUN) || !filter_match(sub->filter, ev, fctx))
-                        continue;
-                /* A signal-only subscription still gets the overruns: they
-                 * tell of signals that could not be sent. */
-                if (!sub->no_lines || ev->type == PN_EVENT_OVERRUN)
-                        ret->deliver = true;
-                /* Overruns pass every filter, but signal no event. */
-                if (sub->signal && ev->type != PN_EVENT_OVERRUN)
-                        ret->sigmask |= UINT64_C(1) << (sub->signal - 1);
-        }
-}
-
 int subscriber_next_follow_report(Subscriber *s, const PnEvent *ev, const SubscriberMatch *m,
                                   FollowReport *ret, Subscription **ret_sub) {
         static const char *const reasons[] = {
