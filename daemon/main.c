@@ -50,15 +50,6 @@ static void help(void) {
                CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_SOCKET);
 }
 
-static int parse_level(const char *s) {
-        static const char *const levels[] = { "emerg", "alert", "crit", "err",
-                                              "warning", "notice", "info", "debug" };
-        for (int i = 0; i < 8; i++)
-                if (strcmp(s, levels[i]) == 0)
-                        return i;
-        return -1;
-}
-
 int main(int argc, char *argv[]) {
         enum { ARG_DBUS = 0x100, ARG_RCVBUF, ARG_LOG_LEVEL, ARG_VERSION, ARG_CHECK_CONFIG };
         static const struct option options[] = {
@@ -96,7 +87,7 @@ int main(int argc, char *argv[]) {
                 case ARG_DBUS: dbus = optarg; break;
                 case ARG_RCVBUF: rcvbuf = optarg; break;
                 case ARG_LOG_LEVEL:
-                        log_level = parse_level(optarg);
+                        log_level = log_level_from_string(optarg);
                         if (log_level < 0) {
                                 log_error("Invalid --log-level \"%s\".", optarg);
                                 return EXIT_USAGE;
