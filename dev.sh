@@ -13,11 +13,13 @@
 #                                        and run each for FUZZ_SECONDS (default: 240 s
 #                                        shared among them, at least 30 s each)
 #   ./dev.sh bench                       build, then run the benchmarks (tests/bench)
-#   ./dev.sh test-kernels [stock|patched] build, then run the suite in qemu on Debian 12's
-#                                        stock 6.1 and the patched-kernel tests on a 6.1
-#                                        with PR_SET_PREDUMP_SIG/PR_SET_ADOPTSIG (built and
-#                                        cached in /var/cache/procnotify-kernels; see
-#                                        tests/kernel/)
+#   ./dev.sh test-kernels [STAGE...]     build, then run the suite in qemu; stages (default:
+#                                        stock patched): stock, Debian 12's stock 6.1, the
+#                                        whole suite; patched, a 6.1 with PR_SET_PREDUMP_SIG/
+#                                        PR_SET_ADOPTSIG (built and cached in
+#                                        /var/cache/procnotify-kernels), its tests; selftest,
+#                                        the prctl selftest 20 times; bench, the prctl path's
+#                                        latency against the connector's (tests/kernel/)
 #
 # Each installs the Debian packages it needs first (apt-get), so nothing else
 # is needed. BUILD_DIR (default: build) and MESON_ARGS change the build
@@ -197,7 +199,7 @@ bench)
         exec "$BUILD_DIR/tests/bench/run-benchmarks" "$@"
         ;;
 *)
-        sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
