@@ -51,6 +51,21 @@ Entry *entry_new(ProcTable *t, pid_t tgid, uint64_t now_ns) {
         return e;
 }
 
+void entry_count_threads(Entry *e, const ProcInfo *info, int32_t n) {
+        e->pub.nthreads = n > 0 ? n : 1;
+        e->proc_read_ns = info->read_ns;
+}
+
+/* The kernel makes a change (attaches a thread, names the process at exec)
+ * before it stamps and sends the event, and /proc shows every change made
+ * before the read began: what the entry read then already includes any
+ * event stamped before. Under load the connector's events come long after
+ * they were stamped, so a process learned from /proc (a watch, an exec or a
+ * thread fork of a process not known yet) meets them after the read. */
+bool entry_read_after(const Entry *e, uint64_t ts_ns) {
+        return e->proc_read_ns && ts_ns < e->proc_read_ns;
+}
+
 void entry_drop_strings(ProcTable *t, ProcEntry *p) {
         p->exe = refstr_unref(&t->strings, p->exe);
         p->cmdline = refstr_unref(&t->strings, p->cmdline);
@@ -125,7 +140,7 @@ Entry *entry_load(ProcTable *t, pid_t tgid, uint64_t now_ns) {
         if (!e)
                 return NULL;
         entry_apply_info(t, e, &info, PROC_READ_ALL);
-        e->pub.nthreads = info.nthreads > 0 ? (int32_t) info.nthreads : 1;
+        entry_count_threads(e, &info, (int32_t) info.nthreads);
         return e;
 }
 

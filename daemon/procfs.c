@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/macro.h"
 #include "procfs.h"
 
@@ -272,6 +273,7 @@ static int procfs_read(void *userdata, pid_t tgid, unsigned what, ProcInfo *info
         int r = 0;
 
         snprintf(pid, sizeof(pid), "%d", (int) tgid);
+        info->read_ns = clock_ns(CLOCK_MONOTONIC);
         if (what & PROC_READ_STAT)
                 r = read_stat(fs->dirfd, pid, info);
         if (r >= 0 && (what & PROC_READ_STATUS))

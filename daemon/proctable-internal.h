@@ -50,6 +50,11 @@ typedef struct Entry {
         int last_status;   /* latest non-zero thread exit status (by kernel time), else 0 */
         uint64_t last_status_ts;
         bool leader_exited;
+        /* When the table last read the process whole from /proc, names and
+         * thread count (ProcInfo.read_ns; 0: never, all it knows came from
+         * the parent and the connector): an event the connector stamped
+         * before that is older than what the entry says (entry_read_after()). */
+        uint64_t proc_read_ns;
         uint64_t exec_ts;  /* kernel time of its latest exec, 0 if none seen */
         unsigned seen_gen; /* generation of the last resync that saw it */
         unsigned watchers; /* pidfd watches, which report its exit too */
@@ -60,7 +65,7 @@ typedef struct Entry {
         uint32_t held_sources;
         uint64_t held_ts;      /* the first source's time of the exit */
         uint64_t held_seen_ns; /* CLOCK_MONOTONIC when the held report was handled */
-        bool tracked;          /* learned by proctable_track() after its exec */
+        bool tracked;          /* learned by proctable_track(): the broker's own child, at its clone */
         bool predump_reported;
         /* Its parent exited while it lived, but it was gone before /proc
          * could tell its new parent: its own exit (which names the parent
@@ -85,6 +90,10 @@ Entry *entry_find(const ProcTable *t, pid_t tgid);
 /* The entry for (tgid, start_time), if it is still the one the table knows. */
 Entry *entry_find_same(const ProcTable *t, pid_t tgid, uint64_t start_time);
 Entry *entry_new(ProcTable *t, pid_t tgid, uint64_t now_ns);
+/* Set e's thread count to n, counted from /proc by the read that gave info. */
+void entry_count_threads(Entry *e, const ProcInfo *info, int32_t n);
+/* Was e read from /proc after the connector stamped ts_ns? */
+bool entry_read_after(const Entry *e, uint64_t ts_ns);
 void entry_free(ProcTable *t, Entry *e);
 /* Let go of e's strings (when the whole table goes). */
 void entry_drop_strings(ProcTable *t, ProcEntry *e);

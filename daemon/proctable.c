@@ -24,9 +24,10 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
 
         if (ev->thread) {
                 e = entry_find(t, ev->tgid);
-                if (e)
-                        e->pub.nthreads++;
-                else
+                if (e) {
+                        if (!entry_read_after(e, ev->ts_ns))
+                                e->pub.nthreads++; /* else counted by /proc already */
+                } else
                         e = entry_load(t, ev->tgid, now_ns); /* counts the new thread already */
                 if (e)
                         proctable_enrich(&e->pub, ev);
@@ -57,10 +58,13 @@ static void handle_fork(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 emit(ev, userdata);
                 return;
         }
-        if (e && ((r == 0 && e->pub.start_time == info.start_time) || e->exit_held)) {
+        if (e && ((r == 0 && e->pub.start_time == info.start_time) || e->exit_held ||
+                  (r < 0 && entry_read_after(e, ev->ts_ns)))) {
                 /* Already learned from /proc (a resync ran before this event,
-                 * or the broker tracked its own child), or already reaped by
-                 * the broker: the late fork event of a process we know. */
+                 * the broker tracked its own child, a watch learned it), or
+                 * already reaped by the broker: the late fork event of a
+                 * process we know, which may have ended since (not a reused
+                 * pid: that fork would be stamped after the read). */
                 proctable_enrich(&e->pub, ev);
                 emit(ev, userdata);
                 return;
@@ -111,8 +115,10 @@ static void handle_exec(ProcTable *t, PnEvent *ev, uint64_t now_ns, ProcTableEmi
                 e = entry_load(t, ev->tgid, now_ns);
         } else if (t->reader.read(t->reader.userdata, ev->tgid, what, &info) == 0) {
                 entry_apply_info(t, e, &info, what);
-        } else if (!(e->exit_held && e->tracked)) {
-                /* Gone before we could look: nameless, rather than the old name. */
+        } else if (!entry_read_after(e, ev->ts_ns)) {
+                /* Gone before we could look: nameless, rather than the old
+                 * name (a child the broker tracked at its clone has the
+                 * broker's). What was read after the exec is the new one. */
                 entry_forget_names(t, &e->pub);
         }
         if (e) {
@@ -350,7 +356,7 @@ int proctable_track(ProcTable *t, pid_t tgid, uint64_t now_ns) {
                         return -ENOSPC;
         }
         entry_apply_info(t, e, &info, PROC_READ_ALL);
-        e->pub.nthreads = info.nthreads > 0 ? (int32_t) info.nthreads : 1;
+        entry_count_threads(e, &info, (int32_t) info.nthreads);
         e->tracked = true;
         ended_forget(&t->ended, tgid);
         return 0;

@@ -36,6 +36,10 @@ typedef struct ProcInfo {
         pid_t ppid;
         uint64_t start_time;  /* clock ticks after boot (/proc/PID/stat field 22) */
         uint32_t nthreads;
+        /* CLOCK_MONOTONIC (the connector's clock) just before the reader
+         * looked, 0 if not known: a thread whose fork the connector stamped
+         * before it is already in nthreads. */
+        uint64_t read_ns;
         uint32_t uid, euid, gid, egid;
         uint32_t suid;        /* saved uid (PROC_READ_STATUS) */
         char state;           /* R, S, D, Z, X, T, t, … */

@@ -44,9 +44,7 @@ static int resync_one(pid_t tgid, void *userdata) {
         }
         entry_apply_info(t, e, &info, PROC_READ_ALL);
         /* A zombie leader is counted in num_threads but is not alive. */
-        e->pub.nthreads = (int32_t) info.nthreads - (info.state == 'Z' ? 1 : 0);
-        if (e->pub.nthreads <= 0)
-                e->pub.nthreads = 1;
+        entry_count_threads(e, &info, (int32_t) info.nthreads - (info.state == 'Z' ? 1 : 0));
         e->leader_exited = info.state == 'Z';
         e->pub.vanished = false;
         e->seen_gen = t->generation;

@@ -216,11 +216,31 @@ def test_bash_completion():
         check(r.returncode == 0 and r.stdout.split() == [want], f"{line!r}: {r.stdout!r} {r.stderr!r}")
 
 
+def row_pid(line):
+    """The PID column of a monitor table row (TIME EVENT PID ...)."""
+    cols = line.split()
+    return int(cols[2]) if len(cols) > 2 and cols[2].isdigit() else None
+
+
+class Lost(Exception):
+    """The monitor showed an overrun: what the test waits for may be lost."""
+
+
+def read_row(proc, skip_pids, timeout=10):
+    """The next table row of monitor proc that is not about skip_pids. An
+    overrun row (shown whatever the filters) raises Lost: on a loaded host
+    the kernel may drop connector messages, and says so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        line = read_line(proc, max(deadline - time.monotonic(), 0.01))
+        if line.split()[1:2] == ["overrun"]:
+            raise Lost(line)
+        if row_pid(line) not in skip_pids:
+            return line
+
+
 def test_monitor_table_and_json():
     with Broker() as b:
-        # The JSON monitor is our child too: it must have exec'd (and
-        # subscribed) before the table monitor subscribes, or its exec is
-        # the table's first row.
         js = start_ctl(b, "monitor", "--json", "--events=exit", f"--ppid={ME}")
         table = None
         try:
@@ -228,16 +248,38 @@ def test_monitor_table_and_json():
             table = start_ctl(b, "monitor", "--events=exec,predump,exit", f"--ppid={ME}")
             wait_subscriptions(b, 2)
             check(read_line(table).split()[:2] == ["TIME", "EVENT"], "no table header")
-            p = child("segv", "nocore", hold=True)
-            # The exec is reported by the table monitor; then let the child crash.
-            line = read_line(table)
-            check(f" exec " in line and str(p.pid) in line and "pn-child" in line, f"exec row: {line!r}")
-            p.stdin.close()
-            p.wait()
-            pre, ex = read_line(table), read_line(table)
-            check("predump" in pre and str(p.pid) in pre, f"predump row: {pre!r}")
-            check("exit" in ex and "killed by signal 11" in ex, f"exit row: {ex!r}")
-            ev = json.loads(read_line(js))
+            # Both monitors are our children, so their own execs match the
+            # table's filter, and the broker may read them from the kernel
+            # after the table subscribed (the connector lags under load):
+            # monitor does not hide them (procnotifyctl(1)); they are not
+            # what this test is about.
+            skip = {js.pid, table.pid}
+            losses = []
+            for _ in range(3):
+                p = child("segv", "nocore", hold=True)
+                try:
+                    # The exec is reported by the table monitor; then let the child crash.
+                    line = read_row(table, skip)
+                    check(f" exec " in line and row_pid(line) == p.pid and "pn-child" in line,
+                          f"exec row: {line!r}")
+                    p.stdin.close()
+                    p.wait()
+                    pre, ex = read_row(table, skip), read_row(table, skip)
+                    break
+                except Lost as e:
+                    # A kernel loss, reported: try again with a new child.
+                    losses.append(str(e))
+                    p.stdin.close()
+                    p.wait()
+                    skip.add(p.pid)
+            else:
+                fail(f"an overrun in each of 3 tries: {losses}")
+            check("predump" in pre and row_pid(pre) == p.pid, f"predump row: {pre!r}")
+            check(" exit " in ex and row_pid(ex) == p.pid and "killed by signal 11" in ex, f"exit row: {ex!r}")
+            while True:
+                ev = json.loads(read_line(js))
+                if ev["type"] != "overrun" and ev.get("tgid") not in skip:
+                    break
             check(ev["type"] == "exit" and ev["tgid"] == p.pid and ev["signal"] == 11, f"json: {ev}")
         finally:
             if table:

@@ -76,13 +76,17 @@ def events_of(client, pid, until, timeout=30, what=None):
     return [e for e in seen if e.get("tgid") == pid]
 
 
-def no_more_exits(client, pid, broker):
-    """Assert no second exit of pid arrives: run a marker child and wait for
-    its exit (events are ordered), then read past the merge window. Returns
-    the events read."""
-    marker = run_ok(client, [PN_CHILD, "exit", 0], name="marker")
+def no_more_exits(client, pid, broker, user=None):
+    """Assert no second exit of pid arrives: run a marker child (as user, if
+    the subscription is about that user's processes) and wait for its exit
+    (events are ordered), then read past the merge window. Returns the
+    events read, but the marker's exit: the marker may have been given a pid
+    of the processes under test (another test on the machine rewinds
+    ns_last_pid), and its exit is not theirs."""
+    marker = run_ok(client, [PN_CHILD, "exit", 0], name="marker", **({"user": user} if user else {}))
     seen = client.events_until(lambda e: e.get("tgid") == marker["pid"] and e["type"] == "exit",
                                what="the marker child's exit")
+    seen.pop()
     deadline = time.monotonic() + 3 * MERGE_WINDOW
     while time.monotonic() < deadline:
         r, _, _ = select.select([client.sock], [], [], max(deadline - time.monotonic(), 0))
@@ -204,16 +208,25 @@ def stop_continue():
         check(ev["signal"] == signal.SIGTERM and "child" in ev["sources"], f"wrong exit {ev}")
 
 
+def family_user():
+    """A user of its own for a family of processes the test must see whole:
+    a subscription by uid. Not descendants_of: an orphan's subtree leaves the
+    tree when its parent exits, and its fork may be read after that
+    (connector lag). Not by name: a process that exited before the broker
+    read its exec is nameless (PROTOCOL.md), and so are the children it
+    forked meanwhile, which inherit its name; the uid they inherit is the
+    kernel's, told in order (the uid event, then the forks)."""
+    return TestUser(f"pntest-fam{os.getpid()}")
+
+
 def double_fork_adopted():
     """A child that double-forks a daemon: the daemon is adopted by the
     broker (subreaper), which reports the adoption and, later, its exit."""
-    with RunBroker() as b:
+    with family_user() as u, RunBroker() as b:
         sub = b.client()
-        # Not descendants_of: an orphan's subtree leaves the tree when its
-        # parent exits, and its fork may be read after that (connector lag).
-        sub.subscribe(events=RUN_EVENTS + ["fork"], match={"comm": "pn-child"})
+        sub.subscribe(events=RUN_EVENTS + ["fork"], match={"uid": u.uid})
         ctl = b.client()
-        cpid = run_ok(ctl, [PN_CHILD, "daemonize", 0], name="daemonizer")["pid"]
+        cpid = run_ok(ctl, [PN_CHILD, "daemonize", 0], name="daemonizer", user=u.name)["pid"]
         seen = sub.events_until(lambda e: e["type"] == "adopt" and e["new_parent"] == b.proc.pid,
                                 what="adoption by the broker")
         adopt = seen[-1]
@@ -761,13 +774,11 @@ def classic_double_fork():
     """The classic daemon start (fork, parent exits at once; setsid, fork,
     exit): every orphan goes to the broker, which reports the adoption of
     the daemon and, later, its exit; each process's exit is reported once."""
-    with RunBroker() as b:
+    with family_user() as u, RunBroker() as b:
         sub = b.client()
-        # Not descendants_of: an orphan's subtree leaves the tree when its
-        # parent exits, and its fork may be read after that (connector lag).
-        sub.subscribe(events=RUN_EVENTS + ["fork"], match={"comm": "pn-child"})
+        sub.subscribe(events=RUN_EVENTS + ["fork"], match={"uid": u.uid})
         ctl = b.client()
-        cpid = run_ok(ctl, [PN_CHILD, "double-fork"], name="classic")["pid"]
+        cpid = run_ok(ctl, [PN_CHILD, "double-fork"], name="classic", user=u.name)["pid"]
         forks = {}
 
         def family():
@@ -805,7 +816,7 @@ def classic_double_fork():
                      f"children: {ctl.request({'op': 'children'})}\nrun: {ctl.request({'op': 'status'})['run']}")
         ev = [e for e in seen if e["type"] == "exit" and e["tgid"] == daemon][0]
         check(ev["signal"] == signal.SIGTERM and "child" in ev["sources"], f"daemon's exit: {ev}")
-        seen += no_more_exits(sub, None, b)
+        seen += no_more_exits(sub, None, b, user=u.name)
         for pid in want:
             exits = [e for e in seen if e["type"] == "exit" and e["tgid"] == pid]
             check(len(exits) == 1, f"exit of {pid} reported {len(exits)} times: {exits}")

@@ -28,6 +28,8 @@ typedef struct FakeProc {
 static FakeProc procs[64];
 static size_t n_procs;
 static unsigned reads, reads_beyond_stat;
+/* The clock the fake reader reads /proc at (ProcInfo.read_ns): 0, not known. */
+static uint64_t fake_read_ns;
 
 static inline FakeProc *fake(pid_t tgid) {
         for (size_t i = 0; i < n_procs; i++)
@@ -58,6 +60,7 @@ static inline int fake_read(void *userdata, pid_t tgid, unsigned what, ProcInfo 
         ret->ppid = p->ppid;
         ret->start_time = p->start_time;
         ret->nthreads = p->nthreads;
+        ret->read_ns = fake_read_ns;
         ret->state = p->state;
         ret->uid = ret->euid = p->uid;
         ret->gid = ret->egid = 100;
@@ -119,6 +122,7 @@ static inline ProcTable *setup_table(size_t max) {
 static inline void reset(void) {
         n_procs = 0;
         n_seen = 0;
+        fake_read_ns = 0;
         memset(procs, 0, sizeof(procs));
 }
 

@@ -221,6 +221,7 @@ static void test_tracked_child_reaped_before_its_fork_event(void **state) {
         fake_add(50, 1, 5, "broker");
         ProcTable *t = setup_table(0);
         fake_add(705, 50, 75, "job");
+        fake_read_ns = 2500; /* read after its exec (stamped 0 here) */
         assert_int_equal(proctable_track(t, 705, 3000), 0);
         other(t, child_exit_ev(705, 0, 3100), 3100);
         procs[2].alive = false; /* reaped */
@@ -235,6 +236,80 @@ static void test_tracked_child_reaped_before_its_fork_event(void **state) {
         assert_int_equal(seen[2].ev.type, PN_EVENT_EXIT);
         assert_int_equal(seen[2].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_CHILD);
         assert_int_equal(seen[2].ev.ppid, 50);
+        proctable_free(t);
+}
+
+/* The broker tracks its child at its clone, before the exec: the name it
+ * reads then is the broker's own. A child reaped before the connector's
+ * exec is read is nameless at its exec and exit (PROTOCOL.md), never named
+ * as the broker (which hid the whole family from a "comm" filter: the
+ * children it forked inherit the name). */
+static void test_tracked_at_clone_gone_before_exec_is_nameless(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(50, 1, 5, "procnotifyd");
+        ProcTable *t = setup_table(0);
+        fake_add(706, 50, 76, "procnotifyd");
+        fake_read_ns = 1500;
+        assert_int_equal(proctable_track(t, 706, 1500), 0);
+        other(t, child_exit_ev(706, 0, 3100), 3100);
+        fake(706)->alive = false; /* reaped */
+        PnEvent f = fork_ev(50, 706, 706);
+        f.ts_ns = 1400;
+        handle(t, f);
+        PnEvent x = simple_ev(PN_EVENT_EXEC, 706, 706);
+        x.ts_ns = 1600;
+        handle(t, x);
+        PnEvent c = fork_ev(706, 707, 707); /* its child, gone as well */
+        c.ts_ns = 1700;
+        handle(t, c);
+        x = exit_ev(706, 706, 0);
+        x.ts_ns = 3000;
+        handle(t, x);
+        assert_int_equal(n_seen, 4);
+        assert_int_equal(seen[1].ev.type, PN_EVENT_EXEC);
+        assert_true(seen[1].comm_null);
+        assert_true(seen[1].exe_null);
+        assert_int_equal(seen[2].ev.type, PN_EVENT_FORK);
+        assert_true(seen[2].comm_null);
+        assert_int_equal(seen[3].ev.type, PN_EVENT_EXIT);
+        assert_true(seen[3].comm_null);
+        assert_int_equal(seen[3].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_CHILD);
+        proctable_free(t);
+}
+
+/* A watch learns a process from /proc; the lagging connector brings its
+ * fork after it was killed: the late fork of the process the table knows,
+ * not a reused pid (whose fork would be stamped after the read). The
+ * process is not ended there with an unknown status: its one exit merges
+ * the pidfd's and the connector's reports. */
+static void test_late_fork_of_a_watched_process_gone_since(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(50, 1, 5, "shell");
+        ProcTable *t = setup_table(0);
+        fake_add(310, 50, 31, "observer");
+        fake_read_ns = 5000;
+        assert_non_null(proctable_learn(t, 310, 5000));
+        assert_int_equal(proctable_watch_add(t, 310, 31), 0);
+        fake(310)->alive = false; /* killed, reaped by its parent */
+        PnEvent f = fork_ev(50, 310, 310);
+        f.ts_ns = 4000;
+        handle(t, f);
+        assert_int_equal(n_seen, 1);
+        assert_int_equal(seen[0].ev.type, PN_EVENT_FORK);
+        assert_string_equal(seen[0].comm, "observer");
+        assert_int_equal(proctable_exit_seen(t, 310, 31, PN_SOURCE_PIDFD, -1, 9000, 9000, on_emit, NULL), 0);
+        PnEvent x = exit_ev(310, 310, SIGKILL);
+        x.ts_ns = 8000;
+        handle(t, x);
+        assert_int_equal(n_seen, 2);
+        assert_int_equal(seen[1].ev.type, PN_EVENT_EXIT);
+        assert_int_equal(seen[1].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[1].ev.exit.signal, SIGKILL);
+        assert_null(proctable_find(t, 310));
         proctable_free(t);
 }
 
@@ -535,6 +610,55 @@ static void test_watched_exit_connector_caught_up(void **state) {
         proctable_free(t);
 }
 
+/* A watch learns a process of four threads from /proc before the lagging
+ * connector delivers the forks of the process and its threads, all stamped
+ * before that read: they are counted once, so the four thread exits end the
+ * process, and the pidfd's report merges with the connector's (on the old
+ * count of seven, the connector never ended it: the pidfd's exit went out
+ * alone, without a status). */
+static void test_threads_learned_before_late_forks(void **state) {
+        (void) state;
+        reset();
+        fake_add(1, 0, 1, "init");
+        fake_add(50, 1, 5, "shell");
+        ProcTable *t = setup_table(0);
+        fake_add(300, 50, 30, "observer")->nthreads = 4;
+        fake_read_ns = 5000;
+        assert_non_null(proctable_learn(t, 300, 5000));
+        assert_int_equal(proctable_watch_add(t, 300, 30), 0);
+        PnEvent f = fork_ev(50, 300, 300);
+        f.ts_ns = 4000;
+        handle(t, f);
+        for (pid_t tid = 301; tid <= 303; tid++) {
+                f = fork_ev(300, tid, 300);
+                f.ts_ns = 4000 + (uint64_t) tid;
+                handle(t, f);
+        }
+        assert_int_equal(proctable_find(t, 300)->nthreads, 4);
+        /* A thread started after the read is a new one. */
+        f = fork_ev(300, 304, 300);
+        f.ts_ns = 5001;
+        handle(t, f);
+        assert_int_equal(proctable_find(t, 300)->nthreads, 5);
+        n_seen = 0;
+        /* Killed: the pidfd first, then every thread's exit (SIGKILL). */
+        assert_int_equal(proctable_exit_seen(t, 300, 30, PN_SOURCE_PIDFD, -1, 9000, 9000, on_emit, NULL), 0);
+        for (pid_t tid = 300; tid <= 304; tid++) {
+                PnEvent x = exit_ev(tid, 300, SIGKILL);
+                x.ts_ns = 8000 + (uint64_t) tid;
+                handle(t, x);
+        }
+        assert_int_equal(n_seen, 5); /* four thread exits, then the process's */
+        assert_int_equal(seen[4].ev.type, PN_EVENT_EXIT);
+        assert_false(seen[4].ev.thread);
+        assert_int_equal(seen[4].ev.sources, PN_SOURCE_CONNECTOR | PN_SOURCE_PIDFD);
+        assert_int_equal(seen[4].ev.exit.signal, SIGKILL);
+        assert_null(proctable_find(t, 300));
+        assert_int_equal(proctable_get_stats(t)->merged_exits, 1);
+        assert_int_equal(proctable_get_stats(t)->unmerged_exits, 0);
+        proctable_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_adoption),
@@ -553,6 +677,9 @@ int main(void) {
                 cmocka_unit_test(test_watched_exit_merged),
                 cmocka_unit_test(test_watched_exit_other_source_late),
                 cmocka_unit_test(test_watched_exit_connector_caught_up),
+                cmocka_unit_test(test_threads_learned_before_late_forks),
+                cmocka_unit_test(test_tracked_at_clone_gone_before_exec_is_nameless),
+                cmocka_unit_test(test_late_fork_of_a_watched_process_gone_since),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
