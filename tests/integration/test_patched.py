@@ -9,7 +9,7 @@ import select
 import signal
 import time
 
-from pntest import PN_CHILD, check, run
+from pntest import PN_CHILD, check, run, timed
 from test_run import RunBroker, run_ok
 
 PR_SET_PREDUMP_SIG = 0x504E0001
@@ -100,6 +100,36 @@ def adopt_with_old_parent():
                          what="exit of the daemon")
 
 
+def predump_small_cores():
+    """Children that crash with RLIMIT_CORE 0, one after the other: the
+    dump is over before the broker can look (the child is neither
+    "CoreDumping: 1" nor dead yet when the signal is read), yet every
+    predump signal is accepted (its verdict waits for the child's end) and
+    every predump names "prctl", before its exit."""
+    n = 50
+    with RunBroker(extra=PRCTL_CONFIG) as b:
+        sub = b.client()
+        sub.subscribe(events=["predump", "exit"], match={"descendants_of": b.proc.pid})
+        ctl = b.client()
+        bad = []
+        for i in range(n):
+            pid = run_ok(ctl, [PN_CHILD, "segv", "nocore"], name=f"small{i}")["pid"]
+            seen = sub.events_until(lambda e: e["type"] == "exit" and e["tgid"] == pid,
+                                    timeout=timed(60), what=f"exit of crash {i} (pid {pid})")
+            mine = [e for e in seen if e["tgid"] == pid]
+            types = [e["type"] for e in mine]
+            if types != ["predump", "exit"] or "prctl" not in mine[0]["sources"]:
+                bad.append((i, [(e["type"], e["sources"]) for e in mine]))
+            else:
+                check(mine[1]["signal"] == signal.SIGSEGV,
+                      f"exit of crash {i}: {mine[1]}")
+        run_st = ctl.request({"op": "status"})["run"]
+        check(not bad and run_st["predump_signals_accepted"] == n and
+              run_st["predump_signals_refused"] == 0,
+              f"{len(bad)} of {n} crashes without a prctl predump before the exit "
+              f"(first: {bad[:3]}); run statistics: {run_st}")
+
+
 def forged_signals_refused():
     """A root child that sends the broker both signals with kill(): SI_USER
     like the kernel's, but refused (not dumping core; no old parent and
@@ -132,4 +162,5 @@ if __name__ == "__main__":
         "predump_one_event": predump_one_event,
         "adopt_with_old_parent": adopt_with_old_parent,
         "forged_signals_refused": forged_signals_refused,
+        "predump_small_cores": predump_small_cores,
     })
