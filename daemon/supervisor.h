@@ -157,7 +157,12 @@ typedef struct SupervisorVerdictOps {
         void (*done)(void *userdata, pid_t pid, PnEvent *ev, bool held);
 } SupervisorVerdictOps;
 
-/* The longest a predump signal's verdict waits (see supervisor.c). */
+/* The longest a predump signal's verdict waits. What it waits for is the
+ * kernel's own work between the signal and the child's exit (the rest of a
+ * dump that writes little or nothing, do_exit() up to exit_notify()):
+ * microseconds natively, tens of ms on a loaded machine or under TCG; 1 s
+ * leaves a wide margin, while a forger alive and not dumping costs only a
+ * held verdict of its own (one per child) for that long. */
 #define SUPERVISOR_VERDICT_WAIT_USEC (1000 * 1000ull)
 
 /*
