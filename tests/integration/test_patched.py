@@ -157,10 +157,42 @@ def forged_signals_refused():
         check(b.proc.poll() is None, "the broker died")
 
 
+def forged_predump_of_live_child_refused():
+    """A child that sends the broker the predump signal with kill() and
+    lives on: its form is the kernel's and it is the broker's child, so the
+    verdict waits for its end, but at most 1 s: it is refused while the
+    child still runs, and no predump is published, then or at its end."""
+    with RunBroker(extra=PRCTL_CONFIG) as b:
+        sub = b.client()
+        sub.subscribe(events=["predump", "exit"], match={"descendants_of": b.proc.pid})
+        ctl = b.client()
+        pid = run_ok(ctl, ["/bin/sh", "-c", "kill -USR1 $PPID && exec sleep 60"], name="forger")["pid"]
+        deadline = time.monotonic() + timed(10)
+        while True:
+            run_st = ctl.request({"op": "status"})["run"]
+            if run_st["predump_signals_refused"] >= 1 or time.monotonic() > deadline:
+                break
+            select.select([], [], [], 0.05)
+        check(run_st["predump_signals_refused"] == 1 and run_st["predump_signals_accepted"] == 0,
+              f"the forged predump signal was not refused within {timed(10)} s: {run_st}")
+        children = ctl.request({"op": "children"})
+        check(any(c["pid"] == pid for c in children.get("children", [])),
+              f"the forger should still run when its signal is refused: {children}")
+        k = ctl.request({"op": "kill", "pid": pid})
+        check(k["type"] == "killed", f"kill of the forger: {k}")
+        seen = sub.events_until(lambda e: e["type"] == "exit" and e["tgid"] == pid, timeout=timed(30),
+                                what="exit of the forger")
+        others = [e for e in seen if e["type"] != "exit"]
+        check(not others, f"a forged predump was published: {others}")
+        run_st = ctl.request({"op": "status"})["run"]
+        check(run_st["predump_signals_accepted"] == 0, f"statistics: {run_st}")
+
+
 if __name__ == "__main__":
     run({
         "predump_one_event": predump_one_event,
         "adopt_with_old_parent": adopt_with_old_parent,
         "forged_signals_refused": forged_signals_refused,
         "predump_small_cores": predump_small_cores,
+        "forged_predump_of_live_child_refused": forged_predump_of_live_child_refused,
     })
