@@ -13,26 +13,63 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+static void broker_publish_prctl(Broker *b, PnEvent *ev, uint64_t now) {
+        proctable_handle_other(b->table, ev, now, broker_emit, b);
+        dispatcher_flush(b->dispatcher);
+}
+
+/* A predump signal's verdict waits for the child's end: the table holds
+ * the connector's predump and the child's exit for it (the kernel sends
+ * the connector's exit before the child's pidfd wakes), so that the
+ * predump is merged and comes before the exit. */
+static int broker_predump_hold(void *userdata, pid_t pid) {
+        Broker *b = userdata;
+        return proctable_prctl_wait(b->table, pid);
+}
+
+static void broker_predump_done(void *userdata, pid_t pid, PnEvent *ev, bool held) {
+        Broker *b = userdata;
+
+        if (ev)
+                broker_publish_prctl(b, ev, clock_ns(CLOCK_MONOTONIC));
+        else
+                log_debug("Refusing predump signal from pid %d: it did not die of a core-dumping "
+                          "signal within %llu ms.", (int) pid, SUPERVISOR_VERDICT_WAIT_USEC / 1000);
+        if (held)
+                proctable_prctl_waited(b->table, pid);
+}
+
+static const SupervisorVerdictOps broker_predump_verdict = {
+        .hold = broker_predump_hold,
+        .done = broker_predump_done,
+};
+
 /* The signal a patched kernel sends for PR_SET_PREDUMP_SIG or PR_SET_ADOPTSIG. */
 static int broker_on_prctl_signal(sd_event_source *s, const struct signalfd_siginfo *si,
                                   void *userdata) {
         Broker *b = userdata;
         uint64_t now = clock_ns(CLOCK_MONOTONIC);
         PnEvent ev;
-        bool ok;
+        int r;
 
         if (s == b->sig_predump)
-                ok = supervisor_accept_predump_signal(b->supervisor, si, now, &ev);
+                r = supervisor_accept_predump_signal(b->supervisor, si, now, &ev, &broker_predump_verdict, b);
         else
-                ok = supervisor_accept_adopt_signal(b->supervisor, si, b->pid, now, &ev);
-        if (!ok) {
+                r = supervisor_accept_adopt_signal(b->supervisor, si, b->pid, now, &ev);
+        if (r == SUPERVISOR_SIGNAL_PENDING)
+                return 0; /* broker_predump_done() */
+        if (r < 0) {
+                log_warning_errno(r, "Failed to wait for the end of pid %u, refusing its predump signal: %m",
+                                  si->ssi_pid);
+                return 0;
+        }
+        if (r > 0) {
                 log_debug("Refusing signal %u from pid %u (code %d, status %d): not the kernel's %s "
                           "notification.", si->ssi_signo, si->ssi_pid, si->ssi_code, si->ssi_status,
                           s == b->sig_predump ? "predump" : "adoption");
                 return 0;
         }
-        proctable_handle_other(b->table, &ev, now, broker_emit, b);
-        dispatcher_flush(b->dispatcher);
+        broker_publish_prctl(b, &ev, now);
         return 0;
 }
 

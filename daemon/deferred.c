@@ -71,6 +71,8 @@ static void pending_run(ProcTable *t, const Deferred *p, Entry *e, uint64_t now_
                 settle_adoption(t, &e->pub, p->old_parent, p->tries, now_ns, now_ns, emit, userdata);
                 break;
         case PENDING_PREDUMP:
+                if (prctl_hold_longer(t, e, PENDING_PREDUMP, now_ns))
+                        break;
                 if (e->predump_held) {
                         t->stats.unmerged_predumps++;
                         predump_release(t, e, emit, userdata);
@@ -89,6 +91,8 @@ static void pending_run(ProcTable *t, const Deferred *p, Entry *e, uint64_t now_
         case PENDING_EXIT:
                 /* The other source is late or will not come (a loss, an
                  * unwatch, an idle connector): publish what is known. */
+                if (prctl_hold_longer(t, e, PENDING_EXIT, now_ns))
+                        break;
                 if (e->exit_held)
                         held_exit_release(t, e, now_ns, emit, userdata);
                 break;

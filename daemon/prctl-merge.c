@@ -5,7 +5,9 @@
  * is held at most PROCTABLE_PRCTL_HOLD_NS for the other (the kernel sends
  * both within microseconds), and only when the other is expected
  * (proctable_set_prctl(), a child of the broker; an adoption by it); the
- * process's exit publishes it first.
+ * process's exit publishes it first. A predump signal read while its
+ * verdict waits for the process's end (proctable_prctl_wait()) holds the
+ * predump and the exit until the verdict comes (bounded by the caller).
  */
 #include "common/macro.h"
 #include "proctable-internal.h"
@@ -16,6 +18,31 @@ void proctable_set_prctl(ProcTable *t, pid_t self, PnEventType type) {
                 t->prctl_predump = true;
         else if (type == PN_EVENT_ADOPT)
                 t->prctl_adopt = true;
+}
+
+int proctable_prctl_wait(ProcTable *t, pid_t tgid) {
+        Entry *e = entry_find(t, tgid);
+
+        if (!e || e->exit_held || e->prctl_waiting)
+                return PROCTABLE_E_GONE;
+        e->watchers++;
+        e->prctl_waiting = true;
+        return 0;
+}
+
+void proctable_prctl_waited(ProcTable *t, pid_t tgid) {
+        Entry *e = entry_find(t, tgid);
+
+        if (!e || !e->prctl_waiting)
+                return;
+        e->watchers--;
+        e->prctl_waiting = false;
+}
+
+bool prctl_hold_longer(ProcTable *t, Entry *e, PendingKind kind, uint64_t now_ns) {
+        /* Never held without a deadline: if it cannot be queued again, it
+         * is released now. */
+        return e->prctl_waiting && pending_add(t, kind, &e->pub, 0, 0, now_ns + PROCTABLE_PRCTL_HOLD_NS) == 0;
 }
 
 void predump_release(ProcTable *t, Entry *e, ProcTableEmitFn emit, void *userdata) {

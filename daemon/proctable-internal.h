@@ -67,6 +67,9 @@ typedef struct Entry {
         uint64_t held_seen_ns; /* CLOCK_MONOTONIC when the held report was handled */
         bool tracked;          /* learned by proctable_track(): the broker's own child, at its clone */
         bool predump_reported;
+        /* A predump signal's verdict waits for its end (proctable_prctl_wait()):
+         * its held predump and exit wait for it. */
+        bool prctl_waiting;
         /* Its parent exited while it lived, but it was gone before /proc
          * could tell its new parent: its own exit (which names the parent
          * it had then) settles the adoption (adoption_settle_at_exit()). */
@@ -129,6 +132,9 @@ void process_exit_seen(ProcTable *t, Entry *e, int status, uint32_t source, uint
                        uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
 /* Publish a held exit without the source it waited for. */
 void held_exit_release(ProcTable *t, Entry *e, uint64_t now_ns, ProcTableEmitFn emit, void *userdata);
+/* prctl-merge.c: a held predump or exit (kind) whose deadline came while a
+ * predump signal's verdict is awaited: queued again, true; else false. */
+bool prctl_hold_longer(ProcTable *t, Entry *e, PendingKind kind, uint64_t now_ns);
 void release_caught_up(ProcTable *t, uint64_t ts_ns, uint64_t now_ns, ProcTableEmitFn emit,
                        void *userdata);
 void settle_adoption(ProcTable *t, ProcEntry *child, pid_t old_parent, unsigned tries, uint64_t now_ns,

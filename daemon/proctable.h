@@ -221,6 +221,16 @@ const ProcTableStats *proctable_get_stats(const ProcTable *t);
  * for the other (counted in merged_* or unmerged_*).
  */
 void proctable_set_prctl(ProcTable *t, pid_t self, PnEventType type);
+/*
+ * A predump signal of tgid was read, but its verdict waits for tgid's end
+ * (the dump was over before the broker looked): until
+ * proctable_prctl_waited(), the connector's predump and tgid's exit are
+ * held for it (the exit as for a pidfd watch), past PROCTABLE_PRCTL_HOLD_NS
+ * and PROCTABLE_EXIT_HOLD_NS: the caller bounds the wait. Returns 0, or
+ * PROCTABLE_E_GONE (no such process, or its exit is held already).
+ */
+int proctable_prctl_wait(ProcTable *t, pid_t tgid);
+void proctable_prctl_waited(ProcTable *t, pid_t tgid);
 
 /* The systemd unit a cgroup path belongs to ("foo.service"), or NULL;
  * writes into buf. Pure helper, exported for tests. */

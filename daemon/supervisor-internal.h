@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include <systemd/sd-event.h>
+
 #include "protocol/request.h"
 #include "reaper.h"
 #include "supervisor.h"
@@ -25,6 +27,17 @@ typedef struct Child {
         char name[RUN_MAX_NAME + 1];
         char *command;      /* argv[0] */
         uint64_t started_ns; /* CLOCK_REALTIME */
+        /* A predump signal whose verdict waits for the child's end
+         * (supervisor_accept_predump_signal()): io watches the pidfd, timer
+         * looks again at /proc and bounds the wait. */
+        struct {
+                sd_event_source *io, *timer;
+                PnEvent ev;
+                uint64_t deadline_us, step_us; /* CLOCK_MONOTONIC */
+                const SupervisorVerdictOps *ops;
+                void *userdata;
+                bool held;
+        } verdict;
 } Child;
 
 struct Supervisor {

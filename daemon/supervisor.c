@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +44,7 @@ static uint64_t monotonic_ns(void) {
 
 /* --- pure translations --- */
 
-bool supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent *ev) {
+int supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent *ev) {
         *ev = (PnEvent){
                 .ts_ns = ts_ns,
                 .sources = PN_SOURCE_CHILD,
@@ -54,18 +55,33 @@ bool supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
                 ev->type = PN_EVENT_EXIT;
                 pn_event_set_exit_status(ev, status);
-                return true;
+                return 0;
         }
         if (WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) != (SIGTRAP | 0x80)) {
                 ev->type = PN_EVENT_STOP;
                 ev->stop.signal = WSTOPSIG(status);
-                return true;
+                return 0;
         }
         if (WIFCONTINUED(status)) {
                 ev->type = PN_EVENT_CONTINUE;
-                return true;
+                return 0;
         }
-        return false;
+        return SUPERVISOR_STATUS_OTHER;
+}
+
+/* The signals whose default action is "core" (signal(7)). */
+static bool signal_dumps_core(int sig) {
+        switch (sig) {
+        case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE:
+        case SIGSEGV: case SIGXCPU: case SIGXFSZ: case SIGSYS:
+                return true;
+        default:
+                return false;
+        }
+}
+
+bool supervisor_status_died_dumping(int status) {
+        return WIFSIGNALED(status) && (WCOREDUMP(status) || signal_dumps_core(WTERMSIG(status)));
 }
 
 /* The form of the patched kernel's signals (seeds 000, 001): SI_USER, as
@@ -74,10 +90,10 @@ static bool siginfo_kernel_form(const struct signalfd_siginfo *si) {
         return si->ssi_code == SI_USER && (pid_t) si->ssi_pid > 0;
 }
 
-bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
-                                           PnEvent *ev) {
+int supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                          PnEvent *ev) {
         if (!siginfo_kernel_form(si))
-                return false;
+                return SUPERVISOR_SIGNAL_REFUSED;
         *ev = (PnEvent){
                 .type = PN_EVENT_PREDUMP,
                 .ts_ns = ts_ns,
@@ -87,13 +103,13 @@ bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, ui
                 .uid = si->ssi_uid,
                 .predump = { .rss = -1, .core_limit = PN_CORE_LIMIT_UNKNOWN },
         };
-        return true;
+        return 0;
 }
 
-bool supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
-                                         uint64_t ts_ns, PnEvent *ev) {
+int supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
+                                        uint64_t ts_ns, PnEvent *ev) {
         if (!siginfo_kernel_form(si) || (pid_t) si->ssi_status <= 0 || (pid_t) si->ssi_pid == self)
-                return false;
+                return SUPERVISOR_SIGNAL_REFUSED;
         *ev = (PnEvent){
                 .type = PN_EVENT_ADOPT,
                 .ts_ns = ts_ns,
@@ -103,7 +119,7 @@ bool supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_
                 .uid = si->ssi_uid,
                 .adopt = { .old_parent = (pid_t) si->ssi_status, .new_parent = self },
         };
-        return true;
+        return 0;
 }
 
 void supervisor_default_name(const char *argv0, char *buf, size_t size) {
@@ -159,6 +175,10 @@ int supervisor_add(Supervisor *s, Child *c) {
 void supervisor_child_free(Child *c) {
         if (!c)
                 return;
+        /* A verdict still waiting is dropped with the supervisor (at free
+         * only: an exit decides it before the child goes). */
+        sd_event_source_disable_unref(c->verdict.io);
+        sd_event_source_disable_unref(c->verdict.timer);
         safe_close(c->pidfd);
         free(c->command);
         free(c);
@@ -189,12 +209,166 @@ int supervisor_child_signal(const Child *c, int sig) {
         return kill(c->pid, sig) < 0 ? -errno : 0;
 }
 
+/* --- a patched kernel's predump signal: the verdict --- */
+
+/* Is pid dumping core now? CoreDumping: 1 in /proc/PID/status (Linux 4.15):
+ * set by coredump_wait(), before the patched kernel sends the signal, and
+ * cleared when the dump is over (at once with RLIMIT_CORE 0). */
+static bool core_dumping(pid_t pid) {
+        char path[64], buf[2048];
+        const char *p;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        p = strstr(buf, "\nCoreDumping:");
+        return p && atoi(p + strlen("\nCoreDumping:")) == 1;
+}
+
+/* Is c dead, not yet reaped, of a signal whose default action dumps core?
+ * A peek (WNOWAIT) that collects nothing: the reaper stays the only
+ * collector. */
+static bool died_dumping(const Child *c) {
+        siginfo_t si = {};
+        int r;
+
+        if (c->pidfd >= 0)
+                r = waitid((idtype_t) P_PIDFD, (id_t) c->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
+        else
+                r = waitid(P_PID, (id_t) c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r < 0 || si.si_pid != c->pid)
+                return false;
+        return si.si_code == CLD_DUMPED || (si.si_code == CLD_KILLED && signal_dumps_core(si.si_status));
+}
+
+static bool verdict_pending(const Child *c) {
+        return c->verdict.ops;
+}
+
+static void predump_count(Supervisor *s, bool accepted) {
+        if (accepted) {
+                s->stats.predump_signals_accepted++;
+                return;
+        }
+        s->stats.predump_signals_refused++;
+        s->stats.refused_signals++;
+}
+
+/* Decide c's waiting predump verdict: counted, told to whoever waits. */
+static void verdict_decide(Supervisor *s, Child *c, bool accept) {
+        const SupervisorVerdictOps *ops = c->verdict.ops;
+        void *userdata = c->verdict.userdata;
+        PnEvent ev = c->verdict.ev;
+        bool held = c->verdict.held;
+
+        c->verdict.io = sd_event_source_disable_unref(c->verdict.io);
+        c->verdict.timer = sd_event_source_disable_unref(c->verdict.timer);
+        c->verdict.ops = NULL;
+        predump_count(s, accept);
+        ops->done(userdata, c->pid, accept ? &ev : NULL, held);
+}
+
+static Child *verdict_find(const Supervisor *s, const sd_event_source *src) {
+        for (size_t i = 0; i < s->n_children; i++)
+                if (s->children[i]->verdict.io == src || s->children[i]->verdict.timer == src)
+                        return s->children[i];
+        return NULL;
+}
+
+/* The child ended (its pidfd is readable); it is not reaped yet: the
+ * reaper's SIGCHLD comes after this source (priority), and a reaper that
+ * got there first decided it from the status (supervisor_on_status_of()). */
+static int supervisor_on_verdict_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Supervisor *s = userdata;
+        Child *c = verdict_find(s, src);
+
+        (void) fd, (void) revents;
+        if (c)
+                verdict_decide(s, c, died_dumping(c));
+        return 0;
+}
+
+/* Look again, a little later each time (1, 2, 4 ms...): a dump that had not
+ * begun when the signal was read (another thread's signal) shows
+ * CoreDumping: 1 now, and a large core takes long to write: it must not
+ * wait for the exit. At the bound, a child still alive and not dumping
+ * sent the signal itself. */
+static int supervisor_on_verdict_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+        Child *c = verdict_find(s, src);
+
+        if (!c)
+                return 0;
+        if (core_dumping(c->pid) || died_dumping(c)) {
+                verdict_decide(s, c, true);
+                return 0;
+        }
+        if (usec >= c->verdict.deadline_us) {
+                verdict_decide(s, c, false);
+                return 0;
+        }
+        c->verdict.step_us *= 2;
+        if (sd_event_source_set_time(src, MIN(usec + c->verdict.step_us, c->verdict.deadline_us)) < 0 ||
+            sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) < 0)
+                verdict_decide(s, c, false); /* cannot wait: never believed unchecked */
+        return 0;
+}
+
+/* Wait for c's end (its pidfd, as an I/O source of the loop: nothing
+ * blocks), looking again at /proc meanwhile, at most
+ * SUPERVISOR_VERDICT_WAIT_USEC. Both sources are IMPORTANT: dispatched
+ * before the reaper's SIGCHLD. */
+static int verdict_wait(Supervisor *s, Child *c, const PnEvent *ev, const SupervisorVerdictOps *ops,
+                        void *userdata) {
+        _cleanup_(sd_event_source_disable_unrefp) sd_event_source *io = NULL, *timer = NULL;
+        sd_event *e = reaper_get_event(s->reaper);
+        uint64_t now;
+        int r;
+
+        r = sd_event_now(e, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(e, &io, c->pidfd, EPOLLIN, supervisor_on_verdict_exit, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(e, &timer, CLOCK_MONOTONIC, now + 1000, 0, supervisor_on_verdict_timer, s);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_priority(io, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r >= 0)
+                r = sd_event_source_set_priority(timer, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(io, "predump-verdict-exit");
+        (void) sd_event_source_set_description(timer, "predump-verdict-timer");
+        c->verdict.ev = *ev;
+        c->verdict.deadline_us = now + SUPERVISOR_VERDICT_WAIT_USEC;
+        c->verdict.step_us = 1000;
+        c->verdict.ops = ops;
+        c->verdict.userdata = userdata;
+        c->verdict.io = TAKE_PTR(io);
+        c->verdict.timer = TAKE_PTR(timer);
+        c->verdict.held = ops->hold(userdata, c->pid) == 0;
+        return 0;
+}
+
 /* A status of a process of ours: publish, and forget it when it ended. */
 static void supervisor_on_status_of(Supervisor *s, Child *c, pid_t pid, int status) {
         PnEvent ev;
 
-        if (!supervisor_event_from_status(pid, status, monotonic_ns(), &ev))
+        if (supervisor_event_from_status(pid, status, monotonic_ns(), &ev) != 0)
                 return;
+        /* Reaped before its pidfd's event was dispatched (the reaper collects
+         * every zombie it finds): the status decides a waiting predump
+         * verdict, which is published before the exit. */
+        if (c && ev.type == PN_EVENT_EXIT && verdict_pending(c))
+                verdict_decide(s, c, supervisor_status_died_dumping(status));
         /* A child that ends before its run was answered: answer it first,
          * so that the requester has its reply (and, with "follow", its
          * subscription) before the exit. */
@@ -390,68 +564,40 @@ unsigned supervisor_count(const Supervisor *s) {
 
 /* --- a patched kernel's signals --- */
 
-/* Is pid dumping core now? CoreDumping: 1 in /proc/PID/status (Linux 4.15):
- * the kernel sets it before it sends the predump signal. */
-static bool core_dumping(pid_t pid) {
-        char path[64], buf[2048];
-        const char *p;
-        ssize_t n;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return false;
-        buf[n] = 0;
-        p = strstr(buf, "\nCoreDumping:");
-        return p && atoi(p + strlen("\nCoreDumping:")) == 1;
-}
-
-/* The dump may be over before the broker looks (a small core, RLIMIT_CORE
- * 0): then the child is dead, not yet reaped, of a signal whose default
- * action dumps core. A peek (WNOWAIT) that collects nothing. */
-static bool died_dumping(const Child *c) {
-        siginfo_t si = {};
+int supervisor_accept_predump_signal(Supervisor *s, const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                     PnEvent *ev, const SupervisorVerdictOps *ops, void *userdata) {
+        Child *c;
         int r;
 
-        if (c->pidfd >= 0)
-                r = waitid((idtype_t) P_PIDFD, (id_t) c->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
-        else
-                r = waitid(P_PID, (id_t) c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-        if (r < 0 || si.si_pid != c->pid)
-                return false;
-        if (si.si_code == CLD_DUMPED)
-                return true;
-        if (si.si_code != CLD_KILLED)
-                return false;
-        switch (si.si_status) {
-        case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE:
-        case SIGSEGV: case SIGXCPU: case SIGXFSZ: case SIGSYS:
-                return true;
-        default:
-                return false;
-        }
-}
-
-bool supervisor_accept_predump_signal(Supervisor *s, const struct signalfd_siginfo *si, uint64_t ts_ns,
-                                      PnEvent *ev) {
-        Child *c;
-
         /* Anyone allowed to signal the broker can send SI_USER with its own
-         * pid: only a child of ours that is dumping core is believed. The
-         * child is not reaped yet (we reap it), so its pid names it still:
-         * what /proc says is about this child, and its pidfd confirms. */
-        if (supervisor_event_from_predump_siginfo(si, ts_ns, ev) && (c = supervisor_find(s, ev->pid)) &&
-            (core_dumping(c->pid) || died_dumping(c))) {
-                s->stats.predump_signals_accepted++;
-                ev->ppid = getpid();
-                return true;
+         * pid: only a child of ours that is dumping core, or died of a
+         * core-dumping signal, is believed. The child is not reaped yet (we
+         * reap it, after this), so its pid names it still: what /proc says
+         * is about this child, and its pidfd confirms. */
+        if (supervisor_event_from_predump_siginfo(si, ts_ns, ev) != 0 || !(c = supervisor_find(s, ev->pid))) {
+                predump_count(s, false);
+                return SUPERVISOR_SIGNAL_REFUSED;
         }
-        s->stats.predump_signals_refused++;
-        s->stats.refused_signals++;
-        return false;
+        ev->ppid = getpid();
+        if (core_dumping(c->pid) || died_dumping(c)) {
+                predump_count(s, true);
+                return 0;
+        }
+        /* Neither: with a small core (or none) the dump is over before we
+         * look and the exit is not notified yet; or a forgery. The child's
+         * end decides. One wait per child (the kernel signals once per
+         * dump), so MaxChildren bounds them; without a pidfd there is
+         * nothing to wait on without blocking. */
+        if (verdict_pending(c) || c->pidfd < 0) {
+                predump_count(s, false);
+                return SUPERVISOR_SIGNAL_REFUSED;
+        }
+        r = verdict_wait(s, c, ev, ops, userdata);
+        if (r < 0) {
+                predump_count(s, false);
+                return r;
+        }
+        return SUPERVISOR_SIGNAL_PENDING;
 }
 
 /* The parent of pid now, from /proc/PID/stat; -1 if gone. */
@@ -471,20 +617,20 @@ static pid_t parent_of(pid_t pid) {
         return procfs_parse_stat(buf, (size_t) n, &info) < 0 ? -1 : info.ppid;
 }
 
-bool supervisor_accept_adopt_signal(Supervisor *s, const struct signalfd_siginfo *si, pid_t self,
-                                    uint64_t ts_ns, PnEvent *ev) {
+int supervisor_accept_adopt_signal(Supervisor *s, const struct signalfd_siginfo *si, pid_t self,
+                                   uint64_t ts_ns, PnEvent *ev) {
         Child *c;
 
         /* An orphan whose parent is now the broker; a child we started was
          * never anyone else's orphan. */
-        if (supervisor_event_from_adopt_siginfo(si, self, ts_ns, ev) &&
+        if (supervisor_event_from_adopt_siginfo(si, self, ts_ns, ev) == 0 &&
             !((c = supervisor_find(s, ev->pid)) && !c->adopted) && parent_of(ev->pid) == self) {
                 s->stats.adopt_signals_accepted++;
-                return true;
+                return 0;
         }
         s->stats.adopt_signals_refused++;
         s->stats.refused_signals++;
-        return false;
+        return SUPERVISOR_SIGNAL_REFUSED;
 }
 
 const SupervisorStats *supervisor_get_stats(const Supervisor *s) {

@@ -109,37 +109,84 @@ unsigned supervisor_count(const Supervisor *s);
 const SupervisorStats *supervisor_get_stats(const Supervisor *s);
 void supervisor_visit_stats(Supervisor *s, const StatsVisitor *v);
 
+/* What the translations and checks of a patched kernel's signals found,
+ * besides 0 (the kernel's: *ev is the event to publish now). */
+enum {
+        SUPERVISOR_SIGNAL_REFUSED = 1, /* not the kernel's (or cannot be believed): counted */
+        SUPERVISOR_SIGNAL_PENDING,     /* the verdict waits for the child's end: ops->done tells */
+        SUPERVISOR_STATUS_OTHER,       /* a wait status that is no event (a ptrace event stop) */
+};
+
 /* --- pure translations, exported for tests --- */
 
 /* A wait status of pid into an exit, stop or continue event (source child,
- * only pid, tgid, ts_ns and the type's fields set). false for statuses that
- * are not one of these (ptrace event stops). */
-bool supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent *ev);
+ * only pid, tgid, ts_ns and the type's fields set): 0, or
+ * SUPERVISOR_STATUS_OTHER for statuses that are not one of these (ptrace
+ * event stops). */
+int supervisor_event_from_status(pid_t pid, int status, uint64_t ts_ns, PnEvent *ev);
+
+/* Does a wait status say the process died of a signal whose default action
+ * dumps core (whether or not a core was written: RLIMIT_CORE 0 gives
+ * CLD_KILLED)? */
+bool supervisor_status_died_dumping(int status);
 
 /* A patched kernel's PR_SET_PREDUMP_SIG signal (sent with SEND_SIG_NOINFO:
  * si_code SI_USER, si_pid the child about to dump core, si_uid its uid)
- * into a predump event with source "prctl"; false if its form cannot be the
- * kernel's (another si_code: sigqueue(), tgkill(); no pid). SI_USER is also
- * what kill() gives: supervisor_accept_predump_signal() authenticates. */
-bool supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
-                                           PnEvent *ev);
+ * into a predump event with source "prctl": 0, or SUPERVISOR_SIGNAL_REFUSED
+ * if its form cannot be the kernel's (another si_code: sigqueue(), tgkill();
+ * no pid). SI_USER is also what kill() gives:
+ * supervisor_accept_predump_signal() authenticates. */
+int supervisor_event_from_predump_siginfo(const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                          PnEvent *ev);
 /* A patched kernel's PR_SET_ADOPTSIG signal (si_code SI_USER, si_pid the
  * orphan adopted by self, si_status its old parent) into an adopt event with
- * source "prctl"; false if its form cannot be the kernel's (as above, or no
- * old parent: a kill() has si_status 0). */
-bool supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
-                                         uint64_t ts_ns, PnEvent *ev);
+ * source "prctl": 0, or SUPERVISOR_SIGNAL_REFUSED if its form cannot be the
+ * kernel's (as above, or no old parent: a kill() has si_status 0). */
+int supervisor_event_from_adopt_siginfo(const struct signalfd_siginfo *si, pid_t self,
+                                        uint64_t ts_ns, PnEvent *ev);
 
-/* Authenticate a predump signal and count it (accepted or refused): si_pid
+/* How the caller of supervisor_accept_predump_signal() learns a verdict
+ * that had to wait. */
+typedef struct SupervisorVerdictOps {
+        /* The verdict on pid's signal waits for its end: keep its exit from
+         * being published before done() (0: held; done() is told). */
+        int (*hold)(void *userdata, pid_t pid);
+        /* The verdict, always before the child's exit status is handed on
+         * (SupervisorCallbacks.on_event): ev is the predump to publish, or
+         * NULL (refused, counted). held: hold() returned 0. */
+        void (*done)(void *userdata, pid_t pid, PnEvent *ev, bool held);
+} SupervisorVerdictOps;
+
+/* The longest a predump signal's verdict waits. What it waits for is the
+ * kernel's own work between the signal and the child's exit (the rest of a
+ * dump that writes little or nothing, do_exit() up to exit_notify()):
+ * microseconds natively, tens of ms on a loaded machine or under TCG; 1 s
+ * leaves a wide margin, while a forger alive and not dumping costs only a
+ * held verdict of its own (one per child) for that long. */
+#define SUPERVISOR_VERDICT_WAIT_USEC (1000 * 1000ull)
+
+/*
+ * Authenticate a predump signal and count it (accepted or refused): si_pid
  * must be a child of the broker that is dumping core (CoreDumping: 1 in its
- * /proc status, or already dead of a core-dumping signal: a small core is
- * written before the broker looks). true: *ev is the event to publish. */
-bool supervisor_accept_predump_signal(Supervisor *s, const struct signalfd_siginfo *si, uint64_t ts_ns,
-                                      PnEvent *ev);
+ * /proc status) or died of a core-dumping signal. Returns
+ * - 0: accepted, *ev is the event to publish;
+ * - SUPERVISOR_SIGNAL_REFUSED: refused and counted;
+ * - SUPERVISOR_SIGNAL_PENDING: a child of ours, neither dumping nor dead
+ *   (a small core is written, or none, and the dump is over before the
+ *   broker looks; its exit is not yet notified): the verdict waits for its
+ *   end (its pidfd), at most SUPERVISOR_VERDICT_WAIT_USEC, then comes
+ *   through ops->done (after ops->hold) from an event of the loop, or from
+ *   the child's wait status, before that is handed on. One per child: a
+ *   second signal meanwhile is refused;
+ * - a negative errno: the wait could not be set up; refused and counted.
+ */
+int supervisor_accept_predump_signal(Supervisor *s, const struct signalfd_siginfo *si, uint64_t ts_ns,
+                                     PnEvent *ev, const SupervisorVerdictOps *ops, void *userdata);
 /* The same for an adoption signal: si_pid's parent must now be self, and it
- * must not be a child the broker started (those were never orphans). */
-bool supervisor_accept_adopt_signal(Supervisor *s, const struct signalfd_siginfo *si, pid_t self,
-                                    uint64_t ts_ns, PnEvent *ev);
+ * must not be a child the broker started (those were never orphans). 0
+ * (accepted, *ev to publish) or SUPERVISOR_SIGNAL_REFUSED (counted). */
+int supervisor_accept_adopt_signal(Supervisor *s, const struct signalfd_siginfo *si, pid_t self,
+                                   uint64_t ts_ns, PnEvent *ev);
 
 /* The default name of a child from its command: the basename of argv0 with
  * anything not allowed in a name replaced by '_'. */

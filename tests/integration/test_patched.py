@@ -9,7 +9,7 @@ import select
 import signal
 import time
 
-from pntest import PN_CHILD, check, run
+from pntest import PN_CHILD, check, run, timed
 from test_run import RunBroker, run_ok
 
 PR_SET_PREDUMP_SIG = 0x504E0001
@@ -100,6 +100,36 @@ def adopt_with_old_parent():
                          what="exit of the daemon")
 
 
+def predump_small_cores():
+    """Children that crash with RLIMIT_CORE 0, one after the other: the
+    dump is over before the broker can look (the child is neither
+    "CoreDumping: 1" nor dead yet when the signal is read), yet every
+    predump signal is accepted (its verdict waits for the child's end) and
+    every predump names "prctl", before its exit."""
+    n = 50
+    with RunBroker(extra=PRCTL_CONFIG) as b:
+        sub = b.client()
+        sub.subscribe(events=["predump", "exit"], match={"descendants_of": b.proc.pid})
+        ctl = b.client()
+        bad = []
+        for i in range(n):
+            pid = run_ok(ctl, [PN_CHILD, "segv", "nocore"], name=f"small{i}")["pid"]
+            seen = sub.events_until(lambda e: e["type"] == "exit" and e["tgid"] == pid,
+                                    timeout=timed(60), what=f"exit of crash {i} (pid {pid})")
+            mine = [e for e in seen if e["tgid"] == pid]
+            types = [e["type"] for e in mine]
+            if types != ["predump", "exit"] or "prctl" not in mine[0]["sources"]:
+                bad.append((i, [(e["type"], e["sources"]) for e in mine]))
+            else:
+                check(mine[1]["signal"] == signal.SIGSEGV,
+                      f"exit of crash {i}: {mine[1]}")
+        run_st = ctl.request({"op": "status"})["run"]
+        check(not bad and run_st["predump_signals_accepted"] == n and
+              run_st["predump_signals_refused"] == 0,
+              f"{len(bad)} of {n} crashes without a prctl predump before the exit "
+              f"(first: {bad[:3]}); run statistics: {run_st}")
+
+
 def forged_signals_refused():
     """A root child that sends the broker both signals with kill(): SI_USER
     like the kernel's, but refused (not dumping core; no old parent and
@@ -127,9 +157,42 @@ def forged_signals_refused():
         check(b.proc.poll() is None, "the broker died")
 
 
+def forged_predump_of_live_child_refused():
+    """A child that sends the broker the predump signal with kill() and
+    lives on: its form is the kernel's and it is the broker's child, so the
+    verdict waits for its end, but at most 1 s: it is refused while the
+    child still runs, and no predump is published, then or at its end."""
+    with RunBroker(extra=PRCTL_CONFIG) as b:
+        sub = b.client()
+        sub.subscribe(events=["predump", "exit"], match={"descendants_of": b.proc.pid})
+        ctl = b.client()
+        pid = run_ok(ctl, ["/bin/sh", "-c", "kill -USR1 $PPID && exec sleep 60"], name="forger")["pid"]
+        deadline = time.monotonic() + timed(10)
+        while True:
+            run_st = ctl.request({"op": "status"})["run"]
+            if run_st["predump_signals_refused"] >= 1 or time.monotonic() > deadline:
+                break
+            select.select([], [], [], 0.05)
+        check(run_st["predump_signals_refused"] == 1 and run_st["predump_signals_accepted"] == 0,
+              f"the forged predump signal was not refused within {timed(10)} s: {run_st}")
+        children = ctl.request({"op": "children"})
+        check(any(c["pid"] == pid for c in children.get("children", [])),
+              f"the forger should still run when its signal is refused: {children}")
+        k = ctl.request({"op": "kill", "pid": pid})
+        check(k["type"] == "killed", f"kill of the forger: {k}")
+        seen = sub.events_until(lambda e: e["type"] == "exit" and e["tgid"] == pid, timeout=timed(30),
+                                what="exit of the forger")
+        others = [e for e in seen if e["type"] != "exit"]
+        check(not others, f"a forged predump was published: {others}")
+        run_st = ctl.request({"op": "status"})["run"]
+        check(run_st["predump_signals_accepted"] == 0, f"statistics: {run_st}")
+
+
 if __name__ == "__main__":
     run({
         "predump_one_event": predump_one_event,
         "adopt_with_old_parent": adopt_with_old_parent,
         "forged_signals_refused": forged_signals_refused,
+        "predump_small_cores": predump_small_cores,
+        "forged_predump_of_live_child_refused": forged_predump_of_live_child_refused,
     })

@@ -132,7 +132,8 @@ patched() {
         local k
         k=$("$here/build-kernel.sh") || return 1
         "$here/run-vm.sh" "$k" -- bash -c "$(guest_tests "$BUILD_DIR" --suite kernel-patched "'kernel prctl_selftest'" \
-                "'patched predump_one_event'" "'patched adopt_with_old_parent'" "'patched forged_signals_refused'")"
+                "'patched predump_one_event'" "'patched adopt_with_old_parent'" "'patched forged_signals_refused'" \
+                "'patched predump_small_cores'" "'patched forged_predump_of_live_child_refused'")"
 }
 
 selftest() {

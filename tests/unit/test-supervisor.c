@@ -28,7 +28,7 @@
 static void test_event_from_status(void **state) {
         PnEvent ev;
         (void) state;
-        assert_true(supervisor_event_from_status(42, EXITED(3), 7, &ev));
+        assert_int_equal(supervisor_event_from_status(42, EXITED(3), 7, &ev), 0);
         assert_int_equal(ev.type, PN_EVENT_EXIT);
         assert_int_equal(ev.pid, 42);
         assert_int_equal(ev.tgid, 42);
@@ -38,23 +38,40 @@ static void test_event_from_status(void **state) {
         assert_int_equal(ev.exit.status, EXITED(3));
         assert_int_equal(ev.uid, UINT32_MAX);
 
-        assert_true(supervisor_event_from_status(42, KILLED(SIGSEGV, 1), 7, &ev));
+        assert_int_equal(supervisor_event_from_status(42, KILLED(SIGSEGV, 1), 7, &ev), 0);
         assert_int_equal(ev.type, PN_EVENT_EXIT);
         assert_int_equal(ev.exit.signal, SIGSEGV);
         assert_int_equal(ev.exit.exit_code, 128 + SIGSEGV);
         assert_true(ev.exit.core_dumped);
 
-        assert_true(supervisor_event_from_status(42, STOPPED(SIGTSTP), 7, &ev));
+        assert_int_equal(supervisor_event_from_status(42, STOPPED(SIGTSTP), 7, &ev), 0);
         assert_int_equal(ev.type, PN_EVENT_STOP);
         assert_int_equal(ev.stop.signal, SIGTSTP);
 
-        assert_true(supervisor_event_from_status(42, CONTINUED, 7, &ev));
+        assert_int_equal(supervisor_event_from_status(42, CONTINUED, 7, &ev), 0);
         assert_int_equal(ev.type, PN_EVENT_CONTINUE);
 
         /* ptrace stops are not ours: an event stop (status >> 16) and a
          * syscall stop (SIGTRAP | 0x80). */
-        assert_false(supervisor_event_from_status(42, STOPPED(SIGTRAP) | (PTRACE_EVENT_STOP_ << 16), 7, &ev));
-        assert_false(supervisor_event_from_status(42, STOPPED(SIGTRAP | 0x80), 7, &ev));
+        assert_int_equal(supervisor_event_from_status(42, STOPPED(SIGTRAP) | (PTRACE_EVENT_STOP_ << 16), 7, &ev),
+                         SUPERVISOR_STATUS_OTHER);
+        assert_int_equal(supervisor_event_from_status(42, STOPPED(SIGTRAP | 0x80), 7, &ev),
+                         SUPERVISOR_STATUS_OTHER);
+}
+
+static void test_died_dumping(void **state) {
+        /* A predump's verdict from the wait status: a core-dumping signal,
+         * with a core (CLD_DUMPED) or without (RLIMIT_CORE 0: CLD_KILLED). */
+        (void) state;
+        assert_true(supervisor_status_died_dumping(KILLED(SIGSEGV, 1)));
+        assert_true(supervisor_status_died_dumping(KILLED(SIGSEGV, 0)));
+        assert_true(supervisor_status_died_dumping(KILLED(SIGABRT, 0)));
+        /* A forger that signals the broker and exits or is killed. */
+        assert_false(supervisor_status_died_dumping(EXITED(0)));
+        assert_false(supervisor_status_died_dumping(EXITED(SIGSEGV)));
+        assert_false(supervisor_status_died_dumping(KILLED(SIGKILL, 0)));
+        assert_false(supervisor_status_died_dumping(KILLED(SIGTERM, 0)));
+        assert_false(supervisor_status_died_dumping(STOPPED(SIGSEGV)));
 }
 
 static void test_predump_siginfo(void **state) {
@@ -64,7 +81,7 @@ static void test_predump_siginfo(void **state) {
                                        .ssi_uid = 1000 };
         PnEvent ev;
         (void) state;
-        assert_true(supervisor_event_from_predump_siginfo(&si, 5, &ev));
+        assert_int_equal(supervisor_event_from_predump_siginfo(&si, 5, &ev), 0);
         assert_int_equal(ev.type, PN_EVENT_PREDUMP);
         assert_int_equal(ev.pid, 99);
         assert_int_equal(ev.tgid, 99);
@@ -77,11 +94,12 @@ static void test_predump_siginfo(void **state) {
         const int32_t codes[] = { SI_QUEUE, SI_TKILL, SI_KERNEL, CLD_DUMPED };
         for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
                 si.ssi_code = codes[i];
-                assert_false(supervisor_event_from_predump_siginfo(&si, 5, &ev));
+                assert_int_equal(supervisor_event_from_predump_siginfo(&si, 5, &ev),
+                                 SUPERVISOR_SIGNAL_REFUSED);
         }
         si.ssi_code = SI_USER;
         si.ssi_pid = 0;
-        assert_false(supervisor_event_from_predump_siginfo(&si, 5, &ev));
+        assert_int_equal(supervisor_event_from_predump_siginfo(&si, 5, &ev), SUPERVISOR_SIGNAL_REFUSED);
 }
 
 static void test_adopt_siginfo(void **state) {
@@ -90,7 +108,7 @@ static void test_adopt_siginfo(void **state) {
                                        .ssi_uid = 0, .ssi_status = 76 };
         PnEvent ev;
         (void) state;
-        assert_true(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
+        assert_int_equal(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev), 0);
         assert_int_equal(ev.type, PN_EVENT_ADOPT);
         assert_int_equal(ev.tgid, 77);
         assert_int_equal(ev.adopt.new_parent, 10);
@@ -98,13 +116,13 @@ static void test_adopt_siginfo(void **state) {
         assert_int_equal(ev.sources, PN_SOURCE_PRCTL);
         /* A kill() has no old parent (its siginfo is cleared). */
         si.ssi_status = 0;
-        assert_false(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
+        assert_int_equal(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev), SUPERVISOR_SIGNAL_REFUSED);
         si.ssi_status = 76;
         si.ssi_code = SI_QUEUE;
-        assert_false(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
+        assert_int_equal(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev), SUPERVISOR_SIGNAL_REFUSED);
         si.ssi_code = SI_USER;
         si.ssi_pid = 10; /* the broker itself */
-        assert_false(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev));
+        assert_int_equal(supervisor_event_from_adopt_siginfo(&si, 10, 5, &ev), SUPERVISOR_SIGNAL_REFUSED);
 }
 
 static void test_default_name(void **state) {
@@ -158,6 +176,7 @@ static void test_env(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_event_from_status),
+                cmocka_unit_test(test_died_dumping),
                 cmocka_unit_test(test_predump_siginfo),
                 cmocka_unit_test(test_adopt_siginfo),
                 cmocka_unit_test(test_default_name),
