@@ -651,6 +651,8 @@ Broker *broker_free(Broker *b) {
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
         sd_event_source_disable_unref(b->bus_retry);
+        /* A Group= lookup still blocked in NSS is left to its thread. */
+        b->group_lookup = lookup_thread_free(b->group_lookup);
         /* Before the reaper: detaching tracees needs their statuses. */
         b->watches = watch_table_free(b->watches);
         cnproc_free(b->cnproc);

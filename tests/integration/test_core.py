@@ -7,6 +7,7 @@ import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -875,6 +876,95 @@ def test_sighup_reload():
         b.wait_notify("READY=1")
         check("keeping the running configuration" in b.log(), "bad reload not reported")
         check(c.request({"op": "ping"})["type"] == "pong", "broker not serving after a bad reload")
+
+
+def _fifo_openers(pid):
+    """The broker's threads blocked opening a FIFO (for writing's partner)."""
+    found = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                if f.read().strip() == "wait_for_partner":
+                    found.append(int(tid))
+        except OSError:
+            continue
+    return found
+
+
+def test_sighup_group_lookup_off_loop():
+    """Group= at SIGHUP is looked up through NSS, which may block (LDAP,
+    sssd): off the loop, so that events flow meanwhile. The broker runs in a
+    mount namespace of its own where /etc/nsswitch.conf is a FIFO: glibc
+    reads a configuration that is not a regular file again at every lookup,
+    and its open blocks until the test writes the file. While a lookup
+    blocks, a subscriber gets an exit within 1 s; the group applies when the
+    answer comes; a second SIGHUP meanwhile is not lost (its group wins, the
+    first's answer is dropped); SIGTERM while a lookup blocks exits cleanly."""
+    tmp = tempfile.mkdtemp(prefix="pncore-group-")
+    fifo = os.path.join(tmp, "nsswitch.conf")
+    os.mkfifo(fifo, 0o644)
+    with open("/etc/nsswitch.conf") as f:
+        nsswitch = f.read()
+    with open("/etc/group") as f:
+        groups = "\n" + f.read()
+    check("\nadm:x:4:" in groups and "\nusers:x:100:" in groups,
+          "this test needs the groups adm (4) and users (100) in /etc/group, as Debian has them")
+
+    def answer():
+        # The lookup's open of the FIFO returns once a writer opens it; it
+        # reads to the end, so it is done with it when this returns.
+        with open(fifo, "w") as f:
+            f.write(nsswitch)
+
+    with Broker(prefix=["unshare", "-m", "--propagation", "private"]) as b:
+        c = b.client()
+        c.subscribe(events=["exit"], match={"ppid": ME})
+        subprocess.run(["nsenter", "-t", str(b.proc.pid), "-m", "mount", "--bind", fifo,
+                        "/etc/nsswitch.conf"], check=True, timeout=10)
+        with open(b.config_path, "w") as f:
+            f.write("[Policy]\nGroup=adm\n")
+        b.signal(signal.SIGHUP)
+        wait_until(lambda: _fifo_openers(b.proc.pid), "the broker's NSS lookup of adm to block")
+        p = child("exit", 7)
+        start = time.monotonic()
+        e = None
+        try:
+            # Skipping the exits of nsenter and mount, children of the test too.
+            while e is None or e.get("tgid") != p.pid:
+                e = c.next_event(timeout=max(0.01, start + 1.0 - time.monotonic()))
+        except AssertionError:
+            e = None
+        took = time.monotonic() - start
+        p.wait()
+        check(e is not None and e.get("tgid") == p.pid and e.get("exit_code") == 7,
+              f"no exit event within 1 s while the Group= lookup was pending (got {e} after {took:.2f} s): "
+              "the event loop waits for NSS")
+        b.wait_notify("READY=1")
+
+        # A second SIGHUP (Group=users) while adm's lookup still blocks.
+        with open(b.config_path, "w") as f:
+            f.write("[Policy]\nGroup=users\n")
+        b.signal(signal.SIGHUP)
+        b.wait_notify("READY=1")
+        first = _fifo_openers(b.proc.pid)
+        check(len(first) == 1, f"{len(first)} lookups blocked after a second SIGHUP: one at a time")
+        answer()  # adm's answer, no longer configured: dropped; users' lookup starts
+        wait_until(lambda: [t for t in _fifo_openers(b.proc.pid) if t not in first],
+                   "the lookup of users after the second SIGHUP")
+        answer()
+        wait_until(lambda: 'Group "users" (gid 100) sees every process.' in b.log(),
+                   "the second reload's group to apply")
+        check('Group "adm"' not in b.log(), f"the first reload's answer applied after the second:\n{b.log()}")
+        check(c.request({"op": "ping"})["type"] == "pong", "broker not serving after the lookups")
+
+        # SIGTERM while a lookup blocks: a clean exit, nothing leaked.
+        with open(b.config_path, "w") as f:
+            f.write("[Policy]\nGroup=adm\n")
+        b.signal(signal.SIGHUP)
+        wait_until(lambda: _fifo_openers(b.proc.pid), "the third lookup to block")
+        rc = b.stop()
+        check(rc == 0, f"broker exited with {rc} on SIGTERM while a group lookup blocked")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_uid_change_and_policy():
