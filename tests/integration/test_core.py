@@ -729,6 +729,35 @@ def test_bad_config_exit_code():
         check_no_sanitizer_report(r.stderr)
 
 
+def test_config_unreadable_refused():
+    """A configuration path that opens but cannot be read (a directory:
+    EISDIR) is an error, at start and at SIGHUP, not an empty file whose
+    defaults silently replace what was meant."""
+    d = tempfile.mkdtemp(prefix="pncore-confdir-")
+    try:
+        r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", d, "--dbus=none",
+                            "--socket", "/tmp/pntest-never.sock"], capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 2 and "cannot read" in r.stderr and "Is a directory" in r.stderr,
+              f"a directory as --config: rc {r.returncode}, stderr {r.stderr!r}")
+        check_no_sanitizer_report(r.stderr)
+        with Broker(config="[Limits]\nMaxSubscriptions=1\n") as b:
+            c = b.client()
+            c.subscribe(events=["exit"])
+            os.unlink(b.config_path)
+            os.mkdir(b.config_path)
+            b.signal(signal.SIGHUP)
+            b.wait_notify("READY=1")
+            check("keeping the running configuration" in b.log() and "Is a directory" in b.log(),
+                  f"an unreadable file at SIGHUP not reported:\n{b.log()}")
+            r = c.request({"op": "subscribe", "events": ["fork"]})
+            check(r["type"] == "error" and r["code"] == "limit-exceeded",
+                  f"MaxSubscriptions=1 lost at a reload of an unreadable file: {r}")
+            os.rmdir(b.config_path)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_config_every_error_reported():
     """Every error in a file is reported in one run, each with its line, by
     the broker and by --check-config; comments after values are comments."""
