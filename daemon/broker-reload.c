@@ -254,6 +254,15 @@ int broker_reload(Broker *b) {
         if (r >= 0 && b->config_path)
                 r = config_load_file(c, b->config_path, streq(b->config_path, CONFIG_DEFAULT_PATH), err,
                                      sizeof(err));
+        if (r >= 0) {
+                /* Flags given at start keep overriding the file. */
+                free(c->socket_path);
+                c->socket_path = strdup(b->config->socket_path);
+                free(c->dbus);
+                c->dbus = strdup(b->config->dbus);
+                if (!c->socket_path || !c->dbus)
+                        r = -ENOMEM;
+        }
         if (r < 0) {
                 char prefix[PATH_MAX + 64];
                 snprintf(prefix, sizeof(prefix), "Failed to reload %s, keeping the running "
@@ -261,11 +270,6 @@ int broker_reload(Broker *b) {
                 log_lines(LOG_ERR, prefix, r == -ENOMEM ? "out of memory" : err);
                 config_free(c);
         } else {
-                /* Flags given at start keep overriding the file. */
-                free(c->socket_path);
-                c->socket_path = strdup(b->config->socket_path);
-                free(c->dbus);
-                c->dbus = strdup(b->config->dbus);
                 c->override_receive_buffer = b->config->override_receive_buffer;
                 c->override_log_level = b->config->override_log_level;
                 config_apply_overrides(c);
