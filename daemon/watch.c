@@ -363,6 +363,11 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         }
         e = proctable_learn(w->table, pid, now_ns());
         r = w->reader.read(w->reader.userdata, pid, PROC_READ_STAT | PROC_READ_STATUS, info);
+        if (r < 0 && r != -ESRCH) {
+                /* Not an exit: say what failed rather than "exited". */
+                watch_fail(slot, PN_ERR_INTERNAL, "cannot read /proc/%d: %s", (int) pid, strerror(-r));
+                return NULL;
+        }
         if (!e || r < 0 || !pidfd_watch_is_alive(pw) || info->state == 'Z' || info->state == 'X') {
                 watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
                 return NULL;
@@ -398,10 +403,17 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
                 if (p->tgid == pid && p->start_time == info->start_time)
                         return p; /* shared; the new pidfd is not needed */
         p = calloc(1, sizeof(*p));
-        if (!p || proctable_watch_add(w->table, pid, info->start_time) != 0) {
+        if (!p) {
+                watch_fail(slot, PN_ERR_INTERNAL, "out of memory watching %d", (int) pid);
+                return NULL;
+        }
+        r = proctable_watch_add(w->table, pid, info->start_time);
+        if (r != 0) {
                 free(p);
-                watch_fail(slot, p ? PN_ERR_NOT_FOUND : PN_ERR_INTERNAL,
-                             p ? "process %d has exited" : "out of memory watching %d", (int) pid);
+                if (r == PROCTABLE_E_GONE)
+                        watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
+                else
+                        watch_fail(slot, PN_ERR_INTERNAL, "cannot watch %d: %s", (int) pid, strerror(-r));
                 return NULL;
         }
         p->table = w;
