@@ -758,6 +758,17 @@ def test_config_unreadable_refused():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_listen_fds_error_reported():
+    """$LISTEN_FDS that cannot be read (here not a number) is logged, and
+    the broker binds its socket itself: not silently taken as "no socket
+    passed"."""
+    with Broker(env={"LISTEN_FDS": "bogus"},
+                prefix=["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh"]) as b:
+        check("Failed to read the sockets passed by the service manager" in b.log(),
+              f"a bad $LISTEN_FDS not reported:\n{b.log()}")
+        check(b.client().request({"op": "ping"})["type"] == "pong", "the broker's own socket")
+
+
 def test_config_every_error_reported():
     """Every error in a file is reported in one run, each with its line, by
     the broker and by --check-config; comments after values are comments."""
