@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "ctl-dbus.h"
 
@@ -289,38 +290,64 @@ int ctl_dbus_next(CtlDbus *d, PnEvent *ret, int timeout_ms) {
         }
 }
 
-/* a{sv} (nested for sections) -> JSON object. */
-static struct json_object *read_dict(sd_bus_message *m) {
-        struct json_object *o = json_object_new_object();
-        if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
-                return o;
-        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+/* a{sv} (nested for sections) -> JSON object. 0, or a negative errno
+ * (-EBADMSG: not what GetStatistics documents). Every read is checked: the
+ * reply is whatever owns the name, and a failed read leaves key and
+ * contents unset. */
+static int read_dict(sd_bus_message *m, struct json_object **ret) {
+        _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *key, *contents;
                 char type;
-                sd_bus_message_read(m, "s", &key);
-                sd_bus_message_peek_type(m, &type, &contents);
-                sd_bus_message_enter_container(m, 'v', contents);
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (r == 0 || type != 'v')
+                        return -EBADMSG;
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return r;
                 if (streq(contents, "t")) {
                         uint64_t v;
-                        sd_bus_message_read(m, "t", &v);
-                        json_object_object_add(o, key, json_object_new_uint64(v));
+                        r = sd_bus_message_read(m, "t", &v);
+                        if (r >= 0)
+                                r = json_object_add_take(o, key, json_object_new_uint64(v));
                 } else if (streq(contents, "b")) {
                         int v;
-                        sd_bus_message_read(m, "b", &v);
-                        json_object_object_add(o, key, json_object_new_boolean(v));
+                        r = sd_bus_message_read(m, "b", &v);
+                        if (r >= 0)
+                                r = json_object_add_take(o, key, json_object_new_boolean(v));
                 } else if (streq(contents, "s")) {
                         const char *v;
-                        sd_bus_message_read(m, "s", &v);
-                        json_object_object_add(o, key, json_object_new_string(v));
-                } else if (streq(contents, "a{sv}"))
-                        json_object_object_add(o, key, read_dict(m));
-                else
-                        sd_bus_message_skip(m, contents);
-                sd_bus_message_exit_container(m);
-                sd_bus_message_exit_container(m);
+                        r = sd_bus_message_read(m, "s", &v);
+                        if (r >= 0)
+                                r = json_object_add_take(o, key, json_object_new_string(v));
+                } else if (streq(contents, "a{sv}")) {
+                        struct json_object *v = NULL;
+                        r = read_dict(m, &v);
+                        if (r >= 0)
+                                r = json_object_add_take(o, key, v);
+                } else
+                        r = sd_bus_message_skip(m, contents);
+                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0 ||
+                    (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
         }
-        sd_bus_message_exit_container(m);
-        return o;
+        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
 }
 
 int ctl_dbus_statistics(CtlDbus *d, struct json_object **ret, char *error, size_t size) {
@@ -332,6 +359,8 @@ int ctl_dbus_statistics(CtlDbus *d, struct json_object **ret, char *error, size_
                 sd_bus_error_free(&e);
                 return r;
         }
-        *ret = read_dict(reply);
-        return 0;
+        r = read_dict(reply, ret);
+        if (r < 0)
+                snprintf(error, size, "cannot read the GetStatistics reply: %s", strerror(-r));
+        return r;
 }

@@ -1265,13 +1265,18 @@ static int cmd_list(const Options *o) {
                                            "by s, min, h or d; not \"%s\"", o->since);
         }
         if (o->has_filter) {
+                r = 0;
                 if (o->events) {
                         events = json_object_new_array();
-                        for (size_t i = 0; events && i < o->n_events; i++)
-                                json_object_array_add(events, json_object_new_string(o->events[i]));
+                        r = events ? 0 : -ENOMEM;
+                        for (size_t i = 0; r >= 0 && i < o->n_events; i++)
+                                r = json_array_add_take(events, json_object_new_string(o->events[i]));
                 }
                 struct json_object *threads = o->threads ? json_object_new_boolean(true) : NULL;
-                r = filter_new_from_json(&f, events, threads, o->match, error, sizeof(error));
+                if (o->threads && !threads)
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = filter_new_from_json(&f, events, threads, o->match, error, sizeof(error));
                 json_object_put(events);
                 json_object_put(threads);
                 if (r == -EINVAL)
@@ -1681,18 +1686,26 @@ static int cmd_run(const Options *o) {
                 fprintf(stderr, "%s: out of memory\n", program);
                 return EXIT_FAILURE;
         }
-        for (size_t i = 0; i < o->n_command_words; i++)
-                json_object_array_add(argv, json_object_new_string(o->command_words[i]));
-        json_object_object_add(req, "op", json_object_new_string("run"));
-        json_object_object_add(req, "argv", argv);
-        if (o->name)
-                json_object_object_add(req, "name", json_object_new_string(o->name));
-        if (o->user)
-                json_object_object_add(req, "user", json_object_new_string(o->user));
-        if (o->env)
-                json_object_object_add(req, "env", json_object_get(o->env));
-        if (o->follow)
-                json_object_object_add(req, "follow", json_object_new_boolean(true));
+        r = 0;
+        for (size_t i = 0; r >= 0 && i < o->n_command_words; i++)
+                r = json_array_add_take(argv, json_object_new_string(o->command_words[i]));
+        if (r >= 0)
+                r = json_object_add_take(req, "op", json_object_new_string("run"));
+        if (json_object_add_take(req, "argv", argv) < 0)
+                r = -ENOMEM;
+        if (r >= 0 && o->name)
+                r = json_object_add_take(req, "name", json_object_new_string(o->name));
+        if (r >= 0 && o->user)
+                r = json_object_add_take(req, "user", json_object_new_string(o->user));
+        if (r >= 0 && o->env)
+                r = json_object_add_take(req, "env", json_object_get(o->env));
+        if (r >= 0 && o->follow)
+                r = json_object_add_take(req, "follow", json_object_new_boolean(true));
+        if (r < 0) {
+                json_object_put(req);
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
         r = connect_request_json(o, &c, "run", req, &reply);
         if (r)
                 return r;
@@ -1775,15 +1788,21 @@ static int cmd_kill(const Options *o) {
                 fprintf(stderr, "%s: out of memory\n", program);
                 return EXIT_FAILURE;
         }
-        json_object_object_add(req, "op", json_object_new_string("kill"));
         errno = 0;
         pid = strtol(o->target, &end, 10);
-        if (!errno && *end == 0 && end != o->target && pid > 0)
-                json_object_object_add(req, "pid", json_object_new_int64(pid));
-        else
-                json_object_object_add(req, "name", json_object_new_string(o->target));
-        if (o->signal)
-                json_object_object_add(req, "signal", signal_json(o->signal));
+        if (errno || *end != 0 || end == o->target || pid <= 0)
+                pid = 0; /* a name */
+        r = json_object_add_take(req, "op", json_object_new_string("kill"));
+        if (r >= 0)
+                r = pid > 0 ? json_object_add_take(req, "pid", json_object_new_int64(pid))
+                            : json_object_add_take(req, "name", json_object_new_string(o->target));
+        if (r >= 0 && o->signal)
+                r = json_object_add_take(req, "signal", signal_json(o->signal));
+        if (r < 0) {
+                json_object_put(req);
+                fprintf(stderr, "%s: out of memory\n", program);
+                return EXIT_FAILURE;
+        }
         r = connect_request_json(o, &c, "kill", req, &reply);
         if (r)
                 return r;

@@ -2,6 +2,7 @@
 /* Logging for the daemon and the clients: journal-friendly lines (<N>
  * prefixes) on stderr; see log.h.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ int log_level_from_string(const char *s) {
         for (int i = 0; i < 8; i++)
                 if (strcmp(s, levels[i]) == 0)
                         return i;
-        return -1;
+        return -EINVAL;
 }
 
 void log_set_max_level(int level) {

@@ -13,7 +13,7 @@
 
 void log_setup(const char *program);
 void log_set_max_level(int level);
-/* "err", "warning", … "debug" (syslog names) to a LOG_* level, or -1. */
+/* "err", "warning", … "debug" (syslog names) to a LOG_* level, or -EINVAL. */
 int log_level_from_string(const char *s);
 int log_get_max_level(void);
 

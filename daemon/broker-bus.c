@@ -103,14 +103,19 @@ void broker_connect_bus(Broker *b) {
                                    "as soon as the bus appears.",
                                    streq(how, "system") ? "the system bus" : how, strerror(-r));
                 b->bus_missing_told = true;
-                if (!b->bus_retry && sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC,
-                                                                 BROKER_BUS_RETRY_USEC, 0,
-                                                                 broker_on_bus_retry, b) >= 0)
-                        (void) sd_event_source_set_description(b->bus_retry, "bus-retry");
-                else if (b->bus_retry) {
+                if (b->bus_retry) {
+                        /* A source of ours: these cannot fail. */
                         (void) sd_event_source_set_time_relative(b->bus_retry, BROKER_BUS_RETRY_USEC);
                         (void) sd_event_source_set_enabled(b->bus_retry, SD_EVENT_ONESHOT);
+                        return;
                 }
+                r = sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC, BROKER_BUS_RETRY_USEC,
+                                               0, broker_on_bus_retry, b);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to arm the D-Bus retry timer, trying again only at "
+                                          "SIGHUP: %m");
+                else
+                        (void) sd_event_source_set_description(b->bus_retry, "bus-retry");
                 return;
         }
         if (b->bus_missing_told)

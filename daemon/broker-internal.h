@@ -20,6 +20,7 @@
 #include "caps.h"
 #include "config.h"
 #include "dispatcher.h"
+#include "lookup-thread.h"
 #include "policy.h"
 #include "procfs.h"
 #include "proctable.h"
@@ -84,6 +85,10 @@ struct Broker {
         bool bus_missing_told;
         bool dbus_away;     /* the bus was lost; the sink is connecting again */
         bool notified;      /* READY=1 sent */
+        /* SIGHUP: Group= being looked up (broker-reload.c), and whether
+         * another SIGHUP came meanwhile. */
+        LookupThread *group_lookup;
+        bool group_lookup_again;
 };
 
 /* broker.c: publish ev (stamped with wall-clock time) to the sinks and the
@@ -98,7 +103,8 @@ SinkDbusOptions broker_dbus_options(const Config *c);
 WatchTableOptions broker_watch_options(const Config *c);
 /* broker-reload.c: become (or stop being) a child subreaper, as [Run] says. */
 void broker_set_subreaper(Broker *b);
-/* broker-reload.c: apply b->config to every part that is there. */
+/* broker-reload.c: apply b->config to every part that is there, Group=
+ * included (looked up at once: at start only, before READY=1). */
 void broker_apply_config(Broker *b);
 /* broker-reload.c: SIGHUP: read the file again and apply it, or keep the
  * running configuration and say why. Always returns 0. */

@@ -3,6 +3,12 @@
  * The broker's configuration, applied to every part at start and again at
  * SIGHUP (broker_reload): the options each part takes from Config, and what
  * a reload may change and what waits for a restart.
+ *
+ * Group= is looked up through NSS (getgrnam_r), which may ask a remote
+ * directory (LDAP, sssd) and block. At start that happens before READY=1,
+ * in the loop's thread: nothing is served yet, so nothing waits for it. At
+ * SIGHUP the lookup runs on a thread of its own (lookup-thread.h) and the
+ * group applies when it answers; until then the previous one stays.
  */
 #include <errno.h>
 #include <grp.h>
@@ -18,6 +24,21 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "fdreserve.h"
+#include "lookup-thread.h"
+
+/* The largest group entry (members included) the lookup accepts. */
+#define BROKER_GROUP_BUFFER_MAX (1024u * 1024u)
+
+enum {
+        BROKER_GROUP_E_NOT_FOUND = 1, /* no such group: an expected answer */
+};
+
+/* A Group= lookup: the question (name) and the answer (r, gid). */
+typedef struct GroupLookup {
+        char *name;
+        int r;          /* 0 (gid is set), BROKER_GROUP_E_NOT_FOUND, or a negative errno */
+        gid_t gid;
+} GroupLookup;
 
 SupervisorOptions broker_supervisor_options(const Config *c) {
         return (SupervisorOptions){
@@ -37,16 +58,109 @@ void broker_set_subreaper(Broker *b) {
                                   b->config->run_enabled ? "become" : "stop being");
 }
 
-static gid_t broker_lookup_group(const char *name) {
-        struct group *g;
-        if (!name || !*name)
-                return (gid_t) -1;
-        g = getgrnam(name);
-        if (!g) {
-                log_info("Group \"%s\" does not exist: only root sees every process.", name);
-                return (gid_t) -1;
+/* Blocks (NSS): at start, or on a lookup thread. Touches nothing but l. */
+static void broker_group_lookup_work(void *data) {
+        GroupLookup *l = data;
+        struct group gr, *res = NULL;
+
+        for (size_t size = 4096; size <= BROKER_GROUP_BUFFER_MAX; size *= 2) {
+                _cleanup_free_ char *buf = malloc(size);
+                int r;
+
+                if (!buf) {
+                        l->r = -ENOMEM;
+                        return;
+                }
+                r = getgrnam_r(l->name, &gr, buf, size, &res);
+                if (r == ERANGE)
+                        continue;
+                if (r != 0) {
+                        l->r = -r;
+                        return;
+                }
+                if (!res) {
+                        l->r = BROKER_GROUP_E_NOT_FOUND;
+                        return;
+                }
+                l->gid = res->gr_gid;
+                l->r = 0;
+                return;
         }
-        return g->gr_gid;
+        l->r = -ERANGE; /* a group entry over BROKER_GROUP_BUFFER_MAX */
+}
+
+static void broker_group_lookup_free(void *data) {
+        GroupLookup *l = data;
+
+        if (l)
+                free(l->name);
+        free(l);
+}
+
+/* Apply an answer for Group=name: its members see every process. */
+static void broker_group_apply(Broker *b, const GroupLookup *l, bool reload) {
+        if (l->r == 0) {
+                policy_init(&b->policy, l->gid);
+                if (reload)
+                        log_info("Group \"%s\" (gid %u) sees every process.", l->name, (unsigned) l->gid);
+                return;
+        }
+        policy_init(&b->policy, (gid_t) -1);
+        if (l->r == BROKER_GROUP_E_NOT_FOUND)
+                log_info("Group \"%s\" does not exist: only root sees every process.", l->name);
+        else
+                log_warning_errno(l->r, "Failed to look up group \"%s\", only root sees every process: %m",
+                                  l->name);
+}
+
+static void broker_group_lookup_start(Broker *b);
+
+static void broker_on_group_lookup(void *data, void *userdata) {
+        GroupLookup *l = data;
+        Broker *b = userdata;
+        const char *want = b->config->group;
+
+        /* An answer for a Group= that is no longer configured is dropped:
+         * it would give a group the administrator took back. */
+        if (want && streq(want, l->name))
+                broker_group_apply(b, l, true);
+        b->group_lookup = lookup_thread_free(b->group_lookup); /* frees l */
+        if (b->group_lookup_again) {
+                /* SIGHUP came again meanwhile: ask for what is configured now. */
+                b->group_lookup_again = false;
+                broker_group_lookup_start(b);
+        }
+}
+
+/* SIGHUP: look Group= up off the loop; one lookup at a time (however many
+ * SIGHUPs come while NSS blocks), the last reload's group wins. */
+static void broker_group_lookup_start(Broker *b) {
+        const char *name = b->config->group;
+        GroupLookup *l;
+        int r;
+
+        if (!name || !*name) {
+                /* Nothing to ask: applies at once; a pending answer is dropped. */
+                b->group_lookup = lookup_thread_free(b->group_lookup);
+                b->group_lookup_again = false;
+                policy_init(&b->policy, (gid_t) -1);
+                return;
+        }
+        if (b->group_lookup) {
+                b->group_lookup_again = true;
+                return;
+        }
+        l = calloc(1, sizeof(*l));
+        if (!l || !(l->name = strdup(name))) {
+                free(l);
+                log_warning_errno(ENOMEM, "Failed to look up group \"%s\", keeping the previous Group=: %m",
+                                  name);
+                return;
+        }
+        r = lookup_thread_start(&b->group_lookup, b->event, "group-lookup", broker_group_lookup_work,
+                                broker_on_group_lookup, l, broker_group_lookup_free, b);
+        if (r < 0)
+                log_warning_errno(r, "Failed to look up group \"%s\", keeping the previous Group=: %m", name);
 }
 
 SinkDbusOptions broker_dbus_options(const Config *c) {
@@ -83,7 +197,8 @@ static void broker_check_fd_limit(const Config *c) {
                             BROKER_OWN_FDS);
 }
 
-void broker_apply_config(Broker *b) {
+/* Everything but Group=. */
+static void broker_apply_options(Broker *b) {
         Config *c = b->config;
         SinkSocketOptions so = {
                 .max_clients = c->max_clients,
@@ -93,7 +208,6 @@ void broker_apply_config(Broker *b) {
 
         log_set_max_level(c->log_level);
         broker_check_fd_limit(c);
-        policy_init(&b->policy, broker_lookup_group(c->group));
         if (b->supervisor) {
                 SupervisorOptions o = broker_supervisor_options(c);
                 if (supervisor_set_options(b->supervisor, &o) < 0)
@@ -115,6 +229,20 @@ void broker_apply_config(Broker *b) {
         }
 }
 
+void broker_apply_config(Broker *b) {
+        GroupLookup l = { .name = b->config->group };
+
+        broker_apply_options(b);
+        /* At start, before READY=1: blocking on NSS here delays only the
+         * start (a slow directory, a slow start), never an event. */
+        if (!l.name || !*l.name) {
+                policy_init(&b->policy, (gid_t) -1);
+                return;
+        }
+        broker_group_lookup_work(&l);
+        broker_group_apply(b, &l, false);
+}
+
 int broker_reload(Broker *b) {
         Config *c = NULL;
         char err[4096];
@@ -126,6 +254,15 @@ int broker_reload(Broker *b) {
         if (r >= 0 && b->config_path)
                 r = config_load_file(c, b->config_path, streq(b->config_path, CONFIG_DEFAULT_PATH), err,
                                      sizeof(err));
+        if (r >= 0) {
+                /* Flags given at start keep overriding the file. */
+                free(c->socket_path);
+                c->socket_path = strdup(b->config->socket_path);
+                free(c->dbus);
+                c->dbus = strdup(b->config->dbus);
+                if (!c->socket_path || !c->dbus)
+                        r = -ENOMEM;
+        }
         if (r < 0) {
                 char prefix[PATH_MAX + 64];
                 snprintf(prefix, sizeof(prefix), "Failed to reload %s, keeping the running "
@@ -133,11 +270,6 @@ int broker_reload(Broker *b) {
                 log_lines(LOG_ERR, prefix, r == -ENOMEM ? "out of memory" : err);
                 config_free(c);
         } else {
-                /* Flags given at start keep overriding the file. */
-                free(c->socket_path);
-                c->socket_path = strdup(b->config->socket_path);
-                free(c->dbus);
-                c->dbus = strdup(b->config->dbus);
                 c->override_receive_buffer = b->config->override_receive_buffer;
                 c->override_log_level = b->config->override_log_level;
                 config_apply_overrides(c);
@@ -169,7 +301,8 @@ int broker_reload(Broker *b) {
                 }
                 config_free(b->config);
                 b->config = c;
-                broker_apply_config(b);
+                broker_apply_options(b);
+                broker_group_lookup_start(b);
                 broker_connect_bus(b); /* a bus that was missing may be there now */
                 log_info("Reloaded configuration%s%s.", b->config_path ? " from " : "",
                          b->config_path ? b->config_path : "");

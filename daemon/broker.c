@@ -453,13 +453,20 @@ static int add_timer(Broker *b, sd_event_source **ret, sd_event_time_handler_t c
         return sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
 }
 
-/* The listening socket passed by systemd (procnotifyd.socket), or -1. */
-static int broker_activation_fd(void) {
+/* The listening socket passed by systemd (procnotifyd.socket) in *ret_fd,
+ * or -1 there when none was. 0, or the error of reading $LISTEN_FDS. */
+static int broker_activation_fd(int *ret_fd) {
         int n = sd_listen_fds(true);
+
+        *ret_fd = -1;
+        if (n < 0)
+                return n;
         for (int i = 0; i < n; i++)
-                if (sd_is_socket_unix(SD_LISTEN_FDS_START + i, SOCK_STREAM, 1, NULL, 0) > 0)
-                        return SD_LISTEN_FDS_START + i;
-        return -1;
+                if (sd_is_socket_unix(SD_LISTEN_FDS_START + i, SOCK_STREAM, 1, NULL, 0) > 0) {
+                        *ret_fd = SD_LISTEN_FDS_START + i;
+                        break;
+                }
+        return 0;
 }
 
 /* READY=1 once everything asked for serves: the socket, and the bus name
@@ -606,7 +613,11 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .max_subscriptions = b->config->max_subscriptions,
                 .queue_bytes = b->config->client_queue_bytes,
         };
-        int afd = broker_activation_fd();
+        int afd;
+        r = broker_activation_fd(&afd);
+        if (r < 0)
+                log_warning_errno(r, "Failed to read the sockets passed by the service manager "
+                                  "($LISTEN_FDS), binding %s instead: %m", b->config->socket_path);
         r = sink_socket_new(&b->sink_socket, b->event, &b->sink_ctx, &so, b->config->socket_path, afd);
         if (r >= 0)
                 sink_socket_set_on_fd_shortage(b->sink_socket, broker_on_fd_shortage, b);
@@ -651,6 +662,8 @@ Broker *broker_free(Broker *b) {
         sink_dbus_free(b->sink_dbus);
         sd_event_source_disable_unref(b->dbus_drop);
         sd_event_source_disable_unref(b->bus_retry);
+        /* A Group= lookup still blocked in NSS is left to its thread. */
+        b->group_lookup = lookup_thread_free(b->group_lookup);
         /* Before the reaper: detaching tracees needs their statuses. */
         b->watches = watch_table_free(b->watches);
         cnproc_free(b->cnproc);

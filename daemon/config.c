@@ -488,6 +488,15 @@ int config_load_file(Config *c, const char *path, bool optional, char *error, si
         }
         len = fread(text, 1, (1 << 20) - 1, f);
         text[len] = 0;
+        if (ferror(f)) {
+                /* A read error (EISDIR for a directory, EIO) is no empty
+                 * file: the defaults must not replace what was meant. */
+                r = errno > 0 ? -errno : -EIO;
+                fclose(f);
+                free(text);
+                snprintf(error, error_size, "cannot read: %s", strerror(-r));
+                return r;
+        }
         if (memchr(text, 0, len)) {
                 fclose(f);
                 free(text);

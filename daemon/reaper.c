@@ -140,7 +140,7 @@ static int reaper_watch_add_full(Reaper *r, pid_t pid, bool tracee, ReaperFn fn,
         size_t i = reaper_find(r, pid, &found);
 
         if (found)
-                return -EEXIST;
+                return REAPER_E_TAKEN;
         if (r->n_watches == r->cap_watches) {
                 size_t cap = r->cap_watches ? r->cap_watches * 2 : 16;
                 ReaperWatch *w = realloc(r->watches, cap * sizeof(*w));

@@ -37,8 +37,11 @@ Reaper *reaper_free(Reaper *r);
 /* The loop the reaper runs in (borrowed). */
 sd_event *reaper_get_event(Reaper *r);
 
-/* Route the statuses of pid to fn. Returns 0, -EEXIST if pid is taken, or
- * -ENOMEM. */
+enum {
+        REAPER_E_TAKEN = 1, /* another owner routes pid's statuses already */
+};
+
+/* Route the statuses of pid to fn. Returns 0, REAPER_E_TAKEN, or -ENOMEM. */
 int reaper_watch_add(Reaper *r, pid_t pid, ReaperFn fn, void *userdata);
 /* The same for a ptrace tracee thread that is not the broker's child:
  * everything but continued statuses (see above). */

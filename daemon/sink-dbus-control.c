@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "protocol/event-json.h"
 #include "protocol/utf8.h"
@@ -288,7 +289,9 @@ static int read_options(SinkDbus *s, sd_bus_message *m, struct json_object *req,
                         s->stats.bad_calls++;
                         return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, error);
                 }
-                json_object_object_add(req, key, v);
+                r = json_object_add_take(req, key, v);
+                if (r < 0)
+                        return r;
                 r = sd_bus_message_exit_container(m);
         }
         return r < 0 ? r : sd_bus_message_exit_container(m);
@@ -318,15 +321,14 @@ static int read_run(SinkDbus *s, sd_bus_message *m, struct json_object *req, sd_
         size_t n = 0;
         int r;
 
-        if (!argv)
-                return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("run"));
-        json_object_object_add(req, "argv", argv);
+        r = json_object_add_take(req, "argv", argv);
+        if (r < 0 || (r = json_object_add_take(req, "op", json_object_new_string("run"))) < 0)
+                return r;
         r = sd_bus_message_enter_container(m, 'a', "s");
         while (r > 0 && (r = sd_bus_message_read(m, "s", &arg)) > 0)
                 /* Entries past the limit are counted, not copied. */
-                if (n++ < RUN_MAX_ARGS)
-                        json_object_array_add(argv, json_object_new_string(arg));
+                if (n++ < RUN_MAX_ARGS && json_array_add_take(argv, json_object_new_string(arg)) < 0)
+                        return -ENOMEM;
         if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
                 return r;
         if (n > RUN_MAX_ARGS) {
@@ -356,7 +358,10 @@ int sink_dbus_method_list_children(sd_bus_message *m, void *userdata, sd_bus_err
         struct json_object *req = json_object_new_object();
         if (!req)
                 return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("children"));
+        if (json_object_add_take(req, "op", json_object_new_string("children")) < 0) {
+                json_object_put(req);
+                return -ENOMEM;
+        }
         return method_control(m, userdata, req, ret_error);
 }
 
@@ -368,8 +373,9 @@ int sink_dbus_method_kill(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 
         if (!req)
                 return -ENOMEM;
-        json_object_object_add(req, "op", json_object_new_string("kill"));
-        r = read_options(s, m, req, not_options, ret_error);
+        r = json_object_add_take(req, "op", json_object_new_string("kill"));
+        if (r >= 0)
+                r = read_options(s, m, req, not_options, ret_error);
         if (r < 0) {
                 json_object_put(req);
                 return r;

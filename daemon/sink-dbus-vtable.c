@@ -97,12 +97,12 @@ struct json_object *sink_dbus_read_variant(sd_bus_message *m, const char *what, 
                         if (contents[1] == 's') {
                                 const char *s;
                                 r = sd_bus_message_read(m, "s", &s);
-                                if (r >= 0)
-                                        json_object_array_add(v, json_object_new_string(s));
+                                if (r >= 0 && json_array_add_take(v, json_object_new_string(s)) < 0)
+                                        goto oom;
                         } else {
                                 r = read_int(m, contents[1], &n);
-                                if (r >= 0)
-                                        json_object_array_add(v, json_object_new_int64(n));
+                                if (r >= 0 && json_array_add_take(v, json_object_new_int64(n)) < 0)
+                                        goto oom;
                                 r = r < 0 ? r : 1;
                         }
                 }
@@ -116,11 +116,17 @@ struct json_object *sink_dbus_read_variant(sd_bus_message *m, const char *what, 
                          PN_UTF8_CUT(key, 64), contents);
                 return NULL;
         }
+        if (!v)
+                goto oom;
         if (sd_bus_message_exit_container(m) < 0) {
                 json_object_put(v);
                 goto bad;
         }
         return v;
+oom:
+        json_object_put(v);
+        snprintf(error, size, "%s.%.*s: out of memory", what, PN_UTF8_CUT(key, 64));
+        return NULL;
 bad:
         snprintf(error, size, "%s.%.*s: the value could not be read", what, PN_UTF8_CUT(key, 64));
         return NULL;
@@ -133,13 +139,16 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
         const char *ev;
         int r;
 
-        json_object_object_add(req, "events", events);
-        json_object_object_add(req, "match", match);
+        /* Taken by req, or freed, whatever fails. */
+        r = json_object_add_take(req, "events", events);
+        if (json_object_add_take(req, "match", match) < 0 || r < 0)
+                return -ENOMEM;
         r = sd_bus_message_enter_container(m, 'a', "s");
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_read(m, "s", &ev)) > 0)
-                json_object_array_add(events, json_object_new_string(ev));
+                if (json_array_add_take(events, json_object_new_string(ev)) < 0)
+                        return -ENOMEM;
         if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
                 return r;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -156,10 +165,12 @@ static int read_subscribe_args(sd_bus_message *m, struct json_object **ret, char
                 /* "threads", "signal" and "lines" are options of the subscription, not process keys;
                  * the match key "signal" (how a process ended) is "event_signal" here. */
                 if (streq(key, "event_signal"))
-                        json_object_object_add(match, "signal", v);
+                        r = json_object_add_take(match, "signal", v);
                 else
-                        json_object_object_add(streq(key, "threads") || streq(key, "signal") ||
-                                               streq(key, "lines") ? req : match, key, v);
+                        r = json_object_add_take(streq(key, "threads") || streq(key, "signal") ||
+                                                 streq(key, "lines") ? req : match, key, v);
+                if (r < 0)
+                        return r;
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;

@@ -152,18 +152,18 @@ int sink_journal_format(JsonBuf *b, const PnEvent *ev) {
                 return -ENOMEM;
         }
         size_t len = line.len - 1; /* without its newline */
-        if (event_fields_from_line(line.data, len, "PROCNOTIFY_", &fields) < 0) {
-                b->failed = true;
-        } else {
+        int r = event_fields_from_line(line.data, len, "PROCNOTIFY_", &fields);
+        if (r >= 0) {
                 for (char **f = fields; *f; f++) {
                         const char *eq = strchr(*f, '=');
                         append_field(b, *f, (size_t) (eq - *f), eq + 1, strlen(eq + 1));
                 }
                 append_field(b, "PROCNOTIFY_JSON", strlen("PROCNOTIFY_JSON"), line.data, len);
+                r = jsonbuf_failed(b) ? -ENOMEM : 0;
         }
         event_fields_free(fields);
         jsonbuf_deinit(&line);
-        return jsonbuf_failed(b) ? -ENOMEM : 0;
+        return r;
 }
 
 static void sink_journal_on_event(const PnEvent *ev, void *userdata) {

@@ -170,7 +170,9 @@ static TraceeThread *tracee_find_thread(Tracee *t, pid_t tid) {
 
 static void tracee_on_status(pid_t tid, int status, void *userdata);
 
-/* Track tid (attached already) and route its statuses here. The slot of a
+/* Track tid (attached already) and route its statuses here. Returns 0,
+ * REAPER_E_TAKEN (another owner routes its statuses: a child of the
+ * broker), or -ENOMEM. The slot of a
  * thread that is done is reused, so that the array is as long as the most
  * threads the process had at once, not as every thread it ever made. */
 static int tracee_add_thread(Tracee *t, pid_t tid, TraceeMark mark) {
@@ -191,7 +193,7 @@ static int tracee_add_thread(Tracee *t, pid_t tid, TraceeMark mark) {
                 t->cap_threads = cap;
         }
         r = reaper_watch_add_tracee(t->reaper, tid, tracee_on_status, t);
-        if (r < 0)
+        if (r != 0)
                 return r;
         if (!th)
                 th = &t->threads[t->n_threads++];
@@ -233,7 +235,7 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid, TraceeMark parent) {
                 TraceeThread *th;
                 if (read_tracer_pid(tid, tid) != getpid() ||
                     ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0 ||
-                    tracee_add_thread(t, tid, tracee_mark_cloned(parent)) < 0)
+                    tracee_add_thread(t, tid, tracee_mark_cloned(parent)) != 0)
                         return;
                 th = tracee_find_thread(t, tid);
                 th->foreign = true;
@@ -245,7 +247,7 @@ static void tracee_adopt_thread(Tracee *t, pid_t tid, TraceeMark parent) {
          * that never comes. */
         if (read_tracer_pid(t->tgid, tid) != getpid())
                 return;
-        if (tracee_add_thread(t, tid, tracee_mark_cloned(parent)) < 0) {
+        if (tracee_add_thread(t, tid, tracee_mark_cloned(parent)) != 0) {
                 /* Cannot follow it: let it go rather than leave it stopped. */
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
                 return;
@@ -360,7 +362,7 @@ bool tracee_claim(Tracee *t, pid_t tid, int status) {
          * gone, while the exec was under way). */
         if (read_tracer_pid(t->tgid, tid) != getpid())
                 return false;
-        if (tracee_add_thread(t, tid, tracee_mark_unknown(&t->state)) < 0) {
+        if (tracee_add_thread(t, tid, tracee_mark_unknown(&t->state)) != 0) {
                 (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
                 return true;
         }
@@ -382,24 +384,26 @@ void tracee_exec_seen(Tracee *t) {
         tracee_check_released(t);
 }
 
-/* One pass over /proc/tgid/task: seize what is not seized yet. Returns how
- * many were added, or -errno. */
-static int tracee_seize_pass(Tracee *t, size_t max_threads) {
+/* One pass over /proc/tgid/task: seize what is not seized yet. Returns 0
+ * with *ret_added (how many were), a TRACEE_E_* refusal, or -errno. */
+static int tracee_seize_pass(Tracee *t, size_t max_threads, unsigned *ret_added) {
         char path[64];
         struct dirent *de;
-        int added = 0, r = 0;
+        unsigned added = 0;
+        int r = 0;
         DIR *d;
 
+        *ret_added = 0;
         snprintf(path, sizeof(path), "/proc/%d/task", (int) t->tgid);
         d = opendir(path);
         if (!d)
-                return errno == ENOENT ? -ESRCH : -errno;
+                return errno == ENOENT ? TRACEE_E_GONE : -errno;
         while ((de = readdir(d))) {
                 pid_t tid = (pid_t) strtol(de->d_name, NULL, 10);
                 if (tid <= 0 || tracee_find_thread(t, tid))
                         continue;
                 if (t->n_live >= max_threads) {
-                        r = -E2BIG;
+                        r = TRACEE_E_TOO_MANY_THREADS;
                         break;
                 }
                 if (ptrace(PTRACE_SEIZE, tid, NULL, (void *) (long) TRACEE_OPTIONS) < 0) {
@@ -409,21 +413,24 @@ static int tracee_seize_pass(Tracee *t, size_t max_threads) {
                         /* EPERM for a thread already ours (attached through
                          * TRACECLONE since the pass began) is no refusal. */
                         if (tracer != getpid() || tid == t->tgid) {
-                                r = tracer > 0 ? -EBUSY : k;
+                                r = tracer > 0 ? TRACEE_E_TRACED : k == -ESRCH ? TRACEE_E_GONE : k;
                                 break;
                         }
                 }
                 r = tracee_add_thread(t, tid, tracee_mark_seized(&t->state));
-                if (r == -EEXIST)
-                        r = -EBUSY; /* the reaper has it: a child of the broker */
-                if (r < 0) {
+                if (r == REAPER_E_TAKEN)
+                        r = TRACEE_E_TRACED; /* the reaper has it: a child of the broker */
+                if (r != 0) {
+                        /* Best effort: the thread is in no table, so nothing
+                         * else would try to let it go. */
                         (void) ptrace(PTRACE_DETACH, tid, NULL, NULL);
                         break;
                 }
                 added++;
         }
         closedir(d);
-        return r < 0 ? r : added;
+        *ret_added = added;
+        return r;
 }
 
 int tracee_new(Tracee **ret, Reaper *reaper, pid_t tgid, size_t max_threads,
@@ -433,14 +440,16 @@ int tracee_new(Tracee **ret, Reaper *reaper, pid_t tgid, size_t max_threads,
 
         *ret = NULL;
         r = read_tracer_pid(tgid, tgid);
+        if (r == -ESRCH)
+                return TRACEE_E_GONE;
         if (r < 0)
                 return r;
         if (r > 0)
-                return -EBUSY;
+                return TRACEE_E_TRACED;
         /* The broker's own child (a supervised one, an adopted orphan): its
          * wait statuses belong to whoever waits for it as a child. */
         if (read_status_pid(tgid, tgid, "PPid") == getpid())
-                return -EBUSY;
+                return TRACEE_E_TRACED;
         t = calloc(1, sizeof(*t));
         if (!t)
                 return -ENOMEM;
@@ -449,13 +458,15 @@ int tracee_new(Tracee **ret, Reaper *reaper, pid_t tgid, size_t max_threads,
         t->cb = *cb;
         t->userdata = userdata;
         for (int pass = 0; pass < SEIZE_PASSES; pass++) {
-                r = tracee_seize_pass(t, max_threads);
-                if (r <= 0)
+                unsigned added;
+
+                r = tracee_seize_pass(t, max_threads, &added);
+                if (r != 0 || added == 0)
                         break;
+                if (pass == SEIZE_PASSES - 1)
+                        r = TRACEE_E_UNSETTLED; /* still new threads after every pass: give up */
         }
-        if (r > 0)
-                r = -EAGAIN; /* still new threads after every pass: give up */
-        if (r < 0) {
+        if (r != 0) {
                 /* Let go of what was seized. A seized thread that is not in
                  * a ptrace-stop cannot be detached at once: the kernel
                  * refuses (ESRCH) and it stays traced until interrupted, so

@@ -50,14 +50,20 @@ typedef struct TraceeCallbacks {
         void (*on_released)(Tracee *t, void *userdata);
 } TraceeCallbacks;
 
+/* tracee_new()'s expected refusals: the caller tells them apart. */
+enum {
+        TRACEE_E_TRACED = 1,        /* already traced (by someone else), or a child of the broker */
+        TRACEE_E_GONE,              /* the process has exited */
+        TRACEE_E_TOO_MANY_THREADS,  /* it has more than max_threads threads */
+        TRACEE_E_UNSETTLED,         /* it kept making threads faster than they could be seized */
+};
+
 /*
  * Seize every thread of the process tgid (which the caller holds a pidfd
- * for and has checked). Returns 0, or: -EBUSY the process is already traced
- * (by someone else, or is a child of the broker), -EPERM the kernel refused
- * to trace it, -ESRCH it is gone, -E2BIG it has more than max_threads
- * threads, -EAGAIN it kept making threads faster than they could be seized,
- * -ENOMEM. On failure *ret is NULL, or (threads were seized that cannot be
- * let go at once) a tracee already detaching, to be kept until on_released.
+ * for and has checked). Returns 0, a TRACEE_E_* refusal, or a negative
+ * errno (-EPERM: the kernel refused to trace it; -ENOMEM). Unless 0, *ret
+ * is NULL, or (threads were seized that cannot be let go at once) a tracee
+ * already detaching, to be kept until on_released.
  */
 int tracee_new(Tracee **ret, Reaper *reaper, pid_t tgid, size_t max_threads,
                const TraceeCallbacks *cb, void *userdata);

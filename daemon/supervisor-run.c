@@ -4,8 +4,8 @@
  * the loop. A run goes through three steps, each started by an event:
  *
  * 1. the user it runs as is looked up (NSS: getpwnam_r, getgrouplist, which
- *    may ask a remote directory) on a thread of its own, which posts an
- *    eventfd when done; the loop only reads the result;
+ *    may ask a remote directory) on a thread of its own (lookup-thread.h);
+ *    the loop only reads the result;
  * 2. the child is created (spawn_start(): clone and return) and tracked;
  *    with "follow" the requester gets its subscription now, before any of
  *    the child's events can be published;
@@ -13,20 +13,17 @@
  *    its exit, or SUPERVISOR_EXEC_TIMEOUT_MS without a word (taken as
  *    started, as before), answers too. Then the slot is answered.
  *
- * The thread touches nothing but its RunJob's lookup fields, and is the only
- * other thread of the broker: the child of step 2 makes only system calls
+ * The thread touches nothing but its RunLookup; lookup threads are the only
+ * other threads of the broker: the child of step 2 makes only system calls
  * between clone and exec (spawn.c), so a lookup running meanwhile is safe.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pthread.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syslog.h>
 #include <unistd.h>
@@ -36,6 +33,7 @@
 
 #include "common/macro.h"
 #include "config.h"
+#include "lookup-thread.h"
 #include "spawn.h"
 #include "supervisor-internal.h"
 
@@ -52,18 +50,19 @@ typedef struct RunUser {
         int n_groups;
 } RunUser;
 
-struct RunJob {
-        int n_ref;                  /* atomic: the loop's and, while it runs, the thread's */
-        int efd;                    /* the thread posts it when the lookup is done */
-        /* The lookup: in (name, or uid when name is NULL) and out, written by
-         * the thread before it posts efd, read by the loop after. */
+/* Step 1's question (a name, or a uid when name is NULL) and answer: the
+ * lookup thread's until it is done, then the loop's. */
+typedef struct RunLookup {
         char *user_name;
         int64_t uid;
         RunUser user;
         const char *code;           /* NULL: found */
         char message[256];
+} RunLookup;
 
-        /* The loop's. */
+struct RunJob {
+        int n_ref;                  /* the loop's, and the child's until it told */
+        RunUser user;               /* step 1's answer */
         Supervisor *s;
         RunJob *next;               /* in s->lookups, during step 1 */
         ControlSlot *slot;
@@ -72,7 +71,8 @@ struct RunJob {
         char name[RUN_MAX_NAME + 1];
         char **argv, **extra;       /* copies: the request is gone after step 1 */
         size_t n_extra;
-        sd_event_source *lookup, *report, *timer;
+        LookupThread *lookup;
+        sd_event_source *report, *timer;
         Child *child;               /* step 3 */
         char **env;
         SpawnParams params;
@@ -96,17 +96,25 @@ static char **strv_copy(const char *const *v, size_t n) {
         return c;
 }
 
+static void run_lookup_free(void *data) {
+        RunLookup *l = data;
+
+        if (!l)
+                return;
+        run_user_done(&l->user);
+        free(l->user_name);
+        free(l);
+}
+
 static RunJob *run_job_unref(RunJob *j) {
-        if (!j || __atomic_sub_fetch(&j->n_ref, 1, __ATOMIC_ACQ_REL) > 0)
+        if (!j || --j->n_ref > 0)
                 return NULL;
-        sd_event_source_disable_unref(j->lookup);
+        lookup_thread_free(j->lookup);
         sd_event_source_disable_unref(j->report);
         sd_event_source_disable_unref(j->timer);
-        safe_close(j->efd);
         safe_close(j->report_fd);
         control_slot_unref(j->slot);
         run_user_done(&j->user);
-        free(j->user_name);
         spawn_env_free(j->argv);
         spawn_env_free(j->extra);
         spawn_env_free(j->env);
@@ -116,9 +124,10 @@ static RunJob *run_job_unref(RunJob *j) {
 
 /* --- step 1: the user, on a thread --- */
 
-/* Resolve the user a child runs as. Sets j->code (a PN_ERR_*) and
- * j->message when it cannot. */
-static void run_user_resolve(RunJob *j) {
+/* Resolve the user a child runs as (on the lookup thread). Sets j->code (a
+ * PN_ERR_*) and j->message when it cannot. */
+static void run_user_resolve(void *data) {
+        RunLookup *j = data;
         RunUser *u = &j->user;
         struct passwd pw, *res = NULL;
         char buf[4096];
@@ -157,15 +166,6 @@ static void run_user_resolve(RunJob *j) {
                 snprintf(j->message, sizeof(j->message), "user \"%s\" is in more than %d groups",
                          pw.pw_name, SUPERVISOR_MAX_GROUPS);
         }
-}
-
-static void *run_lookup_thread(void *userdata) {
-        RunJob *j = userdata;
-
-        run_user_resolve(j);
-        (void) eventfd_write(j->efd, 1);
-        run_job_unref(j);
-        return NULL;
 }
 
 /* --- step 3: the child's report --- */
@@ -284,10 +284,6 @@ static void run_job_spawn(RunJob *j) {
         Child *c;
         int r;
 
-        if (j->code) {
-                control_slot_fail(j->slot, REQUEST_RUN, j->code, "%s", j->message);
-                return;
-        }
         /* Running as someone else is root's: a group member may run
          * commands, as itself. */
         if (j->user.uid != j->peer.uid && j->peer.uid != 0) {
@@ -394,26 +390,30 @@ static void run_job_spawn(RunJob *j) {
         (void) sd_event_source_set_enabled(j->timer, SD_EVENT_ONESHOT);
         j->child = c;
         c->start = j;
-        __atomic_add_fetch(&j->n_ref, 1, __ATOMIC_ACQ_REL); /* held by the child until it told */
+        j->n_ref++; /* held by the child until it told */
 }
 
-static int run_on_lookup(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static void run_on_lookup(void *data, void *userdata) {
+        RunLookup *l = data;
         RunJob *j = userdata;
         Supervisor *s = j->s;
-        eventfd_t v;
 
-        (void) src, (void) revents;
-        (void) eventfd_read(fd, &v);
-        j->lookup = sd_event_source_disable_unref(j->lookup);
         for (RunJob **p = &s->lookups; *p; p = &(*p)->next)
                 if (*p == j) {
                         *p = j->next;
                         break;
                 }
         s->n_lookups--;
-        run_job_spawn(j);
+        if (l->code)
+                control_slot_fail(j->slot, REQUEST_RUN, l->code, "%s", l->message);
+        else {
+                /* The answer is the job's now: l goes with the thread. */
+                j->user = l->user;
+                l->user.home = l->user.shell = NULL;
+                run_job_spawn(j);
+        }
+        j->lookup = lookup_thread_free(j->lookup); /* frees l */
         run_job_unref(j);
-        return 0;
 }
 
 static unsigned supervisor_count_for(const Supervisor *s, uid_t requester) {
@@ -427,9 +427,7 @@ static unsigned supervisor_count_for(const Supervisor *s, uid_t requester) {
 
 void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *req, ControlSlot *slot) {
         sd_event *e = reaper_get_event(s->reaper);
-        sigset_t all, saved;
-        pthread_attr_t attr;
-        pthread_t thread;
+        RunLookup *l;
         RunJob *j;
         int r;
 
@@ -461,13 +459,16 @@ void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *req, Co
         }
 
         j = calloc(1, sizeof(*j));
-        if (!j) {
+        l = calloc(1, sizeof(*l));
+        if (!j || !l) {
+                free(j);
+                free(l);
                 control_slot_fail(slot, REQUEST_RUN, PN_ERR_INTERNAL, "out of memory");
                 return;
         }
-        *j = (RunJob){ .n_ref = 1, .efd = -1, .report_fd = -1, .s = s, .slot = control_slot_ref(slot),
-                       .peer = *peer, .follow = req->run.follow,
-                       .uid = req->run.user ? -1 : req->run.uid >= 0 ? req->run.uid : (int64_t) peer->uid };
+        *j = (RunJob){ .n_ref = 1, .report_fd = -1, .s = s, .slot = control_slot_ref(slot),
+                       .peer = *peer, .follow = req->run.follow };
+        l->uid = req->run.user ? -1 : req->run.uid >= 0 ? req->run.uid : (int64_t) peer->uid;
         if (req->run.name)
                 snprintf(j->name, sizeof(j->name), "%s", req->run.name);
         else
@@ -475,31 +476,17 @@ void supervisor_run(Supervisor *s, const PeerCreds *peer, const Request *req, Co
         j->argv = strv_copy(req->run.argv, req->run.n_argv);
         j->extra = strv_copy(req->run.env, req->run.n_env);
         j->n_extra = req->run.n_env;
-        j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (!j->argv || !j->extra || (req->run.user && !(j->user_name = strdup(req->run.user))) ||
-            j->efd < 0 || sd_event_add_io(e, &j->lookup, j->efd, EPOLLIN, run_on_lookup, j) < 0) {
+        if (!j->argv || !j->extra || (req->run.user && !(l->user_name = strdup(req->run.user)))) {
                 control_slot_fail(slot, REQUEST_RUN, PN_ERR_INTERNAL, "out of memory");
+                run_lookup_free(l);
                 run_job_unref(j);
                 return;
         }
-        (void) sd_event_source_set_description(j->lookup, "run-user-lookup");
-
-        /* The thread gets every signal blocked: they are the loop's
-         * (signalfd), and a default action must never run there. */
-        sigfillset(&all);
-        j->n_ref++; /* the thread's */
-        r = pthread_attr_init(&attr);
-        if (r == 0) {
-                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                (void) pthread_sigmask(SIG_SETMASK, &all, &saved);
-                r = pthread_create(&thread, &attr, run_lookup_thread, j);
-                (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
-                (void) pthread_attr_destroy(&attr);
-        }
-        if (r != 0) {
-                j->n_ref--;
+        r = lookup_thread_start(&j->lookup, e, "run-user-lookup", run_user_resolve, run_on_lookup, l,
+                                run_lookup_free, j);
+        if (r < 0) {
                 control_slot_fail(slot, REQUEST_RUN, PN_ERR_INTERNAL, "cannot look the user up: %s",
-                                  strerror(r));
+                                  strerror(-r));
                 run_job_unref(j);
                 return;
         }
@@ -512,9 +499,9 @@ void supervisor_run_forget_all(Supervisor *s) {
         while (s->lookups) {
                 RunJob *j = s->lookups;
                 s->lookups = j->next;
-                j->lookup = sd_event_source_disable_unref(j->lookup);
-                /* Not answered; and the thread, which may hold j still,
-                 * must not be the one to release the sink's slot. */
+                /* Not answered: the thread, which may still run, holds
+                 * only its RunLookup, freed by whichever ends last. */
+                j->lookup = lookup_thread_free(j->lookup);
                 j->slot = control_slot_unref(j->slot);
                 run_job_unref(j);
         }

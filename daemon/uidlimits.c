@@ -147,6 +147,8 @@ bool uidlimits_may_acquire(const UidLimits *l, UidResource what, uid_t uid) {
 int uidlimits_acquire(UidLimits *l, UidResource what, uid_t uid) {
         UidEntry *e;
 
+        if (what < 0 || what >= _UID_RESOURCE_MAX)
+                return -EINVAL; /* a caller's bug, not a limit */
         if (!uidlimits_may_acquire(l, what, uid))
                 return UIDLIMITS_E_EXCEEDED;
         e = uidlimits_find(l, uid);

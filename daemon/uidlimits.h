@@ -39,7 +39,8 @@ void uidlimits_set_max(UidLimits *l, UidResource what, unsigned max);
 unsigned uidlimits_get_max(const UidLimits *l, UidResource what);
 
 /* Count one more of what for uid: 0; UIDLIMITS_E_EXCEEDED (nothing counted)
- * if uid is not root and holds the maximum already; -ENOMEM. */
+ * if uid is not root and holds the maximum already; -ENOMEM; -EINVAL for a
+ * what that is no UidResource. */
 int uidlimits_acquire(UidLimits *l, UidResource what, uid_t uid);
 /* Would uidlimits_acquire() succeed (memory aside)? */
 bool uidlimits_may_acquire(const UidLimits *l, UidResource what, uid_t uid);

@@ -363,6 +363,11 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         }
         e = proctable_learn(w->table, pid, now_ns());
         r = w->reader.read(w->reader.userdata, pid, PROC_READ_STAT | PROC_READ_STATUS, info);
+        if (r < 0 && r != -ESRCH) {
+                /* Not an exit: say what failed rather than "exited". */
+                watch_fail(slot, PN_ERR_INTERNAL, "cannot read /proc/%d: %s", (int) pid, strerror(-r));
+                return NULL;
+        }
         if (!e || r < 0 || !pidfd_watch_is_alive(pw) || info->state == 'Z' || info->state == 'X') {
                 watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
                 return NULL;
@@ -398,10 +403,17 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
                 if (p->tgid == pid && p->start_time == info->start_time)
                         return p; /* shared; the new pidfd is not needed */
         p = calloc(1, sizeof(*p));
-        if (!p || proctable_watch_add(w->table, pid, info->start_time) != 0) {
+        if (!p) {
+                watch_fail(slot, PN_ERR_INTERNAL, "out of memory watching %d", (int) pid);
+                return NULL;
+        }
+        r = proctable_watch_add(w->table, pid, info->start_time);
+        if (r != 0) {
                 free(p);
-                watch_fail(slot, p ? PN_ERR_NOT_FOUND : PN_ERR_INTERNAL,
-                             p ? "process %d has exited" : "out of memory watching %d", (int) pid);
+                if (r == PROCTABLE_E_GONE)
+                        watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) pid);
+                else
+                        watch_fail(slot, PN_ERR_INTERNAL, "cannot watch %d: %s", (int) pid, strerror(-r));
                 return NULL;
         }
         p->table = w;
@@ -414,7 +426,12 @@ static WatchedProc *watch_table_get_proc(WatchTable *w, const PeerCreds *peer, p
         return p;
 }
 
-/* Start tracing p (first "stop" watch). On failure answers the slot. */
+enum {
+        WATCH_E_REFUSED = 1, /* the request was refused, and the slot answered */
+};
+
+/* Start tracing p (first "stop" watch). Returns 0, or WATCH_E_REFUSED
+ * when it cannot (the slot answered with why). */
 static int watch_proc_trace(WatchedProc *p, ControlSlot *slot) {
         WatchTable *w = p->table;
         size_t used = watch_table_traced_threads(w);
@@ -432,23 +449,23 @@ static int watch_proc_trace(WatchedProc *p, ControlSlot *slot) {
                                      "process %d is still being detached from an earlier watch; "
                                      "try again",
                                      (int) p->tgid);
-                        return -EBUSY;
+                        return WATCH_E_REFUSED;
                 }
         if (used >= w->opt.max_traced_threads) {
                 watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
                              "the broker traces %u threads already (MaxTracedThreads)",
                              w->opt.max_traced_threads);
-                return -E2BIG;
+                return WATCH_E_REFUSED;
         }
         r = tracee_new(&t, w->reaper, p->tgid, w->opt.max_traced_threads - used, &cb, w);
-        if (r >= 0) {
+        if (r == 0) {
                 p->tracee = t;
                 return 0;
         }
         if (t) /* partly seized: it detaches in the background */
                 watch_table_retire(w, t);
         switch (r) {
-        case -EBUSY:
+        case TRACEE_E_TRACED:
                 watch_fail(slot, PN_ERR_BUSY,
                              "process %d is already traced (a debugger, strace, or a child of "
                              "the broker): a stop watch must be its only tracer", (int) p->tgid);
@@ -458,16 +475,16 @@ static int watch_proc_trace(WatchedProc *p, ControlSlot *slot) {
                              "the kernel refused to trace process %d (PTRACE_SEIZE: %s)", (int) p->tgid,
                              strerror(EPERM));
                 break;
-        case -ESRCH:
+        case TRACEE_E_GONE:
                 watch_fail(slot, PN_ERR_NOT_FOUND, "process %d has exited", (int) p->tgid);
                 break;
-        case -E2BIG:
+        case TRACEE_E_TOO_MANY_THREADS:
                 watch_fail(slot, PN_ERR_LIMIT_EXCEEDED,
                              "process %d has more threads than the broker may still trace "
                              "(MaxTracedThreads %u)",
                              (int) p->tgid, w->opt.max_traced_threads);
                 break;
-        case -EAGAIN:
+        case TRACEE_E_UNSETTLED:
                 watch_fail(slot, PN_ERR_BUSY,
                              "process %d kept creating threads while being attached; try again",
                              (int) p->tgid);
@@ -477,7 +494,7 @@ static int watch_proc_trace(WatchedProc *p, ControlSlot *slot) {
                              strerror(-r));
                 break;
         }
-        return r;
+        return WATCH_E_REFUSED;
 }
 
 static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner owner, pid_t pid,
@@ -521,7 +538,7 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
         p->n_watches++; /* hold it while tracing may fail */
         x = calloc(1, sizeof(*x));
         r = x ? filter_new_numeric(&f, FILTER_TGID, pid, false) : -ENOMEM;
-        if (r < 0 || (stop && !p->tracee && watch_proc_trace(p, slot) < 0)) {
+        if (r < 0 || (stop && !p->tracee && watch_proc_trace(p, slot) != 0)) {
                 if (r < 0)
                         watch_fail(slot, PN_ERR_INTERNAL, "out of memory watching %d", (int) pid);
                 filter_free(f);

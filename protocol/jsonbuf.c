@@ -3,9 +3,11 @@
  * JsonBuf implementation; see jsonbuf.h. No locale, no printf on the hot
  * path: integers are formatted by hand.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/macro.h"
 #include "jsonbuf.h"
 #include "utf8.h"
 
@@ -25,36 +27,39 @@ void jsonbuf_reset(JsonBuf *b) {
         b->need_comma[0] = false;
 }
 
-bool jsonbuf_reserve(JsonBuf *b, size_t n) {
+int jsonbuf_reserve(JsonBuf *b, size_t n) {
         if (b->failed)
-                return false;
+                return -ENOMEM;
         if (b->cap - b->len > n)
-                return true;
+                return 0;
         size_t cap = b->cap ? b->cap : 256;
         while (cap - b->len <= n) {
                 if (cap > SIZE_MAX / 2) {
                         b->failed = true;
-                        return false;
+                        return -ENOMEM;
                 }
                 cap *= 2;
         }
         char *p = realloc(b->data, cap);
         if (!p) {
                 b->failed = true;
-                return false;
+                return -ENOMEM;
         }
         b->data = p;
         b->cap = cap;
-        return true;
+        return 0;
 }
 
-/* The common case of jsonbuf_reserve() without a call: there is room. */
-static inline bool room(JsonBuf *b, size_t n) {
-        return (!b->failed && b->cap - b->len > n) || jsonbuf_reserve(b, n);
+/* The common case of jsonbuf_reserve() without a call: there is room.
+ * 0, or -ENOMEM (then failed is set). */
+static inline int room(JsonBuf *b, size_t n) {
+        if (_likely_(!b->failed && b->cap - b->len > n))
+                return 0;
+        return jsonbuf_reserve(b, n);
 }
 
 void jsonbuf_append(JsonBuf *b, const char *s, size_t n) {
-        if (!room(b, n))
+        if (room(b, n) < 0)
                 return;
         memcpy(b->data + b->len, s, n);
         b->len += n;
@@ -62,7 +67,7 @@ void jsonbuf_append(JsonBuf *b, const char *s, size_t n) {
 }
 
 void jsonbuf_append_char(JsonBuf *b, char c) {
-        if (!room(b, 1))
+        if (room(b, 1) < 0)
                 return;
         b->data[b->len++] = c;
         b->data[b->len] = 0;
@@ -89,7 +94,7 @@ void jsonbuf_append_quoted(JsonBuf *b, const char *str, size_t n) {
         size_t i = 0, run = 0;
 
         /* Worst case every byte becomes \ufffd (6 bytes) plus quotes. */
-        if (!room(b, n * 6 + 2))
+        if (room(b, n * 6 + 2) < 0)
                 return;
         char *o = b->data + b->len;
         *o++ = '"';
@@ -172,7 +177,7 @@ static void jsonbuf_separator(JsonBuf *b) {
 static void jsonbuf_key(JsonBuf *b, const char *key) {
         size_t n = strlen(key);
         /* Keys are our own constants: plain ASCII, no escaping needed. */
-        if (!room(b, n + 4))
+        if (room(b, n + 4) < 0)
                 return;
         char *o = b->data + b->len;
         if (b->need_comma[b->depth])
@@ -245,7 +250,7 @@ static void jsonbuf_append_u64(JsonBuf *b, uint64_t v) {
         } else
                 *--p = (char) ('0' + v);
         size_t n = (size_t) (tmp + sizeof(tmp) - p);
-        if (!room(b, n))
+        if (room(b, n) < 0)
                 return;
         memcpy(b->data + b->len, p, n);
         b->len += n;

@@ -34,8 +34,9 @@ void jsonbuf_init(JsonBuf *b);
 void jsonbuf_deinit(JsonBuf *b);
 /* Forget the content, keep the memory. */
 void jsonbuf_reset(JsonBuf *b);
-/* Make room for n more bytes; false (and failed set) on allocation failure. */
-bool jsonbuf_reserve(JsonBuf *b, size_t n);
+/* Make room for n more bytes: 0, or -ENOMEM (and failed set, so that later
+ * appends do nothing). */
+int jsonbuf_reserve(JsonBuf *b, size_t n);
 static inline bool jsonbuf_failed(const JsonBuf *b) {
         return b->failed;
 }

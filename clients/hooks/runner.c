@@ -105,6 +105,7 @@ struct Runner {
         sd_event_source *io;
         int io_fd;
         uint32_t io_events;
+        int fatal;                      /* the error that stopped the loop (logged), or 0 */
         sd_event_source *connect_timer; /* RUNNER_CONNECT_TIMEOUT_USEC to be connected */
         sd_event_source *more;          /* defer: parked events left after a batch */
         sd_event_source *reconnect;     /* timer */
@@ -435,6 +436,19 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SubCall *, sub_call_free)
 
 /* Watch the descriptor the library has now, for what it wants; none while
  * disconnected. */
+/* The broker's connection cannot be watched: the runner would be deaf
+ * from now on, so it stops (exit non-zero: the service manager restarts
+ * it) rather than run on without events. Returns error. */
+static int runner_fail(Runner *r, int error, const char *what) {
+        log_error_errno(error, "Failed to %s: %m; exiting so that the runner is restarted.", what);
+        if (r->fatal == 0)
+                r->fatal = error;
+        (void) sd_event_exit(r->event, EXIT_FAILURE);
+        return error;
+}
+
+/* Returns 0, or -errno after runner_fail(): callers may ignore the result,
+ * the loop ends. */
 static int runner_sync_io(Runner *r) {
         int fd = r->client ? pn_client_get_fd(r->client) : -1;
         uint32_t events = 0;
@@ -446,7 +460,7 @@ static int runner_sync_io(Runner *r) {
                 if (r->io && events != r->io_events) {
                         k = sd_event_source_set_io_events(r->io, events);
                         if (k < 0)
-                                return log_error_errno(k, "Failed to watch the broker connection: %m");
+                                return runner_fail(r, k, "watch the broker connection");
                         r->io_events = events;
                 }
                 return 0;
@@ -457,7 +471,7 @@ static int runner_sync_io(Runner *r) {
                 return 0;
         k = sd_event_add_io(r->event, &r->io, fd, events, runner_on_broker, r);
         if (k < 0)
-                return log_error_errno(k, "Failed to watch the broker connection: %m");
+                return runner_fail(r, k, "watch the broker connection");
         (void) sd_event_source_set_description(r->io, "broker");
         r->io_fd = fd;
         r->io_events = events;
@@ -1157,7 +1171,7 @@ static void runner_drain(Runner *r) {
                 }
                 if (k < 0) {
                         log_warning_errno(k, "Failed to read from the broker, ignoring: %m");
-                        runner_sync_io(r);
+                        (void) runner_sync_io(r);
                         return;
                 }
                 runner_handle_event(r, ev);
@@ -1428,6 +1442,8 @@ int runner_run(Runner *r) {
         k = sd_event_loop(r->event);
         if (k < 0)
                 return log_error_errno(k, "Event loop failed: %m");
+        if (r->fatal < 0)
+                return r->fatal;
         log_info("Stopped.");
         return 0;
 }

@@ -35,7 +35,8 @@ Runner *runner_free(Runner *r);
 
 /* Load the hooks, connect, serve until SIGTERM or SIGINT (SIGHUP reloads
  * hooks.d). Returns 0 after a clean stop, or a negative errno if the loop
- * could not be set up. Logs everything worth knowing. */
+ * could not be set up or had to stop (the broker's connection could not be
+ * watched any more). Logs everything worth knowing. */
 int runner_run(Runner *r);
 
 /* Load hooks.d and report every problem, without connecting: returns the

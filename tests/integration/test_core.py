@@ -7,6 +7,7 @@ import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -728,6 +729,46 @@ def test_bad_config_exit_code():
         check_no_sanitizer_report(r.stderr)
 
 
+def test_config_unreadable_refused():
+    """A configuration path that opens but cannot be read (a directory:
+    EISDIR) is an error, at start and at SIGHUP, not an empty file whose
+    defaults silently replace what was meant."""
+    d = tempfile.mkdtemp(prefix="pncore-confdir-")
+    try:
+        r = subprocess.run([os.environ["PROCNOTIFYD"], "--config", d, "--dbus=none",
+                            "--socket", "/tmp/pntest-never.sock"], capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 2 and "cannot read" in r.stderr and "Is a directory" in r.stderr,
+              f"a directory as --config: rc {r.returncode}, stderr {r.stderr!r}")
+        check_no_sanitizer_report(r.stderr)
+        with Broker(config="[Limits]\nMaxSubscriptions=1\n") as b:
+            c = b.client()
+            c.subscribe(events=["exit"])
+            os.unlink(b.config_path)
+            os.mkdir(b.config_path)
+            b.signal(signal.SIGHUP)
+            b.wait_notify("READY=1")
+            check("keeping the running configuration" in b.log() and "Is a directory" in b.log(),
+                  f"an unreadable file at SIGHUP not reported:\n{b.log()}")
+            r = c.request({"op": "subscribe", "events": ["fork"]})
+            check(r["type"] == "error" and r["code"] == "limit-exceeded",
+                  f"MaxSubscriptions=1 lost at a reload of an unreadable file: {r}")
+            os.rmdir(b.config_path)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_listen_fds_error_reported():
+    """$LISTEN_FDS that cannot be read (here not a number) is logged, and
+    the broker binds its socket itself: not silently taken as "no socket
+    passed"."""
+    with Broker(env={"LISTEN_FDS": "bogus"},
+                prefix=["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh"]) as b:
+        check("Failed to read the sockets passed by the service manager" in b.log(),
+              f"a bad $LISTEN_FDS not reported:\n{b.log()}")
+        check(b.client().request({"op": "ping"})["type"] == "pong", "the broker's own socket")
+
+
 def test_config_every_error_reported():
     """Every error in a file is reported in one run, each with its line, by
     the broker and by --check-config; comments after values are comments."""
@@ -875,6 +916,95 @@ def test_sighup_reload():
         b.wait_notify("READY=1")
         check("keeping the running configuration" in b.log(), "bad reload not reported")
         check(c.request({"op": "ping"})["type"] == "pong", "broker not serving after a bad reload")
+
+
+def _fifo_openers(pid):
+    """The broker's threads blocked opening a FIFO (for writing's partner)."""
+    found = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                if f.read().strip() == "wait_for_partner":
+                    found.append(int(tid))
+        except OSError:
+            continue
+    return found
+
+
+def test_sighup_group_lookup_off_loop():
+    """Group= at SIGHUP is looked up through NSS, which may block (LDAP,
+    sssd): off the loop, so that events flow meanwhile. The broker runs in a
+    mount namespace of its own where /etc/nsswitch.conf is a FIFO: glibc
+    reads a configuration that is not a regular file again at every lookup,
+    and its open blocks until the test writes the file. While a lookup
+    blocks, a subscriber gets an exit within 1 s; the group applies when the
+    answer comes; a second SIGHUP meanwhile is not lost (its group wins, the
+    first's answer is dropped); SIGTERM while a lookup blocks exits cleanly."""
+    tmp = tempfile.mkdtemp(prefix="pncore-group-")
+    fifo = os.path.join(tmp, "nsswitch.conf")
+    os.mkfifo(fifo, 0o644)
+    with open("/etc/nsswitch.conf") as f:
+        nsswitch = f.read()
+    with open("/etc/group") as f:
+        groups = "\n" + f.read()
+    check("\nadm:x:4:" in groups and "\nusers:x:100:" in groups,
+          "this test needs the groups adm (4) and users (100) in /etc/group, as Debian has them")
+
+    def answer():
+        # The lookup's open of the FIFO returns once a writer opens it; it
+        # reads to the end, so it is done with it when this returns.
+        with open(fifo, "w") as f:
+            f.write(nsswitch)
+
+    with Broker(prefix=["unshare", "-m", "--propagation", "private"]) as b:
+        c = b.client()
+        c.subscribe(events=["exit"], match={"ppid": ME})
+        subprocess.run(["nsenter", "-t", str(b.proc.pid), "-m", "mount", "--bind", fifo,
+                        "/etc/nsswitch.conf"], check=True, timeout=10)
+        with open(b.config_path, "w") as f:
+            f.write("[Policy]\nGroup=adm\n")
+        b.signal(signal.SIGHUP)
+        wait_until(lambda: _fifo_openers(b.proc.pid), "the broker's NSS lookup of adm to block")
+        p = child("exit", 7)
+        start = time.monotonic()
+        e = None
+        try:
+            # Skipping the exits of nsenter and mount, children of the test too.
+            while e is None or e.get("tgid") != p.pid:
+                e = c.next_event(timeout=max(0.01, start + 1.0 - time.monotonic()))
+        except AssertionError:
+            e = None
+        took = time.monotonic() - start
+        p.wait()
+        check(e is not None and e.get("tgid") == p.pid and e.get("exit_code") == 7,
+              f"no exit event within 1 s while the Group= lookup was pending (got {e} after {took:.2f} s): "
+              "the event loop waits for NSS")
+        b.wait_notify("READY=1")
+
+        # A second SIGHUP (Group=users) while adm's lookup still blocks.
+        with open(b.config_path, "w") as f:
+            f.write("[Policy]\nGroup=users\n")
+        b.signal(signal.SIGHUP)
+        b.wait_notify("READY=1")
+        first = _fifo_openers(b.proc.pid)
+        check(len(first) == 1, f"{len(first)} lookups blocked after a second SIGHUP: one at a time")
+        answer()  # adm's answer, no longer configured: dropped; users' lookup starts
+        wait_until(lambda: [t for t in _fifo_openers(b.proc.pid) if t not in first],
+                   "the lookup of users after the second SIGHUP")
+        answer()
+        wait_until(lambda: 'Group "users" (gid 100) sees every process.' in b.log(),
+                   "the second reload's group to apply")
+        check('Group "adm"' not in b.log(), f"the first reload's answer applied after the second:\n{b.log()}")
+        check(c.request({"op": "ping"})["type"] == "pong", "broker not serving after the lookups")
+
+        # SIGTERM while a lookup blocks: a clean exit, nothing leaked.
+        with open(b.config_path, "w") as f:
+            f.write("[Policy]\nGroup=adm\n")
+        b.signal(signal.SIGHUP)
+        wait_until(lambda: _fifo_openers(b.proc.pid), "the third lookup to block")
+        rc = b.stop()
+        check(rc == 0, f"broker exited with {rc} on SIGTERM while a group lookup blocked")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_uid_change_and_policy():

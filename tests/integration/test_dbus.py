@@ -385,6 +385,41 @@ def test_ctl_over_dbus(kind):
             m.close()
 
 
+FAKE_BROKER = """
+import sys
+import dbus, dbus.service
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+name = dbus.service.BusName("org.procnotify.Broker1", bus)
+class Fake(dbus.service.Object):
+    @dbus.service.method("org.procnotify.Broker1", in_signature="", out_signature="a{ss}")
+    def GetStatistics(self):
+        return {"version": "0.0"}
+fake = Fake(bus, "/org/procnotify/Broker1")
+print("ready", flush=True)
+GLib.MainLoop().run()
+"""
+
+
+def test_ctl_status_bad_reply(kind):
+    """procnotifyctl --dbus status checks every read of the GetStatistics
+    reply (the name's owner may be anything): a reply of another type, a{ss}
+    from a fake here, is an error (exit 3), not an empty status and exit 0."""
+    with Bus(kind) as bus:
+        fake = Proc(["/usr/bin/python3", "-c", FAKE_BROKER, bus.address])
+        try:
+            check(fake.line(what="the fake broker's ready").strip() == "ready", "the fake broker")
+            r = subprocess.run([CTL, f"--dbus={bus.address}", "status", "--json"], capture_output=True,
+                               text=True, timeout=30)
+            check(r.returncode == 3 and "cannot read the GetStatistics reply" in r.stderr,
+                  f"a GetStatistics reply of type a{{ss}}: rc {r.returncode}, stdout {r.stdout!r}, "
+                  f"stderr {r.stderr!r}")
+        finally:
+            fake.close()
+
+
 def test_python_example(kind):
     """clients/examples/dbus-failover.py works as its README section says:
     on a crash of the named process it runs the failover command, from the

@@ -75,7 +75,7 @@ static void test_release_unknown_and_bad_resource(void **state) {
         uidlimits_release(l, UID_RESOURCE_WATCHES, 42); /* held none of these */
         assert_int_equal(uidlimits_get(l, UID_RESOURCE_CLIENTS, 42), 1);
         assert_false(uidlimits_may_acquire(l, _UID_RESOURCE_MAX, 42));
-        assert_int_equal(uidlimits_acquire(l, _UID_RESOURCE_MAX, 42), UIDLIMITS_E_EXCEEDED);
+        assert_int_equal(uidlimits_acquire(l, _UID_RESOURCE_MAX, 42), -EINVAL);
         assert_int_equal(uidlimits_get(l, _UID_RESOURCE_MAX, 42), 0);
         assert_string_equal(uid_resource_to_key(UID_RESOURCE_CLIENTS), "MaxClientsPerUser");
         assert_string_equal(uid_resource_to_key(UID_RESOURCE_SUBSCRIPTIONS), "MaxSubscriptionsPerUser");
