@@ -8,6 +8,7 @@
 #include "peer-pidfd.h"
 #include "protocol/filter.h"
 #include "sink-dbus.h"
+#include "subscriber-set.h"
 #include "subscriber.h"
 
 typedef struct DbusPeer DbusPeer;
@@ -68,7 +69,7 @@ struct SinkDbus {
         SinkContext ctx;
         SinkDbusOptions opt;
         SinkDbusStats stats;
-        int watch_id;
+        SubscriberSink subscriber_sink; /* this sink as the SubscriberSet drives it */
         uint64_t next_sub_id;
         uint64_t next_owner;
         DbusPeer *peers;

@@ -91,7 +91,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                 return -ENOMEM;
         }
         p->sink = s;
-        subscriber_init(&p->sub, creds, s->ctx.limits, subscription_done);
+        subscriber_init(&p->sub, creds, s->ctx.limits, &s->subscriber_sink, subscription_done);
         p->live = true;
         p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);
