@@ -212,8 +212,9 @@ static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *
                 return r;
         (void) proctable_foreach_descendant(b->table, pid, broker_follow_seed_one, &fs);
         /* A service with more processes than a follow holds is followed in
-         * part; the sink reports the limit when it is hit by a fork. */
-        if (fs.r < 0 && fs.r != -ENOSPC) {
+         * part (FOLLOW_E_FULL); the sink reports the limit when it is hit
+         * by a fork. */
+        if (fs.r < 0) {
                 follow_free(fs.follow);
                 return fs.r;
         }

@@ -613,12 +613,10 @@ int sink_dbus_new(SinkDbus **ret, sd_bus *bus, sd_event *e, const SinkContext *c
         if (r < 0)
                 goto fail;
         /* The SubscriberSet says what each peer gets. */
-        r = subscriber_set_add_sink(ctx->subscribers, &s->subscriber_sink, &sink_dbus_peer_ops, o->queue_bytes,
-                                    &s->stats.signals_lost,
-                                    (PeerSignalCounts){ &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
-                                                        &s->stats.unix_signals_withheld });
-        if (r < 0)
-                goto fail;
+        subscriber_set_add_sink(ctx->subscribers, &s->subscriber_sink, &sink_dbus_peer_ops, o->queue_bytes,
+                                &s->stats.signals_lost,
+                                (PeerSignalCounts){ &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
+                                                    &s->stats.unix_signals_withheld });
         *ret = s;
         return 0;
 fail:

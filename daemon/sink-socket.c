@@ -257,12 +257,10 @@ int sink_socket_new(SinkSocket **ret, sd_event *e, const SinkContext *ctx,
         (void) sd_event_source_set_enabled(s->flush, SD_EVENT_OFF);
         /* The SubscriberSet says what each client gets; the dispatcher says
          * when a batch ended, time to write. */
-        r = subscriber_set_add_sink(ctx->subscribers, &s->subscriber_sink, &sink_socket_client_ops,
-                                    o->queue_bytes, &s->stats.events_lost,
-                                    (PeerSignalCounts){ &s->stats.signals_sent, &s->stats.signals_failed,
-                                                        &s->stats.signals_withheld });
-        if (r < 0)
-                goto fail;
+        subscriber_set_add_sink(ctx->subscribers, &s->subscriber_sink, &sink_socket_client_ops,
+                                o->queue_bytes, &s->stats.events_lost,
+                                (PeerSignalCounts){ &s->stats.signals_sent, &s->stats.signals_failed,
+                                                    &s->stats.signals_withheld });
         r = dispatcher_watch_add(ctx->dispatcher, NULL, sink_socket_flush, s);
         if (r < 0)
                 goto fail;

@@ -18,8 +18,7 @@ struct SubscriberSet {
         /* During a dispatch: the subscriber served now (NULL once it left the
          * set) and the one after it (moved on if that one leaves). */
         Subscriber *current, *next;
-        SubscriberSink *sinks[SUBSCRIBER_SET_MAX_SINKS];
-        size_t n_sinks;
+        SubscriberSink *sinks; /* in the order they registered */
         /* Per event type, the subscriptions that could want it: those whose
          * filter names it, and every follow (it sees every fork and exit of
          * its service). Overruns go to everyone. */
@@ -56,24 +55,24 @@ SubscriberSet *subscriber_set_free(SubscriberSet *set) {
         return NULL;
 }
 
-int subscriber_set_add_sink(SubscriberSet *set, SubscriberSink *sink, const SubscriberSinkOps *ops,
-                            uint64_t cap, uint64_t *n_lost, PeerSignalCounts signals) {
-        if (set->n_sinks >= SUBSCRIBER_SET_MAX_SINKS)
-                return -ENOSPC;
+void subscriber_set_add_sink(SubscriberSet *set, SubscriberSink *sink, const SubscriberSinkOps *ops,
+                             uint64_t cap, uint64_t *n_lost, PeerSignalCounts signals) {
+        SubscriberSink **tail;
+
         *sink = (SubscriberSink){ .ops = ops, .set = set, .cap = cap, .n_lost = n_lost, .signals = signals };
-        set->sinks[set->n_sinks++] = sink;
-        return 0;
+        for (tail = &set->sinks; *tail; tail = &(*tail)->next)
+                ;
+        *tail = sink;
 }
 
 void subscriber_set_remove_sink(SubscriberSet *set, SubscriberSink *sink) {
-        for (size_t i = 0; i < set->n_sinks; i++)
-                if (set->sinks[i] == sink) {
-                        for (size_t j = i + 1; j < set->n_sinks; j++)
-                                set->sinks[j - 1] = set->sinks[j];
-                        set->n_sinks--;
+        for (SubscriberSink **p = &set->sinks; *p; p = &(*p)->next)
+                if (*p == sink) {
+                        *p = sink->next;
                         break;
                 }
         sink->set = NULL;
+        sink->next = NULL;
 }
 
 void subscriber_set_link(Subscriber *s) {
@@ -236,8 +235,7 @@ void subscriber_set_dispatch(SubscriberSet *set, const PnEvent *ev) {
                 next = set->next;
         }
         set->current = set->next = NULL;
-        for (size_t i = 0; i < set->n_sinks; i++) {
-                SubscriberSink *k = set->sinks[i];
+        for (SubscriberSink *k = set->sinks; k; k = k->next) {
                 if (!k->touched)
                         continue;
                 k->touched = false;

@@ -59,9 +59,8 @@ struct SubscriberSink {
         uint64_t *n_lost;        /* the sink's statistic of events lost at its queues */
         PeerSignalCounts signals; /* the sink's statistics of Unix signals */
         bool touched;            /* an op ran during the current event */
+        SubscriberSink *next;    /* in the set's list of sinks */
 };
-
-#define SUBSCRIBER_SET_MAX_SINKS 4
 
 typedef struct SubscriberSetStats {
         uint64_t events;         /* events dispatched */
@@ -76,9 +75,8 @@ SubscriberSet *subscriber_set_free(SubscriberSet *set);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SubscriberSet *, subscriber_set_free)
 
 /* Register sink (embedded in the sink, ops static) with queue cap and the
- * sink's statistics (n_lost, signals: may point to NULL counters).
- * 0, or -ENOSPC when SUBSCRIBER_SET_MAX_SINKS are registered already. */
-int subscriber_set_add_sink(SubscriberSet *set, SubscriberSink *sink, const SubscriberSinkOps *ops,
+ * sink's statistics (n_lost may be NULL; signals' counters may not). */
+void subscriber_set_add_sink(SubscriberSet *set, SubscriberSink *sink, const SubscriberSinkOps *ops,
                             uint64_t cap, uint64_t *n_lost, PeerSignalCounts signals);
 /* The sink goes: its subscribers must be gone (subscriber_done()). */
 void subscriber_set_remove_sink(SubscriberSet *set, SubscriberSink *sink);
