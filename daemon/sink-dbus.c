@@ -2,8 +2,8 @@
 /*
  * SinkDbus's delivery and bus connection, a framer: each peer's queue of
  * signals, sent round-robin within a window, and the connection made again
- * when lost; which peer gets what (and what it lost) its Subscriber decides
- * (subscriber.h). See sink-dbus.h. Peers and subscription objects live in
+ * when lost; which peer gets what (and what it lost) the SubscriberSet
+ * decides (subscriber-set.h), calling the ops below. See sink-dbus.h. Peers and subscription objects live in
  * sink-dbus-peer.c, encoding in sink-dbus-encode.c, the methods callers use
  * in sink-dbus-vtable.c.
  *
