@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "fdreserve.h"
 #include "protocol/reply.h"
+#include "subscriber-set.h"
 
 #ifndef PROCNOTIFY_VERSION
 #define PROCNOTIFY_VERSION "0.0.0"
@@ -211,8 +212,9 @@ static int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *
                 return r;
         (void) proctable_foreach_descendant(b->table, pid, broker_follow_seed_one, &fs);
         /* A service with more processes than a follow holds is followed in
-         * part; the sink reports the limit when it is hit by a fork. */
-        if (fs.r < 0 && fs.r != -ENOSPC) {
+         * part (FOLLOW_E_FULL); the sink reports the limit when it is hit
+         * by a fork. */
+        if (fs.r < 0) {
                 follow_free(fs.follow);
                 return fs.r;
         }
@@ -608,6 +610,10 @@ int broker_new(Broker **ret, Config *config, const char *config_path) {
                 .visit_stats = broker_visit_stats,
                 .userdata = b,
         };
+        /* Every sink's subscribers, fed by the dispatcher. */
+        r = subscriber_set_new(&b->sink_ctx.subscribers, b->dispatcher, &b->sink_ctx.filter);
+        if (r < 0)
+                goto fail_log;
         SinkSocketOptions so = {
                 .max_clients = b->config->max_clients,
                 .max_subscriptions = b->config->max_subscriptions,
@@ -660,6 +666,7 @@ Broker *broker_free(Broker *b) {
         sink_socket_free(b->sink_socket);
         sink_journal_free(b->sink_journal);
         sink_dbus_free(b->sink_dbus);
+        b->sink_ctx.subscribers = subscriber_set_free(b->sink_ctx.subscribers);
         sd_event_source_disable_unref(b->dbus_drop);
         sd_event_source_disable_unref(b->bus_retry);
         /* A Group= lookup still blocked in NSS is left to its thread. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Dispatcher: stamps the broker-wide seq on every published event and hands
- * it to each sink in order; see dispatcher.h.
+ * it to each watch in order; see dispatcher.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,7 +60,8 @@ void dispatcher_emit(Dispatcher *d, PnEvent *ev) {
         if (ev->type >= 0 && ev->type < _PN_EVENT_TYPE_MAX)
                 d->stats.events[ev->type]++;
         for (size_t i = 0; i < d->n_watches; i++)
-                d->watches[i].fn(ev, d->watches[i].userdata);
+                if (d->watches[i].fn)
+                        d->watches[i].fn(ev, d->watches[i].userdata);
 }
 
 void dispatcher_flush(Dispatcher *d) {

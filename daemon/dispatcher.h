@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Dispatcher: the single point every published event passes. It stamps the
- * broker-wide sequence number and hands the event to every registered watch
- * (the sinks), in registration order. Sinks register with
- * dispatcher_watch_add() and never see the sources.
+ * broker-wide sequence number and hands the event to every registered watch,
+ * in registration order: the SubscriberSet (subscriber-set.h), which fans it
+ * out to every subscriber of the socket and D-Bus sinks, and the journal
+ * sink. The socket sink registers for the end of batches only (flush).
+ * Nobody registered sees the sources.
  */
 #pragma once
 
@@ -24,7 +26,8 @@ typedef struct DispatcherStats {
 int dispatcher_new(Dispatcher **ret);
 Dispatcher *dispatcher_free(Dispatcher *d);
 
-/* Register fn (and flush, may be NULL); returns a positive watch id, or -ENOMEM. */
+/* Register fn and flush (either may be NULL); returns a positive watch id,
+ * or -ENOMEM. */
 int dispatcher_watch_add(Dispatcher *d, DispatcherWatchFn fn, DispatcherFlushFn flush, void *userdata);
 void dispatcher_watch_remove(Dispatcher *d, int id);
 

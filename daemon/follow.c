@@ -89,9 +89,9 @@ int follow_add(Follow *f, pid_t tgid, pid_t ppid) {
         if (tgid <= 0)
                 return -EINVAL;
         if (find(f, tgid))
-                return -EEXIST;
+                return FOLLOW_E_MEMBER;
         if (f->n >= FOLLOW_MAX_MEMBERS)
-                return -ENOSPC;
+                return FOLLOW_E_FULL;
         if ((f->n + 1) * 2 > f->nslots && (r = grow(f)) < 0)
                 return r;
         put(f, (Member){ .tgid = tgid, .ppid = ppid, .order = f->next_order++ });
@@ -178,7 +178,7 @@ bool follow_update(Follow *f, const PnEvent *ev, FollowChange *ret) {
         case PN_EVENT_FORK:
                 if (!m && find(f, ev->ppid)) {
                         int r = follow_add(f, ev->tgid, ev->ppid);
-                        if (r == -ENOSPC || r == -ENOMEM) {
+                        if (r == FOLLOW_E_FULL || r == -ENOMEM) {
                                 if (!f->limit_reported) {
                                         f->limit_reported = true;
                                         ret->kind = FOLLOW_CHANGE_LIMIT;

@@ -48,9 +48,13 @@ int follow_new(Follow **ret, pid_t main, pid_t main_ppid);
 Follow *follow_free(Follow *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Follow *, follow_free);
 
+/* Why follow_add() added nothing (small positive, STYLE.md). */
+enum {
+        FOLLOW_E_MEMBER = 1, /* it is a member already */
+        FOLLOW_E_FULL,       /* the set holds FOLLOW_MAX_MEMBERS */
+};
 /* Add a member with its current parent (to seed the set with the main's
- * descendants). 0, -EEXIST if it is one, -ENOSPC when the set is full,
- * -ENOMEM. */
+ * descendants). 0, FOLLOW_E_*, or -ENOMEM. */
 int follow_add(Follow *f, pid_t tgid, pid_t ppid);
 
 bool follow_has(const Follow *f, pid_t tgid);

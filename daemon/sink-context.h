@@ -24,6 +24,8 @@
  * draw them from their own range.
  */
 typedef uint64_t SinkOwner;
+
+typedef struct SubscriberSet SubscriberSet;
 #define SINK_OWNER_SOCKET (UINT64_C(1) << 56)
 #define SINK_OWNER_DBUS (UINT64_C(2) << 56)
 
@@ -50,6 +52,7 @@ typedef struct SinkContext {
         UidLimits *limits;
         FilterContext filter;      /* descendants_of through the process table */
         Dispatcher *dispatcher;    /* for the current seq */
+        SubscriberSet *subscribers; /* every sink's subscribers, driven by the dispatcher */
         const char *version;
         const char *boot_id;
         const char *instance_id;

@@ -8,6 +8,7 @@
 #include "peer-pidfd.h"
 #include "protocol/filter.h"
 #include "sink-dbus.h"
+#include "subscriber-set.h"
 #include "subscriber.h"
 
 typedef struct DbusPeer DbusPeer;
@@ -68,7 +69,7 @@ struct SinkDbus {
         SinkContext ctx;
         SinkDbusOptions opt;
         SinkDbusStats stats;
-        int watch_id;
+        SubscriberSink subscriber_sink; /* this sink as the SubscriberSet drives it */
         uint64_t next_sub_id;
         uint64_t next_owner;
         DbusPeer *peers;
@@ -105,9 +106,13 @@ DbusPeer *sink_dbus_peer_free(DbusPeer *p);
 /* sd_bus_track callback of a peer (userdata): it left the bus. */
 int sink_dbus_peer_on_track_removed(sd_bus_track *t, void *userdata);
 
-/* Find or create the peer for a caller with these credentials; -EUSERS
- * when MaxClients forbids a new one, -EDQUOT when the caller's user is at
- * MaxClientsPerUser. */
+/* Why sink_dbus_peer_get() refused a new peer (small positive, STYLE.md). */
+enum {
+        SINK_DBUS_PEER_E_MAX_CLIENTS = 1, /* MaxClients subscribing connections served already */
+        SINK_DBUS_PEER_E_USER_LIMIT,      /* the caller's user is at MaxClientsPerUser */
+};
+/* Find or create the peer for a caller with these credentials: 0 and
+ * *ret, SINK_DBUS_PEER_E_*, or negative errno. */
 int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, DbusPeer **ret);
 /* The credentials in a GetConnectionCredentials reply: 0, or negative
  * errno (-EBADMSG: no uid in it). */

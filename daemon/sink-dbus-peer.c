@@ -78,11 +78,11 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                         return 0;
                 }
         if (s->stats.peers >= s->opt.max_peers)
-                return -EUSERS;
+                return SINK_DBUS_PEER_E_MAX_CLIENTS;
         /* Counted with the user's JSON connections. */
         r = uidlimits_acquire(s->ctx.limits, UID_RESOURCE_CLIENTS, creds->uid);
         if (r == UIDLIMITS_E_EXCEEDED)
-                return -EDQUOT;
+                return SINK_DBUS_PEER_E_USER_LIMIT;
         if (r < 0)
                 return r;
         p = calloc(1, sizeof(*p));
@@ -91,7 +91,7 @@ int sink_dbus_peer_get(SinkDbus *s, const char *name, const PeerCreds *creds, Db
                 return -ENOMEM;
         }
         p->sink = s;
-        subscriber_init(&p->sub, creds, s->ctx.limits, subscription_done);
+        subscriber_init(&p->sub, creds, s->ctx.limits, &s->subscriber_sink, subscription_done);
         p->live = true;
         p->owner = SINK_OWNER_DBUS | ++s->next_owner;
         p->name = strdup(name);

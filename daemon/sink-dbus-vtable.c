@@ -299,11 +299,11 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         if (p->op == REQUEST_STATUS)
                 return reply_statistics(p->call, s, creds->privileged);
         r = sink_dbus_peer_get(s, sd_bus_message_get_sender(p->call), creds, &peer);
-        if (r == -EUSERS)
+        if (r == SINK_DBUS_PEER_E_MAX_CLIENTS)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "The broker serves no more subscribing connections "
                                                   "(MaxClients).");
-        if (r == -EDQUOT)
+        if (r == SINK_DBUS_PEER_E_USER_LIMIT)
                 return sd_bus_reply_method_errorf(p->call, ERROR_LIMIT_EXCEEDED,
                                                   "Too many connections for this user, JSON and D-Bus "
                                                   "together (MaxClientsPerUser=%u).",

@@ -2,8 +2,8 @@
 /*
  * SinkDbus's delivery and bus connection, a framer: each peer's queue of
  * signals, sent round-robin within a window, and the connection made again
- * when lost; which peer gets what (and what it lost) its Subscriber decides
- * (subscriber.h). See sink-dbus.h. Peers and subscription objects live in
+ * when lost; which peer gets what (and what it lost) the SubscriberSet
+ * decides (subscriber-set.h), calling the ops below. See sink-dbus.h. Peers and subscription objects live in
  * sink-dbus-peer.c, encoding in sink-dbus-encode.c, the methods callers use
  * in sink-dbus-vtable.c.
  *
@@ -25,6 +25,7 @@
  * what they lost meanwhile.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "peer-pidfd.h"
 #include "sink-dbus-args.h"
 #include "sink-dbus-internal.h"
+#include "subscriber-set.h"
 
 /* Our signals in sd-bus's write queue at most: beyond, they wait in their
  * peers' own queues and go to sd-bus in turn, so that the next one written
@@ -221,17 +223,12 @@ static int peer_send(SinkDbus *s, DbusPeer *p, DbusQueued *d) {
         return 0;
 }
 
-/* Queue an Overrun telling p's untold loss, once its queue has room (half
- * empty), or before a kernel overrun (force): that has a seq, and untold
- * loss before it must come first or the peer sees a gap no Overrun explains. */
-static void peer_report_lost(SinkDbus *s, DbusPeer *p, bool force) {
+/* Queue an Overrun telling p's untold loss now (if the bus is there). */
+static void peer_tell_loss(SinkDbus *s, DbusPeer *p) {
         sd_bus_message *m = NULL;
         PnEvent ev;
 
         if (!p->live || !sd_bus_is_open(s->bus))
-                return;
-        if (force ? !subscriber_loss_due_before_reply(&p->sub)
-                  : !subscriber_loss_due(&p->sub, NULL, p->q_bytes, s->opt.queue_bytes))
                 return;
         subscriber_loss_report(&p->sub, &ev);
         if (sink_dbus_build_event(s, p, &ev, &m) < 0)
@@ -242,6 +239,13 @@ static void peer_report_lost(SinkDbus *s, DbusPeer *p, bool force) {
         }
         subscriber_loss_told(&p->sub);
         sink_ready_add(s, p);
+}
+
+/* Once p's queue has room again (drained to half), the Overrun of its
+ * untold loss. */
+static void peer_report_lost(SinkDbus *s, DbusPeer *p) {
+        if (subscriber_loss_due(&p->sub, NULL, p->q_bytes, s->opt.queue_bytes))
+                peer_tell_loss(s, p);
 }
 
 /* Send from the ready peers, one signal each in turn, while sd-bus's
@@ -270,7 +274,7 @@ static void sink_dbus_pump(SinkDbus *s) {
                         sink_ready_add(s, p);
                 if (r < 0)
                         return; /* the bus is going (or short of memory): the next iteration */
-                peer_report_lost(s, p, false);
+                peer_report_lost(s, p);
         }
         if (!s->ready_head)
                 (void) sd_event_source_set_enabled(s->pump, SD_EVENT_OFF);
@@ -284,85 +288,62 @@ static int sink_dbus_on_pump(sd_event_source *src, void *userdata) {
         return 0;
 }
 
-/* Queue m for p, taken: sent in p's turn, or lost (counted) if it cannot
- * be queued. */
-static void peer_queue_message(SinkDbus *s, DbusPeer *p, sd_bus_message *m, uint32_t bytes, SinkLoss loss) {
+/* --- the framer the SubscriberSet drives (subscriber-set.h) --- */
+
+static DbusPeer *peer_of(Subscriber *sub) {
+        return (DbusPeer *) ((char *) sub - offsetof(DbusPeer, sub));
+}
+
+/* Queue m for p, taken: sent in p's turn. -ENOMEM if it cannot be queued
+ * (m dropped: the caller counts the loss). */
+static int peer_queue_message(SinkDbus *s, DbusPeer *p, sd_bus_message *m, uint32_t bytes, SinkLoss loss) {
         if (peer_queue_push(p, m, bytes, loss, false) < 0) {
                 sd_bus_message_unref(m);
-                peer_lose(s, p, &loss, false);
-                return;
+                return -ENOMEM;
         }
         sink_ready_add(s, p);
+        return 0;
 }
 
-/* A Followed signal for every follow of p that ev changed, right behind
- * ev's own signal. Like a kernel overrun it is never dropped for a full
- * queue: it comes at most once per change of the main, and a manager that
- * missed it would watch the wrong process. One that cannot be sent is
- * counted lost as its cause event. */
-static void peer_report_follows(SinkDbus *s, DbusPeer *p, const PnEvent *ev, const SubscriberMatch *match) {
-        FollowReport fr;
-        Subscription *base;
-
-        while (subscriber_next_follow_report(&p->sub, ev, match, &fr, &base) > 0) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                DbusSubscription *sub = (DbusSubscription *) base;
-                int r = -ENOTCONN;
-
-                if (p->live)
-                        r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "Followed");
-                if (r >= 0)
-                        r = sd_bus_message_set_destination(m, p->name);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "osiiuutt", sub->path, fr.reason, (int32_t) fr.main_pid,
-                                                  (int32_t) fr.previous_main_pid, (uint32_t) fr.candidates,
-                                                  (uint32_t) fr.members, fr.cause_seq, fr.ts_ns);
-                if (r < 0) {
-                        peer_lose_event(s, p, ev);
-                        continue;
-                }
-                peer_queue_message(s, p, TAKE_PTR(m), 256 + strlen(p->name) + strlen(sub->path),
-                                   (SinkLoss){ 1, ev->seq, ev->seq });
-        }
+static uint64_t peer_op_queued(Subscriber *sub) {
+        return peer_of(sub)->q_bytes;
 }
 
-/* Queue ev's signal for p, or count it lost: p's queue is full (then until
- * it drained to half), the bus is away, or the signal cannot be built. */
-static void peer_queue_event(SinkDbus *s, DbusPeer *p, const PnEvent *ev) {
-        bool overrun = ev->type == PN_EVENT_OVERRUN;
-        uint32_t bytes = sink_dbus_signal_bytes(p, ev);
+/* Each peer's signal is its own (its destination): built in deliver. Not
+ * on the bus now (reconnecting): lost, and told once it is back. */
+static int peer_op_prepare(Subscriber *sub, const PnEvent *ev, uint64_t *ret_bytes) {
+        DbusPeer *p = peer_of(sub);
+
+        if (!p->live)
+                return -ENOTCONN;
+        *ret_bytes = sink_dbus_signal_bytes(p, ev);
+        return 0;
+}
+
+static int peer_op_deliver(Subscriber *sub, const PnEvent *ev) {
+        DbusPeer *p = peer_of(sub);
+        SinkDbus *s = p->sink;
         sd_bus_message *m = NULL;
+        int r;
 
-        if (!p->live) {
-                peer_lose_event(s, p, ev);
-                return;
-        }
-        /* A kernel overrun is queued whatever the queue holds: it is rare
-         * (coalesced) and the one thing a peer must not miss. */
-        peer_report_lost(s, p, overrun);
-        if (subscriber_admit(&p->sub, ev, p->q_bytes, bytes, s->opt.queue_bytes) == SUBSCRIBER_DROP) {
-                s->stats.signals_lost++;
-                return;
-        }
-        if (sink_dbus_build_event(s, p, ev, &m) < 0) {
-                peer_lose_event(s, p, ev);
-                peer_report_lost(s, p, false);
-                return;
-        }
-        peer_queue_message(s, p, m, bytes, (SinkLoss){ 1, ev->seq, ev->seq });
+        r = sink_dbus_build_event(s, p, ev, &m);
+        if (r < 0)
+                return r;
+        return peer_queue_message(s, p, m, sink_dbus_signal_bytes(p, ev), (SinkLoss){ 1, ev->seq, ev->seq });
 }
 
-/* The Unix signals p asked for, as far as it could send them itself; a
- * SignalWithheld tells it once when one is not sent. Like Followed, never
- * dropped for a full queue: it comes once per episode. */
-static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const PnEvent *ev) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        PeerSignalCounts n = { &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
-                               &s->stats.unix_signals_withheld };
-        int sig = subscriber_send_signals(&p->sub, sigmask, ev, &n), r;
+static void peer_op_report_loss(Subscriber *sub) {
+        DbusPeer *p = peer_of(sub);
+        peer_tell_loss(p->sink, p);
+}
 
-        if (sig <= 0)
-                return;
+/* A SignalWithheld, sent at once: it comes once per episode. */
+static void peer_op_report_withheld(Subscriber *sub, int sig, const PnEvent *ev) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        DbusPeer *p = peer_of(sub);
+        SinkDbus *s = p->sink;
+        int r;
+
         r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "SignalWithheld");
         if (r >= 0)
                 r = sd_bus_message_set_destination(m, p->name);
@@ -375,25 +356,47 @@ static void peer_send_signals(SinkDbus *s, DbusPeer *p, uint64_t sigmask, const 
                 s->stats.signals_sent++;
 }
 
-static void sink_dbus_on_event(const PnEvent *ev, void *userdata) {
-        SinkDbus *s = userdata;
+/* A Followed signal, right behind ev's own. Like a kernel overrun it is
+ * never dropped for a full queue: it comes at most once per change of the
+ * main, and a manager that missed it would watch the wrong process. One
+ * that cannot be sent is counted lost as its cause event. */
+static void peer_op_report_follow(Subscriber *base, Subscription *subscription, const PnEvent *ev,
+                                  const FollowReport *fr) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        DbusSubscription *sub = (DbusSubscription *) subscription;
+        DbusPeer *p = peer_of(base);
+        SinkDbus *s = p->sink;
+        int r = -ENOTCONN;
 
-        if (!s->peers || ev->type < 0 || ev->type >= _PN_EVENT_TYPE_MAX)
-                return;
-        for (DbusPeer *p = s->peers; p; p = p->next) {
-                SubscriberMatch m;
-
-                subscriber_match(&p->sub, ev, &s->ctx.filter, &m);
-                /* The signal first, so that the peer can act before the bus delivers. */
-                if (m.sigmask)
-                        peer_send_signals(s, p, m.sigmask, ev);
-                if (m.deliver)
-                        peer_queue_event(s, p, ev);
-                peer_report_follows(s, p, ev, &m);
-        }
-        /* Out at once if sd-bus has room: a lone event is not delayed. */
-        sink_dbus_pump(s);
+        if (p->live)
+                r = sd_bus_message_new_signal(s->bus, &m, DBUS_PATH, DBUS_INTERFACE, "Followed");
+        if (r >= 0)
+                r = sd_bus_message_set_destination(m, p->name);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "osiiuutt", sub->path, fr->reason, (int32_t) fr->main_pid,
+                                          (int32_t) fr->previous_main_pid, (uint32_t) fr->candidates,
+                                          (uint32_t) fr->members, fr->cause_seq, fr->ts_ns);
+        if (r >= 0)
+                r = peer_queue_message(s, p, TAKE_PTR(m), 256 + strlen(p->name) + strlen(sub->path),
+                                       (SinkLoss){ 1, ev->seq, ev->seq });
+        if (r < 0)
+                peer_lose_event(s, p, ev);
 }
+
+/* Out at once if sd-bus has room: a lone event is not delayed. */
+static void peer_op_event_done(SubscriberSink *k) {
+        sink_dbus_pump((SinkDbus *) ((char *) k - offsetof(SinkDbus, subscriber_sink)));
+}
+
+static const SubscriberSinkOps sink_dbus_peer_ops = {
+        .queued = peer_op_queued,
+        .prepare = peer_op_prepare,
+        .deliver = peer_op_deliver,
+        .report_loss = peer_op_report_loss,
+        .report_withheld = peer_op_report_withheld,
+        .report_follow = peer_op_report_follow,
+        .event_done = peer_op_event_done,
+};
 
 /* --- the bus itself --- */
 
@@ -555,7 +558,7 @@ static int peer_on_restore(sd_bus_message *m, void *userdata, sd_bus_error *erro
                 return 0;
         }
         p->live = true;
-        peer_report_lost(s, p, false);
+        peer_report_lost(s, p);
         sink_dbus_pump(s);
         return 0;
 }
@@ -609,10 +612,11 @@ int sink_dbus_new(SinkDbus **ret, sd_bus *bus, sd_event *e, const SinkContext *c
         bus = NULL;
         if (r < 0)
                 goto fail;
-        r = dispatcher_watch_add(ctx->dispatcher, sink_dbus_on_event, NULL, s);
-        if (r < 0)
-                goto fail;
-        s->watch_id = r;
+        /* The SubscriberSet says what each peer gets. */
+        subscriber_set_add_sink(ctx->subscribers, &s->subscriber_sink, &sink_dbus_peer_ops, o->queue_bytes,
+                                &s->stats.signals_lost,
+                                (PeerSignalCounts){ &s->stats.unix_signals_sent, &s->stats.unix_signals_failed,
+                                                    &s->stats.unix_signals_withheld });
         *ret = s;
         return 0;
 fail:
@@ -624,11 +628,11 @@ fail:
 SinkDbus *sink_dbus_free(SinkDbus *s) {
         if (!s)
                 return NULL;
-        if (s->watch_id > 0)
-                dispatcher_watch_remove(s->ctx.dispatcher, s->watch_id);
         sink_dbus_control_cancel_all(s);
         while (s->peers)
                 sink_dbus_peer_free(s->peers);
+        if (s->subscriber_sink.set)
+                subscriber_set_remove_sink(s->subscriber_sink.set, &s->subscriber_sink);
         sd_event_source_disable_unref(s->pump);
         sd_event_source_disable_unref(s->reconnect);
         sink_dbus_detach(s, true);
@@ -639,6 +643,7 @@ SinkDbus *sink_dbus_free(SinkDbus *s) {
 
 void sink_dbus_set_options(SinkDbus *s, const SinkDbusOptions *o) {
         s->opt = *o;
+        s->subscriber_sink.cap = o->queue_bytes;
 }
 
 void sink_dbus_visit_stats(SinkDbus *s, const StatsVisitor *v) {

@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What sink-socket.c (connections: accept, read, frame, queue, write) and
- * sink-socket-requests.c (what a client asks: subscribe, unsubscribe, ping,
- * status, and the ops the broker serves) share. Not for other files.
+ * What sink-socket.c (the listening socket: bind, accept, the sink's
+ * lifetime), sink-socket-client.c (a client's connection: read, frame,
+ * queue, write) and sink-socket-requests.c (what a client asks: subscribe,
+ * unsubscribe, ping, status, and the ops the broker serves) share. Not for
+ * other files.
  */
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include "sink-socket.h"
+#include "subscriber-set.h"
 #include "subscriber.h"
+
+/* Bytes read from a client at once. */
+#define SINK_SOCKET_READ_CHUNK PN_MAX_LINE
 
 typedef struct Client Client;
 struct Client {
@@ -51,15 +60,45 @@ struct SinkSocket {
         SinkContext ctx;
         SinkSocketOptions opt;
         SinkSocketStats stats;
-        int watch_id;
+        int watch_id;             /* the flush hook at the end of a batch */
+        SubscriberSink subscriber_sink; /* this sink as the SubscriberSet drives it */
         uint64_t next_owner;
         Client *clients;
         Client *dirty;
-        JsonBuf line;
+        JsonBuf line;             /* the event of seq line_seq, formatted once for all */
+        uint64_t line_seq;
         JsonBuf reply;
         char *scratch;
 };
 
+
+/* --- sink-socket-client.c --- */
+
+/* The framer of the clients, for the SubscriberSet. */
+extern const SubscriberSinkOps sink_socket_client_ops;
+/* Serve an accepted connection (fd taken) of a peer with these credentials
+ * and groups: greeted with a hello. On failure fd is closed. */
+void sink_socket_client_new(SinkSocket *s, int fd, const struct ucred *cred, const gid_t *groups,
+                            size_t n_groups);
+/* c goes: its subscriptions, what the broker holds for it, its fd. */
+void sink_socket_client_free(Client *c);
+/* The client is to be closed once its queue is flushed: it gets no more
+ * events. */
+static inline void sink_socket_client_close(Client *c) {
+        c->closing = true;
+        subscriber_close(&c->sub);
+}
+/* Write out every client with queued output (end of a batch, or the defer
+ * source flush). */
+void sink_socket_flush(void *userdata);
+int sink_socket_on_flush(sd_event_source *src, void *userdata);
+
+/* --- sink-socket.c --- */
+
+/* Accepting again after a pause: a descriptor was freed. */
+void sink_socket_accept_resume(SinkSocket *s);
+
+/* --- sink-socket-requests.c --- */
 
 /* Queue the reply in s->reply (one complete line), after the report of any
  * loss not told yet (subscriber_loss_due_before_reply()). */

@@ -7,15 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "subscriber-set.h"
 #include "subscriber.h"
 
-void subscriber_init(Subscriber *s, const PeerCreds *creds, UidLimits *limits,
+void subscriber_init(Subscriber *s, const PeerCreds *creds, UidLimits *limits, SubscriberSink *sink,
                      void (*subscription_done)(Subscription *sub)) {
         *s = (Subscriber){
                 .creds = *creds,
                 .signals = PEER_SIGNALS_INIT,
                 .limits = limits,
                 .subscription_done = subscription_done,
+                .sink = sink,
         };
 }
 
@@ -59,6 +61,9 @@ int subscriber_add(Subscriber *s, unsigned max, size_t size, uint64_t id, uint64
         *tail = sub;
         s->n_subs++;
         s->n_follows += follow != NULL;
+        subscriber_set_count(s, sub, 1);
+        if (s->n_subs == 1)
+                subscriber_set_link(s);
         if (ret)
                 *ret = sub;
         return 0;
@@ -72,6 +77,9 @@ void subscriber_remove(Subscriber *s, Subscription *sub) {
                 }
         s->n_subs--;
         s->n_follows -= sub->follow != NULL;
+        subscriber_set_count(s, sub, -1);
+        if (s->n_subs == 0)
+                subscriber_set_unlink(s);
         uidlimits_release(s->limits, UID_RESOURCE_SUBSCRIPTIONS, s->creds.uid);
         if (s->subscription_done)
                 s->subscription_done(sub);

@@ -3,10 +3,10 @@
  * Subscriber: what one subscribing connection is, whatever its transport
  * (JSON socket client, D-Bus peer): its credentials and the policy's view,
  * its subscriptions (filter, id, tag, follow, signal, lines), its signal
- * requests, and the loss it was not told yet. The sinks are framers: per
- * event they ask subscriber_match() what is due (a line or signal, Unix
- * signals, follow reports) and subscriber_admit() whether their queue takes
- * it; they encode, queue and write, nothing else.
+ * requests, and the loss it was not told yet. Per event, the SubscriberSet
+ * (subscriber-set.h) asks subscriber_match() what is due (a line or signal,
+ * Unix signals, follow reports) and subscriber_admit() whether the queue
+ * takes it, and has the subscriber's sink (a framer) encode and queue it.
  *
  * Pure but for peer_signals_send() (the Unix signals themselves): no I/O of
  * the transports, no logging.
@@ -25,6 +25,8 @@
 #include "protocol/filter.h"
 
 typedef struct Subscription Subscription;
+typedef struct SubscriberSet SubscriberSet;
+typedef struct SubscriberSink SubscriberSink;
 struct Subscription {
         uint64_t id;         /* the transport's name for it (socket: per connection; D-Bus: path) */
         uint64_t tag;        /* nonzero: added by the broker for a watch (control.h) */
@@ -37,7 +39,8 @@ struct Subscription {
         /* A sink's own fields follow (subscriber_add's size). */
 };
 
-typedef struct Subscriber {
+typedef struct Subscriber Subscriber;
+struct Subscriber {
         PeerCreds creds;
         PeerSignals signals;  /* to the subscriber's process, once a subscription asks for them */
         Subscription *subs;   /* in the order they were added */
@@ -45,10 +48,15 @@ typedef struct Subscriber {
         SinkLoss loss;        /* dropped and not told yet */
         UidLimits *limits;    /* where its subscriptions count per user */
         void (*subscription_done)(Subscription *sub); /* frees a sink's own fields; may be NULL */
-} Subscriber;
+        SubscriberSink *sink; /* its framer, and through it the set; NULL: in no set */
+        Subscriber *set_prev, *set_next; /* in the set, while linked */
+        bool linked;          /* in the set: it has a subscription and is not closed */
+        bool closed;          /* subscriber_close(): gets nothing more */
+};
 
-/* Credentials set, no subscriptions, no signals. limits outlives it. */
-void subscriber_init(Subscriber *s, const PeerCreds *creds, UidLimits *limits,
+/* Credentials set, no subscriptions, no signals. limits and sink (may be
+ * NULL: in no set) outlive it. */
+void subscriber_init(Subscriber *s, const PeerCreds *creds, UidLimits *limits, SubscriberSink *sink,
                      void (*subscription_done)(Subscription *sub));
 /* Every subscription removed (released from limits), the pidfd closed. */
 void subscriber_done(Subscriber *s);
@@ -88,7 +96,7 @@ typedef struct SubscriberMatch {
 /*
  * Run ev through every subscription: advance the follows (whether or not
  * the subscriber may see ev: a follow sees every fork and exit of its
- * service), and say what is due. The order of delivery is the sinks':
+ * service), and say what is due. The order of delivery is the set's:
  * Unix signals first (so that the subscriber can act before it reads),
  * then the event, then follow reports.
  */

@@ -128,8 +128,8 @@ static void test_limit(void **state) {
         }
         assert_int_equal(follow_size(f), FOLLOW_MAX_MEMBERS);
         assert_int_equal(limits, 1);
-        assert_int_equal(follow_add(f, 99999, 1000), -ENOSPC);
-        assert_int_equal(follow_add(f, 1000, 1), -EEXIST);
+        assert_int_equal(follow_add(f, 99999, 1000), FOLLOW_E_FULL);
+        assert_int_equal(follow_add(f, 1000, 1), FOLLOW_E_MEMBER);
         /* Removal keeps every other member findable (backward-shift deletion). */
         for (pid_t p = 1001; p < 1001 + FOLLOW_MAX_MEMBERS - 1; p += 2)
                 assert_true(update(f, exit_ev(p), &ch));

@@ -51,7 +51,7 @@ static int setup(void **state) {
         assert_non_null(fx);
         assert_int_equal(uidlimits_new(&fx->limits), 0);
         PeerCreds c = user(1000);
-        subscriber_init(&fx->sub, &c, fx->limits, NULL);
+        subscriber_init(&fx->sub, &c, fx->limits, NULL, NULL);
         *state = fx;
         return 0;
 }
@@ -200,7 +200,7 @@ static void test_limits(void **state) {
 
         /* The user's limit counts every connection of that user. */
         uidlimits_set_max(fx->limits, UID_RESOURCE_SUBSCRIPTIONS, MAX_SUBS + 1);
-        subscriber_init(&other, &c, fx->limits, NULL);
+        subscriber_init(&other, &c, fx->limits, NULL, NULL);
         assert_int_equal(subscriber_add(&other, MAX_SUBS, sizeof(Subscription), 1, 0, f, NULL, NULL), 0);
         f = all_events();
         assert_int_equal(subscriber_may_add(&other, MAX_SUBS), SUBSCRIBER_E_USER_LIMIT);
