@@ -60,17 +60,33 @@ def test_exit_code():
 
 
 def _crash(core):
+    pattern = open("/proc/sys/kernel/core_pattern").read().strip()
+    if core and pattern.startswith("|"):
+        raise Skip(f"core_pattern pipes to a program ({pattern}); a core file cannot be checked")
+    # The kernel may drop connector messages on a loaded host; the broker
+    # then reports an overrun (which passes every filter) and the crash's
+    # predump may be what was lost. That is the product telling the truth,
+    # so try again with a new crash, at most 3 times.
+    losses = []
+    for _ in range(3):
+        if _crash_once(core, pattern, losses):
+            return
+    fail(f"a kernel overrun during each of 3 crashes: {losses}")
+
+
+def _crash_once(core, pattern, losses):
     with Broker() as b, tempfile.TemporaryDirectory() as cwd:
-        pattern = open("/proc/sys/kernel/core_pattern").read().strip()
-        if core and pattern.startswith("|"):
-            raise Skip(f"core_pattern pipes to a program ({pattern}); a core file cannot be checked")
         c = b.client()
         c.subscribe(events=["exec", "predump", "exit"], match={"ppid": ME})
         p = child("segv", "core" if core else "nocore", cwd=cwd, hold=True)
         exec_then_release(c, p)
         seen = c.events_until(of_pid(p.pid, "exit"), what=f"exit of crashing {p.pid}")
         p.wait()
-        mine = [e for e in seen if e["tgid"] == p.pid]
+        mine = [e for e in seen if e.get("tgid") == p.pid]
+        overruns = [e for e in seen if e["type"] == "overrun"]
+        if overruns and [e["type"] for e in mine] != ["predump", "exit"]:
+            losses.append(overruns)
+            return False
         check([e["type"] for e in mine] == ["predump", "exit"],
               f"expected predump then exit, got {[e['type'] for e in mine]}")
         pre, ex = mine
@@ -83,6 +99,7 @@ def _crash(core):
         check(ex["core_dumped"] is core, f"core_dumped should be {core}: {ex} (pattern {pattern!r})")
         if core:
             check(any(f.startswith("core") for f in os.listdir(cwd)), "no core file was written")
+        return True
 
 
 def test_crash_with_core():
