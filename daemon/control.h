@@ -34,8 +34,9 @@ typedef struct ControlSlot ControlSlot;
 
 typedef struct ControlSlotOps {
         /* Add filter f (taken, also on failure) to the requester as a
-         * subscription tagged tag (nonzero); its id in *ret_id. 0, or a
-         * negative errno (-ENOMEM; -EDQUOT: no room after all). */
+         * subscription tagged tag (nonzero); its id in *ret_id. 0; a
+         * positive SUBSCRIBER_E_* (subscriber.h: no room after all, a
+         * limit; the sink has told the requester); or a negative errno. */
         int (*subscribe)(void *userdata, Filter *f, uint64_t tag, uint64_t *ret_id);
         /* Remove the requester's subscriptions tagged tag. */
         void (*unsubscribe)(void *userdata, uint64_t tag);

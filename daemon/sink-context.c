@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -13,8 +14,8 @@
 #include "protocol/request.h"
 #include "sink-context.h"
 
-const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid,
-                                    size_t n_follows, Follow **ret, char *msg, size_t size) {
+int sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid, size_t n_follows,
+                            Follow **ret, char *msg, size_t size) {
         Follow *follow = NULL;
         uint32_t uid = UINT32_MAX;
         int k;
@@ -22,37 +23,50 @@ const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *cre
         if (n_follows >= FOLLOW_MAX_PER_CONNECTION) {
                 snprintf(msg, size, "at most %d subscriptions with \"follow\" per connection",
                          FOLLOW_MAX_PER_CONNECTION);
-                return PN_ERR_LIMIT_EXCEEDED;
+                return SINK_CONTEXT_E_FOLLOW_LIMIT;
         }
         k = ctx->follow_new(ctx->userdata, pid, &follow, &uid);
         if (k == -ENOMEM) {
                 snprintf(msg, size, "out of memory");
-                return PN_ERR_INTERNAL;
+                return k;
         }
         /* Not known and not visible read the same: nothing leaks. */
         PnEvent probe = { .type = PN_EVENT_FORK, .pid = pid, .tgid = pid, .uid = uid };
         if (k < 0 || !policy_may_see(creds, &probe)) {
                 follow_free(follow);
                 snprintf(msg, size, "match.follow: no process %d that this connection may see", (int) pid);
-                return PN_ERR_NOT_FOUND;
+                return SINK_CONTEXT_E_NOT_FOUND;
         }
         *ret = follow;
-        return NULL;
+        return 0;
 }
 
-const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size) {
+int sink_context_resolve_netns(Filter *f, char *msg, size_t size) {
         int k;
 
         if (!filter_has_netns_names(f))
-                return NULL;
+                return 0;
         k = filter_resolve_netns(f, netns_inode_by_name, NULL, msg, size);
         if (k == -EINVAL)
-                return PN_ERR_INVALID_FILTER;
+                return SINK_CONTEXT_E_NO_NETNS; /* msg says which name */
         if (k < 0) {
-                snprintf(msg, size, "out of memory");
+                snprintf(msg, size, "%s", strerror(-k));
+                return k;
+        }
+        return 0;
+}
+
+const char *sink_context_error_code(int r) {
+        switch (r) {
+        case SINK_CONTEXT_E_FOLLOW_LIMIT:
+                return PN_ERR_LIMIT_EXCEEDED;
+        case SINK_CONTEXT_E_NOT_FOUND:
+                return PN_ERR_NOT_FOUND;
+        case SINK_CONTEXT_E_NO_NETNS:
+                return PN_ERR_INVALID_FILTER;
+        default:
                 return PN_ERR_INTERNAL;
         }
-        return NULL;
 }
 
 void sink_loss_add(SinkLoss *l, uint64_t n, uint64_t first_seq, uint64_t last_seq) {

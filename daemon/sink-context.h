@@ -67,22 +67,31 @@ typedef struct SinkContext {
         void *userdata;
 } SinkContext;
 
-/*
- * Turn the network namespace names of f's "netns" key into inodes (names
- * under /run/netns, as they are now). NULL, or an error code
- * (PN_ERR_INVALID_FILTER: no such namespace; PN_ERR_INTERNAL) with msg.
- */
-const char *sink_context_resolve_netns(Filter *f, char *msg, size_t size);
+/* Why a subscription cannot be made as asked (small positive, STYLE.md). */
+enum {
+        SINK_CONTEXT_E_FOLLOW_LIMIT = 1, /* FOLLOW_MAX_PER_CONNECTION follows held already */
+        SINK_CONTEXT_E_NOT_FOUND,        /* no such process, or one the subscriber may not see (alike) */
+        SINK_CONTEXT_E_NO_NETNS,         /* a "netns" name that names no namespace */
+};
 
 /*
- * A follow of pid for a subscriber with creds that holds n_follows already
- * (FOLLOW_MAX_PER_CONNECTION), seeded through ctx->follow_new. NULL and
- * *ret on success; else the protocol error code (PN_ERR_LIMIT_EXCEEDED,
- * PN_ERR_NOT_FOUND: no such process, or one the subscriber may not see,
- * which read alike; PN_ERR_INTERNAL) with a message in msg.
+ * Turn the network namespace names of f's "netns" key into inodes (names
+ * under /run/netns, as they are now). 0; SINK_CONTEXT_E_NO_NETNS; a
+ * negative errno. Whatever is not 0 comes with a message in msg.
  */
-const char *sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid,
-                                    size_t n_follows, Follow **ret, char *msg, size_t size);
+int sink_context_resolve_netns(Filter *f, char *msg, size_t size);
+
+/*
+ * A follow of pid for a subscriber with creds that holds n_follows already,
+ * seeded through ctx->follow_new. 0 and *ret; SINK_CONTEXT_E_FOLLOW_LIMIT;
+ * SINK_CONTEXT_E_NOT_FOUND; a negative errno. Whatever is not 0 comes with a
+ * message in msg.
+ */
+int sink_context_follow_new(const SinkContext *ctx, const PeerCreds *creds, pid_t pid, size_t n_follows,
+                            Follow **ret, char *msg, size_t size);
+
+/* The protocol's error code (PN_ERR_*) for a nonzero answer of the two above. */
+const char *sink_context_error_code(int r);
 
 /*
  * What a subscriber lost and was not told yet, in both sinks: how many of

@@ -89,7 +89,7 @@ static int dbus_call_subscribe(void *userdata, Filter *f, uint64_t tag, uint64_t
         if (r != 0) {
                 filter_free(f);
                 free(events);
-                return r > 0 ? -EDQUOT : r;
+                return r; /* a SUBSCRIBER_E_* limit, or -errno */
         }
         sub->base.tag = tag;
         free(c->path);

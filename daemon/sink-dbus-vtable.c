@@ -320,11 +320,12 @@ static int subscribe_caller(PendingSubscribe *p, const PeerCreds *creds) {
         }
         pid_t follow_pid = filter_get_follow(p->filter);
         if (follow_pid > 0) {
-                const char *code = sink_context_follow_new(&s->ctx, &peer->sub.creds, follow_pid,
-                                                           peer->sub.n_follows,
-                                                           &p->follow, msg, sizeof(msg));
-                if (code)
-                        return sd_bus_reply_method_errorf(p->call, sink_dbus_error_name(code), "%s", msg);
+                r = sink_context_follow_new(&s->ctx, &peer->sub.creds, follow_pid, peer->sub.n_follows,
+                                            &p->follow, msg, sizeof(msg));
+                if (r != 0)
+                        return sd_bus_reply_method_errorf(p->call,
+                                                          sink_dbus_error_name(sink_context_error_code(r)),
+                                                          "%s", msg);
         }
         if (p->signal && peer->sub.signals.pidfd < 0) {
                 /* Never a bare pid: a process that ended while another kept
@@ -452,11 +453,11 @@ static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 s->stats.bad_calls++;
                 return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
         }
-        const char *code = sink_context_resolve_netns(p->filter, error, sizeof(error));
-        if (code) {
+        r = sink_context_resolve_netns(p->filter, error, sizeof(error));
+        if (r != 0) {
                 pending_free(p);
-                if (!streq(code, PN_ERR_INVALID_FILTER))
-                        return -ENOMEM;
+                if (r < 0)
+                        return r;
                 s->stats.bad_calls++;
                 return sd_bus_error_set(ret_error, ERROR_INVALID_FILTER, error);
         }

@@ -109,7 +109,7 @@ static int client_slot_subscribe(void *userdata, Filter *f, uint64_t tag, uint64
                 /* It sent its error: that is the request's reply. */
                 filter_free(f);
                 c->slot_replied = true;
-                return r > 0 ? -EDQUOT : r;
+                return r; /* a SUBSCRIBER_E_* limit, or -errno */
         }
         *ret_id = sub->id;
         return 0;
@@ -170,7 +170,6 @@ static void client_subscribe(Client *c, Request *r) {
         _cleanup_(follow_freep) Follow *follow = NULL;
         pid_t follow_pid = filter_get_follow(r->subscribe.filter);
         Subscription *sub;
-        const char *code;
         char msg[160];
         int k;
 
@@ -180,16 +179,16 @@ static void client_subscribe(Client *c, Request *r) {
                 sink_socket_client_error(c, PN_ERR_LIMIT_EXCEEDED, msg);
                 return;
         }
-        code = sink_context_resolve_netns(r->subscribe.filter, msg, sizeof(msg));
-        if (code) {
-                sink_socket_client_error(c, code, msg);
+        k = sink_context_resolve_netns(r->subscribe.filter, msg, sizeof(msg));
+        if (k != 0) {
+                sink_socket_client_error(c, sink_context_error_code(k), msg);
                 return;
         }
         if (follow_pid > 0) {
-                code = sink_context_follow_new(&s->ctx, &c->sub.creds, follow_pid, c->sub.n_follows, &follow,
-                                               msg, sizeof(msg));
-                if (code) {
-                        sink_socket_client_error(c, code, msg);
+                k = sink_context_follow_new(&s->ctx, &c->sub.creds, follow_pid, c->sub.n_follows, &follow,
+                                            msg, sizeof(msg));
+                if (k != 0) {
+                        sink_socket_client_error(c, sink_context_error_code(k), msg);
                         return;
                 }
         }

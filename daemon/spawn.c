@@ -247,8 +247,12 @@ int spawn_read_report(const SpawnParams *p, int report_fd, SpawnError *err) {
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EAGAIN)
                 return SPAWN_E_PENDING;
-        if (n != (ssize_t) sizeof(rep))
+        if (n < 0)
+                return -errno;
+        if (n == 0)
                 return 0; /* end of file: exec succeeded */
+        if (n != (ssize_t) sizeof(rep))
+                return -EIO; /* torn: a report is one write of less than PIPE_BUF */
         spawn_describe(p, &rep, err);
         return SPAWN_E_CHILD_FAILED;
 }

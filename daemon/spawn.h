@@ -63,7 +63,8 @@ int spawn_start(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_r
 /*
  * What the child told on report_fd (never waits): 0, exec succeeded (end of
  * file; also a closed pipe of a child that died before writing);
- * SPAWN_E_CHILD_FAILED with *err filled; SPAWN_E_PENDING, nothing yet. p is
+ * SPAWN_E_CHILD_FAILED with *err filled; SPAWN_E_PENDING, nothing yet; a
+ * negative errno if the pipe could not be read (-EIO: a torn report). p is
  * what the child was started with, for the message. Once the child has
  * exited, the answer is never SPAWN_E_PENDING.
  */

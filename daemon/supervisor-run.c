@@ -178,6 +178,9 @@ static void run_job_finish(RunJob *j, int r, const SpawnError *err) {
         j->timer = sd_event_source_disable_unref(j->timer);
         c->start = NULL;
         j->child = NULL;
+        /* r < 0: its report could not be read. The child exists (its pidfd
+         * and exit are ours to report), so it is taken as started, as after
+         * the timeout with no word from it. */
         if (r == SPAWN_E_CHILD_FAILED) {
                 c->failed = true;
                 s->stats.failed++;
@@ -374,7 +377,7 @@ static void run_job_spawn(RunJob *j) {
                 uint64_t id;
                 /* Now, before the loop can publish the child's fork. */
                 if (filter_new_numeric(&f, FILTER_DESCENDANTS_OF, c->pid, false) >= 0 &&
-                    control_slot_subscribe(j->slot, f, (uint64_t) c->pid, &id) >= 0)
+                    control_slot_subscribe(j->slot, f, (uint64_t) c->pid, &id) == 0)
                         j->follow_tag = (uint64_t) c->pid;
         }
         r = sd_event_add_io(e, &j->report, j->report_fd, EPOLLIN, run_on_report, j);

@@ -554,11 +554,14 @@ static void watch_table_watch(WatchTable *w, const PeerCreds *peer, SinkOwner ow
         /* The requester's subscription to the process's events; if the sink
          * cannot make it after all, the watch is undone. */
         r = control_slot_subscribe(slot, f, x->tag, &id);
-        if (r < 0) {
+        if (r != 0) {
                 watch_free(w, x); /* the last one frees p, retiring its tracee */
-                watch_fail(slot, r == -EDQUOT ? PN_ERR_LIMIT_EXCEEDED : PN_ERR_INTERNAL,
-                           "cannot subscribe the watcher to process %d: %s", (int) pid,
-                           strerror(-r));
+                if (r > 0)
+                        watch_fail(slot, PN_ERR_LIMIT_EXCEEDED, "cannot subscribe the watcher to process "
+                                   "%d: no room for another subscription", (int) pid);
+                else
+                        watch_fail(slot, PN_ERR_INTERNAL, "cannot subscribe the watcher to process %d: %s",
+                                   (int) pid, strerror(-r));
                 return;
         }
         w->stats.made++;
