@@ -124,3 +124,9 @@ int broker_setup_prctls(Broker *b);
 
 /* broker-stats.c: the status figures (SinkContext.visit_stats). */
 void broker_visit_stats(void *userdata, const StatsVisitor *v);
+
+/* broker-follow.c: the process tree for the sinks (SinkContext): is tgid a
+ * descendant of ancestor; a follow of pid seeded with its descendants now
+ * (0 and *ret, *ret_uid the service's uid; -ESRCH: unknown; -ENOMEM). */
+bool broker_is_descendant(void *userdata, pid_t tgid, pid_t ancestor);
+int broker_follow_new(void *userdata, pid_t pid, Follow **ret, uint32_t *ret_uid);
